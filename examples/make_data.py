@@ -1,0 +1,60 @@
+"""Make the example data sets (`examples/*.npz`) from data that scikit-learn ships.
+
+    pip install scikit-learn && python examples/make_data.py
+
+Each file holds standardized float32 features, with a stratified train/test split;
+the standardization uses the training rows' statistics only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.model_selection import train_test_split
+
+HERE = Path(__file__).parent
+SEED = 0
+
+
+def split_and_scale(x: np.ndarray, y: np.ndarray, test_size: float):
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_size, stratify=y, random_state=SEED
+    )
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+    return (x_train - mean) / std, (x_test - mean) / std, y_train, y_test
+
+
+def save(name: str, **arrays: np.ndarray) -> None:
+    path = HERE / f"{name}.npz"
+    np.savez_compressed(path, **arrays)
+    shapes = ", ".join(f"{k} {v.shape} {v.dtype}" for k, v in arrays.items())
+    print(f"wrote {path}: {shapes}")
+
+
+def main() -> None:
+    iris = load_iris()
+    x_train, x_test, y_train, y_test = split_and_scale(iris.data, iris.target, test_size=0.3)
+    one_hot = np.eye(3, dtype="float32")
+    save(
+        "iris",
+        x_train=x_train.astype("float32"),
+        y_train=one_hot[y_train],
+        x_test=x_test.astype("float32"),
+        y_test=one_hot[y_test],
+    )
+
+    cancer = load_breast_cancer()
+    x_train, x_test, y_train, y_test = split_and_scale(cancer.data, cancer.target, test_size=0.25)
+    save(
+        "breast_cancer",
+        x_train=x_train.astype("float32"),
+        y_train=y_train.astype("float32"),
+        x_test=x_test.astype("float32"),
+        y_test=y_test.astype("float32"),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""What names mean: layers, optimizers, losses, metrics and fit options, as data.
+
+Keras is the source of truth for which names and keyword arguments exist: that part is
+generated into `keras_catalog.json` by `python -m kdsl.catalog_gen` and loaded here
+without importing TensorFlow. The hand-written part is only the DSL's own: short
+aliases and the order of positional arguments per layer kind.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+# Positional arguments of each layer kind, in the order the DSL takes them
+# (`dense 3 relu` is units=3, activation="relu"). A new kind is one line here.
+POSITIONAL: dict[str, tuple[str, ...]] = {
+    "dense": ("units", "activation"),
+    "einsumdense": ("equation", "output_shape", "activation"),
+    "dropout": ("rate",),
+    "alphadropout": ("rate",),
+    "gaussiandropout": ("rate",),
+    "gaussiannoise": ("stddev",),
+    "spatialdropout1d": ("rate",),
+    "spatialdropout2d": ("rate",),
+    "spatialdropout3d": ("rate",),
+    "activation": ("activation",),
+    "leakyrelu": ("negative_slope",),
+    "elu": ("alpha",),
+    "relu": ("max_value", "negative_slope", "threshold"),
+    "softmax": ("axis",),
+    "conv1d": ("filters", "kernel_size", "activation"),
+    "conv2d": ("filters", "kernel_size", "activation"),
+    "conv3d": ("filters", "kernel_size", "activation"),
+    "conv1dtranspose": ("filters", "kernel_size", "activation"),
+    "conv2dtranspose": ("filters", "kernel_size", "activation"),
+    "conv3dtranspose": ("filters", "kernel_size", "activation"),
+    "separableconv1d": ("filters", "kernel_size", "activation"),
+    "separableconv2d": ("filters", "kernel_size", "activation"),
+    "depthwiseconv1d": ("kernel_size", "activation"),
+    "depthwiseconv2d": ("kernel_size", "activation"),
+    "maxpooling1d": ("pool_size",),
+    "maxpooling2d": ("pool_size",),
+    "maxpooling3d": ("pool_size",),
+    "averagepooling1d": ("pool_size",),
+    "averagepooling2d": ("pool_size",),
+    "averagepooling3d": ("pool_size",),
+    "embedding": ("input_dim", "output_dim"),
+    "simplernn": ("units", "activation"),
+    "lstm": ("units", "activation"),
+    "gru": ("units", "activation"),
+    "reshape": ("target_shape",),
+    "permute": ("dims",),
+    "repeatvector": ("n",),
+    "upsampling1d": ("size",),
+    "upsampling2d": ("size",),
+    "upsampling3d": ("size",),
+    "zeropadding1d": ("padding",),
+    "zeropadding2d": ("padding",),
+    "zeropadding3d": ("padding",),
+    "cropping1d": ("cropping",),
+    "cropping2d": ("cropping",),
+    "cropping3d": ("cropping",),
+    "rescaling": ("scale", "offset"),
+    "resizing": ("height", "width"),
+    "centercrop": ("height", "width"),
+    "randomcrop": ("height", "width"),
+    "randomflip": ("mode",),
+    "randomrotation": ("factor",),
+    "randomzoom": ("height_factor", "width_factor"),
+    "randomtranslation": ("height_factor", "width_factor"),
+    "randomcontrast": ("factor",),
+    "randombrightness": ("factor",),
+}
+
+# Short names Keras users say, beyond the names Keras itself exports.
+ALIASES: dict[str, str] = {
+    "maxpool1d": "maxpooling1d",
+    "maxpool2d": "maxpooling2d",
+    "maxpool3d": "maxpooling3d",
+    "avgpool1d": "averagepooling1d",
+    "avgpool2d": "averagepooling2d",
+    "avgpool3d": "averagepooling3d",
+    "gap1d": "globalaveragepooling1d",
+    "gap2d": "globalaveragepooling2d",
+    "gap3d": "globalaveragepooling3d",
+    "gmp1d": "globalmaxpooling1d",
+    "gmp2d": "globalmaxpooling2d",
+    "gmp3d": "globalmaxpooling3d",
+    "batchnorm": "batchnormalization",
+    "layernorm": "layernormalization",
+    "groupnorm": "groupnormalization",
+    "unitnorm": "unitnormalization",
+    "rnn": "simplernn",
+}
+
+# Losses after which Keras's "accuracy" metric is what the tutorial shows.
+CROSSENTROPY_LOSSES = frozenset(
+    {"binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"}
+)
+
+# Input dtypes accepted by `input SHAPE dtype=...`.
+DTYPES = (
+    "float16", "bfloat16", "float32", "float64",
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "bool", "string",
+)  # fmt: skip
+
+# Keyword arguments kdsl owns: Keras's legacy ways of giving the input shape.
+FORBIDDEN_LAYER_KWARGS = {
+    "input_shape": "give the input shape with `in SHAPE` on the first layer or `input SHAPE`",
+    "input_dim": "give the input shape with `in SHAPE` on the first layer or `input SHAPE`",
+    "batch_input_shape": "give the input shape with `in SHAPE` on the first layer",
+    "batch_size": "the batch size belongs in the `fit` section: `fit batch_size=32`",
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    required: bool
+    default: Any = None
+    has_default: bool = False
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A Keras class reachable by a DSL name (a layer, optimizer, loss or metric)."""
+
+    key: str
+    class_name: str
+    params: tuple[Param, ...]
+    shorthand: bool = True  # Keras accepts the key as a string in compile()
+    positional: tuple[str, ...] = ()
+    category: str = ""
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params if p.required)
+
+
+def _params(raw: list[dict]) -> tuple[Param, ...]:
+    return tuple(Param(p["name"], p["required"], p.get("default"), "default" in p) for p in raw)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    keras_version: str
+    layers: dict[str, Entry]
+    layer_aliases: dict[str, str]
+    activations: tuple[str, ...]
+    optimizers: dict[str, Entry]
+    losses: dict[str, Entry]
+    loss_aliases: dict[str, str]
+    metrics: dict[str, Entry]
+    metric_aliases: dict[str, str]
+    fit_params: tuple[Param, ...]
+
+    def layer(self, name: str) -> Entry | None:
+        key = self.layer_aliases.get(name, name)
+        return self.layers.get(key)
+
+    def loss(self, name: str) -> Entry | None:
+        return self.losses.get(self.loss_aliases.get(name, name))
+
+    def metric(self, name: str) -> Entry | None:
+        return self.metrics.get(self.metric_aliases.get(name, name))
+
+    def layer_names(self) -> list[str]:
+        return sorted({*self.layers, *self.layer_aliases})
+
+
+@cache
+def load() -> Catalog:
+    """The catalog for the Keras version kdsl was generated against (no TensorFlow import)."""
+    raw = json.loads(files("kdsl").joinpath("keras_catalog.json").read_text(encoding="utf-8"))
+    layers = {
+        key: Entry(
+            key,
+            e["class"],
+            _params(e["params"]),
+            positional=POSITIONAL.get(key, ()),
+            category=e.get("category", ""),
+        )
+        for key, e in raw["layers"].items()
+    }
+    aliases = {**raw["layer_aliases"], **{a: k for a, k in ALIASES.items() if k in layers}}
+
+    def entries(section: str) -> dict[str, Entry]:
+        return {
+            key: Entry(key, e["class"], _params(e["params"]), e.get("shorthand", True))
+            for key, e in raw[section].items()
+        }
+
+    optimizers = {
+        key: Entry(
+            key, e["class"], _params(e["params"]), e["shorthand"], positional=("learning_rate",)
+        )
+        for key, e in raw["optimizers"].items()
+    }
+    return Catalog(
+        keras_version=raw["keras_version"],
+        layers=layers,
+        layer_aliases=aliases,
+        activations=tuple(raw["activations"]),
+        optimizers=optimizers,
+        losses=entries("losses"),
+        loss_aliases=dict(raw["loss_aliases"]),
+        metrics=entries("metrics"),
+        metric_aliases=dict(raw["metric_aliases"]),
+        fit_params=_params(raw["fit"]["params"]),
+    )
+
+
+def did_you_mean(name: str, candidates) -> str | None:
+    """`did you mean `relu`?` for a close match, or None."""
+    matches = difflib.get_close_matches(name.lower(), list(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{matches[0]}`?" if matches else None

@@ -1,0 +1,595 @@
+"""Generate `keras_catalog.json`: the Keras names and keyword arguments kdsl may use.
+
+kdsl checks a program's layer, optimizer, loss, metric and `fit` names without importing
+TensorFlow, so what the installed Keras offers is captured here once, as data, and
+committed. Run `python -m kdsl.catalog_gen` after upgrading Keras; `--check` (and
+`tests/test_catalog_drift.py`) fail when the stored file no longer matches.
+
+Everything is found by introspection, and string shorthands are probed through the very
+functions `Model.compile` uses, so the catalog records what Keras accepts rather than what
+its documentation suggests. Keras is imported only inside functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+CATALOG_PATH = Path(__file__).with_name("keras_catalog.json")
+
+# Layers that cannot be one step of a `keras.Sequential`: bases, input plumbing, layers
+# that need a Python callable or a saved model, RNN plumbing that needs cells, and
+# layers taking several inputs. Whole subpackages (merging, attention) go by category.
+EXCLUDED_LAYERS = frozenset(
+    {
+        "Layer",
+        "InputLayer",
+        "Input",
+        "InputSpec",
+        "Lambda",
+        "TFSMLayer",
+        "Wrapper",
+        "RNN",
+        "StackedRNNCells",
+        "HashedCrossing",  # crosses a tuple of inputs
+    }
+)
+EXCLUDED_LAYER_CATEGORIES = frozenset({"merging", "attention"})
+
+# Keyword arguments of the base `Layer` a user may mean, in the order kdsl lists them.
+# `input_shape`, `input_dim`, `batch_input_shape` and `batch_size` are left out on purpose.
+BASE_LAYER_KWARGS = ("name", "dtype", "trainable", "autocast", "activity_regularizer")
+
+EXCLUDED_OPTIMIZERS = frozenset({"Optimizer", "LossScaleOptimizer"})
+EXCLUDED_LOSSES = frozenset({"Loss", "LossFunctionWrapper"})
+EXCLUDED_METRICS = frozenset({"Metric", "Mean", "Sum", "MeanMetricWrapper", "Reduce"})
+NOT_NAMES = frozenset({"get", "serialize", "deserialize"})  # module helpers, not names
+FIT_EXCLUDED = frozenset(
+    {"self", "x", "y", "callbacks", "validation_data", "class_weight", "sample_weight"}
+)
+
+# Strings users commonly type; probed in addition to every lowercase name Keras exports.
+# Only those Keras accepts end up in the catalog.
+WELL_KNOWN_SHORTHANDS = (
+    "acc", "accuracy", "auc", "bce", "cce", "ce", "cosine", "cosine_proximity",
+    "crossentropy", "huber_loss", "kld", "kl_div", "kullback_leibler_divergence",
+    "logcosh", "mae", "mape", "mse", "msle", "rmse", "scce", "top_k_accuracy",
+)  # fmt: skip
+
+# Values to fill required constructor arguments with when probing which base `Layer`
+# keyword arguments a layer really takes; tried in order (later ones are fallbacks).
+_PROBE_VALUES: dict[str, tuple[Any, ...]] = {
+    "activation": ("relu",),
+    "dims": ((1,),),
+    "equation": ("ab,bc->ac",),
+    "factor": (0.1, 2),
+    "filters": (2,),
+    "height": (2,),
+    "height_factor": (0.1,),
+    "input_dim": (3,),
+    "kernel_size": (3,),
+    "layers": ([],),
+    "max_number": (2,),
+    "n": (2,),
+    "num_bins": (2,),
+    "output_dim": (2,),
+    "output_shape": (2,),
+    "output_size": (2,),
+    "pool_size": (2,),
+    "rate": (0.5,),
+    "scale": (1.0,),
+    "stddev": (0.1,),
+    "target_shape": ((2,),),
+    "units": (2,),
+    "width": (2,),
+    "width_factor": (0.1,),
+}
+# Optional arguments some layers refuse to be built without (e.g. CategoryEncoding).
+_PROBE_EXTRAS: dict[str, Any] = {"num_tokens": 3, "num_bins": 2}
+
+
+def _json_literal(value: Any) -> bool:
+    """Whether `value` survives a JSON round trip unchanged (tuples become lists)."""
+    if value is None or type(value) in (bool, int, str):
+        return True
+    if type(value) is float:
+        return math.isfinite(value)
+    if type(value) in (tuple, list):
+        return all(_json_literal(v) for v in value)
+    return False
+
+
+def _to_json(value: Any) -> Any:
+    """Convert a JSON-literal default to its JSON form (tuples to lists)."""
+    if isinstance(value, (tuple, list)):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _param(name: str, default: Any) -> dict[str, Any]:
+    """One PARAM entry; `inspect.Parameter.empty` as default means required."""
+    if default is inspect.Parameter.empty:
+        return {"name": name, "required": True}
+    entry: dict[str, Any] = {"name": name, "required": False}
+    if _json_literal(default):
+        entry["default"] = _to_json(default)
+    else:
+        text = repr(default)
+        entry["default_repr"] = type(default).__name__ if " at 0x" in text else text
+    return entry
+
+
+def _signature_params(func: Callable[..., Any], skip: Iterable[str] = ("self",)) -> list[dict]:
+    """PARAM entries for a signature, in order, without self, *args and **kwargs."""
+    skipped = set(skip)
+    out = []
+    for p in inspect.signature(func).parameters.values():
+        if p.name in skipped or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        out.append(_param(p.name, p.default))
+    return out
+
+
+def _exported_classes(module: Any, base: type) -> dict[type, list[str]]:
+    """Public subclasses of `base` exported by a `keras.*` module, with all their names."""
+    found: dict[type, list[str]] = {}
+    for name in sorted(dir(module)):
+        obj = getattr(module, name)
+        if not name.startswith("_") and inspect.isclass(obj) and issubclass(obj, base):
+            found.setdefault(obj, []).append(name)
+    return found
+
+
+def _public_name(cls: type, names: list[str]) -> str:
+    """The exported name to use for a class: its own `__name__` when exported as such."""
+    return cls.__name__ if cls.__name__ in names else names[0]
+
+
+def natural_snake_case(name: str) -> str:
+    """`TopKCategoricalAccuracy` -> `top_k_categorical_accuracy`, `MeanIoU` -> `mean_iou`.
+
+    Used only for names Keras itself accepts no string for.
+    """
+    name = name.replace("IoU", "Iou")
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+def _layer_category(cls: type) -> str | None:
+    """The `keras.src.layers` subpackage a layer lives in; None when it lives elsewhere."""
+    parts = cls.__module__.split(".")
+    if parts[:3] != ["keras", "src", "layers"] or len(parts) < 5:
+        return None
+    return parts[3]
+
+
+def _probe_kwargs(keras: Any, cls: type, attempt: int) -> dict[str, Any] | None:
+    """Values for `cls`'s required arguments (attempt 0, 1, ... = fallback values)."""
+    kwargs: dict[str, Any] = {}
+    params = inspect.signature(cls.__init__).parameters
+    for p in list(params.values())[1:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name == "layer":
+            # A wrapped layer: any layer for TimeDistributed, an RNN for Bidirectional.
+            kwargs["layer"] = keras.layers.LSTM(2) if attempt % 2 else keras.layers.Dense(2)
+        elif p.default is p.empty:
+            if p.name not in _PROBE_VALUES:
+                return None
+            values = _PROBE_VALUES[p.name]
+            kwargs[p.name] = values[min(attempt, len(values) - 1)]
+        elif attempt and p.name in _PROBE_EXTRAS:
+            kwargs[p.name] = _PROBE_EXTRAS[p.name]
+    return kwargs
+
+
+def _base_kwargs_accepted(keras: Any, cls: type, own: set[str]) -> list[str]:
+    """Base `Layer` keyword arguments `cls` takes through **kwargs and actually honours.
+
+    Found by building the layer with each one: some layers have no **kwargs, pass one of
+    them to `Layer` themselves (so a second value is a TypeError), or drop it silently
+    (the lookup layers ignore `dtype`/`trainable`); all of those are left out.
+    """
+    wanted = [k for k in BASE_LAYER_KWARGS if k not in own]
+    probes: dict[str, tuple[tuple[Any, ...], Callable[[Any, Any], bool]]] = {
+        "name": (("kdsl_probe",), lambda layer, v: layer.name == v),
+        "dtype": (("float16", "int32"), lambda layer, v: layer.dtype_policy.name == v),
+        "trainable": ((False,), lambda layer, v: layer.trainable is v),
+        "autocast": ((False,), lambda layer, v: getattr(layer, "autocast", None) is v),
+        "activity_regularizer": (("l2",), lambda layer, v: layer.activity_regularizer is not None),
+    }
+    for attempt in range(3):
+        base = _probe_kwargs(keras, cls, attempt)
+        if base is None:
+            break
+        try:
+            cls(**base)
+        except Exception:  # any failure means: try other probe values
+            continue
+        accepted = []
+        for key in wanted:
+            values, honoured = probes[key]
+            for value in values:
+                try:
+                    layer = cls(**_probe_kwargs(keras, cls, attempt), **{key: value})
+                except Exception:  # rejected, or this value is unsuitable
+                    continue
+                if honoured(layer, value):
+                    accepted.append(key)
+                    break
+        return accepted
+    # Could not build it: trust the signature (with **kwargs, every base kwarg reaches Layer).
+    print(f"catalog_gen: could not probe {cls.__name__}; using its signature", file=sys.stderr)
+    kinds = {p.kind for p in inspect.signature(cls.__init__).parameters.values()}
+    return wanted if inspect.Parameter.VAR_KEYWORD in kinds else []
+
+
+def _layers(keras: Any) -> tuple[dict[str, dict], dict[str, str]]:
+    """Sequential-usable layers keyed by lowercase class name, and their other names."""
+    from keras.src.layers.layer import Layer
+
+    base_defaults = inspect.signature(Layer.__init__).parameters
+    layers: dict[str, dict] = {}
+    aliases: dict[str, str] = {}
+    for cls, names in _exported_classes(keras.layers, Layer).items():
+        category = _layer_category(cls)
+        if (
+            category is None
+            or category in EXCLUDED_LAYER_CATEGORIES
+            or cls.__name__ in EXCLUDED_LAYERS
+            or cls.__name__.endswith("Cell")
+        ):
+            continue
+        public = _public_name(cls, names)
+        key = public.lower()
+        params = _signature_params(cls.__init__)
+        own = {p["name"] for p in params}
+        for kwarg in _base_kwargs_accepted(keras, cls, own):
+            params.append(_param(kwarg, base_defaults[kwarg].default))
+        layers[key] = {"class": public, "category": category, "params": params}
+        for other in names:
+            if other.lower() != key:
+                aliases[other.lower()] = key
+    clash = set(aliases) & set(layers)
+    if clash:
+        raise RuntimeError(f"layer aliases clash with layer names: {sorted(clash)}")
+    return layers, aliases
+
+
+# ------------------------------------------------------------------ activations, optimizers
+
+
+def _activations(keras: Any) -> list[str]:
+    """Public activation functions that `activation="<name>"` resolves to themselves."""
+    names = []
+    for name in dir(keras.activations):
+        obj = getattr(keras.activations, name)
+        if name.startswith("_") or name in NOT_NAMES or not inspect.isfunction(obj):
+            continue
+        try:
+            if keras.activations.get(name) is obj:
+                names.append(name)
+        except ValueError:
+            continue
+    return sorted(names)
+
+
+def _optimizers(keras: Any) -> dict[str, dict]:
+    """Concrete optimizers buildable from defaults (and from a learning rate alone)."""
+    out: dict[str, dict] = {}
+    for cls, names in _exported_classes(keras.optimizers, keras.optimizers.Optimizer).items():
+        if cls.__name__ in EXCLUDED_OPTIMIZERS or inspect.isabstract(cls):
+            continue
+        try:
+            cls()
+            cls(learning_rate=0.01)
+        except Exception:  # needs more than defaults: not a catalog entry
+            continue
+        public = _public_name(cls, names)
+        key = public.lower()
+        try:  # compile(optimizer="lamb") fails: such optimizers are written as objects
+            shorthand = isinstance(keras.optimizers.get(key), cls)
+        except Exception:
+            shorthand = False
+        out[key] = {
+            "class": public,
+            "params": _signature_params(cls.__init__),
+            "shorthand": shorthand,
+        }
+    return out
+
+
+# -------------------------------------------------------------- losses and metrics
+
+
+def _probe_shapes() -> list[tuple[Any, Any]]:
+    """(y_true, y_pred) of a binary, a sparse-categorical and a categorical output.
+
+    `compile` resolves "ce" / "acc" style strings by these shapes, so each string is
+    resolved against all three and compared as a whole.
+    """
+    import numpy as np
+
+    return [
+        (np.zeros((4, 1), "float32"), np.zeros((4, 1), "float32")),
+        (np.zeros((4, 1), "float32"), np.zeros((4, 3), "float32")),
+        (np.zeros((4, 3), "float32"), np.zeros((4, 3), "float32")),
+    ]
+
+
+def _candidates(keras: Any, registry_modules: Iterable[Any]) -> list[str]:
+    """Lowercase strings worth probing: exported names, registry keys, common shorthands."""
+    from keras.src.utils.naming import to_snake_case
+
+    names = set(WELL_KNOWN_SHORTHANDS)
+    for module in registry_modules:
+        names.update(getattr(module, "ALL_OBJECTS_DICT", {}))
+    for module in (keras.losses, keras.metrics):
+        for name in dir(module):
+            if name.startswith("_"):
+                continue
+            names.add(name)
+            if inspect.isclass(getattr(module, name)):
+                names.update((to_snake_case(name), natural_snake_case(name)))
+    return sorted(n for n in names if n == n.lower() and n not in NOT_NAMES)
+
+
+def _loss_id(obj: Any) -> Any:
+    """What a resolved loss *is*: the loss function itself or the one a `Loss` wraps."""
+    if inspect.isfunction(obj):
+        return obj
+    fn = getattr(obj, "fn", None)
+    return fn if callable(fn) else type(obj)
+
+
+def _metric_id(obj: Any) -> Any:
+    """What a resolved metric *is*: its class, or the function a bare wrapper wraps."""
+    if inspect.isfunction(obj):
+        return obj
+    if type(obj).__name__ == "MeanMetricWrapper":
+        return getattr(obj, "_fn", type(obj))
+    return type(obj)
+
+
+def _compile_signature(
+    resolve: Callable[[str, Any, Any], Any], ident: Callable[[Any], Any], name: str
+) -> tuple | None:
+    """How `compile` resolves `name` for each probe shape; None if it refuses it."""
+    out = []
+    for y_true, y_pred in _probe_shapes():
+        try:
+            out.append(ident(resolve(name, y_true, y_pred)))
+        except Exception:  # unknown name, or a class needing arguments
+            return None
+    return tuple(out)
+
+
+def _keyed_entries(
+    classes: dict[type, list[str]],
+    excluded: frozenset[str],
+    candidates: list[str],
+    get: Callable[[str], Any],
+    accepted: dict[str, tuple],
+    resolved_id: Callable[[Any], Any],
+    identity: Callable[[type], Any],
+) -> dict[str, dict]:
+    """Entries keyed by the string Keras accepts for each class, else natural snake case.
+
+    `accepted` holds the strings `compile` takes. Which class a string names is decided
+    by the module's own, shape-independent `get`: `resolved_id(get(string))` is compared
+    with `identity(cls)`. So "accuracy" names `Accuracy` even though `compile` swaps in a
+    binary/categorical accuracy by output shape.
+    """
+    from keras.src.utils.naming import to_snake_case
+
+    named: dict[Any, list[str]] = {}
+    for name in candidates:
+        if name not in accepted:
+            continue
+        try:
+            named.setdefault(resolved_id(get(name)), []).append(name)
+        except Exception:  # compile-only string such as "acc"
+            continue
+    out: dict[str, dict] = {}
+    for cls, names in classes.items():
+        if cls.__name__ in excluded or inspect.isabstract(cls):
+            continue
+        try:
+            ident = identity(cls)
+        except Exception:  # needs constructor arguments
+            ident = cls
+        strings = named.get(ident, [])
+        preferred = [getattr(ident, "__name__", None), to_snake_case(cls.__name__)]
+        key = next((s for s in preferred if s in strings), None)
+        if key is None and strings:
+            key = sorted(strings, key=lambda s: (-len(s), s))[0]
+        shorthand = key is not None
+        if key is None:
+            fn_name = getattr(ident, "__name__", "")
+            key = fn_name if fn_name == fn_name.lower() and fn_name else None
+            key = key or natural_snake_case(cls.__name__)
+        if key in out:
+            raise RuntimeError(f"two classes share the catalog key {key!r}")
+        out[key] = {
+            "class": _public_name(cls, names),
+            "params": _signature_params(cls.__init__),
+            "shorthand": shorthand,
+        }
+    return out
+
+
+def _aliases(entries: dict[str, dict], accepted: dict[str, tuple]) -> dict[str, str]:
+    """Accepted strings that are not keys, mapped to the key `compile` treats identically."""
+    by_signature: dict[tuple, list[str]] = {}
+    for key, entry in entries.items():
+        if entry["shorthand"]:
+            by_signature.setdefault(accepted[key], []).append(key)
+    out = {}
+    for name, signature in accepted.items():
+        keys = by_signature.get(signature, [])
+        if name not in entries and len(keys) == 1:
+            out[name] = keys[0]
+    return out
+
+
+def _losses(keras: Any, candidates: list[str]) -> tuple[dict[str, dict], dict[str, str]]:
+    """Loss classes keyed by their function's name, and the other strings Keras takes."""
+    from keras.src.trainers import compile_utils
+
+    accepted = {
+        name: sig
+        for name in candidates
+        if (sig := _compile_signature(compile_utils.get_loss, _loss_id, name)) is not None
+    }
+    entries = _keyed_entries(
+        _exported_classes(keras.losses, keras.losses.Loss),
+        EXCLUDED_LOSSES,
+        candidates,
+        keras.losses.get,
+        accepted,
+        _loss_id,
+        lambda cls: _loss_id(cls()),
+    )
+    return entries, _aliases(entries, accepted)
+
+
+def _metrics(keras: Any, candidates: list[str]) -> tuple[dict[str, dict], dict[str, str]]:
+    """Metric classes keyed by the string Keras accepts for them, and their other strings."""
+    from keras.src.trainers import compile_utils
+
+    accepted = {
+        name: sig
+        for name in candidates
+        if (sig := _compile_signature(compile_utils.get_metric, _metric_id, name)) is not None
+    }
+    entries = _keyed_entries(
+        _exported_classes(keras.metrics, keras.metrics.Metric),
+        EXCLUDED_METRICS,
+        candidates,
+        keras.metrics.get,
+        accepted,
+        _metric_id,
+        lambda cls: cls,
+    )
+    return entries, _aliases(entries, accepted)
+
+
+# ----------------------------------------------------------------------------- catalog
+
+
+def build_catalog() -> dict[str, Any]:
+    """Introspect the installed Keras and return the catalog (see module docstring)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    from keras.src import losses as losses_src
+    from keras.src import metrics as metrics_src
+
+    candidates = _candidates(keras, (losses_src, metrics_src))
+    layers, layer_aliases = _layers(keras)
+    losses, loss_aliases = _losses(keras, candidates)
+    metrics, metric_aliases = _metrics(keras, candidates)
+    fit = _signature_params(keras.Model.fit, skip=FIT_EXCLUDED)
+    catalog = {
+        "keras_version": keras.__version__,
+        "layers": layers,
+        "layer_aliases": layer_aliases,
+        "activations": _activations(keras),
+        "optimizers": _optimizers(keras),
+        "losses": losses,
+        "loss_aliases": loss_aliases,
+        "metrics": metrics,
+        "metric_aliases": metric_aliases,
+        "fit": {"params": fit},
+    }
+    # Normalise through JSON so the in-memory catalog equals the stored one exactly.
+    return json.loads(dumps(catalog))
+
+
+def dumps(catalog: dict[str, Any]) -> str:
+    """The stored text form: indent 1, sorted keys, trailing newline."""
+    return json.dumps(catalog, indent=1, sort_keys=True, allow_nan=False) + "\n"
+
+
+def write_catalog(catalog: dict[str, Any], path: Path = CATALOG_PATH) -> None:
+    """Write atomically, so a crash never leaves a half-written catalog behind."""
+    fd, tmp = tempfile.mkstemp(prefix=".keras_catalog.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(dumps(catalog))
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the catalog is package data
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def diff_summary(stored: Any, fresh: Any, limit: int = 20) -> list[str]:
+    """Short human-readable differences between two catalogs (section and key level)."""
+    lines: list[str] = []
+    if not isinstance(stored, dict):
+        return ["stored catalog is not a JSON object"]
+    for section in sorted(set(stored) | set(fresh)):
+        old, new = stored.get(section), fresh.get(section)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            added = sorted(set(new) - set(old))
+            removed = sorted(set(old) - set(new))
+            changed = sorted(k for k in set(old) & set(new) if old[k] != new[k])
+            for label, keys in (("added", added), ("removed", removed), ("changed", changed)):
+                if keys:
+                    shown = ", ".join(keys[:8]) + (" ..." if len(keys) > 8 else "")
+                    lines.append(f"{section}: {label} {len(keys)}: {shown}")
+        elif isinstance(old, list) and isinstance(new, list):
+            added = sorted(set(map(str, new)) - set(map(str, old)))
+            removed = sorted(set(map(str, old)) - set(map(str, new)))
+            lines.append(f"{section}: added {added}, removed {removed}")
+        else:
+            lines.append(f"{section}: {old!r} -> {new!r}")
+    return lines[:limit]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the catalog, or with --check report whether the stored one is stale."""
+    parser = argparse.ArgumentParser(prog="python -m kdsl.catalog_gen", description=__doc__)
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the stored catalog is out of date"
+    )
+    args = parser.parse_args(argv)
+    fresh = build_catalog()
+    if args.check:
+        try:
+            stored = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"{CATALOG_PATH.name}: cannot read ({exc}); run python -m kdsl.catalog_gen")
+            return 1
+        if stored != fresh:
+            print(f"{CATALOG_PATH.name} differs from Keras {fresh['keras_version']}:")
+            for line in diff_summary(stored, fresh):
+                print("  " + line)
+            print("run: python -m kdsl.catalog_gen")
+            return 1
+        print(f"{CATALOG_PATH.name} is up to date (Keras {fresh['keras_version']})")
+        return 0
+    write_catalog(fresh)
+    counts = ", ".join(
+        f"{len(fresh[k])} {k}" for k in ("layers", "activations", "optimizers", "losses", "metrics")
+    )
+    print(f"wrote {CATALOG_PATH} (Keras {fresh['keras_version']}: {counts})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

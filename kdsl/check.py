@@ -1,0 +1,537 @@
+"""Syntax tree → checked model (`kdsl.ir`), collecting every problem, not just the first.
+
+This is where names get their meaning: which call is a layer and which an optimizer,
+what a positional argument stands for, and whether a keyword argument exists in Keras.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from kdsl import ir, nodes
+from kdsl.catalog import (
+    CROSSENTROPY_LOSSES,
+    DTYPES,
+    FORBIDDEN_LAYER_KWARGS,
+    Catalog,
+    Entry,
+    did_you_mean,
+    load,
+)
+from kdsl.errors import Diagnostic, Source, SourceError
+
+SECTION_NAMES = ("optimizer", "loss", "metrics", "fit")
+WRAPPERS = frozenset({"bidirectional", "timedistributed"})
+
+# Arguments whose value must be a whole number of at least 1.
+_POSITIVE_INTS = frozenset(
+    {"units", "filters", "input_dim", "output_dim", "n", "epochs", "batch_size", "depth_multiplier"}
+)
+# Arguments whose value is a fraction in [0, 1).
+_FRACTIONS = frozenset({"rate", "validation_split", "recurrent_dropout", "dropout"})
+_ACTIVATION_PARAMS = frozenset({"activation", "recurrent_activation"})
+
+_CONSTANTS: dict[str, bool | None] = {
+    "true": True,
+    "false": False,
+    "none": None,
+    "True": True,
+    "False": False,
+    "None": None,
+}
+
+
+class _Checker:
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self.diagnostics: list[Diagnostic] = []
+
+    def error(self, message: str, span: nodes.Span | None, hint: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(message, span, hint))
+
+    # -- values ---------------------------------------------------------------------------
+
+    def value(self, value: nodes.Value) -> ir.PyValue:
+        """A DSL value as the Python value it stands for."""
+        if isinstance(value, nodes.Number):
+            if isinstance(value.value, float) and not math.isfinite(value.value):
+                self.error(
+                    f"`{value.text}` is not a finite number",
+                    value.span,
+                    "use a number Python can hold as a finite float, e.g. `1e-3` or `1e30`",
+                )
+            return value.value
+        if isinstance(value, nodes.Name):
+            return _CONSTANTS.get(value.name, value.name)
+        if isinstance(value, nodes.String):
+            return value.value
+        return tuple(self.value(item) for item in value.items)
+
+    def shape(self, value: nodes.Value) -> tuple | None:
+        """`4`, `28x28x1`, `(None, 128)` → a shape tuple without the batch dimension."""
+        hint = "a shape is `4`, `28x28x1`, `(28, 28, 1)` or `(None, 128)`"
+        if isinstance(value, nodes.Number) and isinstance(value.value, int):
+            dims: tuple = (value.value,)
+            spans = [value.span]
+        elif isinstance(value, nodes.Tuple) and value.items:
+            dims = tuple(self.value(item) for item in value.items)
+            spans = [item.span for item in value.items]
+        else:
+            self.error("expected a shape", value.span, hint)
+            return None
+        for dim, span in zip(dims, spans, strict=True):
+            if dim is not None and (type(dim) is not int or dim < 1):
+                self.error(
+                    f"a shape's sizes must be whole numbers ≥ 1 or `None`, not `{dim}`", span, hint
+                )
+                return None
+        return dims
+
+    def check_arg(self, owner: str, name: str, value: ir.PyValue, span: nodes.Span) -> None:
+        """Checks the few argument kinds whose meaning kdsl knows for every owner."""
+        if name in _ACTIVATION_PARAMS and value is not None:
+            known = self.catalog.activations
+            if not isinstance(value, str) or value not in known:
+                self.error(
+                    f"unknown activation `{_show(value)}` for `{owner}`",
+                    span,
+                    did_you_mean(str(value), known) or f"activations: {', '.join(known)}",
+                )
+        elif name in _POSITIVE_INTS and (type(value) is not int or value < 1):
+            self.error(
+                f"`{name}` of `{owner}` must be a whole number ≥ 1, not `{_show(value)}`",
+                span,
+                f"e.g. `{name}=32`",
+            )
+        elif name in _FRACTIONS and (
+            type(value) not in (int, float) or not 0 <= value < 1  # type: ignore[operator]
+        ):
+            self.error(
+                f"`{name}` of `{owner}` must be a fraction from 0 up to (not including) 1, "
+                f"not `{_show(value)}`",
+                span,
+                f"e.g. `{name}=0.2`",
+            )
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def bind(
+        self, call: nodes.Call, entry: Entry, what: str, args: Iterable[nodes.Arg]
+    ) -> ir.KerasCall | None:
+        """Binds a call's arguments to a catalog entry's parameters, by position and name."""
+        bound: dict[str, ir.PyValue] = {}
+        ok = True
+        positional = entry.positional
+        index = -1
+        for arg in args:
+            if isinstance(arg, nodes.InputShape):
+                continue  # handled by the caller, which knows whether it is allowed here
+            if isinstance(arg, nodes.Positional):
+                index += 1
+                if index >= len(positional):
+                    ok = False
+                    if positional:
+                        self.error(
+                            f"`{call.name}` takes at most {len(positional)} positional "
+                            f"argument{'s' if len(positional) > 1 else ''} "
+                            f"({', '.join(positional)})",
+                            arg.span,
+                            "give the others as `name=value`",
+                        )
+                    else:
+                        self.error(
+                            f"`{call.name}` takes no positional arguments",
+                            arg.span,
+                            f"write `name=value`; {what} `{call.name}` takes " + _param_list(entry),
+                        )
+                    continue
+                name, span = positional[index], arg.span
+            else:
+                name, span = arg.name, arg.name_span
+                if entry.param(name) is None:
+                    ok = False
+                    hint = FORBIDDEN_LAYER_KWARGS.get(name) if what == "layer" else None
+                    if hint is None:
+                        hint = did_you_mean(name, [p.name for p in entry.params])
+                        hint = hint or f"`{call.name}` takes " + _param_list(entry)
+                    self.error(f"`{call.name}` has no argument `{name}`", span, hint)
+                    continue
+            if name in bound:
+                ok = False
+                self.error(
+                    f"`{name}` of `{call.name}` is given twice", span, "give each argument once"
+                )
+                continue
+            value = self.value(arg.value)
+            self.check_arg(call.name, name, value, arg.value.span)
+            bound[name] = value
+        missing = [p for p in entry.required if p not in bound]
+        if missing and ok:
+            example = " ".join(f"{m.upper()}" for m in positional if m in missing)
+            self.error(
+                f"`{call.name}` needs {' and '.join(f'`{m}`' for m in missing)}",
+                call.span,
+                f"e.g. `{call.name} {example}`"
+                if example
+                else " ".join(f"{m}=..." for m in missing),
+            )
+            ok = False
+        if not ok:
+            return None
+        # Required parameters go positionally, the rest by name, as Keras code is written.
+        required = [p.name for p in entry.params if p.required]
+        return ir.KerasCall(
+            module="",
+            class_name=entry.class_name,
+            args=tuple(bound[name] for name in required),
+            kwargs=tuple((k, v) for k, v in bound.items() if k not in required),
+        )
+
+    # -- layers ---------------------------------------------------------------------------
+
+    def layer_entry(self, call: nodes.Call, what: str = "layer") -> Entry | None:
+        entry = self.catalog.layer(call.name)
+        if entry is None:
+            names = self.catalog.layer_names()
+            hint = did_you_mean(call.name, names)
+            if call.name in SECTION_NAMES:
+                hint = f"`{call.name}` starts a section: put `;` after the last layer"
+            elif hint is None and call.name.lower() != call.name:
+                hint = "layer kinds are written in lowercase, e.g. `dense`, `conv2d`"
+            self.error(
+                f"unknown {what} `{call.name}`",
+                call.name_span,
+                hint or "see docs/language.md for the layer kinds",
+            )
+        return entry
+
+    def layer(self, call: nodes.Call) -> ir.KerasCall | None:
+        entry = self.layer_entry(call)
+        if entry is None:
+            return None
+        if entry.key in WRAPPERS:
+            return self.wrapper(call, entry)
+        result = self.bind(call, entry, "layer", call.args)
+        return None if result is None else _with_module(result, "layers")
+
+    def wrapper(self, call: nodes.Call, entry: Entry) -> ir.KerasCall | None:
+        """`bidirectional lstm 64 return_sequences=true`: the rest is the wrapped layer."""
+        args = [a for a in call.args if not isinstance(a, nodes.InputShape)]
+        if not args or not (
+            isinstance(args[0], nodes.Positional) and isinstance(args[0].value, nodes.Name)
+        ):
+            self.error(
+                f"`{call.name}` needs the layer it wraps",
+                call.span,
+                f"e.g. `{call.name} lstm 64`"
+                if entry.key == "bidirectional"
+                else f"e.g. `{call.name} dense 10`",
+            )
+            return None
+        inner_name = args[0].value
+        own = [
+            a
+            for a in args[1:]
+            if isinstance(a, nodes.Keyword) and entry.param(a.name) and a.name != "layer"
+        ]
+        rest = tuple(a for a in args[1:] if a not in own)
+        inner_call = nodes.Call(inner_name.name, rest, call.span, inner_name.span)
+        inner_entry = self.layer_entry(inner_call, "layer to wrap")
+        if inner_entry is None:
+            return None
+        if inner_entry.key in WRAPPERS:
+            self.error(f"`{call.name}` cannot wrap another wrapper", inner_name.span)
+            return None
+        inner = self.bind(inner_call, inner_entry, "layer", rest)
+        outer = self.bind(call, _without(entry, "layer"), "layer", own)
+        if inner is None or outer is None:
+            return None
+        return ir.KerasCall(
+            "layers", entry.class_name, (_with_module(inner, "layers"),), outer.kwargs
+        )
+
+    def input_element(self, call: nodes.Call) -> tuple[tuple | None, tuple]:
+        """The leading `input SHAPE [dtype=...] [name=...]` element."""
+        shape = None
+        kwargs: list[tuple[str, ir.PyValue]] = []
+        positionals = [a for a in call.args if isinstance(a, nodes.Positional)]
+        if not positionals:
+            self.error("`input` needs a shape", call.span, "e.g. `input 28x28x1`")
+        for extra in positionals[1:]:
+            self.error("`input` takes one shape", extra.span, "e.g. `input 28x28x1 dtype=int32`")
+        if positionals:
+            shape = self.shape(positionals[0].value)
+        for arg in call.args:
+            if isinstance(arg, nodes.InputShape):
+                self.error(
+                    "`input` already gives the shape", arg.span, "write `input SHAPE` without `in`"
+                )
+            elif isinstance(arg, nodes.Keyword):
+                value = self.value(arg.value)
+                if arg.name == "dtype":
+                    if value not in DTYPES:
+                        self.error(
+                            f"unknown dtype `{_show(value)}`",
+                            arg.value.span,
+                            did_you_mean(str(value), DTYPES) or f"dtypes: {', '.join(DTYPES)}",
+                        )
+                        continue
+                elif arg.name == "name":
+                    if not isinstance(value, str):
+                        self.error("`name` must be a name or a string", arg.value.span)
+                        continue
+                else:
+                    self.error(
+                        f"`input` has no argument `{arg.name}`",
+                        arg.name_span,
+                        "`input` takes a shape, `dtype=` and `name=`",
+                    )
+                    continue
+                kwargs.append((arg.name, value))
+        return shape, tuple(kwargs)
+
+    def chain(self, calls: tuple[nodes.Call, ...]):
+        shape: tuple | None = None
+        input_kwargs: tuple = ()
+        has_shape = False
+        layers: list[ir.KerasCall] = []
+        if calls[0].name == "input":
+            shape, input_kwargs = self.input_element(calls[0])
+            has_shape = True
+            calls = calls[1:]
+            if not calls:
+                self.error(
+                    "the model has no layers after `input`",
+                    None,
+                    "add layers with `->`, e.g. `input 4 -> dense 3 softmax`",
+                )
+        for index, call in enumerate(calls):
+            if call.name == "input":
+                self.error(
+                    "`input` can only start the chain",
+                    call.name_span,
+                    "move it to the front, or use `in SHAPE` on the first layer",
+                )
+                continue
+            for arg in call.args:
+                if not isinstance(arg, nodes.InputShape):
+                    continue
+                if index > 0 or has_shape:
+                    self.error(
+                        "only the first layer can take the input shape",
+                        arg.span,
+                        "the model has one input: put `in SHAPE` on the first layer"
+                        if not has_shape
+                        else "the input shape is already given by `input`",
+                    )
+                else:
+                    has_shape = True
+                    shape = self.shape(arg.value)
+            layer = self.layer(call)
+            if layer is not None:
+                layers.append(layer)
+        if not has_shape:
+            first = calls[0] if calls else None
+            self.error(
+                "the model has no input shape",
+                first.span if first else None,
+                f"add `in SHAPE` to the first layer, e.g. `{first.name} ... in 4`, or start "
+                "with `input 4 ->`"
+                if first
+                else "start with `input SHAPE ->`",
+            )
+        return shape, input_kwargs, layers
+
+    # -- sections -------------------------------------------------------------------------
+
+    def compile_arg(
+        self,
+        call: nodes.Call,
+        what: str,
+        module: str,
+        table: dict[str, Entry],
+        aliases: dict[str, str],
+    ) -> tuple[ir.CompileArg | None, str | None]:
+        key = aliases.get(call.name, call.name)
+        entry = table.get(key)
+        if entry is None:
+            hint = did_you_mean(call.name, [*table, *aliases])
+            self.error(
+                f"unknown {what} `{call.name}`",
+                call.name_span,
+                hint or f"{what}s: {', '.join(sorted(table))}",
+            )
+            return None, None
+        if not call.args and entry.shorthand:
+            return ir.CompileArg(shorthand=call.name), key
+        bound = self.bind(call, entry, what, call.args)
+        for arg in call.args:
+            if isinstance(arg, nodes.InputShape):
+                self.error(f"`in` is only for the first layer, not for the {what}", arg.span)
+        if bound is None:
+            return None, key
+        return ir.CompileArg(call=_with_module(bound, module)), key
+
+    def sections(self, sections: tuple[nodes.Section, ...]):
+        found: dict[str, list[nodes.Call]] = {}
+        spans: dict[str, nodes.Span] = {}
+        unnamed = ("optimizer", "loss")
+        for index, section in enumerate(sections):
+            head = section.calls[0]
+            if head.name in SECTION_NAMES:
+                kind = head.name
+                calls = self.named_section(kind, section)
+            elif index < len(unnamed):
+                kind = unnamed[index]
+                calls = list(section.calls)
+            else:
+                self.error(
+                    f"unnamed section `{head.name}` after the optimizer and the loss",
+                    head.name_span,
+                    "name further sections: `metrics accuracy` or `fit epochs=5`"
+                    + (f"; {h}" if (h := did_you_mean(head.name, SECTION_NAMES)) else ""),
+                )
+                continue
+            if kind in found:
+                self.error(
+                    f"the {kind} is given twice",
+                    section.span,
+                    f"the first {kind} section is at line {spans[kind].line}",
+                )
+                continue
+            if calls is None:
+                continue
+            if kind != "metrics" and len(calls) > 1:
+                self.error(
+                    f"the {kind} section takes one {kind}, not a list",
+                    calls[1].span,
+                    "only `metrics` takes a `,`-separated list",
+                )
+                continue
+            found[kind] = calls
+            spans[kind] = section.span
+        return found, spans
+
+    def named_section(self, kind: str, section: nodes.Section) -> list[nodes.Call] | None:
+        """`optimizer adam 0.01` → the call `adam 0.01`; `fit epochs=5` stays as it is."""
+        head, *rest = section.calls
+        if kind == "fit":
+            if rest:
+                self.error(
+                    "the fit section takes `name=value` options, not a list",
+                    rest[0].span,
+                    "e.g. `fit epochs=5 batch_size=20`",
+                )
+            return [head]
+        if not head.args or not (
+            isinstance(head.args[0], nodes.Positional)
+            and isinstance(head.args[0].value, nodes.Name)
+        ):
+            examples = {
+                "optimizer": "optimizer adam 0.001",
+                "loss": "loss mse",
+                "metrics": "metrics accuracy, auc",
+            }
+            self.error(f"`{kind}` needs a name after it", head.span, f"e.g. `{examples[kind]}`")
+            return None
+        name = head.args[0].value
+        first = nodes.Call(name.name, head.args[1:], head.span, name.span)
+        return [first, *rest]
+
+    def fit(self, call: nodes.Call) -> tuple[tuple[str, ir.PyValue], ...]:
+        params = {p.name for p in self.catalog.fit_params}
+        options: dict[str, ir.PyValue] = {}
+        for arg in call.args:
+            if not isinstance(arg, nodes.Keyword):
+                self.error(
+                    "the fit section takes `name=value` options",
+                    arg.span,
+                    "e.g. `fit epochs=5 batch_size=20 validation_split=0.1`",
+                )
+                continue
+            if arg.name not in params:
+                self.error(
+                    f"`fit` has no option `{arg.name}`",
+                    arg.name_span,
+                    did_you_mean(arg.name, params) or f"`fit` takes {', '.join(sorted(params))}",
+                )
+                continue
+            if arg.name in options:
+                self.error(f"`{arg.name}` is given twice", arg.name_span, "give it once")
+                continue
+            value = self.value(arg.value)
+            self.check_arg("fit", arg.name, value, arg.value.span)
+            options[arg.name] = value
+        return tuple(options.items())
+
+
+def check(program: nodes.Program, source: Source, catalog: Catalog | None = None) -> ir.Model:
+    """Validate a parsed program; raise `SourceError` listing every problem found."""
+    checker = _Checker(catalog or load())
+    shape, input_kwargs, layers = checker.chain(program.layers)
+    found, _ = checker.sections(program.sections)
+    c = checker.catalog
+
+    optimizer = loss = None
+    loss_key = ""
+    if "optimizer" in found:
+        optimizer, _ = checker.compile_arg(
+            found["optimizer"][0], "optimizer", "optimizers", c.optimizers, {}
+        )
+    if "loss" in found:
+        loss, loss_key = checker.compile_arg(
+            found["loss"][0], "loss", "losses", c.losses, c.loss_aliases
+        )
+    missing = [k for k in ("optimizer", "loss") if k not in found]
+    if missing:
+        end = program.sections[-1].span if program.sections else program.layers[-1].span
+        checker.error(
+            f"the model has no {' and no '.join(missing)}",
+            nodes.Span(end.end_line, end.end_column, end.end_line, end.end_column + 1),
+            "after the layers, add `; OPTIMIZER; LOSS`, e.g. `; adam; categorical_crossentropy`",
+        )
+    metrics: list[ir.CompileArg] = []
+    for call in found.get("metrics", []):
+        metric, _ = checker.compile_arg(call, "metric", "metrics", c.metrics, c.metric_aliases)
+        if metric is not None:
+            metrics.append(metric)
+    if "metrics" not in found and (loss_key or "") in CROSSENTROPY_LOSSES:
+        metrics.append(ir.CompileArg(shorthand="accuracy"))
+    fit = checker.fit(found["fit"][0]) if "fit" in found else ()
+
+    if checker.diagnostics:
+        raise SourceError(source, checker.diagnostics)
+    assert shape is not None and optimizer is not None and loss is not None
+    return ir.Model(
+        input_shape=shape,
+        input_kwargs=input_kwargs,
+        layers=tuple(layers),
+        optimizer=optimizer,
+        loss=loss,
+        metrics=tuple(metrics),
+        fit=fit,
+        loss_key=loss_key,
+    )
+
+
+def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:
+    return ir.KerasCall(module, call.class_name, call.args, call.kwargs)
+
+
+def _without(entry: Entry, param: str) -> Entry:
+    params = tuple(p for p in entry.params if p.name != param)
+    return Entry(entry.key, entry.class_name, params, entry.shorthand, (), entry.category)
+
+
+def _param_list(entry: Entry) -> str:
+    names = [p.name for p in entry.params]
+    return ", ".join(names[:12]) + (", ..." if len(names) > 12 else "") if names else "no arguments"
+
+
+def _show(value: ir.PyValue) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)

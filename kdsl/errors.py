@@ -1,0 +1,118 @@
+"""One error root for everything kdsl reports to a user, and how it is printed.
+
+Every expected failure (bad syntax, unknown names, bad data) is a `KdslError`; the CLI
+prints it and exits 1. Anything else escaping is a bug in kdsl.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from kdsl.nodes import Span
+
+
+@dataclass(frozen=True)
+class Source:
+    """A program's text and the name it is reported under (`model.k`, `<stdin>`)."""
+
+    name: str
+    text: str
+
+    def line(self, number: int) -> str:
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    message: str
+    span: Span | None = None
+    hint: str | None = None
+    severity: Literal["error", "warning"] = "error"
+
+
+class KdslError(Exception):
+    """Root of every error kdsl reports to a user (exit code 1)."""
+
+    exit_code = 1
+
+    def render(self, color: bool = False) -> str:
+        return f"error: {self}"
+
+
+class SourceError(KdslError):
+    """One or more problems in a .k program, each with a position."""
+
+    def __init__(self, source: Source, diagnostics: list[Diagnostic]):
+        self.source = source
+        self.diagnostics = diagnostics
+        super().__init__(diagnostics[0].message if diagnostics else "invalid program")
+
+    def render(self, color: bool = False) -> str:
+        return "\n".join(format_diagnostic(self.source, d, color) for d in self.diagnostics)
+
+
+class DataError(KdslError):
+    """Training data that cannot be used: which file, which array, expected vs. found."""
+
+    def __init__(self, path: str, message: str, hint: str | None = None):
+        self.path = path
+        self.hint = hint
+        super().__init__(message)
+
+    def render(self, color: bool = False) -> str:
+        text = f"{self.path}: {_paint('error:', 'red', color)} {self}"
+        if self.hint:
+            text += f"\n  {_paint('hint:', 'cyan', color)} {self.hint}"
+        return text
+
+
+class InputError(KdslError):
+    """A file that cannot be read as a program at all (missing, a directory, not UTF-8)."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        super().__init__(message)
+
+    def render(self, color: bool = False) -> str:
+        return f"{self.path}: {_paint('error:', 'red', color)} {self}"
+
+
+_COLORS = {"red": "31", "yellow": "33", "cyan": "36", "green": "32", "bold": "1"}
+
+
+def _paint(text: str, color: str, enabled: bool) -> str:
+    return f"\x1b[{_COLORS[color]}m{text}\x1b[0m" if enabled else text
+
+
+def use_color(stream) -> bool:
+    """Color only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def format_diagnostic(source: Source, diag: Diagnostic, color: bool = False) -> str:
+    """`file:line:col: error: message`, the source line, a caret under the spot, a hint."""
+    kind = _paint(f"{diag.severity}:", "red" if diag.severity == "error" else "yellow", color)
+    if diag.span is None:
+        out = [f"{source.name}: {kind} {diag.message}"]
+    else:
+        span = diag.span
+        out = [f"{source.name}:{span.line}:{span.column}: {kind} {diag.message}"]
+        text = source.line(span.line)
+        if text:
+            # Copy tabs from the prefix so the caret lines up however tabs are shown.
+            prefix = "".join(c if c == "\t" else " " for c in text[: span.column - 1])
+            width = 1
+            if span.end_line == span.line and span.end_column > span.column:
+                width = span.end_column - span.column
+            width = max(1, min(width, len(text) - span.column + 1))
+            out.append(f"    {text}")
+            out.append(f"    {prefix}{_paint('^' + '~' * (width - 1), 'green', color)}")
+    if diag.hint:
+        out.append(f"  {_paint('hint:', 'cyan', color)} {diag.hint}")
+    return "\n".join(out)

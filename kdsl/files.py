@@ -1,0 +1,69 @@
+"""Reading programs and writing outputs without ever leaving a half-written file."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from kdsl.errors import InputError, Source
+
+
+def read_source(path: str) -> Source:
+    """A program from a file, or from standard input for `-`; unreadable input is an error."""
+    if path == "-":
+        data = sys.stdin.buffer.read()
+        name = "<stdin>"
+    else:
+        name = path
+        target = Path(path)
+        if target.is_dir():
+            raise InputError(path, "is a directory, not a .k file")
+        try:
+            data = target.read_bytes()
+        except FileNotFoundError:
+            raise InputError(path, "no such file") from None
+        except PermissionError:
+            raise InputError(path, "permission denied: the file cannot be read") from None
+        except OSError as error:
+            raise InputError(path, f"cannot be read: {error.strerror or error}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise InputError(
+            name,
+            f"is not UTF-8 text (byte 0x{data[error.start]:02x} on line {line}); "
+            "save the file as UTF-8",
+        ) from None
+    if "\x00" in text:
+        raise InputError(name, "contains NUL bytes: is this a binary file, not a .k program?")
+    return Source(name, text.removeprefix("\ufeff"))
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write to a temporary file beside `path`, then rename it into place.
+
+    A crash or Ctrl-C mid-write leaves either the old file or the new one, never half.
+    """
+    target = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    directory = target.parent if str(target.parent) else Path(".")
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            mode = target.stat().st_mode & 0o777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,47 @@
+"""The checked model: plain Python values and Keras names, ready to render.
+
+Everything here came through `kdsl.check`: class names are from the catalog and every
+value is an int, float, bool, None, str or a tuple of those. Templates render only this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PyValue = int | float | bool | str | None | tuple
+
+
+@dataclass(frozen=True)
+class KerasCall:
+    """A Keras constructor call such as `Dense(3, activation="relu")`."""
+
+    module: str  # "layers", "optimizers", "losses" or "metrics"
+    class_name: str
+    args: tuple[PyValue | KerasCall, ...] = ()
+    kwargs: tuple[tuple[str, PyValue], ...] = ()
+
+    def kwarg(self, name: str, default: PyValue = None) -> PyValue:
+        return dict(self.kwargs).get(name, default)
+
+
+@dataclass(frozen=True)
+class CompileArg:
+    """An optimizer, loss or metric: a string shorthand (`"adam"`) or an object."""
+
+    shorthand: str | None = None
+    call: KerasCall | None = None
+
+
+@dataclass(frozen=True)
+class Model:
+    input_shape: tuple
+    input_kwargs: tuple[tuple[str, PyValue], ...]
+    layers: tuple[KerasCall, ...]
+    optimizer: CompileArg
+    loss: CompileArg
+    metrics: tuple[CompileArg, ...]
+    fit: tuple[tuple[str, PyValue], ...]
+    loss_key: str  # catalog key of the loss, e.g. "categorical_crossentropy"
+
+    def fit_option(self, name: str, default: PyValue = None) -> PyValue:
+        return dict(self.fit).get(name, default)

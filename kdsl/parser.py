@@ -1,0 +1,236 @@
+"""Text → syntax tree (`kdsl.nodes`), with syntax errors in words a user knows."""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+from importlib.resources import files
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from kdsl import nodes
+from kdsl.errors import Diagnostic, Source, SourceError
+
+# How each terminal is described in "expected ..." messages.
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "INT": "a number",
+    "FLOAT": "a number",
+    "DIMS": "a shape like 28x28",
+    "STRING": "a quoted string",
+    "IN": "`in`",
+    "$END": "the end of the file",
+}
+
+
+@cache
+def _lark() -> Lark:
+    grammar = files("kdsl.grammar").joinpath("kdsl.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def _span(item) -> nodes.Span:
+    return nodes.Span(item.line, item.column, item.end_line, item.end_column)
+
+
+@v_args(meta=True)
+class _Builder(Transformer):
+    """Builds `kdsl.nodes` from lark's tree; it never judges what it builds."""
+
+    def start(self, meta, children):
+        return nodes.Program(layers=children[0], sections=tuple(children[1:]))
+
+    def chain(self, meta, calls):
+        return tuple(calls)
+
+    def section(self, meta, calls):
+        return nodes.Section(tuple(calls), _span(meta))
+
+    def call(self, meta, children):
+        name, *args = children
+        args = tuple(a if not _is_value(a) else nodes.Positional(a, a.span) for a in args)
+        return nodes.Call(str(name), args, _span(meta), _span(name))
+
+    def keyword(self, meta, children):
+        name, value = children
+        return nodes.Keyword(str(name), value, _span(meta), _span(name))
+
+    def input_shape(self, meta, children):
+        return nodes.InputShape(children[0], _span(meta))
+
+    def int(self, meta, children):
+        (token,) = children
+        return nodes.Number(int(token), str(token), _span(token))
+
+    def float(self, meta, children):
+        (token,) = children
+        return nodes.Number(float(token), str(token), _span(token))
+
+    def dims(self, meta, children):
+        (token,) = children
+        span = _span(token)
+        items = tuple(nodes.Number(int(d), d, span) for d in str(token).split("x"))
+        return nodes.Tuple(items, span, shorthand=True)
+
+    def string(self, meta, children):
+        (token,) = children
+        # The token's shape is checked by the grammar; literal_eval only decodes escapes.
+        return nodes.String(ast.literal_eval(str(token)), _span(token))
+
+    def name(self, meta, children):
+        (token,) = children
+        return nodes.Name(str(token), _span(token))
+
+    def tuple(self, meta, children):
+        return nodes.Tuple(tuple(c for c in children if c is not None), _span(meta))
+
+
+def _is_value(item) -> bool:
+    return isinstance(item, nodes.Number | nodes.Name | nodes.String | nodes.Tuple)
+
+
+def parse(source: Source) -> nodes.Program:
+    """Parse a whole program or raise `SourceError` with one friendly diagnostic."""
+    if not source.text.strip() or not _has_code(source.text):
+        raise SourceError(
+            source,
+            [
+                Diagnostic(
+                    "the file holds no model",
+                    hint="write a layer chain, an optimizer and a loss, e.g. "
+                    "`dense 3 softmax in 4; adam; categorical_crossentropy`",
+                )
+            ],
+        )
+    try:
+        tree = _lark().parse(source.text)
+    except UnexpectedInput as error:
+        raise SourceError(source, [_syntax_diagnostic(source, error)]) from None
+    try:
+        return _Builder().transform(tree)
+    except Exception as error:  # lark wraps builder errors in VisitError
+        original = getattr(error, "orig_exc", error)
+        if isinstance(original, SourceError):
+            raise original from None
+        raise
+
+
+def _has_code(text: str) -> bool:
+    return any(line.split("#", 1)[0].strip() for line in text.splitlines())
+
+
+def _describe_token(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    return f"`{token}`"
+
+
+_VALUE_TERMINALS = {"INT", "FLOAT", "DIMS", "STRING", "NAME", "LPAR"}
+
+
+def _expected_words(expected: set[str]) -> str:
+    """Lark's terminal set in a user's words, with the many value tokens as one word."""
+    terminals = {t.name: t for t in _lark().terminals}
+    if len(expected) > 4 and expected & _VALUE_TERMINALS:
+        expected = (expected - _VALUE_TERMINALS) | {"VALUE"}
+    words: list[str] = []
+    for name in sorted(expected, key=lambda n: (n == "$END", n)):
+        if name == "VALUE":
+            word = "an argument"
+        elif name in _TERMINAL_WORDS:
+            word = _TERMINAL_WORDS[name]
+        elif name in terminals and terminals[name].pattern.type == "str":
+            word = f"`{terminals[name].pattern.value}`"
+        else:
+            word = name.lower()
+        if word not in words:
+            words.append(word)
+    if len(words) > 1:
+        return ", ".join(words[:-1]) + " or " + words[-1]
+    return words[0] if words else "something else"
+
+
+# What must follow a token, said in terms of the language rather than of the grammar.
+_AFTER = {
+    "->": ("a layer after `->`", "`->` must be followed by a layer, e.g. `-> dense 3 relu`"),
+    ";": (
+        "a section after `;`",
+        "after the layers come `;`-separated sections: optimizer, loss, then optional "
+        "`metrics ...` and `fit ...`; remove a doubled `;`",
+    ),
+    ",": ("a metric after `,`", "metrics are listed as `metrics accuracy, auc`"),
+    "=": ("a value after `=`", "keyword arguments are written `name=value`, e.g. `epochs=5`"),
+    "in": ("a shape after `in`", "shapes look like `4`, `28x28x1` or `(None, 128)`"),
+}
+
+
+def _after(text: str, pos: int) -> tuple[str, str] | None:
+    before = "\n".join(line.split("#", 1)[0] for line in text[:pos].split("\n")).rstrip()
+    for token, words in _AFTER.items():
+        if before.endswith(token) and (token != "in" or not before[-3:-2].isalnum()):
+            return words
+    return None
+
+
+def _syntax_diagnostic(source: Source, error: UnexpectedInput) -> Diagnostic:
+    line = getattr(error, "line", None)
+    column = getattr(error, "column", None)
+    if isinstance(error, UnexpectedCharacters):
+        char = source.text[error.pos_in_stream] if error.pos_in_stream < len(source.text) else ""
+        span = nodes.Span(line, column, line, column + 1)
+        return Diagnostic(
+            f"unexpected character {char!r}",
+            span,
+            hint=_character_hint(source.text, error.pos_in_stream),
+        )
+    if isinstance(error, UnexpectedEOF) or (
+        isinstance(error, UnexpectedToken) and error.token.type == "$END"
+    ):
+        last_line = max(1, len(source.text.rstrip().splitlines()))
+        text = source.line(last_line)
+        span = nodes.Span(last_line, len(text) + 1, last_line, len(text) + 2)
+        after = _after(source.text, len(source.text))
+        expected = after[0] if after else _expected_words(set(error.expected))
+        return Diagnostic(
+            f"the file ends too early: expected {expected}",
+            span,
+            hint=after[1] if after else "finish the last layer or section",
+        )
+    assert isinstance(error, UnexpectedToken)
+    token = error.token
+    span = _span(token) if token.line is not None else nodes.Span(line, column, line, column + 1)
+    expected = set(error.expected)
+    after = _after(source.text, token.start_pos)
+    if after is not None:
+        return Diagnostic(
+            f"unexpected {_describe_token(token)}: expected {after[0]}", span, after[1]
+        )
+    return Diagnostic(
+        f"unexpected {_describe_token(token)}: expected {_expected_words(expected)}",
+        span,
+        hint=_token_hint(token, expected),
+    )
+
+
+def _character_hint(text: str, pos: int) -> str:
+    char = text[pos] if pos < len(text) else ""
+    if char in "\"'":
+        return "a quoted string must close on the same line"
+    if char.isdigit() or char in "+-.":
+        return "numbers look like `3`, `0.5` or `1e-3`; shapes like `28x28x1`; `->` joins layers"
+    if char == ">":
+        return "layers are joined with `->`"
+    if char == ":":
+        return "keyword arguments are written `name=value`"
+    return "kdsl uses names, numbers, `=`, `,`, `;`, `->`, `in` and parentheses"
+
+
+def _token_hint(token: Token, expected: set[str]) -> str:
+    if token.type == "IN":
+        return "`in SHAPE` belongs right after the first layer's arguments, e.g. `dense 5 in 4`"
+    if "NAME" in expected and token.type in {"INT", "FLOAT", "DIMS"}:
+        return "a layer, optimizer or loss starts with its name, e.g. `dense 3 relu`"
+    if token.type == "EQUAL":
+        return "keyword arguments are written `name=value`, with a name before `=`"
+    return "sections are separated by `;`, layers by `->`, metrics by `,`"

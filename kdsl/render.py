@@ -1,0 +1,135 @@
+"""Checked model → Keras 3 Python, through a Jinja template and black.
+
+Templates never see user text: every value reaches them as a Python literal made here
+(by `repr` or as a number) and every identifier comes from the catalog.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Literal
+
+import black
+import jinja2
+
+from kdsl import __version__, ir
+
+Style = Literal["add", "constructor"]
+STYLES: tuple[Style, ...] = ("add", "constructor")
+
+# What the script trains for when the `fit` section does not say.
+DEFAULT_EPOCHS = 10
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Every option that changes the generated code."""
+
+    style: Style = "add"
+    line_length: int = 88
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    templates = files("kdsl.templates")
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: templates.joinpath(name).read_text("utf-8")),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # the output is Python, not HTML; values are literals made here
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def literal(value: ir.PyValue) -> str:
+    """A value as Python source: numbers as numbers, everything else through repr()."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"non-finite float {value!r} reached the renderer")
+        return repr(value)
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, tuple):
+        items = [literal(v) for v in value]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    raise TypeError(f"cannot render {type(value).__name__} as a literal")
+
+
+def expression(call: ir.KerasCall) -> str:
+    """`Dense(3, activation="relu")`; optimizers, losses and metrics are `keras.<module>.X`."""
+    args = [expression(a) if isinstance(a, ir.KerasCall) else literal(a) for a in call.args]
+    args += [f"{name}={literal(value)}" for name, value in call.kwargs]
+    callee = (
+        call.class_name if call.module == "layers" else f"keras.{call.module}.{call.class_name}"
+    )
+    return f"{callee}({', '.join(args)})"
+
+
+def _compile_arg(arg: ir.CompileArg) -> str:
+    if arg.call is not None:
+        return expression(arg.call)
+    return literal(arg.shorthand)
+
+
+def _layer_classes(calls: tuple[ir.KerasCall, ...]) -> list[str]:
+    names: set[str] = set()
+    for call in calls:
+        names.add(call.class_name)
+        names.update(_layer_classes(tuple(a for a in call.args if isinstance(a, ir.KerasCall))))
+    return sorted(names)
+
+
+def render(model: ir.Model, mode: Mode = Mode()) -> str:
+    """The whole standalone script, black-formatted."""
+    input_args = [f"shape={literal(model.input_shape)}"]
+    input_args += [f"{name}={literal(value)}" for name, value in model.input_kwargs]
+    layers = [f"Input({', '.join(input_args)})", *(expression(c) for c in model.layers)]
+
+    compile_args = [
+        f"optimizer={_compile_arg(model.optimizer)}",
+        f"loss={_compile_arg(model.loss)}",
+    ]
+    if model.metrics:
+        compile_args.append(f"metrics=[{', '.join(_compile_arg(m) for m in model.metrics)}]")
+
+    epochs = model.fit_option("epochs", DEFAULT_EPOCHS)
+    batch_size = model.fit_option("batch_size", DEFAULT_BATCH_SIZE)
+    fit_options = [
+        f"{name}={literal(value)}"
+        for name, value in model.fit
+        if name not in ("epochs", "batch_size")
+    ]
+    imports = [
+        "import keras",
+        "import numpy as np",
+        "from keras import Input, Sequential",
+        f"from keras.layers import {', '.join(_layer_classes(model.layers))}",
+    ]
+    code = (
+        _environment()
+        .get_template("script.py.jinja")
+        .render(
+            kdsl_version=__version__,
+            imports=imports,
+            style=mode.style,
+            layers=layers,
+            compile_args=compile_args,
+            epochs=literal(epochs),
+            batch_size=literal(batch_size),
+            fit_options=fit_options,
+        )
+    )
+    return format_code(code, mode)
+
+
+def format_code(code: str, mode: Mode = Mode()) -> str:
+    return black.format_str(code, mode=black.Mode(line_length=mode.line_length))
