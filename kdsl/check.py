@@ -7,6 +7,7 @@ what a positional argument stands for, and whether a keyword argument exists in 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 
 from kdsl import ir, nodes
@@ -31,6 +32,8 @@ _POSITIVE_INTS = frozenset(
 # Arguments whose value is a fraction in [0, 1).
 _FRACTIONS = frozenset({"rate", "validation_split", "recurrent_dropout", "dropout"})
 _ACTIVATION_PARAMS = frozenset({"activation", "recurrent_activation"})
+# What TensorFlow accepts as a layer name (it becomes a name scope).
+_LAYER_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 
 _CONSTANTS: dict[str, bool | None] = {
     "true": True,
@@ -98,6 +101,12 @@ class _Checker:
                     span,
                     did_you_mean(str(value), known) or f"activations: {', '.join(known)}",
                 )
+        elif name == "name" and (not isinstance(value, str) or not _LAYER_NAME.fullmatch(value)):
+            self.error(
+                f"`{_show(value)}` cannot be a name: use letters, digits, `_`, `.` and `-`",
+                span,
+                "e.g. `name=hidden_1`",
+            )
         elif name in _POSITIVE_INTS and (type(value) is not int or value < 1):
             self.error(
                 f"`{name}` of `{owner}` must be a whole number ≥ 1, not `{_show(value)}`",
@@ -278,9 +287,7 @@ class _Checker:
                         )
                         continue
                 elif arg.name == "name":
-                    if not isinstance(value, str):
-                        self.error("`name` must be a name or a string", arg.value.span)
-                        continue
+                    self.check_arg("input", "name", value, arg.value.span)
                 else:
                     self.error(
                         f"`input` has no argument `{arg.name}`",

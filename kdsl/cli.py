@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="random seed for a reproducible run (default: 42)",
+        help="random seed for a reproducible run (default: 0)",
     )
     _style_option(run_cmd)
     return parser

@@ -81,11 +81,14 @@ def _compile_arg(arg: ir.CompileArg) -> str:
 
 
 def _layer_classes(calls: tuple[ir.KerasCall, ...]) -> list[str]:
+    """Layer classes to import, in isort's order (`LSTM` before `Dense`), as ruff wants."""
     names: set[str] = set()
-    for call in calls:
+    pending = list(calls)
+    while pending:
+        call = pending.pop()
         names.add(call.class_name)
-        names.update(_layer_classes(tuple(a for a in call.args if isinstance(a, ir.KerasCall))))
-    return sorted(names)
+        pending.extend(a for a in call.args if isinstance(a, ir.KerasCall))
+    return sorted(names, key=lambda name: (not name.isupper(), name))
 
 
 def render(model: ir.Model, mode: Mode = Mode()) -> str:

@@ -1,0 +1,93 @@
+"""Golden files: every example and golden case, both styles, compared file by file.
+
+Run `pytest --update-goldens` to rewrite them after an intended change, then read the diff.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from golden_cases import STYLES, case_id, expected_path, programs
+
+from kdsl import compile_source
+from kdsl.render import Mode, format_code
+
+CASES = [(p, s) for p in programs() for s in STYLES]
+
+
+@pytest.mark.parametrize(("program", "style"), CASES, ids=[f"{case_id(p)}-{s}" for p, s in CASES])
+def test_golden(program: Path, style: str, update_goldens: bool) -> None:
+    code = compile_source(program.read_text(), str(program), style=style)
+    expected = expected_path(program, style)
+    if update_goldens or not expected.exists():
+        expected.parent.mkdir(parents=True, exist_ok=True)
+        expected.write_text(code)
+        if not update_goldens:
+            pytest.fail(f"new golden file {expected}: read it and commit it")
+    want = expected.read_text()
+    if code != want:
+        diff = "".join(
+            difflib.unified_diff(
+                want.splitlines(keepends=True), code.splitlines(keepends=True),
+                str(expected), "generated",
+            )
+        )
+        pytest.fail(f"{program} ({style}) differs from its golden file:\n{diff}\n"
+                    "If the change is intended: pytest --update-goldens")
+
+
+@pytest.mark.parametrize(("program", "style"), CASES, ids=[f"{case_id(p)}-{s}" for p, s in CASES])
+def test_black_stable(program: Path, style: str) -> None:
+    """Formatting the output again changes nothing."""
+    code = compile_source(program.read_text(), str(program), style=style)
+    assert format_code(code, Mode(style=style)) == code
+
+
+def test_goldens_have_no_orphans() -> None:
+    """Every expected file belongs to a program that still exists."""
+    wanted = {expected_path(p, s) for p, s in CASES}
+    present = set((Path(__file__).parent / "golden" / "expected").glob("*.py"))
+    assert present <= wanted, f"stale golden files: {sorted(map(str, present - wanted))}"
+
+
+def test_styles_differ_only_in_build_model() -> None:
+    program = programs()[0]
+    add = compile_source(program.read_text(), style="add")
+    constructor = compile_source(program.read_text(), style="constructor")
+    assert "model.add(" in add and "Sequential()" in add
+    assert "model.add(" not in constructor and "Sequential(\n" in constructor
+    strip = lambda code: code[code.index("def load_data"):]  # noqa: E731
+    assert strip(add) == strip(constructor)
+
+
+ALLOWED_IMPORTS = {"argparse", "keras", "numpy"}
+
+
+@pytest.mark.parametrize("program", programs(), ids=case_id)
+def test_script_is_standalone(program: Path) -> None:
+    """Generated scripts import only argparse, numpy and keras: never kdsl."""
+    tree = ast.parse(compile_source(program.read_text()))
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            modules.add((node.module or "").split(".")[0])
+    assert modules <= ALLOWED_IMPORTS
+
+
+def test_generated_code_is_ruff_clean() -> None:
+    """No unused imports, sorted imports, no undefined names in any golden script."""
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    folder = Path(__file__).parent / "golden" / "expected"
+    result = subprocess.run(
+        [ruff, "check", "--no-cache", "--isolated", "--select", "E,F,W,I,B,UP", str(folder)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
