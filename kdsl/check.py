@@ -303,7 +303,8 @@ class _Checker:
         input_kwargs: tuple = ()
         has_shape = False
         layers: list[ir.KerasCall] = []
-        if calls[0].name == "input":
+        has_input_element = calls[0].name == "input"
+        if has_input_element:
             shape, input_kwargs = self.input_element(calls[0])
             has_shape = True
             calls = calls[1:]
@@ -328,9 +329,9 @@ class _Checker:
                     self.error(
                         "only the first layer can take the input shape",
                         arg.span,
-                        "the model has one input: put `in SHAPE` on the first layer"
-                        if not has_shape
-                        else "the input shape is already given by `input`",
+                        "the input shape is already given by `input`"
+                        if has_input_element
+                        else "the model has one input: put `in SHAPE` on the first layer only",
                     )
                 else:
                     has_shape = True
@@ -400,13 +401,14 @@ class _Checker:
                     + (f"; {h}" if (h := did_you_mean(head.name, SECTION_NAMES)) else ""),
                 )
                 continue
-            if kind in found:
+            if kind in spans:
                 self.error(
                     f"the {kind} is given twice",
                     section.span,
                     f"the first {kind} section is at line {spans[kind].line}",
                 )
                 continue
+            spans[kind] = section.span  # tried, even if broken: no "missing" error on top
             if calls is None:
                 continue
             if kind != "metrics" and len(calls) > 1:
@@ -417,7 +419,6 @@ class _Checker:
                 )
                 continue
             found[kind] = calls
-            spans[kind] = section.span
         return found, spans
 
     def named_section(self, kind: str, section: nodes.Section) -> list[nodes.Call] | None:
@@ -477,7 +478,7 @@ def check(program: nodes.Program, source: Source, catalog: Catalog | None = None
     """Validate a parsed program; raise `SourceError` listing every problem found."""
     checker = _Checker(catalog or load())
     shape, input_kwargs, layers = checker.chain(program.layers)
-    found, _ = checker.sections(program.sections)
+    found, tried = checker.sections(program.sections)
     c = checker.catalog
 
     optimizer = loss = None
@@ -490,7 +491,7 @@ def check(program: nodes.Program, source: Source, catalog: Catalog | None = None
         loss, loss_key = checker.compile_arg(
             found["loss"][0], "loss", "losses", c.losses, c.loss_aliases
         )
-    missing = [k for k in ("optimizer", "loss") if k not in found]
+    missing = [k for k in ("optimizer", "loss") if k not in tried]
     if missing:
         end = program.sections[-1].span if program.sections else program.layers[-1].span
         checker.error(

@@ -47,7 +47,10 @@ class SourceError(KdslError):
 
     def __init__(self, source: Source, diagnostics: list[Diagnostic]):
         self.source = source
-        self.diagnostics = diagnostics
+        # In source order, so a user can fix them top to bottom.
+        self.diagnostics = sorted(
+            diagnostics, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0)
+        )
         super().__init__(diagnostics[0].message if diagnostics else "invalid program")
 
     def render(self, color: bool = False) -> str:
