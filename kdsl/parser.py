@@ -104,6 +104,7 @@ def parse(source: Source) -> nodes.Program:
             ],
         )
     try:
+        _check_nesting(source)
         tree = _lark().parse(source.text)
     except UnexpectedInput as error:
         raise SourceError(source, [_syntax_diagnostic(source, error)]) from None
@@ -114,6 +115,30 @@ def parse(source: Source) -> nodes.Program:
         if isinstance(original, SourceError):
             raise original from None
         raise
+
+
+MAX_NESTING = 16
+
+
+def _check_nesting(source: Source) -> None:
+    """Refuse absurd nesting up front, so later passes never hit the recursion limit."""
+    depth = 0
+    for token in _lark().lex(source.text, dont_ignore=False):
+        if token.type == "LPAR":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise SourceError(
+                    source,
+                    [
+                        Diagnostic(
+                            f"tuples nest more than {MAX_NESTING} deep",
+                            _span(token),
+                            "no Keras argument needs this; check the parentheses",
+                        )
+                    ],
+                )
+        elif token.type == "RPAR":
+            depth -= 1
 
 
 def _has_code(text: str) -> bool:

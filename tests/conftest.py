@@ -26,8 +26,9 @@ def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
 
 
-def run_kdsl(*args: str, stdin: str | None = None, cwd: Path | None = None,
-             timeout: float = 600) -> subprocess.CompletedProcess:
+def run_kdsl(
+    *args: str, stdin: str | None = None, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run `python -m kdsl ARGS` as a user would, plain output (no colors)."""
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("KDSL_DEBUG", None)

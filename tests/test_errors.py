@@ -60,16 +60,29 @@ def test_all_problems_are_reported_at_once(capsys, monkeypatch) -> None:
     _, _, err = compile_cli(["compile", "tests/errors/many_errors.k"], capsys)
     messages = [line for line in err.splitlines() if ": error:" in line]
     assert len(messages) >= 7, err
-    for expected in ("`dens`", "`rellu`", "`activaton`", "`adma`", "`categorical_crossentopy`",
-                     "`acuracy`", "no input shape"):
+    for expected in (
+        "`dens`",
+        "`rellu`",
+        "`activaton`",
+        "`adma`",
+        "`categorical_crossentopy`",
+        "`acuracy`",
+        "no input shape",
+    ):
         assert any(expected in m for m in messages), (expected, err)
 
 
 def test_did_you_mean(capsys, monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
     _, _, err = compile_cli(["compile", "tests/errors/many_errors.k"], capsys)
-    for suggestion in ("`dense`", "`relu`", "`activation`", "`adam`", "`categorical_crossentropy`",
-                       "`accuracy`"):
+    for suggestion in (
+        "`dense`",
+        "`relu`",
+        "`activation`",
+        "`adam`",
+        "`categorical_crossentropy`",
+        "`accuracy`",
+    ):
         assert f"did you mean {suggestion}?" in err
 
 

@@ -34,12 +34,16 @@ def test_golden(program: Path, style: str, update_goldens: bool) -> None:
     if code != want:
         diff = "".join(
             difflib.unified_diff(
-                want.splitlines(keepends=True), code.splitlines(keepends=True),
-                str(expected), "generated",
+                want.splitlines(keepends=True),
+                code.splitlines(keepends=True),
+                str(expected),
+                "generated",
             )
         )
-        pytest.fail(f"{program} ({style}) differs from its golden file:\n{diff}\n"
-                    "If the change is intended: pytest --update-goldens")
+        pytest.fail(
+            f"{program} ({style}) differs from its golden file:\n{diff}\n"
+            "If the change is intended: pytest --update-goldens"
+        )
 
 
 @pytest.mark.parametrize(("program", "style"), CASES, ids=[f"{case_id(p)}-{s}" for p, s in CASES])
@@ -62,7 +66,7 @@ def test_styles_differ_only_in_build_model() -> None:
     constructor = compile_source(program.read_text(), style="constructor")
     assert "model.add(" in add and "Sequential()" in add
     assert "model.add(" not in constructor and "Sequential(\n" in constructor
-    strip = lambda code: code[code.index("def load_data"):]  # noqa: E731
+    strip = lambda code: code[code.index("def load_data") :]  # noqa: E731
     assert strip(add) == strip(constructor)
 
 
@@ -88,6 +92,7 @@ def test_generated_code_is_ruff_clean() -> None:
     folder = Path(__file__).parent / "golden" / "expected"
     result = subprocess.run(
         [ruff, "check", "--no-cache", "--isolated", "--select", "E,F,W,I,B,UP", str(folder)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

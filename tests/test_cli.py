@@ -1,0 +1,240 @@
+"""The `kdsl` command as users run it: real subprocesses, real files."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, run_kdsl
+
+IRIS = "examples/iris.k"
+TUTORIAL = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
+
+
+def test_compile_to_stdout() -> None:
+    result = run_kdsl("compile", IRIS)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    expected = (ROOT / "tests/golden/expected/example_iris.add.py").read_text()
+    assert result.stdout == expected
+
+
+def test_compile_constructor_style() -> None:
+    result = run_kdsl("compile", IRIS, "--style", "constructor")
+    assert result.returncode == 0
+    assert result.stdout == (ROOT / "tests/golden/expected/example_iris.constructor.py").read_text()
+
+
+def test_compile_from_stdin() -> None:
+    result = run_kdsl("compile", "-", stdin=TUTORIAL + "\n")
+    assert result.returncode == 0, result.stderr
+    assert 'model.add(Dense(3, activation="softmax"))' in result.stdout
+
+
+def test_stdin_errors_are_named_stdin() -> None:
+    result = run_kdsl("compile", "-", stdin="dense 5 in 4 -> dens 3; adam; mse\n")
+    assert result.returncode == 1
+    assert result.stderr.startswith("<stdin>:1:17: error: unknown layer `dens`")
+
+
+def test_compile_output_file(tmp_path: Path) -> None:
+    out = tmp_path / "model.py"
+    result = run_kdsl("compile", IRIS, "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert out.read_text() == (ROOT / "tests/golden/expected/example_iris.add.py").read_text()
+    assert list(tmp_path.iterdir()) == [out], "no temporary files left behind"
+
+
+def test_failed_compile_leaves_existing_output_untouched(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.k"
+    bad.write_text("dense 5 in 4 -> ; adam; mse\n")
+    out = tmp_path / "model.py"
+    out.write_text("# my precious script\n")
+    result = run_kdsl("compile", str(bad), "-o", str(out))
+    assert result.returncode == 1
+    assert out.read_text() == "# my precious script\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.k", "model.py"]
+
+
+def test_output_refuses_to_overwrite_the_program(tmp_path: Path) -> None:
+    program = tmp_path / "model.k"
+    program.write_text(TUTORIAL)
+    result = run_kdsl("compile", str(program), "-o", str(program))
+    assert result.returncode == 1
+    assert "refusing to overwrite" in result.stderr
+    assert program.read_text() == TUTORIAL
+
+
+def test_compile_never_imports_tensorflow() -> None:
+    code = (
+        "import sys\n"
+        "from kdsl.cli import main\n"
+        f"assert main(['compile', {IRIS!r}, '-o', '/dev/null']) == 0\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'numpy', 'matplotlib')"
+        " if m in sys.modules)\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [[], ["compile"], ["run"]])
+def test_help_has_an_example(command: list[str]) -> None:
+    result = run_kdsl(*command, "--help")
+    assert result.returncode == 0
+    assert "example" in result.stdout.lower()
+    assert "kdsl" in result.stdout
+
+
+def test_version() -> None:
+    from kdsl import __version__
+
+    result = run_kdsl("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"kdsl {__version__}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["compile"],
+        ["frobnicate"],
+        ["compile", IRIS, "--style", "functional"],
+        ["run", IRIS, "--epochs", "0"],
+        ["run", IRIS, "--epochs", "many"],
+    ],
+    ids=["nothing", "no-file", "unknown-command", "bad-style", "zero-epochs", "word-epochs"],
+)
+def test_misuse_exits_2(args: list[str]) -> None:
+    result = run_kdsl(*args)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_python_dash_m_and_console_script_agree() -> None:
+    script = Path(sys.executable).parent / "kdsl"
+    if not script.exists():
+        pytest.skip("console script not installed in this environment")
+    direct = subprocess.run(
+        [str(script), "compile", IRIS], capture_output=True, text=True, cwd=ROOT
+    )
+    assert direct.returncode == 0
+    assert direct.stdout == run_kdsl("compile", IRIS).stdout
+
+
+def test_broken_pipe_is_not_an_error() -> None:
+    result = subprocess.run(
+        f"{sys.executable} -m kdsl compile {IRIS} | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.stdout.startswith('"""')
+    assert "Traceback" not in result.stderr and "Error" not in result.stderr
+
+
+# -- run ----------------------------------------------------------------------------------
+
+
+def test_run_without_data_says_so(tmp_path: Path) -> None:
+    program = tmp_path / "model.k"
+    program.write_text(TUTORIAL)
+    result = run_kdsl("run", str(program))
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{tmp_path / 'model.npz'}: error: no data given and none found beside {program}"
+    )
+    assert "--data" in result.stderr
+
+
+def test_run_rejects_bad_data_before_training(tmp_path: Path) -> None:
+    data = tmp_path / "d.npz"
+    np.savez(data, x_train=np.zeros((10, 5), "float32"), y_train=np.zeros((10, 3), "float32"))
+    result = run_kdsl("run", IRIS, "--data", str(data))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[0] == (
+        f"{data}: error: model expects rows of shape (4,), `x_train` has rows of shape (5,)"
+    )
+    assert "Epoch" not in result.stdout
+
+
+@pytest.mark.slow
+def test_run_iris_reaches_good_accuracy() -> None:
+    """The README's main job: `kdsl run examples/iris.k` learns Iris with the default seed."""
+    result = run_kdsl("run", IRIS)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Epoch 200/200" in out
+    assert "History: {" in out and "Evaluation [loss, metrics...]:" in out
+    assert "Predictions for the first rows:" in out
+    summary = out.strip().splitlines()[-1]
+    accuracy = float(re.search(r"accuracy (\d\.\d+)", summary).group(1))
+    assert summary.startswith("Done: 200 epochs in ")
+    assert "test data" in summary
+    assert accuracy >= 0.85, summary
+    noise = [
+        line
+        for line in result.stderr.splitlines()
+        if re.match(r"^[IWE]\d{4} |oneDNN|cuda|absl", line)
+    ]
+    assert not noise, "TensorFlow's C++ log noise reached the user"
+
+
+@pytest.mark.slow
+def test_run_is_reproducible_with_a_seed() -> None:
+    first = run_kdsl("run", "examples/breast_cancer.k", "--epochs", "3", "--seed", "7")
+    second = run_kdsl("run", "examples/breast_cancer.k", "--epochs", "3", "--seed", "7")
+    assert first.returncode == second.returncode == 0, first.stderr
+    history = lambda out: re.search(r"History: (\{.*\})", out).group(1)  # noqa: E731
+    assert history(first.stdout) == history(second.stdout)
+
+
+@pytest.mark.slow
+def test_generated_script_runs_standalone(tmp_path: Path) -> None:
+    """`python model.py --data d.npz` works with kdsl unimportable: the script is standalone."""
+    script = tmp_path / "breast_cancer.py"
+    assert run_kdsl("compile", "examples/breast_cancer.k", "-o", str(script)).returncode == 0
+    blocker = tmp_path / "kdsl.py"
+    blocker.write_text("raise ImportError('kdsl must not be needed by generated scripts')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--data",
+            str(ROOT / "examples/breast_cancer.npz"),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Epoch 2/2" in out
+    # The tutorial's steps, in order: fit -> History, evaluate, predict.
+    steps = [
+        out.index("History: {"),
+        out.index("Evaluation [loss, metrics...]: ["),
+        out.index("Predictions for the first rows:"),
+    ]
+    assert steps == sorted(steps)
+    assert "Warning" not in result.stderr
