@@ -144,12 +144,9 @@ def cmd_run(args) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=seed,
-        origin=f"<kdsl:{args.file}>",
+        origin=args.file if args.file != "-" else "<stdin>",
     )
-    from kdsl.data import load_npz
-
-    evaluated_on = "test data" if "x_test" in load_npz(data_path) else "training data"
-    print(runner.summary(result, evaluated_on))
+    print(runner.summary(result))
     return EXIT_OK
 
 

@@ -72,6 +72,17 @@ class DataError(KdslError):
         return text
 
 
+class ModelError(KdslError):
+    """A model that Keras itself refused when building or training it."""
+
+    def __init__(self, origin: str, message: str):
+        self.origin = origin
+        super().__init__(message)
+
+    def render(self, color: bool = False) -> str:
+        return f"{self.origin}: {_paint('error:', 'red', color)} {self}"
+
+
 class InputError(KdslError):
     """A file that cannot be read as a program at all (missing, a directory, not UTF-8)."""
 

@@ -7,6 +7,7 @@ here is exactly what a user reads; kdsl adds only checks before training and a s
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from kdsl import ir
 from kdsl.data import load_npz, validate
-from kdsl.errors import DataError
+from kdsl.errors import DataError, ModelError
 
 DEFAULT_SEED = 0
 
@@ -27,6 +28,7 @@ class RunResult:
     evaluation: dict
     predictions: list
     seconds: float
+    evaluated_on: str  # "test data" or "training data"
 
 
 def default_data_path(program: str) -> Path:
@@ -82,9 +84,12 @@ def run(
     keras = import_keras()
 
     namespace: dict = {"__name__": "kdsl_generated", "__file__": origin}
-    exec(compile(code, origin, "exec"), namespace)  # the script kdsl just generated
+    exec(compile(code, f"<kdsl:{origin}>", "exec"), namespace)  # the script kdsl generated
     keras.utils.set_random_seed(seed)
-    built = namespace["build_model"]()
+    try:
+        built = namespace["build_model"]()
+    except Exception as error:  # Keras found what kdsl's checks could not
+        raise ModelError(origin, f"Keras rejected the model: {_first_line(error)}") from None
     for note in validate(data_path, data, built.input_shape, built.output_shape, model.loss_key):
         print(note)
 
@@ -95,18 +100,30 @@ def run(
     if batch_size is not None:
         kwargs["batch_size"] = batch_size
     start = time.perf_counter()
-    history, _, predictions = train_and_evaluate(built, data, **kwargs)
+    try:
+        history, _, predictions = train_and_evaluate(built, data, **kwargs)
+    except (ValueError, TypeError) as error:  # e.g. labels Keras cannot match to the loss
+        raise ModelError(origin, f"training failed: {_first_line(error)}") from None
     seconds = time.perf_counter() - start
     evaluation = {k: float(v) for k, v in built.get_metrics_result().items()}
-    return RunResult(history.history, evaluation, predictions.tolist(), seconds)
+    evaluated_on = "test data" if "x_test" in data else "training data"
+    return RunResult(history.history, evaluation, predictions.tolist(), seconds, evaluated_on)
 
 
-def summary(result: RunResult, evaluated_on: str) -> str:
+def _first_line(error: Exception) -> str:
+    """Keras errors can run for pages; the first meaningful line says what went wrong."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = next((line for line in lines if not line.startswith("Exception encountered")), "")
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text or type(error).__name__)
+    return text[:300]
+
+
+def summary(result: RunResult) -> str:
     epochs = len(next(iter(result.history.values()), []))
     figures = ", ".join(f"{name} {value:.4f}" for name, value in result.evaluation.items())
     return (
         f"Done: {epochs} epoch{'s' if epochs != 1 else ''} in {result.seconds:.1f} s; "
-        f"{evaluated_on}: {figures}"
+        f"{result.evaluated_on}: {figures}"
     )
 
 
