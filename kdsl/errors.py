@@ -57,8 +57,8 @@ class SourceError(KdslError):
         return "\n".join(format_diagnostic(self.source, d, color) for d in self.diagnostics)
 
 
-class DataError(KdslError):
-    """Training data that cannot be used: which file, which array, expected vs. found."""
+class PathError(KdslError):
+    """A problem with a whole file rather than a spot in a program: `PATH: error: ...`."""
 
     def __init__(self, path: str, message: str, hint: str | None = None):
         self.path = path
@@ -72,26 +72,16 @@ class DataError(KdslError):
         return text
 
 
-class ModelError(KdslError):
+class DataError(PathError):
+    """Training data that cannot be used: which file, which array, expected vs. found."""
+
+
+class ModelError(PathError):
     """A model that Keras itself refused when building or training it."""
 
-    def __init__(self, origin: str, message: str):
-        self.origin = origin
-        super().__init__(message)
 
-    def render(self, color: bool = False) -> str:
-        return f"{self.origin}: {_paint('error:', 'red', color)} {self}"
-
-
-class InputError(KdslError):
+class InputError(PathError):
     """A file that cannot be read as a program at all (missing, a directory, not UTF-8)."""
-
-    def __init__(self, path: str, message: str):
-        self.path = path
-        super().__init__(message)
-
-    def render(self, color: bool = False) -> str:
-        return f"{self.path}: {_paint('error:', 'red', color)} {self}"
 
 
 _COLORS = {"red": "31", "yellow": "33", "cyan": "36", "green": "32", "bold": "1"}
