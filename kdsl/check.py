@@ -6,6 +6,7 @@ what a positional argument stands for, and whether a keyword argument exists in 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ from kdsl.catalog import (
     load,
 )
 from kdsl.errors import Diagnostic, Source, SourceError
+from kdsl.shapes import Summary, infer
 
 SECTION_NAMES = ("optimizer", "loss", "metrics", "fit")
 WRAPPERS = frozenset({"bidirectional", "timedistributed"})
@@ -130,6 +132,7 @@ class _Checker:
     ) -> ir.KerasCall | None:
         """Binds a call's arguments to a catalog entry's parameters, by position and name."""
         bound: dict[str, ir.PyValue] = {}
+        spans: dict[str, nodes.Span] = {}
         ok = True
         positional = entry.positional
         index = -1
@@ -175,6 +178,7 @@ class _Checker:
             value = self.value(arg.value)
             self.check_arg(call.name, name, value, arg.value.span)
             bound[name] = value
+            spans[name] = arg.value.span
         missing = [p for p in entry.required if p not in bound]
         if missing and ok:
             example = " ".join(f"{m.upper()}" for m in positional if m in missing)
@@ -195,6 +199,9 @@ class _Checker:
             class_name=entry.class_name,
             args=tuple(bound[name] for name in required),
             kwargs=tuple((k, v) for k, v in bound.items() if k not in required),
+            span=call.span,
+            written=call.name,
+            arg_spans=tuple(spans.items()),
         )
 
     # -- layers ---------------------------------------------------------------------------
@@ -256,9 +263,7 @@ class _Checker:
         outer = self.bind(call, _without(entry, "layer"), "layer", own)
         if inner is None or outer is None:
             return None
-        return ir.KerasCall(
-            "layers", entry.class_name, (_with_module(inner, "layers"),), outer.kwargs
-        )
+        return dataclasses.replace(outer, module="layers", args=(_with_module(inner, "layers"),))
 
     def input_element(self, call: nodes.Call) -> tuple[tuple | None, tuple]:
         """The leading `input SHAPE [dtype=...] [name=...]` element."""
@@ -476,7 +481,26 @@ class _Checker:
 
 def check(program: nodes.Program, source: Source, catalog: Catalog | None = None) -> ir.Model:
     """Validate a parsed program; raise `SourceError` listing every problem found."""
-    checker = _Checker(catalog or load())
+    return analyze(program, source, catalog)[0]
+
+
+def analyze(
+    program: nodes.Program, source: Source, catalog: Catalog | None = None
+) -> tuple[ir.Model, Summary]:
+    """The checked model and its static shapes; warnings are in the summary's diagnostics.
+
+    Names and arguments are checked first; shapes only once every layer is known, so a
+    typo never sets off a cascade of shape errors.
+    """
+    model = _resolve(program, source, catalog or load())
+    summary = infer(model, catalog)
+    if any(d.severity == "error" for d in summary.diagnostics):
+        raise SourceError(source, summary.diagnostics)
+    return model, summary
+
+
+def _resolve(program: nodes.Program, source: Source, catalog: Catalog) -> ir.Model:
+    checker = _Checker(catalog)
     shape, input_kwargs, layers = checker.chain(program.layers)
     found, tried = checker.sections(program.sections)
     c = checker.catalog
@@ -524,7 +548,7 @@ def check(program: nodes.Program, source: Source, catalog: Catalog | None = None
 
 
 def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:
-    return ir.KerasCall(module, call.class_name, call.args, call.kwargs)
+    return dataclasses.replace(call, module=module)
 
 
 def _without(entry: Entry, param: str) -> Entry:

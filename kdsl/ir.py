@@ -6,7 +6,9 @@ value is an int, float, bool, None, str or a tuple of those. Templates render on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from kdsl.nodes import Span
 
 PyValue = int | float | bool | str | None | tuple
 
@@ -19,6 +21,13 @@ class KerasCall:
     class_name: str
     args: tuple[PyValue | KerasCall, ...] = ()
     kwargs: tuple[tuple[str, PyValue], ...] = ()
+    # Where it was written, for diagnostics from later passes (not part of its identity).
+    span: Span | None = field(default=None, compare=False)
+    written: str = field(default="", compare=False)  # the DSL name used: `maxpool2d`
+    arg_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False)
+
+    def arg_span(self, name: str) -> Span | None:
+        return dict(self.arg_spans).get(name, self.span)
 
     def kwarg(self, name: str, default: PyValue = None) -> PyValue:
         return dict(self.kwargs).get(name, default)

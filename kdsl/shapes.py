@@ -1,0 +1,746 @@
+"""Static shape inference and parameter counts, without TensorFlow.
+
+Each supported layer class has a rule that maps its input shape (batch dimension
+included, as Keras reports it) to its output shape and parameter counts, and reports
+problems in the user's terms. A layer without a rule makes every later shape unknown:
+kdsl says so and which checks it skipped, and never guesses.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kdsl import ir
+from kdsl.catalog import Catalog, load
+from kdsl.errors import Diagnostic
+
+Shape = tuple  # e.g. (None, 28, 28, 1): batch first, None for any size
+
+
+class ShapeProblem(Exception):
+    """A layer cannot take the shape it gets; `arg` names the argument to point at."""
+
+    def __init__(self, message: str, hint: str | None = None, arg: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+        self.arg = arg
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the summary: a layer, its output shape and its parameters."""
+
+    name: str
+    class_name: str
+    output_shape: Shape | None  # None: unknown from here on
+    trainable: int | None
+    non_trainable: int | None
+
+    @property
+    def params(self) -> int | None:
+        if self.trainable is None or self.non_trainable is None:
+            return None
+        return self.trainable + self.non_trainable
+
+
+@dataclass
+class Summary:
+    rows: list[Row] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was not checked, and why
+
+    def total(self, kind: str = "params") -> int | None:
+        values = [getattr(row, kind) for row in self.rows]
+        return None if any(v is None for v in values) else sum(values)
+
+    @property
+    def output_shape(self) -> Shape | None:
+        return self.rows[-1].output_shape if self.rows else None
+
+
+@dataclass(frozen=True)
+class Out:
+    shape: Shape
+    trainable: int = 0
+    non_trainable: int = 0
+
+
+class _Layer:
+    """A call's arguments by name, with Keras's defaults for the ones not given."""
+
+    def __init__(self, call: ir.KerasCall, catalog: Catalog):
+        self.call = call
+        entry = catalog.layers[call.class_name.lower()]
+        required = [p.name for p in entry.params if p.required]
+        self.values = {p.name: _tuples(p.default) for p in entry.params if p.has_default}
+        self.values.update(zip(required, call.args, strict=False))
+        self.values.update(call.kwargs)
+        self.name = call.written or call.class_name.lower()
+
+    def __getitem__(self, name: str):
+        return self.values.get(name)
+
+    def ints(self, name: str, rank: int) -> tuple[int, ...]:
+        """`3` → (3, 3) for a 2-D layer; tuples are kept; anything else is a problem."""
+        value = self[name]
+        items = (value,) * rank if isinstance(value, int) else value
+        if (
+            not isinstance(items, tuple)
+            or len(items) != rank
+            or not all(type(v) is int and v >= 1 for v in items)
+        ):
+            raise ShapeProblem(
+                f"`{name}` of `{self.name}` must be a whole number ≥ 1 or {rank} of them, "
+                f"not `{_show(value)}`",
+                f"e.g. `{name}={'x'.join(['3'] * rank)}`" if rank > 1 else f"e.g. `{name}=3`",
+                arg=name,
+            )
+        return items
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+        value = self[name]
+        if value not in allowed:
+            raise ShapeProblem(
+                f"`{name}` of `{self.name}` must be {' or '.join(allowed)}, not `{_show(value)}`",
+                f"e.g. `{name}={allowed[0]}`",
+                arg=name,
+            )
+        return value
+
+
+def _tuples(value):
+    """JSON lists (how the catalog stores tuple defaults) back to tuples."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _show(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def show_shape(shape: Shape | None) -> str:
+    if shape is None:
+        return "?"
+    dims = ["None" if d is None else str(d) for d in shape]
+    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+
+
+def _prod(dims) -> int | None:
+    return None if any(d is None for d in dims) else math.prod(dims)
+
+
+def _need_rank(layer: _Layer, shape: Shape, ranks: tuple[int, ...], what: str) -> None:
+    if len(shape) not in ranks:
+        got = len(shape) - 1
+        raise ShapeProblem(
+            f"`{layer.name}` needs {what}, but gets shape {show_shape(shape)} "
+            f"({got} dimension{'s' if got != 1 else ''} per sample)",
+            _rank_hint(layer.name, shape, ranks),
+        )
+
+
+def _rank_hint(kind: str, shape: Shape, ranks: tuple[int, ...]) -> str:
+    if len(shape) == 2 and min(ranks) > 2:
+        return (
+            f"`{kind}` works on sequences or images; give the input more dimensions "
+            "(e.g. `input 28x28x1`), or move `flatten` after it"
+        )
+    if len(shape) > max(ranks):
+        return "add `flatten` (or global pooling) before it"
+    return "check the input shape and the layers before it"
+
+
+def _channels(layer: _Layer, shape: Shape) -> tuple[int, ...]:
+    """Indices of the spatial dimensions, honouring `data_format`."""
+    first = layer["data_format"] == "channels_first"
+    return tuple(range(2, len(shape))) if first else tuple(range(1, len(shape) - 1))
+
+
+def _channel_axis(layer: _Layer, shape: Shape) -> int:
+    return 1 if layer["data_format"] == "channels_first" else len(shape) - 1
+
+
+def _window(
+    layer: _Layer, size: int | None, kernel: int, stride: int, padding: str, dilation: int = 1
+) -> int | None:
+    if size is None:
+        return None
+    if padding == "valid":
+        out = (size - dilation * (kernel - 1) - 1) // stride + 1
+        if out < 1:
+            raise ShapeProblem(
+                f"`{layer.name}` shrinks a dimension of size {size} below 1 "
+                f"(window {kernel}, stride {stride}, padding valid)",
+                "use `padding=same`, a smaller window, or a larger input",
+            )
+        return out
+    return (size - 1) // stride + 1
+
+
+# -- rules ------------------------------------------------------------------------------
+
+Rule = Callable[[_Layer, Shape], Out]
+RULES: dict[str, Rule] = {}
+
+
+def rule(*class_names: str):
+    def register(function: Rule) -> Rule:
+        for name in class_names:
+            RULES[name] = function
+        return function
+
+    return register
+
+
+@rule("Dense")
+def _dense(layer: _Layer, shape: Shape) -> Out:
+    _need_rank(layer, shape, tuple(range(2, 9)), "at least one dimension per sample")
+    units, features = layer["units"], shape[-1]
+    if features is None:
+        raise ShapeProblem("`dense` needs a known last dimension", "give the input's last size")
+    bias = units if layer["use_bias"] else 0
+    return Out((*shape[:-1], units), features * units + bias)
+
+
+_SAME_SHAPE = (
+    "Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise", "ActivityRegularization",
+    "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Masking", "Rescaling",
+    "UnitNormalization", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+    "RandomContrast", "RandomBrightness",
+)  # fmt: skip
+
+
+@rule(*_SAME_SHAPE)
+def _same_shape(layer: _Layer, shape: Shape) -> Out:
+    return Out(shape)
+
+
+@rule("SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
+def _spatial_dropout(layer: _Layer, shape: Shape) -> Out:
+    rank = int(layer.call.class_name[-2])
+    _need_rank(layer, shape, (rank + 2,), f"{rank + 1} dimensions per sample")
+    return Out(shape)
+
+
+@rule("PReLU")
+def _prelu(layer: _Layer, shape: Shape) -> Out:
+    dims = list(shape[1:])
+    shared = layer["shared_axes"]
+    for axis in (shared,) if isinstance(shared, int) else shared or ():
+        dims[axis - 1] = 1
+    count = _prod(dims)
+    if count is None:
+        raise ShapeProblem("`prelu` needs known sizes", "use `shared_axes` for the None axes")
+    return Out(shape, count)
+
+
+@rule("Flatten")
+def _flatten(layer: _Layer, shape: Shape) -> Out:
+    return Out((shape[0], _prod(shape[1:])))
+
+
+@rule("Reshape")
+def _reshape(layer: _Layer, shape: Shape) -> Out:
+    target = layer["target_shape"]
+    target = (target,) if isinstance(target, int) else target
+    if not isinstance(target, tuple) or not all(type(d) is int for d in target):
+        raise ShapeProblem(
+            "`reshape` needs a shape of whole numbers", "e.g. `reshape 7x7x1`", arg="target_shape"
+        )
+    count = _prod(shape[1:])
+    if target.count(-1) == 1 and count is not None:
+        known = math.prod(d for d in target if d != -1)
+        if known < 1 or count % known:
+            raise ShapeProblem(
+                f"`reshape` cannot fit {count} values into {show_shape(target)}",
+                "the known sizes must divide the input's size",
+                arg="target_shape",
+            )
+        target = tuple(count // known if d == -1 else d for d in target)
+    elif count is not None and math.prod(target) != count:
+        raise ShapeProblem(
+            f"`reshape` to {show_shape(target)} needs {math.prod(target)} values per sample, "
+            f"but its input {show_shape(shape)} has {count}",
+            "make the sizes multiply to the same number, or use -1 for one of them",
+            arg="target_shape",
+        )
+    return Out((shape[0], *[None if d == -1 else d for d in target]))
+
+
+@rule("Permute")
+def _permute(layer: _Layer, shape: Shape) -> Out:
+    dims = layer["dims"]
+    if sorted(dims) != list(range(1, len(shape))):
+        raise ShapeProblem(
+            f"`permute` needs a reordering of 1..{len(shape) - 1}, not {show_shape(dims)}",
+            f"e.g. `permute {show_shape(tuple(range(len(shape) - 1, 0, -1)))}`",
+            arg="dims",
+        )
+    return Out((shape[0], *[shape[d] for d in dims]))
+
+
+@rule("RepeatVector")
+def _repeat(layer: _Layer, shape: Shape) -> Out:
+    _need_rank(layer, shape, (2,), "a vector per sample")
+    return Out((shape[0], layer["n"], shape[1]))
+
+
+def _conv_like(layer: _Layer, shape: Shape, rank: int) -> tuple[list, int]:
+    _need_rank(
+        layer,
+        shape,
+        (rank + 2,),
+        f"{rank + 1} dimensions per sample ({_AXES[rank]})",
+    )
+    channels = shape[_channel_axis(layer, shape)]
+    if channels is None:
+        raise ShapeProblem(f"`{layer.name}` needs a known number of channels")
+    return [shape[i] for i in _channels(layer, shape)], channels
+
+
+_AXES = {1: "steps, channels", 2: "height, width, channels", 3: "depth, height, width, channels"}
+
+
+def _assemble(layer: _Layer, shape: Shape, spatial: list, channels) -> Shape:
+    if layer["data_format"] == "channels_first":
+        return (shape[0], channels, *spatial)
+    return (shape[0], *spatial, channels)
+
+
+def _conv_rank(class_name: str) -> int:
+    return int(re.search(r"(\d)D", class_name).group(1))
+
+
+@rule(
+    "Conv1D",
+    "Conv2D",
+    "Conv3D",
+    "SeparableConv1D",
+    "SeparableConv2D",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
+)
+def _conv(layer: _Layer, shape: Shape) -> Out:
+    rank = _conv_rank(layer.call.class_name)
+    spatial, channels = _conv_like(layer, shape, rank)
+    kernel = layer.ints("kernel_size", rank)
+    strides = layer.ints("strides", rank)
+    dilation = layer.ints("dilation_rate", rank)
+    padding = layer.choice(
+        "padding", ("valid", "same", "causal") if rank == 1 else ("valid", "same")
+    )
+    out = [
+        _window(layer, s, k, st, "valid" if padding == "valid" else "same", d)
+        for s, k, st, d in zip(spatial, kernel, strides, dilation, strict=True)
+    ]
+    kind = layer.call.class_name
+    window = math.prod(kernel)
+    if kind.startswith("Depthwise"):
+        multiplier = layer["depth_multiplier"]
+        filters = channels * multiplier
+        weights = window * channels * multiplier
+    elif kind.startswith("Separable"):
+        multiplier, filters = layer["depth_multiplier"], layer["filters"]
+        weights = window * channels * multiplier + channels * multiplier * filters
+    else:
+        filters, groups = layer["filters"], layer["groups"] or 1
+        if channels % groups or filters % groups:
+            raise ShapeProblem(
+                f"`{layer.name}` with groups={groups} needs channels and filters divisible by it",
+                arg="groups",
+            )
+        weights = window * (channels // groups) * filters
+    bias = filters if layer["use_bias"] else 0
+    return Out(_assemble(layer, shape, out, filters), weights + bias)
+
+
+@rule("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
+def _conv_transpose(layer: _Layer, shape: Shape) -> Out:
+    rank = _conv_rank(layer.call.class_name)
+    spatial, channels = _conv_like(layer, shape, rank)
+    kernel = layer.ints("kernel_size", rank)
+    strides = layer.ints("strides", rank)
+    dilation = layer.ints("dilation_rate", rank)
+    padding = layer.choice("padding", ("valid", "same"))
+    extra = layer["output_padding"]
+    extras = (extra,) * rank if isinstance(extra, int) or extra is None else extra
+    out = []
+    for size, k, st, d, pad in zip(spatial, kernel, strides, dilation, extras, strict=True):
+        if size is None:
+            out.append(None)
+            continue
+        k = (k - 1) * d + 1
+        if padding == "valid":
+            out.append((size - 1) * st + k + (max(k, st) - k if pad is None else pad))
+        else:
+            out.append(size * st if pad is None else (size - 1) * st + k % 2 + pad)
+    filters = layer["filters"]
+    bias = filters if layer["use_bias"] else 0
+    return Out(_assemble(layer, shape, out, filters), math.prod(kernel) * channels * filters + bias)
+
+
+@rule(
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
+)
+def _pool(layer: _Layer, shape: Shape) -> Out:
+    rank = _conv_rank(layer.call.class_name)
+    spatial, channels = _conv_like(layer, shape, rank)
+    pool = layer.ints("pool_size", rank)
+    strides = pool if layer["strides"] is None else layer.ints("strides", rank)
+    padding = layer.choice("padding", ("valid", "same"))
+    out = [
+        _window(layer, s, p, st, padding) for s, p, st in zip(spatial, pool, strides, strict=True)
+    ]
+    return Out(_assemble(layer, shape, out, channels))
+
+
+@rule(
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
+)
+def _global_pool(layer: _Layer, shape: Shape) -> Out:
+    rank = _conv_rank(layer.call.class_name)
+    spatial, channels = _conv_like(layer, shape, rank)
+    if layer["keepdims"]:
+        return Out(_assemble(layer, shape, [1] * rank, channels))
+    return Out((shape[0], channels))
+
+
+@rule("UpSampling1D", "UpSampling2D", "UpSampling3D")
+def _upsample(layer: _Layer, shape: Shape) -> Out:
+    rank = _conv_rank(layer.call.class_name)
+    spatial, channels = _conv_like(layer, shape, rank)
+    size = layer.ints("size" if rank > 1 else "size", rank)
+    out = [None if s is None else s * f for s, f in zip(spatial, size, strict=True)]
+    return Out(_assemble(layer, shape, out, channels))
+
+
+def _pairs(layer: _Layer, name: str, rank: int) -> list[tuple[int, int]]:
+    """Padding/cropping: `1`, `(1, 2)` (symmetric per axis) or `((1, 1), (2, 2))`."""
+    value = layer[name]
+    if isinstance(value, int):
+        return [(value, value)] * rank
+    if (
+        rank == 1
+        and isinstance(value, tuple)
+        and len(value) == 2
+        and all(type(v) is int for v in value)
+    ):
+        return [value]
+    if isinstance(value, tuple) and len(value) == rank:
+        pairs = [(v, v) if isinstance(v, int) else v for v in value]
+        if all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+            return pairs
+    raise ShapeProblem(
+        f"`{name}` of `{layer.name}` must be a number, {rank} numbers or "
+        f"{rank} pairs, not `{_show(value)}`",
+        arg=name,
+    )
+
+
+@rule("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
+def _zero_padding(layer: _Layer, shape: Shape) -> Out:
+    rank = _conv_rank(layer.call.class_name)
+    spatial, channels = _conv_like(layer, shape, rank)
+    pairs = _pairs(layer, "padding", rank)
+    out = [None if s is None else s + a + b for s, (a, b) in zip(spatial, pairs, strict=True)]
+    return Out(_assemble(layer, shape, out, channels))
+
+
+@rule("Cropping1D", "Cropping2D", "Cropping3D")
+def _cropping(layer: _Layer, shape: Shape) -> Out:
+    rank = _conv_rank(layer.call.class_name)
+    spatial, channels = _conv_like(layer, shape, rank)
+    out = []
+    for size, (a, b) in zip(spatial, _pairs(layer, "cropping", rank), strict=True):
+        if size is not None and size - a - b < 1:
+            raise ShapeProblem(
+                f"`{layer.name}` crops a dimension of size {size} below 1",
+                "crop less",
+                arg="cropping",
+            )
+        out.append(None if size is None else size - a - b)
+    return Out(_assemble(layer, shape, out, channels))
+
+
+@rule("Resizing", "CenterCrop", "RandomCrop")
+def _resize(layer: _Layer, shape: Shape) -> Out:
+    _need_rank(layer, shape, (4,), "images (height, width, channels)")
+    spatial, channels = _conv_like(layer, shape, 2)
+    return Out(_assemble(layer, shape, [layer["height"], layer["width"]], channels))
+
+
+def _norm_axis(layer: _Layer, shape: Shape) -> int | None:
+    axis = layer["axis"]
+    axis = axis[0] if isinstance(axis, tuple) and len(axis) == 1 else axis
+    if not isinstance(axis, int) or not -len(shape) <= axis < len(shape):
+        raise ShapeProblem(
+            f"`axis` of `{layer.name}` must be one axis of {show_shape(shape)}", arg="axis"
+        )
+    size = shape[axis]
+    if size is None:
+        raise ShapeProblem(f"`{layer.name}` needs a known size on axis {axis}")
+    return size
+
+
+@rule("BatchNormalization")
+def _batch_norm(layer: _Layer, shape: Shape) -> Out:
+    size = _norm_axis(layer, shape)
+    trainable = size * (bool(layer["center"]) + bool(layer["scale"]))
+    return Out(shape, trainable, 2 * size)
+
+
+@rule("LayerNormalization")
+def _layer_norm(layer: _Layer, shape: Shape) -> Out:
+    size = _norm_axis(layer, shape)
+    if layer["rms_scaling"]:
+        return Out(shape, size)
+    return Out(shape, size * (bool(layer["center"]) + bool(layer["scale"])))
+
+
+@rule("GroupNormalization")
+def _group_norm(layer: _Layer, shape: Shape) -> Out:
+    size = _norm_axis(layer, shape)
+    groups = layer["groups"]
+    if size % groups:
+        raise ShapeProblem(
+            f"`groupnormalization` needs {size} channels divisible by groups={groups}", arg="groups"
+        )
+    return Out(shape, size * (bool(layer["center"]) + bool(layer["scale"])))
+
+
+@rule("Embedding")
+def _embedding(layer: _Layer, shape: Shape) -> Out:
+    return Out((*shape, layer["output_dim"]), layer["input_dim"] * layer["output_dim"])
+
+
+@rule("SimpleRNN", "LSTM", "GRU")
+def _rnn(layer: _Layer, shape: Shape) -> Out:
+    _need_rank(layer, shape, (3,), "sequences: (steps, features) per sample")
+    units, features = layer["units"], shape[-1]
+    if features is None:
+        raise ShapeProblem(f"`{layer.name}` needs a known number of features per step")
+    kind = layer.call.class_name
+    gates = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[kind]
+    bias = gates * units if layer["use_bias"] else 0
+    if kind == "GRU" and layer["use_bias"] and layer["reset_after"]:
+        bias *= 2
+    params = gates * units * (features + units) + bias
+    if layer["return_sequences"]:
+        return Out((shape[0], shape[1], units), params)
+    return Out((shape[0], units), params)
+
+
+class _Wrapped(Exception):
+    """The wrapped layer has no rule: the wrapper's shape is unknown too."""
+
+
+def _inner(layer: _Layer, catalog: Catalog, shape: Shape) -> tuple[Out, _Layer]:
+    call = layer.call.args[0]
+    inner = _Layer(call, catalog)
+    function = RULES.get(call.class_name)
+    if function is None:
+        raise _Wrapped(inner.name)
+    return function(inner, shape), inner
+
+
+def _wrapper(layer: _Layer, shape: Shape, catalog: Catalog) -> Out:
+    if layer.call.class_name == "TimeDistributed":
+        _need_rank(layer, shape, tuple(range(3, 9)), "sequences: (steps, ...) per sample")
+        out, _ = _inner(layer, catalog, (shape[0], *shape[2:]))
+        return Out((shape[0], shape[1], *out.shape[1:]), out.trainable, out.non_trainable)
+    out, inner = _inner(layer, catalog, shape)
+    mode = layer.choice("merge_mode", ("concat", "sum", "mul", "ave"))
+    last = out.shape[-1] * 2 if mode == "concat" else out.shape[-1]
+    return Out((*out.shape[:-1], last), 2 * out.trainable, 2 * out.non_trainable)
+
+
+# -- the pass ---------------------------------------------------------------------------
+
+
+def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
+    """Shapes and parameters of every layer, and every problem found on the way."""
+    catalog = catalog or load()
+    summary = Summary()
+    shape: Shape | None = (None, *model.input_shape)
+    dtype = dict(model.input_kwargs).get("dtype", "float32")
+    names: dict[str, int] = {}
+    unknown_from: str | None = None
+    skipped = 0
+    for index, call in enumerate(model.layers):
+        layer = _Layer(call, catalog)
+        for inner in call.args:  # `Bidirectional(LSTM(...))`: the inner layer is named first
+            if isinstance(inner, ir.KerasCall) and inner.kwarg("name") is None:
+                _auto_name(inner.class_name, names)
+        name = call.kwarg("name") or _auto_name(call.class_name, names)
+        out: Out | None = None
+        if shape is not None:
+            problem = _check_dtype(layer, dtype, index)
+            if problem:
+                summary.diagnostics.append(problem)
+            try:
+                out = _apply(layer, shape, catalog)
+                if out is None:
+                    unknown_from = f"`{layer.name}` (line {call.span.line})"
+            except ShapeProblem as error:
+                span = call.arg_span(error.arg) if error.arg else call.span
+                summary.diagnostics.append(Diagnostic(str(error), span, error.hint))
+            except _Wrapped as wrapped:
+                inner = str(wrapped)  # the wrapped layer's DSL name
+                unknown_from = f"`{layer.name} {inner}` (line {call.span.line})"
+            if call.class_name == "Flatten" and len(shape) == 2:
+                summary.diagnostics.append(
+                    Diagnostic(
+                        f"`flatten` on an already flat input {show_shape(shape)} does nothing",
+                        call.span,
+                        "remove it",
+                        severity="warning",
+                    )
+                )
+            if out is not None and call.class_name == "Embedding":
+                dtype = "float32"
+        else:
+            skipped += 1
+        shape = out.shape if out is not None else None
+        summary.rows.append(
+            Row(
+                name,
+                call.class_name,
+                shape,
+                out.trainable if out else None,
+                out.non_trainable if out else None,
+            )
+        )
+    if shape is not None:
+        summary.diagnostics += _check_output(model, shape)
+    elif unknown_from and not any(d.severity == "error" for d in summary.diagnostics):
+        summary.notes.append(
+            f"kdsl has no shape rule for {unknown_from}: shapes and parameter counts are "
+            f"unknown from there on, so {skipped} later layer{'s' if skipped != 1 else ''} "
+            "and the output-vs-loss checks were not checked"
+        )
+    return summary
+
+
+def _apply(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
+    if layer.call.class_name in ("Bidirectional", "TimeDistributed"):
+        return _wrapper(layer, shape, catalog)
+    function = RULES.get(layer.call.class_name)
+    return function(layer, shape) if function else None
+
+
+def _check_dtype(layer: _Layer, dtype: str, index: int) -> Diagnostic | None:
+    if layer.call.class_name == "Embedding" and not dtype.startswith(("int", "uint")):
+        hint = (
+            "start with `input SHAPE dtype=int32`"
+            if index == 0
+            else "`embedding` must come right after an integer input"
+        )
+        return Diagnostic(
+            f"`embedding` needs integer sequences (token ids), but gets {dtype} values",
+            layer.call.span,
+            hint,
+        )
+    return None
+
+
+def _check_output(model: ir.Model, shape: Shape) -> list[Diagnostic]:
+    """The last layer's activation and units against the loss."""
+    last = model.layers[-1]
+    activation = dict(last.kwargs).get("activation")
+    if last.class_name == "Activation":
+        activation = last.args[0] if last.args else None
+    if last.class_name == "Softmax":
+        activation = "softmax"
+    units = shape[-1]
+    loss = model.loss_key
+    span = last.arg_span("activation") if activation else last.span
+    if activation == "softmax" and units == 1:
+        return [
+            Diagnostic(
+                "softmax over 1 unit always outputs 1.0: the model cannot learn",
+                span,
+                "for two classes use `dense 1 sigmoid` with `binary_crossentropy`, or "
+                "`dense 2 softmax`",
+            )
+        ]
+    if activation == "sigmoid" and units not in (1, None) and loss == "categorical_crossentropy":
+        return [
+            Diagnostic(
+                f"sigmoid over {units} units does not give class probabilities that sum to 1, "
+                "which categorical_crossentropy expects",
+                span,
+                f"use `dense {units} softmax` for one class per sample, or `binary_crossentropy` "
+                "for independent labels",
+            )
+        ]
+    if (
+        activation == "softmax"
+        and units not in (None,)
+        and units > 2
+        and loss == "binary_crossentropy"
+    ):
+        return [
+            Diagnostic(
+                f"binary_crossentropy on a softmax over {units} units treats each class as a "
+                "separate yes/no label",
+                span,
+                "use `categorical_crossentropy` (one-hot labels) or "
+                "`sparse_categorical_crossentropy` (class ids)",
+            )
+        ]
+    return []
+
+
+def _auto_name(class_name: str, seen: dict[str, int]) -> str:
+    """Keras's automatic layer names: dense, dense_1, max_pooling2d, ..."""
+    base = re.sub(r"([a-z])([A-Z])", r"\1_\2", re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name))
+    base = base.lower()
+    count = seen.get(base, 0)
+    seen[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def format_summary(summary: Summary, title: str) -> str:
+    """A plain-text table in the spirit of Keras's `model.summary()`."""
+    header = ("Layer (type)", "Output Shape", "Param #")
+    rows = [
+        (
+            f"{r.name} ({r.class_name})",
+            show_shape(r.output_shape),
+            "?" if r.params is None else f"{r.params:,}",
+        )
+        for r in summary.rows
+    ]
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(3)]
+    rule_line = "─" * (sum(widths) + 4)
+
+    def line(cells) -> str:
+        return f"{cells[0]:<{widths[0]}}  {cells[1]:<{widths[1]}}  {cells[2]:>{widths[2]}}"
+
+    out = [f'Model: "{title}"', rule_line, line(header), rule_line]
+    out += [line(r) for r in rows]
+    out.append(rule_line)
+    for label, kind in (
+        ("Total", "params"),
+        ("Trainable", "trainable"),
+        ("Non-trainable", "non_trainable"),
+    ):
+        value = summary.total(kind)
+        out.append(f"{label} params: {'unknown' if value is None else f'{value:,}'}")
+    return "\n".join(out)

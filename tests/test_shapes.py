@@ -1,0 +1,234 @@
+"""kdsl's static shapes and parameter counts equal what Keras reports for the built model.
+
+Checked for every example and golden, and for a family of random models generated with
+hypothesis over the layers kdsl has shape rules for: when kdsl accepts a model, Keras
+builds it with the same shapes and counts; when kdsl finds a shape error, Keras refuses.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from golden_cases import case_id, programs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kdsl.catalog import load
+from kdsl.check import _resolve, analyze
+from kdsl.errors import Source, SourceError
+from kdsl.parser import parse
+from kdsl.render import render
+from kdsl.runner import import_keras
+
+keras = import_keras()
+
+
+def static(text: str):
+    source = Source("model.k", text)
+    return analyze(parse(source), source)[1]
+
+
+def built(text: str):
+    """The Keras model, rendered without kdsl's shape checks so Keras can judge it alone."""
+    source = Source("model.k", text)
+    namespace: dict = {"__name__": "generated"}
+    exec(render(_resolve(parse(source), source, load())), namespace)
+    keras.backend.clear_session()
+    return namespace["build_model"]()
+
+
+def keras_rows(model) -> list[tuple]:
+    rows = []
+    for layer in model.layers:
+        trainable = sum(math.prod(w.shape) for w in layer.trainable_weights)
+        non_trainable = sum(math.prod(w.shape) for w in layer.non_trainable_weights)
+        rows.append(
+            (layer.name, type(layer).__name__, tuple(layer.output.shape), trainable, non_trainable)
+        )
+    return rows
+
+
+def kdsl_rows(summary) -> list[tuple]:
+    return [
+        (r.name, r.class_name, r.output_shape, r.trainable, r.non_trainable) for r in summary.rows
+    ]
+
+
+def assert_same(text: str) -> None:
+    summary = static(text)
+    model = built(text)
+    assert kdsl_rows(summary) == keras_rows(model)
+    assert summary.total() == model.count_params()
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    assert summary.total("trainable") == trainable
+
+
+@pytest.mark.parametrize("program", programs(), ids=case_id)
+def test_examples_and_goldens(program: Path) -> None:
+    assert_same(program.read_text())
+
+
+MODELS = {
+    "conv1d_causal": "input 50x3 -> conv1d 8 5 relu padding=causal strides=2 -> maxpool1d 2 "
+    "-> gap1d -> dense 1",
+    "conv2d_strides": "input 32x32x3 -> conv2d 16 5 strides=2 dilation_rate=1 -> "
+    "conv2d 8 (3, 1) padding=same use_bias=false -> flatten -> dense 4",
+    "dilated": "input 40x40x1 -> conv2d 4 3 dilation_rate=2 -> avgpool2d 3 strides=2 "
+    "padding=same -> gmp2d -> dense 1",
+    "grouped": "input 16x16x8 -> conv2d 16 3 groups=4 -> gap2d -> dense 2",
+    "separable_depthwise": "input 20x20x4 -> separableconv2d 8 3 depth_multiplier=2 -> "
+    "depthwiseconv2d 3 depth_multiplier=3 -> gap2d -> dense 1",
+    "transpose": "input 7x7x4 -> conv2dtranspose 8 3 strides=2 -> conv2dtranspose 2 4 "
+    "strides=2 padding=same -> conv2d 4 3 data_format=channels_last -> flatten "
+    "-> dense 1",
+    "transpose_1d_3d": "input 10x2 -> conv1dtranspose 3 2 strides=3 -> flatten -> reshape "
+    "(5, 3, 2, 3) -> conv3dtranspose 2 2 -> conv3d 1 2 -> flatten -> dense 1",
+    "pool3d": "input 8x8x8x2 -> maxpool3d 2 -> avgpool3d (2, 1, 2) -> gap3d -> dense 1",
+    "padding_cropping": "input 10x10x3 -> zeropadding2d 2 -> cropping2d ((1, 0), (2, 3)) -> "
+    "zeropadding2d ((1, 2), (3, 4)) -> upsampling2d 2 -> flatten -> dense 1",
+    "padding_1d_3d": "input 6x2 -> zeropadding1d (1, 3) -> cropping1d 2 -> upsampling1d 3 -> "
+    "flatten -> reshape 3x3x2x2 -> zeropadding3d 1 -> cropping3d 1 -> "
+    "upsampling3d 2 -> flatten -> dense 1",
+    "norms": "input 6x5 -> layernorm -> batchnorm center=false -> groupnorm groups=5 "
+    "-> unitnorm -> flatten -> dense 2",
+    "rnns": "input (None, 7) -> simplernn 4 return_sequences=true -> gru 5 return_sequences=true "
+    "-> gru 3 reset_after=false return_sequences=true -> lstm 6 -> dense 1",
+    "wrappers": "input 9x4 -> bidirectional gru 3 return_sequences=true merge_mode=sum -> "
+    "bidirectional lstm 2 -> repeatvector 3 -> timedistributed dense 5 -> flatten "
+    "-> dense 1",
+    "timedistributed_conv": "input 4x8x8x1 -> timedistributed conv2d 2 3 -> "
+    "timedistributed flatten -> lstm 3 -> dense 1",
+    "reshape_permute": "input 6x4 -> permute (2, 1) -> reshape (-1, 2) -> flatten -> dense 1",
+    "activations_and_noise": "input 12 -> dense 8 -> leakyrelu 0.1 -> prelu -> elu -> relu "
+    "-> gaussiannoise 0.1 -> activation tanh -> dropout 0.5 -> "
+    "alphadropout 0.1 -> gaussiandropout 0.2 -> dense 1",
+    "prelu_shared": "input 5x5x3 -> prelu shared_axes=(1, 2) -> flatten -> dense 1",
+    "spatial_dropout": "input 10x3 -> spatialdropout1d 0.2 -> flatten -> dense 1",
+    "image_preprocessing": "input 32x32x3 -> rescaling 0.0039 -> resizing 16 16 -> "
+    "centercrop 12 12 -> randomflip -> randomcrop 8 8 -> flatten -> dense 1",
+    "keepdims": "input 5x5x2 -> gap2d keepdims=true -> flatten -> dense 1",
+    "embedding": "input 12 dtype=int32 -> embedding 50 4 -> conv1d 3 3 -> gmp1d -> dense 1",
+}
+
+
+@pytest.mark.parametrize("body", MODELS.values(), ids=MODELS.keys())
+def test_layer_rules_match_keras(body: str) -> None:
+    assert_same(f"{body}; adam; mse")
+
+
+SHAPE_ERRORS = {
+    "conv2d_after_flatten": "input 8x8x1 -> flatten -> conv2d 4 3",
+    "lstm_on_vectors": "input 10 -> lstm 4",
+    "maxpool2d_on_vector": "input 10 -> maxpool2d 2",
+    "valid_conv_too_small": "input 4x4x1 -> conv2d 2 5",
+    "pool_too_small": "input 3x3x1 -> conv2d 2 3 -> maxpool2d 2",
+    "reshape_count": "input 10 -> reshape (3, 3)",
+    "crop_too_much": "input 4x4x1 -> cropping2d 2",
+}
+
+
+@pytest.mark.parametrize("body", SHAPE_ERRORS.values(), ids=SHAPE_ERRORS.keys())
+def test_shape_errors_are_keras_errors(body: str) -> None:
+    text = f"{body} -> flatten -> dense 1; adam; mse"
+    with pytest.raises(SourceError):
+        static(text)
+    with pytest.raises((ValueError, TypeError)):
+        built(text)
+
+
+# -- random models --------------------------------------------------------------------
+
+VECTOR = [
+    "dense {units} {act}",
+    "dropout 0.{digit}",
+    "batchnorm",
+    "layernorm",
+    "activation {act}",
+    "gaussiannoise 0.1",
+    "repeatvector {small}",
+    "unitnorm",
+]
+SEQUENCE = [
+    "conv1d {units} {kernel} padding={pad}",
+    "maxpool1d {small} padding={pad}",
+    "lstm {units} return_sequences=true",
+    "gru {units} return_sequences=true",
+    "simplernn {units} return_sequences=true",
+    "gap1d",
+    "flatten",
+    "zeropadding1d {small}",
+    "upsampling1d {small}",
+    "dense {units} {act}",
+    "bidirectional lstm {units} return_sequences=true",
+    "spatialdropout1d 0.1",
+    "timedistributed dense {units}",
+    "lstm {units}",
+    "cropping1d 1",
+]
+IMAGE = [
+    "conv2d {units} {kernel} {act} padding={pad}",
+    "maxpool2d {small} padding={pad}",
+    "avgpool2d {small}",
+    "gap2d",
+    "gmp2d",
+    "flatten",
+    "batchnorm",
+    "upsampling2d {small}",
+    "zeropadding2d {small}",
+    "conv2dtranspose {units} {kernel} strides={small}",
+    "separableconv2d {units} {kernel}",
+    "depthwiseconv2d {kernel}",
+    "cropping2d 1",
+    "dense {units}",
+]
+
+
+@st.composite
+def random_model(draw) -> str:
+    rank = draw(st.sampled_from([1, 2, 3]))
+    dims = [draw(st.integers(1, 12)) for _ in range(rank)]
+    parts = [f"input {'x'.join(map(str, dims))}"]
+    shape_rank = rank
+    for _ in range(draw(st.integers(1, 5))):
+        pool = {1: VECTOR, 2: SEQUENCE, 3: IMAGE}.get(shape_rank, VECTOR)
+        template = draw(st.sampled_from(pool))
+        layer = template.format(
+            units=draw(st.integers(1, 6)),
+            act=draw(st.sampled_from(["relu", "tanh", "sigmoid"])),
+            digit=draw(st.integers(0, 9)),
+            small=draw(st.integers(1, 3)),
+            kernel=draw(st.integers(1, 4)),
+            pad=draw(st.sampled_from(["valid", "same"])),
+        )
+        parts.append(layer)
+        if layer.startswith(("flatten", "gap", "gmp")) or (
+            layer.startswith(("lstm", "gru", "simplernn")) and "return_sequences" not in layer
+        ):
+            shape_rank = 1
+        elif layer.startswith("repeatvector"):
+            shape_rank = 2
+    parts.append("flatten")
+    parts.append("dense 2")
+    return " -> ".join(parts) + "; adam; mse"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_model())
+def test_random_models_agree_with_keras(text: str) -> None:
+    try:
+        summary = static(text)
+    except SourceError as error:
+        messages = [d.message for d in error.diagnostics]
+        try:
+            built(text)
+        except (ValueError, TypeError):
+            return  # both refuse
+        raise AssertionError(f"kdsl refused what Keras builds: {messages}\n{text}") from None
+    model = built(text)
+    assert kdsl_rows(summary) == keras_rows(model), text
+    assert summary.total() == model.count_params()
+    predictions = model.predict(np.zeros((1, *model.input_shape[1:]), "float32"), verbose=0)
+    assert predictions.shape[1:] == summary.output_shape[1:]
