@@ -125,6 +125,24 @@ class _Checker:
                 f"e.g. `{name}=0.2`",
             )
 
+    def check_type(self, owner: str, param, value: ir.PyValue, span: nodes.Span) -> None:
+        """Where Keras's default is a flag or a word, the value must be one too."""
+        if param is None or not param.has_default or value is None:
+            return
+        default = param.default
+        if isinstance(default, bool) and not isinstance(value, bool):
+            self.error(
+                f"`{param.name}` of `{owner}` is true or false, not `{_show(value)}`",
+                span,
+                f"e.g. `{param.name}={'false' if default else 'true'}`",
+            )
+        elif isinstance(default, str) and not isinstance(value, str):
+            self.error(
+                f"`{param.name}` of `{owner}` is a name like `{default}`, not `{_show(value)}`",
+                span,
+                f"e.g. `{param.name}={default}`",
+            )
+
     # -- calls ----------------------------------------------------------------------------
 
     def bind(
@@ -177,6 +195,7 @@ class _Checker:
                 continue
             value = self.value(arg.value)
             self.check_arg(call.name, name, value, arg.value.span)
+            self.check_type(call.name, entry.param(name), value, arg.value.span)
             bound[name] = value
             spans[name] = arg.value.span
         missing = [p for p in entry.required if p not in bound]

@@ -40,6 +40,16 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="OUT", help="write the script here (atomically) instead of stdout"
     )
 
+    check_cmd = commands.add_parser(
+        "check",
+        help="check a .k model and print its layers, output shapes and parameter counts",
+        description="Check a .k model without TensorFlow: every error at once, then a "
+        "summary like Keras's model.summary() from kdsl's own shape inference.",
+        epilog="example:\n  kdsl check examples/iris.k",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check_cmd.add_argument("file", metavar="FILE", help="the .k model, or - for stdin")
+
     run_cmd = commands.add_parser(
         "run",
         help="compile a .k model and train, evaluate and predict with it",
@@ -93,15 +103,35 @@ def _positive(text: str) -> int:
     return value
 
 
-def _compile(args) -> tuple[str, object]:
-    from kdsl.check import check
+def _analyze(path: str):
+    """Parse and check a program; print its warnings; return the model and its summary."""
+    from kdsl.check import analyze
+    from kdsl.errors import format_diagnostic, use_color
     from kdsl.files import read_source
     from kdsl.parser import parse
+
+    source = read_source(path)
+    model, summary = analyze(parse(source), source)
+    for diagnostic in summary.diagnostics:
+        print(format_diagnostic(source, diagnostic, use_color(sys.stderr)), file=sys.stderr)
+    return source, model, summary
+
+
+def _compile(args) -> tuple[str, object]:
     from kdsl.render import Mode, render
 
-    source = read_source(args.file)
-    model = check(parse(source), source)
+    _, model, _ = _analyze(args.file)
     return render(model, Mode(style=args.style)), model
+
+
+def cmd_check(args) -> int:
+    from kdsl.shapes import format_summary
+
+    source, _, summary = _analyze(args.file)
+    print(format_summary(summary, source.name))
+    for note in summary.notes:
+        print(f"note: {note}")
+    return EXIT_OK
 
 
 def cmd_compile(args) -> int:
@@ -162,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)  # exits 2 on misuse
     try:
-        return {"compile": cmd_compile, "run": cmd_run}[args.command](args)
+        commands = {"check": cmd_check, "compile": cmd_compile, "run": cmd_run}
+        return commands[args.command](args)
     except KdslError as error:
         sys.stdout.flush()
         print(error.render(color=use_color(sys.stderr)), file=sys.stderr)

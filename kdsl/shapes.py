@@ -626,13 +626,16 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
                 out.non_trainable if out else None,
             )
         )
-    if shape is not None:
-        summary.diagnostics += _check_output(model, shape)
-    elif unknown_from and not any(d.severity == "error" for d in summary.diagnostics):
+    last = model.layers[-1]
+    units = shape[-1] if shape else (last.args[0] if last.class_name == "Dense" else None)
+    summary.diagnostics += _check_output(model, units)
+    if unknown_from:
+        what = f"{skipped} later layer{'s' if skipped != 1 else ''}"
+        if units is None:
+            what += " and the output against the loss"
         summary.notes.append(
             f"kdsl has no shape rule for {unknown_from}: shapes and parameter counts are "
-            f"unknown from there on, so {skipped} later layer{'s' if skipped != 1 else ''} "
-            "and the output-vs-loss checks were not checked"
+            f"unknown from there on, so {what} could not be checked"
         )
     return summary
 
@@ -659,7 +662,7 @@ def _check_dtype(layer: _Layer, dtype: str, index: int) -> Diagnostic | None:
     return None
 
 
-def _check_output(model: ir.Model, shape: Shape) -> list[Diagnostic]:
+def _check_output(model: ir.Model, units: int | None) -> list[Diagnostic]:
     """The last layer's activation and units against the loss."""
     last = model.layers[-1]
     activation = dict(last.kwargs).get("activation")
@@ -667,7 +670,6 @@ def _check_output(model: ir.Model, shape: Shape) -> list[Diagnostic]:
         activation = last.args[0] if last.args else None
     if last.class_name == "Softmax":
         activation = "softmax"
-    units = shape[-1]
     loss = model.loss_key
     span = last.arg_span("activation") if activation else last.span
     if activation == "softmax" and units == 1:

@@ -261,3 +261,58 @@ def test_error_snapshots_hold_through_the_real_command(name: str) -> None:
     expected = (ROOT / "tests" / "errors" / f"{name}.out").read_text()
     assert f"exit: {result.returncode}\n{result.stderr}" == expected
     assert result.stdout == ""
+
+
+# -- check --------------------------------------------------------------------------------
+
+
+def test_check_prints_a_summary() -> None:
+    result = run_kdsl("check", IRIS)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0] == 'Model: "examples/iris.k"'
+    assert [line.split()[:2] for line in lines[4:7]] == [
+        ["dense", "(Dense)"], ["dense_1", "(Dense)"], ["dense_2", "(Dense)"]]
+    assert lines[4].split()[-3:] == ["(None,", "5)", "25"]
+    assert lines[-3:] == ["Total params: 55", "Trainable params: 55", "Non-trainable params: 0"]
+
+
+def test_check_never_imports_tensorflow() -> None:
+    code = (
+        "import sys\n"
+        "from kdsl.cli import main\n"
+        "assert main(['check', 'tests/golden/cnn.k']) == 0\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_warnings_print_but_keep_exit_0() -> None:
+    program = "input 4 -> flatten -> dense 3 softmax; adam; categorical_crossentropy\n"
+    for command in ("check", "compile"):
+        result = run_kdsl(command, "-", stdin=program)
+        assert result.returncode == 0
+        assert result.stderr.startswith(
+            "<stdin>:1:12: warning: `flatten` on an already flat input (None, 4) does nothing")
+
+
+def test_check_says_what_it_could_not_check() -> None:
+    program = 'input 10 -> einsumdense "ab,bc->ac" 4 -> dense 3 -> dense 2; adam; mse\n'
+    result = run_kdsl("check", "-", stdin=program)
+    assert result.returncode == 0
+    assert "einsum_dense (EinsumDense)  ?" in result.stdout
+    assert "Total params: unknown" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == (
+        "note: kdsl has no shape rule for `einsumdense` (line 1): shapes and parameter counts "
+        "are unknown from there on, so 2 later layers could not be checked")
+
+
+def test_check_errors_exit_1() -> None:
+    result = run_kdsl("check", "tests/errors/shape_conv2d_after_flatten.k")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    expected = (ROOT / "tests/errors/shape_conv2d_after_flatten.out").read_text()
+    assert f"exit: 1\n{result.stderr}" == expected

@@ -55,8 +55,8 @@ def test_whitespace_newlines_comments_and_trailing_semicolon() -> None:
     ],
 )
 def test_shapes(shape: str, expected: tuple) -> None:
-    assert check_source(f"dense 1 in {shape}; sgd; mse").input_shape == expected
-    assert check_source(f"input {shape} -> dense 1; sgd; mse").input_shape == expected
+    assert check_source(f"activation relu in {shape}; sgd; mse").input_shape == expected
+    assert check_source(f"input {shape} -> activation relu; sgd; mse").input_shape == expected
 
 
 def test_input_element_with_dtype() -> None:
