@@ -273,7 +273,10 @@ def test_check_prints_a_summary() -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == 'Model: "examples/iris.k"'
     assert [line.split()[:2] for line in lines[4:7]] == [
-        ["dense", "(Dense)"], ["dense_1", "(Dense)"], ["dense_2", "(Dense)"]]
+        ["dense", "(Dense)"],
+        ["dense_1", "(Dense)"],
+        ["dense_2", "(Dense)"],
+    ]
     assert lines[4].split()[-3:] == ["(None,", "5)", "25"]
     assert lines[-3:] == ["Total params: 55", "Trainable params: 55", "Non-trainable params: 0"]
 
@@ -285,8 +288,9 @@ def test_check_never_imports_tensorflow() -> None:
         "assert main(['check', 'tests/golden/cnn.k']) == 0\n"
         "print(sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -296,7 +300,8 @@ def test_warnings_print_but_keep_exit_0() -> None:
         result = run_kdsl(command, "-", stdin=program)
         assert result.returncode == 0
         assert result.stderr.startswith(
-            "<stdin>:1:12: warning: `flatten` on an already flat input (None, 4) does nothing")
+            "<stdin>:1:12: warning: `flatten` on an already flat input (None, 4) does nothing"
+        )
 
 
 def test_check_says_what_it_could_not_check() -> None:
@@ -307,7 +312,8 @@ def test_check_says_what_it_could_not_check() -> None:
     assert "Total params: unknown" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == (
         "note: kdsl has no shape rule for `einsumdense` (line 1): shapes and parameter counts "
-        "are unknown from there on, so 2 later layers could not be checked")
+        "are unknown from there on, so 2 later layers could not be checked"
+    )
 
 
 def test_check_errors_exit_1() -> None:
