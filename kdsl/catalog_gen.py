@@ -41,6 +41,8 @@ EXCLUDED_LAYERS = frozenset(
         "RNN",
         "StackedRNNCells",
         "HashedCrossing",  # crosses a tuple of inputs
+        "Pipeline",  # takes a list of layer objects: a chain is what kdsl already writes
+        "MaxNumBoundingBoxes",  # works on bounding-box dicts, not on a model's tensors
     }
 )
 EXCLUDED_LAYER_CATEGORIES = frozenset({"merging", "attention"})

@@ -25,7 +25,7 @@ from kdsl.errors import Diagnostic, Source, SourceError
 from kdsl.shapes import Summary, infer
 
 SECTION_NAMES = ("optimizer", "loss", "metrics", "fit")
-WRAPPERS = frozenset({"bidirectional", "timedistributed"})
+WRAPPERS = frozenset({"bidirectional", "timedistributed", "spectralnormalization"})
 
 # Arguments whose value must be a whole number of at least 1.
 _POSITIVE_INTS = frozenset(

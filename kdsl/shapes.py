@@ -66,6 +66,7 @@ class Out:
     shape: Shape
     trainable: int = 0
     non_trainable: int = 0
+    dtype: str | None = None  # set when the layer changes the values' type
 
 
 class _Layer:
@@ -214,11 +215,85 @@ _SAME_SHAPE = (
     "UnitNormalization", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
     "RandomContrast", "RandomBrightness",
 )  # fmt: skip
+# Image augmentation and colour layers: the image keeps its shape.
+_SAME_IMAGE = (
+    "AugMix", "AutoContrast", "ContrastLimitedAdaptiveHistogramEqualization", "CutMix",
+    "Equalization", "MixUp", "RandAugment", "RandomColorDegeneration", "RandomColorJitter",
+    "RandomElasticTransform", "RandomErasing", "RandomGaussianBlur", "RandomGrayscale",
+    "RandomHue", "RandomInvert", "RandomPerspective", "RandomPosterization",
+    "RandomSaturation", "RandomSharpness", "RandomShear", "Solarization",
+)  # fmt: skip
 
 
-@rule(*_SAME_SHAPE)
+@rule(*_SAME_SHAPE, "Normalization")
 def _same_shape(layer: _Layer, shape: Shape) -> Out:
     return Out(shape)
+
+
+@rule(*_SAME_IMAGE)
+def _same_image(layer: _Layer, shape: Shape) -> Out:
+    _need_rank(layer, shape, (4,), "images (height, width, channels)")
+    return Out(shape)
+
+
+@rule("Hashing", "Discretization", "IntegerLookup", "StringLookup")
+def _to_ids(layer: _Layer, shape: Shape) -> Out | None:
+    """Values become integer ids, same shape (other output modes: no rule yet)."""
+    if layer["output_mode"] != "int":
+        return None
+    return Out(shape, dtype="int64")
+
+
+@rule("RMSNormalization")
+def _rms_norm(layer: _Layer, shape: Shape) -> Out:
+    return Out(shape, _norm_axis(layer, shape))
+
+
+@rule(
+    "AdaptiveAveragePooling1D",
+    "AdaptiveAveragePooling2D",
+    "AdaptiveAveragePooling3D",
+    "AdaptiveMaxPooling1D",
+    "AdaptiveMaxPooling2D",
+    "AdaptiveMaxPooling3D",
+)
+def _adaptive_pool(layer: _Layer, shape: Shape) -> Out:
+    rank = _conv_rank(layer.call.class_name)
+    _, channels = _conv_like(layer, shape, rank)
+    return Out(_assemble(layer, shape, list(layer.ints("output_size", rank)), channels))
+
+
+@rule("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
+def _conv_lstm(layer: _Layer, shape: Shape) -> Out:
+    rank = _conv_rank(layer.call.class_name)
+    _need_rank(
+        layer, shape, (rank + 3,), f"{rank + 2} dimensions per sample (steps, {_AXES[rank]})"
+    )
+    frames = (shape[0], *shape[2:])
+    spatial, channels = _conv_like(layer, frames, rank)
+    kernel = layer.ints("kernel_size", rank)
+    strides = layer.ints("strides", rank)
+    dilation = layer.ints("dilation_rate", rank)
+    padding = layer.choice("padding", ("valid", "same"))
+    out = [
+        _window(layer, s, k, st, padding, d)
+        for s, k, st, d in zip(spatial, kernel, strides, dilation, strict=True)
+    ]
+    filters = layer["filters"]
+    window = math.prod(kernel)
+    bias = 4 * filters if layer["use_bias"] else 0
+    params = window * channels * 4 * filters + window * filters * 4 * filters + bias
+    step = _assemble(layer, frames, out, filters)
+    if layer["return_sequences"]:
+        return Out((shape[0], shape[1], *step[1:]), params)
+    return Out(step, params)
+
+
+@rule("ReversibleEmbedding")
+def _reversible_embedding(layer: _Layer, shape: Shape) -> Out:
+    weights = layer["input_dim"] * layer["output_dim"]
+    weights *= 1 if layer["tie_weights"] else 2
+    return Out((*shape, layer["output_dim"]), weights)
 
 
 @rule("SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
@@ -554,12 +629,17 @@ def _inner(layer: _Layer, catalog: Catalog, shape: Shape) -> tuple[Out, _Layer]:
     call = layer.call.args[0]
     inner = _Layer(call, catalog)
     function = RULES.get(call.class_name)
-    if function is None:
+    out = function(inner, shape) if function else None
+    if out is None:
         raise _Wrapped(inner.name)
-    return function(inner, shape), inner
+    return out, inner
 
 
 def _wrapper(layer: _Layer, shape: Shape, catalog: Catalog) -> Out:
+    if layer.call.class_name == "SpectralNormalization":
+        out, _ = _inner(layer, catalog, shape)
+        # Keras keeps a power-iteration vector `u` of shape (1, units or filters).
+        return Out(out.shape, out.trainable, out.non_trainable + out.shape[-1])
     if layer.call.class_name == "TimeDistributed":
         _need_rank(layer, shape, tuple(range(3, 9)), "sequences: (steps, ...) per sample")
         out, _ = _inner(layer, catalog, (shape[0], *shape[2:]))
@@ -612,8 +692,10 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
                         severity="warning",
                     )
                 )
-            if out is not None and call.class_name == "Embedding":
+            if out is not None and call.class_name in ("Embedding", "ReversibleEmbedding"):
                 dtype = "float32"
+            elif out is not None and out.dtype:
+                dtype = out.dtype
         else:
             skipped += 1
         shape = out.shape if out is not None else None
@@ -641,14 +723,15 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
 
 
 def _apply(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
-    if layer.call.class_name in ("Bidirectional", "TimeDistributed"):
+    if layer.call.class_name in ("Bidirectional", "TimeDistributed", "SpectralNormalization"):
         return _wrapper(layer, shape, catalog)
     function = RULES.get(layer.call.class_name)
     return function(layer, shape) if function else None
 
 
 def _check_dtype(layer: _Layer, dtype: str, index: int) -> Diagnostic | None:
-    if layer.call.class_name == "Embedding" and not dtype.startswith(("int", "uint")):
+    embeddings = ("Embedding", "ReversibleEmbedding")
+    if layer.call.class_name in embeddings and not dtype.startswith(("int", "uint")):
         hint = (
             "start with `input SHAPE dtype=int32`"
             if index == 0

@@ -10,14 +10,25 @@ STYLES = ("add", "constructor")
 
 
 def programs() -> list[Path]:
-    """Every example and every golden case, compiled in both styles by the tests."""
+    """Every example and every golden case: compiled, executed and trained by the tests."""
     return sorted((ROOT / "examples").glob("*.k")) + sorted(GOLDEN.glob("*.k"))
 
 
+def kind_programs() -> list[Path]:
+    """One small program per layer kind in the catalog (tests/golden/kinds/KIND.k)."""
+    return sorted((GOLDEN / "kinds").glob("*.k"))
+
+
+def all_programs() -> list[Path]:
+    return programs() + kind_programs()
+
+
+PREFIXES = {"examples": "example_", "kinds": "kind_"}
+
+
 def expected_path(program: Path, style: str) -> Path:
-    folder = GOLDEN / "expected"
-    prefix = "example_" if program.parent.name == "examples" else ""
-    return folder / f"{prefix}{program.stem}.{style}.py"
+    prefix = PREFIXES.get(program.parent.name, "")
+    return GOLDEN / "expected" / f"{prefix}{program.stem}.{style}.py"
 
 
 def case_id(program: Path) -> str:

@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from golden_cases import STYLES, case_id, expected_path, programs
+from golden_cases import STYLES, all_programs, case_id, expected_path, programs
 
 from kdsl import compile_source
 from kdsl.render import Mode, format_code
 
-CASES = [(p, s) for p in programs() for s in STYLES]
+CASES = [(p, s) for p in all_programs() for s in STYLES]
 
 
 @pytest.mark.parametrize(("program", "style"), CASES, ids=[f"{case_id(p)}-{s}" for p, s in CASES])
@@ -73,7 +73,7 @@ def test_styles_differ_only_in_build_model() -> None:
 ALLOWED_IMPORTS = {"argparse", "keras", "numpy"}
 
 
-@pytest.mark.parametrize("program", programs(), ids=case_id)
+@pytest.mark.parametrize("program", all_programs(), ids=case_id)
 def test_script_is_standalone(program: Path) -> None:
     """Generated scripts import only argparse, numpy and keras: never kdsl."""
     tree = ast.parse(compile_source(program.read_text()))
