@@ -322,3 +322,15 @@ def test_check_errors_exit_1() -> None:
     assert result.stdout == ""
     expected = (ROOT / "tests/errors/shape_conv2d_after_flatten.out").read_text()
     assert f"exit: 1\n{result.stderr}" == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("program", "floor"), [("examples/digits_cnn.k", 0.9), ("examples/sequence.k", 0.95)]
+)
+def test_run_examples_learn(program: str, floor: float) -> None:
+    result = run_kdsl("run", program)
+    assert result.returncode == 0, result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    accuracy = float(re.search(r"accuracy (\d\.\d+)", summary).group(1))
+    assert accuracy >= floor, summary
