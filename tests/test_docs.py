@@ -58,3 +58,18 @@ def test_every_alias_is_documented() -> None:
     text = (ROOT / "docs" / "language.md").read_text()
     for alias in ALIASES:
         assert re.search(rf"`{alias}`|{alias[:-2]}\dd", text) or f"`{alias}`" in text, alias
+
+
+def test_layer_table_is_current() -> None:
+    from kdsl.reference import rewrite
+
+    text = (ROOT / "docs" / "language.md").read_text()
+    assert rewrite(text) == text, "stale layer table: run `python -m kdsl.reference`"
+
+
+def test_every_layer_kind_is_documented() -> None:
+    from kdsl.catalog import load
+
+    text = (ROOT / "docs" / "language.md").read_text()
+    for kind in load().layers:
+        assert f"| `{kind}` |" in text, kind
