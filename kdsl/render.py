@@ -12,7 +12,6 @@ from functools import cache
 from importlib.resources import files
 from typing import Literal
 
-import black
 import jinja2
 
 from kdsl import __version__, ir
@@ -55,13 +54,22 @@ def literal(value: ir.PyValue) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"non-finite float {value!r} reached the renderer")
-        return repr(value)
+        return repr(value).replace("e+", "e")  # black writes 1e16, not 1e+16
     if isinstance(value, str):
-        return repr(value)
+        return _string(value)
     if isinstance(value, tuple):
         items = [literal(v) for v in value]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
     raise TypeError(f"cannot render {type(value).__name__} as a literal")
+
+
+def _string(text: str) -> str:
+    """repr(), with the quotes black would choose: double, unless single saves escapes."""
+    quoted = repr(text)
+    if quoted[0] == '"' or text.count("'") < text.count('"'):
+        return quoted
+    body = quoted[1:-1].replace("\\'", "'").replace('"', '\\"')
+    return f'"{body}"'
 
 
 def expression(call: ir.KerasCall) -> str:
@@ -131,8 +139,15 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
             fit_options=fit_options,
         )
     )
+    # The template and the literals above are already in black's style, so black (and
+    # its import, the largest cost of a compile) is needed only when a line is too long.
+    # The golden tests check that black leaves every generated script unchanged.
+    if max(map(len, code.splitlines())) <= mode.line_length:
+        return code
     return format_code(code, mode)
 
 
 def format_code(code: str, mode: Mode = Mode()) -> str:
+    import black
+
     return black.format_str(code, mode=black.Mode(line_length=mode.line_length))

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from golden_cases import STYLES, all_programs, case_id, expected_path, programs
 
 from kdsl import compile_source
@@ -96,3 +98,16 @@ def test_generated_code_is_ruff_clean() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(max_size=40), number=st.floats(allow_nan=False, allow_infinity=False))
+def test_fast_path_output_is_what_black_writes(text: str, number: float) -> None:
+    """kdsl skips black when no line is too long; that output must equal black's."""
+    program = (
+        f"dense 1 in 4 kernel_initializer={text!r} -> dropout 0.5 noise_shape=({number!r},); "
+        f"adam; mse; fit verbose={text!r}"
+    )
+    for style in STYLES:
+        code = compile_source(program, style=style)
+        assert format_code(code, Mode(style=style)) == code

@@ -27,7 +27,9 @@ def build_model():
     model.add(Dense(3, activation="relu"))
     model.add(Dense(3, activation="softmax"))
     model.compile(
-        optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"]
+        optimizer="adam",
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
     )
     return model
 

@@ -26,7 +26,10 @@ def build_model():
     model.add(AdaptiveAveragePooling3D(2))
     model.add(Flatten())
     model.add(Dense(1))
-    model.compile(optimizer="adam", loss="mse")
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
     return model
 
 

@@ -26,7 +26,10 @@ def build_model():
     model.add(Bidirectional(LSTM(4, return_sequences=True), merge_mode="concat"))
     model.add(Flatten())
     model.add(Dense(1))
-    model.compile(optimizer="adam", loss="mse")
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
     return model
 
 

@@ -25,7 +25,10 @@ def build_model():
     model.add(Input(shape=(8,)))
     model.add(Discretization(bin_boundaries=(-1.0, 0.0, 1.0)))
     model.add(Dense(1))
-    model.compile(optimizer="adam", loss="mse")
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
     return model
 
 

@@ -26,7 +26,10 @@ def build_model():
     model.add(Embedding(100, 8, mask_zero=False))
     model.add(Flatten())
     model.add(Dense(1))
-    model.compile(optimizer="adam", loss="mse")
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
     return model
 
 

@@ -25,7 +25,10 @@ def build_model():
     model.add(Input(shape=(4,), dtype="int64"))
     model.add(IntegerLookup(vocabulary=(12, 36, 1138, 42)))
     model.add(Dense(1))
-    model.compile(optimizer="adam", loss="mse")
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
     return model
 
 

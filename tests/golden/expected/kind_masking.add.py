@@ -26,7 +26,10 @@ def build_model():
     model.add(Masking(mask_value=0.0))
     model.add(LSTM(4))
     model.add(Dense(1))
-    model.compile(optimizer="adam", loss="mse")
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
     return model
 
 

@@ -26,7 +26,10 @@ def build_model():
     model.add(MelSpectrogram(fft_length=512, sequence_stride=256, num_mel_bins=32))
     model.add(Flatten())
     model.add(Dense(1))
-    model.compile(optimizer="adam", loss="mse")
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
     return model
 
 

@@ -29,7 +29,10 @@ def build_model():
             Dense(1),
         ]
     )
-    model.compile(optimizer="adam", loss="mse")
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
     return model
 
 

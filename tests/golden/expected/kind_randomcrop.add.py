@@ -26,7 +26,10 @@ def build_model():
     model.add(RandomCrop(8, 8))
     model.add(GlobalAveragePooling2D())
     model.add(Dense(1))
-    model.compile(optimizer="adam", loss="mse")
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
     return model
 
 

@@ -26,7 +26,10 @@ def build_model():
     model.add(SeparableConv2D(8, 3, activation="relu"))
     model.add(Flatten())
     model.add(Dense(1))
-    model.compile(optimizer="adam", loss="mse")
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
     return model
 
 

@@ -25,7 +25,10 @@ def build_model():
     model.add(Input(shape=(3,), dtype="string"))
     model.add(StringLookup(vocabulary=("a", "b", "c")))
     model.add(Dense(1))
-    model.compile(optimizer="adam", loss="mse")
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
     return model
 
 

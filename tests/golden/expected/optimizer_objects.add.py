@@ -26,7 +26,8 @@ def build_model():
     model.add(Dense(32, activation="relu"))
     model.add(Dense(1))
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=0.001, beta_1=0.8), loss="mse"
+        optimizer=keras.optimizers.Adam(learning_rate=0.001, beta_1=0.8),
+        loss="mse",
     )
     return model
 

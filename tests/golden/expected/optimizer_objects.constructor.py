@@ -29,7 +29,8 @@ def build_model():
         ]
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=0.001, beta_1=0.8), loss="mse"
+        optimizer=keras.optimizers.Adam(learning_rate=0.001, beta_1=0.8),
+        loss="mse",
     )
     return model
 
