@@ -61,8 +61,9 @@ class _Checker:
         """A DSL value as the Python value it stands for."""
         if isinstance(value, nodes.Number):
             if isinstance(value.value, float) and not math.isfinite(value.value):
+                text = value.text if len(value.text) <= 24 else value.text[:20] + "..."
                 self.error(
-                    f"`{value.text}` is not a finite number",
+                    f"`{text}` is too large: not a finite number",
                     value.span,
                     "use a number Python can hold as a finite float, e.g. `1e-3` or `1e30`",
                 )
@@ -135,6 +136,19 @@ class _Checker:
                 f"`{param.name}` of `{owner}` is true or false, not `{_show(value)}`",
                 span,
                 f"e.g. `{param.name}={'false' if default else 'true'}`",
+            )
+        elif (
+            isinstance(default, int | float)
+            and not isinstance(default, bool)
+            and (
+                isinstance(value, bool | str)
+                or (isinstance(default, float) and not isinstance(value, int | float))
+            )
+        ):
+            self.error(
+                f"`{param.name}` of `{owner}` is a number like `{default}`, not `{_show(value)}`",
+                span,
+                f"e.g. `{param.name}={default}`",
             )
         elif isinstance(default, str) and not isinstance(value, str):
             self.error(

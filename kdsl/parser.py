@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import math
+import warnings
 from functools import cache
 from importlib.resources import files
 
@@ -64,7 +66,7 @@ class _Builder(Transformer):
 
     def int(self, meta, children):
         (token,) = children
-        return nodes.Number(int(token), str(token), _span(token))
+        return nodes.Number(_int(str(token)), str(token), _span(token))
 
     def float(self, meta, children):
         (token,) = children
@@ -73,13 +75,23 @@ class _Builder(Transformer):
     def dims(self, meta, children):
         (token,) = children
         span = _span(token)
-        items = tuple(nodes.Number(int(d), d, span) for d in str(token).split("x"))
+        items = tuple(nodes.Number(_int(d), d, span) for d in str(token).split("x"))
         return nodes.Tuple(items, span, shorthand=True)
 
     def string(self, meta, children):
         (token,) = children
         # The token's shape is checked by the grammar; literal_eval only decodes escapes.
-        return nodes.String(ast.literal_eval(str(token)), _span(token))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # `"\w"`: Python warns, kdsl refuses
+                value = ast.literal_eval(str(token))
+        except (SyntaxError, ValueError, Warning):
+            raise _BadToken(
+                "this string has an escape Python does not know",
+                token,
+                "use `\\\\` for a backslash; known escapes are \\n \\t \\\" \\' \\xHH \\uHHHH",
+            ) from None
+        return nodes.String(value, _span(token))
 
     def name(self, meta, children):
         (token,) = children
@@ -87,6 +99,21 @@ class _Builder(Transformer):
 
     def tuple(self, meta, children):
         return nodes.Tuple(tuple(c for c in children if c is not None), _span(meta))
+
+
+class _BadToken(Exception):
+    """A token the grammar accepts but whose value cannot be read (a bad escape)."""
+
+    def __init__(self, message: str, token: Token, hint: str):
+        super().__init__(message)
+        self.token = token
+        self.hint = hint
+
+
+def _int(text: str) -> int | float:
+    """An integer literal; absurdly long ones become infinity, which the checker refuses
+    (Python will not even convert integers of more than 4,300 digits)."""
+    return int(text) if len(text.lstrip("+-")) <= 64 else math.inf
 
 
 def _is_value(item) -> bool:
@@ -115,8 +142,9 @@ def parse(source: Source) -> nodes.Program:
         return _Builder().transform(tree)
     except Exception as error:  # lark wraps builder errors in VisitError
         original = getattr(error, "orig_exc", error)
-        if isinstance(original, SourceError):
-            raise original from None
+        if isinstance(original, _BadToken):
+            diagnostic = Diagnostic(str(original), _span(original.token), original.hint)
+            raise SourceError(source, [diagnostic]) from None
         raise
 
 

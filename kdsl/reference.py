@@ -25,8 +25,10 @@ def kinds_table() -> str:
     entries = sorted(catalog.layers.values(), key=lambda e: (e.category, e.key))
     for entry in entries:
         others = sorted(a for a, key in catalog.layer_aliases.items() if key == entry.key)
-        positional = "LAYER, then its arguments" if entry.key in WRAPPERS else ", ".join(
-            POSITIONAL.get(entry.key, ())
+        positional = (
+            "LAYER, then its arguments"
+            if entry.key in WRAPPERS
+            else ", ".join(POSITIONAL.get(entry.key, ()))
         )
         rule = "yes" if entry.class_name in RULES or entry.key in WRAPPERS else ""
         lines.append(

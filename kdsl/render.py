@@ -142,7 +142,8 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     # The template and the literals above are already in black's style, so black (and
     # its import, the largest cost of a compile) is needed only when a line is too long.
     # The golden tests check that black leaves every generated script unchanged.
-    if max(map(len, code.splitlines())) <= mode.line_length:
+    # Non-ASCII text is left to black too: it measures wide characters as two columns.
+    if code.isascii() and max(map(len, code.splitlines())) <= mode.line_length:
         return code
     return format_code(code, mode)
 
