@@ -242,8 +242,9 @@ def test_generated_script_runs_standalone(tmp_path: Path) -> None:
 
 def test_keras_rejecting_the_model_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     program = tmp_path / "bad.k"
-    program.write_text("input 4 -> reshape (3, 3) -> flatten -> dense 3 softmax; adam; "
-                       "categorical_crossentropy\n")
+    program.write_text(
+        "input 4 -> reshape (3, 3) -> flatten -> dense 3 softmax; adam; categorical_crossentropy\n"
+    )
     result = run_kdsl("run", str(program), "--data", "examples/iris.npz")
     assert result.returncode == 1
     assert result.stderr.strip() == (
@@ -252,8 +253,9 @@ def test_keras_rejecting_the_model_is_an_error_not_a_traceback(tmp_path: Path) -
     )
 
 
-@pytest.mark.parametrize("name", ["unknown_layer", "many_errors", "syntax_trailing_arrow",
-                                  "not_utf8"])
+@pytest.mark.parametrize(
+    "name", ["unknown_layer", "many_errors", "syntax_trailing_arrow", "not_utf8"]
+)
 def test_error_snapshots_hold_through_the_real_command(name: str) -> None:
     result = run_kdsl("compile", f"tests/errors/{name}.k")
     expected = (ROOT / "tests" / "errors" / f"{name}.out").read_text()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -21,8 +20,13 @@ def blocks(kind: str) -> list[tuple[str, str, str | None]]:
     for doc in DOCS:
         for match in FENCE.finditer(doc.read_text()):
             if match.group(1) == kind:
-                found.append((f"{doc.name}:{doc.read_text()[: match.start()].count(chr(10)) + 1}",
-                              match.group(2), match.group(3)))
+                found.append(
+                    (
+                        f"{doc.name}:{doc.read_text()[: match.start()].count(chr(10)) + 1}",
+                        match.group(2),
+                        match.group(3),
+                    )
+                )
     return found
 
 
