@@ -1,4 +1,5 @@
-"""Training data: loading an .npz safely and checking it against the model before training.
+"""Training data: loading an .npz or a CSV safely and checking it against the model before
+training.
 
 Every problem becomes a `DataError` naming the file, the array, what was expected and what
 was found, so a user never meets a traceback from deep inside `fit`.
@@ -7,14 +8,45 @@ was found, so a user never meets a traceback from deep inside `fit`.
 from __future__ import annotations
 
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from kdsl.catalog import CROSSENTROPY_LOSSES
+from kdsl.csvdata import read_csv
 from kdsl.errors import DataError
 
 ALIASES = {"x": "x_train", "y": "y_train"}
 PAIRS = (("x_train", "y_train"), ("x_val", "y_val"), ("x_test", "y_test"))
+
+
+@dataclass
+class Dataset:
+    """Arrays to train on (`x_train`, `y_train`, ...) and what is known of their columns.
+
+    `class_names[i]` names class id i when the labels were text; `feature_names` and
+    `target` are a CSV's columns, kept so predictions can use the same columns later.
+    """
+
+    path: str
+    arrays: dict[str, np.ndarray]
+    class_names: list[str] | None = None
+    feature_names: list[str] | None = None
+    target: str | None = None
+
+
+def is_csv(path: str | Path) -> bool:
+    return Path(path).suffix.lower() == ".csv"
+
+
+def load(path: str | Path, target: str | None = None) -> Dataset:
+    """An .npz, or a .csv whose label column is `target` (default: the last column)."""
+    if is_csv(path):
+        table = read_csv(path, target)
+        arrays = {"x_train": table.x, "y_train": table.y}
+        return Dataset(str(path), arrays, table.class_names, table.feature_names, table.target)
+    return Dataset(str(path), load_npz(path))
 
 
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:
@@ -62,10 +94,16 @@ def validate(
     input_shape: tuple,
     output_shape: tuple,
     loss_key: str,
+    *,
+    class_names: list[str] | None = None,
+    feature_names: list[str] | None = None,
+    target: str | None = None,
 ) -> list[str]:
     """Check arrays against the model's input, output and loss; fix what is safe to fix.
 
-    Returns notes to print (such as one-hot encoding class ids); raises `DataError`.
+    `class_names`, `feature_names` and `target` describe a CSV's columns, so messages can
+    speak of columns rather than arrays. Returns notes to print (such as one-hot encoding
+    class ids); raises `DataError`.
     """
     if "x_train" not in data or "y_train" not in data:
         found = ", ".join(sorted(data)) or "none"
@@ -74,6 +112,9 @@ def validate(
             f"needs arrays `x_train` and `y_train` (or `x` and `y`); found: {found}",
             "save them with numpy.savez(path, x_train=..., y_train=...)",
         )
+    output = tuple(output_shape[1:])
+    if class_names is not None:
+        _check_classes(path, f"column `{target}`", class_names, output, loss_key)
     notes: list[str] = []
     for x_key, y_key in PAIRS:
         if (x_key in data) != (y_key in data):
@@ -93,16 +134,56 @@ def validate(
         expected = tuple(input_shape[1:])
         found = tuple(x.shape[1:])
         if not _shape_matches(expected, found):
+            if feature_names is not None:
+                raise DataError(
+                    path,
+                    f"model expects rows of shape {_show_shape(expected)}, but there are "
+                    f"{len(feature_names)} feature columns: {', '.join(feature_names)}",
+                    f"change the model's input to `in {len(feature_names)}`, or drop columns",
+                )
             raise DataError(
                 path,
                 f"model expects rows of shape {_show_shape(expected)}, "
                 f"`{x_key}` has rows of shape {_show_shape(found)}",
                 "change the model's input shape (`in SHAPE`) or reshape the data",
             )
-        data[y_key], note = _check_labels(path, y_key, y, tuple(output_shape[1:]), loss_key)
+        name = f"column `{target}`" if target is not None else f"`{y_key}`"
+        data[y_key], note = _check_labels(path, name, y, output, loss_key)
         if note and note not in notes:
             notes.append(note)
     return notes
+
+
+def _check_classes(
+    path: str, name: str, class_names: list[str], output: tuple, loss_key: str
+) -> None:
+    """Text labels name classes: the loss must classify, into as many classes as there are."""
+    count = len(class_names)
+    shown = ", ".join(class_names[:6]) + (", ..." if count > 6 else "")
+    units = output[-1] if output else 1
+    if loss_key not in CROSSENTROPY_LOSSES:
+        raise DataError(
+            path,
+            f"{name} holds class names ({shown}), but `{loss_key}` is not a classification loss",
+            f"end the model with `dense {count} softmax` and use `sparse_categorical_crossentropy`",
+        )
+    if loss_key == "binary_crossentropy":
+        if count != 2 or units != 1:
+            raise DataError(
+                path,
+                f"{name} has {count} classes ({shown}); binary_crossentropy needs 2 classes "
+                f"and a model with 1 output, this one has {units}",
+                f"for {count} classes, end with `dense {count} softmax` and use "
+                "`sparse_categorical_crossentropy`"
+                if count != 2
+                else "end the model with `dense 1 sigmoid`",
+            )
+    elif units != count:
+        raise DataError(
+            path,
+            f"{name} has {count} classes ({shown}), but the model outputs {units}",
+            f"make the last layer `dense {count} softmax`",
+        )
 
 
 def _check_numeric(path: str, key: str, array: np.ndarray) -> None:
@@ -126,7 +207,7 @@ def _check_numeric(path: str, key: str, array: np.ndarray) -> None:
 
 
 def _check_labels(
-    path: str, key: str, y: np.ndarray, output: tuple, loss_key: str
+    path: str, name: str, y: np.ndarray, output: tuple, loss_key: str
 ) -> tuple[np.ndarray, str | None]:
     units = output[-1] if output else 1
     integral = np.issubdtype(y.dtype, np.integer) or bool(np.all(np.mod(y, 1) == 0))
@@ -135,16 +216,16 @@ def _check_labels(
         if ids is None:
             raise DataError(
                 path,
-                f"`{key}` has rows of shape {_show_shape(y.shape[1:])}, but "
+                f"{name} has rows of shape {_show_shape(y.shape[1:])}, but "
                 "sparse_categorical_crossentropy takes one class id per row",
                 "for one-hot labels use `categorical_crossentropy`",
             )
-        _check_ids(path, key, ids, integral, units)
+        _check_ids(path, name, ids, integral, units)
         return y, None
     if loss_key == "categorical_crossentropy" and ids is not None and units > 1:
         _check_ids(
             path,
-            key,
+            name,
             ids,
             integral,
             units,
@@ -152,7 +233,7 @@ def _check_labels(
         )
         one_hot = np.eye(units, dtype="float32")[ids.astype("int64")]
         return one_hot, (
-            f"note: `{key}` holds class ids; one-hot encoding them into {units} "
+            f"note: {name} holds class ids; one-hot encoding them into {units} "
             "columns for categorical_crossentropy"
         )
     found = tuple(y.shape[1:])
@@ -160,22 +241,29 @@ def _check_labels(
         raise DataError(
             path,
             f"model outputs rows of shape {_show_shape(output)}, "
-            f"`{key}` has labels of shape {_show_shape(found)}",
+            f"{name} has labels of shape {_show_shape(found)}",
             "make the last layer's units match the labels",
+        )
+    if loss_key == "binary_crossentropy" and (y.min() < 0 or y.max() > 1):
+        raise DataError(
+            path,
+            f"{name} holds values from {_show_number(y.min())} to {_show_number(y.max())}, "
+            "but binary_crossentropy takes labels from 0 to 1",
+            "encode the two classes as 0 and 1",
         )
     return y, None
 
 
 def _check_ids(
-    path: str, key: str, ids: np.ndarray, integral: bool, units: int, extra: str = ""
+    path: str, name: str, ids: np.ndarray, integral: bool, units: int, extra: str = ""
 ) -> None:
     if not integral:
-        raise DataError(path, f"`{key}` should hold whole class ids, found fractional values")
+        raise DataError(path, f"{name} should hold whole class ids, found fractional values")
     low, high = int(ids.min()), int(ids.max())
     if low < 0 or high >= units:
         raise DataError(
             path,
-            f"`{key}` holds class ids {low}..{high}, but the model outputs "
+            f"{name} holds class ids {low}..{high}, but the model outputs "
             f"{units} classes (ids 0..{units - 1})",
             f"make the last layer `dense {high + 1} softmax`" + (f" {extra}" if extra else ""),
         )
@@ -190,3 +278,7 @@ def _shape_matches(expected: tuple, found: tuple) -> bool:
 def _show_shape(shape: tuple) -> str:
     dims = ["None" if d is None else str(d) for d in shape]
     return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+
+
+def _show_number(value) -> str:
+    return f"{float(value):g}"
