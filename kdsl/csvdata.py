@@ -188,9 +188,9 @@ def read_csv(path: str | Path, target: str | None = None) -> CsvData:
 
 def read_features(
     path: str | Path, feature_names: list[str] | None = None, target: str | None = None
-) -> np.ndarray:
-    """Rows to predict on: the model's feature columns by name when known, else every
-    column but the target's."""
+) -> tuple[np.ndarray, list[str]]:
+    """Rows to predict on, and their columns: the model's feature columns by name when
+    known, else every column but the target's."""
     table = read_table(path)
     if feature_names is not None:
         missing = [column for column in feature_names if column not in table.header]
@@ -206,4 +206,5 @@ def read_features(
         columns = [column for column in table.header if column != target]
     if not columns:
         raise DataError(table.path, "has no feature columns to predict from")
-    return np.stack([numbers(table, column) for column in columns], axis=1).astype("float32")
+    x = np.stack([numbers(table, column) for column in columns], axis=1).astype("float32")
+    return x, columns

@@ -49,8 +49,11 @@ def load(path: str | Path, target: str | None = None) -> Dataset:
     return Dataset(str(path), load_npz(path))
 
 
-def load_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Arrays of an .npz file, never unpickling anything (pickles can run code)."""
+def load_npz(path: str | Path, aliases: bool = True) -> dict[str, np.ndarray]:
+    """Arrays of an .npz file, never unpickling anything (pickles can run code).
+
+    With `aliases`, `x` and `y` are renamed `x_train` and `y_train`.
+    """
     name = str(path)
     file = Path(path)
     if not file.exists():
@@ -83,7 +86,7 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise DataError(name, f"is not a readable .npz file ({error})") from None
     for alias, key in ALIASES.items():
-        if key not in data and alias in data:
+        if aliases and key not in data and alias in data:
             data[key] = data.pop(alias)
     return data
 
@@ -124,34 +127,51 @@ def validate(
             continue
         x, y = data[x_key], data[y_key]
         for key, array in ((x_key, x), (y_key, y)):
-            _check_numeric(path, key, array)
+            check_numeric(path, key, array)
         if len(x) != len(y):
             raise DataError(
                 path,
                 f"`{x_key}` has {len(x)} rows but `{y_key}` has {len(y)}",
                 "every row of x needs exactly one label in y",
             )
-        expected = tuple(input_shape[1:])
-        found = tuple(x.shape[1:])
-        if not _shape_matches(expected, found):
-            if feature_names is not None:
-                raise DataError(
-                    path,
-                    f"model expects rows of shape {_show_shape(expected)}, but there are "
-                    f"{len(feature_names)} feature columns: {', '.join(feature_names)}",
-                    f"change the model's input to `in {len(feature_names)}`, or drop columns",
-                )
-            raise DataError(
-                path,
-                f"model expects rows of shape {_show_shape(expected)}, "
-                f"`{x_key}` has rows of shape {_show_shape(found)}",
-                "change the model's input shape (`in SHAPE`) or reshape the data",
-            )
+        if feature_names is not None:
+            hint = f"change the model's input to `in {len(feature_names)}`, or drop columns"
+            check_shape(path, x_key, x, input_shape, feature_names, hint)
+        else:
+            check_shape(path, x_key, x, input_shape)
         name = f"column `{target}`" if target is not None else f"`{y_key}`"
         data[y_key], note = _check_labels(path, name, y, output, loss_key)
         if note and note not in notes:
             notes.append(note)
     return notes
+
+
+def check_shape(
+    path: str,
+    key: str,
+    x: np.ndarray,
+    input_shape: tuple,
+    feature_names: list[str] | None = None,
+    hint: str = "change the model's input shape (`in SHAPE`) or reshape the data",
+) -> None:
+    """Rows of `x` must have the shape of the model's input (`None` matches any size)."""
+    expected = tuple(input_shape[1:])
+    found = tuple(x.shape[1:])
+    if _shape_matches(expected, found):
+        return
+    if feature_names is not None:
+        raise DataError(
+            path,
+            f"model expects rows of shape {_show_shape(expected)}, but there are "
+            f"{len(feature_names)} feature columns: {', '.join(feature_names)}",
+            hint,
+        )
+    raise DataError(
+        path,
+        f"model expects rows of shape {_show_shape(expected)}, "
+        f"`{key}` has rows of shape {_show_shape(found)}",
+        hint,
+    )
 
 
 def _check_classes(
@@ -186,7 +206,8 @@ def _check_classes(
         )
 
 
-def _check_numeric(path: str, key: str, array: np.ndarray) -> None:
+def check_numeric(path: str, key: str, array: np.ndarray) -> None:
+    """Rows of finite numbers: not a scalar, not empty, not text, no NaN or infinity."""
     if array.ndim == 0:
         raise DataError(path, f"`{key}` is a single value, not an array of rows")
     if len(array) == 0:

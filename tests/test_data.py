@@ -325,8 +325,10 @@ def test_csv_class_ids_are_one_hot_encoded_with_a_note(tmp_path: Path) -> None:
 
 def test_predict_features_by_name(tmp_path: Path) -> None:
     path = csv_file(tmp_path, "b,kind,a\n2,dog,1\n4,cat,3\n")
-    assert read_features(path, ["a", "b"]).tolist() == [[1, 2], [3, 4]]
-    assert read_features(path, target="kind").tolist() == [[2, 1], [4, 3]]
+    x, columns = read_features(path, ["a", "b"])
+    assert (x.tolist(), columns) == ([[1, 2], [3, 4]], ["a", "b"])
+    x, columns = read_features(path, target="kind")
+    assert (x.tolist(), columns) == ([[2, 1], [4, 3]], ["b", "a"])
     error = error_of(lambda: read_features(path, ["a", "c"]))
     assert str(error) == "has no column `c`, which the model was trained on"
 
