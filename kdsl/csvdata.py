@@ -96,7 +96,9 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def numbers(table: Table, column: str, what: str = "feature") -> np.ndarray:
+def numbers(
+    table: Table, column: str, what: str = "feature", hint: str | None = FEATURES_HINT
+) -> np.ndarray:
     """A column as float64; the first empty, non-numeric or non-finite value is an error."""
     values = table.column(column)
     try:
@@ -114,7 +116,7 @@ def numbers(table: Table, column: str, what: str = "feature") -> np.ndarray:
                     table.path,
                     f"{what} column `{column}` has a non-numeric value `{value[:40]}` "
                     f"on line {line}",
-                    FEATURES_HINT if what == "feature" else None,
+                    hint if what == "feature" else None,
                 ) from None
         raise DataError(table.path, f"{what} column `{column}` holds non-numbers") from None
     finite = np.isfinite(array)
@@ -206,5 +208,6 @@ def read_features(
         columns = [column for column in table.header if column != target]
     if not columns:
         raise DataError(table.path, "has no feature columns to predict from")
-    x = np.stack([numbers(table, column) for column in columns], axis=1).astype("float32")
+    hint = "feature columns must hold numbers; remove the label column from the file"
+    x = np.stack([numbers(table, c, hint=hint) for c in columns], axis=1).astype("float32")
     return x, columns

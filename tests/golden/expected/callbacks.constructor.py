@@ -53,10 +53,7 @@ def train_and_evaluate(
     monitor = "val_loss" if validation_data is not None else "loss"
     callbacks = [
         keras.callbacks.EarlyStopping(
-            monitor=monitor,
-            patience=10,
-            restore_best_weights=True,
-            verbose=1,
+            monitor=monitor, patience=10, restore_best_weights=True, verbose=1
         ),
         keras.callbacks.ReduceLROnPlateau(monitor=monitor, patience=4, verbose=1),
         *(callbacks or []),
