@@ -29,7 +29,6 @@ class Dataset:
     `target` are a CSV's columns, kept so predictions can use the same columns later.
     """
 
-    path: str
     arrays: dict[str, np.ndarray]
     class_names: list[str] | None = None
     feature_names: list[str] | None = None
@@ -45,8 +44,8 @@ def load(path: str | Path, target: str | None = None) -> Dataset:
     if is_csv(path):
         table = read_csv(path, target)
         arrays = {"x_train": table.x, "y_train": table.y}
-        return Dataset(str(path), arrays, table.class_names, table.feature_names, table.target)
-    return Dataset(str(path), load_npz(path))
+        return Dataset(arrays, table.class_names, table.feature_names, table.target)
+    return Dataset(load_npz(path))
 
 
 def load_npz(path: str | Path, aliases: bool = True) -> dict[str, np.ndarray]:

@@ -36,7 +36,7 @@ class RunResult:
     predictions: list
     seconds: float
     evaluated_on: str  # "test" or "training"
-    epochs: int  # asked for; fewer ran when stopped early or interrupted
+    epochs: int  # to run; fewer ran when stopped early or interrupted
     interrupted: bool
     model: Any  # the trained Keras model
     data: Dataset
@@ -159,7 +159,7 @@ def run(
         predictions=predictions.tolist(),
         seconds=seconds,
         evaluated_on="test" if "x_test" in arrays else "training",
-        epochs=kwargs["epochs"],
+        epochs=kwargs["epochs"] - int(model.fit_option("initial_epoch") or 0),
         interrupted=stop.interrupted,
         model=built,
         data=data,
