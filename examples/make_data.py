@@ -52,6 +52,19 @@ def motif_sequences(rows: int, rng: np.random.Generator) -> tuple[np.ndarray, np
     return x[order].astype("int32"), y[order]
 
 
+def save_iris_csv() -> None:
+    """Iris as a CSV with a header and the species as text, as many data sets come."""
+    iris = load_iris()
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
+    rows = [
+        ",".join([*(f"{value:g}" for value in features), iris.target_names[label]])
+        for features, label in zip(iris.data, iris.target, strict=True)
+    ]
+    path = HERE / "iris.csv"
+    path.write_text("\n".join([",".join(names), *rows]) + "\n")
+    print(f"wrote {path}: {len(rows)} rows, columns {', '.join(names)}")
+
+
 def main() -> None:
     iris = load_iris()
     x_train, x_test, y_train, y_test = split_and_scale(iris.data, iris.target, test_size=0.3)
@@ -73,6 +86,7 @@ def main() -> None:
         x_test=x_test.astype("float32"),
         y_test=y_test.astype("float32"),
     )
+    save_iris_csv()
 
     digits = load_digits()
     images = (digits.images / 16.0).astype("float32")[..., np.newaxis]  # (1797, 8, 8, 1)

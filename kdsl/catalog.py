@@ -120,6 +120,13 @@ CROSSENTROPY_LOSSES = frozenset(
     {"binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"}
 )
 
+# `fit` options that are kdsl's own, not `Model.fit` keywords: each adds the Keras callback
+# named here, and its value is the callback's patience in epochs.
+FIT_CALLBACKS = {
+    "early_stopping": "EarlyStopping",
+    "reduce_lr_on_plateau": "ReduceLROnPlateau",
+}
+
 # Input dtypes accepted by `input SHAPE dtype=...`.
 DTYPES = (
     "float16", "bfloat16", "float32", "float64",

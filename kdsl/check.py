@@ -15,6 +15,7 @@ from kdsl import ir, nodes
 from kdsl.catalog import (
     CROSSENTROPY_LOSSES,
     DTYPES,
+    FIT_CALLBACKS,
     FORBIDDEN_LAYER_KWARGS,
     Catalog,
     Entry,
@@ -486,7 +487,7 @@ class _Checker:
         return [first, *rest]
 
     def fit(self, call: nodes.Call) -> tuple[tuple[str, ir.PyValue], ...]:
-        params = {p.name for p in self.catalog.fit_params}
+        params = {p.name for p in self.catalog.fit_params} | set(FIT_CALLBACKS)
         options: dict[str, ir.PyValue] = {}
         for arg in call.args:
             if not isinstance(arg, nodes.Keyword):
@@ -507,6 +508,14 @@ class _Checker:
                 self.error(f"`{arg.name}` is given twice", arg.name_span, "give it once")
                 continue
             value = self.value(arg.value)
+            if arg.name in FIT_CALLBACKS and (type(value) is not int or value < 1):
+                self.error(
+                    f"`{arg.name}` is a patience in epochs: a whole number ≥ 1, "
+                    f"not `{_show(value)}`",
+                    arg.value.span,
+                    f"e.g. `{arg.name}=5`",
+                )
+                continue
             self.check_arg("fit", arg.name, value, arg.value.span)
             options[arg.name] = value
         return tuple(options.items())

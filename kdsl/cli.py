@@ -1,4 +1,7 @@
-"""The `kdsl` command: compile and run. Exit codes: 0 ok, 1 DSL/data error, 2 CLI misuse."""
+"""The `kdsl` command: compile, run and predict.
+
+Exit codes: 0 ok, 1 DSL/data error, 2 CLI misuse, 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -54,33 +57,111 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         help="compile a .k model and train, evaluate and predict with it",
         description="Compile a .k model and execute that very script: fit on the data, "
-        "print the History, evaluate, and predict a few rows.",
+        "print the History, evaluate, and predict; then save what was asked for.",
         epilog="examples:\n  kdsl run examples/iris.k            # uses examples/iris.npz\n"
-        "  kdsl run model.k --data d.npz --epochs 20 --seed 1\n\n"
+        "  kdsl run model.k --data d.npz --epochs 20 --seed 1\n"
+        "  kdsl run examples/iris.k --data examples/iris.csv --target species \\\n"
+        "      --test-split 0.2 --validation-split 0.1 --early-stopping 20 \\\n"
+        "      --save iris.keras --json results.json --plot curves.png\n\n"
         "data: an .npz with x_train, y_train (or x, y); optional x_val, y_val and\n"
-        "x_test, y_test (evaluated; without them the training data is evaluated).",
+        "x_test, y_test (evaluated; without them the training data is evaluated).\n"
+        "Or a .csv with a header: numeric feature columns and a label column\n"
+        "(--target, default the last); text labels become classes.\n"
+        "Ctrl-C stops after the current batch and still reports and saves (exit 130).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    run_cmd.set_defaults(parser=run_cmd)
     run_cmd.add_argument("file", metavar="FILE", help="the .k model, or - for stdin")
-    run_cmd.add_argument(
+    data = run_cmd.add_argument_group("data")
+    data.add_argument(
         "--data",
-        metavar="D.npz",
-        help="training data (default: the .npz beside FILE with its name)",
+        metavar="DATA",
+        help="training data, .npz or .csv (default: the .npz, else .csv, beside FILE)",
     )
-    run_cmd.add_argument(
+    data.add_argument(
+        "--target", metavar="COLUMN", help="the CSV's label column (default: the last column)"
+    )
+    data.add_argument(
+        "--test-split",
+        type=_fraction,
+        metavar="F",
+        help="hold out this fraction of the rows as test data (stratified for classes)",
+    )
+    data.add_argument(
+        "--validation-split",
+        type=_fraction,
+        metavar="F",
+        help="hold out this fraction of the rows as validation data (stratified for classes)",
+    )
+    training = run_cmd.add_argument_group("training")
+    training.add_argument(
         "--epochs", type=_positive, metavar="N", help="override the fit section's epochs"
     )
-    run_cmd.add_argument(
+    training.add_argument(
         "--batch-size", type=_positive, metavar="N", help="override the fit section's batch_size"
     )
-    run_cmd.add_argument(
+    training.add_argument(
         "--seed",
         type=int,
         default=None,
         metavar="N",
-        help="random seed for a reproducible run (default: 0)",
+        help="random seed for a reproducible run and split (default: 0)",
     )
-    _style_option(run_cmd)
+    training.add_argument(
+        "--early-stopping",
+        type=_positive,
+        metavar="PATIENCE",
+        help="stop when the loss has not improved for PATIENCE epochs, keeping the best "
+        "weights (like `fit early_stopping=PATIENCE`)",
+    )
+    training.add_argument(
+        "--reduce-lr-on-plateau",
+        type=_positive,
+        metavar="PATIENCE",
+        help="divide the learning rate by 10 when the loss has not improved for PATIENCE "
+        "epochs (like `fit reduce_lr_on_plateau=PATIENCE`)",
+    )
+    _style_option(training)
+    outputs = run_cmd.add_argument_group("outputs (each written atomically)")
+    outputs.add_argument(
+        "--save",
+        type=_suffix(".keras"),
+        metavar="MODEL.keras",
+        help="save the trained model in Keras's native format, with its class names",
+    )
+    outputs.add_argument(
+        "--json",
+        metavar="RESULTS.json",
+        help="write history, evaluation and predictions as JSON",
+    )
+    outputs.add_argument(
+        "--plot",
+        type=_suffix(".png"),
+        metavar="CURVES.png",
+        help="draw the training curves (loss and metrics per epoch) as a PNG",
+    )
+
+    predict_cmd = commands.add_parser(
+        "predict",
+        help="predict with a model saved by `kdsl run --save`",
+        description="Load a .keras model (safely: no code in it runs) and predict on new rows.",
+        epilog="examples:\n  kdsl run examples/iris.k --data examples/iris.csv --save iris.keras\n"
+        "  kdsl predict iris.keras examples/iris.csv           # a table on stdout\n"
+        "  kdsl predict iris.keras new_rows.npz -o preds.csv\n\n"
+        "DATA: an .npz (its x_test, else x, else x_train, else its only array), an .npy,\n"
+        "or a .csv with a header (the model's feature columns; a label column is ignored).\n"
+        "Class names saved with the model label the predictions.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    predict_cmd.add_argument("model", type=_suffix(".keras"), metavar="MODEL", help="a .keras file")
+    predict_cmd.add_argument("data", metavar="DATA", help="rows to predict: .npz, .npy or .csv")
+    predict_cmd.add_argument(
+        "-o",
+        "--output",
+        type=_suffix(".csv", ".npy"),
+        metavar="OUT",
+        help="write the predictions here (.csv with a header, or .npy) instead of a table",
+    )
     return parser
 
 
@@ -101,6 +182,30 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number ≥ 1, got {value}")
     return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text}")
+    return value
+
+
+def _suffix(*suffixes: str):
+    """An argument type for a file name that must end in one of `suffixes`."""
+
+    def check(text: str) -> str:
+        if Path(text).suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} must end in {' or '.join(suffixes)}"
+                + (", Keras's native format" if suffixes == (".keras",) else "")
+            )
+        return text
+
+    return check
 
 
 def _analyze(path: str):
@@ -153,30 +258,128 @@ def cmd_compile(args) -> int:
 
 def cmd_run(args) -> int:
     from kdsl import runner
+    from kdsl.render import Mode, render
 
-    code, model = _compile(args)
+    _check_run_usage(args)
+    # The command line's callbacks mean exactly the same options in the `fit` section.
+    model = _analyze(args.file)[1].with_fit(
+        early_stopping=args.early_stopping, reduce_lr_on_plateau=args.reduce_lr_on_plateau
+    )
+    code = render(model, Mode(style=args.style))
     if args.data:
         data_path = runner.check_data_file(Path(args.data), args.file, given=True)
     elif args.file == "-":
         from kdsl.errors import DataError
 
-        raise DataError("<stdin>", "a model read from stdin needs --data FILE.npz")
+        raise DataError("<stdin>", "a model read from stdin needs --data FILE")
     else:
         data_path = runner.check_data_file(
             runner.default_data_path(args.file), args.file, given=False
         )
+    if args.target and not data_path.lower().endswith(".csv"):
+        args.parser.error(f"--target names a CSV column, but {data_path} is not a .csv file")
+    for output in (args.save, args.json, args.plot):
+        if output:
+            _check_output(output, inputs=[args.file, data_path])
     seed = runner.DEFAULT_SEED if args.seed is None else args.seed
+    origin = args.file if args.file != "-" else "<stdin>"
     print(f"kdsl: training {args.file} on {data_path} (seed {seed})", flush=True)
     result = runner.run(
         code,
         model,
         data_path,
+        target=args.target,
+        test_split=args.test_split,
+        validation_split=args.validation_split,
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=seed,
-        origin=args.file if args.file != "-" else "<stdin>",
+        origin=origin,
     )
-    print(runner.summary(result))
+    print(runner.summary(result), flush=True)
+    _write_outputs(args, result, model, origin, seed)
+    return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
+
+
+def _check_run_usage(args) -> None:
+    """What argparse cannot check alone; exits 2 like any other misuse."""
+    if args.test_split and args.validation_split and args.test_split + args.validation_split >= 1:
+        args.parser.error(
+            "--test-split and --validation-split together must leave rows for training"
+        )
+
+
+def _check_output(path: str, inputs: list[str]) -> None:
+    """Find out before training, not after, that an output cannot be written."""
+    from kdsl.errors import OutputError
+
+    target = Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise OutputError(path, f"cannot be written: there is no folder {folder}")
+    if target.is_dir():
+        raise OutputError(path, "is a directory")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(path, f"cannot be written: the folder {folder} is not writable")
+    for source in inputs:
+        if source != "-" and target.exists() and _same_file(path, source):
+            raise OutputError(path, "is an input of this run: refusing to overwrite it")
+
+
+def _write_outputs(args, result, model, origin: str, seed: int) -> None:
+    """Save, report and plot what was asked for (also after Ctrl-C, for the partial run)."""
+    import json
+
+    from kdsl import runner
+    from kdsl.files import write_atomic
+
+    if args.save:
+        from kdsl.saved import save_model
+
+        data = result.data
+        metadata = {
+            "program": origin,
+            "loss": model.loss_key,
+            "class_names": data.class_names,
+            "feature_names": data.feature_names,
+            "target": data.target,
+        }
+        save_model(result.model, args.save, metadata)
+        print(f"kdsl: saved the model to {args.save}")
+    if args.json:
+        report = runner.report(result, origin, seed)
+        write_atomic(args.json, json.dumps(report, indent=2, allow_nan=False) + "\n")
+        print(f"kdsl: wrote the results to {args.json}")
+    if args.plot:
+        if result.epochs_run:
+            from kdsl.plot import plot_history
+
+            plot_history(result.history, args.plot, f"{origin}: training curves")
+            print(f"kdsl: drew the training curves in {args.plot}")
+        else:
+            print(f"kdsl: no epoch finished, so no curves to draw in {args.plot}")
+
+
+def cmd_predict(args) -> int:
+    from kdsl import predict
+    from kdsl.files import write_atomic
+    from kdsl.runner import import_keras
+    from kdsl.saved import load_model, read_metadata
+
+    metadata = read_metadata(args.model)  # cheap checks first, before TensorFlow's import
+    inputs = predict.load_inputs(args.data, metadata)
+    if args.output:
+        _check_output(args.output, inputs=[args.model, args.data])
+    keras_model = load_model(import_keras(), args.model)
+    result = predict.predict(keras_model, inputs, metadata)
+    if args.output is None:
+        print(predict.table(result))
+    elif args.output.lower().endswith(".npy"):
+        write_atomic(args.output, predict.to_npy(result))
+    else:
+        write_atomic(args.output, predict.to_csv(result))
+    if args.output:
+        print(f"kdsl: wrote {len(result.outputs)} predictions to {args.output}")
     return EXIT_OK
 
 
@@ -192,7 +395,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)  # exits 2 on misuse
     try:
-        commands = {"check": cmd_check, "compile": cmd_compile, "run": cmd_run}
+        commands = {
+            "check": cmd_check,
+            "compile": cmd_compile,
+            "run": cmd_run,
+            "predict": cmd_predict,
+        }
         return commands[args.command](args)
     except KdslError as error:
         sys.stdout.flush()

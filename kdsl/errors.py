@@ -7,6 +7,7 @@ prints it and exits 1. Anything else escaping is a bug in kdsl.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -80,8 +81,20 @@ class ModelError(PathError):
     """A model that Keras itself refused when building or training it."""
 
 
+class OutputError(PathError):
+    """A file kdsl was asked to write that cannot be written (no such folder, no space)."""
+
+
 class InputError(PathError):
     """A file that cannot be read as a program at all (missing, a directory, not UTF-8)."""
+
+
+def first_line(error: Exception) -> str:
+    """Keras errors can run for pages; the first meaningful line says what went wrong."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = next((line for line in lines if not line.startswith("Exception encountered")), "")
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text or type(error).__name__)
+    return text[:300]
 
 
 _COLORS = {"red": "31", "yellow": "33", "cyan": "36", "green": "32", "bold": "1"}

@@ -6,7 +6,7 @@ value is an int, float, bool, None, str or a tuple of those. Templates render on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kdsl.nodes import Span
 
@@ -54,3 +54,11 @@ class Model:
 
     def fit_option(self, name: str, default: PyValue = None) -> PyValue:
         return dict(self.fit).get(name, default)
+
+    def with_fit(self, **options: PyValue) -> Model:
+        """The model with these `fit` options set; `None` leaves an option as it was.
+
+        How `kdsl run --early-stopping 5` means exactly `fit early_stopping=5` in the file.
+        """
+        merged = dict(self.fit) | {k: v for k, v in options.items() if v is not None}
+        return replace(self, fit=tuple(merged.items()))

@@ -15,6 +15,7 @@ from typing import Literal
 import jinja2
 
 from kdsl import __version__, ir
+from kdsl.catalog import FIT_CALLBACKS
 
 Style = Literal["add", "constructor"]
 STYLES: tuple[Style, ...] = ("add", "constructor")
@@ -117,7 +118,7 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     fit_options = [
         f"{name}={literal(value)}"
         for name, value in model.fit
-        if name not in ("epochs", "batch_size")
+        if name not in ("epochs", "batch_size", *FIT_CALLBACKS)
     ]
     imports = [
         "import keras",
@@ -137,6 +138,9 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
             epochs=literal(epochs),
             batch_size=literal(batch_size),
             fit_options=fit_options,
+            early_stopping=model.fit_option("early_stopping"),
+            reduce_lr_on_plateau=model.fit_option("reduce_lr_on_plateau"),
+            validation_split=bool(model.fit_option("validation_split")),
         )
     )
     # The template and the literals above are already in black's style, so black (and

@@ -1,39 +1,56 @@
 """`kdsl run`: execute the very script `kdsl compile` prints, on the user's data.
 
 The script's own `build_model()` and `train_and_evaluate()` do the work, so what runs
-here is exactly what a user reads; kdsl adds only checks before training and a summary.
+here is exactly what a user reads. kdsl adds what is not training: loading and checking
+the data before training, splitting it, stopping cleanly on Ctrl-C, and the summary.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import re
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kdsl import ir
-from kdsl.data import load_npz, validate
-from kdsl.errors import DataError, ModelError
+from kdsl.data import Dataset, load, validate
+from kdsl.errors import DataError, ModelError, first_line
+from kdsl.split import split
 
 DEFAULT_SEED = 0
+
+# History names whose best value is the lowest; for every other metric higher is better.
+_LOWER_IS_BETTER = ("loss", "error", "crossentropy", "hinge", "divergence", "poisson")
+_LOWER_IS_BETTER_NAMES = {"mae", "mse", "mape", "msle", "rmse", "logcosh"}
 
 
 @dataclass
 class RunResult:
-    history: dict
-    evaluation: dict
+    history: dict[str, list[float]]
+    evaluation: dict[str, float]
     predictions: list
     seconds: float
-    evaluated_on: str  # "test data" or "training data"
+    evaluated_on: str  # "test" or "training"
+    epochs: int  # to run; fewer ran when stopped early or interrupted
+    interrupted: bool
+    model: Any  # the trained Keras model
+    data: Dataset
+
+    @property
+    def epochs_run(self) -> int:
+        return len(next(iter(self.history.values()), []))
 
 
 def default_data_path(program: str) -> Path:
-    """`examples/iris.k` → `examples/iris.npz`."""
-    return Path(program).with_suffix(".npz")
+    """`examples/iris.k` → `examples/iris.npz`, or `examples/iris.csv` when only that exists."""
+    npz = Path(program).with_suffix(".npz")
+    csv = npz.with_suffix(".csv")
+    return csv if csv.exists() and not npz.exists() else npz
 
 
 @contextmanager
@@ -74,14 +91,22 @@ def run(
     model: ir.Model,
     data_path: str,
     *,
+    target: str | None = None,
+    test_split: float | None = None,
+    validation_split: float | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
     seed: int = DEFAULT_SEED,
     origin: str = "<kdsl>",
 ) -> RunResult:
-    """Train, evaluate and predict with the generated script; returns the figures."""
-    data = load_npz(data_path)  # fail on bad data before paying for TensorFlow's import
+    """Train, evaluate and predict with the generated script; returns the figures.
+
+    Ctrl-C during `fit` stops after the current batch and returns what was learned, with
+    `interrupted` set.
+    """
+    data = load(data_path, target)  # fail on bad data before paying for TensorFlow's import
     keras = import_keras()
+    from kdsl.interrupt import StopOnInterrupt
 
     namespace: dict = {"__name__": "kdsl_generated", "__file__": origin}
     exec(compile(code, f"<kdsl:{origin}>", "exec"), namespace)  # the script kdsl generated
@@ -89,42 +114,113 @@ def run(
     try:
         built = namespace["build_model"]()
     except Exception as error:  # Keras found what kdsl's checks could not
-        raise ModelError(origin, f"Keras rejected the model: {_first_line(error)}") from None
-    for note in validate(data_path, data, built.input_shape, built.output_shape, model.loss_key):
+        raise ModelError(origin, f"Keras rejected the model: {first_line(error)}") from None
+    arrays = data.arrays
+    notes = validate(
+        data_path,
+        arrays,
+        built.input_shape,
+        built.output_shape,
+        model.loss_key,
+        class_names=data.class_names,
+        feature_names=data.feature_names,
+        target=data.target,
+    )
+    notes.append(
+        split(
+            data_path,
+            arrays,
+            model.loss_key,
+            test=test_split,
+            validation=validation_split,
+            seed=seed,
+        )
+    )
+    for note in filter(None, notes):
         print(note)
 
-    train_and_evaluate = namespace["train_and_evaluate"]
-    kwargs = {}
-    if epochs is not None:
-        kwargs["epochs"] = epochs
+    kwargs: dict = {"epochs": epochs or namespace["EPOCHS"]}
     if batch_size is not None:
         kwargs["batch_size"] = batch_size
+    stop = StopOnInterrupt()
     start = time.perf_counter()
     try:
-        history, _, predictions = train_and_evaluate(built, data, **kwargs)
+        history, _, predictions = namespace["train_and_evaluate"](
+            built, arrays, callbacks=[stop], **kwargs
+        )
     except (ValueError, TypeError) as error:  # e.g. labels Keras cannot match to the loss
-        raise ModelError(origin, f"training failed: {_first_line(error)}") from None
+        raise ModelError(origin, f"training failed: {first_line(error)}") from None
+    finally:
+        stop.restore()
     seconds = time.perf_counter() - start
-    evaluation = {k: float(v) for k, v in built.get_metrics_result().items()}
-    evaluated_on = "test data" if "x_test" in data else "training data"
-    return RunResult(history.history, evaluation, predictions.tolist(), seconds, evaluated_on)
+    return RunResult(
+        history={k: [float(v) for v in values] for k, values in history.history.items()},
+        evaluation={k: float(v) for k, v in built.get_metrics_result().items()},
+        predictions=predictions.tolist(),
+        seconds=seconds,
+        evaluated_on="test" if "x_test" in arrays else "training",
+        epochs=kwargs["epochs"] - int(model.fit_option("initial_epoch") or 0),
+        interrupted=stop.interrupted,
+        model=built,
+        data=data,
+    )
 
 
-def _first_line(error: Exception) -> str:
-    """Keras errors can run for pages; the first meaningful line says what went wrong."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = next((line for line in lines if not line.startswith("Exception encountered")), "")
-    text = re.sub(r"\x1b\[[0-9;]*m", "", text or type(error).__name__)
-    return text[:300]
+def best_validation(history: dict[str, list[float]]) -> tuple[str, float, int] | None:
+    """The best epoch of the first validation metric (else the validation loss):
+    (name, value, epoch counted from 1), or None without validation data."""
+    names = [name for name in history if name.startswith("val_") and history[name]]
+    if not names:
+        return None
+    metrics = [name for name in names if name != "val_loss"]
+    name = metrics[0] if metrics else names[0]
+    values = history[name]
+    pick = min if _lower_is_better(name.removeprefix("val_")) else max
+    best = pick(range(len(values)), key=values.__getitem__)
+    return name, values[best], best + 1
+
+
+def _lower_is_better(name: str) -> bool:
+    return name in _LOWER_IS_BETTER_NAMES or any(word in name for word in _LOWER_IS_BETTER)
 
 
 def summary(result: RunResult) -> str:
-    epochs = len(next(iter(result.history.values()), []))
+    """One line: epochs run, time, the best validation figure, and the evaluation."""
+    ran = result.epochs_run
+    epochs = f"{ran} epoch{'s' if ran != 1 else ''}"
+    if ran < result.epochs:
+        epochs = f"{ran} of {result.epochs} epochs"
+        if not result.interrupted:
+            epochs += " (stopped early)"
+    parts = [f"{epochs} in {result.seconds:.1f} s"]
+    best = best_validation(result.history)
+    if best:
+        name, value, epoch = best
+        parts.append(f"best {name} {value:.4f} at epoch {epoch}")
     figures = ", ".join(f"{name} {value:.4f}" for name, value in result.evaluation.items())
-    return (
-        f"Done: {epochs} epoch{'s' if epochs != 1 else ''} in {result.seconds:.1f} s; "
-        f"{result.evaluated_on}: {figures}"
-    )
+    parts.append(f"{result.evaluated_on} data: {figures}")
+    return ("Interrupted: " if result.interrupted else "Done: ") + "; ".join(parts)
+
+
+def report(result: RunResult, program: str, seed: int) -> dict:
+    """Everything a script or CI job wants from a run, as JSON-ready values."""
+    return {
+        "model": program,
+        "seed": seed,
+        "epochs_run": result.epochs_run,
+        "interrupted": result.interrupted,
+        "history": {k: [_finite(v) for v in values] for k, values in result.history.items()},
+        "evaluation": {k: _finite(v) for k, v in result.evaluation.items()},
+        "evaluated_on": result.evaluated_on,
+        "predictions": result.predictions,
+        "class_names": result.data.class_names,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN or infinity: a diverged loss becomes null."""
+    return value if math.isfinite(value) else None
 
 
 def check_data_file(path: Path, program: str, given: bool) -> str:
@@ -134,6 +230,6 @@ def check_data_file(path: Path, program: str, given: bool) -> str:
         raise DataError(
             str(path),
             f"no data given and none found beside {program}",
-            f"pass --data FILE.npz, or save {path.name} next to the model",
+            f"pass --data FILE (.npz or .csv), or save {path.name} next to the model",
         )
     return str(path)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +90,7 @@ def test_compile_never_imports_tensorflow() -> None:
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("command", [[], ["compile"], ["run"]])
+@pytest.mark.parametrize("command", [[], ["compile"], ["run"], ["predict"]])
 def test_help_has_an_example(command: list[str]) -> None:
     result = run_kdsl(*command, "--help")
     assert result.returncode == 0
@@ -111,8 +115,31 @@ def test_version() -> None:
         ["compile", IRIS, "--style", "functional"],
         ["run", IRIS, "--epochs", "0"],
         ["run", IRIS, "--epochs", "many"],
+        ["run", IRIS, "--save", "model.h5"],
+        ["run", IRIS, "--plot", "curves.jpg"],
+        ["run", IRIS, "--test-split", "1.5"],
+        ["run", IRIS, "--test-split", "0.5", "--validation-split", "0.5"],
+        ["run", IRIS, "--data", "examples/iris.npz", "--target", "species"],
+        ["run", IRIS, "--early-stopping", "0"],
+        ["predict", "examples/iris.npz", "examples/iris.csv"],
+        ["predict", "m.keras", "examples/iris.csv", "-o", "preds.txt"],
     ],
-    ids=["nothing", "no-file", "unknown-command", "bad-style", "zero-epochs", "word-epochs"],
+    ids=[
+        "nothing",
+        "no-file",
+        "unknown-command",
+        "bad-style",
+        "zero-epochs",
+        "word-epochs",
+        "save-not-keras",
+        "plot-not-png",
+        "split-not-fraction",
+        "splits-leave-nothing",
+        "target-without-csv",
+        "zero-patience",
+        "predict-not-keras",
+        "predict-output-kind",
+    ],
 )
 def test_misuse_exits_2(args: list[str]) -> None:
     result = run_kdsl(*args)
@@ -202,10 +229,15 @@ def test_run_is_reproducible_with_a_seed() -> None:
 
 @pytest.mark.slow
 def test_generated_script_runs_standalone(tmp_path: Path) -> None:
-    """`python model.py --data d.npz` works with kdsl unimportable: the script is standalone."""
+    """`python model.py --data d.npz` works with kdsl unimportable: the script is standalone,
+    callbacks from the `fit` section included."""
+    program = tmp_path / "breast_cancer.k"
+    source = (ROOT / "examples/breast_cancer.k").read_text().rstrip()
+    program.write_text(source + " early_stopping=5 reduce_lr_on_plateau=2\n")
     script = tmp_path / "breast_cancer.py"
-    assert run_kdsl("compile", "examples/breast_cancer.k", "-o", str(script)).returncode == 0
-    blocker = tmp_path / "kdsl.py"
+    assert run_kdsl("compile", str(program), "-o", str(script)).returncode == 0
+    assert "keras.callbacks.EarlyStopping(" in script.read_text()
+    blocker = tmp_path / "kdsl.py"  # shadows the real kdsl for the script
     blocker.write_text("raise ImportError('kdsl must not be needed by generated scripts')\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
@@ -240,16 +272,58 @@ def test_generated_script_runs_standalone(tmp_path: Path) -> None:
     assert "Warning" not in result.stderr
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_after_the_batch_reports_saves_and_exits_130(tmp_path: Path) -> None:
+    saved, report = tmp_path / "iris.keras", tmp_path / "r.json"
+    args = ["run", IRIS, "--epochs", "100000", "--save", str(saved), "--json", str(report)]
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
+    env.pop("KDSL_DEBUG", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kdsl", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    watchdog = threading.Timer(300, process.kill)  # a hang fails the test, never blocks CI
+    watchdog.start()
+    try:
+        for line in process.stdout:
+            if line.startswith("Epoch 2/"):  # training runs, with kdsl's handler installed
+                process.send_signal(signal.SIGINT)
+                break
+        out, err = process.communicate()
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    assert "kdsl: stopping after this batch" in err
+    assert "Traceback" not in err
+    assert "History: {" in out, "the partial history is printed"
+    summary = next(line for line in out.splitlines() if line.startswith("Interrupted: "))
+    assert " of 100000 epochs in " in summary
+    assert f"kdsl: saved the model to {saved}" in out
+    assert zipfile.is_zipfile(saved)
+    results = json.loads(report.read_text())
+    assert results["interrupted"] is True
+    assert 2 <= results["epochs_run"] < 100000
+
+
 def test_keras_rejecting_the_model_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    """A mistake kdsl's static checks cannot see (no shape rule for einsumdense) still
+    ends as one line naming the program, not a traceback."""
     program = tmp_path / "bad.k"
     program.write_text(
-        "input 4 -> reshape (3, 3) -> flatten -> dense 3 softmax; adam; categorical_crossentropy\n"
+        'input 4 -> einsumdense "abc,cd->abd" (3, 4) -> flatten -> dense 3 softmax; adam; '
+        "categorical_crossentropy\n"
     )
     result = run_kdsl("run", str(program), "--data", "examples/iris.npz")
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"{program}: error: Keras rejected the model: The total size of the tensor must be "
-        "unchanged. Received: input_shape=(4,), target_shape=(3, 3)"
+        f"{program}: error: Keras rejected the model: Input shape and output shape do not "
+        "match at shared dimension 'b'. Input shape is 4, and output shape is 3."
     )
 
 

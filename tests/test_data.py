@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kdsl.data import load_npz, validate
+from kdsl.csvdata import read_features
+from kdsl.data import load, load_npz, validate
 from kdsl.errors import DataError
+from kdsl.split import split
 
 INPUT, OUTPUT = (None, 4), (None, 3)
 
@@ -157,3 +159,235 @@ def test_one_hot_labels_with_sparse_loss(tmp_path: Path) -> None:
 def test_label_shape_mismatch(tmp_path: Path) -> None:
     error = error_of(lambda: check(save(tmp_path, **good()), "mse", output=(None, 1)))
     assert str(error) == "model outputs rows of shape (1,), `y_train` has labels of shape (3,)"
+
+
+def test_binary_labels_outside_zero_and_one(tmp_path: Path) -> None:
+    path = save(tmp_path, x_train=np.zeros((4, 4)), y_train=np.array([0.0, 1.0, 2.0, 1.0]))
+    error = error_of(lambda: check(path, "binary_crossentropy", output=(None, 1)))
+    assert str(error) == (
+        "`y_train` holds values from 0 to 2, but binary_crossentropy takes labels from 0 to 1"
+    )
+
+
+# -- CSV ----------------------------------------------------------------------------------
+
+IRIS_CSV = Path(__file__).parent.parent / "examples" / "iris.csv"
+
+
+def csv_file(tmp_path: Path, text: str, name: str = "d.csv") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_csv_with_text_labels_is_encoded_in_sorted_order(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "a,b,kind\n1,2,dog\n3,4,cat\n5,6,dog\n")
+    data = load(path)
+    assert data.arrays["x_train"].tolist() == [[1, 2], [3, 4], [5, 6]]
+    assert data.arrays["x_train"].dtype == np.float32
+    assert data.arrays["y_train"].tolist() == [1, 0, 1]
+    assert data.class_names == ["cat", "dog"]
+    assert (data.feature_names, data.target) == (["a", "b"], "kind")
+
+
+def test_csv_target_column_by_name(tmp_path: Path) -> None:
+    data = load(csv_file(tmp_path, "label,a,b\n0,1.5,2\n1,3,4\n"), target="label")
+    assert data.arrays["x_train"].tolist() == [[1.5, 2], [3, 4]]
+    assert data.arrays["y_train"].tolist() == [0, 1]
+    assert data.class_names is None
+
+
+def test_csv_numeric_labels_stay_numbers(tmp_path: Path) -> None:
+    data = load(csv_file(tmp_path, "a,price\n1,2.5\n2,3.25\n"))
+    assert data.arrays["y_train"].dtype == np.float32
+    assert data.arrays["y_train"].tolist() == [2.5, 3.25]
+
+
+def test_iris_csv_example() -> None:
+    data = load(IRIS_CSV, target="species")
+    assert data.arrays["x_train"].shape == (150, 4)
+    assert data.class_names == ["setosa", "versicolor", "virginica"]
+    assert np.bincount(data.arrays["y_train"]).tolist() == [50, 50, 50]
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "message"),
+    [
+        ("", None, "is empty"),
+        ("a,b,y\n", None, "has a header but no rows of data"),
+        ("1,2,3\n4,5,6\n", None, "the first line (1,2,3) looks like data, not a header"),
+        ("a,b,y\n1,2,0\n3,4\n", None, "line 3 has 2 fields, but the header has 3"),
+        ("a,b,y\n1,2,0\n", "z", "has no column `z`; its columns are: a, b, y"),
+        ("a,b,y\n1,2,0\n1,x,1\n", None, "feature column `b` has a non-numeric value `x` on line 3"),
+        ("a,b,y\n1,,0\n", None, "feature column `b` is empty on line 2"),
+        ("a,b,y\n1,2,0\nnan,2,1\n", None, "feature column `a` holds nan on line 3"),
+        ("a,b,y\n1,2,0\n1,inf,1\n", None, "feature column `b` holds inf on line 3"),
+        ("a,b,y\n1,2,0\n1,2,nan\n", None, "label column `y` holds nan on line 3"),
+        ("a,b,y\n1,2,cat\n1,2,\n", None, "label column `y` is empty on line 3"),
+        ("y\ncat\n", None, "has only the label column `y`, no feature columns"),
+        ("a,a,y\n1,2,0\n", None, "column `a` appears twice in the header"),
+    ],
+    ids=[
+        "empty",
+        "no-rows",
+        "no-header",
+        "ragged",
+        "missing-target",
+        "non-numeric",
+        "empty-cell",
+        "nan-feature",
+        "inf-feature",
+        "nan-label",
+        "empty-label",
+        "no-features",
+        "duplicate-column",
+    ],
+)
+def test_bad_csv(tmp_path: Path, text: str, target: str | None, message: str) -> None:
+    path = csv_file(tmp_path, text)
+    error = error_of(lambda: load(path, target))
+    assert str(error) == message
+    assert error.path == path
+
+
+def test_missing_target_suggests_the_closest_column(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "sepal,species\n1,a\n")
+    assert error_of(lambda: load(path, "specie")).hint == "did you mean `species`?"
+
+
+def test_csv_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"a,y\n\xff,1\n")
+    assert str(error_of(lambda: load(path))).startswith("is not UTF-8 text")
+
+
+def test_csv_missing_file(tmp_path: Path) -> None:
+    assert str(error_of(lambda: load(tmp_path / "nope.csv"))) == "no such file"
+
+
+def check_csv(path: str, loss: str, output: tuple) -> list[str]:
+    data = load(path)
+    return validate(
+        path,
+        data.arrays,
+        (None, 2),
+        output,
+        loss,
+        class_names=data.class_names,
+        feature_names=data.feature_names,
+        target=data.target,
+    )
+
+
+def test_class_names_with_a_regression_loss(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "a,b,kind\n1,2,dog\n3,4,cat\n")
+    error = error_of(lambda: check_csv(path, "mse", (None, 1)))
+    assert str(error) == (
+        "column `kind` holds class names (cat, dog), but `mse` is not a classification loss"
+    )
+
+
+def test_class_count_must_match_the_outputs(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "a,b,kind\n1,2,dog\n3,4,cat\n5,6,emu\n")
+    error = error_of(lambda: check_csv(path, "sparse_categorical_crossentropy", (None, 4)))
+    assert str(error) == "column `kind` has 3 classes (cat, dog, emu), but the model outputs 4"
+    assert error.hint == "make the last layer `dense 3 softmax`"
+
+
+def test_binary_crossentropy_needs_two_classes(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "a,b,kind\n1,2,dog\n3,4,cat\n5,6,emu\n")
+    error = error_of(lambda: check_csv(path, "binary_crossentropy", (None, 1)))
+    assert "binary_crossentropy needs 2 classes" in str(error)
+    assert "sparse_categorical_crossentropy" in error.hint
+
+
+def test_two_text_classes_for_binary_crossentropy(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "a,b,kind\n1,2,dog\n3,4,cat\n")
+    assert check_csv(path, "binary_crossentropy", (None, 1)) == []
+
+
+def test_csv_feature_count_mismatch_names_the_columns(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "a,b,c,kind\n1,2,3,dog\n3,4,5,cat\n")
+    error = error_of(lambda: check_csv(path, "sparse_categorical_crossentropy", (None, 2)))
+    assert str(error) == (
+        "model expects rows of shape (2,), but there are 3 feature columns: a, b, c"
+    )
+
+
+def test_csv_class_ids_are_one_hot_encoded_with_a_note(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "a,b,kind\n1,2,dog\n3,4,cat\n")
+    notes = check_csv(path, "categorical_crossentropy", (None, 2))
+    assert notes == [
+        "note: column `kind` holds class ids; one-hot encoding them into 2 columns "
+        "for categorical_crossentropy"
+    ]
+
+
+def test_predict_features_by_name(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "b,kind,a\n2,dog,1\n4,cat,3\n")
+    x, columns = read_features(path, ["a", "b"])
+    assert (x.tolist(), columns) == ([[1, 2], [3, 4]], ["a", "b"])
+    x, columns = read_features(path, target="kind")
+    assert (x.tolist(), columns) == ([[2, 1], [4, 3]], ["b", "a"])
+    error = error_of(lambda: read_features(path, ["a", "c"]))
+    assert str(error) == "has no column `c`, which the model was trained on"
+
+
+# -- splits -------------------------------------------------------------------------------
+
+
+def iris_arrays() -> dict:
+    data = load(IRIS_CSV, target="species")
+    return data.arrays
+
+
+def test_split_is_stratified_and_reproducible() -> None:
+    first, second = iris_arrays(), iris_arrays()
+    note = split("iris.csv", first, "sparse_categorical_crossentropy", test=0.2, validation=0.1)
+    split("iris.csv", second, "sparse_categorical_crossentropy", test=0.2, validation=0.1)
+    assert note == (
+        "note: split 150 rows into 105 training, 15 validation, 30 test "
+        "(stratified by class, seed 0)"
+    )
+    assert np.bincount(first["y_test"]).tolist() == [10, 10, 10]
+    assert np.bincount(first["y_val"]).tolist() == [5, 5, 5]
+    assert np.bincount(first["y_train"]).tolist() == [35, 35, 35]
+    for key in first:
+        assert np.array_equal(first[key], second[key])
+    rows = {tuple(r) for k in ("x_train", "x_val", "x_test") for r in first[k].tolist()}
+    assert len(rows) == len({tuple(r) for r in iris_arrays()["x_train"].tolist()})
+
+
+def test_split_depends_on_the_seed() -> None:
+    a, b = iris_arrays(), iris_arrays()
+    split("iris.csv", a, "sparse_categorical_crossentropy", test=0.2, seed=0)
+    split("iris.csv", b, "sparse_categorical_crossentropy", test=0.2, seed=1)
+    assert not np.array_equal(a["x_test"], b["x_test"])
+
+
+def test_one_hot_labels_are_stratified_too() -> None:
+    arrays = iris_arrays()
+    arrays["y_train"] = np.eye(3, dtype="float32")[arrays["y_train"]]
+    note = split("iris.csv", arrays, "categorical_crossentropy", test=0.2)
+    assert "stratified by class" in note
+    assert arrays["y_test"].sum(axis=0).tolist() == [10, 10, 10]
+
+
+def test_regression_split_is_random() -> None:
+    arrays = {"x_train": np.arange(20.0).reshape(10, 2), "y_train": np.arange(10.0)}
+    note = split("d.npz", arrays, "mse", validation=0.3)
+    assert note.endswith("(at random, seed 0)")
+    assert (len(arrays["x_train"]), len(arrays["x_val"])) == (7, 3)
+
+
+def test_split_refuses_to_replace_given_test_data(tmp_path: Path) -> None:
+    data = good()
+    arrays = {**data, "x_test": data["x_train"], "y_test": data["y_train"]}
+    error = error_of(lambda: split("d.npz", arrays, "categorical_crossentropy", test=0.2))
+    assert str(error) == "already has `x_test` and `y_test`, and --test-split would replace them"
+
+
+def test_split_too_small_to_hold_out_anything() -> None:
+    arrays = {"x_train": np.zeros((4, 2)), "y_train": np.zeros(4)}
+    error = error_of(lambda: split("d.npz", arrays, "mse", test=0.1))
+    assert str(error) == "--test-split 0.1 of 4 rows leaves no test rows"

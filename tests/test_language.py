@@ -153,6 +153,38 @@ def test_sections_in_any_order() -> None:
     assert dict(a.fit) == dict(b.fit) == {"epochs": 5, "batch_size": 20}
 
 
+def test_fit_callbacks_are_kdsl_options_not_fit_keywords() -> None:
+    model = check_source("dense 1 in 4; adam; mse; fit early_stopping=5 reduce_lr_on_plateau=2")
+    assert dict(model.fit) == {"early_stopping": 5, "reduce_lr_on_plateau": 2}
+    code = compile_source("dense 1 in 4; adam; mse; fit early_stopping=5")
+    assert "keras.callbacks.EarlyStopping(" in code and "patience=5" in code
+    assert "restore_best_weights=True" in code
+    assert "ReduceLROnPlateau" not in code
+    assert "early_stopping=" not in code, "not passed to model.fit"
+
+
+def test_no_callbacks_without_the_options() -> None:
+    assert "keras.callbacks" not in compile_source(TUTORIAL)
+
+
+@pytest.mark.parametrize(
+    ("fit", "monitor"),
+    [
+        ("early_stopping=3", '"val_loss" if validation_data is not None else "loss"'),
+        ("early_stopping=3 validation_split=0.2", '"val_loss"\n'),
+    ],
+)
+def test_callbacks_monitor_the_validation_loss_when_there_is_one(fit: str, monitor: str) -> None:
+    code = compile_source(f"dense 1 in 4; adam; mse; fit {fit}")
+    assert f"monitor = {monitor}" in code
+
+
+def test_command_line_fit_options_override_the_file() -> None:
+    model = check_source("dense 1 in 4; adam; mse; fit epochs=3 early_stopping=5")
+    merged = model.with_fit(early_stopping=2, reduce_lr_on_plateau=None)
+    assert dict(merged.fit) == {"epochs": 3, "early_stopping": 2}
+
+
 def test_wrappers() -> None:
     got = layers(
         "input 10x8 -> bidirectional lstm 16 return_sequences=true merge_mode=sum "

@@ -31,7 +31,7 @@ NAMES = {
     "data", "npz", "key", "name", "alias", "path", "history", "x_eval", "y_eval",
     "evaluation", "predictions", "epochs", "batch_size", "EPOCHS", "BATCH_SIZE",
     "build_model", "load_data", "train_and_evaluate", "main", "print", "int", "None",
-    "True", "False", "__name__",
+    "True", "False", "__name__", "callbacks", "validation_data", "monitor",
 }  # fmt: skip
 ROOTS = {
     "keras",

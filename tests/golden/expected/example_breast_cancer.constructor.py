@@ -48,14 +48,21 @@ def load_data(path):
     return data
 
 
-def train_and_evaluate(model, data, epochs=EPOCHS, batch_size=BATCH_SIZE):
-    """Fit, evaluate and predict; return (history, evaluation, predictions)."""
+def train_and_evaluate(
+    model, data, epochs=EPOCHS, batch_size=BATCH_SIZE, callbacks=None
+):
+    """Fit, evaluate and predict; return (history, evaluation, predictions).
+
+    Extra Keras `callbacks`, if given, are passed to `fit` as well.
+    """
+    validation_data = (data["x_val"], data["y_val"]) if "x_val" in data else None
     history = model.fit(
         data["x_train"],
         data["y_train"],
         batch_size=batch_size,
         epochs=epochs,
-        validation_data=(data["x_val"], data["y_val"]) if "x_val" in data else None,
+        validation_data=validation_data,
+        callbacks=callbacks,
         validation_split=0.1,
     )
     print("History:", history.history)
@@ -68,9 +75,9 @@ def train_and_evaluate(model, data, epochs=EPOCHS, batch_size=BATCH_SIZE):
     evaluation = model.evaluate(x_eval, y_eval, verbose=0)
     print("Evaluation [loss, metrics...]:", evaluation)
 
-    predictions = model.predict(x_eval[:5], verbose=0)
+    predictions = model.predict(x_eval, verbose=0)
     print("Predictions for the first rows:")
-    print(np.round(predictions, 4))
+    print(np.round(predictions[:5], 4))
     return history, evaluation, predictions
 
 

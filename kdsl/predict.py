@@ -1,0 +1,180 @@
+"""`kdsl predict`: a saved model's predictions on new rows, with class names when known.
+
+Rows come from an .npz (`x_test`, else `x`, else `x_train`, else its only array), an .npy,
+or a CSV (the model's feature columns by name when it was trained on a CSV, else every
+column but the label's). Class names and feature columns come from what `kdsl run --save`
+stored inside the `.keras` file (see `kdsl.saved`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from kdsl.csvdata import read_features
+from kdsl.data import check_numeric, check_shape, load_npz
+from kdsl.errors import DataError
+
+# Which array of an .npz holds the rows to predict, in order of preference.
+NPZ_KEYS = ("x_test", "x", "x_train")
+
+Kind = Literal["classes", "binary", "values"]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    x: np.ndarray
+    path: str
+    key: str  # the array the rows came from (`x_test`), or the file's name
+    columns: list[str] | None = None  # a CSV's feature columns
+
+
+@dataclass(frozen=True)
+class Predictions:
+    outputs: np.ndarray  # the model's outputs, one row per input row
+    kind: Kind
+    class_names: list[str] | None
+
+    def labels(self) -> list[str] | None:
+        """The predicted class of each row (its name when known), or None for values."""
+        if self.kind == "values":
+            return None
+        if self.kind == "binary":
+            ids = (self.outputs.reshape(len(self.outputs)) >= 0.5).astype(int)
+        else:
+            ids = self.outputs.argmax(axis=1)
+        names = self.class_names
+        return [names[i] if names and i < len(names) else str(i) for i in ids]
+
+    def confidence(self) -> np.ndarray:
+        """The probability of each row's predicted class."""
+        if self.kind == "binary":
+            p = self.outputs.reshape(len(self.outputs))
+            return np.where(p >= 0.5, p, 1 - p)
+        return self.outputs.max(axis=1)
+
+
+def load_inputs(path: str | Path, metadata: dict) -> Inputs:
+    """The rows to predict on, from an .npz, .npy or .csv file."""
+    name = str(path)
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        x, columns = read_features(path, metadata.get("feature_names"), metadata.get("target"))
+        return Inputs(x, name, Path(path).name, columns)
+    if suffix == ".npy":
+        x = _load_npy(path)
+        key = Path(path).name
+    elif suffix != ".npz":
+        raise DataError(name, "is not an .npz, .npy or .csv file", "kdsl predicts on those")
+    else:
+        arrays = load_npz(path, aliases=False)
+        key = next((k for k in NPZ_KEYS if k in arrays), None)
+        if key is None and len(arrays) == 1:
+            key = next(iter(arrays))
+        if key is None:
+            raise DataError(
+                name,
+                f"has no array to predict on: expected `x_test`, `x` or `x_train`; found: "
+                f"{', '.join(sorted(arrays)) or 'none'}",
+                "save the rows with numpy.savez(path, x=...)",
+            )
+        x = arrays[key]
+    check_numeric(name, key, x)
+    return Inputs(x, name, key)
+
+
+def _load_npy(path: str | Path) -> np.ndarray:
+    name = str(path)
+    if not Path(path).exists():
+        raise DataError(name, "no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as error:
+        if "allow_pickle" in str(error):
+            raise DataError(
+                name,
+                "holds Python objects (a pickle), which kdsl refuses to load: "
+                "unpickling can run arbitrary code",
+                "save numeric arrays, e.g. numpy.asarray(values, dtype='float32')",
+            ) from None
+        raise DataError(name, f"is not a readable .npy file ({error})") from None
+    except (OSError, EOFError) as error:
+        raise DataError(name, f"is not a readable .npy file ({error})") from None
+
+
+def kind_of(loss: str, units: int) -> Kind:
+    """Classes (softmax over units), a binary probability, or plain values (regression)."""
+    loss = loss.lower()
+    if "crossentropy" not in loss:
+        return "values"
+    if "binary" in loss:
+        return "binary" if units == 1 else "values"
+    return "classes" if units > 1 else "values"
+
+
+def predict(keras_model, inputs: Inputs, metadata: dict) -> Predictions:
+    """Check the rows against the model's input, then predict."""
+    hint = "predict on rows like those the model was trained on"
+    check_shape(inputs.path, inputs.key, inputs.x, keras_model.input_shape, inputs.columns, hint)
+    outputs = np.asarray(keras_model.predict(inputs.x, verbose=0))
+    units = outputs.shape[-1] if outputs.ndim > 1 else 1
+    kind = kind_of(str(metadata.get("loss") or ""), units)
+    if outputs.ndim > 2:
+        kind = "values"
+    return Predictions(outputs, kind, metadata.get("class_names"))
+
+
+def column_names(result: Predictions) -> list[str]:
+    """Header of the probability or value columns."""
+    width = int(np.prod(result.outputs.shape[1:])) if result.outputs.ndim > 1 else 1
+    if result.kind == "values":
+        return ["prediction"] if width == 1 else [f"output_{i}" for i in range(width)]
+    names = result.class_names
+    if result.kind == "binary":
+        positive = names[1] if names and len(names) == 2 else "1"
+        return [f"p_{positive}"]
+    return [f"p_{names[i]}" if names and i < len(names) else f"p_{i}" for i in range(width)]
+
+
+def to_csv(result: Predictions) -> str:
+    """A header, then one line per row: the predicted class (if any) and the outputs."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    values = result.outputs.reshape(len(result.outputs), -1)
+    labels = result.labels()
+    writer.writerow((["prediction"] if labels else []) + column_names(result))
+    for index, row in enumerate(values):
+        figures = [f"{v:.6g}" for v in row]
+        writer.writerow(([labels[index]] if labels else []) + figures)
+    return buffer.getvalue()
+
+
+def to_npy(result: Predictions) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, result.outputs, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def table(result: Predictions) -> str:
+    """A table for the terminal: row, predicted class and its probability, or the values."""
+    labels = result.labels()
+    if labels is not None:
+        header = ["row", "prediction", "probability"]
+        rows = [
+            [str(i), label, f"{p:.4f}"]
+            for i, (label, p) in enumerate(zip(labels, result.confidence(), strict=True))
+        ]
+    else:
+        header = ["row", *column_names(result)]
+        values = result.outputs.reshape(len(result.outputs), -1)
+        rows = [[str(i), *(f"{v:.4f}" for v in row)] for i, row in enumerate(values)]
+    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *rows]
+    )

@@ -1,0 +1,93 @@
+"""Trained models on disk: Keras's native `.keras` format, written atomically, plus what
+kdsl knows about the data (class names, feature columns) so `kdsl predict` can use it.
+
+That knowledge travels inside the `.keras` file itself, as one extra member `kdsl.json`
+in its zip archive: Keras's loader reads only the members it wrote and ignores it, and a
+single file can be copied around without losing its class names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+from kdsl import __version__
+from kdsl.errors import ModelError, OutputError, first_line
+from kdsl.files import file_mode
+
+METADATA = "kdsl.json"
+
+
+def save_model(model, path: str | Path, metadata: dict) -> None:
+    """Save to a temporary `.keras` file beside `path`, then rename it into place."""
+    target = Path(path)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(temp)
+        with zipfile.ZipFile(temp, "a") as archive:
+            record = {"kdsl_version": __version__, **metadata}
+            archive.writestr(METADATA, json.dumps(record, indent=2) + "\n")
+        with open(temp, "rb") as handle:
+            os.fsync(handle.fileno())  # on disk before it takes the name
+        os.chmod(temp, file_mode(target))
+        os.replace(temp, target)
+    except OSError as error:
+        Path(temp).unlink(missing_ok=True)
+        raise OutputError(str(path), f"cannot be written: {error.strerror or error}") from None
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def read_metadata(path: str | Path) -> dict:
+    """What kdsl stored with a saved model; for a model saved by other means, only the
+    `loss` it was compiled with (if any), from the archive's own config."""
+    name = str(path)
+    file = Path(path)
+    if not file.exists():
+        raise ModelError(name, "no such file")
+    if file.is_dir() or not zipfile.is_zipfile(file):
+        raise ModelError(
+            name,
+            "is not a Keras model file (.keras)",
+            "save one with `kdsl run MODEL.k --save model.keras`",
+        )
+    try:
+        with zipfile.ZipFile(file) as archive:
+            members = archive.namelist()
+            if METADATA in members:
+                record = json.loads(archive.read(METADATA))
+                return record if isinstance(record, dict) else {}
+            if "config.json" not in members:
+                raise ModelError(name, "is not a Keras model file (.keras): it has no config")
+            config = json.loads(archive.read("config.json"))
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise ModelError(name, f"cannot be read: {error}") from None
+    loss = ((config.get("compile_config") or {}) if isinstance(config, dict) else {}).get("loss")
+    return {"loss": loss.get("class_name") if isinstance(loss, dict) else loss}
+
+
+def load_model(keras, path: str | Path):
+    """`keras.models.load_model` in safe mode: a model that would run code is refused.
+
+    Loaded uncompiled: predicting needs no optimizer state.
+    """
+    name = str(path)
+    try:
+        return keras.models.load_model(path, compile=False, safe_mode=True)
+    except ValueError as error:
+        if "safe_mode" in str(error):
+            raise ModelError(
+                name,
+                "holds a Lambda layer with Python code, which kdsl refuses to load: "
+                "loading it would run that code",
+                "if you trust its source, load it yourself with "
+                "keras.models.load_model(path, safe_mode=False)",
+            ) from None
+        raise ModelError(name, f"Keras cannot load this model: {first_line(error)}") from None
+    except (OSError, KeyError, TypeError) as error:
+        raise ModelError(name, f"Keras cannot load this model: {first_line(error)}") from None

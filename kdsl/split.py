@@ -1,0 +1,94 @@
+"""Holding out test and validation rows: reproducible with the seed, stratified by class.
+
+`kdsl run --test-split 0.2 --validation-split 0.1` takes 20% and 10% of all rows out of
+the training data; for classification each class keeps its share in every part, so a
+small data set's test rows are not all of one class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kdsl.catalog import CROSSENTROPY_LOSSES
+from kdsl.errors import DataError
+
+
+def classes_of(y: np.ndarray, loss_key: str) -> np.ndarray | None:
+    """The class of each row to stratify by, or None when the labels are not classes."""
+    if loss_key not in CROSSENTROPY_LOSSES:
+        return None
+    if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
+        return y.reshape(-1)
+    if loss_key == "categorical_crossentropy" and y.ndim == 2:
+        return y.argmax(axis=1)
+    return None  # e.g. several independent binary labels per row
+
+
+def split(
+    path: str,
+    data: dict[str, np.ndarray],
+    loss_key: str,
+    *,
+    test: float | None = None,
+    validation: float | None = None,
+    seed: int = 0,
+) -> str | None:
+    """Move `test` and `validation` fractions of all training rows to x_test/x_val (in place).
+
+    Returns a note saying how the rows were split, or None when nothing was asked.
+    """
+    asked = []
+    if test:
+        asked.append(("--test-split", "test", test))
+    if validation:
+        asked.append(("--validation-split", "val", validation))
+    if not asked:
+        return None
+    for option, key, _ in asked:
+        if f"x_{key}" in data:
+            raise DataError(
+                path,
+                f"already has `x_{key}` and `y_{key}`, and {option} would replace them",
+                f"drop {option} to use them, or remove them from the file",
+            )
+    total = len(data["x_train"])
+    strata = classes_of(data["y_train"], loss_key)
+    rng = np.random.default_rng(seed)
+    remaining = np.arange(total)
+    left = 1.0
+    for option, key, fraction in asked:
+        taken = _take(remaining, strata, fraction / left, rng)
+        if not len(taken):
+            raise DataError(
+                path,
+                f"{option} {fraction:g} of {total} rows leaves no "
+                f"{'test' if key == 'test' else 'validation'} rows",
+                "use a larger fraction, or more data",
+            )
+        remaining = np.setdiff1d(remaining, taken)
+        left -= fraction
+        data[f"x_{key}"] = data["x_train"][taken]
+        data[f"y_{key}"] = data["y_train"][taken]
+    if not len(remaining):
+        raise DataError(path, f"the splits of {total} rows leave no training rows")
+    data["x_train"] = data["x_train"][remaining]
+    data["y_train"] = data["y_train"][remaining]
+    parts = [f"{len(remaining)} training"]
+    if validation:
+        parts.append(f"{len(data['x_val'])} validation")
+    if test:
+        parts.append(f"{len(data['x_test'])} test")
+    how = "stratified by class" if strata is not None else "at random"
+    return f"note: split {total} rows into {', '.join(parts)} ({how}, seed {seed})"
+
+
+def _take(
+    rows: np.ndarray, strata: np.ndarray | None, fraction: float, rng: np.random.Generator
+) -> np.ndarray:
+    """A `fraction` of `rows`, the same fraction of each class when there are classes."""
+    groups = [rows] if strata is None else [rows[strata[rows] == c] for c in np.unique(strata)]
+    taken = []
+    for group in groups:
+        count = int(np.floor(len(group) * fraction + 0.5))
+        taken.append(rng.permutation(group)[:count])
+    return np.sort(np.concatenate(taken))
