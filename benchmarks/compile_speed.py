@@ -31,8 +31,9 @@ def timed(command: list[str], repeat: int) -> float:
 
 
 def chain(layers: int) -> str:
-    body = " -> ".join(["dense 64 relu in 32"] + ["dense 64 relu"] * (layers - 2)
-                       + ["dense 10 softmax"])
+    body = " -> ".join(
+        ["dense 64 relu in 32"] + ["dense 64 relu"] * (layers - 2) + ["dense 10 softmax"]
+    )
     return f"{body}; adam 0.001; categorical_crossentropy; fit epochs=5 batch_size=32\n"
 
 
@@ -56,6 +57,7 @@ def main() -> None:
             name = path.name if layers else str(path)
             count = layers or len(path.read_text().split("->"))
             print(f"{name:<26}{count:>7}{check:>9.3f}{seconds:>11.3f}{seconds / floor:>15.2f}")
+
 
 if __name__ == "__main__":
     main()

@@ -112,17 +112,51 @@ class ProgramGenerator:
         self.losses = sorted(catalog.losses) + sorted(catalog.loss_aliases)
         self.metrics = sorted(catalog.metrics)
         self.params = {k: [p.name for p in e.params] for k, e in catalog.layers.items()}
-        self.vocabulary = ["->", ";", ",", "=", "(", ")", "in", "input", "none", "true",
-                           "x", "3x3", "0.5", "-1", "1e-3", "'s'", "metrics", "fit", "loss",
-                           "optimizer", "epochs", "28x28x1", "(None, 8)", "relu"]
+        self.vocabulary = [
+            "->",
+            ";",
+            ",",
+            "=",
+            "(",
+            ")",
+            "in",
+            "input",
+            "none",
+            "true",
+            "x",
+            "3x3",
+            "0.5",
+            "-1",
+            "1e-3",
+            "'s'",
+            "metrics",
+            "fit",
+            "loss",
+            "optimizer",
+            "epochs",
+            "28x28x1",
+            "(None, 8)",
+            "relu",
+        ]
 
     def value(self) -> str:
         r = self.random
-        return r.choice([
-            str(r.randint(-2, 64)), f"{r.random():.3f}", r.choice(self.activations),
-            f"{r.randint(1, 9)}x{r.randint(1, 9)}", "true", "false", "none", "same", "valid",
-            f"({r.randint(1, 5)}, {r.randint(1, 5)})", "'he_normal'", "(None,)",
-        ])
+        return r.choice(
+            [
+                str(r.randint(-2, 64)),
+                f"{r.random():.3f}",
+                r.choice(self.activations),
+                f"{r.randint(1, 9)}x{r.randint(1, 9)}",
+                "true",
+                "false",
+                "none",
+                "same",
+                "valid",
+                f"({r.randint(1, 5)}, {r.randint(1, 5)})",
+                "'he_normal'",
+                "(None,)",
+            ]
+        )
 
     def layer(self) -> str:
         r = self.random
@@ -141,8 +175,10 @@ class ProgramGenerator:
         shape = r.choice(["4", "28x28x1", "20", "(None, 8)", "8x8x3", "10x4", "6x6x6x1"])
         dtype = " dtype=int32" if r.random() < 0.2 else ""
         layers = [f"input {shape}{dtype}"] + [self.layer() for _ in range(r.randint(1, 6))]
-        sections = [r.choice(self.optimizers) + (f" {r.random():.3f}" if r.random() < 0.3 else ""),
-                    r.choice(self.losses)]
+        sections = [
+            r.choice(self.optimizers) + (f" {r.random():.3f}" if r.random() < 0.3 else ""),
+            r.choice(self.losses),
+        ]
         if r.random() < 0.4:
             sections.append("metrics " + ", ".join(r.sample(self.metrics, r.randint(1, 3))))
         if r.random() < 0.4:

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from golden_cases import STYLES, all_programs, case_id, expected_path, programs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from golden_cases import STYLES, all_programs, case_id, expected_path, programs
 
 from kdsl import compile_source
 from kdsl.render import Mode, format_code
