@@ -93,6 +93,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="F",
         help="hold out this fraction of the rows as validation data (stratified for classes)",
     )
+    data.add_argument(
+        "--standardize",
+        action="store_true",
+        help="scale each feature to mean 0, std 1 with the training rows' statistics "
+        "(kept in --save's model file, applied again by kdsl predict)",
+    )
     training = run_cmd.add_argument_group("training")
     training.add_argument(
         "--epochs", type=_positive, metavar="N", help="override the fit section's epochs"
@@ -295,6 +301,7 @@ def cmd_run(args) -> int:
         batch_size=args.batch_size,
         seed=seed,
         origin=origin,
+        standardize=args.standardize,
     )
     print(runner.summary(result), flush=True)
     _write_outputs(args, result, model, origin, seed)
@@ -343,6 +350,7 @@ def _write_outputs(args, result, model, origin: str, seed: int) -> None:
             "class_names": data.class_names,
             "feature_names": data.feature_names,
             "target": data.target,
+            "standardize": result.scaling,
         }
         save_model(result.model, args.save, metadata)
         print(f"kdsl: saved the model to {args.save}")

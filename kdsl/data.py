@@ -90,6 +90,33 @@ def load_npz(path: str | Path, aliases: bool = True) -> dict[str, np.ndarray]:
     return data
 
 
+def standardize(path: str, arrays: dict[str, np.ndarray], input_dtype: str) -> dict:
+    """Scale every feature to mean 0 and standard deviation 1, with the training rows'
+    statistics only (so nothing leaks from validation or test rows); returns them, so
+    `kdsl predict` can scale new rows the same way."""
+    if input_dtype.startswith(("int", "uint")):
+        raise DataError(
+            path,
+            f"--standardize would turn the model's {input_dtype} inputs (token ids) into fractions",
+            "drop --standardize for this model",
+        )
+    train = arrays["x_train"].astype("float64")
+    mean = train.mean(axis=0)
+    std = train.std(axis=0)
+    std[std == 0] = 1.0  # a constant feature stays 0 rather than dividing by zero
+    for key in ("x_train", "x_val", "x_test"):
+        if key in arrays:
+            arrays[key] = ((arrays[key] - mean) / std).astype("float32")
+    return {"mean": mean.tolist(), "std": std.tolist()}
+
+
+def apply_standardization(x: np.ndarray, scaling: dict | None) -> np.ndarray:
+    """The scaling `standardize` computed at training time, applied to new rows."""
+    if not scaling:
+        return x
+    return ((x - np.asarray(scaling["mean"])) / np.asarray(scaling["std"])).astype("float32")
+
+
 def validate(
     path: str,
     data: dict[str, np.ndarray],

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 
 from kdsl.csvdata import read_features
-from kdsl.data import check_numeric, check_shape, load_npz
+from kdsl.data import apply_standardization, check_numeric, check_shape, load_npz
 from kdsl.errors import DataError
 
 # Which array of an .npz holds the rows to predict, in order of preference.
@@ -121,7 +121,8 @@ def predict(keras_model, inputs: Inputs, metadata: dict) -> Predictions:
     """Check the rows against the model's input, then predict."""
     hint = "predict on rows like those the model was trained on"
     check_shape(inputs.path, inputs.key, inputs.x, keras_model.input_shape, inputs.columns, hint)
-    outputs = np.asarray(keras_model.predict(inputs.x, verbose=0))
+    x = apply_standardization(inputs.x, metadata.get("standardize"))  # as in training
+    outputs = np.asarray(keras_model.predict(x, verbose=0))
     units = outputs.shape[-1] if outputs.ndim > 1 else 1
     kind = kind_of(str(metadata.get("loss") or ""), units)
     if outputs.ndim > 2:

@@ -19,6 +19,7 @@ from typing import Any
 
 from kdsl import ir
 from kdsl.data import Dataset, load, validate
+from kdsl.data import standardize as standardize_features
 from kdsl.errors import DataError, ModelError, first_line
 from kdsl.split import split
 
@@ -40,6 +41,7 @@ class RunResult:
     interrupted: bool
     model: Any  # the trained Keras model
     data: Dataset
+    scaling: dict | None = None  # --standardize's mean and std per feature
 
     @property
     def epochs_run(self) -> int:
@@ -98,6 +100,7 @@ def run(
     batch_size: int | None = None,
     seed: int = DEFAULT_SEED,
     origin: str = "<kdsl>",
+    standardize: bool = False,
 ) -> RunResult:
     """Train, evaluate and predict with the generated script; returns the figures.
 
@@ -136,6 +139,14 @@ def run(
             seed=seed,
         )
     )
+    scaling = None
+    if standardize:
+        dtype = str(dict(model.input_kwargs).get("dtype", "float32"))
+        scaling = standardize_features(data_path, arrays, dtype)
+        notes.append(
+            f"note: standardized {len(scaling['mean'])} features with the training rows' mean "
+            "and standard deviation"
+        )
     for note in filter(None, notes):
         print(note)
 
@@ -163,6 +174,7 @@ def run(
         interrupted=stop.interrupted,
         model=built,
         data=data,
+        scaling=scaling,
     )
 
 

@@ -451,3 +451,33 @@ def test_predict_a_file_that_is_not_a_model(tmp_path: Path, capsys) -> None:
     code, _, err = kdsl(["predict", path, IRIS_NPZ], capsys)
     assert code == 1
     assert err.splitlines()[0] == f"{path}: error: is not a Keras model file (.keras)"
+
+
+@pytest.mark.slow
+def test_standardize_learns_raw_iris_and_predict_scales_alike(tmp_path: Path, capsys) -> None:
+    """Raw, unscaled CSV features: with --standardize the tutorial's model learns them
+    (default seed), and `kdsl predict` applies the saved scaling to new rows."""
+    saved = tmp_path / "iris.keras"
+    args = [IRIS, "--data", IRIS_CSV, "--target", "species", "--test-split", "0.2"]
+    args += ["--standardize", "--save", str(saved)]
+    report, out = run_json(args, tmp_path, capsys)
+    assert "note: standardized 4 features with the training rows' mean" in out
+    assert report["evaluation"]["accuracy"] >= 0.85
+
+    preds = tmp_path / "preds.npy"
+    code, _, err = kdsl(["predict", str(saved), IRIS_CSV, "-o", str(preds)], capsys)
+    assert code == 0, err
+    raw = load(IRIS_CSV, "species").arrays["x_train"]
+    scaled = (raw - raw.mean(axis=0)) / raw.std(axis=0)  # roughly the training statistics
+    model = keras.models.load_model(saved, compile=False)
+    direct = model.predict(scaled.astype("float32"), verbose=0)
+    predicted = np.load(preds)
+    assert (predicted.argmax(axis=1) == direct.argmax(axis=1)).mean() > 0.95
+    unscaled = model.predict(raw.astype("float32"), verbose=0)
+    assert not np.allclose(predicted, unscaled), "predict must scale the rows as in training"
+
+
+def test_standardize_refuses_token_ids(tmp_path: Path, capsys) -> None:
+    code, _, err = kdsl(["run", str(ROOT / "examples" / "sequence.k"), "--standardize"], capsys)
+    assert code == 1
+    assert "--standardize would turn the model's int32 inputs (token ids) into fractions" in err
