@@ -101,6 +101,17 @@ class _Layer:
             )
         return items
 
+    def count(self, name: str) -> int:
+        """A whole number ≥ 1 (`groups`, `height`, ...), or a problem pointing at it."""
+        value = self[name]
+        if type(value) is not int or value < 1:
+            raise ShapeProblem(
+                f"`{name}` of `{self.name}` must be a whole number ≥ 1, not `{_show(value)}`",
+                f"e.g. `{name}=2`",
+                arg=name,
+            )
+        return value
+
     def choice(self, name: str, allowed: tuple[str, ...]) -> str:
         value = self[name]
         if value not in allowed:
@@ -351,9 +362,12 @@ def _reshape(layer: _Layer, shape: Shape) -> Out:
 @rule("Permute")
 def _permute(layer: _Layer, shape: Shape) -> Out:
     dims = layer["dims"]
-    if sorted(dims) != list(range(1, len(shape))):
+    if not isinstance(dims, tuple) or sorted(map(str, dims)) != sorted(
+        map(str, range(1, len(shape)))
+    ):
         raise ShapeProblem(
-            f"`permute` needs a reordering of 1..{len(shape) - 1}, not {show_shape(dims)}",
+            f"`permute` needs a reordering of 1..{len(shape) - 1}, not "
+            f"{show_shape(dims) if isinstance(dims, tuple) else _show(dims)}",
             f"e.g. `permute {show_shape(tuple(range(len(shape) - 1, 0, -1)))}`",
             arg="dims",
         )
@@ -445,6 +459,16 @@ def _conv_transpose(layer: _Layer, shape: Shape) -> Out:
     padding = layer.choice("padding", ("valid", "same"))
     extra = layer["output_padding"]
     extras = (extra,) * rank if isinstance(extra, int) or extra is None else extra
+    if (
+        not isinstance(extras, tuple)
+        or len(extras) != rank
+        or not all(type(e) is int and e >= 0 for e in extras if e is not None or extra is not None)
+    ):
+        raise ShapeProblem(
+            f"`output_padding` of `{layer.name}` must be none, a whole number ≥ 0 or {rank} "
+            f"of them, not `{_show(extra)}`",
+            arg="output_padding",
+        )
     out = []
     for size, k, st, d, pad in zip(spatial, kernel, strides, dilation, extras, strict=True):
         if size is None:
@@ -557,7 +581,8 @@ def _cropping(layer: _Layer, shape: Shape) -> Out:
 def _resize(layer: _Layer, shape: Shape) -> Out:
     _need_rank(layer, shape, (4,), "images (height, width, channels)")
     spatial, channels = _conv_like(layer, shape, 2)
-    return Out(_assemble(layer, shape, [layer["height"], layer["width"]], channels))
+    size = [layer.count("height"), layer.count("width")]
+    return Out(_assemble(layer, shape, size, channels))
 
 
 def _norm_axis(layer: _Layer, shape: Shape) -> int | None:
@@ -591,7 +616,7 @@ def _layer_norm(layer: _Layer, shape: Shape) -> Out:
 @rule("GroupNormalization")
 def _group_norm(layer: _Layer, shape: Shape) -> Out:
     size = _norm_axis(layer, shape)
-    groups = layer["groups"]
+    groups = layer.count("groups")
     if size % groups:
         raise ShapeProblem(
             f"`groupnormalization` needs {size} channels divisible by groups={groups}", arg="groups"
@@ -674,7 +699,7 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
             if problem:
                 summary.diagnostics.append(problem)
             try:
-                out = _apply(layer, shape, catalog)
+                out = _apply_checked(layer, shape, catalog)
                 if out is None:
                     unknown_from = f"`{layer.name}` (line {call.span.line})"
             except ShapeProblem as error:
@@ -720,6 +745,26 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
             f"unknown from there on, so {what} could not be checked"
         )
     return summary
+
+
+def _apply_checked(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
+    """`_apply`, with a value of a type no rule expected turned into a user's error.
+
+    Rules check the arguments they know to go wrong; this is the net under them (the
+    fuzzer's inputs are full of `permute none`-like values), so the answer is a message,
+    never a crash.
+    """
+    try:
+        return _apply(layer, shape, catalog)
+    except (TypeError, ValueError, ArithmeticError, IndexError, KeyError) as error:
+        given = ", ".join(f"{k}={_show(v)}" for k, v in layer.call.kwargs) or "its defaults"
+        raise ShapeProblem(
+            f"kdsl cannot work out what `{layer.name}` outputs from these arguments: "
+            "one of them has a type Keras does not take there",
+            f"check the arguments against Keras's `{layer.call.class_name}` "
+            f"(given: {', '.join(map(_show, layer.call.args))}{'; ' if layer.call.args else ''}"
+            f"{given}) [{type(error).__name__}]",
+        ) from None
 
 
 def _apply(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
