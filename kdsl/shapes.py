@@ -282,14 +282,8 @@ def _conv_lstm(layer: _Layer, shape: Shape) -> Out:
     )
     frames = (shape[0], *shape[2:])
     spatial, channels = _conv_like(layer, frames, rank)
-    kernel = layer.ints("kernel_size", rank)
-    strides = layer.ints("strides", rank)
-    dilation = layer.ints("dilation_rate", rank)
-    padding = layer.choice("padding", ("valid", "same"))
-    out = [
-        _window(layer, s, k, st, padding, d)
-        for s, k, st, d in zip(spatial, kernel, strides, dilation, strict=True)
-    ]
+    kernel, strides, dilation, padding = _kernel(layer, rank)
+    out = _windows(layer, spatial, kernel, strides, dilation, padding)
     filters = layer["filters"]
     window = math.prod(kernel)
     bias = 4 * filters if layer["use_bias"] else 0
@@ -402,6 +396,25 @@ def _assemble(layer: _Layer, shape: Shape, spatial: list, channels) -> Shape:
     return (shape[0], *spatial, channels)
 
 
+def _kernel(layer: _Layer, rank: int, paddings: tuple[str, ...] = ("valid", "same")):
+    """A convolution's kernel size, strides, dilation rate (each `rank` numbers), padding."""
+    return (
+        layer.ints("kernel_size", rank),
+        layer.ints("strides", rank),
+        layer.ints("dilation_rate", rank),
+        layer.choice("padding", paddings),
+    )
+
+
+def _windows(layer: _Layer, spatial, kernel, strides, dilation, padding: str) -> list:
+    """Output sizes of a sliding window over each spatial dimension (`causal` is `same`)."""
+    mode = "valid" if padding == "valid" else "same"
+    return [
+        _window(layer, s, k, st, mode, d)
+        for s, k, st, d in zip(spatial, kernel, strides, dilation, strict=True)
+    ]
+
+
 def _conv_rank(class_name: str) -> int:
     return int(re.search(r"(\d)D", class_name).group(1))
 
@@ -418,16 +431,10 @@ def _conv_rank(class_name: str) -> int:
 def _conv(layer: _Layer, shape: Shape) -> Out:
     rank = _conv_rank(layer.call.class_name)
     spatial, channels = _conv_like(layer, shape, rank)
-    kernel = layer.ints("kernel_size", rank)
-    strides = layer.ints("strides", rank)
-    dilation = layer.ints("dilation_rate", rank)
-    padding = layer.choice(
-        "padding", ("valid", "same", "causal") if rank == 1 else ("valid", "same")
+    kernel, strides, dilation, padding = _kernel(
+        layer, rank, ("valid", "same", "causal") if rank == 1 else ("valid", "same")
     )
-    out = [
-        _window(layer, s, k, st, "valid" if padding == "valid" else "same", d)
-        for s, k, st, d in zip(spatial, kernel, strides, dilation, strict=True)
-    ]
+    out = _windows(layer, spatial, kernel, strides, dilation, padding)
     kind = layer.call.class_name
     window = math.prod(kernel)
     if kind.startswith("Depthwise"):
@@ -453,10 +460,7 @@ def _conv(layer: _Layer, shape: Shape) -> Out:
 def _conv_transpose(layer: _Layer, shape: Shape) -> Out:
     rank = _conv_rank(layer.call.class_name)
     spatial, channels = _conv_like(layer, shape, rank)
-    kernel = layer.ints("kernel_size", rank)
-    strides = layer.ints("strides", rank)
-    dilation = layer.ints("dilation_rate", rank)
-    padding = layer.choice("padding", ("valid", "same"))
+    kernel, strides, dilation, padding = _kernel(layer, rank)
     extra = layer["output_padding"]
     extras = (extra,) * rank if isinstance(extra, int) or extra is None else extra
     if (
