@@ -114,3 +114,23 @@ def test_color_only_when_asked(capsys, monkeypatch) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
     _, _, err = compile_cli(["compile", "tests/errors/unknown_layer.k"], capsys)
     assert "\x1b[" not in err
+
+
+def test_unreadable_file(capsys) -> None:
+    """A file the OS refuses to read (even to root: /proc/self/mem) is one clear error."""
+    code, _, err = compile_cli(["compile", "/proc/self/mem"], capsys)
+    assert code == 1
+    assert err == "/proc/self/mem: error: cannot be read: Input/output error\n"
+
+
+def test_permission_denied(capsys, tmp_path) -> None:
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root reads any file; the /proc case above covers unreadable files")
+    program = tmp_path / "secret.k"
+    program.write_text("dense 1 in 4; adam; mse\n")
+    program.chmod(0)
+    code, _, err = compile_cli(["compile", str(program)], capsys)
+    assert code == 1
+    assert "permission denied" in err
