@@ -191,12 +191,6 @@ class Catalog:
         key = self.layer_aliases.get(name, name)
         return self.layers.get(key)
 
-    def loss(self, name: str) -> Entry | None:
-        return self.losses.get(self.loss_aliases.get(name, name))
-
-    def metric(self, name: str) -> Entry | None:
-        return self.metrics.get(self.metric_aliases.get(name, name))
-
     def layer_names(self) -> list[str]:
         return sorted({*self.layers, *self.layer_aliases})
 

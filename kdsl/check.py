@@ -23,15 +23,28 @@ from kdsl.catalog import (
     load,
 )
 from kdsl.errors import Diagnostic, Source, SourceError
-from kdsl.shapes import Summary, infer
+from kdsl.shapes import Summary, infer, show_value
 
 SECTION_NAMES = ("optimizer", "loss", "metrics", "fit")
+# What each wrapper can wrap, and how to say it (Keras refuses anything else at build).
+_RNNS = frozenset({"SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
+_KERNELS = frozenset(
+    {"Dense", "EinsumDense", "Embedding", "Conv1D", "Conv2D", "Conv3D",
+     "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"}
+)  # fmt: skip
+# A layer's dtype may also be a mixed-precision policy.
+LAYER_DTYPES = (*DTYPES, "mixed_float16", "mixed_bfloat16")
+WRAPPABLE = {
+    "bidirectional": (_RNNS, "a recurrent layer (lstm, gru, simplernn, convlstm...)"),
+    "spectralnormalization": (_KERNELS, "a layer with a kernel (dense, conv..., embedding)"),
+}
 WRAPPERS = frozenset({"bidirectional", "timedistributed", "spectralnormalization"})
 
 # Arguments whose value must be a whole number of at least 1.
 _POSITIVE_INTS = frozenset(
-    {"units", "filters", "input_dim", "output_dim", "n", "epochs", "batch_size", "depth_multiplier"}
-)
+    {"units", "filters", "input_dim", "output_dim", "n", "epochs", "batch_size", "depth_multiplier",
+     "steps_per_epoch", "validation_steps", "validation_batch_size", "validation_freq"}
+)  # fmt: skip
 # Arguments whose value is a fraction in [0, 1).
 _FRACTIONS = frozenset({"rate", "validation_split", "recurrent_dropout", "dropout"})
 _ACTIVATION_PARAMS = frozenset({"activation", "recurrent_activation"})
@@ -101,19 +114,25 @@ class _Checker:
             known = self.catalog.activations
             if not isinstance(value, str) or value not in known:
                 self.error(
-                    f"unknown activation `{_show(value)}` for `{owner}`",
+                    f"unknown activation `{show_value(value)}` for `{owner}`",
                     span,
                     did_you_mean(str(value), known) or f"activations: {', '.join(known)}",
                 )
         elif name == "name" and (not isinstance(value, str) or not _LAYER_NAME.fullmatch(value)):
             self.error(
-                f"`{_show(value)}` cannot be a name: use letters, digits, `_`, `.` and `-`",
+                f"`{show_value(value)}` cannot be a name: use letters, digits, `_`, `.` and `-`",
                 span,
                 "e.g. `name=hidden_1`",
             )
+        elif name == "dtype" and value is not None and value not in LAYER_DTYPES:
+            self.error(
+                f"unknown dtype `{show_value(value)}` for `{owner}`",
+                span,
+                did_you_mean(str(value), LAYER_DTYPES) or f"dtypes: {', '.join(LAYER_DTYPES)}",
+            )
         elif name in _POSITIVE_INTS and (type(value) is not int or value < 1):
             self.error(
-                f"`{name}` of `{owner}` must be a whole number ≥ 1, not `{_show(value)}`",
+                f"`{name}` of `{owner}` must be a whole number ≥ 1, not `{show_value(value)}`",
                 span,
                 f"e.g. `{name}=32`",
             )
@@ -122,7 +141,7 @@ class _Checker:
         ):
             self.error(
                 f"`{name}` of `{owner}` must be a fraction from 0 up to (not including) 1, "
-                f"not `{_show(value)}`",
+                f"not `{show_value(value)}`",
                 span,
                 f"e.g. `{name}=0.2`",
             )
@@ -134,7 +153,7 @@ class _Checker:
         default = param.default
         if isinstance(default, bool) and not isinstance(value, bool):
             self.error(
-                f"`{param.name}` of `{owner}` is true or false, not `{_show(value)}`",
+                f"`{param.name}` of `{owner}` is true or false, not `{show_value(value)}`",
                 span,
                 f"e.g. `{param.name}={'false' if default else 'true'}`",
             )
@@ -147,13 +166,15 @@ class _Checker:
             )
         ):
             self.error(
-                f"`{param.name}` of `{owner}` is a number like `{default}`, not `{_show(value)}`",
+                f"`{param.name}` of `{owner}` is a number like `{default}`, "
+                f"not `{show_value(value)}`",
                 span,
                 f"e.g. `{param.name}={default}`",
             )
         elif isinstance(default, str) and not isinstance(value, str):
             self.error(
-                f"`{param.name}` of `{owner}` is a name like `{default}`, not `{_show(value)}`",
+                f"`{param.name}` of `{owner}` is a name like `{default}`, "
+                f"not `{show_value(value)}`",
                 span,
                 f"e.g. `{param.name}={default}`",
             )
@@ -293,6 +314,22 @@ class _Checker:
         if inner_entry.key in WRAPPERS:
             self.error(f"`{call.name}` cannot wrap another wrapper", inner_name.span)
             return None
+        wraps = WRAPPABLE.get(entry.key)
+        if wraps and inner_entry.class_name not in wraps[0]:
+            self.error(
+                f"`{call.name}` cannot wrap `{inner_name.name}`: it takes {wraps[1]}",
+                inner_name.span,
+                f"e.g. `{call.name} {'lstm 32' if entry.key == 'bidirectional' else 'dense 8'}`",
+            )
+            return None
+        for arg in own:
+            if arg.name == "backward_layer":
+                self.error(
+                    "`backward_layer` takes a Keras layer object, which kdsl does not write",
+                    arg.name_span,
+                    "leave it out: `bidirectional` then runs a copy of the layer backwards",
+                )
+                return None
         inner = self.bind(inner_call, inner_entry, "layer", rest)
         outer = self.bind(call, _without(entry, "layer"), "layer", own)
         if inner is None or outer is None:
@@ -320,7 +357,7 @@ class _Checker:
                 if arg.name == "dtype":
                     if value not in DTYPES:
                         self.error(
-                            f"unknown dtype `{_show(value)}`",
+                            f"unknown dtype `{show_value(value)}`",
                             arg.value.span,
                             did_you_mean(str(value), DTYPES) or f"dtypes: {', '.join(DTYPES)}",
                         )
@@ -407,7 +444,7 @@ class _Checker:
             self.error(
                 f"unknown {what} `{call.name}`",
                 call.name_span,
-                hint or f"{what}s: {', '.join(sorted(table))}",
+                hint or f"known: {', '.join(sorted(table))}",
             )
             return None, None
         if not call.args and entry.shorthand:
@@ -423,14 +460,17 @@ class _Checker:
     def sections(self, sections: tuple[nodes.Section, ...]):
         found: dict[str, list[nodes.Call]] = {}
         spans: dict[str, nodes.Span] = {}
-        unnamed = ("optimizer", "loss")
-        for index, section in enumerate(sections):
+        # Unnamed sections fill the optimizer and loss slots that no named section takes,
+        # in order: `adam; mse`, `loss mse; adam` and `fit epochs=5; adam; mse` all work.
+        named = {s.calls[0].name for s in sections if s.calls[0].name in SECTION_NAMES}
+        unnamed = [kind for kind in ("optimizer", "loss") if kind not in named]
+        for section in sections:
             head = section.calls[0]
             if head.name in SECTION_NAMES:
                 kind = head.name
                 calls = self.named_section(kind, section)
-            elif index < len(unnamed):
-                kind = unnamed[index]
+            elif unnamed:
+                kind = unnamed.pop(0)
                 calls = list(section.calls)
             else:
                 self.error(
@@ -511,12 +551,29 @@ class _Checker:
             if arg.name in FIT_CALLBACKS and (type(value) is not int or value < 1):
                 self.error(
                     f"`{arg.name}` is a patience in epochs: a whole number ≥ 1, "
-                    f"not `{_show(value)}`",
+                    f"not `{show_value(value)}`",
                     arg.value.span,
                     f"e.g. `{arg.name}=5`",
                 )
                 continue
-            self.check_arg("fit", arg.name, value, arg.value.span)
+            if arg.name == "verbose":
+                if value not in ("auto", 0, 1, 2) or isinstance(value, bool):
+                    self.error(
+                        f"`verbose` is auto, 0, 1 or 2, not `{show_value(value)}`",
+                        arg.value.span,
+                        "0 is silent, 1 a progress bar, 2 one line per epoch",
+                    )
+            elif arg.name == "initial_epoch":
+                if type(value) is not int or value < 0:
+                    self.error(
+                        f"`initial_epoch` is a whole number ≥ 0, not `{show_value(value)}`",
+                        arg.value.span,
+                        "e.g. `initial_epoch=0`",
+                    )
+            else:
+                self.check_arg("fit", arg.name, value, arg.value.span)
+                param = next((p for p in self.catalog.fit_params if p.name == arg.name), None)
+                self.check_type("fit", param, value, arg.value.span)
             options[arg.name] = value
         return tuple(options.items())
 
@@ -601,11 +658,3 @@ def _without(entry: Entry, param: str) -> Entry:
 def _param_list(entry: Entry) -> str:
     names = [p.name for p in entry.params]
     return ", ".join(names[:12]) + (", ..." if len(names) > 12 else "") if names else "no arguments"
-
-
-def _show(value: ir.PyValue) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)

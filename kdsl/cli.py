@@ -1,6 +1,6 @@
 """The `kdsl` command: compile, run and predict.
 
-Exit codes: 0 ok, 1 DSL/data error, 2 CLI misuse, 130 interrupted.
+Exit codes: 0 ok, 1 DSL/data error, 2 CLI misuse, 130 interrupted, 70 a bug in kdsl.
 """
 
 from __future__ import annotations

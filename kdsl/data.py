@@ -16,6 +16,7 @@ import numpy as np
 from kdsl.catalog import CROSSENTROPY_LOSSES
 from kdsl.csvdata import read_csv
 from kdsl.errors import DataError
+from kdsl.shapes import show_shape
 
 ALIASES = {"x": "x_train", "y": "y_train"}
 PAIRS = (("x_train", "y_train"), ("x_val", "y_val"), ("x_test", "y_test"))
@@ -188,14 +189,14 @@ def check_shape(
     if feature_names is not None:
         raise DataError(
             path,
-            f"model expects rows of shape {_show_shape(expected)}, but there are "
+            f"model expects rows of shape {show_shape(expected)}, but there are "
             f"{len(feature_names)} feature columns: {', '.join(feature_names)}",
             hint,
         )
     raise DataError(
         path,
-        f"model expects rows of shape {_show_shape(expected)}, "
-        f"`{key}` has rows of shape {_show_shape(found)}",
+        f"model expects rows of shape {show_shape(expected)}, "
+        f"`{key}` has rows of shape {show_shape(found)}",
         hint,
     )
 
@@ -206,7 +207,7 @@ def _check_classes(
     """Text labels name classes: the loss must classify, into as many classes as there are."""
     count = len(class_names)
     shown = ", ".join(class_names[:6]) + (", ..." if count > 6 else "")
-    units = output[-1] if output else 1
+    units = _units(path, output)
     if loss_key not in CROSSENTROPY_LOSSES:
         raise DataError(
             path,
@@ -253,17 +254,28 @@ def check_numeric(path: str, key: str, array: np.ndarray) -> None:
         )
 
 
+def _units(path: str, output: tuple) -> int:
+    """The model's output size, which labels are checked against."""
+    if output and output[-1] is None:
+        raise DataError(
+            path,
+            f"the model's outputs have no fixed size {output}, so labels cannot be checked",
+            "end the model with a layer of fixed size, e.g. `dense 3 softmax`",
+        )
+    return output[-1] if output else 1
+
+
 def _check_labels(
     path: str, name: str, y: np.ndarray, output: tuple, loss_key: str
 ) -> tuple[np.ndarray, str | None]:
-    units = output[-1] if output else 1
+    units = _units(path, output)
     integral = np.issubdtype(y.dtype, np.integer) or bool(np.all(np.mod(y, 1) == 0))
     ids = y.reshape(-1) if (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)) else None
     if loss_key == "sparse_categorical_crossentropy":
         if ids is None:
             raise DataError(
                 path,
-                f"{name} has rows of shape {_show_shape(y.shape[1:])}, but "
+                f"{name} has rows of shape {show_shape(y.shape[1:])}, but "
                 "sparse_categorical_crossentropy takes one class id per row",
                 "for one-hot labels use `categorical_crossentropy`",
             )
@@ -287,8 +299,8 @@ def _check_labels(
     if found != output and not (found == () and output == (1,)):
         raise DataError(
             path,
-            f"model outputs rows of shape {_show_shape(output)}, "
-            f"{name} has labels of shape {_show_shape(found)}",
+            f"model outputs rows of shape {show_shape(output)}, "
+            f"{name} has labels of shape {show_shape(found)}",
             "make the last layer's units match the labels",
         )
     if loss_key == "binary_crossentropy" and (y.min() < 0 or y.max() > 1):
@@ -320,11 +332,6 @@ def _shape_matches(expected: tuple, found: tuple) -> bool:
     if len(expected) != len(found):
         return False
     return all(e is None or e == f for e, f in zip(expected, found, strict=True))
-
-
-def _show_shape(shape: tuple) -> str:
-    dims = ["None" if d is None else str(d) for d in shape]
-    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
 
 
 def _show_number(value) -> str:

@@ -243,7 +243,7 @@ def _syntax_diagnostic(source: Source, error: UnexpectedInput) -> Diagnostic:
     if isinstance(error, UnexpectedEOF) or (
         isinstance(error, UnexpectedToken) and error.token.type == "$END"
     ):
-        last_line = max(1, len(source.text.rstrip().splitlines()))
+        last_line = max(1, len(source.text.rstrip().split("\n")))
         text = source.line(last_line)
         span = nodes.Span(last_line, len(text) + 1, last_line, len(text) + 2)
         after = _after(source.text, len(source.text))

@@ -95,7 +95,7 @@ class _Layer:
         ):
             raise ShapeProblem(
                 f"`{name}` of `{self.name}` must be a whole number ≥ 1 or {rank} of them, "
-                f"not `{_show(value)}`",
+                f"not `{show_value(value)}`",
                 f"e.g. `{name}={'x'.join(['3'] * rank)}`" if rank > 1 else f"e.g. `{name}=3`",
                 arg=name,
             )
@@ -106,7 +106,7 @@ class _Layer:
         value = self[name]
         if type(value) is not int or value < 1:
             raise ShapeProblem(
-                f"`{name}` of `{self.name}` must be a whole number ≥ 1, not `{_show(value)}`",
+                f"`{name}` of `{self.name}` must be a whole number ≥ 1, not `{show_value(value)}`",
                 f"e.g. `{name}=2`",
                 arg=name,
             )
@@ -116,7 +116,8 @@ class _Layer:
         value = self[name]
         if value not in allowed:
             raise ShapeProblem(
-                f"`{name}` of `{self.name}` must be {' or '.join(allowed)}, not `{_show(value)}`",
+                f"`{name}` of `{self.name}` must be {' or '.join(allowed)}, "
+                f"not `{show_value(value)}`",
                 f"e.g. `{name}={allowed[0]}`",
                 arg=name,
             )
@@ -128,7 +129,7 @@ def _tuples(value):
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-def _show(value) -> str:
+def show_value(value) -> str:
     if value is None:
         return "none"
     if isinstance(value, bool):
@@ -217,7 +218,17 @@ def _dense(layer: _Layer, shape: Shape) -> Out:
     if features is None:
         raise ShapeProblem("`dense` needs a known last dimension", "give the input's last size")
     bias = units if layer["use_bias"] else 0
-    return Out((*shape[:-1], units), features * units + bias)
+    return _lora(layer, (*shape[:-1], units), features, units, bias)
+
+
+def _lora(layer: _Layer, shape: Shape, rows: int, columns: int, extra: int) -> Out:
+    """A (rows × columns) weight matrix, frozen under LoRA, which then trains two thin
+    matrices of rank `lora_rank` instead; `extra` (a bias) trains either way."""
+    rank = layer["lora_rank"]
+    if rank is None:
+        return Out(shape, rows * columns + extra)
+    rank = layer.count("lora_rank")
+    return Out(shape, rank * (rows + columns) + extra, rows * columns)
 
 
 _SAME_SHAPE = (
@@ -236,9 +247,20 @@ _SAME_IMAGE = (
 )  # fmt: skip
 
 
-@rule(*_SAME_SHAPE, "Normalization")
+@rule(*_SAME_SHAPE)
 def _same_shape(layer: _Layer, shape: Shape) -> Out:
     return Out(shape)
+
+
+@rule("Normalization")
+def _normalization(layer: _Layer, shape: Shape) -> Out:
+    """Given mean and variance are constants; otherwise Keras keeps mean, variance and a
+    count as non-trainable weights, to be filled by `adapt()`."""
+    if layer["mean"] is not None or layer["variance"] is not None:
+        return Out(shape)
+    if layer["axis"] is None:
+        return Out(shape, 0, 3)
+    return Out(shape, 0, 2 * _norm_axis(layer, shape) + 1)
 
 
 @rule(*_SAME_IMAGE)
@@ -361,7 +383,7 @@ def _permute(layer: _Layer, shape: Shape) -> Out:
     ):
         raise ShapeProblem(
             f"`permute` needs a reordering of 1..{len(shape) - 1}, not "
-            f"{show_shape(dims) if isinstance(dims, tuple) else _show(dims)}",
+            f"{show_shape(dims) if isinstance(dims, tuple) else show_value(dims)}",
             f"e.g. `permute {show_shape(tuple(range(len(shape) - 1, 0, -1)))}`",
             arg="dims",
         )
@@ -406,6 +428,15 @@ def _kernel(layer: _Layer, rank: int, paddings: tuple[str, ...] = ("valid", "sam
     )
 
 
+def _strides_or_dilation(layer: _Layer, strides, dilation) -> None:
+    if max(strides) > 1 and max(dilation) > 1:
+        raise ShapeProblem(
+            f"`{layer.name}` cannot use strides > 1 and dilation_rate > 1 together",
+            "Keras refuses the combination: keep one of them at 1",
+            arg="dilation_rate",
+        )
+
+
 def _windows(layer: _Layer, spatial, kernel, strides, dilation, padding: str) -> list:
     """Output sizes of a sliding window over each spatial dimension (`causal` is `same`)."""
     mode = "valid" if padding == "valid" else "same"
@@ -431,9 +462,11 @@ def _conv_rank(class_name: str) -> int:
 def _conv(layer: _Layer, shape: Shape) -> Out:
     rank = _conv_rank(layer.call.class_name)
     spatial, channels = _conv_like(layer, shape, rank)
-    kernel, strides, dilation, padding = _kernel(
-        layer, rank, ("valid", "same", "causal") if rank == 1 else ("valid", "same")
-    )
+    kind = layer.call.class_name
+    paddings = ("valid", "same", "causal") if kind == "Conv1D" else ("valid", "same")
+    kernel, strides, dilation, padding = _kernel(layer, rank, paddings)
+    if kind.startswith("Conv"):
+        _strides_or_dilation(layer, strides, dilation)
     out = _windows(layer, spatial, kernel, strides, dilation, padding)
     kind = layer.call.class_name
     window = math.prod(kernel)
@@ -445,7 +478,7 @@ def _conv(layer: _Layer, shape: Shape) -> Out:
         multiplier, filters = layer["depth_multiplier"], layer["filters"]
         weights = window * channels * multiplier + channels * multiplier * filters
     else:
-        filters, groups = layer["filters"], layer["groups"] or 1
+        filters, groups = layer["filters"], layer.count("groups")
         if channels % groups or filters % groups:
             raise ShapeProblem(
                 f"`{layer.name}` with groups={groups} needs channels and filters divisible by it",
@@ -461,6 +494,7 @@ def _conv_transpose(layer: _Layer, shape: Shape) -> Out:
     rank = _conv_rank(layer.call.class_name)
     spatial, channels = _conv_like(layer, shape, rank)
     kernel, strides, dilation, padding = _kernel(layer, rank)
+    _strides_or_dilation(layer, strides, dilation)
     extra = layer["output_padding"]
     extras = (extra,) * rank if isinstance(extra, int) or extra is None else extra
     if (
@@ -470,7 +504,14 @@ def _conv_transpose(layer: _Layer, shape: Shape) -> Out:
     ):
         raise ShapeProblem(
             f"`output_padding` of `{layer.name}` must be none, a whole number ≥ 0 or {rank} "
-            f"of them, not `{_show(extra)}`",
+            f"of them, not `{show_value(extra)}`",
+            arg="output_padding",
+        )
+    if extra is not None and any(e >= s for e, s in zip(extras, strides, strict=True)):
+        raise ShapeProblem(
+            f"`output_padding` of `{layer.name}` must be smaller than strides = "
+            f"{show_value(strides if rank > 1 else strides[0])}",
+            "lower output_padding or raise strides",
             arg="output_padding",
         )
     out = []
@@ -551,7 +592,7 @@ def _pairs(layer: _Layer, name: str, rank: int) -> list[tuple[int, int]]:
             return pairs
     raise ShapeProblem(
         f"`{name}` of `{layer.name}` must be a number, {rank} numbers or "
-        f"{rank} pairs, not `{_show(value)}`",
+        f"{rank} pairs, not `{show_value(value)}`",
         arg=name,
     )
 
@@ -620,7 +661,7 @@ def _layer_norm(layer: _Layer, shape: Shape) -> Out:
 @rule("GroupNormalization")
 def _group_norm(layer: _Layer, shape: Shape) -> Out:
     size = _norm_axis(layer, shape)
-    groups = layer.count("groups")
+    groups = size if layer["groups"] == -1 else layer.count("groups")  # -1: one per channel
     if size % groups:
         raise ShapeProblem(
             f"`groupnormalization` needs {size} channels divisible by groups={groups}", arg="groups"
@@ -630,7 +671,7 @@ def _group_norm(layer: _Layer, shape: Shape) -> Out:
 
 @rule("Embedding")
 def _embedding(layer: _Layer, shape: Shape) -> Out:
-    return Out((*shape, layer["output_dim"]), layer["input_dim"] * layer["output_dim"])
+    return _lora(layer, (*shape, layer["output_dim"]), layer["input_dim"], layer["output_dim"], 0)
 
 
 @rule("SimpleRNN", "LSTM", "GRU")
@@ -666,9 +707,14 @@ def _inner(layer: _Layer, catalog: Catalog, shape: Shape) -> tuple[Out, _Layer]:
 
 def _wrapper(layer: _Layer, shape: Shape, catalog: Catalog) -> Out:
     if layer.call.class_name == "SpectralNormalization":
-        out, _ = _inner(layer, catalog, shape)
-        # Keras keeps a power-iteration vector `u` of shape (1, units or filters).
-        return Out(out.shape, out.trainable, out.non_trainable + out.shape[-1])
+        out, inner = _inner(layer, catalog, shape)
+        # Keras keeps a power-iteration vector `u` as long as the kernel's last axis: the
+        # units or filters, but the input channels for a transposed convolution.
+        if inner.call.class_name.endswith("Transpose"):
+            size = shape[_channel_axis(inner, shape)]
+        else:
+            size = out.shape[-1]
+        return Out(out.shape, out.trainable, out.non_trainable + size)
     if layer.call.class_name == "TimeDistributed":
         _need_rank(layer, shape, tuple(range(3, 9)), "sequences: (steps, ...) per sample")
         out, _ = _inner(layer, catalog, (shape[0], *shape[2:]))
@@ -688,7 +734,8 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
     summary = Summary()
     shape: Shape | None = (None, *model.input_shape)
     dtype = dict(model.input_kwargs).get("dtype", "float32")
-    names: dict[str, int] = {}
+    names: dict[str, int] = {}  # automatic names given so far, per class
+    used: set[str] = set()
     unknown_from: str | None = None
     skipped = 0
     for index, call in enumerate(model.layers):
@@ -697,6 +744,15 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
             if isinstance(inner, ir.KerasCall) and inner.kwarg("name") is None:
                 _auto_name(inner.class_name, names)
         name = call.kwarg("name") or _auto_name(call.class_name, names)
+        if name in used:
+            summary.diagnostics.append(
+                Diagnostic(
+                    f"two layers are named `{name}`; Keras needs every layer's name to differ",
+                    call.arg_span("name") if call.kwarg("name") else call.span,
+                    "rename one (layers without `name=` are called dense, dense_1, ...)",
+                )
+            )
+        used.add(name)
         out: Out | None = None
         if shape is not None:
             problem = _check_dtype(layer, dtype, index)
@@ -761,13 +817,14 @@ def _apply_checked(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
     try:
         return _apply(layer, shape, catalog)
     except (TypeError, ValueError, ArithmeticError, IndexError, KeyError) as error:
-        given = ", ".join(f"{k}={_show(v)}" for k, v in layer.call.kwargs) or "its defaults"
+        given = ", ".join(f"{k}={show_value(v)}" for k, v in layer.call.kwargs) or "its defaults"
+        positional = ", ".join(map(show_value, layer.call.args))
         raise ShapeProblem(
             f"kdsl cannot work out what `{layer.name}` outputs from these arguments: "
             "one of them has a type Keras does not take there",
             f"check the arguments against Keras's `{layer.call.class_name}` "
-            f"(given: {', '.join(map(_show, layer.call.args))}{'; ' if layer.call.args else ''}"
-            f"{given}) [{type(error).__name__}]",
+            f"(given: {positional}{'; ' if layer.call.args else ''}{given}) "
+            f"[{type(error).__name__}]",
         ) from None
 
 

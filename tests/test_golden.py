@@ -105,8 +105,8 @@ def test_generated_code_is_ruff_clean() -> None:
 def test_fast_path_output_is_what_black_writes(text: str, number: float) -> None:
     """kdsl skips black when no line is too long; that output must equal black's."""
     program = (
-        f"dense 1 in 4 kernel_initializer={text!r} -> dropout 0.5 noise_shape=({number!r},); "
-        f"adam; mse; fit verbose={text!r}"
+        f"dense 1 in 4 kernel_initializer={text!r} -> dropout 0.5 noise_shape=({number!r},) "
+        f"-> dense 1 bias_initializer={text!r}; adam; mse"
     )
     for style in STYLES:
         code = compile_source(program, style=style)

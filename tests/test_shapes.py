@@ -232,3 +232,20 @@ def test_random_models_agree_with_keras(text: str) -> None:
     assert summary.total() == model.count_params()
     predictions = model.predict(np.zeros((1, *model.input_shape[1:]), "float32"), verbose=0)
     assert predictions.shape[1:] == summary.output_shape[1:]
+
+
+REVIEW_MODELS = {
+    "normalization_to_adapt": "input 4 -> normalization -> dense 1",
+    "normalization_given": "input 4 -> normalization mean=0.5 variance=2.0 -> dense 1",
+    "normalization_no_axis": "input 4 -> normalization axis=none -> dense 1",
+    "dense_lora": "input 4 -> dense 8 lora_rank=2 -> dense 1",
+    "embedding_lora": "input 4 dtype=int32 -> embedding 10 8 lora_rank=2 -> flatten -> dense 1",
+    "spectral_transpose": "input 6x6x3 -> spectralnormalization conv2dtranspose 4 3 -> flatten "
+    "-> dense 1",
+    "groupnorm_per_channel": "input 6x4 -> groupnormalization groups=-1 -> flatten -> dense 1",
+}
+
+
+@pytest.mark.parametrize("body", REVIEW_MODELS.values(), ids=REVIEW_MODELS.keys())
+def test_parameter_rules_found_in_review(body: str) -> None:
+    assert_same(f"{body}; adam; mse")
