@@ -14,7 +14,7 @@ from kdsl import __version__
 
 EXAMPLE = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BUG = 0, 1, 2, 130, 70
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BUG = 0, 1, 130, 70  # 2: argparse's own
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -53,7 +53,7 @@ class SourceError(KdslError):
         self.diagnostics = sorted(
             diagnostics, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0)
         )
-        super().__init__(diagnostics[0].message if diagnostics else "invalid program")
+        super().__init__(self.diagnostics[0].message if diagnostics else "invalid program")
 
     def render(self, color: bool = False) -> str:
         return "\n".join(format_diagnostic(self.source, d, color) for d in self.diagnostics)

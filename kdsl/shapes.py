@@ -569,7 +569,7 @@ def _global_pool(layer: _Layer, shape: Shape) -> Out:
 def _upsample(layer: _Layer, shape: Shape) -> Out:
     rank = _conv_rank(layer.call.class_name)
     spatial, channels = _conv_like(layer, shape, rank)
-    size = layer.ints("size" if rank > 1 else "size", rank)
+    size = layer.ints("size", rank)
     out = [None if s is None else s * f for s, f in zip(spatial, size, strict=True)]
     return Out(_assemble(layer, shape, out, channels))
 
@@ -793,7 +793,7 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
                 out.non_trainable if out else None,
             )
         )
-    last = model.layers[-1]
+    last = _output_layer(model)
     units = shape[-1] if shape else (last.args[0] if last.class_name == "Dense" else None)
     summary.diagnostics += _check_output(model, units)
     if unknown_from:
@@ -844,16 +844,31 @@ def _check_dtype(layer: _Layer, dtype: str, index: int) -> Diagnostic | None:
             else "`embedding` must come right after an integer input"
         )
         return Diagnostic(
-            f"`embedding` needs integer sequences (token ids), but gets {dtype} values",
+            f"`{layer.name}` needs integer sequences (token ids), but gets {dtype} values",
             layer.call.span,
             hint,
         )
     return None
 
 
+# Layers after the output layer that leave its values' meaning alone (at inference).
+_PASS_THROUGH = frozenset(
+    {"Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise", "ActivityRegularization",
+     "Identity"}
+)  # fmt: skip
+
+
+def _output_layer(model: ir.Model) -> ir.KerasCall:
+    """The layer that decides the outputs: the last one, looking past dropout and noise."""
+    for call in reversed(model.layers):
+        if call.class_name not in _PASS_THROUGH:
+            return call
+    return model.layers[-1]
+
+
 def _check_output(model: ir.Model, units: int | None) -> list[Diagnostic]:
-    """The last layer's activation and units against the loss."""
-    last = model.layers[-1]
+    """The output layer's activation and units against the loss."""
+    last = _output_layer(model)
     activation = dict(last.kwargs).get("activation")
     if last.class_name == "Activation":
         activation = last.args[0] if last.args else None
