@@ -216,7 +216,7 @@ def _suffix(*suffixes: str):
 
 def _analyze(path: str):
     """Parse and check a program; print its warnings; return the model and its summary."""
-    from kdsl.check import analyze
+    from kdsl.checker import analyze
     from kdsl.errors import format_diagnostic, use_color
     from kdsl.files import read_source
     from kdsl.parser import parse

@@ -55,6 +55,17 @@ class SourceError(KdslError):
         )
         super().__init__(self.diagnostics[0].message if diagnostics else "invalid program")
 
+    @property
+    def line(self) -> int | None:
+        """Line of the first problem (1-based), or None when it has no position."""
+        span = self.diagnostics[0].span if self.diagnostics else None
+        return span.line if span else None
+
+    @property
+    def column(self) -> int | None:
+        span = self.diagnostics[0].span if self.diagnostics else None
+        return span.column if span else None
+
     def render(self, color: bool = False) -> str:
         return "\n".join(format_diagnostic(self.source, d, color) for d in self.diagnostics)
 

@@ -1,7 +1,7 @@
 """The syntax tree of a .k file: frozen dataclasses that remember where they came from.
 
 The parser only builds these; meaning (which name is a layer, which argument is the
-learning rate) is decided later by `kdsl.check`, so that every problem can be reported
+learning rate) is decided later by `kdsl.checker`, so that every problem can be reported
 at once with its exact position.
 """
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from kdsl.catalog import POSITIONAL, load
-from kdsl.check import WRAPPERS
+from kdsl.checker import WRAPPERS
 from kdsl.shapes import RULES
 
 START, END = "<!-- kinds:start -->", "<!-- kinds:end -->"

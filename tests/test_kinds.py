@@ -16,7 +16,7 @@ from golden_cases import STYLES, expected_path, kind_programs
 
 from kdsl import check_source
 from kdsl.catalog import load
-from kdsl.check import analyze
+from kdsl.checker import analyze
 from kdsl.errors import Source
 from kdsl.parser import parse
 from kdsl.runner import import_keras

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kdsl.catalog import load
-from kdsl.check import _resolve, analyze
+from kdsl.checker import _resolve, analyze
 from kdsl.errors import Source, SourceError
 from kdsl.parser import parse
 from kdsl.render import render

@@ -1,0 +1,63 @@
+"""The Python API: `kdsl.parse`, `kdsl.check`, `kdsl.compile`, `kdsl.build`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+import kdsl
+from kdsl import nodes
+
+TUTORIAL = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
+
+
+def test_parse_returns_the_syntax_tree() -> None:
+    program = kdsl.parse(TUTORIAL)
+    assert isinstance(program, nodes.Program)
+    assert [call.name for call in program.layers] == ["dense", "dense", "dense"]
+
+
+def test_check_lists_every_problem_with_positions() -> None:
+    assert kdsl.check(TUTORIAL) == []
+    problems = kdsl.check("dens 3 in 4; adma; mse")
+    assert [(d.message, d.span.line, d.span.column) for d in problems] == [
+        ("unknown layer `dens`", 1, 1),
+        ("unknown optimizer `adma`", 1, 14),
+    ]
+    warnings = kdsl.check("dense 3 in 4 -> flatten; adam; mse")
+    assert [d.severity for d in warnings] == ["warning"]
+
+
+def test_compile_is_the_cli_output() -> None:
+    expected = (ROOT / "tests/golden/expected/tutorial.constructor.py").read_text()
+    assert kdsl.compile(TUTORIAL + "\n", style="constructor") == expected
+
+
+def test_errors_carry_line_column_and_message() -> None:
+    with pytest.raises(kdsl.KdslError) as info:
+        kdsl.compile("dense 5 in 4\n-> dens 3; adam; mse")
+    error = info.value
+    assert isinstance(error, kdsl.SourceError)
+    assert (error.line, error.column, str(error)) == (2, 4, "unknown layer `dens`")
+
+
+def test_parse_check_and_compile_never_import_tensorflow() -> None:
+    code = (
+        "import sys, kdsl\n"
+        f"kdsl.parse({TUTORIAL!r}); kdsl.check({TUTORIAL!r}); kdsl.compile({TUTORIAL!r})\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_build_returns_the_compiled_keras_model() -> None:
+    model = kdsl.build(TUTORIAL)
+    assert model.count_params() == 55
+    assert type(model.optimizer).__name__ == "Adam"
+    assert model.get_compile_config()["loss"] == "categorical_crossentropy"
