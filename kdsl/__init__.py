@@ -85,9 +85,7 @@ def build(text: str, name: str = "<string>"):
     It runs the very `build_model()` that `compile()` writes, so the model is the same one
     the script builds.
     """
-    from kdsl.runner import import_keras
+    from kdsl.runner import import_keras, load_script
 
     import_keras()
-    namespace: dict = {"__name__": "kdsl_built"}
-    exec(compile_source(text, name), namespace)  # the script kdsl generated
-    return namespace["build_model"]()
+    return load_script(compile_source(text, name), name)["build_model"]()

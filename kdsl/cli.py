@@ -228,13 +228,6 @@ def _analyze(path: str):
     return source, model, summary
 
 
-def _compile(args) -> tuple[str, object]:
-    from kdsl.render import Mode, render
-
-    _, model, _ = _analyze(args.file)
-    return render(model, Mode(style=args.style)), model
-
-
 def cmd_check(args) -> int:
     from kdsl.shapes import format_summary
 
@@ -254,7 +247,9 @@ def cmd_compile(args) -> int:
             args.output,
             "is the input program: refusing to overwrite it",
         )
-    code, _ = _compile(args)
+    from kdsl.render import Mode, render
+
+    code = render(_analyze(args.file)[1], Mode(style=args.style))
     if args.output:
         write_atomic(args.output, code)
     else:

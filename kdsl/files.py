@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kdsl.errors import InputError, Source
@@ -42,24 +44,32 @@ def read_source(path: str) -> Source:
     return Source(name, text.removeprefix("\ufeff"))
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write to a temporary file beside `path`, then rename it into place.
+@contextmanager
+def atomic_target(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside `path` to write; when the block ends it is synced to disk
+    and renamed into place, and on any error it is removed and `path` is untouched.
 
     A crash or Ctrl-C mid-write leaves either the old file or the new one, never half.
     """
     target = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield Path(temp)
+        with open(temp, "rb") as handle:
+            os.fsync(handle.fileno())  # on disk before it takes the name
         os.chmod(temp, file_mode(target))
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write `data` to `path` through `atomic_target`."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_target(path) as temp:
+        temp.write_bytes(payload)
 
 
 def file_mode(target: Path) -> int:

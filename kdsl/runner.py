@@ -88,6 +88,13 @@ def import_keras():
     return keras
 
 
+def load_script(code: str, origin: str = "<kdsl>") -> dict:
+    """Execute a generated script as a module (not as __main__): its functions by name."""
+    namespace: dict = {"__name__": "kdsl_generated", "__file__": origin}
+    exec(compile(code, f"<kdsl:{origin}>", "exec"), namespace)  # the script kdsl generated
+    return namespace
+
+
 def run(
     code: str,
     model: ir.Model,
@@ -111,8 +118,7 @@ def run(
     keras = import_keras()
     from kdsl.interrupt import StopOnInterrupt
 
-    namespace: dict = {"__name__": "kdsl_generated", "__file__": origin}
-    exec(compile(code, f"<kdsl:{origin}>", "exec"), namespace)  # the script kdsl generated
+    namespace = load_script(code, origin)
     keras.utils.set_random_seed(seed)
     try:
         built = namespace["build_model"]()

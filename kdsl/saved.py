@@ -9,38 +9,26 @@ single file can be copied around without losing its class names.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 from kdsl import __version__
 from kdsl.errors import ModelError, OutputError, first_line
-from kdsl.files import file_mode
+from kdsl.files import atomic_target
 
 METADATA = "kdsl.json"
 
 
 def save_model(model, path: str | Path, metadata: dict) -> None:
     """Save to a temporary `.keras` file beside `path`, then rename it into place."""
-    target = Path(path)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".keras")
-    os.close(fd)
     try:
-        model.save(temp)
-        with zipfile.ZipFile(temp, "a") as archive:
-            record = {"kdsl_version": __version__, **metadata}
-            archive.writestr(METADATA, json.dumps(record, indent=2) + "\n")
-        with open(temp, "rb") as handle:
-            os.fsync(handle.fileno())  # on disk before it takes the name
-        os.chmod(temp, file_mode(target))
-        os.replace(temp, target)
+        with atomic_target(path, suffix=".keras") as temp:  # Keras wants the suffix
+            model.save(temp)
+            with zipfile.ZipFile(temp, "a") as archive:
+                record = {"kdsl_version": __version__, **metadata}
+                archive.writestr(METADATA, json.dumps(record, indent=2) + "\n")
     except OSError as error:
-        Path(temp).unlink(missing_ok=True)
         raise OutputError(str(path), f"cannot be written: {error.strerror or error}") from None
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def read_metadata(path: str | Path) -> dict:
