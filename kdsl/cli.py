@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("file", metavar="FILE", help="the .k model, or - for stdin")
     _style_option(compile_cmd)
     compile_cmd.add_argument(
+        "--explain",
+        action="store_true",
+        help="comment every line: what each layer does, the shape it makes, what the "
+        "optimizer, loss and metrics mean (for people learning Keras)",
+    )
+    compile_cmd.add_argument(
         "-o", "--output", metavar="OUT", help="write the script here (atomically) instead of stdout"
     )
 
@@ -249,7 +255,7 @@ def cmd_compile(args) -> int:
         )
     from kdsl.render import Mode, render
 
-    code = render(_analyze(args.file)[1], Mode(style=args.style))
+    code = render(_analyze(args.file)[1], Mode(style=args.style, explain=args.explain))
     if args.output:
         write_atomic(args.output, code)
     else:
