@@ -54,10 +54,19 @@ def _parser() -> argparse.ArgumentParser:
         help="check a .k model and print its layers, output shapes and parameter counts",
         description="Check a .k model without TensorFlow: every error at once, then a "
         "summary like Keras's model.summary() from kdsl's own shape inference.",
-        epilog="example:\n  kdsl check examples/iris.k",
+        epilog="examples:\n  kdsl check examples/iris.k\n"
+        "  kdsl check examples/digits_cnn.k --diagram digits.svg",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check_cmd.add_argument("file", metavar="FILE", help="the .k model, or - for stdin")
+    check_cmd.add_argument(
+        "--diagram",
+        type=_suffix(".svg", ".dot", ".png"),
+        metavar="OUT.svg",
+        help="also draw the layer stack with shapes and parameter counts: .svg (through "
+        "Graphviz when installed, else kdsl's own drawing), .dot (Graphviz source) or "
+        ".png (needs Graphviz)",
+    )
 
     run_cmd = commands.add_parser(
         "run",
@@ -237,11 +246,38 @@ def _analyze(path: str):
 def cmd_check(args) -> int:
     from kdsl.shapes import format_summary
 
-    source, _, summary = _analyze(args.file)
+    if args.diagram:
+        _check_output(args.diagram, inputs=[args.file])
+    source, model, summary = _analyze(args.file)
     print(format_summary(summary, source.name))
     for note in summary.notes:
         print(f"note: {note}")
+    if args.diagram:
+        _write_diagram(args.diagram, model, summary, source.name)
     return EXIT_OK
+
+
+def _write_diagram(path: str, model, summary, title: str) -> None:
+    from kdsl import diagram
+    from kdsl.errors import OutputError
+    from kdsl.files import write_atomic
+
+    suffix = Path(path).suffix.lower()
+    try:
+        content, drawn_by = diagram.draw(model, summary, title, suffix)
+    except diagram.GraphvizMissing:
+        raise OutputError(
+            path,
+            "a .png diagram needs Graphviz's `dot`, which is not installed; "
+            "write an .svg instead (kdsl draws it itself), or install graphviz",
+        ) from None
+    except diagram.GraphvizFailed as error:
+        if suffix == ".png":
+            raise OutputError(path, f"Graphviz's `dot` failed: {error}") from None
+        print(f"kdsl: Graphviz's `dot` failed ({error}); kdsl draws the diagram itself")
+        content, drawn_by = diagram.draw(model, summary, title, suffix, use_graphviz=False)
+    write_atomic(path, content)
+    print(f"kdsl: drew the diagram in {path} ({drawn_by})")
 
 
 def cmd_compile(args) -> int:
