@@ -67,7 +67,7 @@ def test_text_is_escaped() -> None:
     if shutil.which("dot"):  # Graphviz reads the escaped quotes and backslashes back
         done = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
-        assert "&lt;&amp;" in done.stdout and 'say &quot;hi&quot;' in done.stdout
+        assert "&lt;&amp;" in done.stdout and "say &quot;hi&quot;" in done.stdout
 
 
 def test_long_calls_are_cut() -> None:
