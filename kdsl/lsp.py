@@ -55,13 +55,18 @@ class Analysis:
 @lru_cache(maxsize=16)
 def analyze_text(text: str) -> Analysis:
     """Every diagnostic `kdsl check` gives for `text`, and the shapes when there are any."""
+    try:
+        return _analyze(text)
+    except RecursionError:  # as `kdsl check` says it, not a crash of the server
+        return Analysis([Diagnostic("the program nests too deeply to process")])
+
+
+def _analyze(text: str) -> Analysis:
     source = Source("<editor>", text)
     try:
         program = parse(source)
     except SourceError as error:
         return Analysis(error.diagnostics)
-    except RecursionError:
-        return Analysis([Diagnostic("the program nests too deeply to process")])
     try:
         model, summary = summarize(program, source)
     except SourceError as error:

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 import pytest
 from conftest import ROOT
 
-from kdsl.lsp import create_server
+from kdsl.lsp import complete, create_server, hover_text
 
 TIMEOUT = 20  # seconds for any one answer; they take milliseconds
 URI = "file:///tmp/model.k"
@@ -392,3 +392,23 @@ def test_without_pygls_kdsl_lsp_says_what_to_install() -> None:
         "error: `kdsl lsp` needs pygls, which is not installed: pip install 'kdsl[lsp]'"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_every_position_of_every_sample_program_answers() -> None:
+    """Hover and completion never fail, wherever the cursor is and however broken the
+    text before it (every prefix of the examples, golden programs and error cases)."""
+    paths = [
+        *sorted((ROOT / "examples").glob("*.k")),
+        *sorted((ROOT / "tests" / "golden").glob("*.k")),
+        *sorted((ROOT / "tests" / "errors").glob("*.k")),
+    ]
+    assert len(paths) > 50
+    hovers = completions = 0
+    for path in paths:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        for end in range(len(text) + 1):
+            completions += bool(complete(text[:end]))
+        for number, line in enumerate(text.split("\n"), 1):
+            for column in range(1, len(line) + 2):
+                hovers += hover_text(text, number, column) is not None
+    assert hovers > 1000 and completions > 1000
