@@ -24,7 +24,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import Code
 
-from kdsl.errors import KdslError, Source, format_diagnostic
+from kdsl.errors import KdslError, ModelError, Source, first_line, format_diagnostic
 
 CELL = "<cell>"
 DEFAULT_NAME = "model"
@@ -118,7 +118,12 @@ class KdslMagics(Magics):
         import kdsl
 
         _analyze(text)  # errors before Keras's slow import, and the warnings
-        model = kdsl.build(text, CELL)
+        try:
+            model = kdsl.build(text, CELL)
+        except KdslError:
+            raise
+        except Exception as error:  # Keras found what kdsl's checks could not, as in `run`
+            raise ModelError(CELL, f"Keras rejected the model: {first_line(error)}") from None
         self.shell.push({name: model})
         self.programs[name] = text
         self.last = name

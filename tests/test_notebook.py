@@ -166,3 +166,12 @@ def test_importing_kdsl_imports_no_ipython() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_a_model_keras_rejects_is_one_line_not_a_traceback(ip) -> None:
+    # kdsl has no rule for einsum equations; Keras refuses this one when building.
+    result, out, _ = run(ip, '%%kdsl bad\ninput 4 -> einsumdense "xyz" 3; adam; mse')
+    assert not result.success
+    assert out.startswith("<cell>: error: Keras rejected the model: Invalid einsum equation 'xyz'")
+    assert "Traceback" not in out
+    assert "bad" not in ip.user_ns
