@@ -175,7 +175,10 @@ def _parser() -> argparse.ArgumentParser:
         description="A language server for .k files: diagnostics as you type, layer "
         "output shapes and parameter counts on hover, completion from the catalog. "
         "Your editor starts it; it needs the `lsp` extra: pip install 'kdsl[lsp]'.",
-        epilog="Neovim:\n  vim.lsp.start({ name = 'kdsl', cmd = { 'kdsl', 'lsp' } })",
+        epilog="Neovim (0.11+):\n"
+        "  vim.lsp.config('kdsl', { cmd = { 'kdsl', 'lsp' }, filetypes = { 'kdsl' } })\n"
+        "  vim.lsp.enable('kdsl')\n"
+        "VS Code and Helix: see the README.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser
