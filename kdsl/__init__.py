@@ -97,3 +97,10 @@ def build(text: str, name: str = "<string>"):
 
     import_keras()
     return load_script(compile_source(text, name), name)["build_model"]()
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext kdsl`: the `%%kdsl` cell magic and `%kdsl` line magic (`kdsl.notebook`)."""
+    from kdsl.notebook import load_ipython_extension as register
+
+    register(ipython)

@@ -183,6 +183,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="write the predictions here (.csv with a header, or .npy) instead of a table",
     )
+
+    commands.add_parser(
+        "lsp",
+        help="serve the language server protocol on stdin/stdout, for editors",
+        description="A language server for .k files: diagnostics as you type, layer "
+        "output shapes and parameter counts on hover, completion from the catalog. "
+        "Your editor starts it; it needs the `lsp` extra: pip install 'kdsl[lsp]'.",
+        epilog="Neovim (0.11+):\n"
+        "  vim.lsp.config('kdsl', { cmd = { 'kdsl', 'lsp' }, filetypes = { 'kdsl' } })\n"
+        "  vim.lsp.enable('kdsl')\n"
+        "VS Code and Helix: see the README.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     return parser
 
 
@@ -428,6 +441,21 @@ def cmd_predict(args) -> int:
     return EXIT_OK
 
 
+def cmd_lsp(args) -> int:
+    from kdsl.errors import KdslError
+
+    try:
+        from kdsl.lsp import serve
+    except ImportError as error:
+        if (error.name or "").split(".")[0] not in ("pygls", "lsprotocol"):
+            raise
+        raise KdslError(
+            "`kdsl lsp` needs pygls, which is not installed: pip install 'kdsl[lsp]'"
+        ) from None
+    serve()
+    return EXIT_OK
+
+
 def _same_file(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -445,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
             "compile": cmd_compile,
             "run": cmd_run,
             "predict": cmd_predict,
+            "lsp": cmd_lsp,
         }
         return commands[args.command](args)
     except KdslError as error:
