@@ -70,14 +70,16 @@ def compile(  # noqa: A001 - `kdsl.compile` is the name users expect
     style: Literal["add", "constructor"] = "add",
     name: str = "<string>",
     explain: bool = False,
+    strategy: Literal["mirrored", "multi-worker"] | None = None,
 ) -> str:
     """A standalone Keras script for a program; raises `KdslError` subclasses.
 
-    `explain=True` adds a comment above each line saying what it does (`--explain`).
+    `explain=True` adds a comment above each line saying what it does (`--explain`);
+    `strategy` builds and trains the model under that tf.distribute strategy.
     """
     from kdsl.render import Mode, render
 
-    return render(check_source(text, name), Mode(style=style, explain=explain))
+    return render(check_source(text, name), Mode(style=style, explain=explain, strategy=strategy))
 
 
 def compile_source(

@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     compile_cmd.add_argument("file", metavar="FILE", help="the .k model, or - for stdin")
     _style_option(compile_cmd)
+    _strategy_option(compile_cmd)
     compile_cmd.add_argument(
         "--explain",
         action="store_true",
@@ -143,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
         "epochs (like `fit reduce_lr_on_plateau=PATIENCE`)",
     )
     _style_option(training)
+    _strategy_option(training)
     outputs = run_cmd.add_argument_group("outputs (each written atomically)")
     outputs.add_argument(
         "--save",
@@ -205,6 +207,16 @@ def _style_option(command: argparse.ArgumentParser) -> None:
         choices=("add", "constructor"),
         default="add",
         help="`model.add(...)` per layer (default) or `Sequential([...])`",
+    )
+
+
+def _strategy_option(command) -> None:
+    command.add_argument(
+        "--strategy",
+        choices=("mirrored", "multi-worker"),
+        help="train data-parallel under a tf.distribute strategy: `mirrored` over this "
+        "machine's GPUs (else its CPU), `multi-worker` over the machines in TF_CONFIG; "
+        "batch sizes are per replica",
     )
 
 
@@ -304,7 +316,8 @@ def cmd_compile(args) -> int:
         )
     from kdsl.render import Mode, render
 
-    code = render(_analyze(args.file)[1], Mode(style=args.style, explain=args.explain))
+    mode = Mode(style=args.style, explain=args.explain, strategy=args.strategy)
+    code = render(_analyze(args.file)[1], mode)
     if args.output:
         write_atomic(args.output, code)
     else:
@@ -321,7 +334,7 @@ def cmd_run(args) -> int:
     model = _analyze(args.file)[1].with_fit(
         early_stopping=args.early_stopping, reduce_lr_on_plateau=args.reduce_lr_on_plateau
     )
-    code = render(model, Mode(style=args.style))
+    code = render(model, Mode(style=args.style, strategy=args.strategy))
     if args.data:
         data_path = runner.check_data_file(Path(args.data), args.file, given=True)
     elif args.file == "-":
@@ -334,7 +347,9 @@ def cmd_run(args) -> int:
         )
     if args.target and not data_path.lower().endswith(".csv"):
         args.parser.error(f"--target names a CSV column, but {data_path} is not a .csv file")
-    for output in (args.save, args.json, args.plot):
+    # Only the chief writes outputs, so only the chief needs somewhere to write them.
+    chief = args.strategy != "multi-worker" or runner.worker_task().chief
+    for output in (args.save, args.json, args.plot) if chief else ():
         if output:
             _check_output(output, inputs=[args.file, data_path])
     seed = runner.DEFAULT_SEED if args.seed is None else args.seed
@@ -352,9 +367,13 @@ def cmd_run(args) -> int:
         seed=seed,
         origin=origin,
         standardize=args.standardize,
+        strategy=args.strategy,
     )
     print(runner.summary(result), flush=True)
-    _write_outputs(args, result, model, origin, seed)
+    if result.chief:
+        _write_outputs(args, result, model, origin, seed)
+    elif args.save or args.json or args.plot:
+        print("kdsl: not the chief worker: the chief writes --save, --json and --plot")
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 
 

@@ -22,6 +22,10 @@ from kdsl.catalog import FIT_CALLBACKS
 Style = Literal["add", "constructor"]
 STYLES: tuple[Style, ...] = ("add", "constructor")
 
+# tf.distribute strategies the script can train under (None: Keras's default, one device).
+Strategy = Literal["mirrored", "multi-worker"]
+STRATEGIES: tuple[Strategy, ...] = ("mirrored", "multi-worker")
+
 # What the script trains for when the `fit` section does not say.
 DEFAULT_EPOCHS = 10
 DEFAULT_BATCH_SIZE = 32
@@ -35,6 +39,7 @@ class Mode:
     style: Style = "add"
     line_length: int = 88
     explain: bool = False  # a comment above each line saying what it does (for learners)
+    strategy: Strategy | None = None
 
 
 @cache
@@ -158,6 +163,7 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     imports = [
         "import keras",
         "import numpy as np",
+        *(["import tensorflow as tf"] if mode.strategy else []),
         "from keras import Input, Sequential",
         f"from keras.layers import {', '.join(_layer_classes(model.layers))}",
     ]
@@ -168,6 +174,7 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
             kdsl_version=__version__,
             imports=imports,
             style=mode.style,
+            strategy=mode.strategy,
             layers=layers,
             compile_args=compile_args,
             epochs=literal(epochs),

@@ -7,11 +7,13 @@ the data before training, splitting it, stopping cleanly on Ctrl-C, and the summ
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any
 from kdsl import ir
 from kdsl.data import Dataset, load, validate
 from kdsl.data import standardize as standardize_features
-from kdsl.errors import DataError, ModelError, first_line
+from kdsl.errors import DataError, InputError, ModelError, first_line
 from kdsl.split import split
 
 DEFAULT_SEED = 0
@@ -42,6 +44,7 @@ class RunResult:
     model: Any  # the trained Keras model
     data: Dataset
     scaling: dict | None = None  # --standardize's mean and std per feature
+    chief: bool = True  # False on a multi-worker run's other workers: they write no outputs
 
     @property
     def epochs_run(self) -> int:
@@ -78,14 +81,81 @@ def quiet_native_stderr():
             os.close(saved)
 
 
-def import_keras():
-    """Import Keras with TensorFlow's start-up noise silenced; Keras's progress bars stay."""
+def import_keras(probe: bool = True):
+    """Import Keras with TensorFlow's start-up noise silenced; Keras's progress bars stay.
+
+    `probe=False` runs no TensorFlow op, for a multi-worker strategy that must come first.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with quiet_native_stderr():
         import keras
 
-        keras.ops.convert_to_tensor([0.0])  # the backend probes devices on first use
+        if probe:
+            keras.ops.convert_to_tensor([0.0])  # the backend probes devices on first use
     return keras
+
+
+@dataclass(frozen=True)
+class WorkerTask:
+    """This process's place in a multi-worker cluster, from TF_CONFIG."""
+
+    kind: str  # "worker" or "chief"
+    index: int
+    workers: int  # tasks that train: workers and the chief
+    chief: bool  # the one that writes outputs, as TensorFlow decides it
+
+
+def worker_task(environ: Mapping[str, str] = os.environ) -> WorkerTask:
+    """Read and check TF_CONFIG before TensorFlow does, to fail with a plain message.
+
+    Without TF_CONFIG there is one worker. The chief is the `chief` task if the cluster
+    has one, else worker 0, as in TensorFlow.
+    """
+    text = environ.get("TF_CONFIG", "").strip()
+    if not text:
+        return WorkerTask("worker", 0, 1, True)
+    example = (
+        'for example: TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+        '"task": {"type": "worker", "index": 0}}\''
+    )
+    try:
+        config = json.loads(text)
+    except ValueError as error:
+        raise InputError("TF_CONFIG", f"is not JSON: {error}", example) from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not isinstance(task, dict):
+        raise InputError("TF_CONFIG", "needs a `cluster` and a `task` object", example)
+    kind, index = task.get("type"), task.get("index", 0)
+    addresses = cluster.get(kind) if isinstance(kind, str) else None
+    if not isinstance(addresses, list):
+        raise InputError(
+            "TF_CONFIG",
+            f"the task type {kind!r} is not in the cluster ({', '.join(map(str, cluster))})",
+            example,
+        )
+    if not isinstance(index, int) or not 0 <= index < len(addresses):
+        raise InputError(
+            "TF_CONFIG",
+            f"task index {index!r} is out of range: the cluster has {len(addresses)} "
+            f"{kind} address{'es' if len(addresses) != 1 else ''}",
+            example,
+        )
+    workers = sum(len(cluster.get(name) or []) for name in ("chief", "worker"))
+    chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+    return WorkerTask(kind, index, workers, chief)
+
+
+def describe_strategy(name: str, strategy, task: WorkerTask | None = None) -> str:
+    """`mirrored over 2 replicas: CPU:0, CPU:1`: what a distributed run runs on."""
+    replicas = strategy.num_replicas_in_sync
+    devices = ", ".join(d.split("device:")[-1] for d in strategy.extended.worker_devices)
+    where = ""
+    if task is not None:
+        role = ", the chief" if task.chief else ""
+        where = f" ({task.kind} {task.index} of {task.workers}{role})"
+    s = "s" if replicas != 1 else ""
+    return f"{name} over {replicas} replica{s}{where}: {devices}"
 
 
 def load_script(code: str, origin: str = "<kdsl>") -> dict:
@@ -108,17 +178,32 @@ def run(
     seed: int = DEFAULT_SEED,
     origin: str = "<kdsl>",
     standardize: bool = False,
+    strategy: str | None = None,
 ) -> RunResult:
     """Train, evaluate and predict with the generated script; returns the figures.
 
+    `strategy` names the tf.distribute strategy the script was rendered with; a
+    multi-worker run's other workers return `chief=False` and should write no outputs.
     Ctrl-C during `fit` stops after the current batch and returns what was learned, with
     `interrupted` set.
     """
+    task = worker_task() if strategy == "multi-worker" else None
     data = load(data_path, target)  # fail on bad data before paying for TensorFlow's import
-    keras = import_keras()
+    # The script creates a multi-worker strategy as it loads: no TensorFlow op may precede it.
+    keras = import_keras(probe=task is None)
     from kdsl.interrupt import StopOnInterrupt
 
-    namespace = load_script(code, origin)
+    if strategy:
+        try:
+            with quiet_native_stderr():  # the strategy's start-up logging
+                namespace = load_script(code, origin)
+        except Exception as error:  # e.g. a worker address that cannot be served
+            raise ModelError(
+                origin, f"could not start the {strategy} strategy: {first_line(error)}"
+            ) from None
+        print(f"kdsl: {describe_strategy(strategy, namespace['strategy'], task)}", flush=True)
+    else:
+        namespace = load_script(code, origin)
     keras.utils.set_random_seed(seed)
     try:
         built = namespace["build_model"]()
@@ -181,6 +266,7 @@ def run(
         model=built,
         data=data,
         scaling=scaling,
+        chief=task is None or task.chief,
     )
 
 

@@ -33,3 +33,15 @@ def expected_path(program: Path, style: str) -> Path:
 
 def case_id(program: Path) -> str:
     return f"{program.parent.name}/{program.name}"
+
+
+# Distributed variants of one small and one larger example: (program, style, strategy).
+STRATEGY_CASES = [
+    (ROOT / "examples" / "iris.k", "add", "mirrored"),
+    (ROOT / "examples" / "iris.k", "add", "multi-worker"),
+    (ROOT / "examples" / "digits_cnn.k", "constructor", "mirrored"),
+]
+
+
+def strategy_expected_path(program: Path, style: str, strategy: str) -> Path:
+    return GOLDEN / "expected" / f"strategy_{strategy}_{program.stem}.{style}.py"

@@ -13,10 +13,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from golden_cases import STYLES, all_programs, case_id, expected_path, programs
+from golden_cases import (
+    STRATEGY_CASES,
+    STYLES,
+    all_programs,
+    case_id,
+    expected_path,
+    programs,
+    strategy_expected_path,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import kdsl
 from kdsl import compile_source
 from kdsl.render import Mode, format_code
 
@@ -26,7 +35,23 @@ CASES = [(p, s) for p in all_programs() for s in STYLES]
 @pytest.mark.parametrize(("program", "style"), CASES, ids=[f"{case_id(p)}-{s}" for p, s in CASES])
 def test_golden(program: Path, style: str, update_goldens: bool) -> None:
     code = compile_source(program.read_text(), str(program), style=style)
-    expected = expected_path(program, style)
+    _compare(code, expected_path(program, style), f"{program} ({style})", update_goldens)
+
+
+@pytest.mark.parametrize(
+    ("program", "style", "strategy"),
+    STRATEGY_CASES,
+    ids=[f"{case_id(p)}-{s}-{d}" for p, s, d in STRATEGY_CASES],
+)
+def test_strategy_golden(program: Path, style: str, strategy: str, update_goldens: bool) -> None:
+    """`--strategy` scripts: compared like the others, and black-stable."""
+    code = kdsl.compile(program.read_text(), style=style, name=str(program), strategy=strategy)
+    assert format_code(code, Mode(style=style)) == code
+    expected = strategy_expected_path(program, style, strategy)
+    _compare(code, expected, f"{program} ({style}, --strategy {strategy})", update_goldens)
+
+
+def _compare(code: str, expected: Path, what: str, update_goldens: bool) -> None:
     if update_goldens or not expected.exists():
         expected.parent.mkdir(parents=True, exist_ok=True)
         expected.write_text(code)
@@ -43,7 +68,7 @@ def test_golden(program: Path, style: str, update_goldens: bool) -> None:
             )
         )
         pytest.fail(
-            f"{program} ({style}) differs from its golden file:\n{diff}\n"
+            f"{what} differs from its golden file:\n{diff}\n"
             "If the change is intended: pytest --update-goldens"
         )
 
@@ -58,6 +83,7 @@ def test_black_stable(program: Path, style: str) -> None:
 def test_goldens_have_no_orphans() -> None:
     """Every expected file belongs to a program that still exists."""
     wanted = {expected_path(p, s) for p, s in CASES}
+    wanted |= {strategy_expected_path(*case) for case in STRATEGY_CASES}
     present = set((Path(__file__).parent / "golden" / "expected").glob("*.py"))
     assert present <= wanted, f"stale golden files: {sorted(map(str, present - wanted))}"
 
