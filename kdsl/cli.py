@@ -63,10 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     fmt_cmd = commands.add_parser(
         "fmt",
         help="rewrite .k files in the canonical layout, keeping comments",
-        description="Rewrite .k files in one canonical layout: a short program on one line, "
-        "else one layer per line with `->` aligned and each section on its own line; "
+        description="Rewrite .k files in one canonical layout: a short program on one line,\n"
+        "else one layer per line with `->` aligned and each section on its own line;\n"
         "comments stay where they are. Only the parser runs: no TensorFlow, no checks.",
-        epilog="examples:\n  kdsl fmt model.k examples/         # rewrite in place\n"
+        epilog="examples:\n  kdsl fmt model.k examples/          # rewrite in place\n"
         "  kdsl fmt --check examples/          # exit 1 if a file would change (CI)\n"
         "  kdsl fmt --diff model.k             # show the changes, write nothing\n"
         "  kdsl fmt - < model.k > tidy.k       # stdin to stdout",
