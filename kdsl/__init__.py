@@ -66,17 +66,25 @@ def check_source(text: str, name: str = "<string>") -> ir.Model:
 
 
 def compile(  # noqa: A001 - `kdsl.compile` is the name users expect
-    text: str, style: Literal["add", "constructor"] = "add", name: str = "<string>"
+    text: str,
+    style: Literal["add", "constructor"] = "add",
+    name: str = "<string>",
+    explain: bool = False,
 ) -> str:
-    """A standalone Keras script for a program; raises `KdslError` subclasses."""
+    """A standalone Keras script for a program; raises `KdslError` subclasses.
+
+    `explain=True` adds a comment above each line saying what it does (`--explain`).
+    """
     from kdsl.render import Mode, render
 
-    return render(check_source(text, name), Mode(style=style))
+    return render(check_source(text, name), Mode(style=style, explain=explain))
 
 
-def compile_source(text: str, name: str = "<string>", style: str = "add") -> str:
+def compile_source(
+    text: str, name: str = "<string>", style: str = "add", explain: bool = False
+) -> str:
     """`compile()` with the file name first (the tests' and the CLI's order)."""
-    return compile(text, style=style, name=name)  # type: ignore[arg-type]
+    return compile(text, style=style, name=name, explain=explain)  # type: ignore[arg-type]
 
 
 def build(text: str, name: str = "<string>"):
@@ -89,3 +97,10 @@ def build(text: str, name: str = "<string>"):
 
     import_keras()
     return load_script(compile_source(text, name), name)["build_model"]()
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext kdsl`: the `%%kdsl` cell magic and `%kdsl` line magic (`kdsl.notebook`)."""
+    from kdsl.notebook import load_ipython_extension as register
+
+    register(ipython)

@@ -591,11 +591,22 @@ def analyze(
     Names and arguments are checked first; shapes only once every layer is known, so a
     typo never sets off a cascade of shape errors.
     """
-    model = _resolve(program, source, catalog or load())
-    summary = infer(model, catalog)
+    model, summary = summarize(program, source, catalog)
     if any(d.severity == "error" for d in summary.diagnostics):
         raise SourceError(source, summary.diagnostics)
     return model, summary
+
+
+def summarize(
+    program: nodes.Program, source: Source, catalog: Catalog | None = None
+) -> tuple[ir.Model, Summary]:
+    """`analyze` that keeps the summary when only shapes are wrong (errors in its diagnostics).
+
+    For editors: the rows still say what each layer outputs up to the problem. Names and
+    arguments that are wrong still raise `SourceError`, as there is no model to infer.
+    """
+    model = _resolve(program, source, catalog or load())
+    return model, infer(model, catalog)
 
 
 def _resolve(program: nodes.Program, source: Source, catalog: Catalog) -> ir.Model:

@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("file", metavar="FILE", help="the .k model, or - for stdin")
     _style_option(compile_cmd)
     compile_cmd.add_argument(
+        "--explain",
+        action="store_true",
+        help="comment every line: what each layer does, the shape it makes, what the "
+        "optimizer, loss and metrics mean (for people learning Keras)",
+    )
+    compile_cmd.add_argument(
         "-o", "--output", metavar="OUT", help="write the script here (atomically) instead of stdout"
     )
     compile_cmd.add_argument(
@@ -55,10 +61,19 @@ def _parser() -> argparse.ArgumentParser:
         help="check a .k model and print its layers, output shapes and parameter counts",
         description="Check a .k model without TensorFlow: every error at once, then a "
         "summary like Keras's model.summary() from kdsl's own shape inference.",
-        epilog="example:\n  kdsl check examples/iris.k",
+        epilog="examples:\n  kdsl check examples/iris.k\n"
+        "  kdsl check examples/digits_cnn.k --diagram digits.svg",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check_cmd.add_argument("file", metavar="FILE", help="the .k model, or - for stdin")
+    check_cmd.add_argument(
+        "--diagram",
+        type=_suffix(".svg", ".dot", ".png"),
+        metavar="OUT.svg",
+        help="also draw the layer stack with shapes and parameter counts: .svg (through "
+        "Graphviz when installed, else kdsl's own drawing), .dot (Graphviz source) or "
+        ".png (needs Graphviz)",
+    )
 
     fmt_cmd = commands.add_parser(
         "fmt",
@@ -202,6 +217,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="write the predictions here (.csv with a header, or .npy) instead of a table",
     )
+
+    commands.add_parser(
+        "lsp",
+        help="serve the language server protocol on stdin/stdout, for editors",
+        description="A language server for .k files: diagnostics as you type, layer "
+        "output shapes and parameter counts on hover, completion from the catalog. "
+        "Your editor starts it; it needs the `lsp` extra: pip install 'kdsl[lsp]'.",
+        epilog="Neovim (0.11+):\n"
+        "  vim.lsp.config('kdsl', { cmd = { 'kdsl', 'lsp' }, filetypes = { 'kdsl' } })\n"
+        "  vim.lsp.enable('kdsl')\n"
+        "VS Code and Helix: see the README.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     return parser
 
 
@@ -265,11 +293,38 @@ def _analyze(path: str):
 def cmd_check(args) -> int:
     from kdsl.shapes import format_summary
 
-    source, _, summary = _analyze(args.file)
+    if args.diagram:
+        _check_output(args.diagram, inputs=[args.file])
+    source, model, summary = _analyze(args.file)
     print(format_summary(summary, source.name))
     for note in summary.notes:
         print(f"note: {note}")
+    if args.diagram:
+        _write_diagram(args.diagram, model, summary, source.name)
     return EXIT_OK
+
+
+def _write_diagram(path: str, model, summary, title: str) -> None:
+    from kdsl import diagram
+    from kdsl.errors import OutputError
+    from kdsl.files import write_atomic
+
+    suffix = Path(path).suffix.lower()
+    try:
+        content, drawn_by = diagram.draw(model, summary, title, suffix)
+    except diagram.GraphvizMissing:
+        raise OutputError(
+            path,
+            "a .png diagram needs Graphviz's `dot`, which is not installed; "
+            "write an .svg instead (kdsl draws it itself), or install graphviz",
+        ) from None
+    except diagram.GraphvizFailed as error:
+        if suffix == ".png":
+            raise OutputError(path, f"Graphviz's `dot` failed: {error}") from None
+        print(f"kdsl: Graphviz's `dot` failed ({error}); kdsl draws the diagram itself")
+        content, drawn_by = diagram.draw(model, summary, title, suffix, use_graphviz=False)
+    write_atomic(path, content)
+    print(f"kdsl: drew the diagram in {path} ({drawn_by})")
 
 
 def cmd_compile(args) -> int:
@@ -283,7 +338,7 @@ def cmd_compile(args) -> int:
         )
     from kdsl.render import Mode, render
 
-    code = render(_analyze(args.file)[1], Mode(style=args.style))
+    code = render(_analyze(args.file)[1], Mode(style=args.style, explain=args.explain))
     if args.output:
         write_atomic(args.output, code)
     else:
@@ -445,6 +500,21 @@ def cmd_predict(args) -> int:
     return EXIT_OK
 
 
+def cmd_lsp(args) -> int:
+    from kdsl.errors import KdslError
+
+    try:
+        from kdsl.lsp import serve
+    except ImportError as error:
+        if (error.name or "").split(".")[0] not in ("pygls", "lsprotocol"):
+            raise
+        raise KdslError(
+            "`kdsl lsp` needs pygls, which is not installed: pip install 'kdsl[lsp]'"
+        ) from None
+    serve()
+    return EXIT_OK
+
+
 def _same_file(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -463,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
             "fmt": cmd_fmt,
             "run": cmd_run,
             "predict": cmd_predict,
+            "lsp": cmd_lsp,
         }
         return commands[args.command](args)
     except KdslError as error:

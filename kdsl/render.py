@@ -7,6 +7,8 @@ Templates never see user text: every value reaches them as a Python literal made
 from __future__ import annotations
 
 import math
+import re
+import textwrap
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -23,6 +25,7 @@ STYLES: tuple[Style, ...] = ("add", "constructor")
 # What the script trains for when the `fit` section does not say.
 DEFAULT_EPOCHS = 10
 DEFAULT_BATCH_SIZE = 32
+NO_BREAK = "\u00a0"
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class Mode:
 
     style: Style = "add"
     line_length: int = 88
+    explain: bool = False  # a comment above each line saying what it does (for learners)
 
 
 @cache
@@ -100,18 +104,49 @@ def _layer_classes(calls: tuple[ir.KerasCall, ...]) -> list[str]:
     return sorted(names, key=lambda name: (not name.isupper(), name))
 
 
+@dataclass(frozen=True)
+class Line:
+    """One generated line (a layer, a compile argument) and the comment above it, if any."""
+
+    code: str
+    comment: tuple[str, ...] = ()
+
+
+def _commented(code: str, text: str | None, indent: int, mode: Mode) -> Line:
+    """`code` with `text` wrapped into `#` lines that fit black's line length."""
+    if not mode.explain or not text:
+        return Line(code)
+    width = max(mode.line_length - indent - 2, 40)
+    # A shape such as `(None, 8, 8, 16)` is never split across lines: its spaces are
+    # no-break spaces while wrapping (textwrap breaks only at ASCII whitespace).
+    text = re.sub(r"\([^()]*\)", lambda m: m.group().replace(" ", NO_BREAK), text)
+    lines = textwrap.wrap(text, width, break_on_hyphens=False)
+    return Line(code, tuple(line.replace(NO_BREAK, " ") for line in lines))
+
+
 def render(model: ir.Model, mode: Mode = Mode()) -> str:
     """The whole standalone script, black-formatted."""
+    comments = _explanations(model) if mode.explain else {}
+    layer_indent = 4 if mode.style == "add" else 12
     input_args = [f"shape={literal(model.input_shape)}"]
     input_args += [f"{name}={literal(value)}" for name, value in model.input_kwargs]
-    layers = [f"Input({', '.join(input_args)})", *(expression(c) for c in model.layers)]
+    layers = [
+        _commented(f"Input({', '.join(input_args)})", comments.get("input"), layer_indent, mode),
+        *(
+            _commented(expression(c), comments.get(i), layer_indent, mode)
+            for i, c in enumerate(model.layers)
+        ),
+    ]
 
     compile_args = [
-        f"optimizer={_compile_arg(model.optimizer)}",
-        f"loss={_compile_arg(model.loss)}",
+        _commented(
+            f"optimizer={_compile_arg(model.optimizer)}", comments.get("optimizer"), 8, mode
+        ),
+        _commented(f"loss={_compile_arg(model.loss)}", comments.get("loss"), 8, mode),
     ]
     if model.metrics:
-        compile_args.append(f"metrics=[{', '.join(_compile_arg(m) for m in model.metrics)}]")
+        metrics = f"metrics=[{', '.join(_compile_arg(m) for m in model.metrics)}]"
+        compile_args.append(_commented(metrics, comments.get("metrics"), 8, mode))
 
     epochs = model.fit_option("epochs", DEFAULT_EPOCHS)
     batch_size = model.fit_option("batch_size", DEFAULT_BATCH_SIZE)
@@ -141,6 +176,8 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
             early_stopping=model.fit_option("early_stopping"),
             reduce_lr_on_plateau=model.fit_option("reduce_lr_on_plateau"),
             validation_split=bool(model.fit_option("validation_split")),
+            explain=mode.explain,
+            compile_comment=_commented("", comments.get("compile"), 4, mode).comment,
         )
     )
     # The template and the literals above are already in black's style, so black (and
@@ -150,6 +187,42 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     if code.isascii() and max(map(len, code.splitlines())) <= mode.line_length:
         return code
     return format_code(code, mode)
+
+
+def _explanations(model: ir.Model) -> dict[str | int, str]:
+    """The `--explain` comments by line: "input", a layer's index, "optimizer", ..."""
+    from kdsl import explain
+    from kdsl.catalog import load
+    from kdsl.shapes import infer
+
+    catalog = load()
+    rows = infer(model, catalog).rows
+    last = len(model.layers) - 1
+    comments: dict[str | int, str] = {
+        "input": explain.input_comment(model.input_shape, dict(model.input_kwargs).get("dtype"))
+    }
+    for index, call in enumerate(model.layers):
+        category = catalog.layers[call.class_name.lower()].category
+        row = rows[index] if index < len(rows) else None
+        comments[index] = explain.layer_comment(call, category, row, output=index == last)
+    comments["compile"] = explain.compile_comment()
+    optimizer_key = _key(model.optimizer, catalog.optimizers, {})
+    comments["optimizer"] = explain.optimizer_comment(optimizer_key, model.optimizer.call)
+    comments["loss"] = explain.loss_comment(model.loss_key)
+    if model.metrics:
+        keys = [_key(m, catalog.metrics, catalog.metric_aliases) for m in model.metrics]
+        comments["metrics"] = explain.metrics_comment(keys)
+    return comments
+
+
+def _key(arg: ir.CompileArg, entries: dict, aliases: dict[str, str]) -> str:
+    """The catalog key of an optimizer or metric, written as a string or an object."""
+    if arg.call is None:
+        return aliases.get(arg.shorthand, arg.shorthand)
+    return next(
+        (key for key, entry in entries.items() if entry.class_name == arg.call.class_name),
+        arg.call.class_name.lower(),
+    )
 
 
 def format_code(code: str, mode: Mode = Mode()) -> str:

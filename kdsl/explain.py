@@ -1,0 +1,305 @@
+"""Plain-English comments for `kdsl compile --explain`: the generated script as a lesson.
+
+Each generated line gets a comment saying what it does and why: the layer's role, the
+shape it produces and how many weights it learns, what the optimizer, loss and metrics
+mean. The words are data here (by Keras class, then by the catalog's layer category), so
+a layer kdsl has no sentence for still gets an honest, shorter one.
+"""
+
+from __future__ import annotations
+
+import re
+
+from kdsl import ir
+from kdsl.shapes import Row, show_shape
+
+ACTIVATIONS = {
+    "relu": "ReLU (max(0, x)) passes positive values and zeroes the rest",
+    "softmax": "softmax turns the outputs into probabilities that sum to 1, one per class",
+    "sigmoid": "sigmoid squashes each output into (0, 1), a probability",
+    "tanh": "tanh squashes each output into (-1, 1)",
+    "elu": "ELU is like ReLU but smooth below zero",
+    "selu": "SELU keeps activations self-normalizing",
+    "gelu": "GELU is a smooth ReLU, as in Transformers",
+    "swish": "swish (x * sigmoid(x)) is a smooth ReLU",
+    "silu": "SiLU (x * sigmoid(x)) is a smooth ReLU",
+    "leaky_relu": "leaky ReLU lets a small slope through below zero",
+    "softplus": "softplus (log(1 + e^x)) is a smooth ReLU",
+    "linear": "no activation: the outputs are any real numbers",
+}
+
+ROLES = {
+    "Dense": "a fully connected layer of {units} units: each unit takes a weighted sum of "
+    "all its inputs plus a bias",
+    "Conv1D": "slides {filters} learned filters of width {kernel} along the sequence; each "
+    "filter detects one local pattern and gives one output channel",
+    "Conv2D": "slides {filters} learned {kernel} filters over the image; each filter detects "
+    "one local pattern (an edge, a texture) and gives one output channel",
+    "Conv3D": "slides {filters} learned {kernel} filters through the volume; each gives one "
+    "output channel",
+    "Conv1DTranspose": "learned upsampling with {filters} filters: a convolution run backwards",
+    "Conv2DTranspose": "learned upsampling with {filters} filters: a convolution run "
+    "backwards, growing the grid",
+    "Conv3DTranspose": "learned upsampling with {filters} filters: a convolution run backwards",
+    "SeparableConv1D": "a cheaper convolution: filters each channel on its own, then mixes "
+    "the channels into {filters} outputs",
+    "SeparableConv2D": "a cheaper convolution: filters each channel on its own, then mixes "
+    "the channels into {filters} outputs",
+    "DepthwiseConv1D": "filters each input channel on its own, without mixing channels",
+    "DepthwiseConv2D": "filters each input channel on its own, without mixing channels",
+    "MaxPooling1D": "keeps the largest value of each window of {pool}, shortening the sequence",
+    "MaxPooling2D": "keeps the largest value of each {pool} window: a smaller grid, and "
+    "features that survive small shifts",
+    "MaxPooling3D": "keeps the largest value of each {pool} window",
+    "AveragePooling1D": "averages each window of {pool}, shortening the sequence",
+    "AveragePooling2D": "averages each {pool} window: a smaller, smoother grid",
+    "AveragePooling3D": "averages each {pool} window",
+    "GlobalAveragePooling1D": "averages each channel over all time steps: one number per channel",
+    "GlobalAveragePooling2D": "averages each channel over the whole image: one number per channel",
+    "GlobalAveragePooling3D": "averages each channel over the whole volume",
+    "GlobalMaxPooling1D": "keeps each channel's largest value over all time steps",
+    "GlobalMaxPooling2D": "keeps each channel's largest value over the whole image",
+    "GlobalMaxPooling3D": "keeps each channel's largest value over the whole volume",
+    "Flatten": "unrolls each sample into one long vector, so dense layers can read it",
+    "Dropout": "during training only, zeroes a random {rate} of the values at each step, so "
+    "the network cannot lean on any single one (less overfitting)",
+    "SpatialDropout1D": "during training only, drops whole channels ({rate}) at a time",
+    "SpatialDropout2D": "during training only, drops whole feature maps ({rate}) at a time",
+    "SpatialDropout3D": "during training only, drops whole feature maps ({rate}) at a time",
+    "GaussianNoise": "during training only, adds random noise to the values (a regularizer)",
+    "GaussianDropout": "during training only, multiplies the values by random noise",
+    "BatchNormalization": "rescales each feature to mean 0 and variance 1 over the batch "
+    "(running averages at prediction time): faster, steadier training",
+    "LayerNormalization": "rescales each sample's features to mean 0 and variance 1",
+    "GroupNormalization": "normalizes groups of channels within each sample",
+    "UnitNormalization": "scales each sample's vector to length 1",
+    "RMSNormalization": "scales each sample's features by their root mean square",
+    "Normalization": "standardizes each feature with a mean and variance that `adapt()` "
+    "learns from the data",
+    "Rescaling": "multiplies the inputs by {scale} (e.g. pixel values 0-255 to 0-1)",
+    "Embedding": "turns each token id (below {input_dim}) into a learned vector of "
+    "{output_dim} numbers",
+    "LSTM": "reads the sequence step by step with {units} memory units whose gates decide "
+    "what to keep and what to forget",
+    "GRU": "reads the sequence step by step with {units} units (a lighter LSTM)",
+    "SimpleRNN": "reads the sequence step by step with {units} units that feed back into "
+    "themselves",
+    "Bidirectional": "runs the wrapped recurrent layer forwards and backwards over the "
+    "sequence and joins both results",
+    "TimeDistributed": "applies the wrapped layer to every time step on its own",
+    "Reshape": "rearranges each sample's values into the shape {target_shape}; no value changes",
+    "Permute": "reorders the axes of each sample",
+    "RepeatVector": "repeats its input vector {n} times, making a sequence",
+    "Activation": "applies an activation on its own",
+    "UpSampling1D": "repeats each time step to lengthen the sequence",
+    "UpSampling2D": "repeats rows and columns to enlarge the grid",
+    "ZeroPadding1D": "adds zeros at both ends of the sequence",
+    "ZeroPadding2D": "adds a border of zeros around the grid",
+    "Cropping1D": "cuts steps off both ends of the sequence",
+    "Cropping2D": "cuts rows and columns off the edges",
+    "Masking": "marks time steps whose values all equal {mask_value} to be skipped",
+}
+
+CATEGORIES = {
+    "convolutional": "a convolution layer: learned filters slide over the input",
+    "pooling": "summarizes windows of values, shrinking the input",
+    "normalization": "rescales values to keep training stable",
+    "regularization": "a regularizer, active during training only",
+    "reshaping": "changes the shape of each sample without learning anything",
+    "rnn": "a recurrent layer: reads a sequence step by step",
+    "preprocessing": "a preprocessing layer: transforms the inputs inside the model",
+    "activations": "an activation layer",
+    "core": "a core Keras layer",
+}
+
+OPTIMIZERS = {
+    "adam": "Adam: gradient descent that adapts each weight's step size from running "
+    "averages of its gradients; a good default",
+    "adamw": "AdamW: Adam with weight decay, which keeps weights small (less overfitting)",
+    "sgd": "SGD: stochastic gradient descent; after each batch, every weight takes a small "
+    "step against the gradient of the loss",
+    "rmsprop": "RMSprop: divides each step by a running average of recent gradient sizes; "
+    "good for recurrent networks",
+    "adagrad": "Adagrad: smaller steps for weights that have already changed a lot",
+    "adadelta": "Adadelta: Adagrad whose steps do not shrink forever",
+    "adamax": "Adamax: a variant of Adam based on the largest recent gradient",
+    "nadam": "Nadam: Adam with Nesterov momentum",
+    "ftrl": "FTRL: an optimizer for large, sparse linear models",
+    "lamb": "LAMB: Adam with a step size per layer, made for very large batches",
+    "lion": "Lion: updates by the sign of a momentum of the gradients",
+}
+
+LOSSES = {
+    "categorical_crossentropy": "categorical cross-entropy, for one-hot labels and a "
+    "softmax output: small when the probability given to the true class is near 1",
+    "sparse_categorical_crossentropy": "sparse categorical cross-entropy: like categorical "
+    "cross-entropy, with labels given as class ids (0, 1, 2, ...) instead of one-hot rows",
+    "binary_crossentropy": "binary cross-entropy, for yes/no labels (0 or 1) and sigmoid "
+    "outputs: small when each predicted probability is near its label",
+    "mean_squared_error": "mean squared error, for regression: the average of "
+    "(prediction - target) squared, so big misses cost the most",
+    "mean_absolute_error": "mean absolute error, for regression: the average size of the misses",
+    "huber": "Huber loss, for regression: squared for small misses, linear for big ones, "
+    "so outliers weigh less",
+    "hinge": "hinge loss, for labels -1 or 1: a margin-based classifier loss",
+    "kl_divergence": "KL divergence: how far the predicted distribution is from the true one",
+    "poisson": "Poisson loss, for predicting counts",
+    "cosine_similarity": "cosine similarity: rewards outputs that point the same way as "
+    "the targets",
+}
+
+METRICS = {
+    "accuracy": "the fraction of samples whose predicted class is right",
+    "categorical_accuracy": "the fraction of one-hot samples classified right",
+    "sparse_categorical_accuracy": "the fraction of samples (labels as class ids) classified right",
+    "binary_accuracy": "the fraction of yes/no predictions that are right",
+    "auc": "how well the scores rank positives above negatives (1 is perfect)",
+    "precision": "of the samples predicted positive, the fraction that are",
+    "recall": "of the positive samples, the fraction that were found",
+    "mean_absolute_error": "the average size of the misses",
+    "mean_squared_error": "mean squared error",
+    "root_mean_squared_error": "root mean squared error, in the targets' own units",
+}
+
+
+def input_comment(shape: tuple, dtype: str | None = None) -> str:
+    """What one sample looks like, and why the batch size is left open."""
+    sample = _sample(shape)
+    if dtype and dtype.startswith(("int", "uint")):
+        sample = sample.replace("numbers", "whole numbers (token ids)")
+    return (
+        f"The input: each sample is {sample}. The batch size is left open, so batches of "
+        "any size fit."
+    )
+
+
+def _sample(shape: tuple) -> str:
+    dims = ["any number of" if d is None else str(d) for d in shape]
+    if len(shape) == 1:
+        return f"a vector of {dims[0]} numbers"
+    if len(shape) == 2:
+        return f"a sequence of {dims[0]} steps with {dims[1]} values each"
+    if len(shape) == 3:
+        channels = "1 channel" if shape[2] == 1 else f"{dims[2]} channels"
+        article = "an" if dims[0].startswith("8") or dims[0].startswith("11") else "a"
+        return f"{article} {dims[0]} x {dims[1]} grid with {channels}, like an image"
+    return f"an array of shape {show_shape(shape)}"
+
+
+def layer_comment(call: ir.KerasCall, category: str, row: Row | None, output: bool = False) -> str:
+    """The layer's role in words, then the shape it produces and the weights it learns."""
+    role = _role(call, category)
+    activation = call.kwarg("activation")
+    if call.class_name == "Activation" and call.args:
+        activation = call.args[0]
+    if isinstance(activation, str):
+        role += f"; then {ACTIVATIONS.get(activation, f'the {activation} activation')}"
+    elif call.class_name in ("Dense", "Conv1D", "Conv2D", "Conv3D"):
+        role += "; no activation, so the outputs are any real numbers"
+    if call.class_name in RECURRENT:
+        role += (
+            "; returns its output at every step (return_sequences), so another sequence "
+            "layer can follow"
+            if call.kwarg("return_sequences")
+            else "; returns only its last output, a summary of the whole sequence"
+        )
+    text = f"{call.class_name}{' (the output layer)' if output else ''}: {role}."
+    return f"{_singular(text)} {_result(row)}"
+
+
+RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+
+
+def _singular(text: str) -> str:
+    """`1 units` → `1 unit`: the sentences are written for many."""
+    return re.sub(r"\b1 (\w+ )?(unit|filter|number|channel|memory unit)s\b", r"1 \1\2", text)
+
+
+def _role(call: ir.KerasCall, category: str) -> str:
+    template = ROLES.get(call.class_name)
+    inner = next((a for a in call.args if isinstance(a, ir.KerasCall)), None)
+    if inner is not None and template is not None:  # a wrapper: name what it wraps
+        return template.replace("the wrapped recurrent layer", inner.class_name).replace(
+            "the wrapped layer", inner.class_name
+        )
+    if template is None:
+        return CATEGORIES.get(category, "a Keras layer")
+    values = _arguments(call)
+    try:
+        return template.format_map(values)
+    except KeyError:  # an argument the sentence needs was not given: keep it general
+        return CATEGORIES.get(category, "a Keras layer")
+
+
+def _arguments(call: ir.KerasCall) -> dict[str, str]:
+    """The call's arguments by name, written for a sentence (`(3, 3)` as `3x3`)."""
+    positional = {
+        "Dense": ("units",),
+        "Embedding": ("input_dim", "output_dim"),
+        "LSTM": ("units",),
+        "GRU": ("units",),
+        "SimpleRNN": ("units",),
+        "Dropout": ("rate",),
+        "SpatialDropout1D": ("rate",),
+        "SpatialDropout2D": ("rate",),
+        "SpatialDropout3D": ("rate",),
+        "Reshape": ("target_shape",),
+        "RepeatVector": ("n",),
+        "Rescaling": ("scale",),
+    }.get(call.class_name, ("filters", "kernel"))
+    values: dict[str, object] = dict(zip(positional, call.args, strict=False))
+    values.update(call.kwargs)
+    if "kernel_size" in values:
+        values["kernel"] = values["kernel_size"]
+    rank = next((c for c in call.class_name if c.isdigit()), "1")
+    if "pool" not in values:
+        values["pool"] = values.get("pool_size", 2)
+    if "mask_value" not in values:
+        values["mask_value"] = 0.0
+    words: dict[str, str] = {}
+    for name, value in values.items():
+        if name in ("kernel", "pool") and isinstance(value, int):
+            value = (value,) * int(rank)
+        if name == "rate" and isinstance(value, int | float):
+            words[name] = f"{value:.0%}"
+        elif name in ("kernel", "pool") and isinstance(value, tuple):
+            words[name] = "x".join(map(str, value))
+        else:
+            words[name] = str(value)
+    return words
+
+
+def _result(row: Row | None) -> str:
+    if row is None or row.output_shape is None:
+        return "(kdsl cannot infer its output shape.)"
+    params = row.params
+    learns = "no weights to learn" if params == 0 else f"{params:,} parameters"
+    if row.non_trainable:
+        learns += f" ({row.non_trainable:,} not trained)"
+    return f"Output shape {show_shape(row.output_shape)}; {learns}."
+
+
+def compile_comment() -> str:
+    return (
+        "compile: how the model learns: the optimizer updates the weights to make the "
+        "loss smaller; the metrics are only reported."
+    )
+
+
+def optimizer_comment(key: str, call: ir.KerasCall | None) -> str:
+    name = call.class_name if call else key
+    text = OPTIMIZERS.get(key, f"{name}: a gradient-based optimizer")
+    rate = call.kwarg("learning_rate") if call else None
+    if rate is not None:
+        text += f", here with learning rate {rate}"
+    return text + "."
+
+
+def loss_comment(key: str) -> str:
+    text = LOSSES.get(key, f"the {key} loss")
+    return f"The loss, which training makes smaller: {text}."
+
+
+def metrics_comment(keys: list[str]) -> str:
+    parts = [f"{key}: {METRICS[key]}" if key in METRICS else key for key in keys]
+    return f"Metrics, reported after each epoch but not optimized. {'; '.join(parts)}."

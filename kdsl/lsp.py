@@ -1,0 +1,629 @@
+"""`kdsl lsp`: a language server for .k files, for any editor that speaks LSP.
+
+It publishes `kdsl check`'s diagnostics as you type, shows on hover what a layer outputs
+and how many parameters it has (kdsl's own shape inference, so no TensorFlow), and
+completes layer kinds, activations, keyword names, optimizers, losses and metrics from
+the catalog. Needs the `lsp` extra (pygls).
+
+Positions: kdsl's spans count code points from 1; LSP counts UTF-16 units (or what the
+client negotiated) from 0, and only "\\n" ends a line, as for kdsl's parser.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
+
+from kdsl import __version__, ir, nodes
+from kdsl.catalog import DTYPES, FIT_CALLBACKS, FORBIDDEN_LAYER_KWARGS, Catalog, Entry, load
+from kdsl.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, summarize
+from kdsl.errors import Diagnostic, Source, SourceError
+from kdsl.parser import parse
+from kdsl.shapes import Row, show_shape
+
+SOURCE = "kdsl"
+TRIGGER_CHARACTERS = [" ", ">", "=", ","]
+_ACTIVATION_PARAMS = ("activation", "recurrent_activation")
+
+
+# -- analysis (no LSP here: text in, kdsl's findings out) --------------------------------
+
+
+@dataclass
+class LayerInfo:
+    """A layer of a checked program: where it is written, what it became, what it outputs."""
+
+    call: nodes.Call
+    keras: ir.KerasCall
+    row: Row
+
+
+@dataclass
+class Analysis:
+    diagnostics: list[Diagnostic]
+    program: nodes.Program | None = None
+    input_shape: tuple | None = None
+    layers: list[LayerInfo] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@lru_cache(maxsize=16)
+def analyze_text(text: str) -> Analysis:
+    """Every diagnostic `kdsl check` gives for `text`, and the shapes when there are any."""
+    try:
+        return _analyze(text)
+    except RecursionError:  # as `kdsl check` says it, not a crash of the server
+        return Analysis([Diagnostic("the program nests too deeply to process")])
+
+
+def _analyze(text: str) -> Analysis:
+    source = Source("<editor>", text)
+    try:
+        program = parse(source)
+    except SourceError as error:
+        return Analysis(error.diagnostics)
+    try:
+        model, summary = summarize(program, source)
+    except SourceError as error:
+        return Analysis(error.diagnostics, program)
+    calls = program.layers[1:] if program.layers[0].name == "input" else program.layers
+    # The checker makes one KerasCall per written layer, in order, and infer one row each.
+    layers = [
+        LayerInfo(call, keras, row)
+        for call, keras, row in zip(calls, model.layers, summary.rows, strict=True)
+    ]
+    return Analysis(summary.diagnostics, program, (None, *model.input_shape), layers, summary.notes)
+
+
+def section_kinds(heads: list[str]) -> list[str | None]:
+    """What each section is, as the checker decides: named ones say so, unnamed ones fill
+    the optimizer and loss slots that no named section takes, in order."""
+    named = {head for head in heads if head in SECTION_NAMES}
+    free = [kind for kind in ("optimizer", "loss") if kind not in named]
+    kinds: list[str | None] = []
+    for head in heads:
+        if head in SECTION_NAMES:
+            kinds.append(head)
+        else:
+            kinds.append(free.pop(0) if free else None)
+    return kinds
+
+
+# -- hover -----------------------------------------------------------------------------
+
+
+def _contains(span: nodes.Span, line: int, column: int) -> bool:
+    """Whether the 1-based (line, column) is in the span, its end included (the cursor
+    just after a word still points at it)."""
+    return (span.line, span.column) <= (line, column) <= (span.end_line, span.end_column)
+
+
+def _entry_text(entry: Entry, module: str, written: str, name: str | None = None) -> list[str]:
+    """The Keras class a name stands for (under the layer's name in the model, if any)."""
+    title = f"`keras.{module}.{entry.class_name}`"
+    title = f"**{name}**: {title}" if name else f"**{title}**"
+    if written != entry.key:
+        title += f" (`{written}` is short for `{entry.key}`)"
+    lines = [title]
+    if entry.positional:
+        lines.append(f"Positional arguments: {', '.join(entry.positional)}")
+    return lines
+
+
+def _params(row: Row) -> str:
+    if row.params is None or row.trainable is None:
+        return "unknown"
+    if row.non_trainable:
+        return f"{row.params:,} ({row.trainable:,} trainable, {row.non_trainable:,} non-trainable)"
+    return f"{row.params:,}"
+
+
+def hover_text(
+    text: str, line: int, column: int, catalog: Catalog | None = None
+) -> tuple[str, nodes.Span] | None:
+    """Markdown about the call at a 1-based position, and the span it covers."""
+    catalog = catalog or load()
+    analysis = analyze_text(text)
+    program = analysis.program
+    if program is None:
+        return None
+    for info in analysis.layers:
+        if _contains(info.call.span, line, column):
+            entry = catalog.layer(info.call.name)
+            assert entry is not None  # the program checked, so every name is known
+            lines = _entry_text(entry, "layers", info.call.name, info.row.name)
+            inner = info.keras.args[0] if info.keras.args else None
+            if isinstance(inner, ir.KerasCall):
+                lines.append(f"Wraps `keras.layers.{inner.class_name}`")
+            lines.append(f"Output shape: `{show_shape(info.row.output_shape)}`")
+            lines.append(f"Parameters: {_params(info.row)}")
+            if info.row.output_shape is None:
+                if any(d.severity == "error" for d in analysis.diagnostics):
+                    lines.append("*Unknown from the first shape error on.*")
+                lines += [f"*{note}*" for note in analysis.notes]
+            return "\n\n".join(lines), info.call.span
+    first = program.layers[0]
+    if first.name == "input" and _contains(first.span, line, column):
+        if analysis.input_shape is None:
+            return "**`keras.Input`**", first.span
+        shape = show_shape(analysis.input_shape)
+        return f"**`keras.Input`**\n\nOutput shape: `{shape}`", first.span
+    for call in program.layers:  # a program with errors: what the catalog knows
+        entry = catalog.layer(call.name)
+        if entry is not None and _contains(call.span, line, column):
+            lines = _entry_text(entry, "layers", call.name)
+            lines.append("*Shapes show once the program has no errors.*")
+            return "\n\n".join(lines), call.span
+    kinds = section_kinds([section.calls[0].name for section in program.sections])
+    for section, kind in zip(program.sections, kinds, strict=True):
+        for call in section.calls:
+            if not _contains(call.span, line, column):
+                continue
+            name = call.name
+            if name in SECTION_NAMES and call.args:
+                first_arg = call.args[0]
+                if isinstance(first_arg, nodes.Positional) and isinstance(
+                    first_arg.value, nodes.Name
+                ):
+                    name = first_arg.value.name
+            found = _compile_entry(catalog, kind, name)
+            if found is None:
+                return None
+            entry, module = found
+            return "\n\n".join(_entry_text(entry, module, name)), call.span
+    return None
+
+
+def _compile_entry(catalog: Catalog, kind: str | None, name: str) -> tuple[Entry, str] | None:
+    if kind == "optimizer":
+        entry = catalog.optimizers.get(name)
+        return (entry, "optimizers") if entry else None
+    if kind == "loss":
+        entry = catalog.losses.get(catalog.loss_aliases.get(name, name))
+        return (entry, "losses") if entry else None
+    if kind == "metrics":
+        entry = catalog.metrics.get(catalog.metric_aliases.get(name, name))
+        return (entry, "metrics") if entry else None
+    return None
+
+
+# -- completion ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """A completion: what is shown, what is inserted, and what kind of thing it is."""
+
+    label: str
+    kind: types.CompletionItemKind
+    detail: str = ""
+    insert: str | None = None
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _blank_strings_and_comments(text: str) -> str | None:
+    """The text with strings and comments replaced by spaces (same length), or None when
+    it ends inside a string or a comment, where nothing should be completed."""
+    out: list[str] = []
+    quote: str | None = None
+    comment = False
+    escaped = False
+    for char in text:
+        if comment:
+            comment = char != "\n"
+            out.append(char if not comment else " ")
+        elif quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote or char == "\n":
+                quote = None
+            out.append(" ")
+        elif char == "#":
+            comment = True
+            out.append(" ")
+        elif char in "\"'":
+            quote = char
+            out.append(" ")
+        else:
+            out.append(char)
+    return None if quote or comment else "".join(out)
+
+
+def _split_top(text: str, separator: str) -> list[str]:
+    """`text.split(separator)`, but not inside parentheses (`(None, 128)`)."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif char == separator and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return parts
+
+
+@dataclass(frozen=True)
+class _Call:
+    """The call being written, read from its text up to the cursor (which may not parse)."""
+
+    head: str | None = None
+    positional: tuple[str, ...] = ()  # the positional arguments given so far, as written
+    keywords: frozenset[str] = frozenset()  # the keyword arguments given so far
+    keyword: str | None = None  # the cursor is after `keyword=`
+    at_value: bool = False  # after `in`, or inside a tuple: a value, nothing to complete
+
+    def given(self, entry: Entry, skip: int = 0) -> set[str]:
+        """The entry's parameters already given, by name or by position (after `skip`
+        positional words that are not its arguments, such as a wrapped layer's name)."""
+        return set(self.keywords) | set(entry.positional[: max(0, len(self.positional) - skip)])
+
+
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|=|[^\s=]+")
+
+
+def _current_call(text: str) -> _Call:
+    prefix = re.search(r"[A-Za-z0-9_.+\-]*$", text)
+    before = text[: prefix.start()] if prefix else text
+    while True:  # a tuple is one value: `(None, 128)` → `0`
+        collapsed = re.sub(r"\([^()]*\)", " 0 ", before)
+        if collapsed == before:
+            break
+        before = collapsed
+    if "(" in before:
+        return _Call(at_value=True)
+    tokens = _TOKEN.findall(before)
+    if not tokens or not _WORD.fullmatch(tokens[0]):
+        return _Call()
+    positional: list[str] = []
+    keywords: set[str] = set()
+    index = 1
+    while index < len(tokens):
+        token = tokens[index]
+        if index + 1 < len(tokens) and tokens[index + 1] == "=":
+            keywords.add(token)
+            index += 3
+        elif token == "in":
+            index += 2
+        elif token == "=":
+            index += 1
+        else:
+            positional.append(token)
+            index += 1
+    keyword = tokens[-2] if len(tokens) >= 3 and tokens[-1] == "=" else None
+    return _Call(
+        tokens[0],
+        tuple(positional),
+        frozenset(keywords),
+        keyword,
+        at_value=len(tokens) > 1 and tokens[-1] == "in",
+    )
+
+
+def complete(text_before: str, catalog: Catalog | None = None) -> list[Item]:
+    """What may be written at the end of `text_before` (the document up to the cursor)."""
+    catalog = catalog or load()
+    text = _blank_strings_and_comments(text_before)
+    if text is None:
+        return []
+    parts = text.split(";")
+    if len(parts) == 1:
+        calls = text.split("->")
+        return _complete_layer(_current_call(calls[-1]), catalog, first=len(calls) == 1)
+    prior = [_first_word(part) for part in parts[1:-1]]
+    section_calls = _split_top(parts[-1], ",")
+    call = _current_call(section_calls[-1])
+    head = _first_word(section_calls[0]) if len(section_calls) > 1 else call.head
+    kinds = section_kinds([*prior, head or ""])
+    return _complete_section(
+        call,
+        kinds[-1] if head else None,
+        catalog,
+        used={kind for kind in kinds[:-1] if kind},
+        free=[kind for kind in ("optimizer", "loss") if kind not in kinds[:-1]],
+        continued=len(section_calls) > 1,
+    )
+
+
+def _first_word(text: str) -> str:
+    match = _WORD.search(text)
+    return match[0] if match else ""
+
+
+def _layer_kinds(catalog: Catalog, first: bool, wrappers: bool = True) -> list[Item]:
+    items = [
+        Item(key, types.CompletionItemKind.Class, f"keras.layers.{entry.class_name}")
+        for key, entry in sorted(catalog.layers.items())
+        if wrappers or key not in WRAPPERS
+    ]
+    items += [
+        Item(
+            alias,
+            types.CompletionItemKind.Class,
+            f"{key} → keras.layers.{catalog.layers[key].class_name}",
+        )
+        for alias, key in sorted(catalog.layer_aliases.items())
+        if key in catalog.layers and (wrappers or key not in WRAPPERS)
+    ]
+    if first:
+        items.insert(0, Item("input", types.CompletionItemKind.Keyword, "input SHAPE -> ..."))
+    return items
+
+
+def _activations(catalog: Catalog) -> list[Item]:
+    return [
+        Item(name, types.CompletionItemKind.EnumMember, "activation")
+        for name in catalog.activations
+    ]
+
+
+def _keywords(entry: Entry, given: set[str], exclude: frozenset[str] = frozenset()) -> list[Item]:
+    items = []
+    for param in entry.params:
+        if param.name in given or param.name in exclude:
+            continue
+        if param.has_default:
+            detail = f"default: {param.default!r}"
+        else:
+            detail = "required" if param.required else ""
+        items.append(Item(param.name, types.CompletionItemKind.Field, detail, f"{param.name}="))
+    return items
+
+
+def _values(entry: Entry | None, keyword: str, catalog: Catalog) -> list[Item]:
+    """Values for `keyword=`: activations, dtypes, true/false."""
+    if keyword in _ACTIVATION_PARAMS:
+        return _activations(catalog)
+    if keyword == "dtype":
+        return [Item(name, types.CompletionItemKind.EnumMember, "dtype") for name in LAYER_DTYPES]
+    param = entry.param(keyword) if entry else None
+    if param is not None and isinstance(param.default, bool):
+        return [Item(v, types.CompletionItemKind.Constant) for v in ("true", "false")]
+    return []
+
+
+def _complete_layer(call: _Call, catalog: Catalog, first: bool) -> list[Item]:
+    if call.at_value:
+        return []
+    if call.head is None:
+        return _layer_kinds(catalog, first)
+    if call.head == "input":
+        if call.keyword == "dtype":
+            return [Item(name, types.CompletionItemKind.EnumMember, "dtype") for name in DTYPES]
+        if call.keyword:
+            return []
+        return [
+            Item(name, types.CompletionItemKind.Field, "", f"{name}=")
+            for name in ("dtype", "name")
+            if name not in call.keywords
+        ]
+    entry = catalog.layer(call.head)
+    if entry is None:
+        return []
+    if entry.key in WRAPPERS:
+        if not call.positional:
+            return _layer_kinds(catalog, first=False, wrappers=False)
+        inner = catalog.layer(call.positional[0])
+        if call.keyword:
+            return _values(inner, call.keyword, catalog) or _values(entry, call.keyword, catalog)
+        items = []
+        if inner is not None:
+            items = _keywords(inner, call.given(inner, skip=1), frozenset(FORBIDDEN_LAYER_KWARGS))
+        own = frozenset({"layer", "backward_layer"})
+        return items + _keywords(entry, set(call.keywords), own)
+    if call.keyword:
+        return _values(entry, call.keyword, catalog)
+    given = call.given(entry)
+    items = _keywords(entry, given, frozenset(FORBIDDEN_LAYER_KWARGS))
+    if "activation" in entry.positional and "activation" not in given:
+        items += _activations(catalog)
+    return items
+
+
+def _names(kind: str | None, catalog: Catalog) -> list[Item]:
+    tables = {
+        "optimizer": ("optimizers", catalog.optimizers, {}),
+        "loss": ("losses", catalog.losses, catalog.loss_aliases),
+        "metrics": ("metrics", catalog.metrics, catalog.metric_aliases),
+    }
+    if kind not in tables:
+        return []
+    module, table, aliases = tables[kind]
+    items = [
+        Item(key, types.CompletionItemKind.Function, f"keras.{module}.{entry.class_name}")
+        for key, entry in sorted(table.items())
+    ]
+    items += [
+        Item(
+            alias,
+            types.CompletionItemKind.Function,
+            f"{key} → keras.{module}.{table[key].class_name}",
+        )
+        for alias, key in sorted(aliases.items())
+        if key in table
+    ]
+    return items
+
+
+def _complete_section(
+    call: _Call,
+    kind: str | None,
+    catalog: Catalog,
+    used: set[str],
+    free: list[str],
+    continued: bool,
+) -> list[Item]:
+    if call.at_value:
+        return []
+    if call.head is None:
+        if continued:  # after `,` in a metrics section
+            return _names("metrics", catalog)
+        heads = [
+            Item(name, types.CompletionItemKind.Keyword, "section")
+            for name in SECTION_NAMES
+            if name not in used
+        ]
+        return _names(free[0] if free else None, catalog) + heads
+    if call.head in ("optimizer", "loss", "metrics") and not call.positional:
+        return _names(call.head, catalog)
+    if call.head == "fit":
+        if call.keyword:
+            if call.keyword == "verbose":
+                return [Item(v, types.CompletionItemKind.Constant) for v in ("auto", "0", "1", "2")]
+            param = next((p for p in catalog.fit_params if p.name == call.keyword), None)
+            if param is not None and isinstance(param.default, bool):
+                return [Item(v, types.CompletionItemKind.Constant) for v in ("true", "false")]
+            return []
+        given = call.keywords
+        items = [
+            Item(p.name, types.CompletionItemKind.Field, f"default: {p.default!r}", f"{p.name}=")
+            for p in catalog.fit_params
+            if p.name not in given
+        ]
+        items += [
+            Item(name, types.CompletionItemKind.Field, f"adds keras.callbacks.{cls}", f"{name}=")
+            for name, cls in FIT_CALLBACKS.items()
+            if name not in given
+        ]
+        return items
+    named = call.head in SECTION_NAMES
+    name = call.positional[0] if named else call.head
+    found = _compile_entry(catalog, kind, name)
+    if found is None:
+        return []
+    entry = found[0]
+    if call.keyword:
+        return _values(entry, call.keyword, catalog)
+    return _keywords(entry, call.given(entry, skip=1 if named else 0))
+
+
+# -- the server ------------------------------------------------------------------------
+
+
+def _lines(text: str) -> list[str]:
+    return text.split("\n")
+
+
+def _to_lsp(codec: PositionCodec, lines: list[str], line: int, column: int) -> types.Position:
+    """kdsl's 1-based (line, column) in code points → LSP's 0-based position in the
+    client's units, clamped to the document."""
+    row = min(max(line - 1, 0), max(len(lines) - 1, 0))
+    character = max(column - 1, 0) if row == line - 1 else len(lines[row]) if lines else 0
+    return codec.position_to_client_units(lines, ServerTextPosition(row, character))
+
+
+def to_range(codec: PositionCodec, text: str, span: nodes.Span | None) -> types.Range:
+    lines = _lines(text)
+    if span is None:
+        start = types.Position(line=0, character=0)
+        return types.Range(start=start, end=start)
+    start = _to_lsp(codec, lines, span.line, span.column)
+    end = _to_lsp(codec, lines, span.end_line, span.end_column)
+    return types.Range(start=start, end=max(start, end, key=lambda p: (p.line, p.character)))
+
+
+def _from_lsp(codec: PositionCodec, text: str, position: types.Position) -> tuple[int, int]:
+    """LSP position → kdsl's 1-based (line, column) in code points."""
+    lines = _lines(text)
+    server = codec.position_from_client_units(lines, position)
+    return server.line + 1, server.character + 1
+
+
+def to_lsp_diagnostic(codec: PositionCodec, text: str, diagnostic: Diagnostic) -> types.Diagnostic:
+    message = diagnostic.message
+    if diagnostic.hint:
+        message += f"\nhint: {diagnostic.hint}"
+    severity = (
+        types.DiagnosticSeverity.Warning
+        if diagnostic.severity == "warning"
+        else types.DiagnosticSeverity.Error
+    )
+    return types.Diagnostic(
+        range=to_range(codec, text, diagnostic.span),
+        message=message,
+        severity=severity,
+        source=SOURCE,
+    )
+
+
+def create_server() -> LanguageServer:
+    """A fresh server with kdsl's features (one per connection; tests make their own)."""
+    server = LanguageServer("kdsl", __version__)
+
+    def publish(uri: str) -> None:
+        document = server.workspace.get_text_document(uri)
+        text = document.source
+        codec = server.workspace.position_codec
+        diagnostics = [to_lsp_diagnostic(codec, text, d) for d in analyze_text(text).diagnostics]
+        server.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(
+                uri=uri, version=document.version, diagnostics=diagnostics
+            )
+        )
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(params: types.DidOpenTextDocumentParams) -> None:
+        publish(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(params: types.DidChangeTextDocumentParams) -> None:
+        publish(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(params: types.DidCloseTextDocumentParams) -> None:
+        # The editor forgets the file's problems with the file.
+        server.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[])
+        )
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    def hover(params: types.HoverParams) -> types.Hover | None:
+        text = server.workspace.get_text_document(params.text_document.uri).source
+        codec = server.workspace.position_codec
+        line, column = _from_lsp(codec, text, params.position)
+        found = hover_text(text, line, column)
+        if found is None:
+            return None
+        markdown, span = found
+        return types.Hover(
+            contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=markdown),
+            range=to_range(codec, text, span),
+        )
+
+    @server.feature(
+        types.TEXT_DOCUMENT_COMPLETION,
+        types.CompletionOptions(trigger_characters=TRIGGER_CHARACTERS),
+    )
+    def completion(params: types.CompletionParams) -> types.CompletionList:
+        document = server.workspace.get_text_document(params.text_document.uri)
+        text = document.source
+        line, column = _from_lsp(server.workspace.position_codec, text, params.position)
+        lines = _lines(text)
+        before = "\n".join([*lines[: line - 1], lines[line - 1][: column - 1]]) if lines else ""
+        items = [
+            types.CompletionItem(
+                label=item.label,
+                kind=item.kind,
+                detail=item.detail or None,
+                insert_text=item.insert,
+            )
+            for item in complete(before)
+        ]
+        return types.CompletionList(is_incomplete=False, items=items)
+
+    return server
+
+
+def serve() -> None:
+    """Serve one client over stdin/stdout until it says `exit`."""
+    create_server().start_io()

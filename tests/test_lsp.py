@@ -1,0 +1,414 @@
+"""`kdsl lsp`, driven with LSP messages as an editor sends them.
+
+The server runs in a thread of this process (or as `python -m kdsl lsp` for the
+end-to-end test) and a small JSON-RPC client talks to it over pipes, so every message
+goes through pygls's real framing and serialization. No sleeps: each wait is for a
+message, with a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+import pytest
+from conftest import ROOT
+
+from kdsl.lsp import complete, create_server, hover_text
+
+TIMEOUT = 20  # seconds for any one answer; they take milliseconds
+URI = "file:///tmp/model.k"
+GOOD = (
+    "input 4\n"
+    "  -> dense 5 relu\n"
+    "  -> batchnorm\n"
+    "  -> dense 3 softmax;\n"
+    "adam 0.01; categorical_crossentropy; metrics acc\n"
+)
+
+
+class Client:
+    """The editor's side of an LSP connection: framed JSON-RPC over two byte streams."""
+
+    def __init__(self, to_server: BinaryIO, from_server: BinaryIO):
+        self.to_server = to_server
+        self.from_server = from_server
+        self.inbox: queue.Queue[dict | None] = queue.Queue()
+        self.held: list[dict] = []  # messages read while waiting for another one
+        self.next_id = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                headers = {}
+                while (line := self.from_server.readline()) not in (b"\r\n", b""):
+                    key, _, value = line.decode().partition(":")
+                    headers[key.strip().lower()] = value.strip()
+                if not line:
+                    break
+                body = self.from_server.read(int(headers["content-length"]))
+                self.inbox.put(json.loads(body))
+        finally:
+            self.inbox.put(None)  # the server closed the connection
+
+    def send(self, message: dict) -> None:
+        body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+        self.to_server.write(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        self.to_server.flush()
+
+    def notify(self, method: str, params: dict) -> None:
+        self.send({"method": method, "params": params})
+
+    def request(self, method: str, params: dict | None) -> Any:
+        self.next_id += 1
+        request_id = self.next_id
+        self.send({"id": request_id, "method": method, "params": params})
+        answer = self.wait(lambda m: m.get("id") == request_id and "method" not in m)
+        assert "error" not in answer, answer
+        return answer["result"]
+
+    def wait(self, matches: Callable[[dict], bool]) -> dict:
+        for index, message in enumerate(self.held):
+            if matches(message):
+                return self.held.pop(index)
+        while True:
+            message = self.inbox.get(timeout=TIMEOUT)
+            assert message is not None, "the server closed the connection"
+            if matches(message):
+                return message
+            self.held.append(message)
+
+    def diagnostics(self, uri: str = URI) -> dict:
+        message = self.wait(
+            lambda m: (
+                m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == uri
+            )
+        )
+        return message["params"]
+
+    def initialize(self) -> dict:
+        result = self.request(
+            "initialize", {"processId": None, "rootUri": None, "capabilities": {}}
+        )
+        self.notify("initialized", {})
+        return result
+
+    def open(self, text: str, uri: str = URI) -> dict:
+        self.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": uri, "languageId": "kdsl", "version": 1, "text": text}},
+        )
+        return self.diagnostics(uri)
+
+    def hover(self, line: int, character: int) -> dict | None:
+        position = {"line": line, "character": character}
+        return self.request(
+            "textDocument/hover", {"textDocument": {"uri": URI}, "position": position}
+        )
+
+    def complete(self, text: str) -> list[str]:
+        """Opens `text` and completes at its end; the items' inserted texts."""
+        self.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": URI, "version": self.next_id + 100},
+                "contentChanges": [{"text": text}],
+            },
+        )
+        lines = text.split("\n")
+        position = {"line": len(lines) - 1, "character": len(lines[-1])}
+        result = self.request(
+            "textDocument/completion", {"textDocument": {"uri": URI}, "position": position}
+        )
+        return [item.get("insertText", item["label"]) for item in result["items"]]
+
+    def close(self) -> None:
+        self.request("shutdown", None)
+        self.notify("exit", None)
+        self.to_server.close()
+
+
+@pytest.fixture
+def client():
+    """A fresh server in a thread, connected by two pipes."""
+    client_to_server, server_to_client = os.pipe(), os.pipe()
+    server = create_server()
+    thread = threading.Thread(
+        target=server.start_io,
+        args=(os.fdopen(client_to_server[0], "rb"), os.fdopen(server_to_client[1], "wb")),
+        daemon=True,
+    )
+    thread.start()
+    editor = Client(os.fdopen(client_to_server[1], "wb"), os.fdopen(server_to_client[0], "rb"))
+    editor.initialize()
+    yield editor
+    editor.close()
+    thread.join(TIMEOUT)
+    assert not thread.is_alive(), "the server did not stop on `exit`"
+
+
+def _range(line: int, start: int, end: int, end_line: int | None = None) -> dict:
+    return {
+        "start": {"line": line, "character": start},
+        "end": {"line": line if end_line is None else end_line, "character": end},
+    }
+
+
+def test_the_server_announces_its_features() -> None:
+    server = create_server()
+    client_to_server, server_to_client = os.pipe(), os.pipe()
+    thread = threading.Thread(
+        target=server.start_io,
+        args=(os.fdopen(client_to_server[0], "rb"), os.fdopen(server_to_client[1], "wb")),
+        daemon=True,
+    )
+    thread.start()
+    editor = Client(os.fdopen(client_to_server[1], "wb"), os.fdopen(server_to_client[0], "rb"))
+    capabilities = editor.initialize()["capabilities"]
+    editor.close()
+    thread.join(TIMEOUT)
+    assert capabilities["hoverProvider"]
+    assert set(capabilities["completionProvider"]["triggerCharacters"]) >= {">", "=", ","}
+    assert capabilities["textDocumentSync"]["openClose"]
+
+
+def test_every_problem_is_published_with_its_range_and_hint(client: Client) -> None:
+    text = "dense 5 in 4\n  -> dens 3\n  -> dense 3 activation=relux;\nadma; mse\n"
+    published = client.open(text)
+    assert published["version"] == 1
+    found = [
+        (d["range"], d["severity"], d["source"], d["message"]) for d in published["diagnostics"]
+    ]
+    assert found == [
+        (_range(1, 5, 9), 1, "kdsl", "unknown layer `dens`\nhint: did you mean `dense`?"),
+        (
+            _range(2, 24, 29),
+            1,
+            "kdsl",
+            "unknown activation `relux` for `dense`\nhint: did you mean `relu`?",
+        ),
+        (_range(3, 0, 4), 1, "kdsl", "unknown optimizer `adma`\nhint: did you mean `adam`?"),
+    ]
+
+
+def test_syntax_errors_and_warnings_are_published(client: Client) -> None:
+    published = client.open("dense 5 in 4 -> -> dense 3; adam; mse")
+    [diagnostic] = published["diagnostics"]
+    assert diagnostic["range"] == _range(0, 16, 18)
+    assert diagnostic["message"].startswith("unexpected `->`: expected a layer after `->`")
+
+    client.notify(
+        "textDocument/didChange",
+        {
+            "textDocument": {"uri": URI, "version": 2},
+            "contentChanges": [{"text": "dense 3 in 4 -> flatten; adam; mse"}],
+        },
+    )
+    published = client.diagnostics()
+    assert published["version"] == 2
+    [warning] = published["diagnostics"]
+    assert warning["severity"] == 2
+    assert warning["range"] == _range(0, 16, 23)
+    assert warning["message"] == (
+        "`flatten` on an already flat input (None, 3) does nothing\nhint: remove it"
+    )
+
+
+def test_ranges_count_utf16_units(client: Client) -> None:
+    # 😀 is one code point (one column for kdsl) but two UTF-16 units for the editor.
+    published = client.open('input 4 name="😀" -> dens 3; adam; mse')
+    ranges = [d["range"] for d in published["diagnostics"]]
+    assert ranges == [_range(0, 13, 17), _range(0, 21, 25)]
+
+
+def test_fixing_the_program_clears_its_diagnostics_and_closing_forgets_them(
+    client: Client,
+) -> None:
+    assert client.open("dense 3 in 4 -> dens 3; adam; mse")["diagnostics"]
+    client.notify(
+        "textDocument/didChange",
+        {
+            "textDocument": {"uri": URI, "version": 2},
+            "contentChanges": [
+                {"range": _range(0, 16, 20), "text": "dense"}  # an incremental edit
+            ],
+        },
+    )
+    assert client.diagnostics() == {"uri": URI, "version": 2, "diagnostics": []}
+    client.notify("textDocument/didClose", {"textDocument": {"uri": URI}})
+    assert client.diagnostics()["diagnostics"] == []
+
+
+def test_hover_shows_a_layers_output_shape_and_parameters(client: Client) -> None:
+    assert client.open(GOOD)["diagnostics"] == []
+    hover = client.hover(3, 8)  # on `dense 3 softmax`
+    assert hover["range"] == _range(3, 5, 20)
+    assert hover["contents"]["kind"] == "markdown"
+    assert hover["contents"]["value"] == (
+        "**dense_1**: `keras.layers.Dense`\n\n"
+        "Positional arguments: units, activation\n\n"
+        "Output shape: `(None, 3)`\n\n"
+        "Parameters: 18"
+    )
+    batchnorm = client.hover(2, 6)["contents"]["value"]
+    assert batchnorm.startswith(
+        "**batch_normalization**: `keras.layers.BatchNormalization` "
+        "(`batchnorm` is short for `batchnormalization`)"
+    )
+    assert "Output shape: `(None, 5)`" in batchnorm
+    assert "Parameters: 20 (10 trainable, 10 non-trainable)" in batchnorm
+    assert "Output shape: `(None, 4)`" in client.hover(0, 2)["contents"]["value"]
+    assert client.hover(4, 1)["contents"]["value"] == (
+        "**`keras.optimizers.Adam`**\n\nPositional arguments: learning_rate"
+    )
+    assert client.hover(1, 0) is None  # blank space before `->`
+
+
+def test_hover_still_names_the_keras_class_in_a_broken_program(client: Client) -> None:
+    client.open("dense 5 in 4 -> conv2d 8 3 -> dense 2; adam; mse")
+    first = client.hover(0, 1)["contents"]["value"]
+    assert "Output shape: `(None, 5)`" in first and "Parameters: 25" in first
+    after = client.hover(0, 20)["contents"]["value"]
+    assert after.startswith("**conv2d**: `keras.layers.Conv2D`")
+    assert "Output shape: `?`" in after and "Unknown from the first shape error on" in after
+
+    client.open("dense 5 in 4 -> dens 3; adam; mse", uri="file:///tmp/other.k")
+    client.notify(
+        "textDocument/didChange",
+        {
+            "textDocument": {"uri": URI, "version": 3},
+            "contentChanges": [{"text": "dense 5 in 4 -> dens 3; adam; mse"}],
+        },
+    )
+    client.diagnostics()
+    assert client.hover(0, 2)["contents"]["value"] == (
+        "**`keras.layers.Dense`**\n\nPositional arguments: units, activation\n\n"
+        "*Shapes show once the program has no errors.*"
+    )
+
+
+def test_completion_offers_layer_kinds_after_an_arrow(client: Client) -> None:
+    client.open("dense 5 in 4")
+    first = client.complete("")
+    assert {"input", "dense", "conv2d", "maxpool2d"} <= set(first)
+    after_arrow = client.complete("dense 5 in 4 -> ")
+    assert {"dense", "lstm", "batchnorm", "gap2d"} <= set(after_arrow)
+    assert "input" not in after_arrow
+    assert "adam" not in after_arrow
+
+
+def test_completion_offers_keywords_and_activations_of_the_layer(client: Client) -> None:
+    client.open("dense 5 in 4")
+    items = client.complete("dense 5 in 4 -> dense 3 ")
+    assert {"activation=", "use_bias=", "kernel_initializer=", "relu", "softmax"} <= set(items)
+    assert "units=" not in items  # given by position
+    assert "input_shape=" not in items  # kdsl's `in SHAPE` replaces it
+    assert "relu" not in client.complete("input 4 -> dense 3 tanh ")
+    assert set(client.complete("input 4 -> dense 3 activation=")) >= {"relu", "gelu", "softmax"}
+    assert client.complete("input 4 -> dense 3 use_bias=") == ["true", "false"]
+    assert "int32" in client.complete("input 10 dtype=")
+    assert "return_sequences=" in client.complete("input 5x2 -> bidirectional lstm 8 ")
+    assert client.complete("input 4 # a comment ") == []
+    assert client.complete("dense 3 in (None, ") == []
+
+
+def test_completion_in_sections(client: Client) -> None:
+    client.open("dense 5 in 4")
+    optimizers = client.complete("dense 3 in 4; ")
+    assert {"adam", "sgd", "rmsprop", "loss", "metrics", "fit"} <= set(optimizers)
+    assert "categorical_crossentropy" not in optimizers
+    assert "learning_rate=" not in client.complete("dense 3 in 4; adam 0.01 ")
+    assert "beta_1=" in client.complete("dense 3 in 4; adam 0.01 ")
+    losses = client.complete("dense 3 in 4; adam; ")
+    assert {"categorical_crossentropy", "mse", "metrics", "fit"} <= set(losses)
+    assert "optimizer" not in losses
+    metrics = client.complete("dense 3 in 4; adam; mse; metrics accuracy, ")
+    assert {"auc", "precision", "mae"} <= set(metrics)
+    fit = client.complete("dense 3 in 4;\nadam; mse;\nfit epochs=5 ")
+    assert {"batch_size=", "validation_split=", "early_stopping="} <= set(fit)
+    assert "epochs=" not in fit
+    assert "adam" in client.complete("dense 3 in 4; loss mse; ")  # the optimizer's turn
+
+
+def _lsp_process() -> tuple[subprocess.Popen, Client]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kdsl", "lsp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert process.stdin and process.stdout
+    return process, Client(process.stdin, process.stdout)
+
+
+def test_kdsl_lsp_serves_over_stdio_and_exits_cleanly() -> None:
+    process, editor = _lsp_process()
+    try:
+        editor.initialize()
+        published = editor.open("dense 3 in 4 -> dens 3; adam; mse")
+        assert published["diagnostics"][0]["message"].startswith("unknown layer `dens`")
+        editor.close()
+        assert process.wait(TIMEOUT) == 0
+    finally:
+        process.kill()
+        process.wait()
+        assert process.stderr is not None
+        process.stderr.close()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def test_the_server_never_imports_tensorflow() -> None:
+    code = (
+        "import sys\nfrom kdsl.lsp import analyze_text, complete, hover_text\n"
+        "text = 'input 4 -> dense 3 softmax; adam; categorical_crossentropy'\n"
+        "analyze_text(text); hover_text(text, 1, 12); complete('input 4 -> ')\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_without_pygls_kdsl_lsp_says_what_to_install() -> None:
+    code = (
+        "import sys\nsys.modules['pygls'] = None\n"
+        "from kdsl.cli import main\nsys.exit(main(['lsp']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: `kdsl lsp` needs pygls, which is not installed: pip install 'kdsl[lsp]'"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_every_position_of_every_sample_program_answers() -> None:
+    """Hover and completion never fail, wherever the cursor is and however broken the
+    text before it (every prefix of the examples, golden programs and error cases)."""
+    paths = [
+        *sorted((ROOT / "examples").glob("*.k")),
+        *sorted((ROOT / "tests" / "golden").glob("*.k")),
+        *sorted((ROOT / "tests" / "errors").glob("*.k")),
+    ]
+    assert len(paths) > 50
+    hovers = completions = 0
+    for path in paths:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        for end in range(len(text) + 1):
+            completions += bool(complete(text[:end]))
+        for number, line in enumerate(text.split("\n"), 1):
+            for column in range(1, len(line) + 2):
+                hovers += hover_text(text, number, column) is not None
+    assert hovers > 1000 and completions > 1000
