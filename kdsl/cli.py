@@ -1,4 +1,4 @@
-"""The `kdsl` command: compile, run and predict.
+"""The `kdsl` command: check, compile, fmt, run and predict.
 
 Exit codes: 0 ok, 1 DSL/data error, 2 CLI misuse, 130 interrupted, 70 a bug in kdsl.
 """
@@ -49,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument(
         "-o", "--output", metavar="OUT", help="write the script here (atomically) instead of stdout"
     )
+    compile_cmd.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="highlight the script printed on stdout (needs Pygments; default auto: only on a "
+        "terminal and when NO_COLOR is unset)",
+    )
 
     check_cmd = commands.add_parser(
         "check",
@@ -67,6 +74,33 @@ def _parser() -> argparse.ArgumentParser:
         help="also draw the layer stack with shapes and parameter counts: .svg (through "
         "Graphviz when installed, else kdsl's own drawing), .dot (Graphviz source) or "
         ".png (needs Graphviz)",
+    )
+
+    fmt_cmd = commands.add_parser(
+        "fmt",
+        help="rewrite .k files in the canonical layout, keeping comments",
+        description="Rewrite .k files in one canonical layout: a short program on one line,\n"
+        "else one layer per line with `->` aligned and each section on its own line;\n"
+        "comments stay where they are. Only the parser runs: no TensorFlow, no checks.",
+        epilog="examples:\n  kdsl fmt model.k examples/          # rewrite in place\n"
+        "  kdsl fmt --check examples/          # exit 1 if a file would change (CI)\n"
+        "  kdsl fmt --diff model.k             # show the changes, write nothing\n"
+        "  kdsl fmt - < model.k > tidy.k       # stdin to stdout",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fmt_cmd.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help=".k files or folders (searched for *.k), or - to format stdin to stdout",
+    )
+    fmt_cmd.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 and name the files that would change",
+    )
+    fmt_cmd.add_argument(
+        "--diff", action="store_true", help="print a unified diff of the changes; write nothing"
     )
 
     run_cmd = commands.add_parser(
@@ -321,8 +355,33 @@ def cmd_compile(args) -> int:
     if args.output:
         write_atomic(args.output, code)
     else:
-        sys.stdout.write(code)
+        sys.stdout.write(_highlight(code, args.color))
     return EXIT_OK
+
+
+def _highlight(code: str, color: str) -> str:
+    """The script with terminal colors, when asked for and Pygments is there."""
+    from kdsl.errors import KdslError, use_color
+
+    if color == "never" or (color == "auto" and not use_color(sys.stdout)):
+        return code
+    try:
+        from pygments import highlight
+        from pygments.formatters import TerminalFormatter
+        from pygments.lexers import PythonLexer
+    except ImportError:
+        if color == "auto":
+            return code
+        raise KdslError(
+            "--color always needs Pygments: pip install 'kdsl[color]' (or pygments)"
+        ) from None
+    return highlight(code, PythonLexer(), TerminalFormatter())
+
+
+def cmd_fmt(args) -> int:
+    from kdsl.fmt import format_files
+
+    return format_files(args.files, check=args.check, diff=args.diff)
 
 
 def cmd_run(args) -> int:
@@ -490,6 +549,7 @@ def main(argv: list[str] | None = None) -> int:
         commands = {
             "check": cmd_check,
             "compile": cmd_compile,
+            "fmt": cmd_fmt,
             "run": cmd_run,
             "predict": cmd_predict,
             "lsp": cmd_lsp,

@@ -1,0 +1,354 @@
+"""`kdsl fmt`: one canonical layout for .k programs, with every comment kept.
+
+The layout (README.md, "kdsl fmt", says the same for users):
+
+- A program whose comments all sit above it or below it, and whose code fits on one line
+  of 88 columns, is written on that one line:
+  `dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy`.
+- Any other program gets one layer per line, every layer after the first indented two
+  spaces and starting with `-> `; the last layer ends with `;`, and each section
+  (optimizer, loss, `metrics ...`, `fit ...`) is on its own line ending with `;`.
+- The last section never ends with `;`: the grammar allows that `;`, the layout drops it.
+- Inside a line: one space between a call's name and its arguments, `name=value`,
+  `(a, b)`, `metrics a, b`. Names and literals stay exactly as written (`1e-3`, `'relu'`,
+  an alias like `maxpool2d`), and so does the trailing comma of a one-item tuple `(8,)`;
+  formatting is layout, never rewriting, and is checked to leave the parsed model
+  unchanged.
+- A comment on its own line stays on its own line, before the layer or section that
+  follows it, indented like that layer; a comment after code stays at the end of its
+  layer's or section's line, two spaces after the code. Blank lines between lines are kept
+  (several become one); blank lines at either end go.
+- A file whose first line ends in CRLF keeps CRLF line ends.
+
+Formatting needs only the parser: a program must be syntactically valid, not correct.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import sys
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
+from itertools import accumulate
+from pathlib import Path
+
+from lark import Lark, Token, Tree
+
+from kdsl import nodes
+from kdsl.errors import Source
+from kdsl.parser import parse
+
+LINE_LENGTH = 88
+INDENT = "  "
+
+_COMMENT = re.compile(r"#[^\n]*")
+
+
+@cache
+def _layout_parser() -> Lark:
+    """The kdsl grammar, keeping punctuation in the tree (a one-item tuple's comma)."""
+    grammar = files("kdsl.grammar").joinpath("kdsl.lark").read_text(encoding="utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        keep_all_tokens=True,
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=True,
+    )
+
+
+@dataclass(frozen=True)
+class _Comment:
+    text: str
+    pos: int
+    line: int
+    own_line: bool  # nothing but whitespace before it on its line
+
+
+@dataclass
+class _Item:
+    """A layer or a section: what the multi-line layout puts on one line."""
+
+    text: str
+    is_layer: bool
+    first_line: int = 0  # source lines it covers, separators included
+    last_line: int = 0
+    leading: list[_Comment] = field(default_factory=list)
+    trailing: list[_Comment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _CodeToken:
+    token: Token
+    after: int | None  # the item a comment just after this token belongs to
+    before: int | None  # the item a comment just before this token belongs to
+
+
+def format_source(source: Source) -> str:
+    """The canonical text of a program; raises `SourceError` for a syntax error."""
+    program = parse(source)  # syntax errors, reported as for every other command
+    formatted = _format(source.text)
+    check_same_program(program, parse(Source(source.name, formatted)), source.name)
+    return formatted
+
+
+def format_text(text: str, name: str = "<string>") -> str:
+    """`format_source` for a string."""
+    return format_source(Source(name, text))
+
+
+def check_same_program(before: nodes.Program, after: nodes.Program, name: str) -> None:
+    """Refuse to return a layout that parses to a different program (a bug in fmt)."""
+    if without_positions(before) != without_positions(after):
+        raise AssertionError(f"kdsl fmt would change the program in {name}; not formatting it")
+
+
+def without_positions(node):
+    """A syntax tree with every `Span` blanked, to compare programs laid out differently."""
+    if isinstance(node, nodes.Span):
+        return None
+    if isinstance(node, tuple):
+        return tuple(without_positions(item) for item in node)
+    if dataclasses.is_dataclass(node):
+        changes = {
+            f.name: without_positions(getattr(node, f.name)) for f in dataclasses.fields(node)
+        }
+        return dataclasses.replace(node, **changes)
+    return node
+
+
+def _format(text: str) -> str:
+    tree = _layout_parser().parse(text)
+    items, code = _items(tree)
+    footer = _attach_comments(text, items, code)
+    newline = "\r\n" if text.split("\n", 1)[0].endswith("\r") and "\n" in text else "\n"
+    # blanks_before[n]: how many of the source's first n lines are blank.
+    blanks_before = list(
+        accumulate((not line.strip(" \t\f\r") for line in text.split("\n")), initial=0)
+    )
+    one_line = _one_line(items)
+    if one_line is not None:
+        lines = [(c.line, c.line, c.text) for c in items[0].leading]
+        lines.append((items[0].first_line, items[-1].last_line, one_line))
+    else:
+        lines = _multi_line(items)
+    lines += [(c.line, c.line, c.text) for c in footer]
+    out: list[str] = []
+    previous_end = None
+    for first, last, line in lines:
+        if previous_end is not None and blanks_before[first - 1] > blanks_before[previous_end]:
+            out.append("")
+        out.append(line)
+        previous_end = last
+    return newline.join(out) + newline
+
+
+def _items(tree: Tree) -> tuple[list[_Item], list[_CodeToken]]:
+    """The layers and sections, and every code token with the item comments near it join."""
+    items: list[_Item] = []
+    code: list[_CodeToken] = []
+    chain, *rest = tree.children
+    for child in chain.children:
+        if isinstance(child, Token):  # `->`: its comments go with the layer before or after
+            code.append(_CodeToken(child, len(items) - 1, len(items)))
+        else:
+            _add_item(items, code, _call(child), True, child)
+    for child in rest:
+        if isinstance(child, Token):  # `;`, the last one perhaps ending the file
+            code.append(
+                _CodeToken(child, len(items) - 1, len(items) if child is not rest[-1] else None)
+            )
+        else:
+            calls = [c for c in child.children if isinstance(c, Tree)]
+            _add_item(items, code, ", ".join(_call(c) for c in calls), False, child)
+    code.sort(key=lambda c: c.token.start_pos)
+    for current in code:
+        # The lines an item covers: `->` starts the next layer's line, `;` ends the line before.
+        index = current.before if current.token.type != "SEMICOLON" else current.after
+        item, line = items[index], current.token.line
+        item.first_line = min(item.first_line or line, line)
+        item.last_line = max(item.last_line, line)
+    return items, code
+
+
+def _add_item(items: list[_Item], code: list[_CodeToken], text: str, is_layer: bool, tree: Tree):
+    index = len(items)
+    items.append(_Item(text, is_layer))
+    for token in tree.scan_values(lambda value: isinstance(value, Token)):
+        code.append(_CodeToken(token, index, index))
+
+
+def _call(tree: Tree) -> str:
+    name, *args = tree.children
+    return " ".join([str(name), *(_argument(arg) for arg in args)])
+
+
+def _argument(node: Tree) -> str:
+    if node.data == "keyword":
+        name, _, value = node.children
+        return f"{name}={_value(value)}"
+    if node.data == "input_shape":
+        return f"in {_value(node.children[1])}"
+    return _value(node)
+
+
+def _value(node: Tree) -> str:
+    if node.data == "tuple":
+        values = [c for c in node.children if isinstance(c, Tree)]
+        commas = sum(1 for c in node.children if isinstance(c, Token) and c.type == "COMMA")
+        one_item_comma = "," if len(values) == 1 and commas else ""
+        return "(" + ", ".join(_value(v) for v in values) + one_item_comma + ")"
+    (token,) = node.children
+    return str(token)
+
+
+def _comments(text: str, start: int, end: int, line: int) -> list[_Comment]:
+    """The comments in text[start:end], a stretch of whitespace and comments after code
+    that ends on `line` (or at the file's start, line 1)."""
+    found = []
+    cursor = start
+    for match in _COMMENT.finditer(text, start, end):
+        line += text.count("\n", cursor, match.start())
+        cursor = match.start()
+        own_line = start == 0 or text.rfind("\n", start, match.start()) >= 0
+        found.append(_Comment(match.group().rstrip(), match.start(), line, own_line))
+    return found
+
+
+def _attach_comments(text: str, items: list[_Item], code: list[_CodeToken]) -> list[_Comment]:
+    """A comment after code joins that code's line; one on its own line, the next item.
+    Returns the comments below the last item, which stay at the end."""
+    footer: list[_Comment] = []
+    previous_end = 0
+    for index, current in enumerate([*code, None]):
+        end = current.token.start_pos if current else len(text)
+        line = code[index - 1].token.end_line if index else 1
+        for comment in _comments(text, previous_end, end, line):
+            if not comment.own_line:
+                items[code[index - 1].after].trailing.append(comment)
+            elif current is not None and current.before is not None:
+                items[current.before].leading.append(comment)
+            else:
+                footer.append(comment)
+        if current is not None:
+            previous_end = current.token.end_pos
+    return footer
+
+
+def _one_line(items: list[_Item]) -> str | None:
+    """The whole program on one line, if its comments allow it and it fits."""
+    if any(item.trailing for item in items) or any(item.leading for item in items[1:]):
+        return None
+    layers = [item.text for item in items if item.is_layer]
+    sections = [item.text for item in items if not item.is_layer]
+    line = "; ".join([" -> ".join(layers), *sections])
+    return line if len(line) <= LINE_LENGTH else None
+
+
+def _multi_line(items: list[_Item]) -> list[tuple[int, int, str]]:
+    """(first source line, last source line, text) for each output line."""
+    lines = []
+    for index, item in enumerate(items):
+        indent = INDENT if item.is_layer and index > 0 else ""
+        for comment in item.leading:
+            lines.append((comment.line, comment.line, indent + comment.text))
+        text = indent + ("-> " if indent else "") + item.text
+        if index + 1 < len(items) and not items[index + 1].is_layer:
+            text += ";"
+        if item.trailing:
+            text += "  " + "  ".join(c.text for c in item.trailing)
+        lines.append((item.first_line, item.last_line, text))
+    return lines
+
+
+def format_files(paths: list[str], check: bool = False, diff: bool = False) -> int:
+    """`kdsl fmt`: rewrite each file that changes (atomically, keeping its mode), or with
+    `check`/`diff` only say so; report like black on stderr. The exit code: 1 when a file
+    could not be formatted, or with `check` when one would change; else 0."""
+    from kdsl.errors import KdslError, use_color
+    from kdsl.files import read_source, write_atomic
+
+    changed = unchanged = failed = 0
+    for path in _expand(paths):
+        try:
+            source = read_source(path)
+            formatted = format_source(source)
+        except KdslError as error:
+            print(error.render(color=use_color(sys.stderr)), file=sys.stderr)
+            failed += 1
+            continue
+        if path == "-" and not (check or diff):
+            sys.stdout.write(formatted)
+        if formatted == source.text:
+            unchanged += 1
+            continue
+        changed += 1
+        if diff:
+            sys.stdout.write(unified_diff(source.text, formatted, source.name))
+        if check or diff:
+            print(f"would reformat {source.name}", file=sys.stderr)
+        elif path != "-":
+            write_atomic(path, formatted)
+            print(f"reformatted {path}", file=sys.stderr)
+    print(_summary(changed, unchanged, failed, dry_run=check or diff), file=sys.stderr)
+    return 1 if failed or (check and changed) else 0
+
+
+def _expand(paths: list[str]) -> list[str]:
+    """Files as given; folders as the .k files under them (hidden folders skipped)."""
+    found: list[str] = []
+    for path in paths:
+        folder = Path(path)
+        if path != "-" and folder.is_dir():
+            programs = sorted(
+                p
+                for p in folder.rglob("*.k")
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+            )
+            if not programs:
+                print(f"kdsl fmt: no .k files in {path}", file=sys.stderr)
+            found += [str(p) for p in programs]
+        else:
+            found.append(path)
+    return found
+
+
+def _summary(changed: int, unchanged: int, failed: int, dry_run: bool) -> str:
+    def files(count: int) -> str:
+        return f"{count} file{'s' if count != 1 else ''}"
+
+    would = "would be " if dry_run else ""
+    parts = []
+    if changed:
+        parts.append(f"{files(changed)} {would}reformatted")
+    if unchanged:
+        parts.append(f"{files(unchanged)} {would}left unchanged")
+    if failed:
+        parts.append(f"{files(failed)} failed to reformat")
+    return (", ".join(parts) or "no files to format") + "."
+
+
+def unified_diff(before: str, after: str, name: str) -> str:
+    """A unified diff between two versions of a file, as `diff -u` prints it."""
+    return "".join(
+        difflib.unified_diff(
+            _diff_lines(before), _diff_lines(after), f"{name}\t(original)", f"{name}\t(formatted)"
+        )
+    )
+
+
+def _diff_lines(text: str) -> list[str]:
+    """Lines ending in "\\n" (only "\\n" ends a line, as for the parser), and the marker
+    `diff` prints after a last line without one."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    if lines[-1]:
+        lines[-1] += "\n\\ No newline at end of file\n"
+    else:
+        lines.pop()
+    return lines
