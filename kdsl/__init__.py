@@ -32,8 +32,19 @@ __all__ = [
     "check_source",
     "compile",
     "compile_source",
+    "format",
     "parse",
 ]
+
+
+def format(text: str, name: str = "<string>") -> str:  # noqa: A001 - as `kdsl fmt`
+    """The program in kdsl's canonical layout (`kdsl fmt`), comments kept.
+
+    Raises `SourceError` on a syntax error; the model need not pass `check`.
+    """
+    from kdsl.fmt import format_text
+
+    return format_text(text, name)
 
 
 def parse(text: str, name: str = "<string>") -> nodes.Program:

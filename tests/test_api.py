@@ -61,3 +61,13 @@ def test_build_returns_the_compiled_keras_model() -> None:
     assert model.count_params() == 55
     assert type(model.optimizer).__name__ == "Adam"
     assert model.get_compile_config()["loss"] == "categorical_crossentropy"
+
+
+def test_format_lays_out_and_keeps_comments() -> None:
+    text = "# iris\ndense 5 in 4->dense 3 relu  ->  dense 3 softmax ;adam;categorical_crossentropy\n"
+    formatted = kdsl.format(text)
+    assert formatted == f"# iris\n{TUTORIAL}\n"
+    assert kdsl.format(formatted) == formatted
+    with pytest.raises(kdsl.SourceError) as info:
+        kdsl.format("dense 3 ->", name="m.k")
+    assert info.value.line == 1
