@@ -64,7 +64,7 @@ def test_build_returns_the_compiled_keras_model() -> None:
 
 
 def test_format_lays_out_and_keeps_comments() -> None:
-    text = "# iris\ndense 5 in 4->dense 3 relu  ->  dense 3 softmax ;adam;categorical_crossentropy\n"
+    text = "# iris\ndense 5 in 4->dense 3 relu  ->  dense 3 softmax ;adam;categorical_crossentropy"
     formatted = kdsl.format(text)
     assert formatted == f"# iris\n{TUTORIAL}\n"
     assert kdsl.format(formatted) == formatted
