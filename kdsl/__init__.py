@@ -32,6 +32,7 @@ __all__ = [
     "check_source",
     "compile",
     "compile_source",
+    "import_model",
     "parse",
 ]
 
@@ -77,6 +78,16 @@ def compile(  # noqa: A001 - `kdsl.compile` is the name users expect
 def compile_source(text: str, name: str = "<string>", style: str = "add") -> str:
     """`compile()` with the file name first (the tests' and the CLI's order)."""
     return compile(text, style=style, name=name)  # type: ignore[arg-type]
+
+
+def import_model(source) -> str:
+    """The kdsl program for a saved Keras `Sequential` model: a `.keras` or `.json` path,
+    `model.to_json()`'s text, or its config dict. Reads the config only: no TensorFlow,
+    no weights, no code from the file runs. Raises `KdslError` for what kdsl cannot write.
+    """
+    from kdsl.importer import import_model as import_saved
+
+    return import_saved(source)
 
 
 def build(text: str, name: str = "<string>"):
