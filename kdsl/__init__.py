@@ -33,6 +33,7 @@ __all__ = [
     "compile",
     "compile_source",
     "format",
+    "import_model",
     "parse",
 ]
 
@@ -98,6 +99,16 @@ def compile_source(
 ) -> str:
     """`compile()` with the file name first (the tests' and the CLI's order)."""
     return compile(text, style=style, name=name, explain=explain)  # type: ignore[arg-type]
+
+
+def import_model(source) -> str:
+    """The kdsl program for a saved Keras `Sequential` model: a `.keras` or `.json` path,
+    `model.to_json()`'s text, or its config dict. Reads the config only: no TensorFlow,
+    no weights, no code from the file runs. Raises `KdslError` for what kdsl cannot write.
+    """
+    from kdsl.importer import import_model as import_saved
+
+    return import_saved(source)
 
 
 def build(text: str, name: str = "<string>"):

@@ -22,7 +22,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="kdsl",
         description="A tiny model language that compiles to idiomatic Keras 3 Python.",
         epilog=f"example model (model.k):\n  {EXAMPLE}\n\n"
-        "  kdsl compile model.k > model.py\n  kdsl run model.k --data data.npz",
+        "  kdsl compile model.k > model.py\n  kdsl run model.k --data data.npz\n"
+        "  kdsl import saved.keras -o model.k",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"kdsl {__version__}")
@@ -231,6 +232,29 @@ def _parser() -> argparse.ArgumentParser:
         "  vim.lsp.enable('kdsl')\n"
         "VS Code and Helix: see the README.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    import_cmd = commands.add_parser(
+        "import",
+        help="write a saved Keras Sequential model (.keras or to_json()) as a .k program",
+        description="Turn a saved Keras Sequential model into kdsl text: the shortest form, "
+        "only non-default arguments, and the optimizer, loss and metrics it was compiled "
+        "with. The model's config is read as JSON: no TensorFlow, no weights, no code runs.",
+        epilog="examples:\n  kdsl import model.keras                 # the program on stdout\n"
+        "  kdsl import model.keras -o model.k\n"
+        "  python -c 'print(model.to_json())' | kdsl import - -o model.k\n\n"
+        "MODEL: a .keras file (model.save), or a .json file with model.to_json()'s output.\n"
+        "Refused, naming the layer: Lambda and custom layers, functions, and what the\n"
+        "language cannot write (initializers with arguments, schedules, functional models).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    import_cmd.add_argument(
+        "model", metavar="MODEL", help="a .keras file, a .json file, or - for JSON on stdin"
+    )
+    import_cmd.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="write the program here (atomically) instead of stdout",
     )
     return parser
 
@@ -534,6 +558,25 @@ def cmd_lsp(args) -> int:
     return EXIT_OK
 
 
+def cmd_import(args) -> int:
+    from kdsl.errors import InputError
+    from kdsl.files import write_atomic
+    from kdsl.importer import import_config, import_model, read_stdin
+
+    if args.output and args.model != "-" and _same_file(args.output, args.model):
+        raise InputError(args.output, "is the model to import: refusing to overwrite it")
+    from_stdin = args.model == "-"
+    text = import_config(read_stdin(), "<stdin>") if from_stdin else import_model(args.model)
+    if args.output:
+        write_atomic(args.output, text)
+        for line in text.splitlines():
+            if line.startswith("# note: "):
+                print(f"kdsl: note: {line.removeprefix('# note: ')}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def _same_file(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -553,6 +596,7 @@ def main(argv: list[str] | None = None) -> int:
             "run": cmd_run,
             "predict": cmd_predict,
             "lsp": cmd_lsp,
+            "import": cmd_import,
         }
         return commands[args.command](args)
     except KdslError as error:

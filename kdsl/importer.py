@@ -1,0 +1,737 @@
+"""`kdsl import`: a saved Keras `Sequential` model → canonical kdsl text.
+
+One pass over the model's config (the `config.json` inside a `.keras` zip, or the
+output of `model.to_json()`), using the catalog to write the shortest form the parser
+accepts: aliases (`maxpool2d`), positional arguments (`dense 3 relu`), and only the
+keyword arguments whose value differs from Keras's default.
+
+The config is read as JSON, never deserialized by Keras: importing needs no TensorFlow
+and runs no code from the file, which is stricter than `load_model(safe_mode=True)`.
+What safe mode would refuse (a `Lambda`, a Python function, a class Keras does not
+ship) is refused here too, naming the layer; so is anything kdsl cannot write.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kdsl.catalog import ALIASES, CROSSENTROPY_LOSSES, POSITIONAL, Catalog, Entry, load
+from kdsl.errors import ModelError
+
+# Initializers, regularizers and constraints the language can write: by name only, so
+# with the arguments Keras gives them by default. Class → (the name, its default config);
+# tests/test_import.py checks this table against the installed Keras.
+NESTED: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
+    "initializers": {
+        "Zeros": ("zeros", {}),
+        "Ones": ("ones", {}),
+        "Identity": ("identity", {}),
+        "GlorotUniform": (
+            "glorot_uniform",
+            {"seed": None, "input_axes": None, "output_axes": None},
+        ),
+        "GlorotNormal": ("glorot_normal", {"seed": None, "input_axes": None, "output_axes": None}),
+        "HeUniform": ("he_uniform", {"seed": None, "input_axes": None, "output_axes": None}),
+        "HeNormal": ("he_normal", {"seed": None, "input_axes": None, "output_axes": None}),
+        "LecunUniform": ("lecun_uniform", {"seed": None, "input_axes": None, "output_axes": None}),
+        "LecunNormal": ("lecun_normal", {"seed": None, "input_axes": None, "output_axes": None}),
+        "Orthogonal": ("orthogonal", {"seed": None, "gain": 1.0}),
+        "RandomNormal": ("random_normal", {"seed": None, "mean": 0.0, "stddev": 0.05}),
+        "RandomUniform": ("random_uniform", {"seed": None, "minval": -0.05, "maxval": 0.05}),
+        "TruncatedNormal": ("truncated_normal", {"seed": None, "mean": 0.0, "stddev": 0.05}),
+        "VarianceScaling": (
+            "variance_scaling",
+            {
+                "seed": None,
+                "scale": 1.0,
+                "mode": "fan_in",
+                "distribution": "truncated_normal",
+                "input_axes": None,
+                "output_axes": None,
+            },
+        ),
+        "STFT": (
+            "stft",
+            {"side": "real", "window": "hann", "periodic": False, "scaling": "density"},
+        ),
+    },
+    "regularizers": {
+        "L1": ("l1", {"l1": 0.009999999776482582}),
+        "L2": ("l2", {"l2": 0.01}),
+        "L1L2": ("l1l2", {"l1": 0.0, "l2": 0.0}),
+        "OrthogonalRegularizer": (
+            "orthogonal_regularizer",
+            {"factor": 0.009999999776482582, "mode": "rows"},
+        ),
+    },
+    "constraints": {
+        "MaxNorm": ("max_norm", {"max_value": 2, "axis": 0}),
+        "MinMaxNorm": (
+            "min_max_norm",
+            {"min_value": 0.0, "max_value": 1.0, "rate": 1.0, "axis": 0},
+        ),
+        "NonNeg": ("non_neg", {}),
+        "UnitNorm": ("unit_norm", {"axis": 0}),
+    },
+}
+# Other names Keras takes for the same objects (`uniform` is Embedding's default).
+NESTED_ALIASES = {"uniform": "random_uniform", "normal": "random_normal", "one": "ones",
+                  "zero": "zeros"}  # fmt: skip
+
+# Arguments where Keras turns one number into a tuple of them (`kernel_size=3` is (3, 3)),
+# so a tuple of equal numbers is written as the one number.
+_BROADCAST = frozenset(
+    {"kernel_size", "strides", "dilation_rate", "pool_size", "size", "padding", "cropping",
+     "output_padding"}
+)  # fmt: skip
+_ACTIVATIONS = frozenset({"activation", "recurrent_activation"})
+# Image layers whose one-number `factor` x means the range (0, x); in the others it means
+# (-x, x). tests/test_import.py checks this against Keras's `_FACTOR_BOUNDS`.
+ZERO_BASED_FACTORS = frozenset(
+    {"augmix", "cutmix", "randaugment", "randomcontrast", "randomelastictransform",
+     "randomerasing", "randomgaussianblur", "randomhue", "randominvert", "randomperspective",
+     "randomsharpness"}
+)  # fmt: skip
+# Config entries Keras derives from the arguments (a lookup's vocabulary size), or writes
+# with a value no argument sets.
+_DERIVED = frozenset({"vocabulary_size"})
+_WRITTEN_DEFAULTS = {"oov_method": "floormod"}
+# Arguments that are sizes, written `3x3` rather than `(3, 3)`.
+_SIZES = _BROADCAST | {"target_shape", "output_size", "tile_grid_size", "output_shape"}
+_WRAPPERS = frozenset({"Bidirectional", "TimeDistributed", "SpectralNormalization"})
+# Config entries that are not constructor arguments, or that Keras sets itself.
+_LAYER_IGNORED = frozenset({"build_config", "compile_config"})
+_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RESERVED = frozenset({"in", "true", "false", "none", "True", "False", "None"})
+_MISSING = object()
+LINE_LENGTH = 88  # a program that fits stays on one line
+
+
+@dataclass
+class _Importer:
+    origin: str  # the file name, for messages
+    catalog: Catalog = field(default_factory=load)
+    notes: list[str] = field(default_factory=list)
+
+    def fail(self, message: str, hint: str | None = None) -> ModelError:
+        return ModelError(self.origin, message, hint)
+
+    # -- the model ------------------------------------------------------------------------
+
+    def model(self, config: Any) -> str:
+        if not isinstance(config, dict) or "class_name" not in config:
+            raise self.fail(
+                "is not a Keras model config: expected a JSON object with `class_name`, "
+                f"found {_describe(config)}",
+                "give a .keras file or the output of model.to_json()",
+            )
+        kind = config.get("class_name")
+        if kind != "Sequential":
+            raise self.fail(
+                f"holds a `{kind}` model, not a `Sequential` one: kdsl writes one chain of layers",
+                "kdsl imports models built with keras.Sequential",
+            )
+        body = config.get("config")
+        layers = body.get("layers") if isinstance(body, dict) else None
+        if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
+            raise self.fail("is not a Keras model config: the Sequential model has no layer list")
+        shape, input_args = self.input(layers, body)
+        layers = [x for x in layers if x.get("class_name") != "InputLayer"]
+        if not layers:
+            raise self.fail("holds a Sequential model without layers: kdsl needs at least one")
+        texts = [self.layer(layer) for layer in layers]
+        shape_text = _shape(shape)
+        if input_args:
+            chain = [f"input {shape_text} {' '.join(input_args)}", *texts]
+        else:
+            chain = [f"{texts[0]} in {shape_text}", *texts[1:]]
+        sections = self.sections(config.get("compile_config"))
+        one_line = "; ".join([" -> ".join(chain), *sections])
+        if len(one_line) <= LINE_LENGTH:
+            program = one_line + "\n"
+        else:  # as the examples are written: one layer, then one section, per line
+            lines = [chain[0], *(f"  -> {text}" for text in chain[1:])]
+            program = ";\n".join(["\n".join(lines), *sections]) + "\n"
+        return "".join(f"# note: {note}\n" for note in self.notes) + program
+
+    def input(self, layers: list[dict], body: dict) -> tuple[list, list[str]]:
+        """The input shape (without the batch) and `input`'s own arguments, if any."""
+        first = layers[0] if layers else {}
+        args: list[str] = []
+        if first.get("class_name") == "InputLayer":
+            config = _config(first)
+            batch_shape = config.get("batch_shape", config.get("batch_input_shape"))
+            for flag in ("sparse", "ragged", "optional"):
+                if config.get(flag):
+                    raise self.fail(f"has a {flag} input, which kdsl cannot write")
+            dtype = _dtype_name(config.get("dtype"))
+            if dtype not in (None, "float32"):
+                args.append(f"dtype={_value(dtype)}")
+            name = config.get("name")
+            if isinstance(name, str) and not _auto_name(name, "InputLayer"):
+                args.append(f"name={_value(name)}")
+        else:
+            batch_shape = body.get("build_input_shape") or _config(first).get("batch_input_shape")
+        if not isinstance(batch_shape, list) or len(batch_shape) < 2:
+            raise self.fail(
+                "has no input shape: the model was never built",
+                "build it with keras.Input(shape=...) as its first element before saving",
+            )
+        if batch_shape[0] is not None:
+            raise self.fail(
+                f"fixes the batch size to {batch_shape[0]} in its input shape, "
+                "which kdsl cannot write",
+                "kdsl's input shape never includes the batch dimension",
+            )
+        dims = batch_shape[1:]
+        if not all(d is None or (type(d) is int and d >= 1) for d in dims):
+            raise self.fail(f"has an input shape kdsl cannot write: {batch_shape}")
+        return dims, args
+
+    # -- layers ---------------------------------------------------------------------------
+
+    def layer(self, layer: dict, wrapped_by: str | None = None) -> str:
+        kind = layer.get("class_name")
+        config = layer.get("config")
+        name = config.get("name") if isinstance(config, dict) else None
+        label = f"`{name}` ({kind})" if name else f"`{kind}`"
+        self.refuse_code(layer, label)
+        if not isinstance(kind, str) or not isinstance(config, dict):
+            raise self.fail(f"is not a Keras model config: a layer without a class: {layer!r:.80}")
+        if kind in ("Sequential", "Functional", "Model"):
+            raise self.fail(
+                f"nests a model in layer {label}: kdsl writes one flat chain of layers",
+                "flatten the inner model's layers into the outer Sequential",
+            )
+        entry = self.layer_entry(kind, label, layer)
+        if wrapped_by and kind in _WRAPPERS:
+            raise self.fail(f"layer {label} wraps another wrapper, which kdsl cannot write")
+        args = self.arguments(entry, config, label, wrapped_by)
+        words = [_layer_word(entry, self.catalog), *args]
+        if kind in _WRAPPERS:
+            inner = config.get("layer")
+            if not isinstance(inner, dict):
+                raise self.fail(f"layer {label} wraps no layer")
+            if kind == "Bidirectional":
+                self.check_backward(config, inner, label)
+            words.insert(1, self.layer(inner, wrapped_by=kind))
+        return " ".join(words)
+
+    def layer_entry(self, kind: str, label: str, layer: dict) -> Entry:
+        module = layer.get("module")
+        entry = next((e for e in self.catalog.layers.values() if e.class_name == kind), None)
+        if entry is None or (module is not None and module != "keras.layers"):
+            origin = f" from `{module}`" if module and module != "keras.layers" else ""
+            raise self.fail(
+                f"layer {label} is a class{origin} that kdsl cannot write",
+                "kdsl writes the layers Keras ships (see docs/language.md); "
+                "a custom layer needs Python",
+            )
+        return entry
+
+    def refuse_code(self, value: Any, label: str) -> None:
+        """What `safe_mode=True` refuses: a Lambda, or a function serialized as code."""
+        if isinstance(value, dict):
+            # A lambda is serialized as its bytecode: `{"value": [base64, ...]}`.
+            code = value.get("class_name") in ("__lambda__", "function") or set(value) == {"value"}
+            if value.get("class_name") == "Lambda" or code:
+                what = "a Python function" if code else "a Lambda layer"
+                raise self.fail(
+                    f"layer {label} holds {what}, which kdsl refuses: it is Python code "
+                    "(loading it would run that code, and the language cannot write it)",
+                    "replace it with a built-in layer or activation before importing",
+                )
+            for item in value.values():
+                self.refuse_code(item, label)
+        elif isinstance(value, list):
+            for item in value:
+                self.refuse_code(item, label)
+
+    def arguments(self, entry: Entry, config: dict, label: str, wrapped_by: str | None) -> list:
+        """The shortest argument list: the positional prefix, then non-default keywords."""
+        values: dict[str, Any] = {}
+        params = {p.name: p for p in entry.params}
+        for key, raw in config.items():
+            if key in _LAYER_IGNORED or key in _DERIVED or key in ("layer", "backward_layer"):
+                continue
+            param = params.get(key)
+            if key == "name":
+                if isinstance(raw, str) and not _auto_name(raw, entry.class_name, wrapped_by):
+                    if wrapped_by:
+                        continue  # the language names the wrapper, not the layer inside
+                    values["name"] = raw
+                continue
+            value = self.normalize(key, raw, label)
+            if key == "strides" and value is not None and value == _normal(config.get("pool_size")):
+                continue  # pooling: Keras makes strides the pool size when not given
+            if key == "zero_output_for_mask" and wrapped_by == "Bidirectional":
+                continue  # Bidirectional sets it from return_sequences
+            if key == "data_format" and value == "channels_last":
+                value = None  # Keras's default image data format, written out
+            if param is None:
+                if _WRITTEN_DEFAULTS.get(key, _MISSING) == value:
+                    continue
+                if key in ("trainable", "autocast") and value is True:
+                    continue
+                if key == "dtype" and value == "float32":
+                    continue
+                if value is None or value is False:
+                    continue  # Keras writes it, the constructor's default leaves it unset
+                raise self.fail(
+                    f"layer {label} has `{key}={_value_or_repr(value)}`, "
+                    f"which `{entry.key}` does not take in kdsl"
+                )
+            default = self.normalize(key, param.default, label) if param.has_default else _MISSING
+            if key == "dtype" and default is None:
+                default = "float32"
+            if key in _ACTIVATIONS:
+                value, default = _linear(value), _linear(default)
+            if _is_number(default) and isinstance(value, tuple) and _is_factor(entry, key):
+                value = self.factor(entry, key, value, label)
+            if _same(value, default):
+                continue
+            if wrapped_by and key in ("dtype", "trainable", "activity_regularizer"):
+                raise self.fail(
+                    f"layer {label} inside a {wrapped_by} has `{key}={_value_or_repr(value)}`; "
+                    f"kdsl gives `{key}` to the wrapper, not to the layer inside"
+                )
+            values[key] = value
+        words: list[str] = []
+        order = [p.name for p in entry.params]
+        positional = list(POSITIONAL.get(entry.key, ()))
+        for key in positional:
+            if key not in values:
+                break
+            words.append(_argument(key, values.pop(key)))
+        for key in sorted(values, key=lambda k: order.index(k) if k in order else len(order)):
+            words.append(f"{key}={_argument(key, values[key])}")
+        return words
+
+    def factor(self, entry: Entry, key: str, value: tuple, label: str) -> Any:
+        """The one number Keras turned into the range `value` (`factor=0.3` → (0, 0.3)),
+        where the language takes only a number."""
+        zero_based = entry.key in ZERO_BASED_FACTORS and key not in ("x_factor", "y_factor")
+        if len(value) == 2 and all(_is_number(x) for x in value):
+            low, high = value
+            if high >= 0 and low == (0 if zero_based else -high):
+                return high
+        raise self.fail(
+            f"layer {label} has `{key}={_value_or_repr(value)}`: kdsl writes `{key}` as one "
+            f"number x, the range {'(0, x)' if zero_based else '(-x, x)'}"
+        )
+
+    def check_backward(self, config: dict, inner: dict, label: str) -> None:
+        """Bidirectional's backward layer must be the forward one run backwards: that is
+        the only one the language can write."""
+        backward = config.get("backward_layer")
+        if backward is None:
+            return
+        if not isinstance(backward, dict) or backward.get("class_name") != inner.get("class_name"):
+            raise self.fail(f"layer {label} has its own backward layer, which kdsl cannot write")
+        forward_config, backward_config = dict(_config(inner)), dict(_config(backward))
+        forward_config.pop("name", None)
+        backward_config.pop("name", None)
+        go_backwards = forward_config.pop("go_backwards", False)
+        if backward_config.pop("go_backwards", True) == go_backwards or _normal(
+            forward_config
+        ) != _normal(backward_config):
+            raise self.fail(
+                f"layer {label} has a backward layer that differs from its forward layer, "
+                "which kdsl cannot write",
+                "kdsl's `bidirectional` runs a copy of the layer backwards",
+            )
+
+    # -- values ---------------------------------------------------------------------------
+
+    def normalize(self, key: str, value: Any, label: str) -> Any:
+        """A config value as the plain value the language writes; lists become tuples,
+        Keras objects their names."""
+        if isinstance(value, list):
+            return tuple(self.normalize(key, item, label) for item in value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(f"layer {label} has `{key}={value}`, which kdsl cannot write")
+        if isinstance(value, str) and key not in _ACTIVATIONS and key != "dtype":
+            return NESTED_ALIASES.get(value, value) if _nested_key(key) else value
+        if not isinstance(value, dict):
+            return value
+        kind = value.get("class_name")
+        module = str(value.get("module", ""))
+        inner = value.get("config")
+        if kind in ("DTypePolicy", "FloatDTypePolicy") and isinstance(inner, dict):
+            return inner.get("name")
+        family = module.removeprefix("keras.")
+        table = NESTED.get(family, {})
+        if kind in table and value.get("registered_name") in (None, kind):
+            name, defaults = table[kind]
+            if _normal(inner) == _normal(defaults):
+                return name
+            arguments = ", ".join(f"{k}={v!r}" for k, v in (inner or {}).items())
+            raise self.fail(
+                f"layer {label} has `{key}={kind}({arguments})`: kdsl writes {family} by "
+                "name only, with Keras's default arguments",
+                f"the closest kdsl can write is `{key}={name}`",
+            )
+        raise self.fail(
+            f"layer {label} has `{key}` set to a `{kind}` object, which kdsl cannot write",
+        )
+
+    # -- compile --------------------------------------------------------------------------
+
+    def sections(self, compile_config: Any) -> list[str]:
+        if not isinstance(compile_config, dict) or compile_config.get("optimizer") is None:
+            self.notes.append(
+                "the model was saved without compile(), so it has no optimizer and no loss: "
+                "add `; OPTIMIZER; LOSS` after the layers, e.g. `; adam; mse`"
+            )
+            return []
+        optimizer = self.compile_arg(compile_config.get("optimizer"), "optimizer")
+        loss, loss_key = self.loss(compile_config.get("loss"))
+        sections = [optimizer, loss]
+        metrics = compile_config.get("metrics")
+        if metrics is None:
+            metrics = []
+        if not isinstance(metrics, list):
+            raise self.fail(
+                "has metrics per output (a dict), which kdsl cannot write",
+                "a kdsl model has one output: give `metrics` as a list",
+            )
+        written = [self.compile_arg(m, "metric") for m in metrics]
+        if loss_key in CROSSENTROPY_LOSSES:
+            if written == ["accuracy"]:
+                written = []  # kdsl's default for a cross-entropy loss
+            elif not written:
+                self.notes.append(
+                    "the model has no metrics; kdsl gives a cross-entropy loss the metric "
+                    "`accuracy` unless a `metrics` section says otherwise"
+                )
+        if written:
+            sections.append("metrics " + ", ".join(written))
+        for key, default in (
+            ("loss_weights", None),
+            ("weighted_metrics", None),
+            ("run_eagerly", False),
+            ("steps_per_execution", 1),
+        ):
+            if compile_config.get(key, default) not in (default, [] if default is None else ()):
+                self.notes.append(
+                    f"compile()'s `{key}={compile_config[key]!r}` is left out: kdsl cannot write it"
+                )
+        return sections
+
+    def loss(self, loss: Any) -> tuple[str, str]:
+        text = self.compile_arg(loss, "loss")
+        name = text.split(" ", 1)[0]
+        return text, self.catalog.loss_aliases.get(name, name)
+
+    def compile_arg(self, value: Any, what: str) -> str:
+        """An optimizer, loss or metric: its name, then its non-default arguments."""
+        table, aliases = self.compile_tables(what)
+        if value is None:
+            raise self.fail(f"was compiled without {_article(what)}, which a kdsl model needs")
+        if isinstance(value, str):
+            if value in table or value in aliases:
+                return value
+            key = next((k for k, e in table.items() if e.class_name == value), None)
+            if key is None:
+                raise self.fail(f"has the {what} {value!r}, which kdsl does not know")
+            return key
+        if isinstance(value, list | tuple):
+            raise self.fail(f"has a list of {what}es per output, which kdsl cannot write")
+        if not isinstance(value, dict):
+            raise self.fail(f"has {_describe(value)} as its {what}, which kdsl cannot write")
+        self.refuse_code(value, f"the {what}")
+        kind = value.get("class_name")
+        entry = next((e for e in table.values() if e.class_name == kind), None)
+        module = str(value.get("module", ""))
+        if (
+            entry is None
+            or not module.startswith("keras.")
+            or value.get("registered_name")
+            not in (
+                None,
+                kind,
+            )
+        ):
+            raise self.fail(f"has the {what} `{kind}`, which kdsl cannot write")
+        config = value.get("config")
+        config = config if isinstance(config, dict) else {}
+        params = {p.name: p for p in entry.params}
+        written: dict[str, Any] = {}
+        for key, raw in config.items():
+            if isinstance(raw, dict):
+                raise self.fail(
+                    f"has {_article(what)} `{kind}` whose `{key}` is a `{raw.get('class_name')}` "
+                    "object (a schedule?), which kdsl cannot write",
+                    f"kdsl writes `{key}` as a number",
+                )
+            value = _normal(raw)
+            if key == "learning_rate" and isinstance(value, float):
+                value = _float32(value)  # Keras keeps it in a float32 variable
+            if key == "name" and isinstance(value, str) and _auto_name(value, kind, key=entry.key):
+                continue
+            if key == "dtype" and value in (None, "float32"):
+                continue
+            param = params.get(key)
+            if param is None:
+                if value is None or value is False:
+                    continue
+                raise self.fail(f"has the {what} `{kind}` with `{key}`, which kdsl cannot write")
+            if param.has_default and _same(value, _normal(param.default)):
+                continue
+            written[key] = value
+        words = [entry.key]
+        if what == "optimizer" and "learning_rate" in written:
+            words.append(_value(written.pop("learning_rate")))
+        words += [f"{k}={_value(v)}" for k, v in written.items()]
+        return " ".join(words)
+
+    def compile_tables(self, what: str) -> tuple[dict[str, Entry], dict[str, str]]:
+        c = self.catalog
+        if what == "optimizer":
+            return c.optimizers, {}
+        if what == "loss":
+            return c.losses, c.loss_aliases
+        return c.metrics, c.metric_aliases
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def read_config(path: str | Path) -> dict:
+    """The model config in a `.keras` file (its `config.json`) or a `.json` file."""
+    name = str(path)
+    file = Path(path)
+    if file.is_dir():
+        raise ModelError(name, "is a directory, not a .keras or .json model file")
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(name, "no such file") from None
+    except OSError as error:
+        raise ModelError(name, f"cannot be read: {error.strerror or error}") from None
+    if data[:4] == b"PK\x03\x04" or file.suffix.lower() == ".keras":
+        return _from_zip(name, file)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(
+            name,
+            f"is neither a .keras file nor JSON: {error}",
+            "give a .keras file or the output of model.to_json()",
+        ) from None
+
+
+def _from_zip(name: str, file: Path) -> dict:
+    try:
+        with zipfile.ZipFile(file) as archive:
+            if "config.json" not in archive.namelist():
+                raise ModelError(
+                    name,
+                    "is not a Keras model file: the zip has no config.json",
+                    "save one with model.save('model.keras')",
+                )
+            return json.loads(archive.read("config.json"))
+    except zipfile.BadZipFile:
+        raise ModelError(
+            name,
+            "is not a Keras model file: expected a zip archive (.keras), found something else",
+            "a .keras file is written by model.save('model.keras')",
+        ) from None
+    except (OSError, ValueError, zipfile.LargeZipFile) as error:
+        raise ModelError(name, f"cannot be read as a Keras model file: {error}") from None
+
+
+def read_stdin() -> Any:
+    """A model config as JSON on standard input (`kdsl import -`)."""
+    import sys
+
+    try:
+        return json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(
+            "<stdin>",
+            f"is not JSON: {error}",
+            "pipe in the output of model.to_json(), or give a .keras file",
+        ) from None
+
+
+def import_config(config: Any, origin: str = "<config>") -> str:
+    """kdsl text for a model config dict (as in `json.loads(model.to_json())`)."""
+    try:
+        return _Importer(origin).model(config)
+    except RecursionError:
+        raise ModelError(origin, "nests too deeply to import") from None
+
+
+def import_model(source: str | Path | dict) -> str:
+    """kdsl text for a saved model: a `.keras` or `.json` path, JSON text, or a config dict."""
+    if isinstance(source, dict):
+        return import_config(source)
+    if isinstance(source, str) and source.lstrip().startswith("{"):
+        try:
+            return import_config(json.loads(source), "<json>")
+        except json.JSONDecodeError as error:
+            raise ModelError("<json>", f"is not valid JSON: {error}") from None
+    return import_config(read_config(source), str(source))
+
+
+# -- writing values -----------------------------------------------------------------------
+
+
+def _argument(key: str, value: Any) -> str:
+    return _value(value, broadcast=key in _BROADCAST, sizes=key in _SIZES)
+
+
+def _value(value: Any, broadcast: bool = False, sizes: bool = False) -> str:
+    """A plain value as the language writes it: `relu`, `'a b'`, `3x3`, `(None, 8)`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        if _BARE.fullmatch(value) and value not in _RESERVED:
+            return value
+        return repr(value)
+    if isinstance(value, tuple):
+        leaves = list(_leaves(value))
+        if broadcast and leaves and all(type(x) is int for x in leaves) and len(set(leaves)) == 1:
+            return str(leaves[0])
+        if sizes and len(value) >= 2 and all(type(x) is int and x >= 0 for x in value):
+            return "x".join(map(str, value))
+        items = [_value(item, sizes=sizes) for item in value]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    raise TypeError(f"cannot write {type(value).__name__} as a kdsl value")
+
+
+def _value_or_repr(value: Any) -> str:
+    try:
+        return _value(value)
+    except TypeError:
+        return repr(value)
+
+
+def _shape(dims: list) -> str:
+    """`4`, `28x28x1`, or `(None, 128)` as the docs write shapes."""
+    if len(dims) == 1 and dims[0] is not None:
+        return str(dims[0])
+    if all(d is not None for d in dims):
+        return "x".join(map(str, dims))
+    items = ["None" if d is None else str(d) for d in dims]
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def _leaves(value: Any):
+    if isinstance(value, tuple):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _layer_word(entry: Entry, catalog: Catalog) -> str:
+    """The shortest name the language has for a layer kind: `maxpool2d`, `gap2d`, `rnn`."""
+    names = [entry.key, *(a for a, k in ALIASES.items() if k == entry.key)]
+    return min(names, key=lambda n: (len(n), n != entry.key))
+
+
+def _same(value: Any, default: Any) -> bool:
+    if default is _MISSING:
+        return False
+    if isinstance(value, bool) or isinstance(default, bool):
+        return type(value) is type(default) and value == default
+    if isinstance(value, tuple) and not isinstance(default, tuple):
+        leaves = list(_leaves(value))
+        return bool(leaves) and all(_same(x, default) for x in leaves)
+    return value == default
+
+
+def _normal(value: Any) -> Any:
+    """JSON lists as tuples, recursively, so configs compare with catalog defaults."""
+    if isinstance(value, list | tuple):
+        return tuple(_normal(v) for v in value)
+    if isinstance(value, dict):  # `.keras` files mark objects shared between layers
+        return {k: _normal(v) for k, v in value.items() if k != "shared_object_id"}
+    return value
+
+
+def _is_factor(entry: Entry, key: str) -> bool:
+    """An image layer's range argument, given as one number (`factor`, `x_factor`, and
+    `scale` and `sigma` where Keras's `_set_factor_by_name` makes them ranges)."""
+    return key.endswith("factor") or (key in ("scale", "sigma") and entry.key in ZERO_BASED_FACTORS)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _linear(value: Any) -> Any:
+    return None if value == "linear" else value
+
+
+def _nested_key(key: str) -> bool:
+    return key.endswith(("_initializer", "_regularizer", "_constraint"))
+
+
+def _dtype_name(value: Any) -> Any:
+    if isinstance(value, dict):
+        return (value.get("config") or {}).get("name")
+    return value
+
+
+def _config(layer: dict) -> dict:
+    config = layer.get("config")
+    return config if isinstance(config, dict) else {}
+
+
+def _snake(name: str) -> str:
+    """Keras's own `to_snake_case`, which makes layers' automatic names."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
+    return name.lower()
+
+
+def _auto_name(
+    name: str, class_name: str, wrapped_by: str | None = None, key: str | None = None
+) -> bool:
+    """Whether Keras made this name up (`dense`, `dense_3`, `forward_lstm_1`, `adam_2`)."""
+    if wrapped_by == "Bidirectional":
+        name = name.removeprefix("forward_")
+    stems = {_snake(class_name), key or _snake(class_name)}
+    return any(re.fullmatch(rf"{re.escape(stem)}(_\d+)?", name) for stem in stems)
+
+
+def _float32(value: float) -> float:
+    """The shortest decimal that is the same float32 (`0.0010000000474974513` → 0.001)."""
+    if not abs(value) < 3.4e38:
+        return value
+    target = struct.pack("<f", value)
+    for digits in range(1, 18):
+        candidate = float(f"{value:.{digits}g}")
+        if struct.pack("<f", candidate) == target:
+            return candidate
+    return value
+
+
+def _article(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        keys = ", ".join(list(value)[:5])
+        return f"an object with keys {keys}" if keys else "an empty object"
+    return {list: "a list", str: "a string", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )

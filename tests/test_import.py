@@ -1,0 +1,372 @@
+"""`kdsl import`: saved Keras models back to kdsl text, checked by real round trips.
+
+Every example and golden program is built with Keras, saved (`.keras` and `to_json()`),
+imported, and built again: every layer's `get_config()`, the build config and the
+compile config must be identical, and importing the rebuilt model must give the same
+text (a fixed point). Hand-built Keras models cover what kdsl itself never writes.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import run_kdsl
+from golden_cases import case_id, kind_programs, programs
+
+import kdsl
+from kdsl.catalog import load
+from kdsl.cli import main
+from kdsl.errors import KdslError
+from kdsl.importer import NESTED, ZERO_BASED_FACTORS, import_config
+from kdsl.runner import import_keras, load_script
+
+keras = import_keras()
+L = keras.layers
+CATALOG = load()
+
+
+def build(text: str):
+    """The model a program builds, in a fresh session so automatic names restart.
+
+    The constructor style: Keras 3.15's `Sequential.add(Equalization())` fails (see
+    test_kinds.py), and both styles build the same model.
+    """
+    keras.backend.clear_session()
+    return load_script(kdsl.compile(text, style="constructor"))["build_model"]()
+
+
+def compiled(model, part: str):
+    """The optimizer, loss or metrics a model was compiled with, as Keras objects' configs,
+    so a string shorthand (`"mse"`) and the object it stands for compare equal. (Strings
+    are imported as written, so they compare as strings in the fixed-point check.)"""
+    if part == "optimizer":
+        return model.optimizer.get_config()
+    config = model.get_compile_config()[part]
+    module, table, aliases = (
+        (keras.losses, CATALOG.losses, CATALOG.loss_aliases)
+        if part == "loss"
+        else (keras.metrics, CATALOG.metrics, CATALOG.metric_aliases)
+    )
+
+    def resolve(value):
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = getattr(module, table[aliases.get(value, value)].class_name)()
+        else:
+            value = module.deserialize(value)
+        # Names aside: a new object gets a fresh automatic one (`auc_1`).
+        return type(value).__name__, value.get_config() | {"name": None}
+
+    return [resolve(v) for v in config] if isinstance(config, list) else resolve(config)
+
+
+def assert_same_model(original, rebuilt) -> None:
+    assert len(original.layers) == len(rebuilt.layers)
+    for before, after in zip(original.layers, rebuilt.layers, strict=True):
+        assert before.get_config() == after.get_config(), before.name
+    assert original.get_build_config() == rebuilt.get_build_config()
+    for part in ("optimizer", "loss", "metrics"):
+        assert compiled(original, part) == compiled(rebuilt, part), part
+
+
+def round_trip(program: Path, tmp_path: Path) -> None:
+    original = build(program.read_text())
+    saved = tmp_path / "model.keras"
+    original.save(saved)
+    text = kdsl.import_model(saved)
+    assert kdsl.import_model(original.to_json()) == text
+    assert [d for d in kdsl.check(text) if d.severity == "error"] == [], text
+    rebuilt = build(text)
+    assert_same_model(original, rebuilt)
+    assert kdsl.import_model(rebuilt.to_json()) == text, "import is not a fixed point"
+
+
+@pytest.mark.parametrize("program", programs(), ids=case_id)
+def test_round_trip(program: Path, tmp_path: Path) -> None:
+    round_trip(program, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("program", kind_programs(), ids=case_id)
+def test_round_trip_every_kind(program: Path, tmp_path: Path) -> None:
+    round_trip(program, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("program", "expected"),
+    [
+        (
+            "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy",
+            "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy\n",
+        ),
+        (
+            "input 28x28x1 -> conv2d 32 (3, 3) activation=relu -> maxpooling2d pool_size=2 "
+            "-> globalaveragepooling2d -> dense 10 softmax; optimizer adam learning_rate=0.01; "
+            "loss sparse_categorical_crossentropy; metrics accuracy",
+            "conv2d 32 3 relu in 28x28x1\n  -> maxpool2d\n  -> gap2d\n  -> dense 10 softmax;\n"
+            "adam 0.01;\nsparse_categorical_crossentropy\n",
+        ),
+    ],
+)
+def test_canonical_text(program: str, expected: str) -> None:
+    """Aliases, positional arguments, defaults left out, kdsl's default metric left out."""
+    assert kdsl.import_model(build(program).to_json()) == expected
+
+
+def keras_model(*layers, compile_args=None):
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.Input((8,)), *layers])
+    if compile_args is not None:
+        model.compile(**compile_args)
+    return model
+
+
+def test_a_keras_model_written_by_hand() -> None:
+    """Names a user gave are kept, Keras's own dropped; objects with default arguments
+    become their names; a float32 learning rate is written as the number it was."""
+    model = keras_model(
+        L.Dense(
+            4,
+            activation="relu",
+            name="hidden",
+            kernel_initializer=keras.initializers.HeNormal(),
+            kernel_regularizer=keras.regularizers.L2(),
+        ),
+        L.Dropout(0.5),
+        L.Dense(1, name="dense_9"),
+        compile_args={
+            "optimizer": keras.optimizers.SGD(learning_rate=0.1, momentum=0.9),
+            "loss": keras.losses.Huber(),
+            "metrics": ["mae", keras.metrics.AUC(num_thresholds=100)],
+        },
+    )
+    text = kdsl.import_model(model.to_json())
+    assert text == (
+        "dense 4 relu kernel_initializer=he_normal kernel_regularizer=l2 name=hidden in 8\n"
+        "  -> dropout 0.5\n"
+        "  -> dense 1;\n"
+        "sgd 0.1 momentum=0.9;\n"
+        "huber;\n"
+        "metrics mae, auc num_thresholds=100\n"
+    )
+    rebuilt = build(text)
+    assert [layer.name for layer in rebuilt.layers] == ["hidden", "dropout", "dense"]
+    for before, after in zip(model.layers, rebuilt.layers, strict=True):
+        assert before.get_config() | {"name": ""} == after.get_config() | {"name": ""}
+    for part in ("optimizer", "loss", "metrics"):
+        assert compiled(model, part) == compiled(rebuilt, part), part
+
+
+def test_notes_for_what_kdsl_adds_or_lacks() -> None:
+    uncompiled = kdsl.import_model(keras_model(L.Dense(1)).to_json())
+    assert uncompiled.startswith("# note: the model was saved without compile()")
+    assert uncompiled.endswith("dense 1 in 8\n")
+    no_metrics = keras_model(
+        L.Dense(1, activation="sigmoid"),
+        compile_args={"optimizer": "adam", "loss": "binary_crossentropy"},
+    )
+    text = kdsl.import_model(no_metrics.to_json())
+    assert text.startswith("# note: the model has no metrics")
+    assert "binary_crossentropy" in text
+
+
+def import_error(config) -> str:
+    with pytest.raises(KdslError) as caught:
+        import_config(json.loads(config) if isinstance(config, str) else config, "m.json")
+    return caught.value.render()
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class Twice(L.Layer):
+    def call(self, x):
+        return 2 * x
+
+
+def double(x):
+    return 2 * x
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: keras_model(L.Lambda(double, name="double")),
+            "layer `double` (Lambda) holds a Lambda layer, which kdsl refuses",
+        ),
+        (
+            lambda: keras_model(L.Dense(1, activation=double, name="out")),
+            "layer `out` (Dense) holds a Python function",
+        ),
+        (lambda: keras_model(Twice(name="twice")), "layer `twice` (Twice) is a class from"),
+        (
+            lambda: keras_model(
+                L.Dense(4, kernel_initializer=keras.initializers.RandomNormal(stddev=0.1))
+            ),
+            "`kernel_initializer=RandomNormal(seed=None, mean=0.0, stddev=0.1)`: kdsl writes "
+            "initializers by name only",
+        ),
+        (
+            lambda: keras_model(L.Dense(4, kernel_regularizer=keras.regularizers.L1L2(l1=0.1))),
+            "kdsl writes regularizers by name only",
+        ),
+        (
+            lambda: keras_model(keras.Sequential([L.Dense(2)], name="inner")),
+            "nests a model in layer `inner` (Sequential)",
+        ),
+        (
+            lambda: keras.Sequential(
+                [
+                    keras.Input((5, 3)),
+                    L.Bidirectional(L.LSTM(4), backward_layer=L.GRU(4, go_backwards=True)),
+                ]
+            ),
+            "has its own backward layer, which kdsl cannot write",
+        ),
+        (
+            lambda: keras_model(
+                L.Dense(1),
+                compile_args={
+                    "optimizer": keras.optimizers.Adam(
+                        keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
+                    ),
+                    "loss": "mse",
+                },
+            ),
+            "has an optimizer `Adam` whose `learning_rate` is a `ExponentialDecay` object",
+        ),
+        (
+            lambda: keras_model(
+                L.Dense(1), compile_args={"optimizer": "adam", "loss": "mse", "metrics": {"a": 1}}
+            ),
+            "has metrics per output (a dict)",
+        ),
+        (
+            lambda: keras.Model(inputs := keras.Input((4,)), L.Dense(2)(inputs)),
+            "holds a `Functional` model, not a `Sequential` one",
+        ),
+    ],
+    ids=[
+        "lambda",
+        "function",
+        "custom",
+        "initializer",
+        "regularizer",
+        "nested",
+        "backward",
+        "schedule",
+        "dict_metrics",
+        "functional",
+    ],
+)
+def test_what_kdsl_cannot_write_is_refused(make, message: str) -> None:
+    text = import_error(make().to_json())
+    assert text.startswith("m.json: error: ")
+    assert message in text
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("[1, 2]", "is not a Keras model config: expected a JSON object with `class_name`, "
+         "found a list"),
+        ('{"a": 1}', "found an object with keys a"),
+        ('{"class_name": "Sequential", "config": {}}', "the Sequential model has no layer list"),
+        ('{"class_name": "Sequential", "config": {"layers": []}}', "has no input shape"),
+    ],
+)  # fmt: skip
+def test_json_that_is_not_a_model(config: str, message: str) -> None:
+    assert message in import_error(config)
+
+
+def test_saved_lambda_is_refused_without_running_it(tmp_path: Path) -> None:
+    """The file's config is only read: a Lambda's code is never deserialized."""
+    model = keras_model(L.Lambda(lambda x: x * 2, name="times_two"))
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    result = run_kdsl("import", str(path))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"{path}: error: layer `times_two` (Lambda) holds a Lambda layer" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def saved_iris(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("saved") / "iris.keras"
+    build((Path(__file__).parent.parent / "examples" / "iris.k").read_text()).save(path)
+    return path
+
+
+def test_cli_import(saved_iris: Path, tmp_path: Path) -> None:
+    expected = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy\n"
+    result = run_kdsl("import", str(saved_iris))
+    assert (result.returncode, result.stdout, result.stderr) == (0, expected, "")
+    out = tmp_path / "iris.k"
+    result = run_kdsl("import", str(saved_iris), "-o", str(out))
+    assert (result.returncode, result.stdout) == (0, "")
+    assert out.read_text() == expected
+    config = zipfile.ZipFile(saved_iris).read("config.json").decode()
+    result = run_kdsl("import", "-", stdin=config)
+    assert (result.returncode, result.stdout) == (0, expected)
+
+
+def cli(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_refuses_to_overwrite_the_model(saved_iris: Path, capsys) -> None:
+    before = saved_iris.read_bytes()
+    code, out, err = cli(["import", str(saved_iris), "-o", str(saved_iris)], capsys)
+    assert (code, out) == (1, "")
+    assert "is the model to import: refusing to overwrite it" in err
+    assert saved_iris.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.keras", None, "missing.keras: error: no such file"),
+        ("text.keras", b"dense 3", "is not a Keras model file: expected a zip archive"),
+        ("empty.keras", "zip", "is not a Keras model file: the zip has no config.json"),
+        ("bad.json", b"{not json", "is neither a .keras file nor JSON"),
+        ("binary.json", b"\xff\xfe\x00", "is neither a .keras file nor JSON"),
+        ("list.json", b"[]", "is not a Keras model config"),
+    ],
+)
+def test_cli_bad_files(name: str, content, message: str, tmp_path: Path, capsys) -> None:
+    path = tmp_path / name
+    if content == "zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("metadata.json", "{}")
+    elif content is not None:
+        path.write_bytes(content)
+    code, out, err = cli(["import", str(path)], capsys)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"{path}: error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_nested_objects_match_keras() -> None:
+    """The initializers, regularizers and constraints kdsl writes by name are Keras's,
+    with the default arguments Keras gives them."""
+    for family, table in NESTED.items():
+        module = getattr(keras, family)
+        for class_name, (name, defaults) in table.items():
+            serialized = keras.saving.serialize_keras_object(module.get(name))
+            assert serialized["class_name"] == class_name, name
+            assert serialized["config"] == defaults, name
+
+
+def test_zero_based_factors_match_keras() -> None:
+    """A one-number `factor` means (0, x) exactly in the layers kdsl lists."""
+    for key, entry in CATALOG.layers.items():
+        if entry.param("factor") is None:
+            continue
+        bounds = getattr(getattr(L, entry.class_name), "_FACTOR_BOUNDS", (-1, 1))
+        assert (key in ZERO_BASED_FACTORS) == (tuple(bounds) == (0, 1)), key
