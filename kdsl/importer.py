@@ -24,6 +24,7 @@ from typing import Any
 
 from kdsl.catalog import ALIASES, CROSSENTROPY_LOSSES, POSITIONAL, Catalog, Entry, load
 from kdsl.errors import ModelError
+from kdsl.fmt import format_text
 
 # Initializers, regularizers and constraints the language can write: by name only, so
 # with the arguments Keras gives them by default. Class → (the name, its default config);
@@ -111,7 +112,6 @@ _LAYER_IGNORED = frozenset({"build_config", "compile_config"})
 _BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED = frozenset({"in", "true", "false", "none", "True", "False", "None"})
 _MISSING = object()
-LINE_LENGTH = 88  # a program that fits stays on one line
 
 
 @dataclass
@@ -153,13 +153,9 @@ class _Importer:
         else:
             chain = [f"{texts[0]} in {shape_text}", *texts[1:]]
         sections = self.sections(config.get("compile_config"))
-        one_line = "; ".join([" -> ".join(chain), *sections])
-        if len(one_line) <= LINE_LENGTH:
-            program = one_line + "\n"
-        else:  # as the examples are written: one layer, then one section, per line
-            lines = [chain[0], *(f"  -> {text}" for text in chain[1:])]
-            program = ";\n".join(["\n".join(lines), *sections]) + "\n"
-        return "".join(f"# note: {note}\n" for note in self.notes) + program
+        program = "; ".join([" -> ".join(chain), *sections]) + "\n"
+        notes = "".join(f"# note: {note}\n" for note in self.notes)
+        return format_text(notes + program, self.origin)  # `kdsl fmt`'s canonical layout
 
     def input(self, layers: list[dict], body: dict) -> tuple[list, list[str]]:
         """The input shape (without the batch) and `input`'s own arguments, if any."""
