@@ -22,7 +22,8 @@ from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
 from kdsl import __version__, ir, nodes
 from kdsl.catalog import DTYPES, FIT_CALLBACKS, FORBIDDEN_LAYER_KWARGS, Catalog, Entry, load
 from kdsl.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, summarize
-from kdsl.errors import Diagnostic, Source, SourceError
+from kdsl.fmt import format_text
+from kdsl.errors import Diagnostic, KdslError, Source, SourceError
 from kdsl.parser import parse
 from kdsl.shapes import Row, show_shape
 
@@ -620,6 +621,22 @@ def create_server() -> LanguageServer:
             for item in complete(before)
         ]
         return types.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(types.TEXT_DOCUMENT_FORMATTING)
+    def formatting(params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
+        """`kdsl fmt` on the open file: one edit replacing it all; none if it has a syntax
+        error (the diagnostics already say where) or is already formatted."""
+        text = server.workspace.get_text_document(params.text_document.uri).source
+        try:
+            formatted = format_text(text)
+        except KdslError:
+            return None
+        if formatted == text:
+            return []
+        lines = _lines(text)
+        end = _to_lsp(server.workspace.position_codec, lines, len(lines), len(lines[-1]) + 1)
+        whole = types.Range(start=types.Position(line=0, character=0), end=end)
+        return [types.TextEdit(range=whole, new_text=formatted)]
 
     return server
 

@@ -177,6 +177,7 @@ def test_the_server_announces_its_features() -> None:
     assert capabilities["hoverProvider"]
     assert set(capabilities["completionProvider"]["triggerCharacters"]) >= {">", "=", ","}
     assert capabilities["textDocumentSync"]["openClose"]
+    assert capabilities["documentFormattingProvider"]
 
 
 def test_every_problem_is_published_with_its_range_and_hint(client: Client) -> None:
@@ -412,3 +413,21 @@ def test_every_position_of_every_sample_program_answers() -> None:
             for column in range(1, len(line) + 2):
                 hovers += hover_text(text, number, column) is not None
     assert hovers > 1000 and completions > 1000
+
+
+def test_formatting_replaces_the_document_with_kdsl_fmts_layout(client: Client) -> None:
+    messy = "# iris 🌸\ndense 5 in 4->dense 3 relu  ->dense 3 softmax;adam;categorical_crossentropy"
+    client.open(messy)
+    request = {"textDocument": {"uri": URI}, "options": {"tabSize": 4, "insertSpaces": True}}
+    edits = client.request("textDocument/formatting", request)
+    assert edits == [
+        {
+            "range": _range(0, 0, 75, end_line=1),
+            "newText": "# iris 🌸\n"
+            "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy\n",
+        }
+    ]
+    client.open(edits[0]["newText"])
+    assert client.request("textDocument/formatting", request) == []
+    client.open("dense 3 ->")
+    assert client.request("textDocument/formatting", request) is None
