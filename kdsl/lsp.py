@@ -22,8 +22,8 @@ from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
 from kdsl import __version__, ir, nodes
 from kdsl.catalog import DTYPES, FIT_CALLBACKS, FORBIDDEN_LAYER_KWARGS, Catalog, Entry, load
 from kdsl.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, summarize
-from kdsl.fmt import format_text
 from kdsl.errors import Diagnostic, KdslError, Source, SourceError
+from kdsl.fmt import format_text
 from kdsl.parser import parse
 from kdsl.shapes import Row, show_shape
 
