@@ -315,3 +315,12 @@ def test_no_input_crashes_fmt(tmp_path: Path) -> None:
         else:
             assert "error" in err and path.read_bytes() == data
     assert formatted > 100
+
+
+def test_pre_commit_hook_runs_kdsl_fmt_on_k_files() -> None:
+    """The hook's entry is a real command and its file pattern matches .k files only."""
+    hook = (ROOT / ".pre-commit-hooks.yaml").read_text()
+    entry = re.search(r"^  entry: (.+)$", hook, re.M).group(1)
+    pattern = re.search(r"^  files: (.+)$", hook, re.M).group(1)
+    assert entry == "kdsl fmt"
+    assert re.search(pattern, "examples/iris.k") and not re.search(pattern, "model.keras")
