@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
         "x_test, y_test (evaluated; without them the training data is evaluated).\n"
         "Or a .csv with a header: numeric feature columns and a label column\n"
         "(--target, default the last); text labels become classes.\n"
+        "Or, for data larger than memory, a folder of .npy files named like the\n"
+        ".npz's arrays (x_train.npy, y_train.npy, ...): memory-mapped, read in\n"
+        "shuffled batches; split and standardize it beforehand.\n"
         "Ctrl-C stops after the current batch and still reports and saves (exit 130).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -76,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--data",
         metavar="DATA",
-        help="training data, .npz or .csv (default: the .npz, else .csv, beside FILE)",
+        help="training data: .npz, .csv or a folder of .npy files "
+        "(default: the .npz, else .csv, beside FILE)",
     )
     data.add_argument(
         "--target", metavar="COLUMN", help="the CSV's label column (default: the last column)"

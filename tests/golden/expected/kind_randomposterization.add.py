@@ -5,10 +5,15 @@ Train, evaluate and predict, as in the tutorial:
     python this_script.py --data DATA.npz [--epochs N] [--batch-size N] [--seed N]
 
 DATA.npz holds x_train and y_train (or x and y), and optionally x_val/y_val
-(validation data) and x_test/y_test (evaluation data).
+(validation data) and x_test/y_test (evaluation data). DATA can also be a folder
+of .npy files with those names (x_train.npy, ...): they are memory-mapped and
+read in batches, so the data need not fit in memory.
 """
 
 import argparse
+import math
+import mmap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -34,13 +39,72 @@ def build_model():
 
 
 def load_data(path):
-    """Load the arrays of an .npz file, accepting x/y as aliases of x_train/y_train."""
-    with np.load(path, allow_pickle=False) as npz:
-        data = {key: npz[key] for key in npz.files}
+    """Load the arrays of an .npz file, or memory-map those of a folder of .npy files;
+    x/y are aliases of x_train/y_train."""
+    if Path(path).is_dir():
+        files = Path(path).glob("*.npy")
+        data = {file.stem: np.load(file, mmap_mode="r") for file in files}
+    else:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {key: npz[key] for key in npz.files}
     for name, alias in (("x_train", "x"), ("y_train", "y")):
         if name not in data and alias in data:
             data[name] = data.pop(alias)
     return data
+
+
+class NpyBatches(keras.utils.PyDataset):
+    """Batches of rows of memory-mapped .npy files, for data larger than memory.
+
+    With `shuffle`, the rows come in a new order every epoch (seeded by
+    `keras.utils.set_random_seed`).
+    """
+
+    def __init__(self, x, y, batch_size, shuffle=False, **kwargs):
+        super().__init__(**kwargs)
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.order = np.arange(len(x))
+
+    def __len__(self):
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, index):
+        start = index * self.batch_size
+        rows = np.sort(self.order[start : start + self.batch_size])
+        return read_rows(self.x, rows), read_rows(self.y, rows)
+
+    def on_epoch_begin(self):
+        if self.shuffle:
+            np.random.shuffle(self.order)
+
+
+def read_rows(array, rows):
+    """`array[rows]` read from the file: indexing the memory map instead would leave
+    every page it touched counted in this process's memory."""
+    if not isinstance(array.base, mmap.mmap) or not array.flags.c_contiguous:
+        return array[rows]  # not the map of a whole .npy file in row order
+    batch = np.empty((len(rows), *array.shape[1:]), array.dtype)
+    row_bytes = batch[0].nbytes
+    with open(array.filename, "rb") as file:
+        if rows[-1] - rows[0] == len(rows) - 1:  # consecutive rows: one read
+            file.seek(array.offset + int(rows[0]) * row_bytes)
+            file.readinto(batch)
+            return batch
+        for row, index in zip(batch.reshape(len(rows), -1), rows, strict=True):
+            file.seek(array.offset + int(index) * row_bytes)
+            file.readinto(row)
+    return batch
+
+
+def batches(data, part, batch_size, shuffle=False):
+    """x and y of a part ("train", "val" or "test") as `fit` takes them: the arrays,
+    or batches read as needed when they are memory-mapped."""
+    x, y = data[f"x_{part}"], data[f"y_{part}"]
+    if isinstance(x, np.memmap):
+        return NpyBatches(x, y, batch_size, shuffle), None
+    return x, y
 
 
 def train_and_evaluate(
@@ -50,10 +114,11 @@ def train_and_evaluate(
 
     Extra Keras `callbacks`, if given, are passed to `fit` as well.
     """
-    validation_data = (data["x_val"], data["y_val"]) if "x_val" in data else None
+    x_train, y_train = batches(data, "train", batch_size, shuffle=True)
+    validation_data = batches(data, "val", batch_size) if "x_val" in data else None
     history = model.fit(
-        data["x_train"],
-        data["y_train"],
+        x_train,
+        y_train,
         batch_size=batch_size,
         epochs=epochs,
         validation_data=validation_data,
@@ -62,10 +127,10 @@ def train_and_evaluate(
     print("History:", history.history)
 
     if "x_test" in data:
-        x_eval, y_eval = data["x_test"], data["y_test"]
+        x_eval, y_eval = batches(data, "test", batch_size)
     else:
         print("No x_test/y_test in the data: evaluating on the training data.")
-        x_eval, y_eval = data["x_train"], data["y_train"]
+        x_eval, y_eval = batches(data, "train", batch_size)
     evaluation = model.evaluate(x_eval, y_eval, verbose=0)
     print("Evaluation [loss, metrics...]:", evaluation)
 
@@ -77,7 +142,7 @@ def train_and_evaluate(
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train, evaluate and use the model.")
-    parser.add_argument("--data", required=True, help="an .npz with x_train, y_train")
+    parser.add_argument("--data", required=True, help="an .npz or a .npy folder")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--seed", type=int, help="make the run reproducible")
