@@ -292,8 +292,8 @@ BAD_FOLDERS = {
         [],
     ),
     "nan": (
-        write(x_train=np.where(X > 7, np.nan, X), y_train=Y),
-        "{d}: error: `x_train.npy` holds 6 NaN or infinite value(s)",
+        write(x_train=np.where(X > 2, np.nan, X), y_train=Y),
+        "{d}: error: `x_train.npy` holds 10 NaN or infinite value(s)",
         [],
     ),
     "pickled": (
