@@ -83,22 +83,23 @@ def compile(  # noqa: A001 - `kdsl.compile` is the name users expect
     name: str = "<string>",
     explain: bool = False,
     strategy: Literal["mirrored", "multi-worker"] | None = None,
+    folder_data: bool = False,
 ) -> str:
     """A standalone Keras script for a program; raises `KdslError` subclasses.
 
     `explain=True` adds a comment above each line saying what it does (`--explain`);
-    `strategy` builds and trains the model under that tf.distribute strategy.
+    `strategy` builds and trains the model under that tf.distribute strategy;
+    `folder_data=True` lets the script read a folder of .npy files (`--folder-data`).
     """
     from kdsl.render import Mode, render
 
-    return render(check_source(text, name), Mode(style=style, explain=explain, strategy=strategy))
+    mode = Mode(style=style, explain=explain, strategy=strategy, folder_data=folder_data)
+    return render(check_source(text, name), mode)
 
 
-def compile_source(
-    text: str, name: str = "<string>", style: str = "add", explain: bool = False
-) -> str:
+def compile_source(text: str, name: str = "<string>", style: str = "add", **options) -> str:
     """`compile()` with the file name first (the tests' and the CLI's order)."""
-    return compile(text, style=style, name=name, explain=explain)  # type: ignore[arg-type]
+    return compile(text, style=style, name=name, **options)  # type: ignore[arg-type]
 
 
 def import_model(source) -> str:

@@ -42,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     _style_option(compile_cmd)
     _strategy_option(compile_cmd)
     compile_cmd.add_argument(
+        "--folder-data",
+        action="store_true",
+        help="let the script also read --data DIR, a folder of .npy files (x_train.npy, "
+        "...), memory-mapped and read in batches, for data larger than memory "
+        "(`kdsl run --data DIR` does this by itself)",
+    )
+    compile_cmd.add_argument(
         "--explain",
         action="store_true",
         help="comment every line: what each layer does, the shape it makes, what the "
@@ -118,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
         "x_test, y_test (evaluated; without them the training data is evaluated).\n"
         "Or a .csv with a header: numeric feature columns and a label column\n"
         "(--target, default the last); text labels become classes.\n"
+        "Or, for data larger than memory, a folder of .npy files named like the\n"
+        ".npz's arrays (x_train.npy, y_train.npy, ...): memory-mapped, read in\n"
+        "shuffled batches; split and standardize it beforehand.\n"
         "Ctrl-C stops after the current batch and still reports and saves (exit 130).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -127,7 +137,8 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--data",
         metavar="DATA",
-        help="training data, .npz or .csv (default: the .npz, else .csv, beside FILE)",
+        help="training data: .npz, .csv or a folder of .npy files "
+        "(default: the .npz, else .csv, beside FILE)",
     )
     data.add_argument(
         "--target", metavar="COLUMN", help="the CSV's label column (default: the last column)"
@@ -374,7 +385,12 @@ def cmd_compile(args) -> int:
         )
     from kdsl.render import Mode, render
 
-    mode = Mode(style=args.style, explain=args.explain, strategy=args.strategy)
+    mode = Mode(
+        style=args.style,
+        explain=args.explain,
+        strategy=args.strategy,
+        folder_data=args.folder_data,
+    )
     code = render(_analyze(args.file)[1], mode)
     if args.output:
         write_atomic(args.output, code)
@@ -417,7 +433,6 @@ def cmd_run(args) -> int:
     model = _analyze(args.file)[1].with_fit(
         early_stopping=args.early_stopping, reduce_lr_on_plateau=args.reduce_lr_on_plateau
     )
-    code = render(model, Mode(style=args.style, strategy=args.strategy))
     if args.data:
         data_path = runner.check_data_file(Path(args.data), args.file, given=True)
     elif args.file == "-":
@@ -430,6 +445,9 @@ def cmd_run(args) -> int:
         )
     if args.target and not data_path.lower().endswith(".csv"):
         args.parser.error(f"--target names a CSV column, but {data_path} is not a .csv file")
+    # A folder of .npy files needs the script's batch reader; other data, the plain script.
+    folder_data = Path(data_path).is_dir()
+    code = render(model, Mode(style=args.style, strategy=args.strategy, folder_data=folder_data))
     # Only the chief writes outputs, so only the chief needs somewhere to write them.
     chief = args.strategy != "multi-worker" or runner.worker_task().chief
     for output in (args.save, args.json, args.plot) if chief else ():

@@ -40,6 +40,9 @@ class Mode:
     line_length: int = 88
     explain: bool = False  # a comment above each line saying what it does (for learners)
     strategy: Strategy | None = None
+    # The script also reads a folder of .npy files, memory-mapped and fed in batches
+    # (data larger than memory). Off by default: it adds a PyDataset class to the script.
+    folder_data: bool = False
 
 
 @cache
@@ -175,6 +178,7 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
             imports=imports,
             style=mode.style,
             strategy=mode.strategy,
+            folder_data=mode.folder_data,
             layers=layers,
             compile_args=compile_args,
             epochs=literal(epochs),

@@ -3,6 +3,9 @@
 The script's own `build_model()` and `train_and_evaluate()` do the work, so what runs
 here is exactly what a user reads. kdsl adds what is not training: loading and checking
 the data before training, splitting it, stopping cleanly on Ctrl-C, and the summary.
+
+Arrays are not copied beyond what Keras needs: an .npz's arrays are read once, and a
+folder's .npy files stay memory-mapped, read in batches by the script's `NpyBatches`.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ _LOWER_IS_BETTER_NAMES = {"mae", "mse", "mape", "msle", "rmse", "logcosh"}
 class RunResult:
     history: dict[str, list[float]]
     evaluation: dict[str, float]
-    predictions: list
+    predictions: Any  # numpy array, one row per evaluated row
     seconds: float
     evaluated_on: str  # "test" or "training"
     epochs: int  # to run; fewer ran when stopped early or interrupted
@@ -189,6 +192,13 @@ def run(
     """
     task = worker_task() if strategy == "multi-worker" else None
     data = load(data_path, target)  # fail on bad data before paying for TensorFlow's import
+    if data.on_disk:
+        _check_folder_options(
+            data_path,
+            split=bool(test_split or validation_split),
+            standardize=standardize,
+            fit_validation_split=bool(model.fit_option("validation_split")),
+        )
     # The script creates a multi-worker strategy as it loads: no TensorFlow op may precede it.
     keras = import_keras(probe=task is None)
     from kdsl.interrupt import StopOnInterrupt
@@ -219,6 +229,7 @@ def run(
         class_names=data.class_names,
         feature_names=data.feature_names,
         target=data.target,
+        on_disk=data.on_disk,
     )
     notes.append(
         split(
@@ -258,7 +269,7 @@ def run(
     return RunResult(
         history={k: [float(v) for v in values] for k, values in history.history.items()},
         evaluation={k: float(v) for k, v in built.get_metrics_result().items()},
-        predictions=predictions.tolist(),
+        predictions=predictions,
         seconds=seconds,
         evaluated_on="test" if "x_test" in arrays else "training",
         epochs=kwargs["epochs"] - int(model.fit_option("initial_epoch") or 0),
@@ -268,6 +279,31 @@ def run(
         scaling=scaling,
         chief=task is None or task.chief,
     )
+
+
+def _check_folder_options(
+    path: str, *, split: bool, standardize: bool, fit_validation_split: bool
+) -> None:
+    """A folder's rows stay on disk, so what would copy them into memory is refused."""
+    if split:
+        raise DataError(
+            path,
+            "is a folder of .npy files: --test-split and --validation-split would copy "
+            "its rows into memory",
+            "save the held-out rows as x_test.npy/y_test.npy and x_val.npy/y_val.npy",
+        )
+    if standardize:
+        raise DataError(
+            path,
+            "is a folder of .npy files: --standardize would copy its rows into memory",
+            "save standardized arrays in the folder instead",
+        )
+    if fit_validation_split:
+        raise DataError(
+            path,
+            "is a folder of .npy files, which Keras cannot split with `fit validation_split=...`",
+            "save validation rows as x_val.npy and y_val.npy, and drop validation_split",
+        )
 
 
 def best_validation(history: dict[str, list[float]]) -> tuple[str, float, int] | None:
@@ -316,7 +352,7 @@ def report(result: RunResult, program: str, seed: int) -> dict:
         "history": {k: [_finite(v) for v in values] for k, values in result.history.items()},
         "evaluation": {k: _finite(v) for k, v in result.evaluation.items()},
         "evaluated_on": result.evaluated_on,
-        "predictions": result.predictions,
+        "predictions": result.predictions.tolist(),
         "class_names": result.data.class_names,
         "seconds": round(result.seconds, 3),
     }
@@ -334,6 +370,7 @@ def check_data_file(path: Path, program: str, given: bool) -> str:
         raise DataError(
             str(path),
             f"no data given and none found beside {program}",
-            f"pass --data FILE (.npz or .csv), or save {path.name} next to the model",
+            f"pass --data DATA (.npz, .csv or a folder of .npy files), or save {path.name} "
+            "next to the model",
         )
     return str(path)

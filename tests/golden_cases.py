@@ -45,3 +45,16 @@ STRATEGY_CASES = [
 
 def strategy_expected_path(program: Path, style: str, strategy: str) -> Path:
     return GOLDEN / "expected" / f"strategy_{strategy}_{program.stem}.{style}.py"
+
+
+# `--folder-data` scripts (they also read a folder of .npy files), alone and with a strategy.
+FOLDER_CASES = [
+    (ROOT / "examples" / "iris.k", "add", None),
+    (ROOT / "examples" / "digits_cnn.k", "constructor", None),
+    (ROOT / "examples" / "iris.k", "add", "mirrored"),
+]
+
+
+def folder_expected_path(program: Path, style: str, strategy: str | None) -> Path:
+    extra = f"_{strategy}" if strategy else ""
+    return GOLDEN / "expected" / f"folder{extra}_{program.stem}.{style}.py"

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 from golden_cases import (
+    FOLDER_CASES,
     STRATEGY_CASES,
     STYLES,
     all_programs,
     case_id,
     expected_path,
+    folder_expected_path,
     programs,
     strategy_expected_path,
 )
@@ -49,6 +51,23 @@ def test_strategy_golden(program: Path, style: str, strategy: str, update_golden
     assert format_code(code, Mode(style=style)) == code
     expected = strategy_expected_path(program, style, strategy)
     _compare(code, expected, f"{program} ({style}, --strategy {strategy})", update_goldens)
+
+
+@pytest.mark.parametrize(
+    ("program", "style", "strategy"),
+    FOLDER_CASES,
+    ids=[f"{case_id(p)}-{s}-{d}" for p, s, d in FOLDER_CASES],
+)
+def test_folder_data_golden(
+    program: Path, style: str, strategy: str | None, update_goldens: bool
+) -> None:
+    """`--folder-data` scripts: compared like the others, and black-stable."""
+    code = kdsl.compile(
+        program.read_text(), style=style, name=str(program), strategy=strategy, folder_data=True
+    )
+    assert format_code(code, Mode(style=style)) == code
+    expected = folder_expected_path(program, style, strategy)
+    _compare(code, expected, f"{program} ({style}, --folder-data)", update_goldens)
 
 
 def _compare(code: str, expected: Path, what: str, update_goldens: bool) -> None:
@@ -84,6 +103,7 @@ def test_goldens_have_no_orphans() -> None:
     """Every expected file belongs to a program that still exists."""
     wanted = {expected_path(p, s) for p, s in CASES}
     wanted |= {strategy_expected_path(*case) for case in STRATEGY_CASES}
+    wanted |= {folder_expected_path(*case) for case in FOLDER_CASES}
     present = set((Path(__file__).parent / "golden" / "expected").glob("*.py"))
     assert present <= wanted, f"stale golden files: {sorted(map(str, present - wanted))}"
 
@@ -98,12 +118,12 @@ def test_styles_differ_only_in_build_model() -> None:
     assert strip(add) == strip(constructor)
 
 
-ALLOWED_IMPORTS = {"argparse", "keras", "numpy"}
+ALLOWED_IMPORTS = {"argparse", "keras", "numpy"}  # plus math, mmap, pathlib with --folder-data
 
 
 @pytest.mark.parametrize("program", all_programs(), ids=case_id)
 def test_script_is_standalone(program: Path) -> None:
-    """Generated scripts import only argparse, numpy and keras: never kdsl."""
+    """Generated scripts import only the standard library, numpy and keras: never kdsl."""
     tree = ast.parse(compile_source(program.read_text()))
     modules = set()
     for node in ast.walk(tree):

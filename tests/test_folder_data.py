@@ -1,0 +1,349 @@
+"""Data larger than memory: a folder of .npy files, memory-mapped and read in batches.
+
+One TensorFlow process for the module; `kdsl run` runs in-process through `main()`, the
+generated script once as a real subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from numpy.lib.format import open_memmap
+
+from kdsl import compile_source, data
+from kdsl.cli import main
+from kdsl.data import load, validate
+from kdsl.runner import import_keras, load_script
+
+keras = import_keras()
+
+IRIS = ROOT / "examples" / "iris.k"
+SPARSE_IRIS = (
+    "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; sparse_categorical_crossentropy"
+)
+
+
+def iris() -> dict[str, np.ndarray]:
+    with np.load(ROOT / "examples" / "iris.npz") as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def folder(path: Path, **arrays: np.ndarray) -> Path:
+    path.mkdir()
+    for name, array in arrays.items():
+        np.save(path / f"{name}.npy", array)
+    return path
+
+
+def kdsl(args: list, capsys) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(autouse=True)
+def plain_output(monkeypatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("KDSL_DEBUG", raising=False)
+
+
+@pytest.fixture(scope="module")
+def script() -> dict:
+    """The generated script's functions (NpyBatches, load_data, ...), as `kdsl run` uses them."""
+    return load_script(compile_source(IRIS.read_text(), folder_data=True), "iris.py")
+
+
+# -- training ------------------------------------------------------------------------------
+
+
+def run_json(args: list, tmp_path: Path, capsys, name: str) -> dict:
+    path = tmp_path / name
+    code, _, err = kdsl(["run", *args, "--json", path], capsys)
+    assert code == 0, err
+    return json.loads(path.read_text())
+
+
+@pytest.mark.slow
+def test_folder_trains_as_the_same_npz_does(tmp_path: Path, capsys) -> None:
+    """With one batch per epoch the order of rows cannot matter: same seed, same training."""
+    arrays = iris()
+    npz = tmp_path / "iris.npz"
+    np.savez(npz, **arrays)
+    npy = folder(tmp_path / "iris", **arrays)
+    args = [IRIS, "--epochs", "10", "--batch-size", "105", "--seed", "4"]
+    from_npz = run_json([*args, "--data", npz], tmp_path, capsys, "npz.json")
+    from_folder = run_json([*args, "--data", npy], tmp_path, capsys, "folder.json")
+    assert from_folder["evaluated_on"] == "test"
+    loss = from_folder["history"]["loss"]
+    assert loss[-1] < loss[0]
+    np.testing.assert_allclose(loss, from_npz["history"]["loss"], rtol=1e-5)
+    np.testing.assert_allclose(from_folder["predictions"], from_npz["predictions"], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_generated_script_takes_a_folder(tmp_path: Path) -> None:
+    code = compile_source(IRIS.read_text(), folder_data=True)
+    assert "kdsl" not in code.split('"""', 2)[2], "the script must run without kdsl"
+    script = tmp_path / "iris.py"
+    script.write_text(code)
+    arrays = iris()
+    npy = folder(
+        tmp_path / "iris",
+        x=arrays["x_train"][:80],
+        y=arrays["y_train"][:80],
+        x_val=arrays["x_train"][80:],
+        y_val=arrays["y_train"][80:],
+        x_test=arrays["x_test"],
+        y_test=arrays["y_test"],
+    )
+    command = [sys.executable, "-W", "error", str(script), "--data", str(npy), "--epochs", "2"]
+    result = subprocess.run(
+        [*command, "--seed", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "'val_loss'" in result.stdout
+    assert "Evaluation [loss, metrics...]:" in result.stdout
+    assert "evaluating on the training data" not in result.stdout
+
+
+def test_train_and_evaluate_on_memory_maps_is_warning_free(script: dict, tmp_path: Path) -> None:
+    arrays = iris()
+    loaded = script["load_data"](folder(tmp_path / "iris", **arrays))
+    assert all(isinstance(array, np.memmap) for array in loaded.values())
+    keras.utils.set_random_seed(0)
+    model = script["build_model"]()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history, evaluation, predictions = script["train_and_evaluate"](
+            model, loaded, epochs=2, batch_size=16
+        )
+    assert not [str(w.message) for w in caught]
+    assert len(history.history["loss"]) == 2
+    assert predictions.shape == (45, 3)
+
+
+# -- the batches ---------------------------------------------------------------------------
+
+
+def test_batches_are_reshuffled_every_epoch_and_seeded(script: dict, tmp_path: Path) -> None:
+    rows = 100
+    ids = np.arange(rows)
+    loaded = script["load_data"](folder(tmp_path / "d", x_train=ids, y_train=ids * 10))
+    batches = script["NpyBatches"](loaded["x_train"], loaded["y_train"], 16, shuffle=True)
+    assert len(batches) == 7
+
+    def epoch() -> list[int]:
+        batches.on_epoch_begin()
+        seen = []
+        for index in range(len(batches)):
+            x, y = batches[index]
+            np.testing.assert_array_equal(y, x * 10)  # labels stay with their rows
+            seen += x.tolist()
+        batches.on_epoch_end()
+        return seen
+
+    keras.utils.set_random_seed(7)
+    first, second = epoch(), epoch()
+    assert sorted(first) == sorted(second) == list(range(rows)), "every row once per epoch"
+    assert first != second
+    assert first != list(range(rows))
+    batches.order = np.arange(rows)
+    keras.utils.set_random_seed(7)
+    assert epoch() == first, "the same seed gives the same order"
+
+    in_order = script["NpyBatches"](loaded["x_train"], loaded["y_train"], 16)
+    in_order.on_epoch_begin()
+    assert np.concatenate([in_order[i][0] for i in range(7)]).tolist() == list(range(rows))
+
+
+@pytest.mark.parametrize("shape", [(50,), (50, 3), (50, 4, 2, 3)], ids=["1d", "2d", "4d"])
+def test_read_rows_reads_what_indexing_gives(script: dict, tmp_path: Path, shape) -> None:
+    array = np.random.default_rng(0).normal(size=shape).astype(">f8")  # any byte order
+    np.save(tmp_path / "a.npy", array)
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
+    for rows in (np.array([0, 3, 4, 49]), np.arange(10, 20), np.array([7])):
+        np.testing.assert_array_equal(script["read_rows"](mapped, rows), array[rows])
+    np.testing.assert_array_equal(
+        script["read_rows"](mapped[10:], np.array([0, 5])), array[[10, 15]]
+    )
+
+
+def rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux only")
+def test_a_pass_over_a_folder_keeps_memory_bounded(
+    script: dict, tmp_path: Path, monkeypatch
+) -> None:
+    """Checking and reading every batch of a 25 MB file, shuffled, never holds much of it:
+    neither in Python's allocations nor in the process's resident memory."""
+    monkeypatch.setattr(data, "BLOCK_BYTES", 1 << 20)
+    rows, features = 100_000, 64
+    path = tmp_path / "big"
+    path.mkdir()
+    x = open_memmap(path / "x_train.npy", "w+", "float32", (rows, features))
+    for start in range(0, rows, 50_000):
+        x[start : start + 50_000] = np.random.default_rng(start).normal(size=(50_000, features))
+    del x
+    np.save(path / "y_train.npy", np.arange(rows) % 2)
+    size_kib = rows * features * 4 // 1024
+
+    Path("/proc/self/clear_refs").write_text("5")  # resets the peak resident memory
+    before = rss_kib("VmRSS")
+    tracemalloc.start()
+    dataset = load(path)
+    validate(str(path), dataset.arrays, (None, features), (None, 1), "binary_crossentropy")
+    arrays = dataset.arrays
+    assert isinstance(arrays["x_train"], np.memmap) and isinstance(arrays["y_train"], np.memmap)
+    batches = script["NpyBatches"](arrays["x_train"], arrays["y_train"], 1024, shuffle=True)
+    batches.on_epoch_begin()
+    total = sum(len(batches[index][0]) for index in range(len(batches)))
+    peak = tracemalloc.get_traced_memory()[1] // 1024
+    tracemalloc.stop()
+    grown = rss_kib("VmHWM") - before
+    assert total == rows
+    assert peak < size_kib // 3, f"Python allocations peaked at {peak} KiB"
+    assert grown < size_kib // 3, f"resident memory grew by {grown} KiB for {size_kib} KiB"
+
+
+# -- the .npz path copies no more than it must ---------------------------------------------
+
+
+def test_checks_and_standardize_copy_no_more_than_the_result(monkeypatch) -> None:
+    monkeypatch.setattr(data, "BLOCK_BYTES", 1 << 20)
+    x = np.random.default_rng(0).normal(3, 2, size=(250_000, 16)).astype("float32")  # 16 MB
+    y = (np.arange(len(x)) % 2).astype("float32")
+    arrays = {"x_train": x, "y_train": y, "x_test": x[:1000].copy(), "y_test": y[:1000]}
+    tracemalloc.start()
+    validate("d.npz", arrays, (None, 16), (None, 1), "binary_crossentropy")
+    checked = tracemalloc.get_traced_memory()[1]
+    tracemalloc.reset_peak()
+    scaling = data.standardize("d.npz", arrays, "float32")
+    scaled = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert checked < x.nbytes // 4, "the checks copy the data"
+    assert scaled < 1.5 * x.nbytes, "standardize holds more than its float32 result"
+    np.testing.assert_allclose(scaling["mean"], x.astype("float64").mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(scaling["std"], x.astype("float64").std(axis=0), rtol=1e-9)
+    assert abs(arrays["x_train"].mean()) < 1e-3 and arrays["x_train"].dtype == np.float32
+
+
+# -- bad folders: one clear error before any training --------------------------------------
+
+X, Y = iris()["x_train"], iris()["y_train"]
+IDS = Y.argmax(axis=1)
+
+
+def write(**arrays):
+    return lambda path: folder(path, **arrays)
+
+
+def pickled(path: Path) -> Path:
+    folder(path, x_train=X)
+    np.save(path / "y_train.npy", np.array([{"a": 1}] * len(X), dtype=object), allow_pickle=True)
+    return path
+
+
+def truncated(path: Path) -> Path:
+    folder(path, x_train=X, y_train=Y)
+    file = path / "x_train.npy"
+    file.write_bytes(file.read_bytes()[:500])
+    return path
+
+
+BAD_FOLDERS = {
+    "no-x-train": (
+        write(features=X, y_train=Y),
+        "{d}: error: needs files x_train.npy and y_train.npy (or x.npy and y.npy); "
+        "found: features.npy, y_train.npy",
+        [],
+    ),
+    "row-counts": (
+        write(x_train=X, y_train=Y[:-5]),
+        "{d}: error: `x_train.npy` has 105 rows but `y_train.npy` has 100",
+        [],
+    ),
+    "feature-shape": (
+        write(x_train=np.zeros((6, 5)), y_train=Y[:6]),
+        "{d}: error: model expects rows of shape (4,), `x_train.npy` has rows of shape (5,)",
+        [],
+    ),
+    "half-a-pair": (
+        write(x_train=X, y_train=Y, x_val=X),
+        "{d}: error: has `x_val.npy` but no `y_val.npy`",
+        [],
+    ),
+    "nan": (
+        write(x_train=np.where(X > 2, np.nan, X), y_train=Y),
+        "{d}: error: `x_train.npy` holds 10 NaN or infinite value(s)",
+        [],
+    ),
+    "pickled": (
+        pickled,
+        "{d}/y_train.npy: error: holds Python objects (a pickle), which kdsl refuses to load: "
+        "unpickling can run arbitrary code",
+        [],
+    ),
+    "truncated": (truncated, "{d}/x_train.npy: error: is not a readable .npy file", []),
+    "fortran-order": (
+        write(x_train=np.asfortranarray(X), y_train=Y),
+        "{d}/x_train.npy: error: is stored in column-major (Fortran) order, so its rows "
+        "cannot be read in batches",
+        [],
+    ),
+    "class-ids-for-categorical": (
+        write(x_train=X, y_train=IDS),
+        "{d}: error: `y_train.npy` holds class ids, but categorical_crossentropy takes one-hot "
+        "rows, and kdsl one-hot encodes only data it loads into memory, not a folder's",
+        [],
+    ),
+    "split": (
+        write(x_train=X, y_train=Y),
+        "{d}: error: is a folder of .npy files: --test-split and --validation-split would "
+        "copy its rows into memory",
+        ["--test-split", "0.2"],
+    ),
+    "standardize": (
+        write(x_train=X, y_train=Y),
+        "{d}: error: is a folder of .npy files: --standardize would copy its rows into memory",
+        ["--standardize"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FOLDERS.values(), ids=BAD_FOLDERS.keys())
+def test_bad_folder_is_one_clear_error(case, tmp_path: Path, capsys) -> None:
+    make, message, extra = case
+    path = make(tmp_path / "data")
+    code, out, err = kdsl(["run", IRIS, "--data", path, *extra], capsys)
+    assert code == 1
+    assert err.splitlines()[0].startswith(message.format(d=path)), err
+    assert len(err.strip().splitlines()) <= 2
+    assert "Epoch" not in out
+
+
+def test_fit_validation_split_is_refused_for_a_folder(tmp_path: Path, capsys) -> None:
+    program = tmp_path / "split.k"
+    program.write_text(f"{SPARSE_IRIS}; fit validation_split=0.2\n")
+    path = folder(tmp_path / "d", x_train=X, y_train=IDS)
+    code, _, err = kdsl(["run", program, "--data", path], capsys)
+    assert code == 1
+    assert "which Keras cannot split with `fit validation_split=...`" in err
