@@ -368,21 +368,20 @@ def _write_diagram(path: str, model, summary, title: str) -> None:
     except diagram.GraphvizFailed as error:
         if suffix == ".png":
             raise OutputError(path, f"Graphviz's `dot` failed: {error}") from None
-        print(f"kdsl: Graphviz's `dot` failed ({error}); kdsl draws the diagram itself")
+        print(
+            f"kdsl: warning: Graphviz's `dot` failed ({error}); kdsl draws the diagram itself",
+            file=sys.stderr,
+        )
         content, drawn_by = diagram.draw(model, summary, title, suffix, use_graphviz=False)
     write_atomic(path, content)
     print(f"kdsl: drew the diagram in {path} ({drawn_by})")
 
 
 def cmd_compile(args) -> int:
-    from kdsl.errors import InputError
     from kdsl.files import write_atomic
 
-    if args.output and args.file != "-" and _same_file(args.output, args.file):
-        raise InputError(
-            args.output,
-            "is the input program: refusing to overwrite it",
-        )
+    if args.output:
+        _check_output(args.output, inputs=[args.file], role="the input program")
     from kdsl.render import Mode, render
 
     mode = Mode(
@@ -486,8 +485,9 @@ def _check_run_usage(args) -> None:
         )
 
 
-def _check_output(path: str, inputs: list[str]) -> None:
-    """Find out before training, not after, that an output cannot be written."""
+def _check_output(path: str, inputs: list[str], role: str = "an input of this run") -> None:
+    """Find out before the work, not after, that an output cannot be written: no folder,
+    a directory, no permission, or one of the `inputs` (`role` says which, in messages)."""
     from kdsl.errors import OutputError
 
     target = Path(path)
@@ -500,7 +500,7 @@ def _check_output(path: str, inputs: list[str]) -> None:
         raise OutputError(path, f"cannot be written: the folder {folder} is not writable")
     for source in inputs:
         if source != "-" and target.exists() and _same_file(path, source):
-            raise OutputError(path, "is an input of this run: refusing to overwrite it")
+            raise OutputError(path, f"is {role}: refusing to overwrite it")
 
 
 def _write_outputs(args, result, model, origin: str, seed: int) -> None:
@@ -577,12 +577,11 @@ def cmd_lsp(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from kdsl.errors import InputError
     from kdsl.files import write_atomic
     from kdsl.importer import import_config, import_model, read_stdin
 
-    if args.output and args.model != "-" and _same_file(args.output, args.model):
-        raise InputError(args.output, "is the model to import: refusing to overwrite it")
+    if args.output:
+        _check_output(args.output, inputs=[args.model], role="the model to import")
     from_stdin = args.model == "-"
     text = import_config(read_stdin(), "<stdin>") if from_stdin else import_model(args.model)
     if args.output:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from kdsl import ir
+from kdsl.catalog import load
 from kdsl.shapes import Row, show_shape
 
 ACTIVATIONS = {
@@ -76,7 +77,7 @@ ROLES = {
     "RMSNormalization": "scales each sample's features by their root mean square",
     "Normalization": "standardizes each feature with a mean and variance that `adapt()` "
     "learns from the data",
-    "Rescaling": "multiplies the inputs by {scale} (e.g. pixel values 0-255 to 0-1)",
+    "Rescaling": "multiplies the inputs by {scale}{offset_words}",
     "Embedding": "turns each token id (below {input_dim}) into a learned vector of "
     "{output_dim} numbers",
     "LSTM": "reads the sequence step by step with {units} memory units whose gates decide "
@@ -90,13 +91,24 @@ ROLES = {
     "Reshape": "rearranges each sample's values into the shape {target_shape}; no value changes",
     "Permute": "reorders the axes of each sample",
     "RepeatVector": "repeats its input vector {n} times, making a sequence",
-    "Activation": "applies an activation on its own",
     "UpSampling1D": "repeats each time step to lengthen the sequence",
     "UpSampling2D": "repeats rows and columns to enlarge the grid",
     "ZeroPadding1D": "adds zeros at both ends of the sequence",
     "ZeroPadding2D": "adds a border of zeros around the grid",
     "Cropping1D": "cuts steps off both ends of the sequence",
     "Cropping2D": "cuts rows and columns off the edges",
+    "ReLU": "applies ReLU, max(0, x){cap}, on its own",
+    "LeakyReLU": "applies leaky ReLU: negative values are scaled by a small slope instead "
+    "of zeroed",
+    "PReLU": "a leaky ReLU whose negative slope is learned",
+    "ELU": "applies ELU, a ReLU that is smooth below zero",
+    "Softmax": "turns its inputs into probabilities that sum to 1",
+    "Identity": "passes its input through unchanged",
+    "EinsumDense": "a dense layer written as an einsum equation, for any shape of input",
+    "ReversibleEmbedding": "turns each token id into a learned vector; the same matrix can "
+    "also turn vectors back into token scores",
+    "SpectralNormalization": "keeps the wrapped layer's weights in check by dividing its "
+    "kernel by its largest singular value, which steadies training (often in GANs)",
     "Masking": "marks time steps whose values all equal {mask_value} to be skipped",
 }
 
@@ -157,8 +169,9 @@ METRICS = {
     "precision": "of the samples predicted positive, the fraction that are",
     "recall": "of the positive samples, the fraction that were found",
     "mean_absolute_error": "the average size of the misses",
-    "mean_squared_error": "mean squared error",
-    "root_mean_squared_error": "root mean squared error, in the targets' own units",
+    "mean_squared_error": "the average of (prediction - target) squared",
+    "root_mean_squared_error": "the square root of the mean squared error, in the "
+    "targets' own units",
 }
 
 
@@ -174,28 +187,40 @@ def input_comment(shape: tuple, dtype: str | None = None) -> str:
 
 
 def _sample(shape: tuple) -> str:
-    dims = ["any number of" if d is None else str(d) for d in shape]
+    dims = ["any" if d is None else str(d) for d in shape]
     if len(shape) == 1:
-        return f"a vector of {dims[0]} numbers"
+        return "a vector of any length" if shape[0] is None else f"a vector of {dims[0]} numbers"
     if len(shape) == 2:
-        return f"a sequence of {dims[0]} steps with {dims[1]} values each"
+        steps = "any number of steps" if shape[0] is None else f"{dims[0]} steps"
+        return f"a sequence of {steps} with {dims[1]} values each"
     if len(shape) == 3:
         channels = "1 channel" if shape[2] == 1 else f"{dims[2]} channels"
-        article = "an" if dims[0].startswith("8") or dims[0].startswith("11") else "a"
-        return f"{article} {dims[0]} x {dims[1]} grid with {channels}, like an image"
+        if None in shape[:2]:
+            return f"a grid of {dims[0]} x {dims[1]} positions with {channels}, like an image"
+        return f"{_article(dims[0])} {dims[0]} x {dims[1]} grid with {channels}, like an image"
     return f"an array of shape {show_shape(shape)}"
+
+
+def _article(number: str) -> str:
+    """`an 8`, `an 18`, `an 800`, but `a 28`: by how the number is read aloud."""
+    spoken_with_a_vowel = number.startswith("8") or (
+        len(number) % 3 == 2 and number[:2] in ("11", "18")
+    )
+    return "an" if spoken_with_a_vowel else "a"
 
 
 def layer_comment(call: ir.KerasCall, category: str, row: Row | None, output: bool = False) -> str:
     """The layer's role in words, then the shape it produces and the weights it learns."""
-    role = _role(call, category)
     activation = call.kwarg("activation")
-    if call.class_name == "Activation" and call.args:
-        activation = call.args[0]
-    if isinstance(activation, str):
-        role += f"; then {ACTIVATIONS.get(activation, f'the {activation} activation')}"
-    elif call.class_name in ("Dense", "Conv1D", "Conv2D", "Conv3D"):
-        role += "; no activation, so the outputs are any real numbers"
+    if call.class_name == "Activation":
+        name = call.args[0] if call.args else activation
+        role = f"applies an activation on its own: {_activation(name)}"
+    else:
+        role = _role(call, category)
+        if isinstance(activation, str) and activation != "linear":
+            role += f"; then {_activation(activation)}"
+        elif call.class_name in LINEAR_BY_DEFAULT:
+            role += "; no activation, so the outputs are any real numbers"
     if call.class_name in RECURRENT:
         role += (
             "; returns its output at every step (return_sequences), so another sequence "
@@ -208,6 +233,11 @@ def layer_comment(call: ir.KerasCall, category: str, row: Row | None, output: bo
 
 
 RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+LINEAR_BY_DEFAULT = ("Dense", "Conv1D", "Conv2D", "Conv3D", "EinsumDense")
+
+
+def _activation(name: object) -> str:
+    return ACTIVATIONS.get(str(name), f"the {name} activation")
 
 
 def _singular(text: str) -> str:
@@ -232,38 +262,34 @@ def _role(call: ir.KerasCall, category: str) -> str:
 
 
 def _arguments(call: ir.KerasCall) -> dict[str, str]:
-    """The call's arguments by name, written for a sentence (`(3, 3)` as `3x3`)."""
-    positional = {
-        "Dense": ("units",),
-        "Embedding": ("input_dim", "output_dim"),
-        "LSTM": ("units",),
-        "GRU": ("units",),
-        "SimpleRNN": ("units",),
-        "Dropout": ("rate",),
-        "SpatialDropout1D": ("rate",),
-        "SpatialDropout2D": ("rate",),
-        "SpatialDropout3D": ("rate",),
-        "Reshape": ("target_shape",),
-        "RepeatVector": ("n",),
-        "Rescaling": ("scale",),
-    }.get(call.class_name, ("filters", "kernel"))
-    values: dict[str, object] = dict(zip(positional, call.args, strict=False))
+    """The call's arguments by name, with Keras's defaults, written for a sentence
+    (`(3, 3)` as `3x3`). Positional values are the required parameters, in order, as
+    the checker binds them."""
+    entry = load().layers[call.class_name.lower()]
+    values: dict[str, object] = {p.name: p.default for p in entry.params if p.has_default}
+    required = [p.name for p in entry.params if p.required]
+    values.update(zip(required, call.args, strict=False))
     values.update(call.kwargs)
-    if "kernel_size" in values:
-        values["kernel"] = values["kernel_size"]
-    rank = next((c for c in call.class_name if c.isdigit()), "1")
-    if "pool" not in values:
-        values["pool"] = values.get("pool_size", 2)
-    if "mask_value" not in values:
-        values["mask_value"] = 0.0
+    values["kernel"] = values.get("kernel_size")
+    values["pool"] = values.get("pool_size") or 2
+    cap = values.get("max_value")
+    values["cap"] = f" capped at {cap}" if cap is not None else ""
+    offset = values.get("offset")
+    values["offset_words"] = f" and adds {offset}" if offset not in (None, 0, 0.0) else ""
+    rank = re.search(r"(\d)D$", call.class_name)
+    rank = rank.group(1) if rank else "1"
     words: dict[str, str] = {}
     for name, value in values.items():
+        if isinstance(value, list):
+            value = tuple(value)
         if name in ("kernel", "pool") and isinstance(value, int):
             value = (value,) * int(rank)
         if name == "rate" and isinstance(value, int | float):
             words[name] = f"{value:.0%}"
         elif name in ("kernel", "pool") and isinstance(value, tuple):
             words[name] = "x".join(map(str, value))
+        elif name in ("offset_words", "cap"):
+            words[name] = str(value)
         else:
             words[name] = str(value)
     return words
@@ -295,11 +321,33 @@ def optimizer_comment(key: str, call: ir.KerasCall | None) -> str:
     return text + "."
 
 
-def loss_comment(key: str) -> str:
+def loss_comment(key: str, call: ir.KerasCall | None = None) -> str:
     text = LOSSES.get(key, f"the {key} loss")
+    if call is not None and call.kwarg("from_logits") is True:
+        text = text.split(",")[0] + (
+            ", computed from logits: the last layer gives raw scores (no softmax or "
+            "sigmoid) and the loss applies it itself, which is numerically safer"
+        )
     return f"The loss, which training makes smaller: {text}."
 
 
 def metrics_comment(keys: list[str]) -> str:
-    parts = [f"{key}: {METRICS[key]}" if key in METRICS else key for key in keys]
-    return f"Metrics, reported after each epoch but not optimized. {'; '.join(parts)}."
+    parts = [f"{key} ({METRICS[key]})" if key in METRICS else key for key in keys]
+    return f"Metrics, reported after each epoch but not optimized: {'; '.join(parts)}."
+
+
+FIT_OPTIONS = {
+    "validation_split": "hold out the last {value} of the training rows (before "
+    "shuffling) to measure val_loss after each epoch",
+    "shuffle": "shuffle the training rows before each epoch: {value}",
+    "class_weight": "weigh each class's samples in the loss by these factors",
+    "initial_epoch": "start counting epochs at {value} (to resume training)",
+    "verbose": "how much fit prints: {value}",
+}
+
+
+def fit_option_comment(name: str, value: object) -> str:
+    if name == "validation_split" and isinstance(value, float):
+        value = f"{value:.0%}"
+    template = FIT_OPTIONS.get(name, f"`{name}`, passed to fit as it is")
+    return template.format(value=value).capitalize() + "."

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kdsl.errors import InputError, Source
+from kdsl.errors import InputError, OutputError, Source
 
 
 def read_source(path: str) -> Source:
@@ -50,9 +50,15 @@ def atomic_target(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     and renamed into place, and on any error it is removed and `path` is untouched.
 
     A crash or Ctrl-C mid-write leaves either the old file or the new one, never half.
+    A symbolic link is followed: the file it points to is replaced, the link stays.
     """
     target = Path(path)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    if target.is_symlink():
+        target = target.resolve()
+    try:
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    except OSError as error:
+        raise _cannot_write(path, error) from None
     os.close(fd)
     try:
         yield Path(temp)
@@ -60,9 +66,21 @@ def atomic_target(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
             os.fsync(handle.fileno())  # on disk before it takes the name
         os.chmod(temp, file_mode(target))
         os.replace(temp, target)
+    except OSError as error:
+        Path(temp).unlink(missing_ok=True)
+        raise _cannot_write(path, error) from None
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def _cannot_write(path: str | Path, error: OSError) -> OutputError:
+    target = Path(path)
+    if target.is_dir():
+        return OutputError(str(path), "is a directory")
+    if not target.parent.is_dir():
+        return OutputError(str(path), f"cannot be written: there is no folder {target.parent}")
+    return OutputError(str(path), f"cannot be written: {error.strerror or error}")
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kdsl.catalog import ALIASES, CROSSENTROPY_LOSSES, POSITIONAL, Catalog, Entry, load
-from kdsl.errors import ModelError
+from kdsl.errors import ModelError, SourceError
 from kdsl.fmt import format_text
 
 # Initializers, regularizers and constraints the language can write: by name only, so
@@ -154,8 +154,35 @@ class _Importer:
             chain = [f"{texts[0]} in {shape_text}", *texts[1:]]
         sections = self.sections(config.get("compile_config"))
         program = "; ".join([" -> ".join(chain), *sections]) + "\n"
+        self.verify(program, compiled=bool(sections))
         notes = "".join(f"# note: {note}\n" for note in self.notes)
         return format_text(notes + program, self.origin)  # `kdsl fmt`'s canonical layout
+
+    def verify(self, program: str, compiled: bool) -> None:
+        """Never hand the user a program kdsl itself rejects: what the checker says about
+        it (a layer name with spaces, a dtype kdsl does not know, a value Keras would
+        refuse) becomes this file's error, naming the layer."""
+        from kdsl.checker import analyze
+        from kdsl.errors import Source
+        from kdsl.parser import parse
+
+        text = program if compiled else program.rstrip("\n") + "; sgd; mse\n"
+        source = Source(self.origin, text)
+        try:
+            analyze(parse(source), source)
+        except SourceError as error:
+            first = error.diagnostics[0]
+            where = ""
+            if first.span is not None:
+                line = text.split("\n")[first.span.line - 1]
+                same_line = first.span.end_line == first.span.line
+                written = line[
+                    first.span.column - 1 : first.span.end_column - 1 if same_line else None
+                ]
+                where = f" (in `{written.strip()[:60]}`)"
+            raise self.fail(
+                f"cannot be written as a kdsl program: {first.message}{where}", first.hint
+            ) from None
 
     def input(self, layers: list[dict], body: dict) -> tuple[list, list[str]]:
         """The input shape (without the batch) and `input`'s own arguments, if any."""

@@ -44,6 +44,13 @@ class Mode:
     # (data larger than memory). Off by default: it adds a PyDataset class to the script.
     folder_data: bool = False
 
+    def __post_init__(self) -> None:
+        # The Python API passes these straight through: a typo must not pass silently.
+        if self.style not in STYLES:
+            raise ValueError(f"style must be one of {STYLES}, not {self.style!r}")
+        if self.strategy is not None and self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be None or one of {STRATEGIES}, not {self.strategy!r}")
+
 
 @cache
 def _environment() -> jinja2.Environment:
@@ -135,7 +142,9 @@ def _commented(code: str, text: str | None, indent: int, mode: Mode) -> Line:
 def render(model: ir.Model, mode: Mode = Mode()) -> str:
     """The whole standalone script, black-formatted."""
     comments = _explanations(model) if mode.explain else {}
-    layer_indent = 4 if mode.style == "add" else 12
+    # Where comments start: build_model's body, one level deeper in `strategy.scope()`.
+    body = 8 if mode.strategy else 4
+    layer_indent = body if mode.style == "add" else body + 8
     input_args = [f"shape={literal(model.input_shape)}"]
     input_args += [f"{name}={literal(value)}" for name, value in model.input_kwargs]
     layers = [
@@ -148,18 +157,18 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
 
     compile_args = [
         _commented(
-            f"optimizer={_compile_arg(model.optimizer)}", comments.get("optimizer"), 8, mode
+            f"optimizer={_compile_arg(model.optimizer)}", comments.get("optimizer"), body + 4, mode
         ),
-        _commented(f"loss={_compile_arg(model.loss)}", comments.get("loss"), 8, mode),
+        _commented(f"loss={_compile_arg(model.loss)}", comments.get("loss"), body + 4, mode),
     ]
     if model.metrics:
         metrics = f"metrics=[{', '.join(_compile_arg(m) for m in model.metrics)}]"
-        compile_args.append(_commented(metrics, comments.get("metrics"), 8, mode))
+        compile_args.append(_commented(metrics, comments.get("metrics"), body + 4, mode))
 
     epochs = model.fit_option("epochs", DEFAULT_EPOCHS)
     batch_size = model.fit_option("batch_size", DEFAULT_BATCH_SIZE)
     fit_options = [
-        f"{name}={literal(value)}"
+        _commented(f"{name}={literal(value)}", comments.get(f"fit:{name}"), 8, mode)
         for name, value in model.fit
         if name not in ("epochs", "batch_size", *FIT_CALLBACKS)
     ]
@@ -188,7 +197,7 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
             reduce_lr_on_plateau=model.fit_option("reduce_lr_on_plateau"),
             validation_split=bool(model.fit_option("validation_split")),
             explain=mode.explain,
-            compile_comment=_commented("", comments.get("compile"), 4, mode).comment,
+            compile_comment=_commented("", comments.get("compile"), body, mode).comment,
         )
     )
     # The template and the literals above are already in black's style, so black (and
@@ -219,7 +228,9 @@ def _explanations(model: ir.Model) -> dict[str | int, str]:
     comments["compile"] = explain.compile_comment()
     optimizer_key = _key(model.optimizer, catalog.optimizers, {})
     comments["optimizer"] = explain.optimizer_comment(optimizer_key, model.optimizer.call)
-    comments["loss"] = explain.loss_comment(model.loss_key)
+    comments["loss"] = explain.loss_comment(model.loss_key, model.loss.call)
+    for name, value in model.fit:
+        comments[f"fit:{name}"] = explain.fit_option_comment(name, value)
     if model.metrics:
         keys = [_key(m, catalog.metrics, catalog.metric_aliases) for m in model.metrics]
         comments["metrics"] = explain.metrics_comment(keys)

@@ -408,3 +408,35 @@ def test_run_examples_learn(program: str, floor: float) -> None:
     summary = result.stdout.strip().splitlines()[-1]
     accuracy = float(re.search(r"accuracy (\d\.\d+)", summary).group(1))
     assert accuracy >= floor, summary
+
+
+def test_outputs_that_cannot_be_written_are_errors_not_crashes(tmp_path: Path) -> None:
+    """compile -o and import -o check the output like run's outputs: exit 1, a message."""
+    for output, message in (
+        (tmp_path / "missing" / "x.py", "there is no folder"),
+        (tmp_path, "is a directory"),
+    ):
+        result = run_kdsl("compile", "examples/iris.k", "-o", str(output))
+        assert result.returncode == 1, result.stderr
+        assert f"{output}: error: " in result.stderr and message in result.stderr
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_writing_through_a_symlink_replaces_the_file_it_points_to(tmp_path: Path) -> None:
+    real = tmp_path / "real.k"
+    real.write_text("dense 1 in 2;adam;mse\n")
+    link = tmp_path / "link.k"
+    link.symlink_to(real)
+    result = run_kdsl("fmt", str(link))
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink()
+    assert real.read_text() == "dense 1 in 2; adam; mse\n"
+
+
+def test_the_api_refuses_unknown_options() -> None:
+    import kdsl
+
+    with pytest.raises(ValueError, match="strategy must be"):
+        kdsl.compile("dense 1 in 2; adam; mse", strategy="tpu")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="style must be"):
+        kdsl.compile("dense 1 in 2; adam; mse", style="x")  # type: ignore[arg-type]

@@ -43,8 +43,8 @@ def build_model():
         # The loss, which training makes smaller: mean squared error, for regression:
         # the average of (prediction - target) squared, so big misses cost the most.
         loss="mse",
-        # Metrics, reported after each epoch but not optimized. mean_absolute_error: the
-        # average size of the misses.
+        # Metrics, reported after each epoch but not optimized: mean_absolute_error
+        # (the average size of the misses).
         metrics=["mae"],
     )
     return model
@@ -68,11 +68,17 @@ def train_and_evaluate(
     Extra Keras `callbacks`, if given, are passed to `fit` as well.
     """
     validation_data = (data["x_val"], data["y_val"]) if "x_val" in data else None
+    # Callbacks run at the end of each epoch. They watch the validation loss when there
+    # is validation data, else the training loss.
     monitor = "val_loss" if validation_data is not None else "loss"
     callbacks = [
+        # EarlyStopping: stop when the loss has not improved for 10 epochs, and
+        # go back to the weights of the best epoch.
         keras.callbacks.EarlyStopping(
             monitor=monitor, patience=10, restore_best_weights=True, verbose=1
         ),
+        # ReduceLROnPlateau: divide the learning rate by 10 when the loss has not
+        # improved for 4 epochs, to settle into a minimum.
         keras.callbacks.ReduceLROnPlateau(monitor=monitor, patience=4, verbose=1),
         *(callbacks or []),
     ]
@@ -94,8 +100,9 @@ def train_and_evaluate(
     else:
         print("No x_test/y_test in the data: evaluating on the training data.")
         x_eval, y_eval = data["x_train"], data["y_train"]
-    # evaluate: the loss and metrics on data the model did not train on, a fair measure
-    # of how it will do on new samples.
+    # evaluate: the loss and metrics on the test data, which the model did not train
+    # on: a fair measure of how it will do on new samples. (On the training data, the
+    # fallback above, the figures flatter the model.)
     evaluation = model.evaluate(x_eval, y_eval, verbose=0)
     print("Evaluation [loss, metrics...]:", evaluation)
 

@@ -55,8 +55,8 @@ def build_model():
         # labels (0 or 1) and sigmoid outputs: small when each predicted probability is
         # near its label.
         loss="binary_crossentropy",
-        # Metrics, reported after each epoch but not optimized. accuracy: the fraction
-        # of samples whose predicted class is right.
+        # Metrics, reported after each epoch but not optimized: accuracy
+        # (the fraction of samples whose predicted class is right).
         metrics=["accuracy"],
     )
     return model
@@ -90,6 +90,8 @@ def train_and_evaluate(
         epochs=epochs,
         validation_data=validation_data,
         callbacks=callbacks,
+        # Hold out the last 10% of the training rows (before shuffling) to measure
+        # val_loss after each epoch.
         validation_split=0.1,
     )
     print("History:", history.history)
@@ -99,8 +101,9 @@ def train_and_evaluate(
     else:
         print("No x_test/y_test in the data: evaluating on the training data.")
         x_eval, y_eval = data["x_train"], data["y_train"]
-    # evaluate: the loss and metrics on data the model did not train on, a fair measure
-    # of how it will do on new samples.
+    # evaluate: the loss and metrics on the test data, which the model did not train
+    # on: a fair measure of how it will do on new samples. (On the training data, the
+    # fallback above, the figures flatter the model.)
     evaluation = model.evaluate(x_eval, y_eval, verbose=0)
     print("Evaluation [loss, metrics...]:", evaluation)
 

@@ -49,8 +49,8 @@ def build_model():
         # labels (0 or 1) and sigmoid outputs: small when each predicted probability is
         # near its label.
         loss=keras.losses.BinaryCrossentropy(from_logits=False, label_smoothing=0.1),
-        # Metrics, reported after each epoch but not optimized. accuracy: the fraction
-        # of samples whose predicted class is right.
+        # Metrics, reported after each epoch but not optimized: accuracy
+        # (the fraction of samples whose predicted class is right).
         metrics=["acc"],
     )
     return model
@@ -92,8 +92,9 @@ def train_and_evaluate(
     else:
         print("No x_test/y_test in the data: evaluating on the training data.")
         x_eval, y_eval = data["x_train"], data["y_train"]
-    # evaluate: the loss and metrics on data the model did not train on, a fair measure
-    # of how it will do on new samples.
+    # evaluate: the loss and metrics on the test data, which the model did not train
+    # on: a fair measure of how it will do on new samples. (On the training data, the
+    # fallback above, the figures flatter the model.)
     evaluation = model.evaluate(x_eval, y_eval, verbose=0)
     print("Evaluation [loss, metrics...]:", evaluation)
 
