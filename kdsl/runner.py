@@ -7,6 +7,7 @@ the data before training, splitting it, stopping cleanly on Ctrl-C, and the summ
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import sys
@@ -20,7 +21,7 @@ from typing import Any
 from kdsl import ir
 from kdsl.data import Dataset, load, validate
 from kdsl.data import standardize as standardize_features
-from kdsl.errors import DataError, ModelError, first_line
+from kdsl.errors import BackendError, DataError, ModelError, first_line
 from kdsl.split import split
 
 DEFAULT_SEED = 0
@@ -42,6 +43,7 @@ class RunResult:
     model: Any  # the trained Keras model
     data: Dataset
     scaling: dict | None = None  # --standardize's mean and std per feature
+    backend: str = "tensorflow"  # the Keras backend that trained it
 
     @property
     def epochs_run(self) -> int:
@@ -78,8 +80,53 @@ def quiet_native_stderr():
             os.close(saved)
 
 
-def import_keras():
-    """Import Keras with TensorFlow's start-up noise silenced; Keras's progress bars stay."""
+# Keras 3's backends kdsl trains on: the package each needs, its name, how to install it.
+BACKENDS = {
+    "tensorflow": ("tensorflow", "TensorFlow", "pip install tensorflow"),
+    "jax": ("jax", "JAX", "pip install jax"),
+    "torch": ("torch", "PyTorch", "pip install torch"),
+}
+
+
+def chosen_backend(backend: str | None = None) -> str | None:
+    """The backend asked for (`backend`, else $KERAS_BACKEND; None: Keras's default),
+    checked to be one kdsl knows and installed; cheap, so commands call it before work."""
+    wanted = backend or os.environ.get("KERAS_BACKEND") or None
+    if wanted is None:
+        return None
+    origin = f"--backend {backend}" if backend else f"KERAS_BACKEND={wanted}"
+    if wanted not in BACKENDS:
+        raise BackendError(
+            f"{origin}: not a Keras backend kdsl trains on", f"use one of {', '.join(BACKENDS)}"
+        )
+    package, name, install = BACKENDS[wanted]
+    if importlib.util.find_spec(package) is None:
+        raise BackendError(f"{origin} needs {name}, which is not installed", install)
+    return wanted
+
+
+def import_keras(backend: str | None = None):
+    """Import Keras on `backend` (else $KERAS_BACKEND, else Keras's default, TensorFlow).
+
+    Keras reads KERAS_BACKEND once, at its first import, so the backend is set here before
+    that; a Keras already imported on another backend cannot switch, and that is an error.
+    Native start-up noise (TensorFlow's C++ logs) is silenced; Keras's progress bars stay.
+    """
+    if "keras" in sys.modules:
+        keras = sys.modules["keras"]
+        current = keras.backend.backend()
+        wanted = backend or os.environ.get("KERAS_BACKEND") or current
+        if wanted != current:
+            raise BackendError(
+                f"backend {wanted} asked for, but Keras is already imported in this process "
+                f"on {current}, and a process cannot switch backends",
+                f"set KERAS_BACKEND={wanted} before anything imports Keras, or start a new "
+                "Python process",
+            )
+        return keras
+    wanted = chosen_backend(backend)
+    if wanted:
+        os.environ["KERAS_BACKEND"] = wanted
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with quiet_native_stderr():
         import keras
@@ -108,14 +155,15 @@ def run(
     seed: int = DEFAULT_SEED,
     origin: str = "<kdsl>",
     standardize: bool = False,
+    backend: str | None = None,
 ) -> RunResult:
     """Train, evaluate and predict with the generated script; returns the figures.
 
     Ctrl-C during `fit` stops after the current batch and returns what was learned, with
     `interrupted` set.
     """
-    data = load(data_path, target)  # fail on bad data before paying for TensorFlow's import
-    keras = import_keras()
+    data = load(data_path, target)  # fail on bad data before paying for Keras's import
+    keras = import_keras(backend)
     from kdsl.interrupt import StopOnInterrupt
 
     namespace = load_script(code, origin)
@@ -181,6 +229,7 @@ def run(
         model=built,
         data=data,
         scaling=scaling,
+        backend=keras.backend.backend(),
     )
 
 
@@ -210,7 +259,7 @@ def summary(result: RunResult) -> str:
         epochs = f"{ran} of {result.epochs} epochs"
         if not result.interrupted:
             epochs += " (stopped early)"
-    parts = [f"{epochs} in {result.seconds:.1f} s"]
+    parts = [f"{epochs} in {result.seconds:.1f} s on {result.backend}"]
     best = best_validation(result.history)
     if best:
         name, value, epoch = best
@@ -225,6 +274,7 @@ def report(result: RunResult, program: str, seed: int) -> dict:
     return {
         "model": program,
         "seed": seed,
+        "backend": result.backend,
         "epochs_run": result.epochs_run,
         "interrupted": result.interrupted,
         "history": {k: [_finite(v) for v in values] for k, values in result.history.items()},
