@@ -112,15 +112,16 @@ def import_model(source) -> str:
     return import_saved(source)
 
 
-def build(text: str, name: str = "<string>"):
+def build(text: str, name: str = "<string>", backend: str | None = None):
     """The compiled Keras model itself (imports Keras), ready to `fit`.
 
     It runs the very `build_model()` that `compile()` writes, so the model is the same one
-    the script builds.
+    the script builds. `backend` ("tensorflow", "jax", "torch"; default $KERAS_BACKEND)
+    must be chosen before Keras is first imported: a process cannot switch afterwards.
     """
     from kdsl.runner import import_keras, load_script
 
-    import_keras()
+    import_keras(backend)
     return load_script(compile_source(text, name), name)["build_model"]()
 
 

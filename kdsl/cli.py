@@ -14,6 +14,9 @@ from kdsl import __version__
 
 EXAMPLE = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
 
+# Keras 3's backends (kdsl.runner.BACKENDS, not imported here: it needs numpy).
+BACKENDS = ("tensorflow", "jax", "torch")
+
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BUG = 0, 1, 130, 70  # 2: argparse's own
 
 
@@ -191,6 +194,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _style_option(training)
     _strategy_option(training)
+    _backend_option(training)
     outputs = run_cmd.add_argument_group("outputs (each written atomically)")
     outputs.add_argument(
         "--save",
@@ -231,6 +235,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="write the predictions here (.csv with a header, or .npy) instead of a table",
     )
+    _backend_option(predict_cmd)
 
     commands.add_parser(
         "lsp",
@@ -268,6 +273,15 @@ def _parser() -> argparse.ArgumentParser:
         help="write the program here (atomically) instead of stdout",
     )
     return parser
+
+
+def _backend_option(command) -> None:
+    command.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="the Keras backend (default: $KERAS_BACKEND, else tensorflow); "
+        "the same script runs on each",
+    )
 
 
 def _style_option(command: argparse.ArgumentParser) -> None:
@@ -428,6 +442,7 @@ def cmd_run(args) -> int:
     from kdsl.render import Mode, render
 
     _check_run_usage(args)
+    runner.chosen_backend(args.backend)  # a backend that cannot load fails before any work
     # The command line's callbacks mean exactly the same options in the `fit` section.
     model = _analyze(args.file)[1].with_fit(
         early_stopping=args.early_stopping, reduce_lr_on_plateau=args.reduce_lr_on_plateau
@@ -468,6 +483,7 @@ def cmd_run(args) -> int:
         origin=origin,
         standardize=args.standardize,
         strategy=args.strategy,
+        backend=args.backend,
     )
     print(runner.summary(result), flush=True)
     if result.chief:
@@ -541,14 +557,15 @@ def _write_outputs(args, result, model, origin: str, seed: int) -> None:
 def cmd_predict(args) -> int:
     from kdsl import predict
     from kdsl.files import write_atomic
-    from kdsl.runner import import_keras
+    from kdsl.runner import chosen_backend, import_keras
     from kdsl.saved import load_model, read_metadata
 
+    chosen_backend(args.backend)
     metadata = read_metadata(args.model)  # cheap checks first, before TensorFlow's import
     inputs = predict.load_inputs(args.data, metadata)
     if args.output:
         _check_output(args.output, inputs=[args.model, args.data])
-    keras_model = load_model(import_keras(), args.model)
+    keras_model = load_model(import_keras(args.backend), args.model)
     result = predict.predict(keras_model, inputs, metadata)
     if args.output is None:
         print(predict.table(result))

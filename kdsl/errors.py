@@ -101,6 +101,20 @@ class InputError(PathError):
     """A file that cannot be read as a program at all (missing, a directory, not UTF-8)."""
 
 
+class BackendError(KdslError):
+    """A Keras backend that cannot be used: not installed, or not the one already loaded."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.hint = hint
+        super().__init__(message)
+
+    def render(self, color: bool = False) -> str:
+        text = f"kdsl: {_paint('error:', 'red', color)} {self}"
+        if self.hint:
+            text += f"\n  {_paint('hint:', 'cyan', color)} {self.hint}"
+        return text
+
+
 def first_line(error: Exception) -> str:
     """Keras errors can run for pages; the first meaningful line says what went wrong."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]

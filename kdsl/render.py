@@ -141,6 +141,22 @@ def _commented(code: str, text: str | None, indent: int, mode: Mode) -> Line:
 
 def render(model: ir.Model, mode: Mode = Mode()) -> str:
     """The whole standalone script, black-formatted."""
+    code = render_unformatted(model, mode)
+    # The template and the literals are already in black's style, so black (and its
+    # import, the largest cost of a compile) is needed only when a line is too long, and
+    # then only for those lines. The golden tests check that black leaves every generated
+    # script unchanged, and test_render.py that formatting only the long lines gives what
+    # black gives for the whole script.
+    # Non-ASCII text is left to black too: it measures wide characters as two columns.
+    if not code.isascii():
+        return format_code(code, mode)
+    if max(map(len, code.splitlines())) <= mode.line_length:
+        return code
+    return format_long_lines(code, mode) or format_code(code, mode)
+
+
+def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
+    """The script from the template, before black sees its too-long lines (if any)."""
     comments = _explanations(model) if mode.explain else {}
     # Where comments start: build_model's body, one level deeper in `strategy.scope()`.
     body = 8 if mode.strategy else 4
@@ -200,13 +216,7 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
             compile_comment=_commented("", comments.get("compile"), body, mode).comment,
         )
     )
-    # The template and the literals above are already in black's style, so black (and
-    # its import, the largest cost of a compile) is needed only when a line is too long.
-    # The golden tests check that black leaves every generated script unchanged.
-    # Non-ASCII text is left to black too: it measures wide characters as two columns.
-    if code.isascii() and max(map(len, code.splitlines())) <= mode.line_length:
-        return code
-    return format_code(code, mode)
+    return code
 
 
 def _explanations(model: ir.Model) -> dict[str | int, str]:
@@ -251,3 +261,91 @@ def format_code(code: str, mode: Mode = Mode()) -> str:
     import black
 
     return black.format_str(code, mode=black.Mode(line_length=mode.line_length))
+
+
+_SPLIT = "# kdsl: one line ends here"
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+
+
+def format_long_lines(code: str, mode: Mode = Mode()) -> str | None:
+    """`code` with only its too-long lines formatted by black, each distinct one once.
+
+    Black's layout of a line depends only on the line and the brackets around it, so the
+    long lines are formatted in a small file of just those brackets (one black call per
+    enclosing context), not in the whole script: black's time then grows with the number
+    of distinct long lines, not with the length of the script (a 1,000-layer model of
+    repeated long layers costs one line). None when a long line is not a simple statement
+    or item of a bracket; the caller formats the whole script then.
+    """
+    import black
+
+    lines = code.split("\n")
+    contexts: dict[tuple[str, ...], dict[str, None]] = {}  # distinct long lines, in order
+    openers: list[str] = []  # the lines whose blocks or brackets enclose this one
+    in_string = False  # inside a triple-quoted string (a docstring): not code
+    for index, line in enumerate(lines):
+        starts_in_string = in_string
+        in_string ^= (line.count('"""') + line.count("'''")) % 2 == 1
+        if starts_in_string and len(line) > mode.line_length:
+            return None
+        if not line.strip() or starts_in_string:
+            continue
+        while openers and _indent(openers[-1]) >= _indent(line):
+            openers.pop()
+        if len(line) > mode.line_length:
+            context = _context(openers, line, lines, index)
+            if context is None or in_string:
+                return None
+            contexts.setdefault(context, {})[line] = None
+        openers.append(line)
+    formatted: dict[str, str] = {}
+    for context, distinct in contexts.items():
+        items = list(distinct)
+        indent = " " * _indent(items[0])
+        if any(_indent(item) != len(indent) for item in items):
+            return None
+        closers = [
+            " " * _indent(opener) + _CLOSERS[opener[-1]]
+            for opener in reversed(context)
+            if opener[-1] in _CLOSERS
+        ]
+        body = [part for item in items for part in (item, indent + _SPLIT)]
+        source = "\n".join([*context, *body, *closers]) + "\n"
+        try:
+            out = black.format_str(source, mode=black.Mode(line_length=mode.line_length))
+        except black.InvalidInput:  # not code after all (a line of a docstring)
+            return None
+        out_lines = out.rstrip("\n").split("\n")
+        end = len(out_lines) - len(closers)
+        if out_lines[: len(context)] != list(context) or out_lines[end:] != closers:
+            return None
+        # Black may put blank lines before a comment (after an import): not the item's.
+        pieces = "\n".join(out_lines[len(context) : end]).split(indent + _SPLIT)
+        if len(pieces) != len(items) + 1 or pieces[-1].strip():
+            return None
+        for item, piece in zip(items, pieces, strict=False):
+            formatted[item] = piece.strip("\n")
+    return "\n".join(formatted.get(line, line) for line in lines)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _context(openers: list[str], line: str, lines: list[str], index: int):
+    """The lines that open the blocks and brackets around `line` (outermost first, that
+    one as `def _():`), or None unless `line` is a whole statement or bracket item."""
+    after = index + 1
+    while after < len(lines) and not lines[after].strip():
+        after += 1
+    following = lines[after] if after < len(lines) else ""
+    if line.rstrip()[-1] in "([{:" or _indent(following) > _indent(line):
+        return None  # it opens a block or bracket: not a whole statement or item
+    if not openers:
+        return ()
+    outermost, *inner = openers
+    if _indent(outermost) or not outermost.endswith(":"):
+        return None
+    if any(text[-1] not in _CLOSERS for text in inner):
+        return None
+    return ("def _():", *inner)  # of the `def` line, only its body's depth matters

@@ -10,6 +10,7 @@ folder's .npy files stay memory-mapped, read in batches by the script's `NpyBatc
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -25,7 +26,7 @@ from typing import Any
 from kdsl import ir
 from kdsl.data import Dataset, load, validate
 from kdsl.data import standardize as standardize_features
-from kdsl.errors import DataError, InputError, ModelError, first_line
+from kdsl.errors import BackendError, DataError, InputError, ModelError, first_line
 from kdsl.split import split
 
 DEFAULT_SEED = 0
@@ -48,6 +49,7 @@ class RunResult:
     data: Dataset
     scaling: dict | None = None  # --standardize's mean and std per feature
     chief: bool = True  # False on a multi-worker run's other workers: they write no outputs
+    backend: str = "tensorflow"  # the Keras backend that trained it
 
     @property
     def epochs_run(self) -> int:
@@ -84,11 +86,54 @@ def quiet_native_stderr():
             os.close(saved)
 
 
-def import_keras(probe: bool = True):
-    """Import Keras with TensorFlow's start-up noise silenced; Keras's progress bars stay.
+# Keras 3's backends kdsl trains on: the package each needs, its name, how to install it.
+BACKENDS = {
+    "tensorflow": ("tensorflow", "TensorFlow", "pip install tensorflow"),
+    "jax": ("jax", "JAX", "pip install jax"),
+    "torch": ("torch", "PyTorch", "pip install torch"),
+}
 
+
+def chosen_backend(backend: str | None = None) -> str | None:
+    """The backend asked for (`backend`, else $KERAS_BACKEND; None: Keras's default),
+    checked to be one kdsl knows and installed; cheap, so commands call it before work."""
+    wanted = backend or os.environ.get("KERAS_BACKEND") or None
+    if wanted is None:
+        return None
+    origin = f"--backend {backend}" if backend else f"KERAS_BACKEND={wanted}"
+    if wanted not in BACKENDS:
+        raise BackendError(
+            f"{origin}: not a Keras backend kdsl trains on", f"use one of {', '.join(BACKENDS)}"
+        )
+    package, name, install = BACKENDS[wanted]
+    if importlib.util.find_spec(package) is None:
+        raise BackendError(f"{origin} needs {name}, which is not installed", install)
+    return wanted
+
+
+def import_keras(backend: str | None = None, probe: bool = True):
+    """Import Keras on `backend` (else $KERAS_BACKEND, else Keras's default, TensorFlow).
+
+    Keras reads KERAS_BACKEND once, at its first import, so the backend is set here before
+    that; a Keras already imported on another backend cannot switch, and that is an error.
+    Native start-up noise (TensorFlow's C++ logs) is silenced; Keras's progress bars stay.
     `probe=False` runs no TensorFlow op, for a multi-worker strategy that must come first.
     """
+    if "keras" in sys.modules:
+        keras = sys.modules["keras"]
+        current = keras.backend.backend()
+        wanted = backend or os.environ.get("KERAS_BACKEND") or current
+        if wanted != current:
+            raise BackendError(
+                f"backend {wanted} asked for, but Keras is already imported in this process "
+                f"on {current}, and a process cannot switch backends",
+                f"set KERAS_BACKEND={wanted} before anything imports Keras, or start a new "
+                "Python process",
+            )
+        return keras
+    wanted = chosen_backend(backend)
+    if wanted:
+        os.environ["KERAS_BACKEND"] = wanted
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with quiet_native_stderr():
         import keras
@@ -182,6 +227,7 @@ def run(
     origin: str = "<kdsl>",
     standardize: bool = False,
     strategy: str | None = None,
+    backend: str | None = None,
 ) -> RunResult:
     """Train, evaluate and predict with the generated script; returns the figures.
 
@@ -191,7 +237,7 @@ def run(
     `interrupted` set.
     """
     task = worker_task() if strategy == "multi-worker" else None
-    data = load(data_path, target)  # fail on bad data before paying for TensorFlow's import
+    data = load(data_path, target)  # fail on bad data before paying for Keras's import
     if data.on_disk:
         _check_folder_options(
             data_path,
@@ -200,7 +246,7 @@ def run(
             fit_validation_split=bool(model.fit_option("validation_split")),
         )
     # The script creates a multi-worker strategy as it loads: no TensorFlow op may precede it.
-    keras = import_keras(probe=task is None)
+    keras = import_keras(backend, probe=task is None)
     from kdsl.interrupt import StopOnInterrupt
 
     if strategy:
@@ -278,6 +324,7 @@ def run(
         data=data,
         scaling=scaling,
         chief=task is None or task.chief,
+        backend=keras.backend.backend(),
     )
 
 
@@ -332,7 +379,7 @@ def summary(result: RunResult) -> str:
         epochs = f"{ran} of {result.epochs} epochs"
         if not result.interrupted:
             epochs += " (stopped early)"
-    parts = [f"{epochs} in {result.seconds:.1f} s"]
+    parts = [f"{epochs} in {result.seconds:.1f} s on {result.backend}"]
     best = best_validation(result.history)
     if best:
         name, value, epoch = best
@@ -347,6 +394,7 @@ def report(result: RunResult, program: str, seed: int) -> dict:
     return {
         "model": program,
         "seed": seed,
+        "backend": result.backend,
         "epochs_run": result.epochs_run,
         "interrupted": result.interrupted,
         "history": {k: [_finite(v) for v in values] for k, values in result.history.items()},

@@ -252,6 +252,7 @@ def test_json_report(tmp_path: Path, capsys) -> None:
     assert set(report) == {
         "model",
         "seed",
+        "backend",
         "epochs_run",
         "interrupted",
         "history",
@@ -263,6 +264,7 @@ def test_json_report(tmp_path: Path, capsys) -> None:
     }
     assert report["model"] == IRIS
     assert (report["seed"], report["epochs_run"], report["interrupted"]) == (0, 3, False)
+    assert report["backend"] == keras.backend.backend()
     assert set(report["history"]) == {"loss", "accuracy"}
     assert all(len(values) == 3 for values in report["history"].values())
     assert set(report["evaluation"]) == {"loss", "accuracy"}

@@ -8,6 +8,9 @@ DATA.npz holds x_train and y_train (or x and y), and optionally x_val/y_val
 (validation data) and x_test/y_test (evaluation data).
 DATA can also be a folder of .npy files with those names (x_train.npy, ...): they
 are memory-mapped and read in batches, so the data need not fit in memory.
+
+It is plain Keras 3: the same script runs on TensorFlow, JAX or PyTorch, picked by
+KERAS_BACKEND before Keras is imported (KERAS_BACKEND=jax python this_script.py ...).
 """
 
 import argparse

@@ -6,6 +6,9 @@ Train, evaluate and predict, as in the tutorial:
 
 DATA.npz holds x_train and y_train (or x and y), and optionally x_val/y_val
 (validation data) and x_test/y_test (evaluation data).
+
+It is plain Keras 3: the same script runs on TensorFlow, JAX or PyTorch, picked by
+KERAS_BACKEND before Keras is imported (KERAS_BACKEND=jax python this_script.py ...).
 """
 
 import argparse

@@ -1,0 +1,307 @@
+"""kdsl's speed, as tables: compile/check time, the compile path's imports, and `kdsl run`
+against the same model written by hand in Keras.
+
+    python benchmarks/speed.py [--repeat 5] [--run-repeat 3] [--backend jax]
+                               [--only compile,imports,run]
+
+- compile: whole-process time of `kdsl check` and `kdsl compile` (median of --repeat
+  runs) for each example and for synthetic chains of 10 to 10,000 layers, against the
+  floor of `python -c "import lark, jinja2, black"`, in wall and CPU time. `ms/layer` is
+  the time each layer adds beyond the 10-layer chain: constant means linear. The `long
+  lines` chains have layers too long for one line, the one case where kdsl calls black.
+- imports: `python -X importtime -m kdsl compile examples/iris.k`: what the compile path
+  imports, and whether TensorFlow, Keras, numpy or matplotlib is among it (it must not be).
+- run: `kdsl run examples/X.k` and `python benchmarks/handwritten/X.py` (the same model, data,
+  epochs, batch size and seed), alternating, whole-process wall time and training
+  throughput (rows trained × epochs / seconds of fit + evaluate + predict, as each reports
+  it), and whether both reached the same final loss.
+
+Figures, not assertions: shared machines are noisy (the README says how it was measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import kdsl
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+HEAVY = ("tensorflow", "keras", "numpy", "matplotlib")
+CHAINS = (10, 100, 1000, 10000)
+LONG_CHAINS = (10, 100, 1000, 10000)
+RUN_EXAMPLES = ("iris", "digits_cnn")
+
+
+def timed(command: list[str], repeat: int) -> tuple[float, float]:
+    """Medians of `command`'s whole-process wall seconds and CPU seconds (user + system),
+    over `repeat` runs. CPU time is what other processes on a busy machine barely move."""
+    wall, cpu = [], []
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+        wall.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def chain(layers: int, long_lines: bool = False) -> str:
+    """A program of `layers` dense layers; with `long_lines`, each too long for one line."""
+    extra = (
+        " kernel_initializer=he_normal bias_initializer=zeros kernel_regularizer=l2"
+        " bias_regularizer=l2 activity_regularizer=l2"
+        if long_lines
+        else ""
+    )
+    hidden = f"dense 64 relu{extra}"
+    body = " -> ".join([f"{hidden} in 32"] + [hidden] * (layers - 2) + ["dense 10 softmax"])
+    return f"{body}; adam 0.001; categorical_crossentropy; fit epochs=5 batch_size=32\n"
+
+
+def table(header: list[str], rows: list[list[str]], left: tuple[int, ...] = (0,)) -> str:
+    """A Markdown table: the `left` columns left-aligned (text), the rest right (figures)."""
+    widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(len(header))]
+    lines = []
+    for index, row in enumerate([header, *rows]):
+        cells = [
+            str(cell).ljust(w) if c in left else str(cell).rjust(w)
+            for c, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+        if index == 0:
+            lines.append(
+                "|"
+                + "|".join(
+                    "-" * (w + 1) + ("-" if c in left else ":") for c, w in enumerate(widths)
+                )
+                + "|"
+            )
+    return "\n".join(lines)
+
+
+def compile_section(repeat: int) -> None:
+    print(f"## kdsl check / compile, whole process (median of {repeat})\n")
+    bare = timed([PYTHON, "-c", "pass"], repeat)
+    floor = timed([PYTHON, "-c", "import lark, jinja2, black"], repeat)
+    rows = [
+        [
+            "`python -c pass`",
+            "",
+            "",
+            f"{bare[0]:.3f}",
+            f"{bare[1]:.3f}",
+            f"{bare[1] / floor[1]:.2f}",
+            "",
+        ],
+        [
+            "`import lark, jinja2, black` (floor)",
+            "",
+            "",
+            f"{floor[0]:.3f}",
+            f"{floor[1]:.3f}",
+            "1.00",
+            "",
+        ],
+    ]
+    programs: list[tuple[str, Path, int]] = [
+        (f"`{p.relative_to(ROOT)}`", p, len(kdsl.check_source(p.read_text()).layers))
+        for p in sorted((ROOT / "examples").glob("*.k"))
+    ]
+    with tempfile.TemporaryDirectory() as scratch:
+        for long_lines, sizes in ((False, CHAINS), (True, LONG_CHAINS)):
+            for layers in sizes:
+                path = Path(scratch) / f"chain_{layers}{'_long' if long_lines else ''}.k"
+                path.write_text(chain(layers, long_lines))
+                label = "chain, long lines (black runs)" if long_lines else "chain"
+                programs.append((label, path, layers))
+        base: dict[str, float] = {}
+        for label, path, layers in programs:
+            check = timed([PYTHON, "-m", "kdsl", "check", str(path)], repeat)
+            compile_ = timed([PYTHON, "-m", "kdsl", "compile", str(path)], repeat)
+            per_layer = ""
+            if layers == CHAINS[0] and label.startswith("chain"):
+                base[label] = compile_[1]
+            elif label in base:
+                per_layer = f"{(compile_[1] - base[label]) / (layers - CHAINS[0]) * 1000:.3f}"
+            rows.append(
+                [
+                    label,
+                    f"{layers:,}",
+                    f"{check[0]:.3f}",
+                    f"{compile_[0]:.3f}",
+                    f"{compile_[1]:.3f}",
+                    f"{compile_[1] / floor[1]:.2f}",
+                    per_layer,
+                ]
+            )
+    header = [
+        "program",
+        "layers",
+        "check s",
+        "compile s",
+        "compile CPU s",
+        "CPU / floor",
+        "ms/layer",
+    ]
+    print(table(header, rows))
+    print(
+        "\ncheck s, compile s: wall time. CPU s: user + system time of the process, which "
+        "other work on the machine barely moves. ms/layer: the CPU time each layer adds to a "
+        "compile beyond the 10-layer chain of its kind (constant: linear).\n"
+    )
+
+
+def importtime(command: list[str]) -> tuple[list[tuple[int, str]], float]:
+    """(cumulative µs, module) of each top-level import of `command`, and its wall time."""
+    start = time.perf_counter()
+    result = subprocess.run(
+        [PYTHON, "-X", "importtime", *command],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    seconds = time.perf_counter() - start
+    imports = []
+    for line in result.stderr.splitlines():
+        match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", line)
+        if match:
+            imports.append((int(match[1]), match[2], match[3]))
+    return [(us, name) for us, indent, name in imports if indent == " "], seconds
+
+
+def imports_section() -> None:
+    print("## What the compile path imports (`python -X importtime`)\n")
+    rows = []
+    for command in ("compile", "check"):
+        top, seconds = importtime(["-m", "kdsl", command, "examples/iris.k"])
+        names = {name.split(".")[0] for _, name in top}
+        heavy = [name for name in HEAVY if name in names]
+        slowest = ", ".join(f"{name} {us / 1000:.0f}" for us, name in sorted(top)[::-1][:4])
+        total = sum(us for us, _ in top) / 1000
+        rows.append([f"`kdsl {command}`", f"{total:.0f}", slowest, ", ".join(heavy) or "none"])
+    header = [
+        "command",
+        "imports ms",
+        "slowest top-level imports (ms)",
+        "tensorflow/keras/numpy/matplotlib",
+    ]
+    print(table(header, rows, left=(0, 2, 3)))
+    print()
+
+
+def run_section(repeat: int, backend: str | None) -> None:
+    env = dict(os.environ)
+    env.pop("KERAS_BACKEND", None)
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"  # kdsl sets it too; the same for both
+    name = backend or "tensorflow"
+    print(f"## `kdsl run` vs. the same model by hand, on {name} ({repeat} alternating runs each)\n")
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for example in RUN_EXAMPLES:
+            program = ROOT / "examples" / f"{example}.k"
+            model = kdsl.check_source(program.read_text(), program.name)
+            epochs = int(model.fit_option("epochs"))
+            rows_trained = trained_rows(program.with_suffix(".npz"), model)
+            report = Path(scratch) / f"{example}.kdsl.json"
+            by_hand = Path(scratch) / f"{example}.hand.json"
+            commands = {
+                "kdsl": [PYTHON, "-m", "kdsl", "run", str(program), "--json", str(report)],
+                "hand": [
+                    PYTHON,
+                    str(ROOT / "benchmarks" / "handwritten" / f"{example}.py"),
+                    "--json",
+                    str(by_hand),
+                ],
+            }
+            wall: dict[str, list[float]] = {"kdsl": [], "hand": []}
+            fit: dict[str, list[float]] = {"kdsl": [], "hand": []}
+            for _ in range(repeat):
+                for who, command in commands.items():
+                    start = time.perf_counter()
+                    subprocess.run(command, check=True, capture_output=True, cwd=ROOT, env=env)
+                    wall[who].append(time.perf_counter() - start)
+                    fit[who].append(
+                        json.loads((report if who == "kdsl" else by_hand).read_text())["seconds"]
+                    )
+            kdsl_loss = json.loads(report.read_text())["history"]["loss"][-1]
+            hand_loss = json.loads(by_hand.read_text())["loss"][-1]
+            speed = {who: rows_trained * epochs / statistics.median(fit[who]) for who in fit}
+            same_loss = (
+                "yes"
+                if math.isclose(kdsl_loss, hand_loss, rel_tol=1e-6)
+                else (f"no ({kdsl_loss:.5f} vs {hand_loss:.5f})")
+            )
+            rows.append(
+                [
+                    f"`{example}` ({epochs} epochs)",
+                    f"{statistics.median(wall['kdsl']):.2f}",
+                    f"{statistics.median(wall['hand']):.2f}",
+                    f"{statistics.median(wall['kdsl']) / statistics.median(wall['hand']):.3f}",
+                    f"{speed['kdsl']:,.0f}",
+                    f"{speed['hand']:,.0f}",
+                    f"{speed['kdsl'] / speed['hand']:.3f}",
+                    same_loss,
+                ]
+            )
+    header = [
+        "model",
+        "kdsl run s",
+        "by hand s",
+        "wall ratio",
+        "kdsl samples/s",
+        "by hand samples/s",
+        "throughput ratio",
+        "same final loss",
+    ]
+    print(table(header, rows))
+    print(
+        "\nWall: the whole process, medians. Samples/s: rows trained × epochs over the "
+        "seconds of fit + evaluate + predict each process reports.\n"
+    )
+
+
+def trained_rows(data: Path, model) -> int:
+    """The rows `fit` trains on: x_train, less what `validation_split` holds out."""
+    import numpy as np
+
+    with np.load(data) as arrays:
+        rows = len(arrays["x_train"] if "x_train" in arrays else arrays["x"])
+    split = float(model.fit_option("validation_split") or 0)
+    return math.ceil(rows * (1 - split))  # as Keras splits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="runs per compile/check figure")
+    parser.add_argument("--run-repeat", type=int, default=3, help="alternating runs per model")
+    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"))
+    parser.add_argument("--only", default="compile,imports,run")
+    args = parser.parse_args()
+    sections = set(args.only.split(","))
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n")
+    if "compile" in sections:
+        compile_section(args.repeat)
+    if "imports" in sections:
+        imports_section()
+    if "run" in sections:
+        run_section(args.run_repeat, args.backend)
+
+
+if __name__ == "__main__":
+    main()

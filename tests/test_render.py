@@ -1,0 +1,83 @@
+"""Black runs only on the too-long lines of a script, and gives what it gives for the
+whole script (render.format_long_lines)."""
+
+from __future__ import annotations
+
+import random
+
+import black
+import pytest
+
+import kdsl
+from kdsl.render import Mode, format_code, format_long_lines, render, render_unformatted
+
+# Layers whose lines get too long, with the arguments that make them so.
+LAYERS = [
+    "dense 64 relu kernel_initializer=he_normal bias_initializer=zeros",
+    "dense 128 activation=relu kernel_regularizer=l2 activity_regularizer=l1 use_bias=false",
+    "dense 32 selu kernel_initializer=lecun_normal",
+    "dropout 0.25 noise_shape=none seed=1",
+    "batchnormalization momentum=0.9 epsilon=0.001 center=true scale=true",
+    "dense 16 tanh kernel_initializer=glorot_uniform kernel_constraint=max_norm"
+    ' name="a_rather_long_layer_name"',
+    "dense 8",
+]
+OPTIMIZERS = [
+    "adam",
+    "adamw learning_rate=0.001 weight_decay=0.004 beta_1=0.9 beta_2=0.999 amsgrad=true",
+]
+METRICS = [
+    "",
+    "metrics accuracy;",
+    "metrics accuracy, auc, precision, recall, mse, mae, top_k_categorical_accuracy;",
+]
+FITS = [
+    "fit epochs=3",
+    "fit epochs=3 batch_size=64 validation_split=0.1 shuffle=true early_stopping=3"
+    " reduce_lr_on_plateau=2",
+]
+
+
+def program(rng: random.Random) -> str:
+    layers = [rng.choice(LAYERS) for _ in range(rng.randint(0, 5))]
+    layers.insert(rng.randint(0, len(layers)), LAYERS[1])  # at least one long line
+    return (
+        f"input 20 -> {' -> '.join(layers)} -> dense 3 softmax; {rng.choice(OPTIMIZERS)}; "
+        f"categorical_crossentropy; {rng.choice(METRICS)} {rng.choice(FITS)}"
+    )
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_formatting_the_long_lines_is_formatting_the_script(seed: int) -> None:
+    rng = random.Random(seed)
+    text = program(rng)
+    for style in ("add", "constructor"):
+        raw = render_unformatted(kdsl.check_source(text), Mode(style=style))
+        assert max(map(len, raw.splitlines())) > 88, "the test needs a long line"
+        assert format_long_lines(raw, Mode(style=style)) == format_code(raw, Mode(style=style))
+
+
+def test_black_sees_each_distinct_long_line_once(monkeypatch) -> None:
+    long_layer = LAYERS[0]
+    text = f"input 20 -> {' -> '.join([long_layer] * 1000)} -> dense 3 softmax; adam; mse"
+    seen: list[str] = []
+    format_str = black.format_str
+
+    def recording(source: str, *, mode: black.Mode) -> str:
+        seen.append(source)
+        return format_str(source, mode=mode)
+
+    monkeypatch.setattr(black, "format_str", recording)
+    code = render(kdsl.check_source(text))
+    assert len(seen) == 1
+    assert len(seen[0].splitlines()) == 3  # `def _():`, the line, the end marker
+    assert code.count('kernel_initializer="he_normal",\n') == 1000
+    monkeypatch.undo()
+    assert format_code(code) == code
+
+
+def test_a_long_line_in_a_docstring_is_left_to_black() -> None:
+    # Valid code, but inside a docstring: black leaves it, so must formatting by lines.
+    code = 'def f():\n    """Call it so:\n\n    f(' + "argument, " * 10 + ')\n    """\n'
+    assert format_long_lines(code) is None
+    assert format_code(code) == code
