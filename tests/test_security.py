@@ -61,21 +61,54 @@ FORBIDDEN_CALLS = {
 }
 
 
+# With --folder-data or --strategy the script gains fixed helpers from the template (the
+# .npy batch reader, the multi-worker strategy class): they hold no user text, which
+# test_template_helpers_are_the_same_for_every_program checks, so the whitelist looks at
+# everything else, with the few extra names those options use.
+TEMPLATE_DEFS = {"NpyBatches", "read_rows", "batches", "MultiWorkerStrategy"}
+OPTION_IMPORTS = {"math", "mmap", "pathlib", "tensorflow"}
+OPTION_NAMES = {
+    "Path", "tf", "strategy", "global_batch_size", "x_train", "y_train", "files", "file",
+    *TEMPLATE_DEFS,
+}  # fmt: skip
+OPTION_ROOTS = {"tf", "strategy", "file"}
+
+
+def _without_template_defs(tree: ast.Module) -> ast.Module:
+    tree.body = [
+        node
+        for node in tree.body
+        if not (isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name in TEMPLATE_DEFS)
+    ]
+    return tree
+
+
+def template_defs(code: str) -> dict[str, str]:
+    return {
+        node.name: ast.dump(node)
+        for node in ast.parse(code).body
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name in TEMPLATE_DEFS
+    }
+
+
 def check_script(code: str) -> None:
     """Raise AssertionError if the script steps outside what kdsl generates."""
-    tree = ast.parse(code)
+    tree = _without_template_defs(ast.parse(code))
     layer_classes = {e.class_name for e in load().layers.values()}
+    imports = IMPORTS | OPTION_IMPORTS
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            assert {a.name for a in node.names} <= IMPORTS, ast.dump(node)
+            assert {a.name for a in node.names} <= imports, ast.dump(node)
         elif isinstance(node, ast.ImportFrom):
-            assert node.module in IMPORTS, node.module
+            assert node.module in IMPORTS | {"pathlib"}, node.module
             if node.module == "keras.layers":
                 assert {a.name for a in node.names} <= layer_classes
+            elif node.module == "pathlib":
+                assert {a.name for a in node.names} == {"Path"}
             else:
                 assert {a.name for a in node.names} <= {"Input", "Sequential"}
         elif isinstance(node, ast.Name):
-            assert node.id in NAMES or node.id in layer_classes, node.id
+            assert node.id in NAMES | OPTION_NAMES or node.id in layer_classes, node.id
             assert node.id not in FORBIDDEN_CALLS
         elif isinstance(node, ast.Attribute):
             assert not node.attr.startswith("_"), node.attr
@@ -83,7 +116,7 @@ def check_script(code: str) -> None:
             while isinstance(base, ast.Attribute):
                 base = base.value
             if isinstance(base, ast.Name):
-                assert base.id in ROOTS, base.id
+                assert base.id in ROOTS | OPTION_ROOTS, base.id
             else:
                 assert isinstance(base, ast.Call | ast.Subscript), ast.dump(node)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
@@ -95,6 +128,19 @@ def check_script(code: str) -> None:
 @pytest.mark.parametrize("script", sorted(GOLDEN.glob("*.py")), ids=lambda p: p.name)
 def test_every_golden_script_is_whitelisted(script: Path) -> None:
     check_script(script.read_text())
+
+
+def test_template_helpers_are_the_same_for_every_program() -> None:
+    """The helpers the whitelist skips are template text: no program changes them, not
+    even one full of hostile strings."""
+    hostile = 'dense 3 in 4 kernel_initializer="x\\"); import os #" -> dense 1; adam; mse'
+    seen: dict[str, set[str]] = {}
+    for text in (hostile, "dense 1 in 2; sgd; mse", (ROOT / "examples/iris.k").read_text()):
+        for options in ({"folder_data": True}, {"strategy": "multi-worker"}):
+            for name, dump in template_defs(compile_source(text, **options)).items():
+                seen.setdefault(name, set()).add(dump)
+    assert set(seen) == TEMPLATE_DEFS
+    assert all(len(dumps) == 1 for dumps in seen.values())
 
 
 HOSTILE = [

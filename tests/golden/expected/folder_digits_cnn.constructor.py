@@ -53,7 +53,10 @@ def load_data(path):
     x/y are aliases of x_train/y_train."""
     if Path(path).is_dir():
         files = Path(path).glob("*.npy")
-        data = {file.stem: np.load(file, mmap_mode="r") for file in files}
+        data = {
+            file.stem: np.load(file, mmap_mode="r", allow_pickle=False)
+            for file in files
+        }
     else:
         with np.load(path, allow_pickle=False) as npz:
             data = {key: npz[key] for key in npz.files}
