@@ -420,10 +420,15 @@ class _Importer:
         metrics = compile_config.get("metrics")
         if metrics is None:
             metrics = []
-        if not isinstance(metrics, list):
+        if isinstance(metrics, dict):
             raise self.fail(
                 "has metrics per output (a dict), which kdsl cannot write",
                 "a kdsl model has one output: give `metrics` as a list",
+            )
+        if not isinstance(metrics, list):
+            raise self.fail(
+                f"has {_describe(metrics)} as its metrics, where Keras writes a list",
+                "give `metrics` as a list, e.g. metrics=['accuracy']",
             )
         written = [self.compile_arg(m, "metric") for m in metrics]
         if loss_key in CROSSENTROPY_LOSSES:
@@ -466,7 +471,16 @@ class _Importer:
                 raise self.fail(f"has the {what} {value!r}, which kdsl does not know")
             return key
         if isinstance(value, list | tuple):
-            raise self.fail(f"has a list of {what}es per output, which kdsl cannot write")
+            plural = {"loss": "losses", "metric": "metrics", "optimizer": "optimizers"}[what]
+            raise self.fail(f"has a list of {plural} per output, which kdsl cannot write")
+        if isinstance(value, dict) and "class_name" not in value:
+            raise self.fail(
+                f"has {what}es per output (a dict of {', '.join(map(str, value))}), which kdsl "
+                "cannot write"
+                if what == "loss"
+                else f"has {_describe(value)} as its {what}, which kdsl cannot write",
+                "a kdsl model has one output and one loss",
+            )
         if not isinstance(value, dict):
             raise self.fail(f"has {_describe(value)} as its {what}, which kdsl cannot write")
         self.refuse_code(value, f"the {what}")
@@ -560,7 +574,14 @@ def _from_zip(name: str, file: Path) -> dict:
                     "is not a Keras model file: the zip has no config.json",
                     "save one with model.save('model.keras')",
                 )
-            return json.loads(archive.read("config.json"))
+            try:
+                return json.loads(archive.read("config.json"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise ModelError(
+                    name,
+                    f"is not a Keras model file: its config.json is not JSON ({error})",
+                    "save the model again with model.save('model.keras')",
+                ) from None
     except zipfile.BadZipFile:
         raise ModelError(
             name,
@@ -755,6 +776,11 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         keys = ", ".join(list(value)[:5])
         return f"an object with keys {keys}" if keys else "an empty object"
-    return {list: "a list", str: "a string", type(None): "null"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        list: "a list",
+        str: "a string",
+        type(None): "null",
+        bool: "true or false",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)

@@ -212,6 +212,7 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
             early_stopping=model.fit_option("early_stopping"),
             reduce_lr_on_plateau=model.fit_option("reduce_lr_on_plateau"),
             validation_split=bool(model.fit_option("validation_split")),
+            shuffle=literal(model.fit_option("shuffle", True) is not False),
             explain=mode.explain,
             compile_comment=_commented("", comments.get("compile"), body, mode).comment,
         )

@@ -176,13 +176,24 @@ def worker_task(environ: Mapping[str, str] = os.environ) -> WorkerTask:
         raise InputError("TF_CONFIG", "needs a `cluster` and a `task` object", example)
     kind, index = task.get("type"), task.get("index", 0)
     addresses = cluster.get(kind) if isinstance(kind, str) else None
+    if addresses is not None and not isinstance(addresses, list):
+        raise InputError(
+            "TF_CONFIG",
+            f"the cluster's {kind!r} entry must be a list of host:port addresses, "
+            f"not {json.dumps(addresses)}",
+            example,
+        )
+    if type(index) is not int:
+        raise InputError(
+            "TF_CONFIG", f"the task index must be a whole number, not {json.dumps(index)}", example
+        )
     if not isinstance(addresses, list):
         raise InputError(
             "TF_CONFIG",
             f"the task type {kind!r} is not in the cluster ({', '.join(map(str, cluster))})",
             example,
         )
-    if not isinstance(index, int) or not 0 <= index < len(addresses):
+    if not 0 <= index < len(addresses):
         raise InputError(
             "TF_CONFIG",
             f"task index {index!r} is out of range: the cluster has {len(addresses)} "

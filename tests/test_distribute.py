@@ -115,6 +115,8 @@ def test_worker_task_follows_tensorflows_choice_of_chief() -> None:
         ('{"cluster": {"worker": ["a:1"]}}', "needs a `cluster` and a `task`"),
         (_tf_config({"worker": ["a:1"]}, "ps")["TF_CONFIG"], "task type 'ps' is not in"),
         (_tf_config({"worker": ["a:1"]}, index=2)["TF_CONFIG"], "task index 2 is out of range"),
+        (_tf_config({"worker": ["a:1"]}, index="0")["TF_CONFIG"], 'a whole number, not "0"'),
+        (_tf_config({"worker": "a:1"})["TF_CONFIG"], "must be a list of host:port addresses"),
     ],
 )
 def test_bad_tf_config_is_a_plain_error(value: str, message: str) -> None:
