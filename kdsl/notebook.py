@@ -3,9 +3,9 @@
     %%kdsl [NAME] [--quiet]     build the cell's model with Keras, bind it to NAME
                                 (default `model`) and show Keras's model.summary()
     %%kdsl check                the cell's summary from kdsl's shape inference (no Keras)
-    %%kdsl compile [--style S]  the Keras script for the cell
+    %%kdsl compile [--style S] [--explain] [--strategy S]   the Keras script for the cell
     %kdsl check [NAME]          the same for the model a `%%kdsl` cell built (default:
-    %kdsl compile [NAME] [--style S]   the last one)
+    %kdsl compile [NAME] [...]  the last one); compile's options as `kdsl compile`'s
 
 A mistake in the program shows as `kdsl check` shows it, `<cell>:line:col: error: ...`
 with a caret and a hint, not as a Python traceback; the cell still fails, so "Run all"
@@ -25,15 +25,18 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import Code
 
 from kdsl.errors import KdslError, ModelError, Source, first_line, format_diagnostic
+from kdsl.render import Mode
 
 CELL = "<cell>"
 DEFAULT_NAME = "model"
 ACTIONS = ("check", "compile")
 USAGE = """\
 %%kdsl [NAME] [--quiet]            build the cell's model into NAME (default: model)
-%%kdsl check | compile [--style S] check the cell, or show its Keras script
+%%kdsl check | compile [--style S] [--explain] [--strategy S]
+                                   check the cell, or show its Keras script
 %kdsl check [NAME]                 check a model a %%kdsl cell built (default: the last)
-%kdsl compile [NAME] [--style S]   show the Keras script of a model a %%kdsl cell built"""
+%kdsl compile [NAME] [--style S] [--explain] [--strategy S]
+                                   show the Keras script of a model a %%kdsl cell built"""
 
 
 class CellError(Exception):
@@ -57,6 +60,8 @@ def _parser(prog: str, build: bool) -> MagicArgumentParser:
     else:
         parser.add_argument("name", nargs="?")
         parser.add_argument("--style", choices=("add", "constructor"), default="add")
+        parser.add_argument("--explain", action="store_true")
+        parser.add_argument("--strategy", choices=("mirrored", "multi-worker"))
     return parser
 
 
@@ -72,7 +77,8 @@ class KdslMagics(Magics):
         """Build, check or compile a kdsl model. Usage:
 
         %%kdsl [NAME] [--quiet]            build the cell's model into NAME (default: model)
-        %%kdsl check | compile [--style S] check the cell, or show its Keras script
+        %%kdsl check | compile [--style S] [--explain] [--strategy S]
+                                   check the cell, or show its Keras script
         %kdsl check [NAME]                 check a model a %%kdsl cell built (default: the last)
         %kdsl compile [NAME] [--style S]   show the Keras script of a model a %%kdsl cell built
         """
@@ -98,7 +104,9 @@ class KdslMagics(Magics):
                 text = self._program(args.name)
             if action == "check":
                 return self._check(text, str(title))
-            return self._compile(text, args.style)
+            return self._compile(
+                text, Mode(args.style, explain=args.explain, strategy=args.strategy)
+            )
         except KdslError as error:
             raise CellError(error) from None
 
@@ -138,23 +146,23 @@ class KdslMagics(Magics):
         for note in summary.notes:
             print(f"note: {note}")
 
-    def _compile(self, text: str, style: str) -> Code:
-        import kdsl
+    def _compile(self, text: str, mode: Mode) -> Code:
+        from kdsl.render import render
 
-        _analyze(text)
-        return Code(kdsl.compile(text, style=style, name=CELL), language="python")  # type: ignore[arg-type]
+        return Code(render(_analyze(text, with_model=True), mode), language="python")
 
 
-def _analyze(text: str):
-    """The program's summary; its warnings go to stderr, its errors raise `SourceError`."""
+def _analyze(text: str, with_model: bool = False):
+    """The program's summary (or its checked model); its warnings go to stderr, its errors
+    raise `SourceError`."""
     from kdsl.checker import analyze
     from kdsl.parser import parse
 
     source = Source(CELL, text)
-    _, summary = analyze(parse(source), source)
+    model, summary = analyze(parse(source), source)
     for diagnostic in summary.diagnostics:
         print(format_diagnostic(source, diagnostic), file=sys.stderr)
-    return summary
+    return model if with_model else summary
 
 
 def load_ipython_extension(ipython) -> None:

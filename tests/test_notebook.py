@@ -177,3 +177,13 @@ def test_a_model_keras_rejects_is_one_line_not_a_traceback(ip) -> None:
     assert out.startswith("<cell>: error: Keras rejected the model: Invalid einsum equation 'xyz'")
     assert "Traceback" not in out
     assert "bad" not in ip.user_ns
+
+
+def test_compile_takes_the_commands_options(ip) -> None:
+    cell = ip.run_cell("%%kdsl compile --explain --strategy mirrored\ndense 1 in 2; sgd; mse")
+    assert cell.success
+    code = cell.result.data
+    assert code == kdsl.compile(
+        "dense 1 in 2; sgd; mse", name="<cell>", explain=True, strategy="mirrored"
+    )
+    assert "# Dense (the output layer)" in code and "with strategy.scope():" in code
