@@ -109,6 +109,28 @@ ROLES = {
     "also turn vectors back into token scores",
     "SpectralNormalization": "keeps the wrapped layer's weights in check by dividing its "
     "kernel by its largest singular value, which steadies training (often in GANs)",
+    "AdaptiveAveragePooling1D": "averages windows sized to give {output_size} steps, "
+    "whatever the input's length",
+    "AdaptiveAveragePooling2D": "averages windows sized to give a {output_size} grid, "
+    "whatever the input's size",
+    "AdaptiveAveragePooling3D": "averages windows sized to give a {output_size} volume",
+    "AdaptiveMaxPooling1D": "keeps the largest value of windows sized to give {output_size} "
+    "steps, whatever the input's length",
+    "AdaptiveMaxPooling2D": "keeps the largest value of windows sized to give a "
+    "{output_size} grid, whatever the input's size",
+    "AdaptiveMaxPooling3D": "keeps the largest value of windows sized to give a "
+    "{output_size} volume",
+    "ConvLSTM1D": "an LSTM whose gates are convolutions: reads a sequence of signals step "
+    "by step with {filters} filters",
+    "ConvLSTM2D": "an LSTM whose gates are convolutions: reads a sequence of images (a "
+    "video) step by step with {filters} filters",
+    "ConvLSTM3D": "an LSTM whose gates are convolutions: reads a sequence of volumes step "
+    "by step with {filters} filters",
+    "UpSampling3D": "repeats values along each axis to enlarge the volume",
+    "ZeroPadding3D": "adds a border of zeros around the volume",
+    "Cropping3D": "cuts slices off the edges of the volume",
+    "Resizing": "resizes each image to {height} x {width}",
+    "CenterCrop": "keeps the central {height} x {width} of each image",
     "Masking": "marks time steps whose values all equal {mask_value} to be skipped",
 }
 
@@ -233,6 +255,7 @@ def layer_comment(call: ir.KerasCall, category: str, row: Row | None, output: bo
 
 
 RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+AUGMENTATIONS = ("AugMix", "CutMix", "MixUp", "RandAugment")
 LINEAR_BY_DEFAULT = ("Dense", "Conv1D", "Conv2D", "Conv3D", "EinsumDense")
 
 
@@ -246,6 +269,16 @@ def _singular(text: str) -> str:
 
 
 def _role(call: ir.KerasCall, category: str) -> str:
+    if call.class_name == "RandomCrop":
+        return (
+            "data augmentation: crops a random window of each training image (at prediction "
+            "time, the central one)"
+        )
+    if call.class_name.startswith("Random") or call.class_name in AUGMENTATIONS:
+        return (
+            "data augmentation: changes each training image at random, so the model sees "
+            "more variety (at prediction time the input passes unchanged)"
+        )
     template = ROLES.get(call.class_name)
     inner = next((a for a in call.args if isinstance(a, ir.KerasCall)), None)
     if inner is not None and template is not None:  # a wrapper: name what it wraps
@@ -282,11 +315,11 @@ def _arguments(call: ir.KerasCall) -> dict[str, str]:
     for name, value in values.items():
         if isinstance(value, list):
             value = tuple(value)
-        if name in ("kernel", "pool") and isinstance(value, int):
+        if name in ("kernel", "pool", "output_size") and isinstance(value, int):
             value = (value,) * int(rank)
         if name == "rate" and isinstance(value, int | float):
             words[name] = f"{value:.0%}"
-        elif name in ("kernel", "pool") and isinstance(value, tuple):
+        elif name in ("kernel", "pool", "output_size") and isinstance(value, tuple):
             words[name] = "x".join(map(str, value))
         elif name in ("offset_words", "cap"):
             words[name] = str(value)
