@@ -442,7 +442,13 @@ def cmd_run(args) -> int:
     from kdsl.render import Mode, render
 
     _check_run_usage(args)
-    runner.chosen_backend(args.backend)  # a backend that cannot load fails before any work
+    backend = runner.chosen_backend(args.backend)  # one that cannot load fails before work
+    if args.strategy and backend not in (None, "tensorflow"):
+        args.parser.error(
+            f"--strategy {args.strategy} is a tf.distribute strategy: it needs the TensorFlow "
+            f"backend, not {backend} (on JAX, Keras's keras.distribution.DataParallel() "
+            "spreads batches over devices; see the README)"
+        )
     # The command line's callbacks mean exactly the same options in the `fit` section.
     model = _analyze(args.file)[1].with_fit(
         early_stopping=args.early_stopping, reduce_lr_on_plateau=args.reduce_lr_on_plateau
@@ -464,9 +470,13 @@ def cmd_run(args) -> int:
     code = render(model, Mode(style=args.style, strategy=args.strategy, folder_data=folder_data))
     # Only the chief writes outputs, so only the chief needs somewhere to write them.
     chief = args.strategy != "multi-worker" or runner.worker_task().chief
+    # A folder's files are inputs too: --json data/x_train.npy must not replace one.
+    inputs = [args.file, data_path]
+    if folder_data:
+        inputs += [str(file) for file in Path(data_path).glob("*.npy")]
     for output in (args.save, args.json, args.plot) if chief else ():
         if output:
-            _check_output(output, inputs=[args.file, data_path])
+            _check_output(output, inputs=inputs)
     seed = runner.DEFAULT_SEED if args.seed is None else args.seed
     origin = args.file if args.file != "-" else "<stdin>"
     print(f"kdsl: training {args.file} on {data_path} (seed {seed})", flush=True)

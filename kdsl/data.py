@@ -59,12 +59,18 @@ def load(path: str | Path, target: str | None = None) -> Dataset:
     return Dataset(load_npz(path))
 
 
+# The arrays a data folder may hold, as .npy files (x and y stand for x_train, y_train).
+FOLDER_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "x", "y")
+
+
 def load_folder(path: str | Path) -> dict[str, np.ndarray]:
     """The .npy files of a folder (`x_train.npy`, ...), memory-mapped: nothing is read but
     their headers. Named by file stem, with `x` and `y` renamed `x_train` and `y_train`."""
     data: dict[str, np.ndarray] = {}
-    for file in sorted(Path(path).glob("*.npy")):
-        data[file.stem] = _open_npy(file)
+    for name in FOLDER_ARRAYS:  # other .npy files in the folder are not kdsl's business
+        file = Path(path, f"{name}.npy")
+        if file.exists():
+            data[name] = _open_npy(file)
     for alias, key in ALIASES.items():
         if key not in data and alias in data:
             data[key] = data.pop(alias)

@@ -50,6 +50,7 @@ class RunResult:
     scaling: dict | None = None  # --standardize's mean and std per feature
     chief: bool = True  # False on a multi-worker run's other workers: they write no outputs
     backend: str = "tensorflow"  # the Keras backend that trained it
+    validation_freq: int = 1  # fit's: validation ran after every this many epochs
 
     @property
     def epochs_run(self) -> int:
@@ -174,7 +175,11 @@ def worker_task(environ: Mapping[str, str] = os.environ) -> WorkerTask:
     task = config.get("task") if isinstance(config, dict) else None
     if not isinstance(cluster, dict) or not isinstance(task, dict):
         raise InputError("TF_CONFIG", "needs a `cluster` and a `task` object", example)
-    kind, index = task.get("type"), task.get("index", 0)
+    if "type" not in task or "index" not in task:
+        raise InputError(
+            "TF_CONFIG", 'the task needs a "type" and an "index" (this worker\'s place)', example
+        )
+    kind, index = task.get("type"), task.get("index")
     addresses = cluster.get(kind) if isinstance(kind, str) else None
     if addresses is not None and not isinstance(addresses, list):
         raise InputError(
@@ -336,6 +341,7 @@ def run(
         scaling=scaling,
         chief=task is None or task.chief,
         backend=keras.backend.backend(),
+        validation_freq=int(model.fit_option("validation_freq") or 1),
     )
 
 
@@ -364,9 +370,12 @@ def _check_folder_options(
         )
 
 
-def best_validation(history: dict[str, list[float]]) -> tuple[str, float, int] | None:
+def best_validation(
+    history: dict[str, list[float]], every: int = 1
+) -> tuple[str, float, int] | None:
     """The best epoch of the first validation metric (else the validation loss):
-    (name, value, epoch counted from 1), or None without validation data."""
+    (name, value, epoch counted from 1), or None without validation data. With fit's
+    `validation_freq=every`, the i-th validation came after epoch (i + 1) * every."""
     names = [name for name in history if name.startswith("val_") and history[name]]
     if not names:
         return None
@@ -375,7 +384,7 @@ def best_validation(history: dict[str, list[float]]) -> tuple[str, float, int] |
     values = history[name]
     pick = min if _lower_is_better(name.removeprefix("val_")) else max
     best = pick(range(len(values)), key=values.__getitem__)
-    return name, values[best], best + 1
+    return name, values[best], (best + 1) * every
 
 
 def _lower_is_better(name: str) -> bool:
@@ -391,7 +400,7 @@ def summary(result: RunResult) -> str:
         if not result.interrupted:
             epochs += " (stopped early)"
     parts = [f"{epochs} in {result.seconds:.1f} s on {result.backend}"]
-    best = best_validation(result.history)
+    best = best_validation(result.history, result.validation_freq)
     if best:
         name, value, epoch = best
         parts.append(f"best {name} {value:.4f} at epoch {epoch}")

@@ -9,6 +9,7 @@ the product itself has no test hooks.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import os
 import re
@@ -117,6 +118,7 @@ def test_worker_task_follows_tensorflows_choice_of_chief() -> None:
         (_tf_config({"worker": ["a:1"]}, index=2)["TF_CONFIG"], "task index 2 is out of range"),
         (_tf_config({"worker": ["a:1"]}, index="0")["TF_CONFIG"], 'a whole number, not "0"'),
         (_tf_config({"worker": "a:1"})["TF_CONFIG"], "must be a list of host:port addresses"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker"}}', 'an "index"'),
     ],
 )
 def test_bad_tf_config_is_a_plain_error(value: str, message: str) -> None:
@@ -136,7 +138,7 @@ def test_bad_tf_config_from_the_command_line(workdir: Path) -> None:
         timeout=TIMEOUT,
     )
     assert result.returncode == 1
-    assert result.stderr.startswith("TF_CONFIG: error: the task type None is not in the cluster")
+    assert result.stderr.startswith('TF_CONFIG: error: the task needs a "type" and an "index"')
     assert "Traceback" not in result.stderr
 
 
@@ -273,3 +275,14 @@ def test_multi_worker_two_local_workers(workdir: Path) -> None:
     assert re.search(r"kdsl: wrote the results to results0\.json", out0)
     assert not (workdir / "results1.json").exists()
     assert "kdsl: not the chief worker" in out1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+def test_a_strategy_needs_the_tensorflow_backend(workdir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "kdsl", "run", "model.k", "--strategy", "mirrored", "--backend",
+         "jax"],
+        capture_output=True, text=True, cwd=workdir, env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "needs the TensorFlow backend, not jax" in result.stderr

@@ -273,7 +273,7 @@ BAD_FOLDERS = {
     "no-x-train": (
         write(features=X, y_train=Y),
         "{d}: error: needs files x_train.npy and y_train.npy (or x.npy and y.npy); "
-        "found: features.npy, y_train.npy",
+        "found: y_train.npy",
         [],
     ),
     "row-counts": (
@@ -347,3 +347,24 @@ def test_fit_validation_split_is_refused_for_a_folder(tmp_path: Path, capsys) ->
     code, _, err = kdsl(["run", program, "--data", path], capsys)
     assert code == 1
     assert "which Keras cannot split with `fit validation_split=...`" in err
+
+
+def test_outputs_never_replace_a_file_of_the_data_folder(tmp_path: Path, capsys) -> None:
+    arrays = iris()
+    data_dir = folder(tmp_path / "data", x_train=arrays["x_train"], y_train=arrays["y_train"])
+    before = (data_dir / "x_train.npy").read_bytes()
+    code, _, err = kdsl(
+        ["run", IRIS, "--data", data_dir, "--json", data_dir / "x_train.npy"], capsys
+    )
+    assert code == 1 and "is an input of this run: refusing to overwrite it" in err
+    assert (data_dir / "x_train.npy").read_bytes() == before
+
+
+def test_other_npy_files_in_the_folder_are_ignored(tmp_path: Path) -> None:
+    arrays = iris()
+    data_dir = folder(tmp_path / "data", x_train=arrays["x_train"], y_train=arrays["y_train"])
+    np.save(data_dir / "notes.npy", np.array(["not", "data"], dtype=object), allow_pickle=True)
+    np.save(data_dir / "fortran.npy", np.asfortranarray(np.ones((3, 4))))
+    assert sorted(data.load_folder(data_dir)) == ["x_train", "y_train"]
+    script = load_script(compile_source(IRIS.read_text(), folder_data=True), "iris.py")
+    assert sorted(script["load_data"](str(data_dir))) == ["x_train", "y_train"]

@@ -483,3 +483,12 @@ def test_standardize_refuses_token_ids(tmp_path: Path, capsys) -> None:
     code, _, err = kdsl(["run", str(ROOT / "examples" / "sequence.k"), "--standardize"], capsys)
     assert code == 1
     assert "--standardize would turn the model's int32 inputs (token ids) into fractions" in err
+
+
+def test_best_validation_counts_epochs_with_validation_freq() -> None:
+    from kdsl.runner import best_validation
+
+    history = {"loss": [3.0, 2.0, 1.0, 0.5], "val_loss": [0.9, 0.4], "val_accuracy": [0.5, 0.8]}
+    assert best_validation(history) == ("val_accuracy", 0.8, 2)
+    assert best_validation(history, every=2) == ("val_accuracy", 0.8, 4)
+    assert best_validation({"loss": [1.0]}) is None

@@ -69,6 +69,7 @@ TEMPLATE_DEFS = {"NpyBatches", "read_rows", "batches", "MultiWorkerStrategy"}
 OPTION_IMPORTS = {"math", "mmap", "pathlib", "tensorflow"}
 OPTION_NAMES = {
     "Path", "tf", "strategy", "global_batch_size", "x_train", "y_train", "files", "file",
+    "names", "SystemExit",
     *TEMPLATE_DEFS,
 }  # fmt: skip
 OPTION_ROOTS = {"tf", "strategy", "file"}

@@ -46,10 +46,12 @@ def load_data(path):
     """Load the arrays of an .npz file, or memory-map those of a folder of .npy files;
     x/y are aliases of x_train/y_train."""
     if Path(path).is_dir():
-        files = Path(path).glob("*.npy")
+        names = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "x", "y")
+        files = [Path(path, f"{name}.npy") for name in names]
         data = {
             file.stem: np.load(file, mmap_mode="r", allow_pickle=False)
             for file in files
+            if file.exists()
         }
     else:
         with np.load(path, allow_pickle=False) as npz:

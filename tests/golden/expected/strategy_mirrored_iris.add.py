@@ -23,6 +23,12 @@ from keras.layers import Dense
 EPOCHS = 200
 BATCH_SIZE = 20  # per replica
 
+if keras.backend.backend() != "tensorflow":
+    # A tf.distribute strategy distributes only TensorFlow models.
+    raise SystemExit(
+        "This script trains under tf.distribute: run it with KERAS_BACKEND=tensorflow."
+    )
+
 # One replica per visible GPU (else the CPU), each with a copy of the variables.
 strategy = tf.distribute.MirroredStrategy()
 

@@ -25,6 +25,12 @@ from keras.layers import Dense
 EPOCHS = 200
 BATCH_SIZE = 20  # per replica
 
+if keras.backend.backend() != "tensorflow":
+    # A tf.distribute strategy distributes only TensorFlow models.
+    raise SystemExit(
+        "This script trains under tf.distribute: run it with KERAS_BACKEND=tensorflow."
+    )
+
 
 class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     """MultiWorkerMirroredStrategy, reducing values the way Keras 3's `fit` asks.
