@@ -96,20 +96,19 @@ class NpyBatches(keras.utils.PyDataset):
 
 
 def read_rows(array, rows):
-    """`array[rows]` read from the file: indexing the memory map instead would leave
-    every page it touched counted in this process's memory."""
+    """`array[rows]` (rows sorted) read from the file: indexing the memory map instead
+    would leave every page it touched counted in this process's memory."""
     if not isinstance(array.base, mmap.mmap) or not array.flags.c_contiguous:
         return array[rows]  # not the map of a whole .npy file in row order
     batch = np.empty((len(rows), *array.shape[1:]), array.dtype)
-    row_bytes = batch[0].nbytes
+    raw = batch.reshape(len(rows), -1).view(np.uint8)
+    row_bytes = raw.shape[1]
+    starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # runs of consecutive rows
     with open(array.filename, "rb") as file:
-        if rows[-1] - rows[0] == len(rows) - 1:  # consecutive rows: one read
-            file.seek(array.offset + int(rows[0]) * row_bytes)
-            file.readinto(batch)
-            return batch
-        for row, index in zip(batch.reshape(len(rows), -1), rows, strict=True):
-            file.seek(array.offset + int(index) * row_bytes)
-            file.readinto(row)
+        for start, end in zip(starts, [*starts[1:], len(rows)], strict=True):
+            file.seek(array.offset + int(rows[start]) * row_bytes)
+            if file.readinto(raw[start:end]) != (end - start) * row_bytes:
+                raise EOFError(f"{array.filename} is shorter than its header says")
     return batch
 
 
