@@ -119,8 +119,9 @@ def build(text: str, name: str = "<string>", backend: str | None = None):
     the script builds. `backend` ("tensorflow", "jax", "torch"; default $KERAS_BACKEND)
     must be chosen before Keras is first imported: a process cannot switch afterwards.
     """
-    from kdsl.runner import import_keras, load_script
+    from kdsl.runner import chosen_backend, import_keras, load_script
 
+    chosen_backend(backend, flag="backend=")  # an unknown name says so, whatever is loaded
     import_keras(backend)
     return load_script(compile_source(text, name), name)["build_model"]()
 

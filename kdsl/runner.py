@@ -95,13 +95,15 @@ BACKENDS = {
 }
 
 
-def chosen_backend(backend: str | None = None) -> str | None:
+def chosen_backend(backend: str | None = None, flag: str = "--backend") -> str | None:
     """The backend asked for (`backend`, else $KERAS_BACKEND; None: Keras's default),
-    checked to be one kdsl knows and installed; cheap, so commands call it before work."""
+    checked to be one kdsl knows and installed; cheap, so commands call it before work.
+    `flag` names the option in messages (the Python API's is `backend=`)."""
     wanted = backend or os.environ.get("KERAS_BACKEND") or None
     if wanted is None:
         return None
-    origin = f"--backend {backend}" if backend else f"KERAS_BACKEND={wanted}"
+    given = f"{flag}{backend!r}" if flag.endswith("=") else f"{flag} {backend}"
+    origin = given if backend else f"KERAS_BACKEND={wanted}"
     if wanted not in BACKENDS:
         raise BackendError(
             f"{origin}: not a Keras backend kdsl trains on", f"use one of {', '.join(BACKENDS)}"

@@ -71,3 +71,8 @@ def test_format_lays_out_and_keeps_comments() -> None:
     with pytest.raises(kdsl.SourceError) as info:
         kdsl.format("dense 3 ->", name="m.k")
     assert info.value.line == 1
+
+
+def test_build_names_an_unknown_backend_in_the_apis_words() -> None:
+    with pytest.raises(kdsl.KdslError, match="backend='bogus': not a Keras backend"):
+        kdsl.build(TUTORIAL, backend="bogus")
