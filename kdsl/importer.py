@@ -555,14 +555,20 @@ def read_config(path: str | Path) -> dict:
         raise ModelError(name, f"cannot be read: {error.strerror or error}") from None
     if data[:4] == b"PK\x03\x04" or file.suffix.lower() == ".keras":
         return _from_zip(name, file)
+    return _json(
+        data,
+        name,
+        "is neither a .keras file nor JSON",
+        "give a .keras file or the output of model.to_json()",
+    )
+
+
+def _json(data: bytes | str, name: str, problem: str, hint: str | None = None) -> Any:
+    """`data` as JSON; text that is not (or not UTF-8) is a ModelError: `problem: why`."""
     try:
-        return json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(
-            name,
-            f"is neither a .keras file nor JSON: {error}",
-            "give a .keras file or the output of model.to_json()",
-        ) from None
+        raise ModelError(name, f"{problem}: {error}", hint) from None
 
 
 def _from_zip(name: str, file: Path) -> dict:
@@ -574,14 +580,12 @@ def _from_zip(name: str, file: Path) -> dict:
                     "is not a Keras model file: the zip has no config.json",
                     "save one with model.save('model.keras')",
                 )
-            try:
-                return json.loads(archive.read("config.json"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as error:
-                raise ModelError(
-                    name,
-                    f"is not a Keras model file: its config.json is not JSON ({error})",
-                    "save the model again with model.save('model.keras')",
-                ) from None
+            return _json(
+                archive.read("config.json"),
+                name,
+                "is not a Keras model file: its config.json is not JSON",
+                "save the model again with model.save('model.keras')",
+            )
     except zipfile.BadZipFile:
         raise ModelError(
             name,
@@ -596,14 +600,12 @@ def read_stdin() -> Any:
     """A model config as JSON on standard input (`kdsl import -`)."""
     import sys
 
-    try:
-        return json.loads(sys.stdin.buffer.read().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(
-            "<stdin>",
-            f"is not JSON: {error}",
-            "pipe in the output of model.to_json(), or give a .keras file",
-        ) from None
+    return _json(
+        sys.stdin.buffer.read(),
+        "<stdin>",
+        "is not JSON",
+        "pipe in the output of model.to_json(), or give a .keras file",
+    )
 
 
 def import_config(config: Any, origin: str = "<config>") -> str:
@@ -619,10 +621,7 @@ def import_model(source: str | Path | dict) -> str:
     if isinstance(source, dict):
         return import_config(source)
     if isinstance(source, str) and source.lstrip().startswith("{"):
-        try:
-            return import_config(json.loads(source), "<json>")
-        except json.JSONDecodeError as error:
-            raise ModelError("<json>", f"is not valid JSON: {error}") from None
+        return import_config(_json(source, "<json>", "is not valid JSON"), "<json>")
     return import_config(read_config(source), str(source))
 
 
