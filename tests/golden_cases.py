@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
+import pytest
 from conftest import GOLDEN, ROOT
 
 STYLES = ("add", "constructor")
@@ -58,3 +60,26 @@ FOLDER_CASES = [
 def folder_expected_path(program: Path, style: str, strategy: str | None) -> Path:
     extra = f"_{strategy}" if strategy else ""
     return GOLDEN / "expected" / f"folder{extra}_{program.stem}.{style}.py"
+
+
+def compare_golden(code: str, expected: Path, what: str, update_goldens: bool) -> None:
+    """Fail with a diff when `code` is not its golden file; write it with --update-goldens."""
+    if update_goldens or not expected.exists():
+        expected.parent.mkdir(parents=True, exist_ok=True)
+        expected.write_text(code)
+        if not update_goldens:
+            pytest.fail(f"new golden file {expected}: read it and commit it")
+    want = expected.read_text()
+    if code != want:
+        diff = "".join(
+            difflib.unified_diff(
+                want.splitlines(keepends=True),
+                code.splitlines(keepends=True),
+                str(expected),
+                "generated",
+            )
+        )
+        pytest.fail(
+            f"{what} differs from its golden file:\n{diff}\n"
+            "If the change is intended: pytest --update-goldens"
+        )

@@ -7,13 +7,12 @@ one; golden files keep the words themselves under review.
 from __future__ import annotations
 
 import ast
-import difflib
 import re
 from pathlib import Path
 
 import pytest
 from conftest import run_kdsl
-from golden_cases import STYLES, all_programs, case_id, programs
+from golden_cases import STYLES, all_programs, case_id, compare_golden, programs
 
 from kdsl import check_source, compile_source, explain
 from kdsl.catalog import load
@@ -35,20 +34,7 @@ def _golden_path(program: Path, style: str) -> Path:
 )
 def test_explain_golden(program: Path, style: str, update_goldens: bool) -> None:
     code = compile_source(program.read_text(), str(program), style=style, explain=True)
-    expected = _golden_path(program, style)
-    if update_goldens or not expected.exists():
-        expected.parent.mkdir(parents=True, exist_ok=True)
-        expected.write_text(code)
-        if not update_goldens:
-            pytest.fail(f"new golden file {expected}: read it and commit it")
-    want = expected.read_text()
-    if code != want:
-        diff = "".join(
-            difflib.unified_diff(
-                want.splitlines(True), code.splitlines(True), str(expected), "generated"
-            )
-        )
-        pytest.fail(f"{program} --explain differs:\n{diff}\nIf intended: pytest --update-goldens")
+    compare_golden(code, _golden_path(program, style), f"{program} --explain", update_goldens)
 
 
 def test_no_orphan_explain_goldens() -> None:

@@ -6,7 +6,6 @@ Run `pytest --update-goldens` to rewrite them after an intended change, then rea
 from __future__ import annotations
 
 import ast
-import difflib
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from golden_cases import (
     STYLES,
     all_programs,
     case_id,
+    compare_golden,
     expected_path,
     folder_expected_path,
     programs,
@@ -37,7 +37,7 @@ CASES = [(p, s) for p in all_programs() for s in STYLES]
 @pytest.mark.parametrize(("program", "style"), CASES, ids=[f"{case_id(p)}-{s}" for p, s in CASES])
 def test_golden(program: Path, style: str, update_goldens: bool) -> None:
     code = compile_source(program.read_text(), str(program), style=style)
-    _compare(code, expected_path(program, style), f"{program} ({style})", update_goldens)
+    compare_golden(code, expected_path(program, style), f"{program} ({style})", update_goldens)
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_strategy_golden(program: Path, style: str, strategy: str, update_golden
     code = kdsl.compile(program.read_text(), style=style, name=str(program), strategy=strategy)
     assert format_code(code, Mode(style=style)) == code
     expected = strategy_expected_path(program, style, strategy)
-    _compare(code, expected, f"{program} ({style}, --strategy {strategy})", update_goldens)
+    compare_golden(code, expected, f"{program} ({style}, --strategy {strategy})", update_goldens)
 
 
 @pytest.mark.parametrize(
@@ -67,29 +67,7 @@ def test_folder_data_golden(
     )
     assert format_code(code, Mode(style=style)) == code
     expected = folder_expected_path(program, style, strategy)
-    _compare(code, expected, f"{program} ({style}, --folder-data)", update_goldens)
-
-
-def _compare(code: str, expected: Path, what: str, update_goldens: bool) -> None:
-    if update_goldens or not expected.exists():
-        expected.parent.mkdir(parents=True, exist_ok=True)
-        expected.write_text(code)
-        if not update_goldens:
-            pytest.fail(f"new golden file {expected}: read it and commit it")
-    want = expected.read_text()
-    if code != want:
-        diff = "".join(
-            difflib.unified_diff(
-                want.splitlines(keepends=True),
-                code.splitlines(keepends=True),
-                str(expected),
-                "generated",
-            )
-        )
-        pytest.fail(
-            f"{what} differs from its golden file:\n{diff}\n"
-            "If the change is intended: pytest --update-goldens"
-        )
+    compare_golden(code, expected, f"{program} ({style}, --folder-data)", update_goldens)
 
 
 @pytest.mark.parametrize(("program", "style"), CASES, ids=[f"{case_id(p)}-{s}" for p, s in CASES])
