@@ -12,7 +12,7 @@ import re
 
 from kdsl import ir
 from kdsl.catalog import load
-from kdsl.shapes import Row, show_shape
+from kdsl.shapes import Row, infer, show_shape
 
 ACTIVATIONS = {
     "relu": "ReLU (max(0, x)) passes positive values and zeroes the rest",
@@ -384,3 +384,38 @@ def fit_option_comment(name: str, value: object) -> str:
         value = f"{value:.0%}"
     template = FIT_OPTIONS.get(name, f"`{name}`, passed to fit as it is")
     return template.format(value=value).capitalize() + "."
+
+
+def comments(model: ir.Model) -> dict[str | int, str]:
+    """Every comment of `--explain`, by the line it goes above: "input", a layer's index,
+    "compile", "optimizer", "loss", "metrics", "fit:NAME"."""
+    catalog = load()
+    rows = infer(model, catalog).rows
+    last = len(model.layers) - 1
+    comments: dict[str | int, str] = {
+        "input": input_comment(model.input_shape, dict(model.input_kwargs).get("dtype"))
+    }
+    for index, call in enumerate(model.layers):
+        category = catalog.layers[call.class_name.lower()].category
+        row = rows[index] if index < len(rows) else None
+        comments[index] = layer_comment(call, category, row, output=index == last)
+    comments["compile"] = compile_comment()
+    optimizer_key = _key(model.optimizer, catalog.optimizers, {})
+    comments["optimizer"] = optimizer_comment(optimizer_key, model.optimizer.call)
+    comments["loss"] = loss_comment(model.loss_key, model.loss.call)
+    for name, value in model.fit:
+        comments[f"fit:{name}"] = fit_option_comment(name, value)
+    if model.metrics:
+        keys = [_key(m, catalog.metrics, catalog.metric_aliases) for m in model.metrics]
+        comments["metrics"] = metrics_comment(keys)
+    return comments
+
+
+def _key(arg: ir.CompileArg, entries: dict, aliases: dict[str, str]) -> str:
+    """The catalog key of an optimizer or metric, written as a string or an object."""
+    if arg.call is None:
+        return aliases.get(arg.shorthand, arg.shorthand)
+    return next(
+        (key for key, entry in entries.items() if entry.class_name == arg.call.class_name),
+        arg.call.class_name.lower(),
+    )

@@ -157,7 +157,11 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
 
 def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
     """The script from the template, before black sees its too-long lines (if any)."""
-    comments = _explanations(model) if mode.explain else {}
+    comments: dict[str | int, str] = {}
+    if mode.explain:
+        from kdsl import explain  # shape inference and the words: only when asked for
+
+        comments = explain.comments(model)
     # Where comments start: build_model's body, one level deeper in `strategy.scope()`.
     body = 8 if mode.strategy else 4
     layer_indent = body if mode.style == "add" else body + 8
@@ -195,7 +199,7 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
         "from keras import Input, Sequential",
         f"from keras.layers import {', '.join(_layer_classes(model.layers))}",
     ]
-    code = (
+    return (
         _environment()
         .get_template("script.py.jinja")
         .render(
@@ -216,45 +220,6 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
             explain=mode.explain,
             compile_comment=_commented("", comments.get("compile"), body, mode).comment,
         )
-    )
-    return code
-
-
-def _explanations(model: ir.Model) -> dict[str | int, str]:
-    """The `--explain` comments by line: "input", a layer's index, "optimizer", ..."""
-    from kdsl import explain
-    from kdsl.catalog import load
-    from kdsl.shapes import infer
-
-    catalog = load()
-    rows = infer(model, catalog).rows
-    last = len(model.layers) - 1
-    comments: dict[str | int, str] = {
-        "input": explain.input_comment(model.input_shape, dict(model.input_kwargs).get("dtype"))
-    }
-    for index, call in enumerate(model.layers):
-        category = catalog.layers[call.class_name.lower()].category
-        row = rows[index] if index < len(rows) else None
-        comments[index] = explain.layer_comment(call, category, row, output=index == last)
-    comments["compile"] = explain.compile_comment()
-    optimizer_key = _key(model.optimizer, catalog.optimizers, {})
-    comments["optimizer"] = explain.optimizer_comment(optimizer_key, model.optimizer.call)
-    comments["loss"] = explain.loss_comment(model.loss_key, model.loss.call)
-    for name, value in model.fit:
-        comments[f"fit:{name}"] = explain.fit_option_comment(name, value)
-    if model.metrics:
-        keys = [_key(m, catalog.metrics, catalog.metric_aliases) for m in model.metrics]
-        comments["metrics"] = explain.metrics_comment(keys)
-    return comments
-
-
-def _key(arg: ir.CompileArg, entries: dict, aliases: dict[str, str]) -> str:
-    """The catalog key of an optimizer or metric, written as a string or an object."""
-    if arg.call is None:
-        return aliases.get(arg.shorthand, arg.shorthand)
-    return next(
-        (key for key, entry in entries.items() if entry.class_name == arg.call.class_name),
-        arg.call.class_name.lower(),
     )
 
 
