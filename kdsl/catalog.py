@@ -195,6 +195,11 @@ class Catalog:
         return sorted({*self.layers, *self.layer_aliases})
 
 
+def by_class(entries: dict[str, Entry], class_name: str | None) -> Entry | None:
+    """The entry for a Keras class name (`Adam`, `AUC`), as saved configs name them."""
+    return next((entry for entry in entries.values() if entry.class_name == class_name), None)
+
+
 @cache
 def load() -> Catalog:
     """The catalog for the Keras version kdsl was generated against (no TensorFlow import)."""

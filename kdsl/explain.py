@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from kdsl import ir
-from kdsl.catalog import load
+from kdsl.catalog import by_class, load
 from kdsl.shapes import Row, infer, show_shape
 
 ACTIVATIONS = {
@@ -415,7 +415,5 @@ def _key(arg: ir.CompileArg, entries: dict, aliases: dict[str, str]) -> str:
     """The catalog key of an optimizer or metric, written as a string or an object."""
     if arg.call is None:
         return aliases.get(arg.shorthand, arg.shorthand)
-    return next(
-        (key for key, entry in entries.items() if entry.class_name == arg.call.class_name),
-        arg.call.class_name.lower(),
-    )
+    entry = by_class(entries, arg.call.class_name)
+    return entry.key if entry else arg.call.class_name.lower()

@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kdsl.catalog import ALIASES, CROSSENTROPY_LOSSES, POSITIONAL, Catalog, Entry, load
+from kdsl.catalog import (
+    ALIASES,
+    CROSSENTROPY_LOSSES,
+    POSITIONAL,
+    Catalog,
+    Entry,
+    by_class,
+    load,
+)
 from kdsl.errors import ModelError, SourceError
 from kdsl.fmt import format_text
 
@@ -249,7 +257,7 @@ class _Importer:
 
     def layer_entry(self, kind: str, label: str, layer: dict) -> Entry:
         module = layer.get("module")
-        entry = next((e for e in self.catalog.layers.values() if e.class_name == kind), None)
+        entry = by_class(self.catalog.layers, kind)
         if entry is None or (module is not None and module != "keras.layers"):
             origin = f" from `{module}`" if module and module != "keras.layers" else ""
             raise self.fail(
@@ -466,26 +474,24 @@ class _Importer:
         if isinstance(value, str):
             if value in table or value in aliases:
                 return value
-            key = next((k for k, e in table.items() if e.class_name == value), None)
-            if key is None:
+            found = by_class(table, value)
+            if found is None:
                 raise self.fail(f"has the {what} {value!r}, which kdsl does not know")
-            return key
+            return found.key
+        plural = {"loss": "losses", "metric": "metrics", "optimizer": "optimizers"}[what]
         if isinstance(value, list | tuple):
-            plural = {"loss": "losses", "metric": "metrics", "optimizer": "optimizers"}[what]
             raise self.fail(f"has a list of {plural} per output, which kdsl cannot write")
-        if isinstance(value, dict) and "class_name" not in value:
+        if what == "loss" and isinstance(value, dict) and "class_name" not in value:
             raise self.fail(
-                f"has {what}es per output (a dict of {', '.join(map(str, value))}), which kdsl "
-                "cannot write"
-                if what == "loss"
-                else f"has {_describe(value)} as its {what}, which kdsl cannot write",
+                f"has {plural} per output (a dict of {', '.join(map(str, value))}), which kdsl "
+                "cannot write",
                 "a kdsl model has one output and one loss",
             )
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or "class_name" not in value:
             raise self.fail(f"has {_describe(value)} as its {what}, which kdsl cannot write")
         self.refuse_code(value, f"the {what}")
         kind = value.get("class_name")
-        entry = next((e for e in table.values() if e.class_name == kind), None)
+        entry = by_class(table, kind)
         module = str(value.get("module", ""))
         if (
             entry is None
