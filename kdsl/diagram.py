@@ -45,15 +45,11 @@ class Box:
 
 def boxes(model: ir.Model, summary: Summary) -> list[Box]:
     """The input, then every layer with its output shape and parameter count."""
-    from kdsl.render import expression, literal
+    from kdsl.render import expression, input_expression
 
     catalog = load()
     shape_text = show_shape((None, *model.input_shape))
-    input_args = ", ".join(
-        [f"shape={literal(model.input_shape)}"]
-        + [f"{name}={literal(value)}" for name, value in model.input_kwargs]
-    )
-    result = [Box("input", f"Input({input_args})", shape_text, "input")]
+    result = [Box("input", input_expression(model), shape_text, "input")]
     for call, row in zip(model.layers, summary.rows, strict=True):
         code = expression(call)
         if len(code) > MAX_CODE:

@@ -102,6 +102,13 @@ def expression(call: ir.KerasCall) -> str:
     return f"{callee}({', '.join(args)})"
 
 
+def input_expression(model: ir.Model) -> str:
+    """`Input(shape=(4,))`, with the input's other arguments (`dtype=...`)."""
+    args = [f"shape={literal(model.input_shape)}"]
+    args += [f"{name}={literal(value)}" for name, value in model.input_kwargs]
+    return f"Input({', '.join(args)})"
+
+
 def _compile_arg(arg: ir.CompileArg) -> str:
     if arg.call is not None:
         return expression(arg.call)
@@ -165,10 +172,8 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
     # Where comments start: build_model's body, one level deeper in `strategy.scope()`.
     body = 8 if mode.strategy else 4
     layer_indent = body if mode.style == "add" else body + 8
-    input_args = [f"shape={literal(model.input_shape)}"]
-    input_args += [f"{name}={literal(value)}" for name, value in model.input_kwargs]
     layers = [
-        _commented(f"Input({', '.join(input_args)})", comments.get("input"), layer_indent, mode),
+        _commented(input_expression(model), comments.get("input"), layer_indent, mode),
         *(
             _commented(expression(c), comments.get(i), layer_indent, mode)
             for i, c in enumerate(model.layers)
