@@ -515,15 +515,12 @@ def _check_output(path: str, inputs: list[str], role: str = "an input of this ru
     """Find out before the work, not after, that an output cannot be written: no folder,
     a directory, no permission, or one of the `inputs` (`role` says which, in messages)."""
     from kdsl.errors import OutputError
+    from kdsl.files import why_unwritable
 
+    reason = why_unwritable(path)
+    if reason:
+        raise OutputError(path, reason)
     target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise OutputError(path, f"cannot be written: there is no folder {folder}")
-    if target.is_dir():
-        raise OutputError(path, "is a directory")
-    if not os.access(folder, os.W_OK):
-        raise OutputError(path, f"cannot be written: the folder {folder} is not writable")
     for source in inputs:
         if source != "-" and target.exists() and _same_file(path, source):
             raise OutputError(path, f"is {role}: refusing to overwrite it")

@@ -75,12 +75,21 @@ def atomic_target(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
 
 
 def _cannot_write(path: str | Path, error: OSError) -> OutputError:
+    reason = why_unwritable(path) or f"cannot be written: {error.strerror or error}"
+    return OutputError(str(path), reason)
+
+
+def why_unwritable(path: str | Path) -> str | None:
+    """Why `path` cannot be written (no folder, a directory, no permission), or None."""
     target = Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        return f"cannot be written: there is no folder {folder}"
     if target.is_dir():
-        return OutputError(str(path), "is a directory")
-    if not target.parent.is_dir():
-        return OutputError(str(path), f"cannot be written: there is no folder {target.parent}")
-    return OutputError(str(path), f"cannot be written: {error.strerror or error}")
+        return "is a directory"
+    if not os.access(folder, os.W_OK):
+        return f"cannot be written: the folder {folder} is not writable"
+    return None
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:
