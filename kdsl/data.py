@@ -70,17 +70,21 @@ def load_folder(path: str | Path) -> dict[str, np.ndarray]:
     for name in FOLDER_ARRAYS:  # other .npy files in the folder are not kdsl's business
         file = Path(path, f"{name}.npy")
         if file.exists():
-            data[name] = _open_npy(file)
+            data[name] = load_npy(file)
     for alias, key in ALIASES.items():
         if key not in data and alias in data:
             data[key] = data.pop(alias)
     return data
 
 
-def _open_npy(file: Path) -> np.ndarray:
+def load_npy(file: str | Path, mmap: bool = True) -> np.ndarray:
+    """One .npy file, never unpickling anything (pickles can run code); memory-mapped
+    unless `mmap` is false, and then in row order, so batches can be read from it."""
     name = str(file)
+    if not Path(file).exists():
+        raise DataError(name, "no such file")
     try:
-        array = np.load(file, mmap_mode="r", allow_pickle=False)
+        array = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
     except ValueError as error:
         if "allow_pickle" in str(error) or "Python objects" in str(error):
             raise DataError(
@@ -92,7 +96,7 @@ def _open_npy(file: Path) -> np.ndarray:
         raise DataError(name, f"is not a readable .npy file ({error})") from None
     except (OSError, EOFError) as error:
         raise DataError(name, f"is not a readable .npy file ({error})") from None
-    if not isinstance(array, np.memmap):  # an empty array: nothing to map
+    if not isinstance(array, np.memmap):  # read into memory, or empty: nothing to map
         return array
     if array.ndim > 1 and not array.flags.c_contiguous:
         raise DataError(

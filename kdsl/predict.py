@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 
 from kdsl.csvdata import read_features
-from kdsl.data import apply_standardization, check_numeric, check_shape, load_npz
+from kdsl.data import apply_standardization, check_numeric, check_shape, load_npy, load_npz
 from kdsl.errors import DataError
 
 # Which array of an .npz holds the rows to predict, in order of preference.
@@ -67,7 +67,7 @@ def load_inputs(path: str | Path, metadata: dict) -> Inputs:
         x, columns = read_features(path, metadata.get("feature_names"), metadata.get("target"))
         return Inputs(x, name, Path(path).name, columns)
     if suffix == ".npy":
-        x = _load_npy(path)
+        x = load_npy(path, mmap=False)
         key = Path(path).name
     elif suffix != ".npz":
         raise DataError(name, "is not an .npz, .npy or .csv file", "kdsl predicts on those")
@@ -86,25 +86,6 @@ def load_inputs(path: str | Path, metadata: dict) -> Inputs:
         x = arrays[key]
     check_numeric(name, key, x)
     return Inputs(x, name, key)
-
-
-def _load_npy(path: str | Path) -> np.ndarray:
-    name = str(path)
-    if not Path(path).exists():
-        raise DataError(name, "no such file")
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as error:
-        if "allow_pickle" in str(error):
-            raise DataError(
-                name,
-                "holds Python objects (a pickle), which kdsl refuses to load: "
-                "unpickling can run arbitrary code",
-                "save numeric arrays, e.g. numpy.asarray(values, dtype='float32')",
-            ) from None
-        raise DataError(name, f"is not a readable .npy file ({error})") from None
-    except (OSError, EOFError) as error:
-        raise DataError(name, f"is not a readable .npy file ({error})") from None
 
 
 def kind_of(loss: str, units: int) -> Kind:
