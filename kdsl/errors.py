@@ -79,10 +79,7 @@ class PathError(KdslError):
         super().__init__(message)
 
     def render(self, color: bool = False) -> str:
-        text = f"{self.path}: {_paint('error:', 'red', color)} {self}"
-        if self.hint:
-            text += f"\n  {_paint('hint:', 'cyan', color)} {self.hint}"
-        return text
+        return _headline(self.path, str(self), self.hint, color)
 
 
 class DataError(PathError):
@@ -109,10 +106,7 @@ class BackendError(KdslError):
         super().__init__(message)
 
     def render(self, color: bool = False) -> str:
-        text = f"kdsl: {_paint('error:', 'red', color)} {self}"
-        if self.hint:
-            text += f"\n  {_paint('hint:', 'cyan', color)} {self.hint}"
-        return text
+        return _headline("kdsl", str(self), self.hint, color)
 
 
 def first_line(error: Exception) -> str:
@@ -157,5 +151,15 @@ def format_diagnostic(source: Source, diag: Diagnostic, color: bool = False) -> 
             out.append(f"    {text}")
             out.append(f"    {prefix}{_paint('^' + '~' * (width - 1), 'green', color)}")
     if diag.hint:
-        out.append(f"  {_paint('hint:', 'cyan', color)} {diag.hint}")
+        out.append(_hint_line(diag.hint, color))
     return "\n".join(out)
+
+
+def _headline(where: str, message: str, hint: str | None, color: bool) -> str:
+    """`WHERE: error: message` and its hint: an error about a whole file, or kdsl itself."""
+    text = f"{where}: {_paint('error:', 'red', color)} {message}"
+    return f"{text}\n{_hint_line(hint, color)}" if hint else text
+
+
+def _hint_line(hint: str, color: bool) -> str:
+    return f"  {_paint('hint:', 'cyan', color)} {hint}"
