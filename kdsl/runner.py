@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kdsl import ir
 from kdsl.data import Dataset, load, validate
 from kdsl.data import standardize as standardize_features
@@ -422,14 +424,14 @@ def report(result: RunResult, program: str, seed: int) -> dict:
         "history": {k: [_finite(v) for v in values] for k, values in result.history.items()},
         "evaluation": {k: _finite(v) for k, v in result.evaluation.items()},
         "evaluated_on": result.evaluated_on,
-        "predictions": result.predictions.tolist(),
+        "predictions": np.where(np.isfinite(result.predictions), result.predictions, None).tolist(),
         "class_names": result.data.class_names,
         "seconds": round(result.seconds, 3),
     }
 
 
 def _finite(value: float) -> float | None:
-    """JSON has no NaN or infinity: a diverged loss becomes null."""
+    """JSON has no NaN or infinity: a diverged loss becomes null (as do its predictions)."""
     return value if math.isfinite(value) else None
 
 

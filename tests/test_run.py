@@ -280,6 +280,20 @@ def test_json_report(tmp_path: Path, capsys) -> None:
     )
 
 
+def test_json_report_of_a_diverged_run_is_valid_json(tmp_path: Path, capsys) -> None:
+    """NaN losses and predictions become null: JSON has no NaN, and the run's report is kept."""
+    model = tmp_path / "diverges.k"
+    model.write_text(
+        "dense 8 in 4 relu -> dense 3 softmax; sgd learning_rate=1e30; categorical_crossentropy"
+    )
+    report, out = run_json([model, "--data", IRIS_NPZ, "--epochs", "2"], tmp_path, capsys)
+    assert report["history"]["loss"] == [None, None]
+    assert report["evaluation"]["loss"] is None
+    assert np.shape(report["predictions"]) == (45, 3)
+    assert all(value is None for row in report["predictions"] for value in row)
+    assert "loss nan" in out
+
+
 @pytest.mark.slow
 def test_iris_csv_with_text_labels_splits_and_callbacks(tmp_path: Path, capsys) -> None:
     """The issue's command, with the held-out splits and both callbacks."""
