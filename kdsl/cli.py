@@ -439,6 +439,7 @@ def cmd_fmt(args) -> int:
 
 def cmd_run(args) -> int:
     from kdsl import runner
+    from kdsl.data import is_csv
     from kdsl.render import Mode, render
 
     _check_run_usage(args)
@@ -463,7 +464,7 @@ def cmd_run(args) -> int:
         data_path = runner.check_data_file(
             runner.default_data_path(args.file), args.file, given=False
         )
-    if args.target and not data_path.lower().endswith(".csv"):
+    if args.target and not is_csv(data_path):
         args.parser.error(f"--target names a CSV column, but {data_path} is not a .csv file")
     # A folder of .npy files needs the script's batch reader; other data, the plain script.
     folder_data = Path(data_path).is_dir()

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 from kdsl import __version__
-from kdsl.errors import ModelError, OutputError, first_line
+from kdsl.errors import ModelError, first_line
 from kdsl.files import atomic_target
 
 METADATA = "kdsl.json"
@@ -21,14 +21,12 @@ METADATA = "kdsl.json"
 
 def save_model(model, path: str | Path, metadata: dict) -> None:
     """Save to a temporary `.keras` file beside `path`, then rename it into place."""
-    try:
-        with atomic_target(path, suffix=".keras") as temp:  # Keras wants the suffix
-            model.save(temp)
-            with zipfile.ZipFile(temp, "a") as archive:
-                record = {"kdsl_version": __version__, **metadata}
-                archive.writestr(METADATA, json.dumps(record, indent=2) + "\n")
-    except OSError as error:
-        raise OutputError(str(path), f"cannot be written: {error.strerror or error}") from None
+    # atomic_target turns any OSError into an OutputError that names `path`.
+    with atomic_target(path, suffix=".keras") as temp:  # Keras wants the suffix
+        model.save(temp)
+        with zipfile.ZipFile(temp, "a") as archive:
+            record = {"kdsl_version": __version__, **metadata}
+            archive.writestr(METADATA, json.dumps(record, indent=2) + "\n")
 
 
 def read_metadata(path: str | Path) -> dict:
