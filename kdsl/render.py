@@ -30,6 +30,8 @@ STRATEGIES: tuple[Strategy, ...] = ("mirrored", "multi-worker")
 DEFAULT_EPOCHS = 10
 DEFAULT_BATCH_SIZE = 32
 NO_BREAK = "\u00a0"
+# The width templates/script.py.jinja is laid out for, as black would lay it out.
+TEMPLATE_LINE_LENGTH = 88
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Mode:
     """Every option that changes the generated code."""
 
     style: Style = "add"
-    line_length: int = 88
+    line_length: int = TEMPLATE_LINE_LENGTH
     explain: bool = False  # a comment above each line saying what it does (for learners)
     strategy: Strategy | None = None
     # The script also reads a folder of .npy files, memory-mapped and fed in batches
@@ -155,7 +157,8 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     # script unchanged, and test_render.py that formatting only the long lines gives what
     # black gives for the whole script.
     # Non-ASCII text is left to black too: it measures wide characters as two columns.
-    if not code.isascii():
+    # So is another line length: black may join lines the template splits for 88.
+    if not code.isascii() or mode.line_length != TEMPLATE_LINE_LENGTH:
         return format_code(code, mode)
     if max(map(len, code.splitlines())) <= mode.line_length:
         return code

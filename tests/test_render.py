@@ -81,3 +81,27 @@ def test_a_long_line_in_a_docstring_is_left_to_black() -> None:
     code = 'def f():\n    """Call it so:\n\n    f(' + "argument, " * 10 + ')\n    """\n'
     assert format_long_lines(code) is None
     assert format_code(code) == code
+
+
+@pytest.mark.parametrize("line_length", [70, 100, 120])
+@pytest.mark.parametrize("strategy", [None, "mirrored"])
+def test_another_line_length_is_what_black_gives(line_length: int, strategy: str | None) -> None:
+    """The template is laid out for 88 columns; at another width black lays it out again."""
+    model = kdsl.check_source(program(random.Random(0)))
+    for style in ("add", "constructor"):
+        mode = Mode(style=style, line_length=line_length, strategy=strategy)
+        code = render(model, mode)
+        assert format_code(code, mode) == code
+        assert code == format_code(render_unformatted(model, mode), mode)
+
+
+def test_every_template_line_fits_so_black_is_not_needed(monkeypatch) -> None:
+    """Short programs compile without black, with every option the template has."""
+    model = kdsl.check_source("dense 5 in 4 -> dense 3 softmax; adam; categorical_crossentropy")
+    monkeypatch.setattr(black, "format_str", None)  # calling black would fail
+    for style in ("add", "constructor"):
+        for strategy in (None, "mirrored", "multi-worker"):
+            for folder_data in (False, True):
+                for explain in (False, True):
+                    mode = Mode(style, strategy=strategy, folder_data=folder_data, explain=explain)
+                    assert render(model, mode) == render_unformatted(model, mode)
