@@ -12,7 +12,7 @@ import re
 
 from kdsl import ir
 from kdsl.catalog import by_class, load
-from kdsl.shapes import Row, infer, show_shape
+from kdsl.shapes import Row, arguments, infer, show_shape
 
 ACTIVATIONS = {
     "relu": "ReLU (max(0, x)) passes positive values and zeroes the rest",
@@ -295,14 +295,9 @@ def _role(call: ir.KerasCall, category: str) -> str:
 
 
 def _arguments(call: ir.KerasCall) -> dict[str, str]:
-    """The call's arguments by name, with Keras's defaults, written for a sentence
-    (`(3, 3)` as `3x3`). Positional values are the required parameters, in order, as
-    the checker binds them."""
-    entry = load().layers[call.class_name.lower()]
-    values: dict[str, object] = {p.name: p.default for p in entry.params if p.has_default}
-    required = [p.name for p in entry.params if p.required]
-    values.update(zip(required, call.args, strict=False))
-    values.update(call.kwargs)
+    """The call's arguments (`shapes.arguments`), written for a sentence (`(3, 3)` as
+    `3x3`)."""
+    values = arguments(call, load())
     values["kernel"] = values.get("kernel_size")
     values["pool"] = values.get("pool_size") or 2
     cap = values.get("max_value")
@@ -313,16 +308,12 @@ def _arguments(call: ir.KerasCall) -> dict[str, str]:
     rank = rank.group(1) if rank else "1"
     words: dict[str, str] = {}
     for name, value in values.items():
-        if isinstance(value, list):
-            value = tuple(value)
         if name in ("kernel", "pool", "output_size") and isinstance(value, int):
             value = (value,) * int(rank)
         if name == "rate" and isinstance(value, int | float):
             words[name] = f"{value:.0%}"
         elif name in ("kernel", "pool", "output_size") and isinstance(value, tuple):
             words[name] = "x".join(map(str, value))
-        elif name in ("offset_words", "cap"):
-            words[name] = str(value)
         else:
             words[name] = str(value)
     return words

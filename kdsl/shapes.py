@@ -69,16 +69,23 @@ class Out:
     dtype: str | None = None  # set when the layer changes the values' type
 
 
+def arguments(call: ir.KerasCall, catalog: Catalog) -> dict[str, object]:
+    """A layer call's arguments by name, with Keras's defaults for the ones not given.
+    Positional values are the required parameters, in order, as the checker binds them."""
+    entry = catalog.layers[call.class_name.lower()]
+    required = [p.name for p in entry.params if p.required]
+    values = {p.name: _tuples(p.default) for p in entry.params if p.has_default}
+    values.update(zip(required, call.args, strict=False))
+    values.update(call.kwargs)
+    return values
+
+
 class _Layer:
-    """A call's arguments by name, with Keras's defaults for the ones not given."""
+    """A call's arguments by name (`arguments`), checked as the shape rules read them."""
 
     def __init__(self, call: ir.KerasCall, catalog: Catalog):
         self.call = call
-        entry = catalog.layers[call.class_name.lower()]
-        required = [p.name for p in entry.params if p.required]
-        self.values = {p.name: _tuples(p.default) for p in entry.params if p.has_default}
-        self.values.update(zip(required, call.args, strict=False))
-        self.values.update(call.kwargs)
+        self.values = arguments(call, catalog)
         self.name = call.written or call.class_name.lower()
 
     def __getitem__(self, name: str):
