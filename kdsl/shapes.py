@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kdsl import ir
 from kdsl.catalog import Catalog, load
@@ -327,7 +327,7 @@ def _conv_lstm(layer: _Layer, shape: Shape) -> Out:
 def _reversible_embedding(layer: _Layer, shape: Shape) -> Out:
     weights = layer["input_dim"] * layer["output_dim"]
     weights *= 1 if layer["tie_weights"] else 2
-    return Out((*shape, layer["output_dim"]), weights)
+    return Out((*shape, layer["output_dim"]), weights, dtype="float32")
 
 
 @rule("SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
@@ -678,7 +678,8 @@ def _group_norm(layer: _Layer, shape: Shape) -> Out:
 
 @rule("Embedding")
 def _embedding(layer: _Layer, shape: Shape) -> Out:
-    return _lora(layer, (*shape, layer["output_dim"]), layer["input_dim"], layer["output_dim"], 0)
+    out = _lora(layer, (*shape, layer["output_dim"]), layer["input_dim"], layer["output_dim"], 0)
+    return replace(out, dtype="float32")  # token ids in, float vectors out
 
 
 @rule("SimpleRNN", "LSTM", "GRU")
@@ -784,9 +785,7 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
                         severity="warning",
                     )
                 )
-            if out is not None and call.class_name in ("Embedding", "ReversibleEmbedding"):
-                dtype = "float32"
-            elif out is not None and out.dtype:
+            if out is not None and out.dtype:
                 dtype = out.dtype
         else:
             skipped += 1
