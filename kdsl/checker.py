@@ -61,6 +61,15 @@ _CONSTANTS: dict[str, bool | None] = {
 }
 
 
+def section_kinds(heads: list[str]) -> list[str | None]:
+    """What each section is, from its first word: named ones say so; unnamed ones fill the
+    optimizer and loss slots that no named section takes, in order (`adam; mse`,
+    `loss mse; adam` and `fit epochs=5; adam; mse` all work); None for one too many."""
+    named = {head for head in heads if head in SECTION_NAMES}
+    free = [kind for kind in ("optimizer", "loss") if kind not in named]
+    return [head if head in SECTION_NAMES else free.pop(0) if free else None for head in heads]
+
+
 class _Checker:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
@@ -460,17 +469,12 @@ class _Checker:
     def sections(self, sections: tuple[nodes.Section, ...]):
         found: dict[str, list[nodes.Call]] = {}
         spans: dict[str, nodes.Span] = {}
-        # Unnamed sections fill the optimizer and loss slots that no named section takes,
-        # in order: `adam; mse`, `loss mse; adam` and `fit epochs=5; adam; mse` all work.
-        named = {s.calls[0].name for s in sections if s.calls[0].name in SECTION_NAMES}
-        unnamed = [kind for kind in ("optimizer", "loss") if kind not in named]
-        for section in sections:
+        kinds = section_kinds([section.calls[0].name for section in sections])
+        for section, kind in zip(sections, kinds, strict=True):
             head = section.calls[0]
             if head.name in SECTION_NAMES:
-                kind = head.name
                 calls = self.named_section(kind, section)
-            elif unnamed:
-                kind = unnamed.pop(0)
+            elif kind is not None:
                 calls = list(section.calls)
             else:
                 self.error(

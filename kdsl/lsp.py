@@ -21,7 +21,7 @@ from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
 
 from kdsl import __version__, ir, nodes
 from kdsl.catalog import DTYPES, FIT_CALLBACKS, FORBIDDEN_LAYER_KWARGS, Catalog, Entry, load
-from kdsl.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, summarize
+from kdsl.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, section_kinds, summarize
 from kdsl.errors import Diagnostic, KdslError, Source, SourceError
 from kdsl.fmt import format_text
 from kdsl.parser import parse
@@ -79,20 +79,6 @@ def _analyze(text: str) -> Analysis:
         for call, keras, row in zip(calls, model.layers, summary.rows, strict=True)
     ]
     return Analysis(summary.diagnostics, program, (None, *model.input_shape), layers, summary.notes)
-
-
-def section_kinds(heads: list[str]) -> list[str | None]:
-    """What each section is, as the checker decides: named ones say so, unnamed ones fill
-    the optimizer and loss slots that no named section takes, in order."""
-    named = {head for head in heads if head in SECTION_NAMES}
-    free = [kind for kind in ("optimizer", "loss") if kind not in named]
-    kinds: list[str | None] = []
-    for head in heads:
-        if head in SECTION_NAMES:
-            kinds.append(head)
-        else:
-            kinds.append(free.pop(0) if free else None)
-    return kinds
 
 
 # -- hover -----------------------------------------------------------------------------
@@ -328,10 +314,9 @@ def complete(text_before: str, catalog: Catalog | None = None) -> list[Item]:
     kinds = section_kinds([*prior, head or ""])
     return _complete_section(
         call,
-        kinds[-1] if head else None,
+        kinds[-1],
         catalog,
         used={kind for kind in kinds[:-1] if kind},
-        free=[kind for kind in ("optimizer", "loss") if kind not in kinds[:-1]],
         continued=len(section_calls) > 1,
     )
 
@@ -461,7 +446,6 @@ def _complete_section(
     kind: str | None,
     catalog: Catalog,
     used: set[str],
-    free: list[str],
     continued: bool,
 ) -> list[Item]:
     if call.at_value:
@@ -474,7 +458,7 @@ def _complete_section(
             for name in SECTION_NAMES
             if name not in used
         ]
-        return _names(free[0] if free else None, catalog) + heads
+        return _names(kind, catalog) + heads  # an unnamed section's kind, if any
     if call.head in ("optimizer", "loss", "metrics") and not call.positional:
         return _names(call.head, catalog)
     if call.head == "fit":
