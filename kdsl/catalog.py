@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -134,6 +135,12 @@ DTYPES = (
     "bool", "string",
 )  # fmt: skip
 
+# Layers that wrap another layer (`bidirectional lstm 8`), by Keras class name.
+WRAPPER_CLASSES = ("Bidirectional", "TimeDistributed", "SpectralNormalization")
+
+# Arguments whose value is an activation's name (`relu`), not a string to quote.
+ACTIVATION_PARAMS = frozenset({"activation", "recurrent_activation"})
+
 # Keyword arguments kdsl owns: Keras's legacy ways of giving the input shape.
 FORBIDDEN_LAYER_KWARGS = {
     "input_shape": "give the input shape with `in SHAPE` on the first layer or `input SHAPE`",
@@ -240,6 +247,14 @@ def load() -> Catalog:
         metric_aliases=dict(raw["metric_aliases"]),
         fit_params=_params(raw["fit"]["params"]),
     )
+
+
+def keras_snake_case(class_name: str) -> str:
+    """Keras's `to_snake_case` of a class name, which makes layers' automatic names
+    (`MaxPooling2D` is `max_pooling2d`)."""
+    name = re.sub(r"\W+", "", class_name)
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def did_you_mean(name: str, candidates) -> str | None:

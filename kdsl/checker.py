@@ -13,10 +13,12 @@ from collections.abc import Iterable
 
 from kdsl import ir, nodes
 from kdsl.catalog import (
+    ACTIVATION_PARAMS,
     CROSSENTROPY_LOSSES,
     DTYPES,
     FIT_CALLBACKS,
     FORBIDDEN_LAYER_KWARGS,
+    WRAPPER_CLASSES,
     Catalog,
     Entry,
     did_you_mean,
@@ -38,7 +40,7 @@ WRAPPABLE = {
     "bidirectional": (_RNNS, "a recurrent layer (lstm, gru, simplernn, convlstm...)"),
     "spectralnormalization": (_KERNELS, "a layer with a kernel (dense, conv..., embedding)"),
 }
-WRAPPERS = frozenset({"bidirectional", "timedistributed", "spectralnormalization"})
+WRAPPERS = frozenset(name.lower() for name in WRAPPER_CLASSES)  # the catalog's keys
 
 # Arguments whose value must be a whole number of at least 1.
 _POSITIVE_INTS = frozenset(
@@ -47,7 +49,6 @@ _POSITIVE_INTS = frozenset(
 )  # fmt: skip
 # Arguments whose value is a fraction in [0, 1).
 _FRACTIONS = frozenset({"rate", "validation_split", "recurrent_dropout", "dropout"})
-_ACTIVATION_PARAMS = frozenset({"activation", "recurrent_activation"})
 # What TensorFlow accepts as a layer name (it becomes a name scope).
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 
@@ -119,7 +120,7 @@ class _Checker:
 
     def check_arg(self, owner: str, name: str, value: ir.PyValue, span: nodes.Span) -> None:
         """Checks the few argument kinds whose meaning kdsl knows for every owner."""
-        if name in _ACTIVATION_PARAMS and value is not None:
+        if name in ACTIVATION_PARAMS and value is not None:
             known = self.catalog.activations
             if not isinstance(value, str) or value not in known:
                 self.error(

@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from kdsl.catalog import (
+    ACTIVATION_PARAMS,
     ALIASES,
     CROSSENTROPY_LOSSES,
     POSITIONAL,
+    WRAPPER_CLASSES,
     Catalog,
     Entry,
     by_class,
+    keras_snake_case,
     load,
 )
 from kdsl.errors import ModelError, SourceError
@@ -100,7 +103,6 @@ _BROADCAST = frozenset(
     {"kernel_size", "strides", "dilation_rate", "pool_size", "size", "padding", "cropping",
      "output_padding"}
 )  # fmt: skip
-_ACTIVATIONS = frozenset({"activation", "recurrent_activation"})
 # Image layers whose one-number `factor` x means the range (0, x); in the others it means
 # (-x, x). tests/test_import.py checks this against Keras's `_FACTOR_BOUNDS`.
 ZERO_BASED_FACTORS = frozenset(
@@ -114,7 +116,6 @@ _DERIVED = frozenset({"vocabulary_size"})
 _WRITTEN_DEFAULTS = {"oov_method": "floormod"}
 # Arguments that are sizes, written `3x3` rather than `(3, 3)`.
 _SIZES = _BROADCAST | {"target_shape", "output_size", "tile_grid_size", "output_shape"}
-_WRAPPERS = frozenset({"Bidirectional", "TimeDistributed", "SpectralNormalization"})
 # Config entries that are not constructor arguments, or that Keras sets itself.
 _LAYER_IGNORED = frozenset({"build_config", "compile_config"})
 _BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -242,11 +243,11 @@ class _Importer:
                 "flatten the inner model's layers into the outer Sequential",
             )
         entry = self.layer_entry(kind, label, layer)
-        if wrapped_by and kind in _WRAPPERS:
+        if wrapped_by and kind in WRAPPER_CLASSES:
             raise self.fail(f"layer {label} wraps another wrapper, which kdsl cannot write")
         args = self.arguments(entry, config, label, wrapped_by)
         words = [_layer_word(entry, self.catalog), *args]
-        if kind in _WRAPPERS:
+        if kind in WRAPPER_CLASSES:
             inner = config.get("layer")
             if not isinstance(inner, dict):
                 raise self.fail(f"layer {label} wraps no layer")
@@ -322,7 +323,7 @@ class _Importer:
             default = self.normalize(key, param.default, label) if param.has_default else _MISSING
             if key == "dtype" and default is None:
                 default = "float32"
-            if key in _ACTIVATIONS:
+            if key in ACTIVATION_PARAMS:
                 value, default = _linear(value), _linear(default)
             if _is_number(default) and isinstance(value, tuple) and _is_factor(entry, key):
                 value = self.factor(entry, key, value, label)
@@ -388,7 +389,7 @@ class _Importer:
             return tuple(self.normalize(key, item, label) for item in value)
         if isinstance(value, float) and not math.isfinite(value):
             raise self.fail(f"layer {label} has `{key}={value}`, which kdsl cannot write")
-        if isinstance(value, str) and key not in _ACTIVATIONS and key != "dtype":
+        if isinstance(value, str) and key not in ACTIVATION_PARAMS and key != "dtype":
             return NESTED_ALIASES.get(value, value) if _nested_key(key) else value
         if not isinstance(value, dict):
             return value
@@ -743,21 +744,13 @@ def _config(layer: dict) -> dict:
     return config if isinstance(config, dict) else {}
 
 
-def _snake(name: str) -> str:
-    """Keras's own `to_snake_case`, which makes layers' automatic names."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
-    return name.lower()
-
-
 def _auto_name(
     name: str, class_name: str, wrapped_by: str | None = None, key: str | None = None
 ) -> bool:
     """Whether Keras made this name up (`dense`, `dense_3`, `forward_lstm_1`, `adam_2`)."""
     if wrapped_by == "Bidirectional":
         name = name.removeprefix("forward_")
-    stems = {_snake(class_name), key or _snake(class_name)}
+    stems = {keras_snake_case(class_name), key or keras_snake_case(class_name)}
     return any(re.fullmatch(rf"{re.escape(stem)}(_\d+)?", name) for stem in stems)
 
 

@@ -20,7 +20,15 @@ from pygls.lsp.server import LanguageServer
 from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
 
 from kdsl import __version__, ir, nodes
-from kdsl.catalog import DTYPES, FIT_CALLBACKS, FORBIDDEN_LAYER_KWARGS, Catalog, Entry, load
+from kdsl.catalog import (
+    ACTIVATION_PARAMS,
+    DTYPES,
+    FIT_CALLBACKS,
+    FORBIDDEN_LAYER_KWARGS,
+    Catalog,
+    Entry,
+    load,
+)
 from kdsl.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, section_kinds, summarize
 from kdsl.errors import Diagnostic, KdslError, Source, SourceError
 from kdsl.fmt import format_text
@@ -29,7 +37,6 @@ from kdsl.shapes import Row, show_shape
 
 SOURCE = "kdsl"
 TRIGGER_CHARACTERS = [" ", ">", "=", ","]
-_ACTIVATION_PARAMS = ("activation", "recurrent_activation")
 
 
 # -- analysis (no LSP here: text in, kdsl's findings out) --------------------------------
@@ -368,7 +375,7 @@ def _keywords(entry: Entry, given: set[str], exclude: frozenset[str] = frozenset
 
 def _values(entry: Entry | None, keyword: str, catalog: Catalog) -> list[Item]:
     """Values for `keyword=`: activations, dtypes, true/false."""
-    if keyword in _ACTIVATION_PARAMS:
+    if keyword in ACTIVATION_PARAMS:
         return _activations(catalog)
     if keyword == "dtype":
         return [Item(name, types.CompletionItemKind.EnumMember, "dtype") for name in LAYER_DTYPES]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from kdsl import ir
-from kdsl.catalog import Catalog, load
+from kdsl.catalog import WRAPPER_CLASSES, Catalog, keras_snake_case, load
 from kdsl.errors import Diagnostic
 
 Shape = tuple  # e.g. (None, 28, 28, 1): batch first, None for any size
@@ -835,7 +835,7 @@ def _apply_checked(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
 
 
 def _apply(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
-    if layer.call.class_name in ("Bidirectional", "TimeDistributed", "SpectralNormalization"):
+    if layer.call.class_name in WRAPPER_CLASSES:
         return _wrapper(layer, shape, catalog)
     function = RULES.get(layer.call.class_name)
     return function(layer, shape) if function else None
@@ -921,8 +921,7 @@ def _check_output(model: ir.Model, units: int | None) -> list[Diagnostic]:
 
 def _auto_name(class_name: str, seen: dict[str, int]) -> str:
     """Keras's automatic layer names: dense, dense_1, max_pooling2d, ..."""
-    base = re.sub(r"([a-z])([A-Z])", r"\1_\2", re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name))
-    base = base.lower()
+    base = keras_snake_case(class_name)
     count = seen.get(base, 0)
     seen[base] = count + 1
     return base if count == 0 else f"{base}_{count}"

@@ -124,6 +124,19 @@ def test_every_layer_class_exists(keras: Any, stored: dict[str, Any]) -> None:
         )
 
 
+def test_automatic_names_are_kerass(keras: Any, stored: dict[str, Any]) -> None:
+    """kdsl names layers as Keras does (shapes, import), without importing Keras."""
+    from keras.src.utils.naming import to_snake_case
+
+    from kdsl.catalog import WRAPPER_CLASSES, keras_snake_case
+
+    classes = [entry["class"] for entry in stored["layers"].values()]
+    classes += [entry["class"] for entry in stored["optimizers"].values()]
+    for name in [*classes, "InputLayer"]:
+        assert keras_snake_case(name) == to_snake_case(name), name
+    assert all(name.lower() in stored["layers"] for name in WRAPPER_CLASSES)
+
+
 def test_activations_resolve(keras: Any, stored: dict[str, Any]) -> None:
     for name in stored["activations"]:
         assert keras.activations.get(name) is getattr(keras.activations, name)
