@@ -201,6 +201,15 @@ class Catalog:
     def layer_names(self) -> list[str]:
         return sorted({*self.layers, *self.layer_aliases})
 
+    def compile_table(self, section: str) -> tuple[str, dict[str, Entry], dict[str, str]]:
+        """The Keras module, the entries and the aliases of the `optimizer`, `loss` or
+        `metrics` section."""
+        return {
+            "optimizer": ("optimizers", self.optimizers, {}),
+            "loss": ("losses", self.losses, self.loss_aliases),
+            "metrics": ("metrics", self.metrics, self.metric_aliases),
+        }[section]
+
 
 def by_class(entries: dict[str, Entry], class_name: str | None) -> Entry | None:
     """The entry for a Keras class name (`Adam`, `AUC`), as saved configs name them."""

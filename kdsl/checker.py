@@ -624,12 +624,10 @@ def _resolve(program: nodes.Program, source: Source, catalog: Catalog) -> ir.Mod
     loss_key = ""
     if "optimizer" in found:
         optimizer, _ = checker.compile_arg(
-            found["optimizer"][0], "optimizer", "optimizers", c.optimizers, {}
+            found["optimizer"][0], "optimizer", *c.compile_table("optimizer")
         )
     if "loss" in found:
-        loss, loss_key = checker.compile_arg(
-            found["loss"][0], "loss", "losses", c.losses, c.loss_aliases
-        )
+        loss, loss_key = checker.compile_arg(found["loss"][0], "loss", *c.compile_table("loss"))
     missing = [k for k in ("optimizer", "loss") if k not in tried]
     if missing:
         end = program.sections[-1].span if program.sections else program.layers[-1].span
@@ -640,7 +638,7 @@ def _resolve(program: nodes.Program, source: Source, catalog: Catalog) -> ir.Mod
         )
     metrics: list[ir.CompileArg] = []
     for call in found.get("metrics", []):
-        metric, _ = checker.compile_arg(call, "metric", "metrics", c.metrics, c.metric_aliases)
+        metric, _ = checker.compile_arg(call, "metric", *c.compile_table("metrics"))
         if metric is not None:
             metrics.append(metric)
     if "metrics" not in found and (loss_key or "") in CROSSENTROPY_LOSSES:

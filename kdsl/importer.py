@@ -469,7 +469,8 @@ class _Importer:
 
     def compile_arg(self, value: Any, what: str) -> str:
         """An optimizer, loss or metric: its name, then its non-default arguments."""
-        table, aliases = self.compile_tables(what)
+        # `plural`, the Keras module's name, is also the word: "optimizers", "losses".
+        plural, table, aliases = self.catalog.compile_table("metrics" if what == "metric" else what)
         if value is None:
             raise self.fail(f"was compiled without {_article(what)}, which a kdsl model needs")
         if isinstance(value, str):
@@ -479,7 +480,6 @@ class _Importer:
             if found is None:
                 raise self.fail(f"has the {what} {value!r}, which kdsl does not know")
             return found.key
-        plural = {"loss": "losses", "metric": "metrics", "optimizer": "optimizers"}[what]
         if isinstance(value, list | tuple):
             raise self.fail(f"has a list of {plural} per output, which kdsl cannot write")
         if what == "loss" and isinstance(value, dict) and "class_name" not in value:
@@ -535,14 +535,6 @@ class _Importer:
             words.append(_value(written.pop("learning_rate")))
         words += [f"{k}={_value(v)}" for k, v in written.items()]
         return " ".join(words)
-
-    def compile_tables(self, what: str) -> tuple[dict[str, Entry], dict[str, str]]:
-        c = self.catalog
-        if what == "optimizer":
-            return c.optimizers, {}
-        if what == "loss":
-            return c.losses, c.loss_aliases
-        return c.metrics, c.metric_aliases
 
 
 # -- reading ------------------------------------------------------------------------------

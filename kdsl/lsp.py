@@ -174,16 +174,11 @@ def hover_text(
 
 
 def _compile_entry(catalog: Catalog, kind: str | None, name: str) -> tuple[Entry, str] | None:
-    if kind == "optimizer":
-        entry = catalog.optimizers.get(name)
-        return (entry, "optimizers") if entry else None
-    if kind == "loss":
-        entry = catalog.losses.get(catalog.loss_aliases.get(name, name))
-        return (entry, "losses") if entry else None
-    if kind == "metrics":
-        entry = catalog.metrics.get(catalog.metric_aliases.get(name, name))
-        return (entry, "metrics") if entry else None
-    return None
+    if kind not in ("optimizer", "loss", "metrics"):
+        return None
+    module, table, aliases = catalog.compile_table(kind)
+    entry = table.get(aliases.get(name, name))
+    return (entry, module) if entry else None
 
 
 # -- completion ------------------------------------------------------------------------
@@ -424,14 +419,9 @@ def _complete_layer(call: _Call, catalog: Catalog, first: bool) -> list[Item]:
 
 
 def _names(kind: str | None, catalog: Catalog) -> list[Item]:
-    tables = {
-        "optimizer": ("optimizers", catalog.optimizers, {}),
-        "loss": ("losses", catalog.losses, catalog.loss_aliases),
-        "metrics": ("metrics", catalog.metrics, catalog.metric_aliases),
-    }
-    if kind not in tables:
+    if kind not in ("optimizer", "loss", "metrics"):
         return []
-    module, table, aliases = tables[kind]
+    module, table, aliases = catalog.compile_table(kind)
     items = [
         Item(key, types.CompletionItemKind.Function, f"keras.{module}.{entry.class_name}")
         for key, entry in sorted(table.items())
