@@ -192,7 +192,7 @@ class Catalog:
     loss_aliases: dict[str, str]
     metrics: dict[str, Entry]
     metric_aliases: dict[str, str]
-    fit_params: tuple[Param, ...]
+    fit: Entry  # `Model.fit`'s keyword arguments, as an entry's params
 
     def layer(self, name: str) -> Entry | None:
         key = self.layer_aliases.get(name, name)
@@ -254,7 +254,7 @@ def load() -> Catalog:
         loss_aliases=dict(raw["loss_aliases"]),
         metrics=entries("metrics"),
         metric_aliases=dict(raw["metric_aliases"]),
-        fit_params=_params(raw["fit"]["params"]),
+        fit=Entry("fit", "fit", _params(raw["fit"]["params"]), shorthand=False),
     )
 
 

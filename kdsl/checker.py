@@ -532,7 +532,7 @@ class _Checker:
         return [first, *rest]
 
     def fit(self, call: nodes.Call) -> tuple[tuple[str, ir.PyValue], ...]:
-        params = {p.name for p in self.catalog.fit_params} | set(FIT_CALLBACKS)
+        params = {p.name for p in self.catalog.fit.params} | set(FIT_CALLBACKS)
         options: dict[str, ir.PyValue] = {}
         for arg in call.args:
             if not isinstance(arg, nodes.Keyword):
@@ -577,8 +577,7 @@ class _Checker:
                     )
             else:
                 self.check_arg("fit", arg.name, value, arg.value.span)
-                param = next((p for p in self.catalog.fit_params if p.name == arg.name), None)
-                self.check_type("fit", param, value, arg.value.span)
+                self.check_type("fit", self.catalog.fit.param(arg.name), value, arg.value.span)
             options[arg.name] = value
         return tuple(options.items())
 

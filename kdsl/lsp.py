@@ -462,16 +462,12 @@ def _complete_section(
         if call.keyword:
             if call.keyword == "verbose":
                 return [Item(v, types.CompletionItemKind.Constant) for v in ("auto", "0", "1", "2")]
-            param = next((p for p in catalog.fit_params if p.name == call.keyword), None)
+            param = catalog.fit.param(call.keyword)
             if param is not None and isinstance(param.default, bool):
                 return [Item(v, types.CompletionItemKind.Constant) for v in ("true", "false")]
             return []
         given = call.keywords
-        items = [
-            Item(p.name, types.CompletionItemKind.Field, f"default: {p.default!r}", f"{p.name}=")
-            for p in catalog.fit_params
-            if p.name not in given
-        ]
+        items = _keywords(catalog.fit, given)
         items += [
             Item(name, types.CompletionItemKind.Field, f"adds keras.callbacks.{cls}", f"{name}=")
             for name, cls in FIT_CALLBACKS.items()
