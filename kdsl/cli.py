@@ -352,14 +352,12 @@ def _analyze(path: str):
 
 
 def cmd_check(args) -> int:
-    from kdsl.shapes import format_summary
+    from kdsl.shapes import summary_report
 
     if args.diagram:
         _check_output(args.diagram, inputs=[args.file])
     source, model, summary = _analyze(args.file)
-    print(format_summary(summary, source.name))
-    for note in summary.notes:
-        print(f"note: {note}")
+    print(summary_report(summary, source.name))
     if args.diagram:
         _write_diagram(args.diagram, model, summary, source.name)
     return EXIT_OK

@@ -139,12 +139,9 @@ class KdslMagics(Magics):
             model.summary()
 
     def _check(self, text: str, title: str) -> None:
-        from kdsl.shapes import format_summary
+        from kdsl.shapes import summary_report
 
-        summary = _analyze(text)
-        print(format_summary(summary, title))
-        for note in summary.notes:
-            print(f"note: {note}")
+        print(summary_report(_analyze(text), title))
 
     def _compile(self, text: str, mode: Mode) -> Code:
         from kdsl.render import render

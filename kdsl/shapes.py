@@ -927,6 +927,11 @@ def _auto_name(class_name: str, seen: dict[str, int]) -> str:
     return base if count == 0 else f"{base}_{count}"
 
 
+def summary_report(summary: Summary, title: str) -> str:
+    """What `kdsl check` prints (and `%kdsl check` shows): the table, then the notes."""
+    return "\n".join([format_summary(summary, title), *(f"note: {n}" for n in summary.notes)])
+
+
 def format_summary(summary: Summary, title: str) -> str:
     """A plain-text table in the spirit of Keras's `model.summary()`."""
     header = ("Layer (type)", "Output Shape", "Param #")
