@@ -332,7 +332,7 @@ def _reversible_embedding(layer: _Layer, shape: Shape) -> Out:
 
 @rule("SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
 def _spatial_dropout(layer: _Layer, shape: Shape) -> Out:
-    rank = int(layer.call.class_name[-2])
+    rank = _conv_rank(layer.call.class_name)
     _need_rank(layer, shape, (rank + 2,), f"{rank + 1} dimensions per sample")
     return Out(shape)
 
@@ -475,7 +475,6 @@ def _conv(layer: _Layer, shape: Shape) -> Out:
     if kind.startswith("Conv"):
         _strides_or_dilation(layer, strides, dilation)
     out = _windows(layer, spatial, kernel, strides, dilation, padding)
-    kind = layer.call.class_name
     window = math.prod(kernel)
     if kind.startswith("Depthwise"):
         multiplier = layer["depth_multiplier"]
@@ -550,9 +549,7 @@ def _pool(layer: _Layer, shape: Shape) -> Out:
     pool = layer.ints("pool_size", rank)
     strides = pool if layer["strides"] is None else layer.ints("strides", rank)
     padding = layer.choice("padding", ("valid", "same"))
-    out = [
-        _window(layer, s, p, st, padding) for s, p, st in zip(spatial, pool, strides, strict=True)
-    ]
+    out = _windows(layer, spatial, pool, strides, (1,) * rank, padding)
     return Out(_assemble(layer, shape, out, channels))
 
 
@@ -801,7 +798,7 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
         )
     last = _output_layer(model)
     units = shape[-1] if shape else (last.args[0] if last.class_name == "Dense" else None)
-    summary.diagnostics += _check_output(model, units)
+    summary.diagnostics += _check_output(model, last, units)
     if unknown_from:
         what = f"{skipped} later layer{'s' if skipped != 1 else ''}"
         if units is None:
@@ -872,9 +869,8 @@ def _output_layer(model: ir.Model) -> ir.KerasCall:
     return model.layers[-1]
 
 
-def _check_output(model: ir.Model, units: int | None) -> list[Diagnostic]:
-    """The output layer's activation and units against the loss."""
-    last = _output_layer(model)
+def _check_output(model: ir.Model, last: ir.KerasCall, units: int | None) -> list[Diagnostic]:
+    """The output layer's (`last`'s) activation and units against the loss."""
     activation = dict(last.kwargs).get("activation")
     if last.class_name == "Activation":
         activation = last.args[0] if last.args else None
@@ -903,7 +899,7 @@ def _check_output(model: ir.Model, units: int | None) -> list[Diagnostic]:
         ]
     if (
         activation == "softmax"
-        and units not in (None,)
+        and units is not None
         and units > 2
         and loss == "binary_crossentropy"
     ):
