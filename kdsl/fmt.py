@@ -30,35 +30,19 @@ import difflib
 import re
 import sys
 from dataclasses import dataclass, field
-from functools import cache
-from importlib.resources import files
 from itertools import accumulate
 from pathlib import Path
 
-from lark import Lark, Token, Tree
+from lark import Token, Tree
 
 from kdsl import nodes
 from kdsl.errors import Source
-from kdsl.parser import parse
+from kdsl.parser import lark_parser, parse
 
 LINE_LENGTH = 88
 INDENT = "  "
 
 _COMMENT = re.compile(r"#[^\n]*")
-
-
-@cache
-def _layout_parser() -> Lark:
-    """The kdsl grammar, keeping punctuation in the tree (a one-item tuple's comma)."""
-    grammar = files("kdsl.grammar").joinpath("kdsl.lark").read_text(encoding="utf-8")
-    return Lark(
-        grammar,
-        parser="lalr",
-        keep_all_tokens=True,
-        propagate_positions=True,
-        maybe_placeholders=False,
-        cache=True,
-    )
 
 
 @dataclass(frozen=True)
@@ -122,7 +106,7 @@ def without_positions(node):
 
 
 def _format(text: str) -> str:
-    tree = _layout_parser().parse(text)
+    tree = lark_parser(keep_all_tokens=True).parse(text)
     items, code = _items(tree)
     footer = _attach_comments(text, items, code)
     newline = "\r\n" if text.split("\n", 1)[0].endswith("\r") and "\n" in text else "\n"

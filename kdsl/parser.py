@@ -27,11 +27,18 @@ _TERMINAL_WORDS = {
 
 
 @cache
-def _lark() -> Lark:
+def lark_parser(keep_all_tokens: bool = False) -> Lark:
+    """The grammar's LALR parser; `kdsl fmt` keeps punctuation in the tree with
+    `keep_all_tokens` (a one-item tuple's comma)."""
     grammar = files("kdsl.grammar").joinpath("kdsl.lark").read_text(encoding="utf-8")
     # cache=True keeps the built LALR tables in a temp file: ~50 ms saved per process.
     return Lark(
-        grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False, cache=True
+        grammar,
+        parser="lalr",
+        keep_all_tokens=keep_all_tokens,
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=True,
     )
 
 
@@ -135,7 +142,7 @@ def parse(source: Source) -> nodes.Program:
         )
     try:
         _check_nesting(source)
-        tree = _lark().parse(source.text)
+        tree = lark_parser().parse(source.text)
     except UnexpectedInput as error:
         raise SourceError(source, [_syntax_diagnostic(source, error)]) from None
     try:
@@ -154,7 +161,7 @@ MAX_NESTING = 16
 def _check_nesting(source: Source) -> None:
     """Refuse absurd nesting up front, so later passes never hit the recursion limit."""
     depth = 0
-    for token in _lark().lex(source.text, dont_ignore=False):
+    for token in lark_parser().lex(source.text, dont_ignore=False):
         if token.type == "LPAR":
             depth += 1
             if depth > MAX_NESTING:
@@ -187,7 +194,7 @@ _VALUE_TERMINALS = {"INT", "FLOAT", "DIMS", "STRING", "NAME", "LPAR"}
 
 def _expected_words(expected: set[str]) -> str:
     """Lark's terminal set in a user's words, with the many value tokens as one word."""
-    terminals = {t.name: t for t in _lark().terminals}
+    terminals = {t.name: t for t in lark_parser().terminals}
     if len(expected) > 4 and expected & _VALUE_TERMINALS:
         expected = (expected - _VALUE_TERMINALS) | {"VALUE"}
     words: list[str] = []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kdsl.catalog import POSITIONAL, load
 from kdsl.cli import main
-from kdsl.parser import _lark
+from kdsl.parser import lark_parser
 
 # A hang detector, not a speed target (speed lives in benchmarks/speed.py): the largest
 # special input takes ~2.5 s alone, and CI runs four test processes on two cores.
@@ -97,7 +97,7 @@ SPECIALS: list[bytes] = [
 
 def tokens(text: str) -> list[str]:
     try:
-        return [str(t) for t in _lark().lex(text, dont_ignore=False)]
+        return [str(t) for t in lark_parser().lex(text, dont_ignore=False)]
     except Exception:
         return text.split()
 

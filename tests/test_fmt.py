@@ -23,7 +23,7 @@ from kdsl import parse
 from kdsl.cli import main
 from kdsl.errors import SourceError
 from kdsl.fmt import check_same_program, format_text, without_positions
-from kdsl.parser import _lark
+from kdsl.parser import lark_parser
 
 # (what a user wrote, what fmt makes of it)
 CASES = {
@@ -166,7 +166,7 @@ def laid_out_programs(draw) -> str:
         parse(text)
     except SourceError:  # deep tuples and bad escapes: not this test's business
         assume(False)
-    tokens = [str(token) for token in _lark().lex(text)]
+    tokens = [str(token) for token in lark_parser().lex(text)]
     separators = draw(st.lists(st.sampled_from(SEPARATORS), min_size=len(tokens) + 1,
                                max_size=len(tokens) + 1))  # fmt: skip
     head = draw(st.sampled_from(["", "# header\n", "\n\n# header\n\n"]))
