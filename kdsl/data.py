@@ -60,7 +60,7 @@ def load(path: str | Path, target: str | None = None) -> Dataset:
 
 
 # The arrays a data folder may hold, as .npy files (x and y stand for x_train, y_train).
-FOLDER_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "x", "y")
+FOLDER_ARRAYS = (*(name for pair in PAIRS for name in pair), *ALIASES)
 
 
 def load_folder(path: str | Path) -> dict[str, np.ndarray]:
@@ -71,10 +71,7 @@ def load_folder(path: str | Path) -> dict[str, np.ndarray]:
         file = Path(path, f"{name}.npy")
         if file.exists():
             data[name] = load_npy(file)
-    for alias, key in ALIASES.items():
-        if key not in data and alias in data:
-            data[key] = data.pop(alias)
-    return data
+    return _renamed(data)
 
 
 def load_npy(file: str | Path, mmap: bool = True) -> np.ndarray:
@@ -161,8 +158,13 @@ def load_npz(path: str | Path, aliases: bool = True) -> dict[str, np.ndarray]:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise DataError(name, f"is not a readable .npz file ({error})") from None
+    return _renamed(data) if aliases else data
+
+
+def _renamed(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`x` and `y` renamed `x_train` and `y_train`, unless those are there too."""
     for alias, key in ALIASES.items():
-        if aliases and key not in data and alias in data:
+        if key not in data and alias in data:
             data[key] = data.pop(alias)
     return data
 
