@@ -161,9 +161,8 @@ def draw(
     `.svg` goes through Graphviz when it is installed (and `use_graphviz`), else kdsl
     draws it; `.png` needs Graphviz. Raises `GraphvizMissing` / `GraphvizFailed`.
     """
-    dot_source = to_dot(model, summary, title)
     if suffix == ".dot":
-        return dot_source.encode(), "kdsl (Graphviz DOT source)"
+        return to_dot(model, summary, title).encode(), "kdsl (Graphviz DOT source)"
     dot = graphviz() if use_graphviz else None
     if dot is None:
         if suffix == ".png":
@@ -172,7 +171,7 @@ def draw(
     try:
         done = subprocess.run(
             [dot, f"-T{suffix[1:]}"],
-            input=dot_source.encode(),
+            input=to_dot(model, summary, title).encode(),
             capture_output=True,
             timeout=60,
             check=False,
