@@ -97,7 +97,7 @@ def _is_number(text: str) -> bool:
 
 
 def numbers(
-    table: Table, column: str, what: str = "feature", hint: str | None = FEATURES_HINT
+    table: Table, column: str, what: str = "feature", hint: str | None = None
 ) -> np.ndarray:
     """A column as float64; the first empty, non-numeric or non-finite value is an error."""
     values = table.column(column)
@@ -116,7 +116,7 @@ def numbers(
                     table.path,
                     f"{what} column `{column}` has a non-numeric value `{value[:40]}` "
                     f"on line {line}",
-                    hint if what == "feature" else None,
+                    hint,
                 ) from None
         raise DataError(table.path, f"{what} column `{column}` holds non-numbers") from None
     finite = np.isfinite(array)
@@ -183,7 +183,8 @@ def read_csv(path: str | Path, target: str | None = None) -> CsvData:
             f"has only the label column `{label}`, no feature columns",
             "a CSV for training needs feature columns and a label column",
         )
-    x = np.stack([numbers(table, column) for column in features], axis=1).astype("float32")
+    columns = [numbers(table, column, hint=FEATURES_HINT) for column in features]
+    x = np.stack(columns, axis=1).astype("float32")
     y, class_names = labels(table, label)
     return CsvData(x, y, features, label, class_names)
 

@@ -274,11 +274,7 @@ def validate(
                 f"`{x_name}` has {len(x)} rows but `{y_name}` has {len(y)}",
                 "every row of x needs exactly one label in y",
             )
-        if feature_names is not None:
-            hint = f"change the model's input to `in {len(feature_names)}`, or drop columns"
-            check_shape(path, x_key, x, input_shape, feature_names, hint)
-        else:
-            check_shape(path, x_name, x, input_shape)
+        check_shape(path, x_name, x, input_shape, feature_names)
         name = f"column `{target}`" if target is not None else f"`{y_name}`"
         data[y_key], note = _check_labels(path, name, y, output, loss_key, on_disk)
         if note and note not in notes:
@@ -292,14 +288,17 @@ def check_shape(
     x: np.ndarray,
     input_shape: tuple,
     feature_names: list[str] | None = None,
-    hint: str = "change the model's input shape (`in SHAPE`) or reshape the data",
+    hint: str | None = None,
 ) -> None:
-    """Rows of `x` must have the shape of the model's input (`None` matches any size)."""
+    """Rows of `x` must have the shape of the model's input (`None` matches any size);
+    `feature_names`: they are a CSV's columns, named so in the message."""
     expected = tuple(input_shape[1:])
     found = tuple(x.shape[1:])
     if _shape_matches(expected, found):
         return
     if feature_names is not None:
+        if hint is None:
+            hint = f"change the model's input to `in {len(feature_names)}`, or drop columns"
         raise DataError(
             path,
             f"model expects rows of shape {show_shape(expected)}, but there are "
@@ -310,7 +309,7 @@ def check_shape(
         path,
         f"model expects rows of shape {show_shape(expected)}, "
         f"`{key}` has rows of shape {show_shape(found)}",
-        hint,
+        hint or "change the model's input shape (`in SHAPE`) or reshape the data",
     )
 
 
