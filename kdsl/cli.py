@@ -554,7 +554,8 @@ def _write_outputs(args, result, model, origin: str, seed: int) -> None:
         if result.epochs_run:
             from kdsl.plot import plot_history
 
-            plot_history(result.history, args.plot, f"{origin}: training curves")
+            title = f"{origin}: training curves"
+            plot_history(result.history, args.plot, title, result.validation_freq)
             print(f"kdsl: drew the training curves in {args.plot}")
         else:
             print(f"kdsl: no epoch finished, so no curves to draw in {args.plot}")

@@ -17,10 +17,14 @@ DPI = 100
 COLUMNS = 3
 
 
+def _grid(panels: int) -> tuple[int, int]:
+    """Rows and columns of panels: up to COLUMNS a row."""
+    return math.ceil(panels / COLUMNS), min(panels, COLUMNS)
+
+
 def figure_size(panels: int) -> tuple[int, int]:
     """Width and height in pixels of a plot with this many panels."""
-    columns = min(panels, COLUMNS)
-    rows = math.ceil(panels / COLUMNS)
+    rows, columns = _grid(panels)
     return round(PANEL_INCHES[0] * columns * DPI), round(PANEL_INCHES[1] * rows * DPI)
 
 
@@ -30,30 +34,26 @@ def quantities(history: dict[str, list[float]]) -> list[str]:
     return sorted(names, key=lambda n: n != "loss")
 
 
-def plot_history(history: dict[str, list[float]], path: str | Path, title: str) -> None:
-    """Draw the curves of a History dict into a PNG file."""
+def plot_history(
+    history: dict[str, list[float]], path: str | Path, title: str, validation_freq: int = 1
+) -> None:
+    """Draw the curves of a History dict into a PNG file. With fit's
+    `validation_freq=every`, validation ran after every `every`-th epoch only."""
     # A bare Figure, not pyplot: no global state, and PNG output needs no display.
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     names = quantities(history)
-    columns = min(len(names), COLUMNS)
-    rows = math.ceil(len(names) / COLUMNS)
     width, height = figure_size(len(names))
     figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    axes = figure.subplots(*_grid(len(names)), squeeze=False).ravel()
     for ax, name in zip(axes, names, strict=False):
-        epochs = range(1, len(history[name]) + 1)
         marker = "o" if len(history[name]) <= 30 else None
-        ax.plot(epochs, history[name], marker=marker, markersize=3, label="training")
-        if f"val_{name}" in history:
-            ax.plot(
-                epochs,
-                history[f"val_{name}"],
-                marker=marker,
-                markersize=3,
-                label="validation",
-            )
+        curves = ((name, 1, "training"), (f"val_{name}", validation_freq, "validation"))
+        for key, every, label in curves:
+            if key in history:
+                epochs = range(every, every * len(history[key]) + 1, every)
+                ax.plot(epochs, history[key], marker=marker, markersize=3, label=label)
         ax.set_title(name.replace("_", " "))
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)

@@ -374,6 +374,20 @@ def test_plot_is_a_png_of_the_expected_size(tmp_path: Path, capsys) -> None:
     assert (width, height) == figure_size(2) == (900, 350)  # loss and accuracy
 
 
+def test_plot_with_validation_every_other_epoch(tmp_path: Path, capsys) -> None:
+    """`validation_freq=2` records half as many validation figures as epochs."""
+    model = tmp_path / "model.k"
+    model.write_text(
+        "dense 8 in 4 relu -> dense 3 softmax; adam; categorical_crossentropy;"
+        " fit epochs=4 validation_split=0.2 validation_freq=2"
+    )
+    plot = tmp_path / "curves.png"
+    code, out, err = kdsl(["run", model, "--data", IRIS_NPZ, "--plot", plot], capsys)
+    assert code == 0, err
+    assert "at epoch 2;" in out or "at epoch 4;" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 # -- predict: bad inputs ------------------------------------------------------------------
 
 
