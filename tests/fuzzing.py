@@ -40,10 +40,13 @@ def _alarm(signum, frame):
     raise Hang()
 
 
-def run_one(data: bytes, folder: Path, report: Report) -> None:
-    """Compile and check one input; record anything but a clean success or kdsl error."""
+def run_one(data: bytes, folder: Path, report: Report) -> dict[str, str]:
+    """Compile and check one input; record anything but a clean success or kdsl error.
+    Returns what each command wrote on stderr."""
     path = folder / "input.k"
     path.write_bytes(data)
+    errors: dict[str, str] = {}
+    code: int | None = None
     for command in ("check", "compile"):
         stdout, stderr = io.StringIO(), io.StringIO()
         previous = signal.signal(signal.SIGALRM, _alarm)
@@ -60,7 +63,7 @@ def run_one(data: bytes, folder: Path, report: Report) -> None:
         finally:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, previous)
-        err = stderr.getvalue()
+        err = errors[command] = stderr.getvalue()
         if code not in (0, 1) or "Traceback" in err or "internal error" in err:
             report.failures.append((data, f"{command}: exit {code}: {err[-500:]}"))
         elif code == 1 and not err.strip():
@@ -70,6 +73,7 @@ def run_one(data: bytes, folder: Path, report: Report) -> None:
         report.accepted += 1
     else:
         report.rejected += 1
+    return errors
 
 
 # -- inputs ----------------------------------------------------------------------------
@@ -217,13 +221,14 @@ class ProgramGenerator:
         return "".join(r.choice(alphabet) for _ in range(size)).encode("utf-8", "replace")
 
 
-def fuzz(count: int, seed: int = 0) -> Report:
-    """`count` inputs: the specials, then a mix of programs, mutants and noise."""
+def fuzz(count: int, seed: int = 0, specials: bool = True) -> Report:
+    """`count` inputs: the specials (unless left out), then a mix of programs, mutants
+    and noise."""
     generator = ProgramGenerator(seed)
     report = Report()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        for data in SPECIALS:
+        for data in SPECIALS if specials else ():
             run_one(data, folder, report)
         while report.inputs < count:
             roll = generator.random.random()
