@@ -29,11 +29,13 @@ from numpy.lib.format import open_memmap
 
 FEATURES = 256
 TEST_ROWS = 4096
+BATCH_SIZE = 4096
 MODEL = (
     f"dense 16 relu in {FEATURES} -> dense 1 sigmoid; adam; binary_crossentropy; "
-    "fit epochs=1 batch_size=4096\n"
+    f"fit epochs=1 batch_size={BATCH_SIZE}\n"
 )
-BY_HAND = """
+# The same model and run as MODEL, as a user would write it by hand.
+BY_HAND = f"""
 import sys
 import keras
 import numpy as np
@@ -41,12 +43,12 @@ from keras import Input, Sequential
 from keras.layers import Dense
 
 with np.load(sys.argv[1]) as npz:
-    data = {key: npz[key] for key in npz.files}
+    data = {{key: npz[key] for key in npz.files}}
 model = Sequential(
-    [Input(shape=(256,)), Dense(16, activation="relu"), Dense(1, activation="sigmoid")]
+    [Input(shape=({FEATURES},)), Dense(16, activation="relu"), Dense(1, activation="sigmoid")]
 )
 model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-model.fit(data["x_train"], data["y_train"], batch_size=4096, epochs=1, verbose=0)
+model.fit(data["x_train"], data["y_train"], batch_size={BATCH_SIZE}, epochs=1, verbose=0)
 model.evaluate(data["x_test"], data["y_test"], verbose=0)
 model.predict(data["x_test"], verbose=0)
 """
