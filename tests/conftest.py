@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -9,8 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from kdsl.cli import main
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
+# What the compile path (compile, check, fmt, the API, the LSP) must never import.
+HEAVY = ("tensorflow", "keras", "numpy", "matplotlib")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -24,6 +29,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
+
+
+def kdsl_main(args: list, capsys) -> tuple[int, str, str]:
+    """Run `kdsl ARGS` in this process: (exit code, stdout, stderr)."""
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def plain_output(monkeypatch) -> None:
+    """Output as `run_kdsl` gets it: no colors, no KDSL_DEBUG tracebacks."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("KDSL_DEBUG", raising=False)
+
+
+def heavy_imports(code: str) -> list[str]:
+    """The HEAVY packages that Python `code` imports, run in a fresh process."""
+    report = f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r}))"
+    probe = f"{code}\nimport sys\n{report}"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    return ast.literal_eval(result.stdout.strip().splitlines()[-1])
 
 
 def run_kdsl(

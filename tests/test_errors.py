@@ -10,17 +10,10 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-
-from kdsl.cli import main
+from conftest import kdsl_main as compile_cli
 
 ERRORS = ROOT / "tests" / "errors"
 PROGRAMS = sorted(ERRORS.glob("*.k"))
-
-
-def compile_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    code = main(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def snapshot(name: str, code: int, stderr: str, update: bool) -> None:

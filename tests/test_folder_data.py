@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT
+from conftest import kdsl_main as kdsl
 from numpy.lib.format import open_memmap
 
 from kdsl import compile_source, data
-from kdsl.cli import main
 from kdsl.data import load, validate
 from kdsl.runner import import_keras, load_script
 
@@ -44,16 +44,7 @@ def folder(path: Path, **arrays: np.ndarray) -> Path:
     return path
 
 
-def kdsl(args: list, capsys) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-@pytest.fixture(autouse=True)
-def plain_output(monkeypatch) -> None:
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.delenv("KDSL_DEBUG", raising=False)
+pytestmark = pytest.mark.usefixtures("plain_output")
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import run_kdsl
+from conftest import kdsl_main, run_kdsl
 from golden_cases import case_id, kind_programs, programs
 
 import kdsl
 from kdsl.catalog import load
-from kdsl.cli import main
 from kdsl.errors import KdslError
 from kdsl.importer import NESTED, ZERO_BASED_FACTORS, import_config
 from kdsl.runner import import_keras, load_script
@@ -313,15 +312,9 @@ def test_cli_import(saved_iris: Path, tmp_path: Path) -> None:
     assert (result.returncode, result.stdout) == (0, expected)
 
 
-def cli(args: list[str], capsys) -> tuple[int, str, str]:
-    code = main(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_cli_refuses_to_overwrite_the_model(saved_iris: Path, capsys) -> None:
     before = saved_iris.read_bytes()
-    code, out, err = cli(["import", str(saved_iris), "-o", str(saved_iris)], capsys)
+    code, out, err = kdsl_main(["import", str(saved_iris), "-o", str(saved_iris)], capsys)
     assert (code, out) == (1, "")
     assert "is the model to import: refusing to overwrite it" in err
     assert saved_iris.read_bytes() == before
@@ -345,7 +338,7 @@ def test_cli_bad_files(name: str, content, message: str, tmp_path: Path, capsys)
             archive.writestr("metadata.json", "{}")
     elif content is not None:
         path.write_bytes(content)
-    code, out, err = cli(["import", str(path)], capsys)
+    code, out, err = kdsl_main(["import", str(path)], capsys)
     assert (code, out) == (1, "")
     assert err.startswith(f"{path}: error: ")
     assert message in err

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT
+from conftest import kdsl_main as kdsl
 
-from kdsl.cli import main
 from kdsl.data import load
 from kdsl.plot import figure_size
 from kdsl.runner import import_keras
@@ -27,17 +27,7 @@ IRIS_NPZ = str(ROOT / "examples" / "iris.npz")
 IRIS_CSV = str(ROOT / "examples" / "iris.csv")
 
 
-def kdsl(args: list[str], capsys) -> tuple[int, str, str]:
-    """Run the `kdsl` command in this process: (exit code, stdout, stderr)."""
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-@pytest.fixture(autouse=True)
-def plain_output(monkeypatch) -> None:
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.delenv("KDSL_DEBUG", raising=False)
+pytestmark = pytest.mark.usefixtures("plain_output")
 
 
 # -- bad data: one clear error before any training, nothing written -----------------------
