@@ -33,6 +33,11 @@ def expected_path(program: Path, style: str) -> Path:
     return GOLDEN / "expected" / f"{prefix}{program.stem}.{style}.py"
 
 
+def explain_expected_path(program: Path, style: str) -> Path:
+    """The `--explain` script's golden file: named as the plain one, in expected/explain/."""
+    return GOLDEN / "expected" / "explain" / expected_path(program, style).name
+
+
 def case_id(program: Path) -> str:
     return f"{program.parent.name}/{program.name}"
 

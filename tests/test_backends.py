@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import pytest
+from backend_driver import structure
 from conftest import ROOT
 
 import kdsl
@@ -27,14 +28,6 @@ from kdsl.runner import BACKENDS
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.k"))
 EPOCHS = 2  # enough for the loss to fall; JAX and PyTorch compile on the first steps
-
-
-def structure(model) -> list[list]:
-    """As tests/backend_driver.py records it: [class, output shape, parameters] per layer."""
-    return [
-        [type(layer).__name__, list(layer.output.shape), layer.count_params()]
-        for layer in model.layers
-    ]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 from conftest import run_kdsl
-from golden_cases import STYLES, all_programs, case_id, compare_golden, programs
+from golden_cases import (
+    STYLES,
+    all_programs,
+    case_id,
+    compare_golden,
+    explain_expected_path,
+    programs,
+)
 
 from kdsl import check_source, compile_source, explain
 from kdsl.catalog import load
@@ -24,21 +31,18 @@ EXAMPLES = [p for p in programs() if p.parent.name == "examples"]
 GOLDEN_CASES = [(p, "add") for p in programs()] + [(p, "constructor") for p in EXAMPLES]
 
 
-def _golden_path(program: Path, style: str) -> Path:
-    prefix = "example_" if program.parent.name == "examples" else ""
-    return EXPLAIN_GOLDEN / f"{prefix}{program.stem}.{style}.py"
-
-
 @pytest.mark.parametrize(
     ("program", "style"), GOLDEN_CASES, ids=[f"{case_id(p)}-{s}" for p, s in GOLDEN_CASES]
 )
 def test_explain_golden(program: Path, style: str, update_goldens: bool) -> None:
     code = compile_source(program.read_text(), str(program), style=style, explain=True)
-    compare_golden(code, _golden_path(program, style), f"{program} --explain", update_goldens)
+    compare_golden(
+        code, explain_expected_path(program, style), f"{program} --explain", update_goldens
+    )
 
 
 def test_no_orphan_explain_goldens() -> None:
-    wanted = {_golden_path(p, s) for p, s in GOLDEN_CASES}
+    wanted = {explain_expected_path(p, s) for p, s in GOLDEN_CASES}
     assert set(EXPLAIN_GOLDEN.glob("*.py")) <= wanted
 
 

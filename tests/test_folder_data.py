@@ -351,11 +351,10 @@ def test_outputs_never_replace_a_file_of_the_data_folder(tmp_path: Path, capsys)
     assert (data_dir / "x_train.npy").read_bytes() == before
 
 
-def test_other_npy_files_in_the_folder_are_ignored(tmp_path: Path) -> None:
+def test_other_npy_files_in_the_folder_are_ignored(script: dict, tmp_path: Path) -> None:
     arrays = iris()
     data_dir = folder(tmp_path / "data", x_train=arrays["x_train"], y_train=arrays["y_train"])
     np.save(data_dir / "notes.npy", np.array(["not", "data"], dtype=object), allow_pickle=True)
     np.save(data_dir / "fortran.npy", np.asfortranarray(np.ones((3, 4))))
     assert sorted(data.load_folder(data_dir)) == ["x_train", "y_train"]
-    script = load_script(compile_source(IRIS.read_text(), folder_data=True), "iris.py")
     assert sorted(script["load_data"](str(data_dir))) == ["x_train", "y_train"]
