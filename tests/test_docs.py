@@ -6,29 +6,11 @@ import re
 
 import pytest
 from conftest import ROOT
+from known_programs import blocks
 
 from kdsl import compile_source
 from kdsl.catalog import ALIASES
 from kdsl.errors import SourceError
-
-DOCS = [ROOT / "docs" / "language.md", ROOT / "README.md"]
-FENCE = re.compile(r"^```(k|k-error)\n(.*?)^```\n(?:\n```text\n(.*?)^```)?", re.M | re.S)
-
-
-def blocks(kind: str) -> list[tuple[str, str, str | None]]:
-    found = []
-    for doc in DOCS:
-        for match in FENCE.finditer(doc.read_text()):
-            if match.group(1) == kind:
-                found.append(
-                    (
-                        f"{doc.name}:{doc.read_text()[: match.start()].count(chr(10)) + 1}",
-                        match.group(2),
-                        match.group(3),
-                    )
-                )
-    return found
-
 
 EXAMPLES = blocks("k")
 ERRORS = blocks("k-error")

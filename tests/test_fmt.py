@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, heavy_imports, run_kdsl
 from fuzzing import SPECIALS, ProgramGenerator
+from grammar_strategies import GRAMMAR, TERMINALS
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 from known_programs import known_programs
-from test_fuzz import GRAMMAR, TERMINALS
 
 from kdsl import parse
 from kdsl.cli import main

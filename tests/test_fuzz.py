@@ -6,39 +6,13 @@ The fast profile runs here; `python benchmarks/fuzz.py` runs the long one (100,0
 from __future__ import annotations
 
 import tempfile
-from importlib.resources import files
 from pathlib import Path
 
 from fuzzing import SPECIALS, Report, fuzz, run_one
+from grammar_strategies import GRAMMAR, TERMINALS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
-from lark import Lark
-
-# hypothesis needs a grammar object that was built, not loaded from lark's cache.
-GRAMMAR = Lark(files("kdsl.grammar").joinpath("kdsl.lark").read_text(), parser="lalr")
-
-
-def _spaced(strategy):
-    """from_lark joins tokens with nothing between them; the lexer needs a space."""
-    return strategy.map(lambda token: f"{token} ")
-
-
-# Every terminal, followed by a space (and DIMS without the regex look-ahead).
-TERMINALS = {
-    t.name: _spaced(
-        st.just(t.pattern.value)
-        if t.pattern.type == "str"
-        else st.from_regex(t.pattern.value, fullmatch=True)
-    )
-    for t in GRAMMAR.terminals
-    if t.name in {"FLOAT", "INT", "NAME", "STRING"} or t.pattern.type == "str"
-}
-TERMINALS["DIMS"] = _spaced(
-    st.lists(st.integers(1, 64), min_size=2, max_size=4).map(lambda dims: "x".join(map(str, dims)))
-)
-TERMINALS["NAME"] = TERMINALS["NAME"].filter(lambda name: name.strip() != "in")
-TERMINALS["COMMENT"] = st.just("# a comment\n")  # ends its line, as in a real file
 
 
 def _assert_clean(report: Report) -> None:
