@@ -67,3 +67,10 @@ def test_format_lays_out_and_keeps_comments() -> None:
 def test_build_names_an_unknown_backend_in_the_apis_words() -> None:
     with pytest.raises(kdsl.KdslError, match="backend='bogus': not a Keras backend"):
         kdsl.build(TUTORIAL, backend="bogus")
+
+
+def test_the_api_refuses_unknown_options() -> None:
+    with pytest.raises(ValueError, match="strategy must be"):
+        kdsl.compile("dense 1 in 2; adam; mse", strategy="tpu")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="style must be"):
+        kdsl.compile("dense 1 in 2; adam; mse", style="x")  # type: ignore[arg-type]

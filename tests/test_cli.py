@@ -413,12 +413,3 @@ def test_writing_through_a_symlink_replaces_the_file_it_points_to(tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert link.is_symlink()
     assert real.read_text() == "dense 1 in 2; adam; mse\n"
-
-
-def test_the_api_refuses_unknown_options() -> None:
-    import kdsl
-
-    with pytest.raises(ValueError, match="strategy must be"):
-        kdsl.compile("dense 1 in 2; adam; mse", strategy="tpu")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="style must be"):
-        kdsl.compile("dense 1 in 2; adam; mse", style="x")  # type: ignore[arg-type]
