@@ -6,13 +6,13 @@ import ast
 import math
 import warnings
 from functools import cache
-from importlib.resources import files
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from kdsl import nodes
 from kdsl.errors import Diagnostic, Source, SourceError
+from kdsl.resources import read_text
 
 # How each terminal is described in "expected ..." messages.
 _TERMINAL_WORDS = {
@@ -30,7 +30,7 @@ _TERMINAL_WORDS = {
 def lark_parser(keep_all_tokens: bool = False) -> Lark:
     """The grammar's LALR parser; `kdsl fmt` keeps punctuation in the tree with
     `keep_all_tokens` (a one-item tuple's comma)."""
-    grammar = files("kdsl.grammar").joinpath("kdsl.lark").read_text(encoding="utf-8")
+    grammar = read_text("grammar", "kdsl.lark")
     # cache=True keeps the built LALR tables in a temp file: ~50 ms saved per process.
     return Lark(
         grammar,

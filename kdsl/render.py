@@ -11,13 +11,13 @@ import re
 import textwrap
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from typing import Literal
 
 import jinja2
 
 from kdsl import __version__, ir
 from kdsl.catalog import FIT_CALLBACKS
+from kdsl.resources import read_text
 
 Style = Literal["add", "constructor"]
 STYLES: tuple[Style, ...] = ("add", "constructor")
@@ -56,9 +56,8 @@ class Mode:
 
 @cache
 def _environment() -> jinja2.Environment:
-    templates = files("kdsl.templates")
     return jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda name: templates.joinpath(name).read_text("utf-8")),
+        loader=jinja2.FunctionLoader(lambda name: read_text("templates", name)),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # the output is Python, not HTML; values are literals made here
         trim_blocks=True,
