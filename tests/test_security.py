@@ -20,10 +20,10 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from conftest import ROOT
+from conftest import ROOT, kdsl_main, run_kdsl
 
 from kdsl import check_source, compile_source, explain
-from kdsl.catalog import load
+from kdsl.catalog import KIND_EXAMPLES, load
 from kdsl.errors import KdslError
 from kdsl.render import STRATEGIES, STYLES, Mode, line_safe, render
 
@@ -293,6 +293,81 @@ def test_line_safe_escapes_what_is_not_printable(char: str) -> None:
 def test_names_outside_the_catalog_are_rejected(program: str) -> None:
     with pytest.raises(KdslError):
         compile_source(program)
+
+
+# Where Keras wants a number that its signature does not show (a required argument, or
+# a default of None), the catalog gives an example (KIND_EXAMPLES); `--explain` quotes
+# these numbers in words (`multiplies the inputs by {scale}`), so a string is refused.
+NUMBER_ARGUMENTS = [
+    ("rescaling", "offset"),  # typed by Keras's default, 0.0
+    *((layer, name) for layer, examples in KIND_EXAMPLES.items() for name in examples),
+]
+
+
+@pytest.mark.parametrize(("layer", "name"), NUMBER_ARGUMENTS, ids="-".join)
+@pytest.mark.parametrize("value", ['"1"', "relu", "true", "(1, 2)"])
+def test_a_string_where_keras_wants_a_number_is_refused(
+    layer: str, name: str, value: str, tmp_path: Path, capsys, plain_output
+) -> None:
+    required = " 1.0" if layer == "rescaling" and name != "scale" else ""
+    program = f"input 4 -> {layer}{required} {name}={value} -> dense 1; adam; mse\n"
+    source = tmp_path / "m.k"
+    source.write_text(program)
+    code, out, err = kdsl_main(["compile", source, "--explain"], capsys)
+    column = program.index(f"{name}=") + len(name) + 2
+    assert code == 1 and out == "", err
+    assert f"m.k:1:{column}: error: `{name}` of `{layer}` is a number like" in err
+    assert f"hint: e.g. `{name}=" in err
+
+
+def test_positional_strings_are_refused_too_and_numbers_pass() -> None:
+    with pytest.raises(KdslError, match="`scale` of `rescaling` is a number like `1.0`"):
+        check_source('rescaling "0.5" in 4 -> dense 1; adam; mse')
+    model = check_source(
+        "rescaling 2 -0.5 in 4 -> relu 6 -> gaussiannoise 0.1 -> dense 1; adam; mse"
+    )
+    rescaling, relu, noise, _ = model.layers
+    assert (rescaling.args, rescaling.kwarg("offset")) == ((2,), -0.5)
+    assert (relu.kwarg("max_value"), noise.args) == (6, (0.1,))
+
+
+def test_kind_examples_name_real_arguments_that_keras_does_not_type() -> None:
+    """Each example names a layer's argument whose Keras default does not show its kind."""
+    catalog = load()
+    for layer, examples in KIND_EXAMPLES.items():
+        for name, example in examples.items():
+            param = catalog.layers[layer].param(name)
+            assert param is not None, (layer, name)
+            assert param.default is None and param.kind == example, (layer, name)
+
+
+# Lone surrogates (`"\\ud800"`: half of a UTF-16 pair) are strings Python holds but UTF-8
+# cannot encode: they must reach the script escaped, or be refused, never crash the write.
+SURROGATE_PROGRAMS = [
+    'input 4 -> rescaling "\\ud800" -> dense 1; adam; mse',
+    'dense 1 in 4 kernel_initializer="\\ud800"; adam; huber reduction="\\udfff"',
+    'dense 1 in 4 name="\\ud800"; adam; mse',
+]
+
+
+@pytest.mark.parametrize("program", SURROGATE_PROGRAMS, ids=["refused", "accepted", "name"])
+@pytest.mark.parametrize("command", [("compile", "--explain"), ("compile",), ("check",)])
+def test_surrogates_never_crash_and_the_script_is_utf8(
+    program: str, command: tuple[str, ...], tmp_path: Path
+) -> None:
+    source = tmp_path / "m.k"
+    source.write_text(program + "\n", encoding="utf-8")
+    script = tmp_path / "m.py"
+    output = ("-o", str(script)) if command[0] == "compile" else ()
+    result = run_kdsl(*command, str(source), *output)
+    assert result.returncode in (0, 1), result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    if result.returncode == 1:
+        assert "error:" in result.stderr and "hint:" in result.stderr
+    elif output:
+        code = script.read_bytes().decode("utf-8")  # strict: no surrogate got through
+        strings = {n.value for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Constant)}
+        assert "\ud800" in strings and "\udfff" in strings
 
 
 def test_templates_are_strict() -> None:
