@@ -21,6 +21,7 @@ from pathlib import Path
 import jinja2
 import pytest
 from conftest import ROOT, kdsl_main, run_kdsl
+from golden_cases import all_programs, case_id
 
 from kdsl import check_source, compile_source, explain
 from kdsl.catalog import KIND_EXAMPLES, load
@@ -156,7 +157,6 @@ def test_template_helpers_are_the_same_for_every_program() -> None:
 LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 INJECTED = 'print(\\"INJECTED\\")#'  # as written inside a .k string
 
-
 HOSTILE = [
     '"); import os; os.system("echo pwned"); ("',
     "'); import os; os.system('echo pwned'); ('",
@@ -197,6 +197,14 @@ MODES = [
     for strategy in (None, *STRATEGIES)
     for folder_data in (False, True)
 ]
+
+
+@pytest.mark.parametrize("program", all_programs(), ids=case_id)
+def test_every_program_in_every_mode_is_whitelisted(program: Path) -> None:
+    """The goldens hold a few modes; here every program is compiled in all of them."""
+    model = check_source(program.read_text(), str(program))
+    for mode in MODES:
+        check_script(render(model, mode))
 
 
 def test_line_breaks_are_all_in_the_corpus() -> None:
