@@ -95,6 +95,15 @@ POSITIONAL: dict[str, tuple[str, ...]] = {
     "categoryencoding": ("num_tokens",),
 }
 
+# The kind of value an argument takes where Keras's signature does not show it (the
+# argument is required, or defaults to None): an example of that kind, which values are
+# checked against as against a default (`scale` of `rescaling` is a number like 1.0).
+KIND_EXAMPLES: dict[str, dict[str, Any]] = {
+    "rescaling": {"scale": 1.0},
+    "relu": {"max_value": 6.0},
+    "gaussiannoise": {"stddev": 0.1},
+}
+
 # Short names Keras users say, beyond the names Keras itself exports.
 ALIASES: dict[str, str] = {
     "maxpool1d": "maxpooling1d",
@@ -156,6 +165,12 @@ class Param:
     required: bool
     default: Any = None
     has_default: bool = False
+    example: Any = None  # a value of its kind, where the default shows none (KIND_EXAMPLES)
+
+    @property
+    def kind(self) -> Any:
+        """A value of the kind this argument takes (a number, a flag, a name), or None."""
+        return self.default if self.example is None else self.example
 
 
 @dataclass(frozen=True)
@@ -177,8 +192,12 @@ class Entry:
         return tuple(p.name for p in self.params if p.required)
 
 
-def _params(raw: list[dict]) -> tuple[Param, ...]:
-    return tuple(Param(p["name"], p["required"], p.get("default"), "default" in p) for p in raw)
+def _params(raw: list[dict], examples: dict[str, Any] | None = None) -> tuple[Param, ...]:
+    examples = examples or {}
+    return tuple(
+        Param(p["name"], p["required"], p.get("default"), "default" in p, examples.get(p["name"]))
+        for p in raw
+    )
 
 
 @dataclass(frozen=True)
@@ -224,7 +243,7 @@ def load() -> Catalog:
         key: Entry(
             key,
             e["class"],
-            _params(e["params"]),
+            _params(e["params"], KIND_EXAMPLES.get(key)),
             positional=POSITIONAL.get(key, ()),
             category=e.get("category", ""),
         )

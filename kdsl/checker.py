@@ -157,10 +157,11 @@ class _Checker:
             )
 
     def check_type(self, owner: str, param, value: ir.PyValue, span: nodes.Span) -> None:
-        """Where Keras's default is a flag or a word, the value must be one too."""
-        if param is None or not param.has_default or value is None:
+        """Where Keras's default (or the catalog's example) is a flag, a number or a word,
+        the value must be one too."""
+        if param is None or value is None:
             return
-        default = param.default
+        default = param.kind
         if isinstance(default, bool) and not isinstance(value, bool):
             self.error(
                 f"`{param.name}` of `{owner}` is true or false, not `{show_value(value)}`",

@@ -1,7 +1,8 @@
 """Checked model → Keras 3 Python, through a Jinja template and black.
 
 Templates never see user text: every value reaches them as a Python literal made here
-(by `repr` or as a number) and every identifier comes from the catalog.
+(by `repr` or as a number), every identifier comes from the catalog, and every comment's
+text passes through `line_safe` (it may quote user text, but can never end its line).
 """
 
 from __future__ import annotations
@@ -135,10 +136,28 @@ class Line:
     comment: tuple[str, ...] = ()
 
 
+def line_safe(text: str) -> str:
+    """`text` with every character that is not printable written as `repr` writes it.
+
+    A comment may quote user text (a layer's argument). Python ends a line at `\\n` or
+    `\\r`, and `str.splitlines` (which the template's `indent` filter, black and editors
+    use) also at `\\x0b`, `\\x0c`, `\\x1c`-`\\x1e`, `\\x85`, `\\u2028` and `\\u2029`: the rest
+    of the comment would be live code. All of them are non-printable, as are the other
+    control characters and lone surrogates (which UTF-8 cannot encode, so the script could
+    not be written): escaped, the comment stays one line of text.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def _commented(code: str, text: str | None, indent: int, mode: Mode) -> Line:
-    """`code` with `text` wrapped into `#` lines that fit black's line length."""
+    """`code` with `text` wrapped into `#` lines that fit black's line length.
+
+    Every comment of the script is made here, so here it is made line-safe."""
     if not mode.explain or not text:
         return Line(code)
+    text = line_safe(text)
     width = max(mode.line_length - indent - 2, 40)
     # A shape such as `(None, 8, 8, 16)` is never split across lines: its spaces are
     # no-break spaces while wrapping (textwrap breaks only at ASCII whitespace).

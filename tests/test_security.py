@@ -8,20 +8,25 @@ either rejected or ends up inert, inside a string literal.
 from __future__ import annotations
 
 import ast
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
+import tokenize
+from dataclasses import replace
 from pathlib import Path
 
 import jinja2
 import pytest
-from conftest import ROOT
+from conftest import ROOT, kdsl_main, run_kdsl
+from golden_cases import all_programs, case_id
 
-from kdsl import compile_source
-from kdsl.catalog import load
+from kdsl import check_source, compile_source, explain
+from kdsl.catalog import KIND_EXAMPLES, load
 from kdsl.errors import KdslError
+from kdsl.render import STRATEGIES, STYLES, Mode, line_safe, render
 
 GOLDEN = ROOT / "tests" / "golden" / "expected"
 IMPORTS = {"argparse", "keras", "numpy", "keras.layers"}
@@ -126,8 +131,11 @@ def check_script(code: str) -> None:
             raise AssertionError(f"unexpected {type(node).__name__}")
 
 
-@pytest.mark.parametrize("script", sorted(GOLDEN.glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "script", sorted(GOLDEN.rglob("*.py")), ids=lambda p: str(p.relative_to(GOLDEN))
+)
 def test_every_golden_script_is_whitelisted(script: Path) -> None:
+    """Every golden script, --explain's (in explain/) included."""
     check_script(script.read_text())
 
 
@@ -144,6 +152,11 @@ def test_template_helpers_are_the_same_for_every_program() -> None:
     assert all(len(dumps) == 1 for dumps in seen.values())
 
 
+# Every character `str.splitlines` ends a line at (`\r\n` is `\r` then `\n`): in a comment,
+# what follows one would be code (test_line_breaks_are_all_in_the_corpus proves the list).
+LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+INJECTED = 'print(\\"INJECTED\\")#'  # as written inside a .k string
+
 HOSTILE = [
     '"); import os; os.system("echo pwned"); ("',
     "'); import os; os.system('echo pwned'); ('",
@@ -151,36 +164,120 @@ HOSTILE = [
     "{{ 7 * 7 }}",
     "{% for x in range(3) %}x{% endfor %}",
     "{{ self.__init__.__globals__ }}",
-    "line1\\nimport os",
     "\\\\",
     "tab\\there",
-    "\\u2028import os",
     "ﬁle",
     "𝕖𝕧𝕒𝕝",
     "x" * 5000,
+    # A line break then code, written as an escape (.k strings take Python's: `\\x1c`)
+    # and as the character itself; the surrogates are the halves of a pair, alone.
+    *(f"1{repr(char)[1:-1]}    {INJECTED}" for char in LINE_BREAKS),
+    *(f"1{char}    {INJECTED}" for char in LINE_BREAKS if char != "\n"),
+    "\\ud800",
+    "1\\udfff    " + INJECTED,
+]
+# Every place a program can put a string of its own.
+STRING_POSITIONS = {
+    "layer-argument": 'dense 1 in 4 kernel_initializer="{}"; adam; mse',
+    "layer-positional": 'input 4 -> rescaling "{}" -> dense 1; adam; mse',
+    "layer-cap": 'input 4 -> relu "{}" -> dense 1; adam; mse',
+    "layer-name": 'dense 1 in 4 name="{}"; adam; mse',
+    "input-name": 'input 4 name="{}" -> dense 1; adam; mse',
+    "optimizer-argument": 'dense 1 in 4; adam name="{}"; mse',
+    "loss-argument": 'dense 1 in 4; adam; huber reduction="{}"',
+    "metric-argument": 'dense 1 in 4; adam; mse; metrics auc curve="{}"',
+    "metric-name": 'dense 1 in 4; adam; mse; metrics auc name="{}"',
+    "fit-option": 'dense 1 in 4; adam; mse; fit verbose="{}"',
+}
+# Every combination of the options that change the generated code.
+MODES = [
+    Mode(style, explain=explain, strategy=strategy, folder_data=folder_data)
+    for style in STYLES
+    for explain in (False, True)
+    for strategy in (None, *STRATEGIES)
+    for folder_data in (False, True)
 ]
 
 
+@pytest.mark.parametrize("program", all_programs(), ids=case_id)
+def test_every_program_in_every_mode_is_whitelisted(program: Path) -> None:
+    """The goldens hold a few modes; here every program is compiled in all of them."""
+    model = check_source(program.read_text(), str(program))
+    for mode in MODES:
+        check_script(render(model, mode))
+
+
+def test_line_breaks_are_all_in_the_corpus() -> None:
+    breaks = {chr(c) for c in range(sys.maxunicode + 1) if len(f"a{chr(c)}b".splitlines()) > 1}
+    assert breaks == set(LINE_BREAKS)
+
+
+def code_tokens(code: str) -> list[tuple[int, str]]:
+    """The script's tokens without its comments and the line ends around them."""
+    ignored = {tokenize.COMMENT, tokenize.NL}
+    tokens = tokenize.generate_tokens(io.StringIO(code).readline)
+    return [(token.type, token.string) for token in tokens if token.type not in ignored]
+
+
 @pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
-@pytest.mark.parametrize(
-    "template",
-    [
-        'dense 1 in 4 kernel_initializer="{}"; adam; mse',
-        'dense 1 in 4; adam; mse; fit verbose="{}"',
-        'input 4 name="{}" -> dense 1; adam; mse',
-    ],
-    ids=["layer-argument", "fit-option", "input-name"],
-)
+@pytest.mark.parametrize("template", STRING_POSITIONS.values(), ids=STRING_POSITIONS)
 def test_hostile_strings_are_inert_or_rejected(template: str, text: str) -> None:
+    """In every mode: only whitelisted code, the text as one string literal, a script UTF-8
+    can write, and --explain adds comments and nothing else."""
     program = template.replace("{}", text)
     try:
-        code = compile_source(program)
+        model = check_source(program)
     except KdslError:
         return  # rejected, with a message
-    check_script(code)
     decoded = ast.literal_eval(f'"{text}"')
-    strings = [n.value for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Constant)]
-    assert decoded in strings, "the text must reach the script as one string literal"
+    scripts = {mode: render(model, mode) for mode in MODES}
+    for mode, code in scripts.items():
+        check_script(code)
+        code.encode("utf-8")
+        strings = [n.value for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Constant)]
+        assert decoded in strings, "the text must reach the script as one string literal"
+        if mode.explain:
+            plain = scripts[replace(mode, explain=False)]
+            assert code_tokens(code) == code_tokens(plain), mode
+            assert ast.dump(ast.parse(code)) == ast.dump(ast.parse(plain)), mode
+
+
+def build_model_calls(code: str) -> set[str]:
+    """The functions build_model calls by name (layer classes, `Sequential`, `Input`)."""
+    tree = ast.parse(code)
+    build = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build_model")
+    calls = (n for n in ast.walk(build) if isinstance(n, ast.Call))
+    return {call.func.id for call in calls if isinstance(call.func, ast.Name)}
+
+
+# Python strings (not .k text): issue 11's injection, with each line break, and a surrogate.
+PAYLOADS = [f'1{char}    print("INJECTED")#' for char in (*LINE_BREAKS, "\ud800")]
+
+
+@pytest.mark.parametrize("value", PAYLOADS, ids=lambda v: hex(ord(v[1])))
+def test_explain_comments_are_line_safe_whatever_the_value(value: str) -> None:
+    """Comments quote arguments (`multiplies the inputs by {scale}`): even a string where
+    the checker wants a number, had it let one through, stays inside its comment."""
+    model = check_source("input 4 -> rescaling 0.5 -> relu 6.0 -> dense 1; adam; mse")
+    rescaling, relu, dense = model.layers
+    hostile = (replace(rescaling, args=(value,)), replace(relu, args=(value,)), dense)
+    model = replace(model, layers=hostile)
+    assert value in explain.comments(model)[0]  # the sentence does quote it
+    for mode in MODES:
+        code = render(model, mode)
+        code.encode("utf-8")
+        assert "print" not in build_model_calls(code), mode
+        if mode.explain:
+            assert code_tokens(code) == code_tokens(render(model, replace(mode, explain=False)))
+
+
+@pytest.mark.parametrize("char", [*LINE_BREAKS, "\ud800", "\x00", "\t", "\x1b", "\u200b"])
+def test_line_safe_escapes_what_is_not_printable(char: str) -> None:
+    text = f"before{char}after ﬁle ≥ 1"
+    safe = line_safe(text)
+    assert safe == f"before{repr(char)[1:-1]}after ﬁle ≥ 1"
+    assert len(safe.splitlines()) == 1 and safe.isprintable()
+    assert line_safe("plain text, (None, 4)") == "plain text, (None, 4)"
 
 
 @pytest.mark.parametrize(
@@ -204,6 +301,81 @@ def test_hostile_strings_are_inert_or_rejected(template: str, text: str) -> None
 def test_names_outside_the_catalog_are_rejected(program: str) -> None:
     with pytest.raises(KdslError):
         compile_source(program)
+
+
+# Where Keras wants a number that its signature does not show (a required argument, or
+# a default of None), the catalog gives an example (KIND_EXAMPLES); `--explain` quotes
+# these numbers in words (`multiplies the inputs by {scale}`), so a string is refused.
+NUMBER_ARGUMENTS = [
+    ("rescaling", "offset"),  # typed by Keras's default, 0.0
+    *((layer, name) for layer, examples in KIND_EXAMPLES.items() for name in examples),
+]
+
+
+@pytest.mark.parametrize(("layer", "name"), NUMBER_ARGUMENTS, ids="-".join)
+@pytest.mark.parametrize("value", ['"1"', "relu", "true", "(1, 2)"])
+def test_a_string_where_keras_wants_a_number_is_refused(
+    layer: str, name: str, value: str, tmp_path: Path, capsys, plain_output
+) -> None:
+    required = " 1.0" if layer == "rescaling" and name != "scale" else ""
+    program = f"input 4 -> {layer}{required} {name}={value} -> dense 1; adam; mse\n"
+    source = tmp_path / "m.k"
+    source.write_text(program)
+    code, out, err = kdsl_main(["compile", source, "--explain"], capsys)
+    column = program.index(f"{name}=") + len(name) + 2
+    assert code == 1 and out == "", err
+    assert f"m.k:1:{column}: error: `{name}` of `{layer}` is a number like" in err
+    assert f"hint: e.g. `{name}=" in err
+
+
+def test_positional_strings_are_refused_too_and_numbers_pass() -> None:
+    with pytest.raises(KdslError, match="`scale` of `rescaling` is a number like `1.0`"):
+        check_source('rescaling "0.5" in 4 -> dense 1; adam; mse')
+    model = check_source(
+        "rescaling 2 -0.5 in 4 -> relu 6 -> gaussiannoise 0.1 -> dense 1; adam; mse"
+    )
+    rescaling, relu, noise, _ = model.layers
+    assert (rescaling.args, rescaling.kwarg("offset")) == ((2,), -0.5)
+    assert (relu.kwarg("max_value"), noise.args) == (6, (0.1,))
+
+
+def test_kind_examples_name_real_arguments_that_keras_does_not_type() -> None:
+    """Each example names a layer's argument whose Keras default does not show its kind."""
+    catalog = load()
+    for layer, examples in KIND_EXAMPLES.items():
+        for name, example in examples.items():
+            param = catalog.layers[layer].param(name)
+            assert param is not None, (layer, name)
+            assert param.default is None and param.kind == example, (layer, name)
+
+
+# Lone surrogates (`"\\ud800"`: half of a UTF-16 pair) are strings Python holds but UTF-8
+# cannot encode: they must reach the script escaped, or be refused, never crash the write.
+SURROGATE_PROGRAMS = [
+    'input 4 -> rescaling "\\ud800" -> dense 1; adam; mse',
+    'dense 1 in 4 kernel_initializer="\\ud800"; adam; huber reduction="\\udfff"',
+    'dense 1 in 4 name="\\ud800"; adam; mse',
+]
+
+
+@pytest.mark.parametrize("program", SURROGATE_PROGRAMS, ids=["refused", "accepted", "name"])
+@pytest.mark.parametrize("command", [("compile", "--explain"), ("compile",), ("check",)])
+def test_surrogates_never_crash_and_the_script_is_utf8(
+    program: str, command: tuple[str, ...], tmp_path: Path
+) -> None:
+    source = tmp_path / "m.k"
+    source.write_text(program + "\n", encoding="utf-8")
+    script = tmp_path / "m.py"
+    output = ("-o", str(script)) if command[0] == "compile" else ()
+    result = run_kdsl(*command, str(source), *output)
+    assert result.returncode in (0, 1), result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    if result.returncode == 1:
+        assert "error:" in result.stderr and "hint:" in result.stderr
+    elif output:
+        code = script.read_bytes().decode("utf-8")  # strict: no surrogate got through
+        strings = {n.value for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Constant)}
+        assert "\ud800" in strings and "\udfff" in strings
 
 
 def test_templates_are_strict() -> None:
