@@ -861,6 +861,17 @@ _PASS_THROUGH = frozenset(
 )  # fmt: skip
 
 
+# Losses that normalise the output over its units (or softmax it) and compare it with a
+# class: over one unit the prediction is always 1.0 for the only class, and the loss 0.
+ONE_CLASS_LOSSES = frozenset(
+    {
+        "categorical_crossentropy",
+        "categorical_focal_crossentropy",
+        "sparse_categorical_crossentropy",
+    }
+)
+
+
 def _output_layer(model: ir.Model) -> ir.KerasCall:
     """The layer that decides the outputs: the last one, looking past dropout and noise."""
     for call in reversed(model.layers):
@@ -885,6 +896,16 @@ def _check_output(model: ir.Model, last: ir.KerasCall, units: int | None) -> lis
                 span,
                 "for two classes use `dense 1 sigmoid` with `binary_crossentropy`, or "
                 "`dense 2 softmax`",
+            )
+        ]
+    if units == 1 and loss in ONE_CLASS_LOSSES:
+        return [
+            Diagnostic(
+                f"`{loss}` over 1 output unit sees a single class: the loss is always 0, so "
+                "the model cannot learn",
+                last.span,
+                "for two classes use `dense 1 sigmoid` with `binary_crossentropy`, or "
+                f"`dense 2 softmax` with `{loss}`",
             )
         ]
     if activation == "sigmoid" and units not in (1, None) and loss == "categorical_crossentropy":

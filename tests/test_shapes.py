@@ -249,3 +249,46 @@ REVIEW_MODELS = {
 @pytest.mark.parametrize("body", REVIEW_MODELS.values(), ids=REVIEW_MODELS.keys())
 def test_parameter_rules_found_in_review(body: str) -> None:
     assert_same(f"{body}; adam; mse")
+
+
+# -- the output against the loss --------------------------------------------------------
+
+ONE_UNIT_ACTIVATIONS = ["sigmoid", "linear", "tanh", "softplus"]
+ONE_CLASS_LOSSES = {
+    "categorical_crossentropy": "categorical_crossentropy",
+    "categorical_crossentropy_logits": "categorical_crossentropy from_logits=true",
+    "categorical_focal_crossentropy": "categorical_focal_crossentropy",
+    "sparse_categorical_crossentropy": "sparse_categorical_crossentropy",
+    "sparse_categorical_crossentropy_logits": "sparse_categorical_crossentropy from_logits=true",
+}
+
+
+@pytest.mark.parametrize("activation", ONE_UNIT_ACTIVATIONS)
+@pytest.mark.parametrize("loss", ONE_CLASS_LOSSES.values(), ids=ONE_CLASS_LOSSES.keys())
+def test_one_unit_under_a_categorical_loss_is_refused(activation: str, loss: str) -> None:
+    """Keras's own loss is 0 with no gradient over one unit, whatever the activation: the
+    model cannot learn, so kdsl refuses it (and names the loss and the fix)."""
+    import tensorflow as tf
+
+    text = f"input 3 -> dense 4 tanh -> dense 1 {activation}; adam; {loss}"
+    with pytest.raises(SourceError) as refused:
+        static(text)
+    (problem,) = refused.value.diagnostics
+    assert "1 output unit" in problem.message
+    assert f"`{loss.split()[0]}`" in problem.message
+    assert "binary_crossentropy" in problem.hint
+
+    model = built(text)
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    # The only labels one unit can hold: class 0, one-hot or as an id.
+    y = np.zeros((8,), "int32") if loss.startswith("sparse") else np.ones((8, 1), "float32")
+    with tf.GradientTape() as tape:
+        value = keras.ops.mean(keras.losses.get(model.loss)(y, model(x)))
+    gradients = tape.gradient(value, model.trainable_weights)
+    assert float(value) == pytest.approx(0.0, abs=1e-5)
+    assert all(np.allclose(g, 0.0, atol=1e-5) for g in gradients if g is not None)
+
+
+@pytest.mark.parametrize("loss", ["binary_crossentropy", "mse", "hinge"])
+def test_one_unit_under_other_losses_is_fine(loss: str) -> None:
+    assert static(f"input 3 -> dense 1 sigmoid; adam; {loss}").output_shape == (None, 1)
