@@ -704,7 +704,7 @@ def _inner(layer: _Layer, catalog: Catalog, shape: Shape) -> tuple[Out, _Layer]:
     call = layer.call.args[0]
     inner = _Layer(call, catalog)
     function = RULES.get(call.class_name)
-    out = function(inner, shape) if function else None
+    out = _frozen(call, function(inner, shape)) if function else None
     if out is None:
         raise _Wrapped(inner.name)
     return out, inner
@@ -760,9 +760,9 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
         used.add(name)
         out: Out | None = None
         if shape is not None:
-            problem = _check_dtype(layer, dtype, index)
-            if problem:
-                summary.diagnostics.append(problem)
+            for problem in (_check_dtype(layer, dtype, index), _wrapper_not_frozen(layer)):
+                if problem:
+                    summary.diagnostics.append(problem)
             try:
                 out = _apply_checked(layer, shape, catalog)
                 if out is None:
@@ -833,9 +833,36 @@ def _apply_checked(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
 
 def _apply(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
     if layer.call.class_name in WRAPPER_CLASSES:
-        return _wrapper(layer, shape, catalog)
+        return _wrapper(layer, shape, catalog)  # see `_wrapper_not_frozen`
     function = RULES.get(layer.call.class_name)
-    return function(layer, shape) if function else None
+    return _frozen(layer.call, function(layer, shape)) if function else None
+
+
+def _frozen(call: ir.KerasCall, out: Out | None) -> Out | None:
+    """`trainable=false` turns all of a layer's weights non-trainable, as Keras counts
+    them. Not a wrapper's: Keras 3 sets it on the wrapper alone, and the wrapped layer
+    still trains (`_wrapper_not_frozen` warns)."""
+    if out is None or call.kwarg("trainable", True) is not False:
+        return out
+    return replace(out, trainable=0, non_trainable=out.trainable + out.non_trainable)
+
+
+def _wrapper_not_frozen(layer: _Layer) -> Diagnostic | None:
+    """`bidirectional lstm 4 trainable=false`: Keras 3's `Bidirectional(LSTM(4),
+    trainable=False)` leaves the LSTM trainable, and `fit` changes its weights."""
+    call = layer.call
+    if call.class_name not in WRAPPER_CLASSES or call.kwarg("trainable", True) is not False:
+        return None
+    inner = call.args[0]
+    inner_name = inner.written or inner.class_name.lower()
+    return Diagnostic(
+        f"`trainable=false` on `{layer.name}` does not freeze the wrapped `{inner_name}`: "
+        "Keras 3 still trains its weights, and they count as trainable",
+        call.arg_span("trainable"),
+        f"to freeze it, set `trainable = False` on the built model's `{layer.name}` layer "
+        "in Python, or remove `trainable=false`",
+        severity="warning",
+    )
 
 
 def _check_dtype(layer: _Layer, dtype: str, index: int) -> Diagnostic | None:

@@ -64,6 +64,8 @@ def assert_same(text: str) -> None:
     assert summary.total() == model.count_params()
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     assert summary.total("trainable") == trainable
+    non_trainable = sum(math.prod(w.shape) for w in model.non_trainable_weights)
+    assert summary.total("non_trainable") == non_trainable
 
 
 @pytest.mark.parametrize("program", programs(), ids=case_id)
@@ -292,3 +294,59 @@ def test_one_unit_under_a_categorical_loss_is_refused(activation: str, loss: str
 @pytest.mark.parametrize("loss", ["binary_crossentropy", "mse", "hinge"])
 def test_one_unit_under_other_losses_is_fine(loss: str) -> None:
     assert static(f"input 3 -> dense 1 sigmoid; adam; {loss}").output_shape == (None, 1)
+
+
+# -- frozen layers ----------------------------------------------------------------------
+
+FROZEN_MODELS = {  # `trainable=false`, and a control
+    "dense": "input 3 -> dense 4 trainable=false -> dense 1",
+    "dense_lora": "input 4 -> dense 8 lora_rank=2 trainable=false -> dense 1",
+    "embedding": "input 6 dtype=int32 -> embedding 20 4 trainable=false -> flatten -> dense 1",
+    "conv2d": "input 6x6x2 -> conv2d 3 3 trainable=false -> flatten -> dense 1",
+    "batchnorm": "input 5 -> batchnorm trainable=false -> dense 1",
+    "layernorm_groupnorm": "input 4x6 -> layernorm trainable=false -> groupnorm groups=3 "
+    "trainable=false -> flatten -> dense 1",
+    "lstm": "input 5x3 -> lstm 4 trainable=false -> dense 1",
+    "trainable_true": "input 3 -> dense 4 trainable=true -> batchnorm -> dense 1",
+}
+
+
+@pytest.mark.parametrize("body", FROZEN_MODELS.values(), ids=FROZEN_MODELS.keys())
+def test_frozen_layers_count_as_non_trainable(body: str) -> None:
+    """`trainable=false` moves every weight of the layer to non-trainable, per layer and in
+    the totals, as Keras counts them."""
+    assert_same(f"{body}; adam; mse")
+
+
+FROZEN_WRAPPERS = {
+    "bidirectional": "input 5x3 -> bidirectional lstm 4 trainable=false -> dense 1",
+    "bidirectional_sum": "input 5x3 -> bidirectional gru 2 merge_mode=sum trainable=false "
+    "-> dense 1",
+    "timedistributed": "input 5x3 -> timedistributed dense 4 trainable=false -> flatten -> dense 1",
+    "spectral": "input 4 -> spectralnormalization dense 3 trainable=false -> dense 1",
+}
+
+
+@pytest.mark.parametrize("body", FROZEN_WRAPPERS.values(), ids=FROZEN_WRAPPERS.keys())
+def test_trainable_false_on_a_wrapper_is_a_warning(body: str) -> None:
+    """Keras 3 puts `trainable=False` on the wrapper only: the wrapped layer still trains.
+    kdsl counts what `fit` trains, as the model's totals do, and warns."""
+    text = f"{body}; adam; mse"
+    summary = static(text)
+    (warning,) = summary.diagnostics
+    assert warning.severity == "warning"
+    assert "does not freeze" in warning.message and warning.hint
+    model = built(text)
+    assert summary.total("trainable") == sum(math.prod(w.shape) for w in model.trainable_weights)
+    assert summary.total("non_trainable") == sum(
+        math.prod(w.shape) for w in model.non_trainable_weights
+    )
+    wrapped = [w.numpy().copy() for w in model.layers[0].trainable_variables or []]
+    before = [w.numpy().copy() for w in model.layers[0].weights]
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, *model.input_shape[1:])).astype("float32")
+    model.fit(x, rng.normal(size=(8, 1)).astype("float32"), epochs=1, verbose=0)
+    assert not wrapped  # the wrapper itself reports no trainable weights...
+    after = [w.numpy() for w in model.layers[0].weights]
+    assert any(not np.allclose(a, b) for a, b in zip(before, after, strict=True))  # ...yet trains
