@@ -7,7 +7,9 @@ builds it with the same shapes and counts; when kdsl finds a shape error, Keras 
 
 from __future__ import annotations
 
+import ast
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +131,9 @@ SHAPE_ERRORS = {
     "pool_too_small": "input 3x3x1 -> conv2d 2 3 -> maxpool2d 2",
     "reshape_count": "input 10 -> reshape (3, 3)",
     "crop_too_much": "input 4x4x1 -> cropping2d 2",
+    "conv_groups_channels": "input 6x6x6 -> conv2d 8 3 groups=4",
+    "conv_groups_filters": "input 6x6x4 -> conv2d 6 3 groups=4",
+    "groupnorm_groups": "input 6x6 -> groupnorm groups=4",
 }
 
 
@@ -350,3 +355,122 @@ def test_trainable_false_on_a_wrapper_is_a_warning(body: str) -> None:
     assert not wrapped  # the wrapper itself reports no trainable weights...
     after = [w.numpy() for w in model.layers[0].weights]
     assert any(not np.allclose(a, b) for a, b in zip(before, after, strict=True))  # ...yet trains
+
+
+# -- messages ---------------------------------------------------------------------------
+
+SHAPES_SOURCE = Path(__file__).parent.parent / "kdsl" / "shapes.py"
+
+
+def _problem_calls():
+    """Every `ShapeProblem(...)` and `Diagnostic(...)` written in kdsl/shapes.py."""
+    tree = ast.parse(SHAPES_SOURCE.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in (
+            "ShapeProblem",
+            "Diagnostic",
+        ):
+            yield node
+
+
+def test_every_shape_diagnostic_has_a_hint() -> None:
+    """The hint is ShapeProblem's second argument and Diagnostic's third."""
+    missing = []
+    for call in _problem_calls():
+        position = 1 if call.func.id == "ShapeProblem" else 2
+        given = len(call.args) > position or any(k.arg == "hint" for k in call.keywords)
+        if not given:
+            missing.append(f"shapes.py:{call.lineno}")
+    assert not missing, f"diagnostics without a hint: {missing}"
+
+
+def test_no_shape_message_spells_a_layer_kind() -> None:
+    """A message names the layer as the user wrote it (`{layer.name}`), never a kind
+    spelled out in the source, which is wrong for an alias (`groupnorm`)."""
+    catalog = load()
+    kinds = {*catalog.layers, *catalog.layer_aliases}
+    spelled = []
+    for call in _problem_calls():
+        message = call.args[0] if call.args else None
+        texts = [n.value for n in ast.walk(message) if isinstance(n, ast.Constant)]
+        for text in texts:
+            if not isinstance(text, str):
+                continue
+            for word in re.findall(r"`([a-z0-9_]+)", text):
+                if word in kinds:
+                    spelled.append(f"shapes.py:{call.lineno}: `{word}`")
+    assert not spelled, spelled
+
+
+ALIASED_ERRORS = {
+    "groupnorm": "input 6x4 -> {kind} groups=3",
+    "batchnorm": "input 4 -> {kind} axis=3",
+    "layernorm": "input 4 -> {kind} axis=5",
+    "maxpool2d": "input 10 -> {kind} 2",
+    "gap1d": "input 10 -> {kind}",
+    "rnn": "input 10 -> {kind} 4",
+    "avgpool1d": "input 3x2 -> {kind} 5",
+}
+
+
+@pytest.mark.parametrize("alias", ALIASED_ERRORS, ids=ALIASED_ERRORS.keys())
+@pytest.mark.parametrize("spelled", ["alias", "canonical"])
+def test_shape_errors_name_what_was_written(alias: str, spelled: str) -> None:
+    canonical = load().layer_aliases[alias]
+    kind = alias if spelled == "alias" else canonical
+    text = ALIASED_ERRORS[alias].format(kind=kind) + " -> flatten -> dense 1; adam; mse"
+    with pytest.raises(SourceError) as refused:
+        static(text)
+    (problem,) = refused.value.diagnostics
+    assert f"`{kind}`" in problem.message
+    if kind == alias:
+        assert canonical not in problem.message + problem.hint
+    assert problem.hint
+
+
+# Layers that take dimensions away, before one that needs them: the hint names that
+# layer and its fix, never the input (which had the dimensions all along).
+REDUCED = {
+    "flatten": ("input 28x28x1 -> flatten -> conv2d 8 3", "the `flatten` at 1:18", "remove it"),
+    "gap2d": ("input 8x8x3 -> gap2d -> maxpool2d 2", "the `gap2d` at 1:16", "remove it"),
+    "gmp1d": ("input 8x3 -> conv1d 4 2 -> gmp1d -> lstm 2", "the `gmp1d` at 1:28", "remove"),
+    "reshape": ("input 4x4x1 -> reshape 16 -> conv2d 2 2", "the `reshape` at 1:16", "remove"),
+    "lstm": ("input 20x8 -> lstm 16 -> lstm 8", "the `lstm` at 1:15", "return_sequences=true"),
+    "bidirectional": (
+        "input 20x8 -> bidirectional gru 4 -> conv1d 2 2",
+        "the `bidirectional` at 1:15",
+        "return_sequences=true",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REDUCED.values(), ids=REDUCED.keys())
+def test_rank_hint_points_at_the_layer_that_took_the_dimensions(case) -> None:
+    body, where, fix = case
+    text = f"{body} -> flatten -> dense 1; adam; mse"
+    with pytest.raises(SourceError) as refused:
+        static(text)
+    (problem,) = refused.value.diagnostics
+    assert where in problem.hint and fix in problem.hint
+    assert "`input" not in problem.hint
+    with pytest.raises((ValueError, TypeError)):  # Keras refuses it too
+        built(text)
+
+
+@pytest.mark.parametrize(
+    ("body", "example"),
+    [
+        ("input 20 -> lstm 4", "`input 20x1`"),
+        ("input 28x28 -> conv2d 4 3", "`input 28x28x1`"),
+        ("input 64 -> dense 32 -> maxpool2d 2", "`input 28x28x1`"),
+        ("input 8x8x3 -> conv3d 2 2", "`input 8x8x3x1`"),
+    ],
+)
+def test_rank_hint_on_a_too_small_input_gives_an_input_that_fits(body: str, example: str):
+    text = f"{body} -> flatten -> dense 1; adam; mse"
+    with pytest.raises(SourceError) as refused:
+        static(text)
+    (problem,) = refused.value.diagnostics
+    assert example in problem.hint
+    fixed = text.replace(body.split(" -> ")[0], f"input {example.strip('`').split()[1]}")
+    assert_same(fixed)  # the suggested input builds, with the shapes kdsl infers
