@@ -195,15 +195,17 @@ def _rank_hint(layer: _Layer, shape: Shape, ranks: tuple[int, ...]) -> str:
     if path is None:
         return "check the input shape and the layers before it"
     before = path.reshaped_by
+    if before is not None:
+        where = f"the `{written_name(before)}`"
+        if before.span is not None:
+            where += f" at {before.span.line}:{before.span.column}"
     if before is not None and path.fewer:
-        where = f"the `{written_name(before)}` at {before.span.line}:{before.span.column}"
         wrapped = before.args[0] if before.class_name in WRAPPER_CLASSES else before
         if isinstance(wrapped, ir.KerasCall) and wrapped.class_name in _RECURRENT:
             return f"{where} passes on its last step only: give it `return_sequences=true`"
         return f"{where} takes those dimensions away: remove it, or move it after `{layer.name}`"
     if before is not None:
-        span = before.span
-        return f"check the `{written_name(before)}` at {span.line}:{span.column} and the input"
+        return f"check {where} and the input"
     need = min(ranks) - 1
     dims = path.input_dims
     if len(dims) == need - 1 and all(type(d) is int for d in dims):
