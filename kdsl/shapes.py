@@ -80,13 +80,24 @@ def arguments(call: ir.KerasCall, catalog: Catalog) -> dict[str, object]:
     return values
 
 
+@dataclass(frozen=True)
+class _Path:
+    """What came before a layer, for hints: the input's dimensions per sample, and the
+    last layer that changed the number of dimensions (`flatten`, `lstm`, `reshape`...)."""
+
+    input_dims: tuple
+    reshaped_by: ir.KerasCall | None = None
+    fewer: bool = False  # whether that layer took dimensions away
+
+
 class _Layer:
     """A call's arguments by name (`arguments`), checked as the shape rules read them."""
 
-    def __init__(self, call: ir.KerasCall, catalog: Catalog):
+    def __init__(self, call: ir.KerasCall, catalog: Catalog, path: _Path | None = None):
         self.call = call
         self.values = arguments(call, catalog)
-        self.name = call.written or call.class_name.lower()
+        self.name = written_name(call)
+        self.path = path
 
     def __getitem__(self, name: str):
         return self.values.get(name)
@@ -131,6 +142,11 @@ class _Layer:
         return value
 
 
+def written_name(call: ir.KerasCall) -> str:
+    """The layer kind as the user wrote it (`groupnorm`, not `groupnormalization`)."""
+    return call.written or call.class_name.lower()
+
+
 def _tuples(value):
     """JSON lists (how the catalog stores tuple defaults) back to tuples."""
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
@@ -161,19 +177,42 @@ def _need_rank(layer: _Layer, shape: Shape, ranks: tuple[int, ...], what: str) -
         raise ShapeProblem(
             f"`{layer.name}` needs {what}, but gets shape {show_shape(shape)} "
             f"({got} dimension{'s' if got != 1 else ''} per sample)",
-            _rank_hint(layer.name, shape, ranks),
+            _rank_hint(layer, shape, ranks),
         )
 
 
-def _rank_hint(kind: str, shape: Shape, ranks: tuple[int, ...]) -> str:
-    if len(shape) == 2 and min(ranks) > 2:
-        return (
-            f"`{kind}` works on sequences or images; give the input more dimensions "
-            "(e.g. `input 28x28x1`), or move `flatten` after it"
-        )
+_RECURRENT = frozenset({"SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
+# An input of this many dimensions per sample, for a hint: steps x features, an image...
+_EXAMPLE_INPUTS = {2: "100x8", 3: "28x28x1", 4: "16x16x16x1"}
+
+
+def _rank_hint(layer: _Layer, shape: Shape, ranks: tuple[int, ...]) -> str:
+    """Where the missing (or extra) dimensions went: the layer that took them away, or
+    the input itself."""
     if len(shape) > max(ranks):
         return "add `flatten` (or global pooling) before it"
-    return "check the input shape and the layers before it"
+    path = layer.path
+    if path is None:
+        return "check the input shape and the layers before it"
+    before = path.reshaped_by
+    if before is not None:
+        where = f"the `{written_name(before)}`"
+        if before.span is not None:
+            where += f" at {before.span.line}:{before.span.column}"
+    if before is not None and path.fewer:
+        wrapped = before.args[0] if before.class_name in WRAPPER_CLASSES else before
+        if isinstance(wrapped, ir.KerasCall) and wrapped.class_name in _RECURRENT:
+            return f"{where} passes on its last step only: give it `return_sequences=true`"
+        return f"{where} takes those dimensions away: remove it, or move it after `{layer.name}`"
+    if before is not None:
+        return f"check {where} and the input"
+    need = min(ranks) - 1
+    dims = path.input_dims
+    if len(dims) == need - 1 and all(type(d) is int for d in dims):
+        example = "x".join(map(str, (*dims, 1)))
+    else:
+        example = _EXAMPLE_INPUTS.get(need, "x".join(["8"] * need))
+    return f"give the input {need} dimensions per sample, e.g. `input {example}`"
 
 
 def _channels(layer: _Layer, shape: Shape) -> tuple[int, ...]:
@@ -223,7 +262,9 @@ def _dense(layer: _Layer, shape: Shape) -> Out:
     _need_rank(layer, shape, tuple(range(2, 9)), "at least one dimension per sample")
     units, features = layer["units"], shape[-1]
     if features is None:
-        raise ShapeProblem("`dense` needs a known last dimension", "give the input's last size")
+        raise ShapeProblem(
+            f"`{layer.name}` needs a known last dimension", "give the input's last size"
+        )
     bias = units if layer["use_bias"] else 0
     return _lora(layer, (*shape[:-1], units), features, units, bias)
 
@@ -345,7 +386,9 @@ def _prelu(layer: _Layer, shape: Shape) -> Out:
         dims[axis - 1] = 1
     count = _prod(dims)
     if count is None:
-        raise ShapeProblem("`prelu` needs known sizes", "use `shared_axes` for the None axes")
+        raise ShapeProblem(
+            f"`{layer.name}` needs known sizes", "use `shared_axes` for the None axes"
+        )
     return Out(shape, count)
 
 
@@ -360,21 +403,23 @@ def _reshape(layer: _Layer, shape: Shape) -> Out:
     target = (target,) if isinstance(target, int) else target
     if not isinstance(target, tuple) or not all(type(d) is int for d in target):
         raise ShapeProblem(
-            "`reshape` needs a shape of whole numbers", "e.g. `reshape 7x7x1`", arg="target_shape"
+            f"`{layer.name}` needs a shape of whole numbers",
+            f"e.g. `{layer.name} 7x7x1`",
+            arg="target_shape",
         )
     count = _prod(shape[1:])
     if target.count(-1) == 1 and count is not None:
         known = math.prod(d for d in target if d != -1)
         if known < 1 or count % known:
             raise ShapeProblem(
-                f"`reshape` cannot fit {count} values into {show_shape(target)}",
+                f"`{layer.name}` cannot fit {count} values into {show_shape(target)}",
                 "the known sizes must divide the input's size",
                 arg="target_shape",
             )
         target = tuple(count // known if d == -1 else d for d in target)
     elif count is not None and math.prod(target) != count:
         raise ShapeProblem(
-            f"`reshape` to {show_shape(target)} needs {math.prod(target)} values per sample, "
+            f"`{layer.name}` to {show_shape(target)} needs {math.prod(target)} values per sample, "
             f"but its input {show_shape(shape)} has {count}",
             "make the sizes multiply to the same number, or use -1 for one of them",
             arg="target_shape",
@@ -389,9 +434,9 @@ def _permute(layer: _Layer, shape: Shape) -> Out:
         map(str, range(1, len(shape)))
     ):
         raise ShapeProblem(
-            f"`permute` needs a reordering of 1..{len(shape) - 1}, not "
+            f"`{layer.name}` needs a reordering of 1..{len(shape) - 1}, not "
             f"{show_shape(dims) if isinstance(dims, tuple) else show_value(dims)}",
-            f"e.g. `permute {show_shape(tuple(range(len(shape) - 1, 0, -1)))}`",
+            f"e.g. `{layer.name} {show_shape(tuple(range(len(shape) - 1, 0, -1)))}`",
             arg="dims",
         )
     return Out((shape[0], *[shape[d] for d in dims]))
@@ -412,7 +457,10 @@ def _conv_like(layer: _Layer, shape: Shape, rank: int) -> tuple[list, int]:
     )
     channels = shape[_channel_axis(layer, shape)]
     if channels is None:
-        raise ShapeProblem(f"`{layer.name}` needs a known number of channels")
+        raise ShapeProblem(
+            f"`{layer.name}` needs a known number of channels",
+            "give the input's channel axis a fixed size",
+        )
     return [shape[i] for i in _channels(layer, shape)], channels
 
 
@@ -487,12 +535,25 @@ def _conv(layer: _Layer, shape: Shape) -> Out:
         filters, groups = layer["filters"], layer.count("groups")
         if channels % groups or filters % groups:
             raise ShapeProblem(
-                f"`{layer.name}` with groups={groups} needs channels and filters divisible by it",
+                f"`{layer.name}` with groups={groups} needs its {channels} input channels "
+                f"and {filters} filters divisible by {groups}",
+                _groups_hint(channels, filters, groups),
                 arg="groups",
             )
         weights = window * (channels // groups) * filters
     bias = filters if layer["use_bias"] else 0
     return Out(_assemble(layer, shape, out, filters), weights + bias)
+
+
+def _groups_hint(channels: int, filters: int, groups: int) -> str:
+    common = math.gcd(channels, filters)
+    if channels % groups == 0:
+        filters_up = -(-filters // groups) * groups
+        return f"use {filters_up} filters (a multiple of {groups}), or `groups={common}`"
+    return (
+        f"the input has {channels} channels: use a `groups` that divides {channels} and "
+        f"{filters}, e.g. `groups={common}`"
+    )
 
 
 @rule("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
@@ -511,6 +572,7 @@ def _conv_transpose(layer: _Layer, shape: Shape) -> Out:
         raise ShapeProblem(
             f"`output_padding` of `{layer.name}` must be none, a whole number ≥ 0 or {rank} "
             f"of them, not `{show_value(extra)}`",
+            "e.g. `output_padding=1`, or leave it out",
             arg="output_padding",
         )
     if extra is not None and any(e >= s for e, s in zip(extras, strides, strict=True)):
@@ -594,9 +656,11 @@ def _pairs(layer: _Layer, name: str, rank: int) -> list[tuple[int, int]]:
         pairs = [(v, v) if isinstance(v, int) else v for v in value]
         if all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
             return pairs
+    example = "(1, 2)" if rank == 1 else f"({', '.join(['1'] * rank)})"
     raise ShapeProblem(
         f"`{name}` of `{layer.name}` must be a number, {rank} numbers or "
         f"{rank} pairs, not `{show_value(value)}`",
+        f"e.g. `{name}=1` or `{name}={example}`",
         arg=name,
     )
 
@@ -639,11 +703,17 @@ def _norm_axis(layer: _Layer, shape: Shape) -> int | None:
     axis = axis[0] if isinstance(axis, tuple) and len(axis) == 1 else axis
     if not isinstance(axis, int) or not -len(shape) <= axis < len(shape):
         raise ShapeProblem(
-            f"`axis` of `{layer.name}` must be one axis of {show_shape(shape)}", arg="axis"
+            f"`axis` of `{layer.name}` must be one axis of {show_shape(shape)}",
+            f"e.g. `axis=-1` (the last), or an axis from {-len(shape)} to {len(shape) - 1}",
+            arg="axis",
         )
     size = shape[axis]
     if size is None:
-        raise ShapeProblem(f"`{layer.name}` needs a known size on axis {axis}")
+        raise ShapeProblem(
+            f"`{layer.name}` needs a known size on axis {axis}",
+            "give that axis a fixed size in the input, or choose another `axis`",
+            arg="axis" if "axis" in dict(layer.call.kwargs) else None,
+        )
     return size
 
 
@@ -667,8 +737,11 @@ def _group_norm(layer: _Layer, shape: Shape) -> Out:
     size = _norm_axis(layer, shape)
     groups = size if layer["groups"] == -1 else layer.count("groups")  # -1: one per channel
     if size % groups:
+        fits = max(d for d in range(1, groups + 1) if size % d == 0)
         raise ShapeProblem(
-            f"`groupnormalization` needs {size} channels divisible by groups={groups}", arg="groups"
+            f"`{layer.name}` needs its {size} channels divisible by groups={groups}",
+            f"use a `groups` that divides {size}, e.g. `groups={fits}`",
+            arg="groups",
         )
     return Out(shape, size * (bool(layer["center"]) + bool(layer["scale"])))
 
@@ -684,7 +757,10 @@ def _rnn(layer: _Layer, shape: Shape) -> Out:
     _need_rank(layer, shape, (3,), "sequences: (steps, features) per sample")
     units, features = layer["units"], shape[-1]
     if features is None:
-        raise ShapeProblem(f"`{layer.name}` needs a known number of features per step")
+        raise ShapeProblem(
+            f"`{layer.name}` needs a known number of features per step",
+            "give the input's last size a fixed number",
+        )
     kind = layer.call.class_name
     gates = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[kind]
     bias = gates * units if layer["use_bias"] else 0
@@ -702,9 +778,9 @@ class _Wrapped(Exception):
 
 def _inner(layer: _Layer, catalog: Catalog, shape: Shape) -> tuple[Out, _Layer]:
     call = layer.call.args[0]
-    inner = _Layer(call, catalog)
+    inner = _Layer(call, catalog, layer.path)
     function = RULES.get(call.class_name)
-    out = function(inner, shape) if function else None
+    out = _frozen(call, function(inner, shape)) if function else None
     if out is None:
         raise _Wrapped(inner.name)
     return out, inner
@@ -743,8 +819,9 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
     used: set[str] = set()
     unknown_from: str | None = None
     skipped = 0
+    path = _Path(tuple(model.input_shape))
     for index, call in enumerate(model.layers):
-        layer = _Layer(call, catalog)
+        layer = _Layer(call, catalog, path)
         for inner in call.args:  # `Bidirectional(LSTM(...))`: the inner layer is named first
             if isinstance(inner, ir.KerasCall) and inner.kwarg("name") is None:
                 _auto_name(inner.class_name, names)
@@ -760,9 +837,9 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
         used.add(name)
         out: Out | None = None
         if shape is not None:
-            problem = _check_dtype(layer, dtype, index)
-            if problem:
-                summary.diagnostics.append(problem)
+            for problem in (_check_dtype(layer, dtype, index), _wrapper_not_frozen(layer)):
+                if problem:
+                    summary.diagnostics.append(problem)
             try:
                 out = _apply_checked(layer, shape, catalog)
                 if out is None:
@@ -776,7 +853,7 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
             if call.class_name == "Flatten" and len(shape) == 2:
                 summary.diagnostics.append(
                     Diagnostic(
-                        f"`flatten` on an already flat input {show_shape(shape)} does nothing",
+                        f"`{layer.name}` on an already flat input {show_shape(shape)} does nothing",
                         call.span,
                         "remove it",
                         severity="warning",
@@ -784,6 +861,8 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
                 )
             if out is not None and out.dtype:
                 dtype = out.dtype
+            if out is not None and len(out.shape) != len(shape):
+                path = replace(path, reshaped_by=call, fewer=len(out.shape) < len(shape))
         else:
             skipped += 1
         shape = out.shape if out is not None else None
@@ -833,9 +912,36 @@ def _apply_checked(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
 
 def _apply(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
     if layer.call.class_name in WRAPPER_CLASSES:
-        return _wrapper(layer, shape, catalog)
+        return _wrapper(layer, shape, catalog)  # see `_wrapper_not_frozen`
     function = RULES.get(layer.call.class_name)
-    return function(layer, shape) if function else None
+    return _frozen(layer.call, function(layer, shape)) if function else None
+
+
+def _frozen(call: ir.KerasCall, out: Out | None) -> Out | None:
+    """`trainable=false` turns all of a layer's weights non-trainable, as Keras counts
+    them. Not a wrapper's: Keras 3 sets it on the wrapper alone, and the wrapped layer
+    still trains (`_wrapper_not_frozen` warns)."""
+    if out is None or call.kwarg("trainable", True) is not False:
+        return out
+    return replace(out, trainable=0, non_trainable=out.trainable + out.non_trainable)
+
+
+def _wrapper_not_frozen(layer: _Layer) -> Diagnostic | None:
+    """`bidirectional lstm 4 trainable=false`: Keras 3's `Bidirectional(LSTM(4),
+    trainable=False)` leaves the LSTM trainable, and `fit` changes its weights."""
+    call = layer.call
+    if call.class_name not in WRAPPER_CLASSES or call.kwarg("trainable", True) is not False:
+        return None
+    inner = call.args[0]
+    inner_name = inner.written or inner.class_name.lower()
+    return Diagnostic(
+        f"`trainable=false` on `{layer.name}` does not freeze the wrapped `{inner_name}`: "
+        "Keras 3 still trains its weights, and they count as trainable",
+        call.arg_span("trainable"),
+        f"to freeze it, set `trainable = False` on the built model's `{layer.name}` layer "
+        "in Python, or remove `trainable=false`",
+        severity="warning",
+    )
 
 
 def _check_dtype(layer: _Layer, dtype: str, index: int) -> Diagnostic | None:
@@ -844,7 +950,7 @@ def _check_dtype(layer: _Layer, dtype: str, index: int) -> Diagnostic | None:
         hint = (
             "start with `input SHAPE dtype=int32`"
             if index == 0
-            else "`embedding` must come right after an integer input"
+            else f"`{layer.name}` must come right after an integer input"
         )
         return Diagnostic(
             f"`{layer.name}` needs integer sequences (token ids), but gets {dtype} values",
@@ -859,6 +965,17 @@ _PASS_THROUGH = frozenset(
     {"Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise", "ActivityRegularization",
      "Identity"}
 )  # fmt: skip
+
+
+# Losses that normalise the output over its units (or softmax it) and compare it with a
+# class: over one unit the prediction is always 1.0 for the only class, and the loss 0.
+ONE_CLASS_LOSSES = frozenset(
+    {
+        "categorical_crossentropy",
+        "categorical_focal_crossentropy",
+        "sparse_categorical_crossentropy",
+    }
+)
 
 
 def _output_layer(model: ir.Model) -> ir.KerasCall:
@@ -885,6 +1002,16 @@ def _check_output(model: ir.Model, last: ir.KerasCall, units: int | None) -> lis
                 span,
                 "for two classes use `dense 1 sigmoid` with `binary_crossentropy`, or "
                 "`dense 2 softmax`",
+            )
+        ]
+    if units == 1 and loss in ONE_CLASS_LOSSES:
+        return [
+            Diagnostic(
+                f"`{loss}` over 1 output unit sees a single class: the loss is always 0, so "
+                "the model cannot learn",
+                last.span,
+                "for two classes use `dense 1 sigmoid` with `binary_crossentropy`, or "
+                f"`dense 2 softmax` with `{loss}`",
             )
         ]
     if activation == "sigmoid" and units not in (1, None) and loss == "categorical_crossentropy":
