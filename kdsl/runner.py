@@ -49,7 +49,7 @@ class RunResult:
     interrupted: bool
     model: Any  # the trained Keras model
     data: Dataset
-    scaling: dict | None = None  # --standardize's mean and std per feature
+    scaling: dict | None = None  # --standardize's mean and variance per feature
     chief: bool = True  # False on a multi-worker run's other workers: they write no outputs
     backend: str = "tensorflow"  # the Keras backend that trained it
     validation_freq: int = 1  # fit's: validation ran after every this many epochs
