@@ -280,7 +280,10 @@ def run(
         print(f"kdsl: {describe_strategy(strategy, namespace['strategy'], task)}", flush=True)
     else:
         namespace = load_script(code, origin)
-    keras.utils.set_random_seed(seed)
+    # It seeds TensorFlow too when installed, importing it on JAX and PyTorch as well: its
+    # C++ start-up lines would come out here.
+    with quiet_native_stderr():
+        keras.utils.set_random_seed(seed)
     try:
         built = namespace["build_model"]()
     except Exception as error:  # Keras found what kdsl's checks could not
