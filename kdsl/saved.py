@@ -51,8 +51,11 @@ def with_standardization(model, scaling: dict):
     mean = np.asarray(scaling["mean"], "float32")
     variance = np.asarray(scaling["variance"], "float32")
     axis = -1 if mean.ndim == 1 else tuple(range(1, mean.ndim + 1))  # one per feature
+    taken = {layer.name for layer in model.layers}  # a layer of the model may be `standardize`
+    names = ["standardize", *(f"standardize_{i}" for i in range(1, len(taken) + 1))]
+    name = next(name for name in names if name not in taken)
     normalization = keras.layers.Normalization(
-        axis=axis, mean=mean, variance=variance, dtype="float32", name="standardize"
+        axis=axis, mean=mean, variance=variance, dtype="float32", name=name
     )
     wrapper = keras.Sequential(
         [keras.Input(shape=mean.shape), normalization, *model.layers], name=model.name

@@ -83,6 +83,14 @@ def test_saved_model_scales_raw_rows_as_training_did(program: Path, arrays, tmp_
         assert "standardize" not in json.loads(archive.read(METADATA))
 
 
+def test_the_layer_name_never_clashes_with_the_models() -> None:
+    program = "input 4 -> dense 3 name=standardize -> dense 3 softmax; adam; mse"
+    model = api.build(program)
+    wrapper = with_standardization(model, {"mean": [0.0] * 4, "variance": [1.0] * 4})
+    names = [layer.name for layer in wrapper.layers]
+    assert names[:2] == ["standardize_1", "standardize"] and len(set(names)) == len(names)
+
+
 def test_predict_applies_an_old_sidecars_scaling(tmp_path: Path, capsys) -> None:
     """A model saved before the scaling moved into it kept `mean` and `std` in kdsl.json."""
     model = api.build(IRIS.read_text(), IRIS.name)
