@@ -16,6 +16,8 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from kdsl.errors import Diagnostic
+
 # Positional arguments of each layer kind, in the order the DSL takes them
 # (`dense 3 relu` is units=3, activation="relu"). A new kind is one line here.
 POSITIONAL: dict[str, tuple[str, ...]] = {
@@ -183,9 +185,30 @@ class Entry:
     shorthand: bool = True  # Keras accepts the key as a string in compile()
     positional: tuple[str, ...] = ()
     category: str = ""
+    # Old keyword arguments Keras still takes with a deprecation warning: (old, new name),
+    # new None for one Keras ignores (`Embedding(input_length=...)`).
+    deprecated: tuple[tuple[str, str | None], ...] = ()
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
+
+    def deprecation(self, written: str, name: str) -> Diagnostic | None:
+        """A warning for an old keyword argument `name` of the layer `written` (None if
+        it is not one); it names what to write instead, as kdsl's generated code does."""
+        if name not in dict(self.deprecated):
+            return None
+        new = dict(self.deprecated)[name]
+        if new is None:
+            return Diagnostic(
+                f"`{name}` of `{written}` is deprecated: Keras ignores it",
+                hint="remove it",
+                severity="warning",
+            )
+        return Diagnostic(
+            f"`{name}` of `{written}` is deprecated in Keras: it is now `{new}`",
+            hint=f"write `{new}=...`",
+            severity="warning",
+        )
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -246,6 +269,7 @@ def load() -> Catalog:
             _params(e["params"], KIND_EXAMPLES.get(key)),
             positional=POSITIONAL.get(key, ()),
             category=e.get("category", ""),
+            deprecated=tuple(e.get("deprecated", {}).items()),
         )
         for key, e in raw["layers"].items()
     }

@@ -13,6 +13,7 @@ its documentation suggests. Keras is imported only inside functions.
 from __future__ import annotations
 
 import argparse
+import ast
 import inspect
 import json
 import math
@@ -20,6 +21,8 @@ import os
 import re
 import sys
 import tempfile
+import textwrap
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -238,6 +241,47 @@ def _base_kwargs_accepted(keras: Any, cls: type, own: set[str]) -> list[str]:
     return wanted if inspect.Parameter.VAR_KEYWORD in kinds else []
 
 
+# How Keras words its warning for a keyword argument it still takes under an old name
+# (`LeakyReLU(alpha=...)`) or takes only to ignore it (`Embedding(input_length=...)`).
+_RENAMED = re.compile(r"Argument `(\w+)` is deprecated\. Use `(\w+)` instead\.")
+_IGNORED = re.compile(r"Argument `(\w+)` is deprecated\. Just remove it\.")
+
+
+def _deprecated_kwargs(keras: Any, cls: type, params: list[dict]) -> dict[str, str | None]:
+    """Old keyword arguments `cls.__init__` still accepts with a deprecation warning: the
+    new name of each, or None for one Keras ignores. Read from the warnings in its source,
+    then checked by building the layer with each (only those Keras accepts are kept)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls.__init__)))
+    except (OSError, TypeError, SyntaxError):  # no Python source: nothing to read
+        return {}
+    found: dict[str, str | None] = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "warn"):
+            continue
+        message = node.args[0] if node.args else None
+        if not (isinstance(message, ast.Constant) and isinstance(message.value, str)):
+            continue
+        if renamed := _RENAMED.search(message.value):
+            found[renamed[1]] = renamed[2]
+        elif ignored := _IGNORED.search(message.value):
+            found[ignored[1]] = None
+    own = {p["name"]: p for p in params}
+    accepted: dict[str, str | None] = {}
+    for old, new in found.items():
+        if old in own or (new is not None and new not in own):
+            continue
+        value = own[new].get("default", 1) if new is not None else 1
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cls(**(_probe_kwargs(keras, cls, 0) or {}), **{old: value})
+        except Exception:  # Keras no longer takes it
+            continue
+        accepted[old] = new
+    return accepted
+
+
 def _layers(keras: Any) -> tuple[dict[str, dict], dict[str, str]]:
     """Sequential-usable layers keyed by lowercase class name, and their other names."""
     from keras.src.layers.layer import Layer
@@ -261,6 +305,9 @@ def _layers(keras: Any) -> tuple[dict[str, dict], dict[str, str]]:
         for kwarg in _base_kwargs_accepted(keras, cls, own):
             params.append(_param(kwarg, base_defaults[kwarg].default))
         layers[key] = {"class": public, "category": category, "params": params}
+        deprecated = _deprecated_kwargs(keras, cls, params)
+        if deprecated:
+            layers[key]["deprecated"] = deprecated
         for other in names:
             if other.lower() != key:
                 aliases[other.lower()] = key

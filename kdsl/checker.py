@@ -226,6 +226,10 @@ class _Checker:
                 name, span = positional[index], arg.span
             else:
                 name, span = arg.name, arg.name_span
+                if warning := entry.deprecation(call.name, name):  # Keras's old name: written anew
+                    self.diagnostics.append(dataclasses.replace(warning, span=span))
+                    if (name := dict(entry.deprecated)[name]) is None:
+                        continue
                 if entry.param(name) is None:
                     ok = False
                     hint = FORBIDDEN_LAYER_KWARGS.get(name) if what == "layer" else None
@@ -610,11 +614,16 @@ def summarize(
     For editors: the rows still say what each layer outputs up to the problem. Names and
     arguments that are wrong still raise `SourceError`, as there is no model to infer.
     """
-    model = _resolve(program, source, catalog or load())
-    return model, infer(model, catalog)
+    warnings: list[Diagnostic] = []  # the checker's (deprecated arguments)
+    model = _resolve(program, source, catalog or load(), warnings)
+    summary = infer(model, catalog)
+    summary.diagnostics[:0] = warnings
+    return model, summary
 
 
-def _resolve(program: nodes.Program, source: Source, catalog: Catalog) -> ir.Model:
+def _resolve(
+    program: nodes.Program, source: Source, catalog: Catalog, warnings: list[Diagnostic]
+) -> ir.Model:
     checker = _Checker(catalog)
     shape, input_kwargs, layers = checker.chain(program.layers)
     found, tried = checker.sections(program.sections)
@@ -645,8 +654,9 @@ def _resolve(program: nodes.Program, source: Source, catalog: Catalog) -> ir.Mod
         metrics.append(ir.CompileArg(shorthand="accuracy"))
     fit = checker.fit(found["fit"][0]) if "fit" in found else ()
 
-    if checker.diagnostics:
+    if any(d.severity == "error" for d in checker.diagnostics):
         raise SourceError(source, checker.diagnostics)
+    warnings += checker.diagnostics
     assert shape is not None and optimizer is not None and loss is not None
     return ir.Model(
         input_shape=shape,

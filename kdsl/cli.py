@@ -162,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
         "--standardize",
         action="store_true",
         help="scale each feature to mean 0, std 1 with the training rows' statistics "
-        "(kept in --save's model file, applied again by kdsl predict)",
+        "(--save puts a Normalization layer holding them in front of the model)",
     )
     training = run_cmd.add_argument_group("training")
     training.add_argument(
@@ -542,9 +542,8 @@ def _write_outputs(args, result, model, origin: str, seed: int) -> None:
             "class_names": data.class_names,
             "feature_names": data.feature_names,
             "target": data.target,
-            "standardize": result.scaling,
         }
-        save_model(result.model, args.save, metadata)
+        save_model(result.model, args.save, metadata, scaling=result.scaling)
         print(f"kdsl: saved the model to {args.save}")
     if args.json:
         report = runner.report(result, origin, seed)

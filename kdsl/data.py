@@ -171,8 +171,9 @@ def _renamed(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def standardize(path: str, arrays: dict[str, np.ndarray], input_dtype: str) -> dict:
     """Scale every feature to mean 0 and standard deviation 1, with the training rows'
-    statistics only (so nothing leaks from validation or test rows); returns them, so
-    `kdsl predict` can scale new rows the same way.
+    statistics only (so nothing leaks from validation or test rows); returns them as the
+    `mean` and `variance` of the `keras.layers.Normalization` layer `kdsl run --save` puts
+    in front of the model, and scales exactly as that layer does (see `normalize`).
 
     Block by block: besides the float32 result, memory holds one block in float64.
     """
@@ -184,16 +185,28 @@ def standardize(path: str, arrays: dict[str, np.ndarray], input_dtype: str) -> d
         )
     mean, std = _mean_and_std(arrays["x_train"])
     std[std == 0] = 1.0  # a constant feature stays 0 rather than dividing by zero
+    scaling = {"mean": mean.astype("float32"), "variance": (std**2).astype("float32")}
     for key in ("x_train", "x_val", "x_test"):
         if key in arrays:
             x = arrays[key]
             scaled = np.empty(x.shape, "float32")
             start = 0
             for block in row_blocks(x):
-                scaled[start : start + len(block)] = (block - mean) / std
+                scaled[start : start + len(block)] = normalize(block, **scaling)
                 start += len(block)
             arrays[key] = scaled
-    return {"mean": mean.tolist(), "std": std.tolist()}
+    return {name: values.tolist() for name, values in scaling.items()}
+
+
+# Keras's default fuzz factor (`keras.config.epsilon()`), the least divisor of Normalization.
+KERAS_EPSILON = np.float32(1e-7)
+
+
+def normalize(x: np.ndarray, mean: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    """What `keras.layers.Normalization(mean=mean, variance=variance)` computes, in the same
+    float32 steps, so the saved model given raw rows sees exactly what training saw."""
+    divisor = np.maximum(np.sqrt(variance.astype("float32")), KERAS_EPSILON)
+    return (x.astype("float32") - mean.astype("float32")) / divisor
 
 
 def _mean_and_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -213,7 +226,8 @@ def _mean_and_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def apply_standardization(x: np.ndarray, scaling: dict | None) -> np.ndarray:
-    """The scaling `standardize` computed at training time, applied to new rows."""
+    """The scaling stored beside a model saved before the model held it (a sidecar with
+    `mean` and `std`), applied to new rows as it was in training."""
     if not scaling:
         return x
     return ((x - np.asarray(scaling["mean"])) / np.asarray(scaling["std"])).astype("float32")

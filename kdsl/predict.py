@@ -102,7 +102,9 @@ def predict(keras_model, inputs: Inputs, metadata: dict) -> Predictions:
     """Check the rows against the model's input, then predict."""
     hint = "predict on rows like those the model was trained on"
     check_shape(inputs.path, inputs.key, inputs.x, keras_model.input_shape, inputs.columns, hint)
-    x = apply_standardization(inputs.x, metadata.get("standardize"))  # as in training
+    # A model saved with --standardize scales rows in its own Normalization layer; one
+    # saved by an older kdsl kept the statistics in kdsl.json instead, applied here.
+    x = apply_standardization(inputs.x, metadata.get("standardize"))
     outputs = np.asarray(keras_model.predict(x, verbose=0))
     units = outputs.shape[-1] if outputs.ndim > 1 else 1
     kind = kind_of(str(metadata.get("loss") or ""), units)

@@ -49,7 +49,7 @@ class RunResult:
     interrupted: bool
     model: Any  # the trained Keras model
     data: Dataset
-    scaling: dict | None = None  # --standardize's mean and std per feature
+    scaling: dict | None = None  # --standardize's mean and variance per feature
     chief: bool = True  # False on a multi-worker run's other workers: they write no outputs
     backend: str = "tensorflow"  # the Keras backend that trained it
     validation_freq: int = 1  # fit's: validation ran after every this many epochs
@@ -280,7 +280,10 @@ def run(
         print(f"kdsl: {describe_strategy(strategy, namespace['strategy'], task)}", flush=True)
     else:
         namespace = load_script(code, origin)
-    keras.utils.set_random_seed(seed)
+    # It seeds TensorFlow too when installed, importing it on JAX and PyTorch as well: its
+    # C++ start-up lines would come out here.
+    with quiet_native_stderr():
+        keras.utils.set_random_seed(seed)
     try:
         built = namespace["build_model"]()
     except Exception as error:  # Keras found what kdsl's checks could not

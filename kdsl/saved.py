@@ -1,6 +1,10 @@
 """Trained models on disk: Keras's native `.keras` format, written atomically, plus what
 kdsl knows about the data (class names, feature columns) so `kdsl predict` can use it.
 
+A model trained with `--standardize` is saved behind a `keras.layers.Normalization` layer
+holding the training rows' statistics: the file is the whole model, so plain
+`keras.models.load_model` on raw rows predicts what `kdsl predict` does.
+
 That knowledge travels inside the `.keras` file itself, as one extra member `kdsl.json`
 in its zip archive: Keras's loader reads only the members it wrote and ignores it, and a
 single file can be copied around without losing its class names.
@@ -12,6 +16,8 @@ import json
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from kdsl import __version__
 from kdsl.errors import ModelError, first_line
 from kdsl.files import atomic_target
@@ -19,14 +25,46 @@ from kdsl.files import atomic_target
 METADATA = "kdsl.json"
 
 
-def save_model(model, path: str | Path, metadata: dict) -> None:
-    """Save to a temporary `.keras` file beside `path`, then rename it into place."""
+def save_model(model, path: str | Path, metadata: dict, scaling: dict | None = None) -> None:
+    """Save to a temporary `.keras` file beside `path`, then rename it into place; with
+    `scaling` (`--standardize`'s mean and variance), behind a layer applying it."""
+    if scaling:
+        model = with_standardization(model, scaling)
     # atomic_target turns any OSError into an OutputError that names `path`.
     with atomic_target(path, suffix=".keras") as temp:  # Keras wants the suffix
         model.save(temp)
         with zipfile.ZipFile(temp, "a") as archive:
             record = {"kdsl_version": __version__, **metadata}
             archive.writestr(METADATA, json.dumps(record, indent=2) + "\n")
+
+
+def with_standardization(model, scaling: dict):
+    """`model` (a trained Sequential) behind a Normalization layer with `scaling`, as one
+    plain Sequential that shares its layers and weights, compiled as it was (same loss,
+    metrics and optimizer state), so `fit` and `evaluate` on raw rows go on from here.
+
+    The layer computes what `kdsl.data.normalize` did to the training rows, in float32
+    whatever the model's precision policy.
+    """
+    import keras  # imported already: the model was trained
+
+    mean = np.asarray(scaling["mean"], "float32")
+    variance = np.asarray(scaling["variance"], "float32")
+    axis = -1 if mean.ndim == 1 else tuple(range(1, mean.ndim + 1))  # one per feature
+    taken = {layer.name for layer in model.layers}  # a layer of the model may be `standardize`
+    names = ["standardize", *(f"standardize_{i}" for i in range(1, len(taken) + 1))]
+    name = next(name for name in names if name not in taken)
+    normalization = keras.layers.Normalization(
+        axis=axis, mean=mean, variance=variance, dtype="float32", name=name
+    )
+    wrapper = keras.Sequential(
+        [keras.Input(shape=mean.shape), normalization, *model.layers], name=model.name
+    )
+    config = model.get_compile_config()
+    if config:
+        compiled = keras.saving.deserialize_keras_object(config)
+        wrapper.compile(**{**compiled, "optimizer": model.optimizer})
+    return wrapper
 
 
 def read_metadata(path: str | Path) -> dict:

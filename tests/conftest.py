@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,12 @@ def run_kdsl(
         env=env,
         timeout=timeout,
     )
+
+
+# TensorFlow's C++ start-up lines (absl log lines, oneDNN, CUDA probing), which kdsl hides.
+NATIVE_LOG_LINE = re.compile(r"^[IWE]\d{4} |oneDNN|cuda drivers|cuInit|absl::")
+
+
+def native_log_lines(stderr: str) -> list[str]:
+    """The lines of `stderr` that TensorFlow's native code wrote, not kdsl or Keras."""
+    return [line for line in stderr.splitlines() if NATIVE_LOG_LINE.search(line)]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, heavy_imports, run_kdsl
+from conftest import ROOT, heavy_imports, native_log_lines, run_kdsl
 
 IRIS = "examples/iris.k"
 TUTORIAL = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
@@ -200,12 +200,7 @@ def test_run_iris_reaches_good_accuracy() -> None:
     assert summary.startswith("Done: 200 epochs in ")
     assert "test data" in summary
     assert accuracy >= 0.85, summary
-    noise = [
-        line
-        for line in result.stderr.splitlines()
-        if re.match(r"^[IWE]\d{4} |oneDNN|cuda|absl", line)
-    ]
-    assert not noise, "TensorFlow's C++ log noise reached the user"
+    assert not native_log_lines(result.stderr), "TensorFlow's C++ log noise reached the user"
 
 
 @pytest.mark.slow

@@ -1,0 +1,155 @@
+"""A model saved with `--standardize` is the whole model: plain Keras on raw rows predicts
+what `kdsl predict` and `kdsl run --json` do, also in a fresh process and on JAX.
+
+The scaling lives in a `keras.layers.Normalization` layer in front of the trained layers,
+so its arithmetic must be exactly what `kdsl.data.standardize` did to the training rows.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, native_log_lines, run_kdsl
+from conftest import kdsl_main as kdsl
+
+import kdsl as api
+from kdsl.data import standardize
+from kdsl.runner import BACKENDS, import_keras
+from kdsl.saved import METADATA, save_model, with_standardization
+
+keras = import_keras()
+
+pytestmark = pytest.mark.usefixtures("plain_output")
+
+IRIS = ROOT / "examples" / "iris.k"
+DIGITS = ROOT / "examples" / "digits_cnn.k"
+# Tight: the layer and kdsl's scaling do the same float32 steps; only the order in which a
+# backend sums a Dense layer's products may differ between two predict calls.
+TOLERANCE = {"rtol": 1e-6, "atol": 1e-6}
+
+
+def raw_iris() -> dict[str, np.ndarray]:
+    """Iris with features on very different scales and offsets, and one nearly constant."""
+    with np.load(ROOT / "examples" / "iris.npz") as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    scale, offset = np.array([1.0, 10.0, 1e3, 1e-9]), np.array([50.0, -3.0, 7.0, 1e4])
+    for key in ("x_train", "x_test"):
+        arrays[key] = (arrays[key] * scale + offset).astype("float32")
+    return arrays
+
+
+def raw_digits() -> dict[str, np.ndarray]:
+    """8x8 images in 0..16: their corner pixels are always 0 (a constant feature)."""
+    with np.load(ROOT / "examples" / "digits_cnn.npz") as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+@pytest.mark.parametrize(
+    ("program", "arrays"), [(IRIS, raw_iris), (DIGITS, raw_digits)], ids=["rows", "images"]
+)
+def test_saved_model_scales_raw_rows_as_training_did(program: Path, arrays, tmp_path) -> None:
+    """What the trained layers see from the saved model on raw rows is what they saw in
+    training; reloaded (safe mode) it predicts the same, compiled as it was."""
+    model = api.build(program.read_text(), program.name)
+    raw = arrays()
+    scaled = dict(raw)
+    scaling = standardize("d.npz", scaled, "float32")
+    model.fit(scaled["x_train"], scaled["y_train"], epochs=1, verbose=0)  # optimizer state
+
+    wrapper = with_standardization(model, scaling)
+    normalization = wrapper.layers[0]
+    assert isinstance(normalization, keras.layers.Normalization)
+    seen = keras.ops.convert_to_numpy(normalization(raw["x_test"]))
+    assert np.allclose(seen, scaled["x_test"], **TOLERANCE)
+    expected = model.predict(scaled["x_test"], verbose=0)
+    assert np.allclose(wrapper.predict(raw["x_test"], verbose=0), expected, **TOLERANCE)
+
+    path = tmp_path / "m.keras"
+    save_model(model, path, {"loss": "x"}, scaling=scaling)
+    reloaded = keras.models.load_model(path, safe_mode=True)
+    assert type(reloaded) is keras.Sequential
+    assert np.allclose(reloaded.predict(raw["x_test"], verbose=0), expected, **TOLERANCE)
+    assert reloaded.loss == model.loss
+    assert int(reloaded.optimizer.iterations) == int(model.optimizer.iterations) > 0
+    with zipfile.ZipFile(path) as archive:
+        assert "standardize" not in json.loads(archive.read(METADATA))
+
+
+def test_the_layer_name_never_clashes_with_the_models() -> None:
+    program = "input 4 -> dense 3 name=standardize -> dense 3 softmax; adam; mse"
+    model = api.build(program)
+    wrapper = with_standardization(model, {"mean": [0.0] * 4, "variance": [1.0] * 4})
+    names = [layer.name for layer in wrapper.layers]
+    assert names[:2] == ["standardize_1", "standardize"] and len(set(names)) == len(names)
+
+
+def test_predict_applies_an_old_sidecars_scaling(tmp_path: Path, capsys) -> None:
+    """A model saved before the scaling moved into it kept `mean` and `std` in kdsl.json."""
+    model = api.build(IRIS.read_text(), IRIS.name)
+    x = raw_iris()["x_test"].astype("float64")
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std[std == 0] = 1.0  # as kdsl did
+    path = tmp_path / "old.keras"
+    scaling = {"mean": mean.tolist(), "std": std.tolist()}
+    save_model(model, path, {"loss": "categorical_crossentropy", "standardize": scaling})
+    rows, out = tmp_path / "rows.npy", tmp_path / "p.npy"
+    np.save(rows, x)
+    code, _, err = kdsl(["predict", path, rows, "-o", out], capsys)
+    assert code == 0, err
+    expected = model.predict(((x - mean) / std).astype("float32"), verbose=0)
+    assert np.allclose(np.load(out), expected, **TOLERANCE)
+
+
+def plain_keras_predictions(model: Path, rows: Path, backend: str) -> np.ndarray:
+    """`keras.models.load_model(model).predict(rows)` in a fresh process on `backend`."""
+    out = model.with_suffix(".plain.npy")
+    code = (
+        "import sys, numpy as np, keras\n"
+        "model = keras.models.load_model(sys.argv[1])\n"
+        "assert keras.backend.backend() == sys.argv[4]\n"
+        "np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run(
+        [sys.executable, "-c", code, str(model), str(rows), str(out), backend],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
+    return np.load(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_run_json_predict_and_plain_keras_agree(backend: str, tmp_path: Path) -> None:
+    """`kdsl run --standardize --save --json`, `kdsl predict` and plain Keras in a fresh
+    process give the same predictions on raw rows; kdsl's stderr has no native log lines."""
+    package, name, _ = BACKENDS[backend]
+    if importlib.util.find_spec(package) is None:
+        pytest.skip(f"{name} is not installed")
+    data, saved, report, predicted = (tmp_path / n for n in ("d.npz", "m.keras", "r.json", "p.npy"))
+    arrays = raw_iris()
+    np.savez(data, **arrays)
+    np.save(tmp_path / "rows.npy", arrays["x_test"])
+    run = run_kdsl(
+        "run", str(IRIS), "--data", str(data), "--epochs", "3", "--standardize",
+        "--backend", backend, "--save", str(saved), "--json", str(report),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    predict = run_kdsl("predict", str(saved), str(data), "--backend", backend, "-o", str(predicted))
+    assert predict.returncode == 0, predict.stderr
+    assert not native_log_lines(run.stderr) and not native_log_lines(predict.stderr)
+
+    from_json = np.array(json.loads(report.read_text())["predictions"])
+    plain = plain_keras_predictions(saved, tmp_path / "rows.npy", backend)
+    assert np.allclose(plain, from_json, **TOLERANCE)
+    assert np.allclose(plain, np.load(predicted), **TOLERANCE)
