@@ -17,10 +17,12 @@ import json
 import math
 import re
 import struct
+import sys
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from kdsl.catalog import (
     ACTIVATION_PARAMS,
@@ -36,6 +38,11 @@ from kdsl.catalog import (
 )
 from kdsl.errors import ModelError, SourceError
 from kdsl.fmt import format_text
+
+try:  # a Python built without lzma still reads the other zip methods
+    from lzma import LZMAError
+except ImportError:  # pragma: no cover
+    LZMAError = zlib.error
 
 # Initializers, regularizers and constraints the language can write: by name only, so
 # with the arguments Keras gives them by default. Class → (the name, its default config);
@@ -204,6 +211,10 @@ class _Importer:
                 if config.get(flag):
                     raise self.fail(f"has a {flag} input, which kdsl cannot write")
             dtype = _dtype_name(config.get("dtype"))
+            if not isinstance(dtype, str | None):
+                raise self.fail(
+                    f"is not a Keras model config: the input's dtype is {_describe(dtype)}"
+                )
             if dtype not in (None, "float32"):
                 args.append(f"dtype={_value(dtype)}")
             name = config.get("name")
@@ -396,8 +407,19 @@ class _Importer:
         kind = value.get("class_name")
         module = str(value.get("module", ""))
         inner = value.get("config")
+        if not isinstance(kind, str) or not isinstance(inner, dict | None):
+            raise self.fail(
+                f"is not a Keras model config: layer {label} has `{key}` set to an object "
+                "without a class name and a config object"
+            )
         if kind in ("DTypePolicy", "FloatDTypePolicy") and isinstance(inner, dict):
-            return inner.get("name")
+            name = inner.get("name")
+            if not isinstance(name, str):
+                raise self.fail(
+                    f"is not a Keras model config: layer {label} has a `{key}` policy whose "
+                    f"name is {_describe(name)}"
+                )
+            return name
         family = module.removeprefix("keras.")
         table = NESTED.get(family, {})
         if kind in table and value.get("registered_name") in (None, kind):
@@ -516,6 +538,11 @@ class _Importer:
                     f"kdsl writes `{key}` as a number",
                 )
             value = _normal(raw)
+            if isinstance(value, tuple) and any(isinstance(x, dict) for x in _leaves(value)):
+                raise self.fail(
+                    f"has {_article(what)} `{kind}` whose `{key}` holds an object, which kdsl "
+                    "cannot write"
+                )
             if key == "learning_rate" and isinstance(value, float):
                 value = _float32(value)  # Keras keeps it in a float32 variable
             if key == "name" and isinstance(value, str) and _auto_name(value, kind, key=entry.key):
@@ -539,26 +566,62 @@ class _Importer:
 
 # -- reading ------------------------------------------------------------------------------
 
+# A model's config is a few MB at most (the weights live elsewhere in a `.keras` file):
+# what declares or holds more is refused before it fills memory (a zip bomb, a wrong file).
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+# Compression methods Python's zipfile reads (Keras stores its members uncompressed), and
+# names for some it does not.
+_ZIP_METHODS = frozenset(
+    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+)
+_OTHER_ZIP_METHODS = {9: " (deflate64)", 93: " (zstandard)", 95: " (xz)", 98: " (PPMd)",
+                      99: " (AES encryption)"}  # fmt: skip
 
-def read_config(path: str | Path) -> dict:
+
+def read_config(path: str | Path) -> Any:
     """The model config in a `.keras` file (its `config.json`) or a `.json` file."""
     name = str(path)
     file = Path(path)
     if file.is_dir():
         raise ModelError(name, "is a directory, not a .keras or .json model file")
     try:
-        data = file.read_bytes()
+        with file.open("rb") as stream:
+            head = stream.read(4)
+            if head == b"PK\x03\x04" or file.suffix.lower() == ".keras":
+                return _from_zip(name, stream)
+            data = head + _read_bounded(stream, name, "is")
     except FileNotFoundError:
         raise ModelError(name, "no such file") from None
     except OSError as error:
         raise ModelError(name, f"cannot be read: {error.strerror or error}") from None
-    if data[:4] == b"PK\x03\x04" or file.suffix.lower() == ".keras":
-        return _from_zip(name, file)
     return _json(
         data,
         name,
         "is neither a .keras file nor JSON",
         "give a .keras file or the output of model.to_json()",
+    )
+
+
+def _read_bounded(stream: BinaryIO, name: str, what: str) -> bytes:
+    """All of `stream`, refused past MAX_CONFIG_BYTES (`what`: "is", "has a config.json
+    that expands to"). Read in chunks: a zip member then never decompresses more than one
+    chunk past what its header declared."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := stream.read(2**20):
+        size += len(chunk)
+        if size > MAX_CONFIG_BYTES:
+            raise _too_large(name, what, "more than")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(name: str, what: str, amount: str) -> ModelError:
+    return ModelError(
+        name,
+        f"{what} {amount} {MAX_CONFIG_BYTES / 2**20:g} MB, far more than a model config "
+        "takes: it is not a model saved by Keras",
+        "save the model again with model.save('model.keras'), or give model.to_json()'s text",
     )
 
 
@@ -568,39 +631,75 @@ def _json(data: bytes | str, name: str, problem: str, hint: str | None = None) -
         return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelError(name, f"{problem}: {error}", hint) from None
+    except ValueError:  # Python refuses to read an integer of more than 4,300 digits
+        raise ModelError(
+            name,
+            f"holds a number of more than {sys.get_int_max_str_digits():,} digits, far beyond "
+            "any value of a Keras model config",
+        ) from None
+    except RecursionError:
+        raise ModelError(name, "nests too deeply to import") from None
 
 
-def _from_zip(name: str, file: Path) -> dict:
+def _from_zip(name: str, stream: BinaryIO) -> Any:
+    """The `config.json` of a `.keras` zip, the only member read, with a bounded size."""
+    damaged = "is not a Keras model file: its config.json is damaged"
     try:
-        with zipfile.ZipFile(file) as archive:
-            if "config.json" not in archive.namelist():
+        with zipfile.ZipFile(stream) as archive:
+            try:
+                info = archive.getinfo("config.json")
+            except KeyError:
                 raise ModelError(
                     name,
                     "is not a Keras model file: the zip has no config.json",
                     "save one with model.save('model.keras')",
+                ) from None
+            if info.flag_bits & 0x1:
+                raise ModelError(
+                    name,
+                    "is not a Keras model file: its config.json is encrypted",
+                    "Keras never encrypts a .keras file: save the model again",
                 )
-            return _json(
-                archive.read("config.json"),
+            if info.compress_type not in _ZIP_METHODS:
+                method = _OTHER_ZIP_METHODS.get(info.compress_type, "")
+                raise ModelError(
+                    name,
+                    "is not a Keras model file: its config.json is compressed with method "
+                    f"{info.compress_type}{method}, which kdsl cannot read",
+                    "Keras writes .keras files uncompressed: save the model again with "
+                    "model.save('model.keras')",
+                )
+            if info.file_size > MAX_CONFIG_BYTES:
+                raise _too_large(name, "has a config.json of", f"{info.file_size:,} bytes, over")
+            with archive.open(info) as member:
+                data = _read_bounded(member, name, "has a config.json that expands to")
+    except ModelError:
+        raise
+    except zipfile.BadZipFile as error:
+        if str(error) == "File is not a zip file":
+            raise ModelError(
                 name,
-                "is not a Keras model file: its config.json is not JSON",
-                "save the model again with model.save('model.keras')",
-            )
-    except zipfile.BadZipFile:
-        raise ModelError(
-            name,
-            "is not a Keras model file: expected a zip archive (.keras), found something else",
-            "a .keras file is written by model.save('model.keras')",
-        ) from None
+                "is not a Keras model file: expected a zip archive (.keras), found something else",
+                "a .keras file is written by model.save('model.keras')",
+            ) from None
+        raise ModelError(name, f"is a damaged zip archive: {error}") from None
+    except (zlib.error, LZMAError, EOFError, NotImplementedError) as error:
+        raise ModelError(name, f"{damaged}: {error or type(error).__name__}") from None
     except (OSError, ValueError, zipfile.LargeZipFile) as error:
         raise ModelError(name, f"cannot be read as a Keras model file: {error}") from None
+    return _json(
+        data,
+        name,
+        "is not a Keras model file: its config.json is not JSON",
+        "save the model again with model.save('model.keras')",
+    )
 
 
 def read_stdin() -> Any:
     """A model config as JSON on standard input (`kdsl import -`)."""
-    import sys
-
+    data = _read_bounded(sys.stdin.buffer, "<stdin>", "is")
     return _json(
-        sys.stdin.buffer.read(),
+        data,
         "<stdin>",
         "is not JSON",
         "pipe in the output of model.to_json(), or give a .keras file",
@@ -609,10 +708,42 @@ def read_stdin() -> Any:
 
 def import_config(config: Any, origin: str = "<config>") -> str:
     """kdsl text for a model config dict (as in `json.loads(model.to_json())`)."""
+    _refuse_huge_numbers(config, origin)
     try:
         return _Importer(origin).model(config)
     except RecursionError:
         raise ModelError(origin, "nests too deeply to import") from None
+
+
+# Keras's own integers (sizes, axes, seeds, hash salts) fit in 64 bits; one of 5,000
+# digits is not a model's, and Python would not even print it.
+_MAX_INT_BITS = 64
+
+
+def _refuse_huge_numbers(config: Any, origin: str) -> None:
+    """One walk over the config, before any of its values is written or shown."""
+    stack: list[tuple[Any, tuple | None]] = [(config, None)]  # (value, (key, parent's))
+    seen: set[int] = set()
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict | list | tuple):
+            if id(value) in seen:
+                continue  # a dict built in Python may hold itself
+            seen.add(id(value))
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend((item, (key, where)) for key, item in items)
+        elif type(value) is int and value.bit_length() > _MAX_INT_BITS:
+            path = []
+            while where is not None:
+                key, where = where
+                path.append(f"[{key}]" if isinstance(key, int) else f".{key}"[:40])
+            digits = int(value.bit_length() * math.log10(2)) + 1
+            spot = "".join(reversed(path)).lstrip(".")
+            raise ModelError(
+                origin,
+                f"holds a number of about {digits:,} digits at `{spot}`, "
+                "far beyond any value of a Keras model config",
+            )
 
 
 def import_model(source: str | Path | dict) -> str:
@@ -726,8 +857,9 @@ def _nested_key(key: str) -> bool:
 
 
 def _dtype_name(value: Any) -> Any:
+    """A dtype's name, from a name or a `DTypePolicy` object."""
     if isinstance(value, dict):
-        return (value.get("config") or {}).get("name")
+        return _config(value).get("name")
     return value
 
 

@@ -8,7 +8,9 @@ text (a fixed point). Hand-built Keras models cover what kdsl itself never write
 
 from __future__ import annotations
 
+import io
 import json
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -17,9 +19,10 @@ from conftest import kdsl_main, run_kdsl
 from golden_cases import case_id, kind_programs, programs
 
 import kdsl
+from kdsl import importer
 from kdsl.catalog import load
 from kdsl.errors import KdslError
-from kdsl.importer import NESTED, ZERO_BASED_FACTORS, import_config
+from kdsl.importer import MAX_CONFIG_BYTES, NESTED, ZERO_BASED_FACTORS, import_config
 from kdsl.runner import import_keras, load_script
 
 keras = import_keras()
@@ -363,3 +366,173 @@ def test_zero_based_factors_match_keras() -> None:
             continue
         bounds = getattr(getattr(L, entry.class_name), "_FACTOR_BOUNDS", (-1, 1))
         assert (key in ZERO_BASED_FACTORS) == (tuple(bounds) == (0, 1)), key
+
+
+def stored_zip(path: Path, config: bytes, method: int = zipfile.ZIP_STORED) -> Path:
+    with zipfile.ZipFile(path, "w", method) as archive:
+        archive.writestr("config.json", config)
+    return path
+
+
+def patched_headers(path: Path, offsets: tuple[int, int], value: int) -> Path:
+    """The zip with a 2-byte field changed in its local and central-directory headers
+    (at `offsets` from each): a flag or the compression method."""
+    data = bytearray(path.read_bytes())
+    for signature, offset in zip((b"PK\x03\x04", b"PK\x01\x02"), offsets, strict=True):
+        at = data.index(signature) + offset
+        data[at : at + 2] = value.to_bytes(2, "little")
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_bytes(b"PK\x03\x04 not a zip"), "expected a zip archive (.keras)"),
+        (lambda p: stored_zip(p, b"{not json"), "its config.json is not JSON"),
+        (lambda p: stored_zip(p, b'\xff{"a": 1}'), "its config.json is not JSON: 'utf-8' codec"),
+        (
+            lambda p: patched_headers(stored_zip(p, b"{}"), (8, 10), 99),
+            "its config.json is compressed with method 99 (AES encryption), which kdsl cannot read",
+        ),
+        (
+            lambda p: patched_headers(stored_zip(p, b"{}"), (8, 10), 93),
+            "compressed with method 93 (zstandard)",
+        ),
+        (
+            lambda p: patched_headers(stored_zip(p, b"{}"), (6, 8), 1),
+            "its config.json is encrypted",
+        ),
+        (
+            lambda p: p.write_bytes(
+                stored_zip(p, b"{}" * 500, zipfile.ZIP_DEFLATED).read_bytes().replace(b"}", b"?")
+            ),
+            "is a damaged zip archive",
+        ),
+        (
+            lambda p: stored_zip(p, b'{"class_name": "Sequential", "x": 1' + b"0" * 5000 + b"}"),
+            "holds a number of more than 4,300 digits",
+        ),
+        (lambda p: stored_zip(p, b"[" * 100_000), "nests too deeply to import"),
+    ],
+    ids=[
+        "not_a_zip",
+        "not_json",
+        "not_utf8",
+        "aes",
+        "zstandard",
+        "encrypted",
+        "damaged",
+        "huge_int",
+        "deep",
+    ],
+)
+def test_cli_malformed_keras_files(make, message: str, tmp_path: Path, capsys) -> None:
+    """Each is a clean error (exit 1) naming the file and what is wrong."""
+    path = tmp_path / "model.keras"
+    make(path)
+    code, out, err = kdsl_main(["import", path], capsys)
+    assert (code, out) == (1, ""), err
+    assert err.startswith(f"{path}: error: "), err
+    assert message in err
+
+
+@pytest.mark.parametrize("number", [10**5000, 10**70, -(2**65)], ids=["e5000", "e70", "-2^65"])
+def test_numbers_no_config_holds(number: int, tmp_path: Path, capsys) -> None:
+    """A huge integer is refused, from a file (JSON reads up to 4,300 digits) or a dict."""
+    config = {"class_name": "Sequential", "config": {"layers": [{"config": {"units": number}}]}}
+    with pytest.raises(KdslError) as caught:
+        import_config(config, "m.json")
+    assert "m.json: error: holds a number of about" in caught.value.render()
+    assert "at `config.layers[0].config.units`" in caught.value.render()
+    if number.bit_length() < 13_000:
+        path = tmp_path / "model.json"
+        path.write_text(json.dumps(config))
+        code, _, err = kdsl_main(["import", path], capsys)
+        assert code == 1
+        assert err.startswith(f"{path}: error: holds a number of about")
+
+
+def memory_peak(run) -> int:
+    """The most memory Python allocated while `run()` ran, in bytes."""
+    tracemalloc.start()
+    try:
+        run()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def zip_bomb(path: Path, megabytes: int) -> Path:
+    """A `.keras` whose config.json is `megabytes` MB of spaces: a few hundred KB on disk.
+    Written in a stream, so the test never holds it whole."""
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
+        archive.open("config.json", "w") as member,
+    ):
+        chunk = b" " * 2**20
+        for _ in range(megabytes):
+            member.write(chunk)
+    return path
+
+
+def import_failure(path: Path) -> str:
+    with pytest.raises(KdslError) as caught:
+        kdsl.import_model(path)
+    return caught.value.render()
+
+
+def test_zip_bomb_is_refused_by_its_declared_size(tmp_path: Path) -> None:
+    """A config.json declaring 100 MB (far beyond MAX_CONFIG_BYTES) is refused before a
+    byte of it is decompressed."""
+    path = zip_bomb(tmp_path / "bomb.keras", megabytes=100)
+    assert path.stat().st_size < 2**20
+    messages: list[str] = []
+    peak = memory_peak(lambda: messages.append(import_failure(path)))
+    assert messages[0].startswith(
+        f"{path}: error: has a config.json of 104,857,600 bytes, over {MAX_CONFIG_BYTES / 2**20:g}"
+        " MB, far more than a model config takes"
+    )
+    assert peak < 4 * 2**20
+
+
+def test_zip_bomb_with_a_lying_header_is_read_within_bounds(tmp_path: Path) -> None:
+    """A config.json whose headers declare 1,000 bytes but which expands to 100 MB: the
+    read stops at what the header declares, and the mismatch is a clean error."""
+    path = zip_bomb(tmp_path / "liar.keras", megabytes=100)
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = data.index(signature) + offset
+        assert int.from_bytes(data[at : at + 4], "little") == 100 * 2**20
+        data[at : at + 4] = (1000).to_bytes(4, "little")
+    path.write_bytes(data)
+    messages: list[str] = []
+    peak = memory_peak(lambda: messages.append(import_failure(path)))
+    assert messages[0].startswith(f"{path}: error: is a damaged zip archive: Bad CRC-32")
+    assert peak < 4 * 2**20
+
+
+@pytest.mark.parametrize("where", ["json", "keras", "stdin"])
+def test_configs_over_the_limit(where: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    """The bound holds for every way in: a .json file and stdin are read at most
+    MAX_CONFIG_BYTES + 1 bytes, a .keras member as far as the limit (lowered here, so the
+    code path is the real one and the test cheap)."""
+    monkeypatch.setattr(importer, "MAX_CONFIG_BYTES", 1000)
+    config = json.dumps({"class_name": "Sequential", "padding": " " * 2000}).encode()
+    if where == "stdin":
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(config)))
+        code, _, err = kdsl_main(["import", "-"], capsys)
+        path = "<stdin>"
+        expected = "is more than 0.000953674 MB"
+    else:
+        path = tmp_path / f"model.{where}"
+        if where == "json":
+            path.write_bytes(config)
+            expected = "is more than 0.000953674 MB"
+        else:
+            stored_zip(path, config)
+            expected = f"has a config.json of {len(config):,} bytes, over 0.000953674 MB"
+        code, _, err = kdsl_main(["import", path], capsys)
+    assert code == 1
+    assert err.startswith(f"{path}: error: {expected}, far more than a model config takes")
