@@ -128,6 +128,13 @@ _LAYER_IGNORED = frozenset({"build_config", "compile_config"})
 _BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED = frozenset({"in", "true", "false", "none", "True", "False", "None"})
 _MISSING = object()
+_CODE = "it is Python code (loading it would run that code, and the language cannot write it)"
+# What to use instead of a Python function as a compile() argument.
+_COMPILE_HINTS = {
+    "optimizer": "give an optimizer Keras ships, e.g. optimizer='adam'",
+    "loss": "give a loss Keras ships, by name (e.g. loss='mse') or as its object",
+    "metric": "give metrics Keras ships, by name (e.g. metrics=['accuracy']) or as objects",
+}
 
 
 @dataclass
@@ -235,7 +242,7 @@ class _Importer:
             )
         dims = batch_shape[1:]
         if not all(d is None or (type(d) is int and d >= 1) for d in dims):
-            raise self.fail(f"has an input shape kdsl cannot write: {batch_shape}")
+            raise self.fail(f"has an input shape kdsl cannot write: {batch_shape!r:.80}")
         return dims, args
 
     # -- layers ---------------------------------------------------------------------------
@@ -245,7 +252,12 @@ class _Importer:
         config = layer.get("config")
         name = config.get("name") if isinstance(config, dict) else None
         label = f"`{name}` ({kind})" if name else f"`{kind}`"
-        self.refuse_code(layer, label)
+        instead = "replace it with a built-in layer or activation before importing"
+        if kind == "Lambda":
+            raise self.fail(
+                f"layer {label} is a Lambda layer, which kdsl refuses: {_CODE}", instead
+            )
+        self.refuse_code(layer, f"layer {label}", instead)
         if not isinstance(kind, str) or not isinstance(config, dict):
             raise self.fail(f"is not a Keras model config: a layer without a class: {layer!r:.80}")
         if kind in ("Sequential", "Functional", "Model"):
@@ -255,7 +267,9 @@ class _Importer:
             )
         entry = self.layer_entry(kind, label, layer)
         if wrapped_by and kind in WRAPPER_CLASSES:
-            raise self.fail(f"layer {label} wraps another wrapper, which kdsl cannot write")
+            raise self.fail(
+                f"layer {label} is a wrapper inside a {wrapped_by}, which kdsl cannot write"
+            )
         args = self.arguments(entry, config, label, wrapped_by)
         words = [_layer_word(entry, self.catalog), *args]
         if kind in WRAPPER_CLASSES:
@@ -279,23 +293,18 @@ class _Importer:
             )
         return entry
 
-    def refuse_code(self, value: Any, label: str) -> None:
-        """What `safe_mode=True` refuses: a Lambda, or a function serialized as code."""
+    def refuse_code(self, value: Any, subject: str, hint: str) -> None:
+        """What `safe_mode=True` refuses: a Lambda, or a function serialized as code.
+        `subject` is what holds it (`layer `out` (Dense)`), `hint` what to use instead."""
         if isinstance(value, dict):
-            # A lambda is serialized as its bytecode: `{"value": [base64, ...]}`.
-            code = value.get("class_name") in ("__lambda__", "function") or set(value) == {"value"}
-            if value.get("class_name") == "Lambda" or code:
-                what = "a Python function" if code else "a Lambda layer"
-                raise self.fail(
-                    f"layer {label} holds {what}, which kdsl refuses: it is Python code "
-                    "(loading it would run that code, and the language cannot write it)",
-                    "replace it with a built-in layer or activation before importing",
-                )
+            if value.get("class_name") == "Lambda" or _is_code(value):
+                what = _code_text(value) if _is_code(value) else "a Lambda layer"
+                raise self.fail(f"{subject} holds {what}, which kdsl refuses: {_CODE}", hint)
             for item in value.values():
-                self.refuse_code(item, label)
+                self.refuse_code(item, subject, hint)
         elif isinstance(value, list):
             for item in value:
-                self.refuse_code(item, label)
+                self.refuse_code(item, subject, hint)
 
     def arguments(self, entry: Entry, config: dict, label: str, wrapped_by: str | None) -> list:
         """The shortest argument list: the positional prefix, then non-default keywords."""
@@ -512,8 +521,17 @@ class _Importer:
             )
         if not isinstance(value, dict) or "class_name" not in value:
             raise self.fail(f"has {_describe(value)} as its {what}, which kdsl cannot write")
-        self.refuse_code(value, f"the {what}")
+        hint = _COMPILE_HINTS[what]
+        if _is_code(value):
+            name = value.get("config")
+            subject = (
+                f"the {what} `{name[:80]}`, a Python function,"
+                if isinstance(name, str)
+                else f"{_article(what)} that is {_code_text(value)},"
+            )
+            raise self.fail(f"has {subject} which kdsl refuses: {_CODE}", hint)
         kind = value.get("class_name")
+        self.refuse_code(value, f"the {what} `{kind}`", hint)
         entry = by_class(table, kind)
         module = str(value.get("module", ""))
         if (
@@ -888,6 +906,22 @@ def _float32(value: float) -> float:
         if struct.pack("<f", candidate) == target:
             return candidate
     return value
+
+
+def _is_code(value: Any) -> bool:
+    """A function serialized as code: by name (`class_name: function`), or a lambda's
+    bytecode (`__lambda__`, or `{"value": [base64, ...]}` in older files)."""
+    return isinstance(value, dict) and (
+        value.get("class_name") in ("__lambda__", "function") or set(value) == {"value"}
+    )
+
+
+def _code_text(value: dict) -> str:
+    """`the Python function `my_metric``, or `a Python lambda`."""
+    name = value.get("config")
+    if value.get("class_name") == "function" and isinstance(name, str):
+        return f"the Python function `{name[:80]}`"
+    return "a Python lambda" if value.get("class_name") == "__lambda__" else "a Python function"
 
 
 def _article(word: str) -> str:

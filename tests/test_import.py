@@ -197,11 +197,11 @@ def double(x):
     [
         (
             lambda: keras_model(L.Lambda(double, name="double")),
-            "layer `double` (Lambda) holds a Lambda layer, which kdsl refuses",
+            "layer `double` (Lambda) is a Lambda layer, which kdsl refuses",
         ),
         (
             lambda: keras_model(L.Dense(1, activation=double, name="out")),
-            "layer `out` (Dense) holds a Python function",
+            "layer `out` (Dense) holds the Python function `double`, which kdsl refuses",
         ),
         (lambda: keras_model(Twice(name="twice")), "layer `twice` (Twice) is a class from"),
         (
@@ -292,7 +292,7 @@ def test_saved_lambda_is_refused_without_running_it(tmp_path: Path) -> None:
     result = run_kdsl("import", str(path))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert f"{path}: error: layer `times_two` (Lambda) holds a Lambda layer" in result.stderr
+    assert f"{path}: error: layer `times_two` (Lambda) is a Lambda layer" in result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -536,3 +536,45 @@ def test_configs_over_the_limit(where: str, tmp_path: Path, monkeypatch, capsys)
         code, _, err = kdsl_main(["import", path], capsys)
     assert code == 1
     assert err.startswith(f"{path}: error: {expected}, far more than a model config takes")
+
+
+def my_metric(y_true, y_pred):
+    return y_true
+
+
+def my_loss(y_true, y_pred):
+    return y_true
+
+
+@pytest.mark.parametrize(
+    ("compile_args", "message", "hint"),
+    [
+        (
+            {"optimizer": "adam", "loss": "mse", "metrics": ["mae", my_metric]},
+            "m.json: error: has the metric `my_metric`, a Python function, which kdsl refuses",
+            "hint: give metrics Keras ships, by name (e.g. metrics=['accuracy'])",
+        ),
+        (
+            {"optimizer": "adam", "loss": my_loss},
+            "m.json: error: has the loss `my_loss`, a Python function, which kdsl refuses",
+            "hint: give a loss Keras ships, by name (e.g. loss='mse')",
+        ),
+    ],
+    ids=["metric", "loss"],
+)
+def test_python_functions_in_compile_are_named(compile_args, message: str, hint: str) -> None:
+    """The message names the metric or loss, and the hint is about metrics or losses."""
+    text = import_error(keras_model(L.Dense(1), compile_args=compile_args).to_json())
+    assert text.startswith(message)
+    assert text.splitlines()[-1].strip().startswith(hint)
+    assert "layer" not in text
+
+
+def test_a_wrapper_inside_a_wrapper_is_named_as_such() -> None:
+    config = json.loads(keras_model(L.Reshape((2, 4)), L.TimeDistributed(L.Dense(2))).to_json())
+    wrapper = config["config"]["layers"][-1]
+    wrapper["config"]["layer"] = json.loads(json.dumps(wrapper))
+    assert import_error(config).startswith(
+        "m.json: error: layer `time_distributed` (TimeDistributed) is a wrapper inside a "
+        "TimeDistributed, which kdsl cannot write"
+    )
