@@ -138,10 +138,61 @@ _COMPILE_HINTS = {
 
 
 @dataclass
+class AutoNames:
+    """The names Keras makes up for the layers the compiled script builds unnamed.
+
+    Keras counts per class (its snake_case name: `dense`, `dense_1`, ...) in the process,
+    and the script builds its model in a fresh one, in order, each wrapped layer before its
+    wrapper. A layer given a name is not counted: after `Dense(3, name="dense_1")` the
+    next unnamed Dense is still `dense`.
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def next(self, class_name: str) -> str:
+        """The name the next unnamed layer of this class gets."""
+        stem = keras_snake_case(class_name)
+        count = self.counts.get(stem, 0)
+        return stem if count == 0 else f"{stem}_{count}"
+
+    def take(self, class_name: str) -> None:
+        """One more unnamed layer of this class built."""
+        stem = keras_snake_case(class_name)
+        self.counts[stem] = self.counts.get(stem, 0) + 1
+
+
+# Layers that build other layers in their constructor, unnamed (so a layer of that class
+# after them gets the next name); AugMix and RandAugment pass their own name, when given
+# one, to what they build. tests/test_import.py checks these against Keras.
+_AUGMENTATIONS = ("RandomShear", "RandomTranslation", "RandomRotation", "Solarization",
+                  "RandomPosterization", "AutoContrast", "Equalization")  # fmt: skip
+_COLOR_AUGMENTATIONS = ("RandomBrightness", "RandomColorDegeneration", "RandomContrast",
+                        "RandomSharpness")  # fmt: skip
+_JITTERS = {"brightness_factor": "RandomBrightness", "contrast_factor": "RandomContrast",
+            "saturation_factor": "RandomSaturation", "hue_factor": "RandomHue"}  # fmt: skip
+
+
+def built_inside(class_name: str, config: dict, named: bool) -> tuple[str, ...]:
+    """The classes of the unnamed layers a layer builds (`named`: the script names it)."""
+    if class_name == "TextVectorization":
+        return ("StringLookup",)
+    if class_name == "RandomColorJitter":
+        return tuple(built for key, built in _JITTERS.items() if config.get(key) is not None)
+    if named:
+        return ()
+    if class_name == "RandAugment":
+        return _AUGMENTATIONS + _COLOR_AUGMENTATIONS
+    if class_name == "AugMix":
+        return _AUGMENTATIONS + (_COLOR_AUGMENTATIONS if config.get("all_ops", True) else ())
+    return ()
+
+
+@dataclass
 class _Importer:
     origin: str  # the file name, for messages
     catalog: Catalog = field(default_factory=load)
     notes: list[str] = field(default_factory=list)
+    auto_names: AutoNames = field(default_factory=lambda: AutoNames())
 
     def fail(self, message: str, hint: str | None = None) -> ModelError:
         return ModelError(self.origin, message, hint)
@@ -224,8 +275,8 @@ class _Importer:
                 )
             if dtype not in (None, "float32"):
                 args.append(f"dtype={_value(dtype)}")
-            name = config.get("name")
-            if isinstance(name, str) and not _auto_name(name, "InputLayer"):
+            name = self.written_name(config.get("name"), "InputLayer", "`InputLayer`")
+            if name is not None:
                 args.append(f"name={_value(name)}")
         else:
             batch_shape = body.get("build_input_shape") or _config(first).get("batch_input_shape")
@@ -270,16 +321,33 @@ class _Importer:
             raise self.fail(
                 f"layer {label} is a wrapper inside a {wrapped_by}, which kdsl cannot write"
             )
-        args = self.arguments(entry, config, label, wrapped_by)
-        words = [_layer_word(entry, self.catalog), *args]
+        words = [_layer_word(entry, self.catalog)]
         if kind in WRAPPER_CLASSES:
             inner = config.get("layer")
             if not isinstance(inner, dict):
                 raise self.fail(f"layer {label} wraps no layer")
             if kind == "Bidirectional":
                 self.check_backward(config, inner, label)
-            words.insert(1, self.layer(inner, wrapped_by=kind))
+            words.append(self.layer(inner, wrapped_by=kind))  # the script builds it first
+        # The language names the wrapper, not the layer inside: that one is built unnamed.
+        written = None if wrapped_by else self.written_name(name, kind, label)
+        if wrapped_by:
+            self.auto_names.take(kind)
+        words += self.arguments(entry, config, label, wrapped_by, written)
+        for built in built_inside(kind, config, named=written is not None):
+            self.auto_names.take(built)
         return " ".join(words)
+
+    def written_name(self, name: Any, class_name: str, label: str) -> str | None:
+        """The name to write for a layer: None where the rebuilt model gives it that name
+        anyway, as Keras's automatic one (the script then builds it unnamed)."""
+        if name is not None and not isinstance(name, str):
+            raise self.fail(f"is not a Keras model config: layer {label} has a name that is "
+                            f"{_describe(name)}")  # fmt: skip
+        if name is not None and name != self.auto_names.next(class_name):
+            return name
+        self.auto_names.take(class_name)
+        return None
 
     def layer_entry(self, kind: str, label: str, layer: dict) -> Entry:
         module = layer.get("module")
@@ -306,20 +374,19 @@ class _Importer:
             for item in value:
                 self.refuse_code(item, subject, hint)
 
-    def arguments(self, entry: Entry, config: dict, label: str, wrapped_by: str | None) -> list:
-        """The shortest argument list: the positional prefix, then non-default keywords."""
-        values: dict[str, Any] = {}
+    def arguments(
+        self, entry: Entry, config: dict, label: str, wrapped_by: str | None, name: str | None
+    ) -> list:
+        """The shortest argument list: the positional prefix, then non-default keywords
+        (`name`, the name to write, if any)."""
+        values: dict[str, Any] = {} if name is None else {"name": name}
         params = {p.name: p for p in entry.params}
         for key, raw in config.items():
             if key in _LAYER_IGNORED or key in _DERIVED or key in ("layer", "backward_layer"):
                 continue
             param = params.get(key)
             if key == "name":
-                if isinstance(raw, str) and not _auto_name(raw, entry.class_name, wrapped_by):
-                    if wrapped_by:
-                        continue  # the language names the wrapper, not the layer inside
-                    values["name"] = raw
-                continue
+                continue  # `name`, decided by written_name
             value = self.normalize(key, raw, label)
             if key == "strides" and value is not None and value == _normal(config.get("pool_size")):
                 continue  # pooling: Keras makes strides the pool size when not given
@@ -886,12 +953,8 @@ def _config(layer: dict) -> dict:
     return config if isinstance(config, dict) else {}
 
 
-def _auto_name(
-    name: str, class_name: str, wrapped_by: str | None = None, key: str | None = None
-) -> bool:
-    """Whether Keras made this name up (`dense`, `dense_3`, `forward_lstm_1`, `adam_2`)."""
-    if wrapped_by == "Bidirectional":
-        name = name.removeprefix("forward_")
+def _auto_name(name: str, class_name: str, key: str | None = None) -> bool:
+    """Whether Keras made this optimizer, loss or metric name up (`adam`, `adam_2`)."""
     stems = {keras_snake_case(class_name), key or keras_snake_case(class_name)}
     return any(re.fullmatch(rf"{re.escape(stem)}(_\d+)?", name) for stem in stems)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -20,14 +21,28 @@ from golden_cases import case_id, kind_programs, programs
 
 import kdsl
 from kdsl import importer
-from kdsl.catalog import load
+from kdsl.catalog import keras_snake_case, load
 from kdsl.errors import KdslError
-from kdsl.importer import MAX_CONFIG_BYTES, NESTED, ZERO_BASED_FACTORS, import_config
+from kdsl.importer import (
+    MAX_CONFIG_BYTES,
+    NESTED,
+    ZERO_BASED_FACTORS,
+    _Importer,
+    built_inside,
+    import_config,
+)
 from kdsl.runner import import_keras, load_script
 
 keras = import_keras()
 L = keras.layers
 CATALOG = load()
+global_state = keras.src.backend.common.global_state
+# The automatic-name counters of layer classes: every class kdsl writes or one builds.
+LAYER_STEMS = {keras_snake_case(e.class_name) for e in CATALOG.layers.values()} | {
+    "input_layer",
+    "random_saturation",
+    "random_hue",
+}
 
 
 def build(text: str):
@@ -75,8 +90,23 @@ def assert_same_model(original, rebuilt) -> None:
         assert compiled(original, part) == compiled(rebuilt, part), part
 
 
+def keras_name_counts() -> dict[str, int]:
+    """How many unnamed layers of each class Keras named in this session."""
+    counts = global_state.get_global_attribute("object_name_uids") or {}
+    return {stem: counts.get(stem, 0) for stem in LAYER_STEMS if counts.get(stem, 0)}
+
+
+def imported_name_counts(config: str) -> dict[str, int]:
+    """The same, as the importer reckons the rebuilt script names them."""
+    importer = _Importer("m.json")
+    importer.model(json.loads(config))
+    return {stem: count for stem, count in importer.auto_names.counts.items() if count}
+
+
 def round_trip(program: Path, tmp_path: Path) -> None:
     original = build(program.read_text())
+    made = keras_name_counts()
+    assert imported_name_counts(original.to_json()) == made, "Keras counts layers otherwise"
     saved = tmp_path / "model.keras"
     original.save(saved)
     text = kdsl.import_model(saved)
@@ -128,8 +158,9 @@ def keras_model(*layers, compile_args=None):
 
 
 def test_a_keras_model_written_by_hand() -> None:
-    """Names a user gave are kept, Keras's own dropped; objects with default arguments
-    become their names; a float32 learning rate is written as the number it was."""
+    """Names are kept but for those the rebuilt model gives anyway (`dropout`); objects
+    with default arguments become their names; a float32 learning rate is written as the
+    number it was."""
     model = keras_model(
         L.Dense(
             4,
@@ -150,15 +181,15 @@ def test_a_keras_model_written_by_hand() -> None:
     assert text == (
         "dense 4 relu kernel_initializer=he_normal kernel_regularizer=l2 name=hidden in 8\n"
         "  -> dropout 0.5\n"
-        "  -> dense 1;\n"
+        "  -> dense 1 name=dense_9;\n"
         "sgd 0.1 momentum=0.9;\n"
         "huber;\n"
         "metrics mae, auc num_thresholds=100\n"
     )
     rebuilt = build(text)
-    assert [layer.name for layer in rebuilt.layers] == ["hidden", "dropout", "dense"]
+    assert [layer.name for layer in rebuilt.layers] == ["hidden", "dropout", "dense_9"]
     for before, after in zip(model.layers, rebuilt.layers, strict=True):
-        assert before.get_config() | {"name": ""} == after.get_config() | {"name": ""}
+        assert before.get_config() == after.get_config()
     for part in ("optimizer", "loss", "metrics"):
         assert compiled(model, part) == compiled(rebuilt, part), part
 
@@ -578,3 +609,90 @@ def test_a_wrapper_inside_a_wrapper_is_named_as_such() -> None:
         "m.json: error: layer `time_distributed` (TimeDistributed) is a wrapper inside a "
         "TimeDistributed, which kdsl cannot write"
     )
+
+
+def layer_names(model) -> list[str]:
+    """Every layer's name, the input layer's too."""
+    return [layer["config"]["name"] for layer in model.get_config()["layers"]]
+
+
+def mixed_names():
+    """Names given and automatic, in a session where a Flatten was built before."""
+    L.Flatten()
+    model = keras.Sequential(
+        [
+            keras.Input((4, 8), name="features"),
+            L.Dense(3, name="dense_1"),  # what Keras calls a second Dense: kept
+            L.Dense(4),  # `dense`: Keras counts no named layer
+            L.TimeDistributed(L.Dense(2)),  # the Dense inside is `dense_1`, not in the model
+            L.Dropout(0.1, name="dropout"),  # given, but the rebuilt model's name anyway
+            L.Bidirectional(L.LSTM(3, return_sequences=True), name="bidirectional_2"),
+            L.Flatten(),  # `flatten_1`, where the rebuilt model would say `flatten`: kept
+            L.Dense(2),  # `dense_2`, after the Dense inside TimeDistributed
+        ]
+    )
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def augmented_names():
+    """RandAugment builds a RandomRotation and a RandomBrightness, unnamed: the next
+    unnamed ones are `random_rotation_1` and `random_brightness_1`."""
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            L.RandAugment(),
+            L.RandomRotation(0.1, name="random_rotation"),  # kept: not the rebuilt's name
+            L.RandomBrightness(0.2),  # `random_brightness_1`, the rebuilt's name too
+            L.Flatten(),
+            L.Dense(1),
+        ]
+    )
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+@pytest.mark.parametrize(
+    ("make", "written"),
+    [
+        (mixed_names, ["features", "dense_1", "bidirectional_2", "flatten_1"]),
+        (augmented_names, ["random_rotation"]),
+    ],
+    ids=["mixed", "augmented"],
+)
+def test_layer_names_survive_import(make, written: list[str]) -> None:
+    """After import, compile and build (in a fresh session, as the script runs), every
+    layer has its name from the original model; only the names the rebuilt model gives
+    anyway are left out of the text."""
+    keras.backend.clear_session()
+    original = make()
+    text = kdsl.import_model(original.to_json())
+    assert re.findall(r"name=(\w+)", text) == written, text
+    rebuilt = build(text)
+    assert layer_names(rebuilt) == layer_names(original)
+    assert original.get_layer("dense_1" if "dense_1" in written else "random_rotation")
+    assert kdsl.import_model(rebuilt.to_json()) == text
+
+
+@pytest.mark.parametrize(
+    ("class_name", "arguments"),
+    [
+        ("TextVectorization", {}),
+        ("RandomColorJitter", {}),
+        ("RandomColorJitter", {"brightness_factor": 0.2, "hue_factor": 0.1}),
+        ("RandAugment", {}),
+        ("RandAugment", {"name": "given"}),
+        ("AugMix", {}),
+        ("AugMix", {"all_ops": False}),
+        ("AugMix", {"name": "given"}),
+        ("RandomRotation", {"factor": 0.1}),
+    ],
+)
+def test_layers_built_inside_match_keras(class_name: str, arguments: dict) -> None:
+    """The layers a layer builds in its constructor, each counted by Keras's names."""
+    keras.backend.clear_session()
+    layer = getattr(L, class_name)(**arguments)
+    counts = keras_name_counts()
+    counts.pop(keras_snake_case(class_name), None)
+    expected = built_inside(class_name, layer.get_config(), named="name" in arguments)
+    assert counts == {keras_snake_case(built): 1 for built in expected}
