@@ -17,10 +17,12 @@ import json
 import math
 import re
 import struct
+import sys
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from kdsl.catalog import (
     ACTIVATION_PARAMS,
@@ -36,6 +38,11 @@ from kdsl.catalog import (
 )
 from kdsl.errors import ModelError, SourceError
 from kdsl.fmt import format_text
+
+try:  # a Python built without lzma still reads the other zip methods
+    from lzma import LZMAError
+except ImportError:  # pragma: no cover
+    LZMAError = zlib.error
 
 # Initializers, regularizers and constraints the language can write: by name only, so
 # with the arguments Keras gives them by default. Class → (the name, its default config);
@@ -121,6 +128,63 @@ _LAYER_IGNORED = frozenset({"build_config", "compile_config"})
 _BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED = frozenset({"in", "true", "false", "none", "True", "False", "None"})
 _MISSING = object()
+_CODE = "it is Python code (loading it would run that code, and the language cannot write it)"
+# What to use instead of a Python function as a compile() argument.
+_COMPILE_HINTS = {
+    "optimizer": "give an optimizer Keras ships, e.g. optimizer='adam'",
+    "loss": "give a loss Keras ships, by name (e.g. loss='mse') or as its object",
+    "metric": "give metrics Keras ships, by name (e.g. metrics=['accuracy']) or as objects",
+}
+
+
+@dataclass
+class AutoNames:
+    """The names Keras makes up for the layers the compiled script builds unnamed.
+
+    Keras counts per class (its snake_case name: `dense`, `dense_1`, ...) in the process,
+    and the script builds its model in a fresh one, in order, each wrapped layer before its
+    wrapper. A layer given a name is not counted: after `Dense(3, name="dense_1")` the
+    next unnamed Dense is still `dense`.
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def next(self, class_name: str) -> str:
+        """The name the next unnamed layer of this class gets."""
+        stem = keras_snake_case(class_name)
+        count = self.counts.get(stem, 0)
+        return stem if count == 0 else f"{stem}_{count}"
+
+    def take(self, class_name: str) -> None:
+        """One more unnamed layer of this class built."""
+        stem = keras_snake_case(class_name)
+        self.counts[stem] = self.counts.get(stem, 0) + 1
+
+
+# Layers that build other layers in their constructor, unnamed (so a layer of that class
+# after them gets the next name); AugMix and RandAugment pass their own name, when given
+# one, to what they build. tests/test_import.py checks these against Keras.
+_AUGMENTATIONS = ("RandomShear", "RandomTranslation", "RandomRotation", "Solarization",
+                  "RandomPosterization", "AutoContrast", "Equalization")  # fmt: skip
+_COLOR_AUGMENTATIONS = ("RandomBrightness", "RandomColorDegeneration", "RandomContrast",
+                        "RandomSharpness")  # fmt: skip
+_JITTERS = {"brightness_factor": "RandomBrightness", "contrast_factor": "RandomContrast",
+            "saturation_factor": "RandomSaturation", "hue_factor": "RandomHue"}  # fmt: skip
+
+
+def built_inside(class_name: str, config: dict, named: bool) -> tuple[str, ...]:
+    """The classes of the unnamed layers a layer builds (`named`: the script names it)."""
+    if class_name == "TextVectorization":
+        return ("StringLookup",)
+    if class_name == "RandomColorJitter":
+        return tuple(built for key, built in _JITTERS.items() if config.get(key) is not None)
+    if named:
+        return ()
+    if class_name == "RandAugment":
+        return _AUGMENTATIONS + _COLOR_AUGMENTATIONS
+    if class_name == "AugMix":
+        return _AUGMENTATIONS + (_COLOR_AUGMENTATIONS if config.get("all_ops", True) else ())
+    return ()
 
 
 @dataclass
@@ -128,6 +192,7 @@ class _Importer:
     origin: str  # the file name, for messages
     catalog: Catalog = field(default_factory=load)
     notes: list[str] = field(default_factory=list)
+    auto_names: AutoNames = field(default_factory=lambda: AutoNames())
 
     def fail(self, message: str, hint: str | None = None) -> ModelError:
         return ModelError(self.origin, message, hint)
@@ -204,10 +269,14 @@ class _Importer:
                 if config.get(flag):
                     raise self.fail(f"has a {flag} input, which kdsl cannot write")
             dtype = _dtype_name(config.get("dtype"))
+            if not isinstance(dtype, str | None):
+                raise self.fail(
+                    f"is not a Keras model config: the input's dtype is {_describe(dtype)}"
+                )
             if dtype not in (None, "float32"):
                 args.append(f"dtype={_value(dtype)}")
-            name = config.get("name")
-            if isinstance(name, str) and not _auto_name(name, "InputLayer"):
+            name = self.written_name(config.get("name"), "InputLayer", "`InputLayer`")
+            if name is not None:
                 args.append(f"name={_value(name)}")
         else:
             batch_shape = body.get("build_input_shape") or _config(first).get("batch_input_shape")
@@ -224,7 +293,7 @@ class _Importer:
             )
         dims = batch_shape[1:]
         if not all(d is None or (type(d) is int and d >= 1) for d in dims):
-            raise self.fail(f"has an input shape kdsl cannot write: {batch_shape}")
+            raise self.fail(f"has an input shape kdsl cannot write: {batch_shape!r:.80}")
         return dims, args
 
     # -- layers ---------------------------------------------------------------------------
@@ -234,7 +303,12 @@ class _Importer:
         config = layer.get("config")
         name = config.get("name") if isinstance(config, dict) else None
         label = f"`{name}` ({kind})" if name else f"`{kind}`"
-        self.refuse_code(layer, label)
+        instead = "replace it with a built-in layer or activation before importing"
+        if kind == "Lambda":
+            raise self.fail(
+                f"layer {label} is a Lambda layer, which kdsl refuses: {_CODE}", instead
+            )
+        self.refuse_code(layer, f"layer {label}", instead)
         if not isinstance(kind, str) or not isinstance(config, dict):
             raise self.fail(f"is not a Keras model config: a layer without a class: {layer!r:.80}")
         if kind in ("Sequential", "Functional", "Model"):
@@ -244,17 +318,36 @@ class _Importer:
             )
         entry = self.layer_entry(kind, label, layer)
         if wrapped_by and kind in WRAPPER_CLASSES:
-            raise self.fail(f"layer {label} wraps another wrapper, which kdsl cannot write")
-        args = self.arguments(entry, config, label, wrapped_by)
-        words = [_layer_word(entry, self.catalog), *args]
+            raise self.fail(
+                f"layer {label} is a wrapper inside a {wrapped_by}, which kdsl cannot write"
+            )
+        words = [_layer_word(entry, self.catalog)]
         if kind in WRAPPER_CLASSES:
             inner = config.get("layer")
             if not isinstance(inner, dict):
                 raise self.fail(f"layer {label} wraps no layer")
             if kind == "Bidirectional":
                 self.check_backward(config, inner, label)
-            words.insert(1, self.layer(inner, wrapped_by=kind))
+            words.append(self.layer(inner, wrapped_by=kind))  # the script builds it first
+        # The language names the wrapper, not the layer inside: that one is built unnamed.
+        written = None if wrapped_by else self.written_name(name, kind, label)
+        if wrapped_by:
+            self.auto_names.take(kind)
+        words += self.arguments(entry, config, label, wrapped_by, written)
+        for built in built_inside(kind, config, named=written is not None):
+            self.auto_names.take(built)
         return " ".join(words)
+
+    def written_name(self, name: Any, class_name: str, label: str) -> str | None:
+        """The name to write for a layer: None where the rebuilt model gives it that name
+        anyway, as Keras's automatic one (the script then builds it unnamed)."""
+        if name is not None and not isinstance(name, str):
+            raise self.fail(f"is not a Keras model config: layer {label} has a name that is "
+                            f"{_describe(name)}")  # fmt: skip
+        if name is not None and name != self.auto_names.next(class_name):
+            return name
+        self.auto_names.take(class_name)
+        return None
 
     def layer_entry(self, kind: str, label: str, layer: dict) -> Entry:
         module = layer.get("module")
@@ -268,38 +361,32 @@ class _Importer:
             )
         return entry
 
-    def refuse_code(self, value: Any, label: str) -> None:
-        """What `safe_mode=True` refuses: a Lambda, or a function serialized as code."""
+    def refuse_code(self, value: Any, subject: str, hint: str) -> None:
+        """What `safe_mode=True` refuses: a Lambda, or a function serialized as code.
+        `subject` is what holds it (`layer `out` (Dense)`), `hint` what to use instead."""
         if isinstance(value, dict):
-            # A lambda is serialized as its bytecode: `{"value": [base64, ...]}`.
-            code = value.get("class_name") in ("__lambda__", "function") or set(value) == {"value"}
-            if value.get("class_name") == "Lambda" or code:
-                what = "a Python function" if code else "a Lambda layer"
-                raise self.fail(
-                    f"layer {label} holds {what}, which kdsl refuses: it is Python code "
-                    "(loading it would run that code, and the language cannot write it)",
-                    "replace it with a built-in layer or activation before importing",
-                )
+            if value.get("class_name") == "Lambda" or _is_code(value):
+                what = _code_text(value) if _is_code(value) else "a Lambda layer"
+                raise self.fail(f"{subject} holds {what}, which kdsl refuses: {_CODE}", hint)
             for item in value.values():
-                self.refuse_code(item, label)
+                self.refuse_code(item, subject, hint)
         elif isinstance(value, list):
             for item in value:
-                self.refuse_code(item, label)
+                self.refuse_code(item, subject, hint)
 
-    def arguments(self, entry: Entry, config: dict, label: str, wrapped_by: str | None) -> list:
-        """The shortest argument list: the positional prefix, then non-default keywords."""
-        values: dict[str, Any] = {}
+    def arguments(
+        self, entry: Entry, config: dict, label: str, wrapped_by: str | None, name: str | None
+    ) -> list:
+        """The shortest argument list: the positional prefix, then non-default keywords
+        (`name`, the name to write, if any)."""
+        values: dict[str, Any] = {} if name is None else {"name": name}
         params = {p.name: p for p in entry.params}
         for key, raw in config.items():
             if key in _LAYER_IGNORED or key in _DERIVED or key in ("layer", "backward_layer"):
                 continue
             param = params.get(key)
             if key == "name":
-                if isinstance(raw, str) and not _auto_name(raw, entry.class_name, wrapped_by):
-                    if wrapped_by:
-                        continue  # the language names the wrapper, not the layer inside
-                    values["name"] = raw
-                continue
+                continue  # `name`, decided by written_name
             value = self.normalize(key, raw, label)
             if key == "strides" and value is not None and value == _normal(config.get("pool_size")):
                 continue  # pooling: Keras makes strides the pool size when not given
@@ -396,8 +483,19 @@ class _Importer:
         kind = value.get("class_name")
         module = str(value.get("module", ""))
         inner = value.get("config")
+        if not isinstance(kind, str) or not isinstance(inner, dict | None):
+            raise self.fail(
+                f"is not a Keras model config: layer {label} has `{key}` set to an object "
+                "without a class name and a config object"
+            )
         if kind in ("DTypePolicy", "FloatDTypePolicy") and isinstance(inner, dict):
-            return inner.get("name")
+            name = inner.get("name")
+            if not isinstance(name, str):
+                raise self.fail(
+                    f"is not a Keras model config: layer {label} has a `{key}` policy whose "
+                    f"name is {_describe(name)}"
+                )
+            return name
         family = module.removeprefix("keras.")
         table = NESTED.get(family, {})
         if kind in table and value.get("registered_name") in (None, kind):
@@ -490,8 +588,17 @@ class _Importer:
             )
         if not isinstance(value, dict) or "class_name" not in value:
             raise self.fail(f"has {_describe(value)} as its {what}, which kdsl cannot write")
-        self.refuse_code(value, f"the {what}")
+        hint = _COMPILE_HINTS[what]
+        if _is_code(value):
+            name = value.get("config")
+            subject = (
+                f"the {what} `{name[:80]}`, a Python function,"
+                if isinstance(name, str)
+                else f"{_article(what)} that is {_code_text(value)},"
+            )
+            raise self.fail(f"has {subject} which kdsl refuses: {_CODE}", hint)
         kind = value.get("class_name")
+        self.refuse_code(value, f"the {what} `{kind}`", hint)
         entry = by_class(table, kind)
         module = str(value.get("module", ""))
         if (
@@ -516,6 +623,11 @@ class _Importer:
                     f"kdsl writes `{key}` as a number",
                 )
             value = _normal(raw)
+            if isinstance(value, tuple) and any(isinstance(x, dict) for x in _leaves(value)):
+                raise self.fail(
+                    f"has {_article(what)} `{kind}` whose `{key}` holds an object, which kdsl "
+                    "cannot write"
+                )
             if key == "learning_rate" and isinstance(value, float):
                 value = _float32(value)  # Keras keeps it in a float32 variable
             if key == "name" and isinstance(value, str) and _auto_name(value, kind, key=entry.key):
@@ -539,26 +651,62 @@ class _Importer:
 
 # -- reading ------------------------------------------------------------------------------
 
+# A model's config is a few MB at most (the weights live elsewhere in a `.keras` file):
+# what declares or holds more is refused before it fills memory (a zip bomb, a wrong file).
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+# Compression methods Python's zipfile reads (Keras stores its members uncompressed), and
+# names for some it does not.
+_ZIP_METHODS = frozenset(
+    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+)
+_OTHER_ZIP_METHODS = {9: " (deflate64)", 93: " (zstandard)", 95: " (xz)", 98: " (PPMd)",
+                      99: " (AES encryption)"}  # fmt: skip
 
-def read_config(path: str | Path) -> dict:
+
+def read_config(path: str | Path) -> Any:
     """The model config in a `.keras` file (its `config.json`) or a `.json` file."""
     name = str(path)
     file = Path(path)
     if file.is_dir():
         raise ModelError(name, "is a directory, not a .keras or .json model file")
     try:
-        data = file.read_bytes()
+        with file.open("rb") as stream:
+            head = stream.read(4)
+            if head == b"PK\x03\x04" or file.suffix.lower() == ".keras":
+                return _from_zip(name, stream)
+            data = head + _read_bounded(stream, name, "is")
     except FileNotFoundError:
         raise ModelError(name, "no such file") from None
     except OSError as error:
         raise ModelError(name, f"cannot be read: {error.strerror or error}") from None
-    if data[:4] == b"PK\x03\x04" or file.suffix.lower() == ".keras":
-        return _from_zip(name, file)
     return _json(
         data,
         name,
         "is neither a .keras file nor JSON",
         "give a .keras file or the output of model.to_json()",
+    )
+
+
+def _read_bounded(stream: BinaryIO, name: str, what: str) -> bytes:
+    """All of `stream`, refused past MAX_CONFIG_BYTES (`what`: "is", "has a config.json
+    that expands to"). Read in chunks: a zip member then never decompresses more than one
+    chunk past what its header declared."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := stream.read(2**20):
+        size += len(chunk)
+        if size > MAX_CONFIG_BYTES:
+            raise _too_large(name, what, "more than")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(name: str, what: str, amount: str) -> ModelError:
+    return ModelError(
+        name,
+        f"{what} {amount} {MAX_CONFIG_BYTES / 2**20:g} MB, far more than a model config "
+        "takes: it is not a model saved by Keras",
+        "save the model again with model.save('model.keras'), or give model.to_json()'s text",
     )
 
 
@@ -568,39 +716,75 @@ def _json(data: bytes | str, name: str, problem: str, hint: str | None = None) -
         return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelError(name, f"{problem}: {error}", hint) from None
+    except ValueError:  # Python refuses to read an integer of more than 4,300 digits
+        raise ModelError(
+            name,
+            f"holds a number of more than {sys.get_int_max_str_digits():,} digits, far beyond "
+            "any value of a Keras model config",
+        ) from None
+    except RecursionError:
+        raise ModelError(name, "nests too deeply to import") from None
 
 
-def _from_zip(name: str, file: Path) -> dict:
+def _from_zip(name: str, stream: BinaryIO) -> Any:
+    """The `config.json` of a `.keras` zip, the only member read, with a bounded size."""
+    damaged = "is not a Keras model file: its config.json is damaged"
     try:
-        with zipfile.ZipFile(file) as archive:
-            if "config.json" not in archive.namelist():
+        with zipfile.ZipFile(stream) as archive:
+            try:
+                info = archive.getinfo("config.json")
+            except KeyError:
                 raise ModelError(
                     name,
                     "is not a Keras model file: the zip has no config.json",
                     "save one with model.save('model.keras')",
+                ) from None
+            if info.flag_bits & 0x1:
+                raise ModelError(
+                    name,
+                    "is not a Keras model file: its config.json is encrypted",
+                    "Keras never encrypts a .keras file: save the model again",
                 )
-            return _json(
-                archive.read("config.json"),
+            if info.compress_type not in _ZIP_METHODS:
+                method = _OTHER_ZIP_METHODS.get(info.compress_type, "")
+                raise ModelError(
+                    name,
+                    "is not a Keras model file: its config.json is compressed with method "
+                    f"{info.compress_type}{method}, which kdsl cannot read",
+                    "Keras writes .keras files uncompressed: save the model again with "
+                    "model.save('model.keras')",
+                )
+            if info.file_size > MAX_CONFIG_BYTES:
+                raise _too_large(name, "has a config.json of", f"{info.file_size:,} bytes, over")
+            with archive.open(info) as member:
+                data = _read_bounded(member, name, "has a config.json that expands to")
+    except ModelError:
+        raise
+    except zipfile.BadZipFile as error:
+        if str(error) == "File is not a zip file":
+            raise ModelError(
                 name,
-                "is not a Keras model file: its config.json is not JSON",
-                "save the model again with model.save('model.keras')",
-            )
-    except zipfile.BadZipFile:
-        raise ModelError(
-            name,
-            "is not a Keras model file: expected a zip archive (.keras), found something else",
-            "a .keras file is written by model.save('model.keras')",
-        ) from None
+                "is not a Keras model file: expected a zip archive (.keras), found something else",
+                "a .keras file is written by model.save('model.keras')",
+            ) from None
+        raise ModelError(name, f"is a damaged zip archive: {error}") from None
+    except (zlib.error, LZMAError, EOFError, NotImplementedError) as error:
+        raise ModelError(name, f"{damaged}: {error or type(error).__name__}") from None
     except (OSError, ValueError, zipfile.LargeZipFile) as error:
         raise ModelError(name, f"cannot be read as a Keras model file: {error}") from None
+    return _json(
+        data,
+        name,
+        "is not a Keras model file: its config.json is not JSON",
+        "save the model again with model.save('model.keras')",
+    )
 
 
 def read_stdin() -> Any:
     """A model config as JSON on standard input (`kdsl import -`)."""
-    import sys
-
+    data = _read_bounded(sys.stdin.buffer, "<stdin>", "is")
     return _json(
-        sys.stdin.buffer.read(),
+        data,
         "<stdin>",
         "is not JSON",
         "pipe in the output of model.to_json(), or give a .keras file",
@@ -609,10 +793,42 @@ def read_stdin() -> Any:
 
 def import_config(config: Any, origin: str = "<config>") -> str:
     """kdsl text for a model config dict (as in `json.loads(model.to_json())`)."""
+    _refuse_huge_numbers(config, origin)
     try:
         return _Importer(origin).model(config)
     except RecursionError:
         raise ModelError(origin, "nests too deeply to import") from None
+
+
+# Keras's own integers (sizes, axes, seeds, hash salts) fit in 64 bits; one of 5,000
+# digits is not a model's, and Python would not even print it.
+_MAX_INT_BITS = 64
+
+
+def _refuse_huge_numbers(config: Any, origin: str) -> None:
+    """One walk over the config, before any of its values is written or shown."""
+    stack: list[tuple[Any, tuple | None]] = [(config, None)]  # (value, (key, parent's))
+    seen: set[int] = set()
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict | list | tuple):
+            if id(value) in seen:
+                continue  # a dict built in Python may hold itself
+            seen.add(id(value))
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend((item, (key, where)) for key, item in items)
+        elif type(value) is int and value.bit_length() > _MAX_INT_BITS:
+            path = []
+            while where is not None:
+                key, where = where
+                path.append(f"[{key}]" if isinstance(key, int) else f".{key}"[:40])
+            digits = int(value.bit_length() * math.log10(2)) + 1
+            spot = "".join(reversed(path)).lstrip(".")
+            raise ModelError(
+                origin,
+                f"holds a number of about {digits:,} digits at `{spot}`, "
+                "far beyond any value of a Keras model config",
+            )
 
 
 def import_model(source: str | Path | dict) -> str:
@@ -726,8 +942,9 @@ def _nested_key(key: str) -> bool:
 
 
 def _dtype_name(value: Any) -> Any:
+    """A dtype's name, from a name or a `DTypePolicy` object."""
     if isinstance(value, dict):
-        return (value.get("config") or {}).get("name")
+        return _config(value).get("name")
     return value
 
 
@@ -736,12 +953,8 @@ def _config(layer: dict) -> dict:
     return config if isinstance(config, dict) else {}
 
 
-def _auto_name(
-    name: str, class_name: str, wrapped_by: str | None = None, key: str | None = None
-) -> bool:
-    """Whether Keras made this name up (`dense`, `dense_3`, `forward_lstm_1`, `adam_2`)."""
-    if wrapped_by == "Bidirectional":
-        name = name.removeprefix("forward_")
+def _auto_name(name: str, class_name: str, key: str | None = None) -> bool:
+    """Whether Keras made this optimizer, loss or metric name up (`adam`, `adam_2`)."""
     stems = {keras_snake_case(class_name), key or keras_snake_case(class_name)}
     return any(re.fullmatch(rf"{re.escape(stem)}(_\d+)?", name) for stem in stems)
 
@@ -756,6 +969,22 @@ def _float32(value: float) -> float:
         if struct.pack("<f", candidate) == target:
             return candidate
     return value
+
+
+def _is_code(value: Any) -> bool:
+    """A function serialized as code: by name (`class_name: function`), or a lambda's
+    bytecode (`__lambda__`, or `{"value": [base64, ...]}` in older files)."""
+    return isinstance(value, dict) and (
+        value.get("class_name") in ("__lambda__", "function") or set(value) == {"value"}
+    )
+
+
+def _code_text(value: dict) -> str:
+    """`the Python function `my_metric``, or `a Python lambda`."""
+    name = value.get("config")
+    if value.get("class_name") == "function" and isinstance(name, str):
+        return f"the Python function `{name[:80]}`"
+    return "a Python lambda" if value.get("class_name") == "__lambda__" else "a Python function"
 
 
 def _article(word: str) -> str:
