@@ -350,6 +350,8 @@ def validate(
     if class_names is not None:
         _check_classes(path, f"column `{target}`", class_names, output, loss_key)
     notes: list[str] = []
+    if class_names is not None and loss_key != "categorical_crossentropy":
+        notes.append(f"note: column `{target}` holds {_named(class_names)}")
     for x_key, y_key in PAIRS:
         if (x_key in data) != (y_key in data):
             have, lack = (x_key, y_key) if x_key in data else (y_key, x_key)
@@ -373,7 +375,9 @@ def validate(
         if note:
             notes.append(note)
         name = f"column `{target}`" if target is not None else f"`{y_name}`"
-        data[y_key], note = _check_labels(path, name, y, output, loss_key, on_disk)
+        data[y_key], note = _check_labels(
+            path, name, y, output, loss_key, on_disk, _named(class_names)
+        )
         if note and note not in notes:
             notes.append(note)
     return notes
@@ -559,11 +563,27 @@ def _units(path: str, output: tuple) -> int:
     return output[-1] if output else 1
 
 
+def _named(class_names: list[str] | None) -> str:
+    """What a label column holds: text labels are class names numbered in sorted order."""
+    if class_names is None:
+        return "class ids"
+    numbered = [f"{name}={index}" for index, name in enumerate(class_names[:6])]
+    more = ", ..." if len(class_names) > 6 else ""
+    return f"class names, numbered in sorted order ({', '.join(numbered)}{more})"
+
+
 def _check_labels(
-    path: str, name: str, y: np.ndarray, output: tuple, loss_key: str, on_disk: bool = False
+    path: str,
+    name: str,
+    y: np.ndarray,
+    output: tuple,
+    loss_key: str,
+    on_disk: bool = False,
+    what: str = "class ids",
 ) -> tuple[np.ndarray, str | None]:
     """Labels against the model's outputs (`None` matches any size) and its loss; class
-    ids with categorical_crossentropy come back one-hot encoded, with a note."""
+    ids with categorical_crossentropy come back one-hot encoded, with a note (`what`:
+    what the labels are, for it)."""
     low, high, fraction = _value_range(y)
     found = tuple(y.shape[1:])
     # Class ids: one per output position but the last axis, the classes' (a trailing 1 too).
@@ -599,7 +619,7 @@ def _check_labels(
             )
         class_ids = y.reshape(y.shape[: 1 + len(positions)]).astype("int64")
         return np.eye(units, dtype="float32")[class_ids], (
-            f"note: {name} holds class ids; one-hot encoding them into {units} "
+            f"note: {name} holds {what}; one-hot encoding them into {units} "
             "columns for categorical_crossentropy"
         )
     if not _shape_matches(output, found) and not (found == () and output == (1,)):

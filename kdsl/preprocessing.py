@@ -34,13 +34,18 @@ def _first_consumer(layers: list[Any]) -> tuple[int, Any] | None:
     return None
 
 
-def token_ids(model: Any) -> TokenIds | None:
+def token_ids(model: Any, written: list[str]) -> TokenIds | None:
     """The ids the model's first layer looks up, when it is an embedding (whose inputs
-    are the data as it is); None for any other model."""
+    are the data as it is); None for any other model. `written`: the layers' names in
+    the program (`embedding`), for messages."""
     first = _first_consumer(list(model.layers))
     if first is None or not hasattr(first[1], "input_dim"):
         return None
-    return TokenIds(int(first[1].input_dim), first[1].name)
+    return TokenIds(int(first[1].input_dim), _name(written, first[0], first[1]))
+
+
+def _name(written: list[str], index: int, layer: Any) -> str:
+    return written[index] if index < len(written) else layer.name
 
 
 def needs_adapt(layer: Any) -> bool:
@@ -66,7 +71,7 @@ def adapt_first_layer(
     for index, layer in enumerate(layers):
         if not needs_adapt(layer):
             continue
-        name = written[index] if index < len(written) else layer.name
+        name = _name(written, index, layer)
         kind = type(layer).__name__
         if kind in _TEXT:
             raise ModelError(
@@ -85,7 +90,7 @@ def adapt_first_layer(
                 f"move `{name}` to the start of the model, or {_what_to_give(kind, name)}",
             )
         layer.adapt(row_blocks(arrays["x_train"]))
-        _check_ids_fit(path, layers, index, name)
+        _check_ids_fit(path, layers, index, written)
         return (
             f"note: adapted the first layer `{name}` to the training rows ({_learned(layer)}), "
             "as Keras's adapt() does"
@@ -117,21 +122,21 @@ def _learned(layer: Any) -> str:
     return f"a vocabulary of {len(layer.get_vocabulary(include_special_tokens=False))} values"
 
 
-def _check_ids_fit(path: str, layers: list[Any], index: int, name: str) -> None:
+def _check_ids_fit(path: str, layers: list[Any], index: int, written: list[str]) -> None:
     """The ids an adapted lookup or discretization gives must fit the embedding they feed."""
-    layer = layers[index]
-    made = layer.vocabulary_size() if hasattr(layer, "vocabulary_size") else None
+    layer, name = layers[index], _name(written, index, layers[index])
     if type(layer).__name__ == "Discretization":
-        made = len(layer.bin_boundaries) + 1
+        made, cap = len(layer.bin_boundaries) + 1, "num_bins"
+    else:
+        made, cap = layer.vocabulary_size(), "max_tokens"
     after = _first_consumer(layers[index + 1 :])
-    if made is None or after is None or not hasattr(after[1], "input_dim"):
+    if after is None or not hasattr(after[1], "input_dim"):
         return
-    count = int(after[1].input_dim)
+    count, embedding = int(after[1].input_dim), _name(written, index + 1 + after[0], after[1])
     if made > count:
         raise DataError(
             path,
             f"`{name}` learned {made} ids (0..{made - 1}) from `x_train`, but the next layer "
-            f"`{after[1].name}` takes ids 0..{count - 1} (input_dim={count})",
-            f"raise `{after[1].name}`'s input_dim to {made}, or cap the vocabulary "
-            f"(`max_tokens={count}`)",
+            f"`{embedding}` takes ids 0..{count - 1} (input_dim={count})",
+            f"raise `{embedding}`'s input_dim to {made}, or give `{name}` {cap}={count}",
         )

@@ -29,6 +29,7 @@ from kdsl import ir
 from kdsl.data import Dataset, load, short_file, validate
 from kdsl.data import standardize as standardize_features
 from kdsl.errors import BackendError, DataError, InputError, ModelError, first_line
+from kdsl.preprocessing import adapt_first_layer, token_ids
 from kdsl.split import split
 
 DEFAULT_SEED = 0
@@ -286,9 +287,8 @@ def run(
     except Exception as error:  # Keras found what kdsl's checks could not
         raise ModelError(origin, f"Keras rejected the model: {first_line(error)}") from None
     arrays = data.arrays
-    from kdsl.preprocessing import adapt_first_layer, token_ids
-
     input_dtype = str(dict(model.input_kwargs).get("dtype", "float32"))
+    written = [layer.written or layer.class_name.lower() for layer in model.layers]
     notes = validate(
         data_path,
         arrays,
@@ -300,7 +300,7 @@ def run(
         target=data.target,
         on_disk=data.on_disk,
         input_dtype=input_dtype,
-        token_ids=token_ids(built),
+        token_ids=token_ids(built, written),
     )
     notes.append(
         split(
@@ -314,12 +314,12 @@ def run(
     )
     scaling = None
     if standardize:
-        scaling = standardize_features(data_path, arrays, input_dtype)
+        dtype = str(dict(model.input_kwargs).get("dtype", "float32"))
+        scaling = standardize_features(data_path, arrays, dtype)
         notes.append(
             f"note: standardized {len(scaling['mean'])} features with the training rows' mean "
             "and standard deviation"
         )
-    written = [layer.written or layer.class_name.lower() for layer in model.layers]
     notes.append(adapt_first_layer(data_path, origin, built, arrays, written))
     for note in filter(None, notes):
         print(note)
