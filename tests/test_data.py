@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from kdsl import data as data_module
 from kdsl.csvdata import read_features
 from kdsl.data import TokenIds, load, load_npz, validate
 from kdsl.errors import DataError
@@ -549,3 +553,104 @@ def test_many_class_names_are_shown_in_part(tmp_path: Path) -> None:
         "note: column `kind` holds class names, numbered in sorted order (class00=0, "
         "class01=1, class02=2, class03=3, class04=4, class05=5, ...)"
     ]
+
+
+# -- .npz files: only the arrays used are unpacked, after checking their sizes ----------------
+
+
+def npy_header(dtype: str, shape: tuple) -> bytes:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
+    )
+    return header.getvalue()
+
+
+def crafted_npz(
+    path: Path, member: str, header: bytes, zeros: int, method: int = zipfile.ZIP_DEFLATED
+) -> str:
+    """good() arrays, plus `member`: an .npy `header` then `zeros` zero bytes, streamed into
+    the zip so that building a large member costs no memory."""
+    with zipfile.ZipFile(path, "w", method, compresslevel=1) as archive:
+        for key, array in good().items():
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            archive.writestr(f"{key}.npy", buffer.getvalue())
+        with archive.open(f"{member}.npy", "w", force_zip64=True) as stream:
+            stream.write(header)
+            chunk = bytes(1 << 20)
+            for start in range(0, zeros, len(chunk)):
+                stream.write(chunk[: min(len(chunk), zeros - start)])
+    return str(path)
+
+
+def test_an_unused_member_is_never_unpacked(tmp_path: Path, monkeypatch) -> None:
+    """A 1 MB file holding an unused 256 MB array: loading and checking it opens only
+    x_train and y_train, and allocates next to nothing."""
+    size = 1 << 28
+    path = crafted_npz(tmp_path / "d.npz", "unused", npy_header("uint8", (size,)), size)
+    assert Path(path).stat().st_size < size // 200
+    opened = []
+    open_member = zipfile.ZipFile.open
+    monkeypatch.setattr(
+        zipfile.ZipFile,
+        "open",
+        lambda archive, name, *args, **kwargs: (
+            opened.append(getattr(name, "filename", name)),
+            open_member(archive, name, *args, **kwargs),
+        )[1],
+    )
+    tracemalloc.start()
+    data = load(path)
+    validate(path, data.arrays, INPUT, OUTPUT, "categorical_crossentropy")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert sorted(data.arrays) == ["x_train", "y_train"]
+    assert "unused.npy" not in opened
+    assert peak < 1 << 20, f"peaked at {peak} bytes"
+
+
+def test_a_member_larger_than_its_header_says_is_refused(tmp_path: Path) -> None:
+    header = npy_header("float32", (6, 4))
+    path = crafted_npz(tmp_path / "d.npz", "x_test", header, 6 * 4 * 4 + 1000)
+    error = error_of(lambda: load(path))
+    assert str(error) == (
+        f"array `x_test` declares {len(header) + 6 * 4 * 4 + 1000} bytes in the zip archive, "
+        f"but its .npy header (float32, shape (6, 4)) makes {len(header) + 96}: the file is "
+        "corrupt or crafted"
+    )
+
+
+def test_a_member_compressed_beyond_what_deflate_reaches_is_refused(tmp_path: Path) -> None:
+    size = 1 << 23  # bzip2 shrinks 8 MB of zeros to a few dozen bytes
+    header = npy_header("uint8", (size,))
+    path = crafted_npz(tmp_path / "d.npz", "x_val", header, size, zipfile.ZIP_BZIP2)
+    error = error_of(lambda: load(path))
+    assert str(error).startswith("array `x_val` would unpack ")
+    assert str(error).endswith("more than numpy's compression can shrink anything: a zip bomb?")
+
+
+def test_a_member_larger_than_memory_is_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(data_module, "_memory_bytes", lambda: 150)
+    error = error_of(lambda: load(save(tmp_path, **good(1000))))
+    assert str(error).startswith("array `x_train` unpacks into 15.8 KB, more than the 150 bytes")
+    assert error.hint == "save the arrays as a folder of .npy files, which kdsl reads in batches"
+
+
+def test_a_corrupt_member_is_a_data_error(tmp_path: Path) -> None:
+    path = tmp_path / "d.npz"
+    rows = np.random.default_rng(0).normal(size=(2000, 4)).astype("float32")
+    np.savez_compressed(path, x_train=rows, y_train=np.zeros(2000))
+    content = bytearray(path.read_bytes())
+    content[5000:5100] = bytes(100)  # inside x_train's compressed bytes
+    path.write_bytes(bytes(content))
+    error = error_of(lambda: load(path))
+    assert str(error).startswith("array `x_train` cannot be read: ")
+    assert error.path == str(path)
+
+
+def test_missing_arrays_are_named_with_every_member(tmp_path: Path) -> None:
+    path = save(tmp_path, features=np.zeros((3, 4)), labels=np.zeros(3))
+    assert str(error_of(lambda: load(path))) == (
+        "needs arrays `x_train` and `y_train` (or `x` and `y`); found: features, labels"
+    )
