@@ -60,19 +60,16 @@ def needs_adapt(layer: Any) -> bool:
     return False
 
 
-def adapt_first_layer(
-    path: str, origin: str, model: Any, arrays: dict[str, np.ndarray], written: list[str]
-) -> str | None:
-    """Adapt a first layer that needs it to `x_train` (block by block, so a folder's rows
-    stay on disk); refuse such a layer anywhere else. `written`: the layers' names in the
-    program (`normalization`), for messages. Returns a note to print, or None."""
+def check_adaptable(origin: str, model: Any, written: list[str]) -> None:
+    """Refuse a layer that needs adapt() where kdsl cannot adapt it: anywhere but first,
+    or text lookups (kdsl's data is numeric). `written`: the layers' names in the
+    program, for messages."""
     layers = list(model.layers)
     first = _first_consumer(layers)
     for index, layer in enumerate(layers):
         if not needs_adapt(layer):
             continue
-        name = _name(written, index, layer)
-        kind = type(layer).__name__
+        name, kind = _name(written, index, layer), type(layer).__name__
         if kind in _TEXT:
             raise ModelError(
                 origin,
@@ -89,13 +86,25 @@ def adapt_first_layer(
                 "which sees the training rows as they are",
                 f"move `{name}` to the start of the model, or {_what_to_give(kind, name)}",
             )
-        layer.adapt(row_blocks(arrays["x_train"]))
-        _check_ids_fit(path, layers, index, written)
-        return (
-            f"note: adapted the first layer `{name}` to the training rows ({_learned(layer)}), "
-            "as Keras's adapt() does"
-        )
-    return None
+
+
+def adapt_first_layer(
+    path: str, model: Any, arrays: dict[str, np.ndarray], written: list[str]
+) -> str | None:
+    """Adapt the first layer, if it needs it, to `x_train` (block by block, so a folder's
+    rows stay on disk), as a Keras user calls adapt() before fit(). Call after
+    `check_adaptable`. Returns a note to print, or None."""
+    layers = list(model.layers)
+    first = _first_consumer(layers)
+    if first is None or not needs_adapt(first[1]):
+        return None
+    index, layer = first
+    layer.adapt(row_blocks(arrays["x_train"]))
+    _check_ids_fit(path, layers, index, written)
+    return (
+        f"note: adapted the first layer `{_name(written, index, layer)}` to the training rows "
+        f"({_learned(layer)}), as Keras's adapt() does"
+    )
 
 
 def _what_adapt_learns(kind: str) -> str:
@@ -127,8 +136,10 @@ def _check_ids_fit(path: str, layers: list[Any], index: int, written: list[str])
     layer, name = layers[index], _name(written, index, layers[index])
     if type(layer).__name__ == "Discretization":
         made, cap = len(layer.bin_boundaries) + 1, "num_bins"
-    else:
+    elif type(layer).__name__ in _LOOKUPS:
         made, cap = layer.vocabulary_size(), "max_tokens"
+    else:  # normalization: values, not ids
+        return
     after = _first_consumer(layers[index + 1 :])
     if after is None or not hasattr(after[1], "input_dim"):
         return

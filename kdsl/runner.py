@@ -29,7 +29,7 @@ from kdsl import ir
 from kdsl.data import Dataset, load, short_file, validate
 from kdsl.data import standardize as standardize_features
 from kdsl.errors import BackendError, DataError, InputError, ModelError, first_line
-from kdsl.preprocessing import adapt_first_layer, token_ids
+from kdsl.preprocessing import adapt_first_layer, check_adaptable, token_ids
 from kdsl.split import split
 
 DEFAULT_SEED = 0
@@ -289,6 +289,7 @@ def run(
     arrays = data.arrays
     input_dtype = str(dict(model.input_kwargs).get("dtype", "float32"))
     written = [layer.written or layer.class_name.lower() for layer in model.layers]
+    check_adaptable(origin, built, written)  # before the data: a problem of the model
     notes = validate(
         data_path,
         arrays,
@@ -320,7 +321,7 @@ def run(
             f"note: standardized {len(scaling['mean'])} features with the training rows' mean "
             "and standard deviation"
         )
-    notes.append(adapt_first_layer(data_path, origin, built, arrays, written))
+    notes.append(adapt_first_layer(data_path, built, arrays, written))
     for note in filter(None, notes):
         print(note)
 
