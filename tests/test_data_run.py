@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from conftest import kdsl_main as kdsl
 
 from kdsl import data
@@ -267,3 +268,22 @@ def test_a_corrupt_npz_member(tmp_path: Path, capsys) -> None:
     text = "dense 1 sigmoid in 4; adam; binary_crossentropy\n"
     line = refused([program(tmp_path, text), "--data", path], capsys)
     assert line.startswith(f"{path}: error: array `x_train` cannot be read: ")
+
+
+# -- the standalone script -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder_data", [False, True], ids=["plain", "folder-data"])
+def test_the_script_given_a_csv_says_what_it_reads(folder_data: bool, tmp_path: Path) -> None:
+    from kdsl import compile_source
+    from kdsl.runner import load_script
+
+    code = compile_source("dense 1 in 4; adam; mse\n", folder_data=folder_data)
+    script = load_script(code, "model.py")
+    for data_path in (ROOT / "examples" / "iris.csv", tmp_path / "missing.npz"):
+        with pytest.raises(SystemExit) as stop:
+            script["load_data"](str(data_path))
+        message = str(stop.value)
+        assert message.startswith(f"{data_path}: cannot read it as an .npz file. ")
+        assert message.endswith("`kdsl run` also reads .csv files.")
+        assert ("compiled with --folder-data" in message) != folder_data
