@@ -47,7 +47,7 @@ def load_data(path):
 
 
 def open_npz(path):
-    """np.load(path), else a message saying what this script reads."""
+    """The .npz file at `path`, or exit with a message saying what this script reads."""
     try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError):  # missing, a folder, or not .npz (numpy tries pickle)
@@ -55,8 +55,8 @@ def open_npz(path):
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise SystemExit(
             f"{path}: cannot read it as an .npz file. This script reads .npz files "
-            "(numpy.savez), or folders of .npy files when compiled with --folder-data; "
-            "`kdsl run` also reads .csv files."
+            "(numpy.savez), and folders of .npy files when compiled with "
+            "--folder-data; `kdsl run` also reads .csv files."
         )
     return npz
 
