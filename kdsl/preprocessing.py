@@ -24,6 +24,8 @@ from kdsl.errors import DataError, ModelError
 _PASS_THROUGH = ("Reshape", "Flatten", "Permute", "Identity", "RepeatVector")
 _LOOKUPS = ("IntegerLookup", "StringLookup", "TextVectorization")
 _TEXT = ("StringLookup", "TextVectorization")
+# Layers that run TensorFlow code: Keras cannot compile them into a JAX or PyTorch model.
+_TENSORFLOW_ONLY = ("Hashing", "IntegerLookup", "StringLookup", "TextVectorization")
 
 
 def _first_consumer(layers: list[Any]) -> tuple[int, Any] | None:
@@ -60,16 +62,23 @@ def needs_adapt(layer: Any) -> bool:
     return False
 
 
-def check_adaptable(origin: str, model: Any, written: list[str]) -> None:
+def check_adaptable(origin: str, model: Any, written: list[str], backend: str) -> None:
     """Refuse a layer that needs adapt() where kdsl cannot adapt it: anywhere but first,
-    or text lookups (kdsl's data is numeric). `written`: the layers' names in the
-    program, for messages."""
+    or text lookups (kdsl's data is numeric); and lookups on a backend they cannot run
+    on. `written`: the layers' names in the program, for messages."""
     layers = list(model.layers)
     first = _first_consumer(layers)
     for index, layer in enumerate(layers):
+        name, kind = _name(written, index, layer), type(layer).__name__
+        if kind in _TENSORFLOW_ONLY and backend != "tensorflow":
+            raise ModelError(
+                origin,
+                f"`{name}` (layer {index + 1}) runs TensorFlow code, which Keras cannot "
+                f"compile into a model on {backend}",
+                "train it with --backend tensorflow",
+            )
         if not needs_adapt(layer):
             continue
-        name, kind = _name(written, index, layer), type(layer).__name__
         if kind in _TEXT:
             raise ModelError(
                 origin,

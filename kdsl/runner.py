@@ -289,7 +289,7 @@ def run(
     arrays = data.arrays
     input_dtype = str(dict(model.input_kwargs).get("dtype", "float32"))
     written = [layer.written or layer.class_name.lower() for layer in model.layers]
-    check_adaptable(origin, built, written)  # before the data: a problem of the model
+    check_adaptable(origin, built, written, keras.backend.backend())  # a model problem
     notes = validate(
         data_path,
         arrays,

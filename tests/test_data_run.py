@@ -8,11 +8,12 @@ exit 1 now, before any training.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_kdsl
 from conftest import kdsl_main as kdsl
 
 from kdsl import data
@@ -287,3 +288,19 @@ def test_the_script_given_a_csv_says_what_it_reads(folder_data: bool, tmp_path: 
         assert message.startswith(f"{data_path}: cannot read it as an .npz file. ")
         assert message.endswith("`kdsl run` also reads .csv files.")
         assert "folders of .npy files when compiled with --folder-data" in message
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+def test_a_lookup_on_another_backend_is_refused(tmp_path: Path) -> None:
+    """IntegerLookup runs TensorFlow code: on JAX, fit failed with exit 70 after adapting."""
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=np.arange(8).reshape(8, 1).astype("int32"), y_train=np.zeros(8))
+    text = "input 1 dtype=int32 -> integerlookup -> embedding 10 2 -> flatten -> dense 1; adam; mse"
+    model = program(tmp_path, text + "\n")
+    result = run_kdsl("run", str(model), "--data", str(path), "--backend", "jax", timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[-2:] == [
+        f"{model}: error: `integerlookup` (layer 1) runs TensorFlow code, which Keras cannot "
+        "compile into a model on jax",
+        "  hint: train it with --backend tensorflow",
+    ]
