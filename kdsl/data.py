@@ -10,7 +10,9 @@ without being loaded.
 from __future__ import annotations
 
 import math
+import os
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,15 @@ class Dataset:
     on_disk: bool = False
 
 
+@dataclass(frozen=True)
+class TokenIds:
+    """The ids a model's first layer looks up, 0..count-1 (an embedding's input_dim):
+    others fail deep inside training, so the data is checked against them first."""
+
+    count: int
+    layer: str  # the layer's name, for messages: `embedding`
+
+
 def is_csv(path: str | Path) -> bool:
     return Path(path).suffix.lower() == ".csv"
 
@@ -56,7 +67,7 @@ def load(path: str | Path, target: str | None = None) -> Dataset:
         return Dataset(arrays, table.class_names, table.feature_names, table.target)
     if Path(path).is_dir():
         return Dataset(load_folder(path), on_disk=True)
-    return Dataset(load_npz(path))
+    return Dataset(load_npz(path, names=TRAINING_ARRAYS))
 
 
 # The arrays a data folder may hold, as .npy files (x and y stand for x_train, y_train).
@@ -114,18 +125,47 @@ def row_blocks(array: np.ndarray) -> Iterator[np.ndarray]:
         stop = min(start + step, len(array))
         if isinstance(array, np.memmap):
             offset = array.offset + start * row_size * array.itemsize
-            block = np.fromfile(
-                array.filename, array.dtype, (stop - start) * row_size, offset=offset
-            )
+            count = (stop - start) * row_size
+            block = np.fromfile(array.filename, array.dtype, count, offset=offset)
+            if block.size != count:  # the file was cut short since it was opened
+                raise short_file({"": array}) or DataError(array.filename, "cannot be read")
             yield block.reshape(stop - start, *array.shape[1:])
         else:
             yield array[start:stop]
 
 
-def load_npz(path: str | Path, aliases: bool = True) -> dict[str, np.ndarray]:
+def short_file(arrays: dict[str, np.ndarray]) -> DataError | None:
+    """The error for a memory-mapped file now shorter than its header says (cut short
+    while kdsl was reading it), or None when every file is whole."""
+    for array in arrays.values():
+        if isinstance(array, np.memmap) and array.filename:
+            size = Path(array.filename).stat().st_size if Path(array.filename).exists() else 0
+            needed = array.offset + array.nbytes
+            if size < needed:
+                return DataError(
+                    str(array.filename),
+                    f"is now {size} bytes, shorter than its header says ({needed}): "
+                    "it changed while kdsl was reading it",
+                    "write data files completely before `kdsl run` reads them",
+                )
+    return None
+
+
+# Deflate, numpy.savez_compressed's method, shrinks data at most about 1030 times (a file
+# of zeros); a member that claims to shrink more was crafted to explode (a zip bomb).
+MAX_COMPRESSION_RATIO = 1100
+# The arrays `kdsl run` reads from an .npz: its other members are never decompressed.
+TRAINING_ARRAYS = FOLDER_ARRAYS
+
+
+def load_npz(
+    path: str | Path, aliases: bool = True, names: tuple[str, ...] | None = None
+) -> dict[str, np.ndarray]:
     """Arrays of an .npz file, never unpickling anything (pickles can run code).
 
-    With `aliases`, `x` and `y` are renamed `x_train` and `y_train`.
+    Only the members `names` (default: all) are decompressed, each after checking what
+    its zip entry and its .npy header declare (see `_npz_member`), so a small file cannot
+    unpack into gigabytes. With `aliases`, `x` and `y` are renamed `x_train`, `y_train`.
     """
     name = str(path)
     file = Path(path)
@@ -141,24 +181,88 @@ def load_npz(path: str | Path, aliases: bool = True) -> dict[str, np.ndarray]:
         )
     data: dict[str, np.ndarray] = {}
     try:
-        with np.load(file, allow_pickle=False) as npz:
-            for key in npz.files:
-                try:
-                    data[key] = npz[key]
-                except ValueError as error:
-                    if "allow_pickle" in str(error):
-                        raise DataError(
-                            name,
-                            f"array `{key}` holds Python objects (a pickle), which kdsl refuses "
-                            "to load: unpickling can run arbitrary code",
-                            "save numeric arrays, e.g. numpy.asarray(values, dtype='float32')",
-                        ) from None
-                    raise DataError(name, f"array `{key}` cannot be read: {error}") from None
+        with zipfile.ZipFile(file) as archive:
+            members = {entry.filename.removesuffix(".npy"): entry for entry in archive.infolist()}
+            wanted = [key for key in members if names is None or key in names]
+            budget = _memory_bytes()
+            for key in wanted:
+                data[key] = _npz_member(name, archive, key, members[key], budget)
+                budget -= data[key].nbytes
     except DataError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as error:
         raise DataError(name, f"is not a readable .npz file ({error})") from None
+    if names is not None:
+        _check_present(name, data, sorted(members), on_disk=False)
     return _renamed(data) if aliases else data
+
+
+def _npz_member(
+    path: str, archive: zipfile.ZipFile, key: str, entry: zipfile.ZipInfo, budget: int
+) -> np.ndarray:
+    """One member of an .npz, refused before it is decompressed when its sizes are out of
+    all proportion: an .npy header whose shape and dtype do not add up to the size the zip
+    entry declares, a compression ratio deflate cannot reach, or more bytes than memory."""
+    try:
+        with archive.open(entry) as stream:  # decompresses only the header's few bytes
+            version = np.lib.format.read_magic(stream)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+            else:  # 2.0, or 3.0 (the same with a UTF-8 header); read_magic refuses others
+                shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+            header_size = stream.tell()
+        if dtype.hasobject:
+            raise DataError(
+                path,
+                f"array `{key}` holds Python objects (a pickle), which kdsl refuses to load: "
+                "unpickling can run arbitrary code",
+                "save numeric arrays, e.g. numpy.asarray(values, dtype='float32')",
+            )
+        size = header_size + math.prod(shape) * dtype.itemsize
+        if entry.file_size != size:
+            raise DataError(
+                path,
+                f"array `{key}` declares {entry.file_size} bytes in the zip archive, but its "
+                f".npy header ({dtype}, shape {shape}) makes {size}: the file is corrupt or "
+                "crafted",
+                "save the arrays again with numpy.savez",
+            )
+        if entry.file_size > MAX_COMPRESSION_RATIO * max(entry.compress_size, 1):
+            raise DataError(
+                path,
+                f"array `{key}` would unpack {entry.compress_size} bytes into "
+                f"{entry.file_size}, more than numpy's compression can shrink anything: "
+                "a zip bomb?",
+                "save the arrays again with numpy.savez or numpy.savez_compressed",
+            )
+        if entry.file_size > budget:
+            raise DataError(
+                path,
+                f"array `{key}` unpacks into {_show_bytes(entry.file_size)}, more than the "
+                f"{_show_bytes(max(budget, 0))} of memory left for the data",
+                "save the arrays as a folder of .npy files, which kdsl reads in batches",
+            )
+        with archive.open(entry) as stream:
+            return np.lib.format.read_array(stream, allow_pickle=False)
+    except DataError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as error:
+        raise DataError(path, f"array `{key}` cannot be read: {error}") from None
+
+
+def _memory_bytes() -> int:
+    """This machine's physical memory: arrays larger than it cannot be held anyway."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not on every system
+        return 1 << 62
+
+
+def _show_bytes(count: int) -> str:
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} bytes"
 
 
 def _renamed(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -244,32 +348,24 @@ def validate(
     feature_names: list[str] | None = None,
     target: str | None = None,
     on_disk: bool = False,
+    input_dtype: str = "float32",
+    token_ids: TokenIds | None = None,
 ) -> list[str]:
     """Check arrays against the model's input, output and loss; fix what is safe to fix.
 
     `class_names`, `feature_names` and `target` describe a CSV's columns, so messages can
     speak of columns rather than arrays; `on_disk` arrays are a folder's .npy files, named
-    as files and never loaded whole. Returns notes to print (such as one-hot encoding
-    class ids); raises `DataError`.
+    as files and never loaded whole. `input_dtype` is the model's input's, and
+    `token_ids` the ids its first layer takes, if it looks ids up. Returns notes to print
+    (such as one-hot encoding class ids); raises `DataError`.
     """
-    if "x_train" not in data or "y_train" not in data:
-        if on_disk:
-            found = ", ".join(f"{key}.npy" for key in sorted(data)) or "none"
-            raise DataError(
-                path,
-                f"needs files x_train.npy and y_train.npy (or x.npy and y.npy); found: {found}",
-                "save them with numpy.save(folder / 'x_train.npy', x_train), and so on",
-            )
-        found = ", ".join(sorted(data)) or "none"
-        raise DataError(
-            path,
-            f"needs arrays `x_train` and `y_train` (or `x` and `y`); found: {found}",
-            "save them with numpy.savez(path, x_train=..., y_train=...)",
-        )
+    _check_present(path, data, sorted(data), on_disk)
     output = tuple(output_shape[1:])
     if class_names is not None:
         _check_classes(path, f"column `{target}`", class_names, output, loss_key)
     notes: list[str] = []
+    if class_names is not None and loss_key != "categorical_crossentropy":
+        notes.append(f"note: column `{target}` holds {_named(class_names)}")
     for x_key, y_key in PAIRS:
         if (x_key in data) != (y_key in data):
             have, lack = (x_key, y_key) if x_key in data else (y_key, x_key)
@@ -289,11 +385,35 @@ def validate(
                 "every row of x needs exactly one label in y",
             )
         check_shape(path, x_name, x, input_shape, feature_names)
+        note = _check_inputs(path, x_name, x, input_dtype, token_ids, csv=feature_names is not None)
+        if note:
+            notes.append(note)
         name = f"column `{target}`" if target is not None else f"`{y_name}`"
-        data[y_key], note = _check_labels(path, name, y, output, loss_key, on_disk)
+        data[y_key], note = _check_labels(
+            path, name, y, output, loss_key, on_disk, _named(class_names)
+        )
         if note and note not in notes:
             notes.append(note)
     return notes
+
+
+def _check_present(path: str, data: dict[str, np.ndarray], found: list[str], on_disk: bool) -> None:
+    """Training needs x_train and y_train (or x and y); `found`: every array there is."""
+    if ("x_train" in data or "x" in data) and ("y_train" in data or "y" in data):
+        return
+    if on_disk:
+        listed = ", ".join(f"{key}.npy" for key in found) or "none"
+        raise DataError(
+            path,
+            f"needs files x_train.npy and y_train.npy (or x.npy and y.npy); found: {listed}",
+            "save them with numpy.save(folder / 'x_train.npy', x_train), and so on",
+        )
+    listed = ", ".join(found) or "none"
+    raise DataError(
+        path,
+        f"needs arrays `x_train` and `y_train` (or `x` and `y`); found: {listed}",
+        "save them with numpy.savez(path, x_train=..., y_train=...)",
+    )
 
 
 def check_shape(
@@ -325,6 +445,70 @@ def check_shape(
         f"`{key}` has rows of shape {show_shape(found)}",
         hint or "change the model's input shape (`in SHAPE`) or reshape the data",
     )
+
+
+def _check_inputs(
+    path: str,
+    key: str,
+    x: np.ndarray,
+    input_dtype: str,
+    token_ids: TokenIds | None,
+    csv: bool = False,
+) -> str | None:
+    """Values an integer input (token ids) can take: whole numbers, within the input's
+    dtype and the ids the first layer looks up. Floats that are whole numbers pass with
+    a note (Keras converts them), except a CSV's, which has no dtypes to speak of."""
+    if input_dtype == "string":
+        raise DataError(
+            path,
+            "the model's input is text (`dtype=string`), but kdsl trains on numeric arrays",
+            "turn the text into token ids before saving, and give the model "
+            "`input ... dtype=int32`",
+        )
+    integer_input = np.issubdtype(np.dtype(input_dtype), np.integer)
+    if not integer_input and token_ids is None:
+        return None
+    low, high, fraction = _value_range(x)
+    note = None
+    if integer_input:
+        if fraction is not None:
+            raise DataError(
+                path,
+                f"`{key}` holds fractional values (such as {_show_number(fraction)}), but "
+                f"the model's input is {input_dtype}: Keras would cut them to whole numbers",
+                "save whole numbers (numpy.rint(x).astype('int32')), or drop the input's "
+                f"`dtype={input_dtype}`",
+            )
+        limits = np.iinfo(np.dtype(input_dtype))
+        if low < limits.min or high > limits.max:
+            raise DataError(
+                path,
+                f"`{key}` holds values from {int(low)} to {int(high)}, which do not fit the "
+                f"model's {input_dtype} input ({limits.min}..{limits.max})",
+                "give the model's input a larger integer dtype, or renumber the values",
+            )
+        if not np.issubdtype(x.dtype, np.integer) and x.dtype != np.bool_ and not csv:
+            note = (
+                f"note: `{key}` holds {x.dtype} values, all whole numbers: Keras converts "
+                f"them to the model's {input_dtype} input"
+            )
+    if token_ids is not None and (low < 0 or high >= token_ids.count):
+        count, layer = token_ids.count, token_ids.layer
+        if low < 0:
+            found, hint = f"a negative id ({int(low)})", "token ids start at 0"
+        else:
+            found = f"ids up to {int(high)}"
+            hint = (
+                f"raise `{layer}`'s input_dim to {int(high) + 1}, or map rare tokens to an "
+                f"id below {count}"
+            )
+        raise DataError(
+            path,
+            f"`{key}` holds {found}, but the first layer `{layer}` takes ids 0..{count - 1} "
+            f"(input_dim={count})",
+            hint,
+        )
+    return note
 
 
 def _check_classes(
@@ -393,29 +577,50 @@ def _units(path: str, output: tuple) -> int:
     return output[-1] if output else 1
 
 
+def _named(class_names: list[str] | None) -> str:
+    """What a label column holds: text labels are class names numbered in sorted order."""
+    if class_names is None:
+        return "class ids"
+    numbered = [f"{name}={index}" for index, name in enumerate(class_names[:6])]
+    more = ", ..." if len(class_names) > 6 else ""
+    return f"class names, numbered in sorted order ({', '.join(numbered)}{more})"
+
+
 def _check_labels(
-    path: str, name: str, y: np.ndarray, output: tuple, loss_key: str, on_disk: bool = False
+    path: str,
+    name: str,
+    y: np.ndarray,
+    output: tuple,
+    loss_key: str,
+    on_disk: bool = False,
+    what: str = "class ids",
 ) -> tuple[np.ndarray, str | None]:
-    units = _units(path, output)
-    low, high, integral = _label_range(y)
-    ids = y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)
+    """Labels against the model's outputs (`None` matches any size) and its loss; class
+    ids with categorical_crossentropy come back one-hot encoded, with a note (`what`:
+    what the labels are, for it)."""
+    low, high, fraction = _value_range(y)
+    found = tuple(y.shape[1:])
+    # Class ids: one per output position but the last axis, the classes' (a trailing 1 too).
+    positions = output[:-1]
+    ids = _shape_matches(positions, found) or _shape_matches((*positions, 1), found)
     if loss_key == "sparse_categorical_crossentropy":
         if not ids:
             raise DataError(
                 path,
-                f"{name} has rows of shape {show_shape(y.shape[1:])}, but "
+                f"{name} has rows of shape {show_shape(found)}, but "
                 "sparse_categorical_crossentropy takes one class id per row",
                 "for one-hot labels use `categorical_crossentropy`",
             )
-        _check_ids(path, name, low, high, integral, units)
+        _check_ids(path, name, low, high, fraction, _units(path, output))
         return y, None
-    if loss_key == "categorical_crossentropy" and ids and units > 1:
+    if loss_key == "categorical_crossentropy" and ids and _units(path, output) > 1:
+        units = _units(path, output)
         _check_ids(
             path,
             name,
             low,
             high,
-            integral,
+            fraction,
             units,
             "or use `sparse_categorical_crossentropy` for class ids",
         )
@@ -426,13 +631,12 @@ def _check_labels(
                 "and kdsl one-hot encodes only data it loads into memory, not a folder's",
                 "use `sparse_categorical_crossentropy`, or save one-hot labels",
             )
-        one_hot = np.eye(units, dtype="float32")[y.reshape(-1).astype("int64")]
-        return one_hot, (
-            f"note: {name} holds class ids; one-hot encoding them into {units} "
+        class_ids = y.reshape(y.shape[: 1 + len(positions)]).astype("int64")
+        return np.eye(units, dtype="float32")[class_ids], (
+            f"note: {name} holds {what}; one-hot encoding them into {units} "
             "columns for categorical_crossentropy"
         )
-    found = tuple(y.shape[1:])
-    if found != output and not (found == () and output == (1,)):
+    if not _shape_matches(output, found) and not (found == () and output == (1,)):
         raise DataError(
             path,
             f"model outputs rows of shape {show_shape(output)}, "
@@ -449,14 +653,18 @@ def _check_labels(
     return y, None
 
 
-def _label_range(y: np.ndarray) -> tuple[float, float, bool]:
-    """The lowest and highest label, and whether all are whole numbers: one pass."""
-    low, high, integral = math.inf, -math.inf, True
-    whole_type = np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_
-    for block in row_blocks(y):
+def _value_range(array: np.ndarray) -> tuple[float, float, float | None]:
+    """The lowest and highest value, and the first that is not a whole number (None when
+    all are): one pass, block by block."""
+    low, high, fraction = math.inf, -math.inf, None
+    whole_type = np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_
+    for block in row_blocks(array):
         low, high = min(low, block.min()), max(high, block.max())
-        integral = integral and (whole_type or bool(np.all(np.mod(block, 1) == 0)))
-    return low, high, integral
+        if fraction is None and not whole_type:
+            fractional = np.mod(block, 1) != 0
+            if fractional.any():
+                fraction = float(block[fractional].flat[0])
+    return low, high, fraction
 
 
 def _check_ids(
@@ -464,11 +672,11 @@ def _check_ids(
     name: str,
     low: float,
     high: float,
-    integral: bool,
+    fraction: float | None,
     units: int,
     extra: str = "",
 ) -> None:
-    if not integral:
+    if fraction is not None:
         raise DataError(path, f"{name} should hold whole class ids, found fractional values")
     low, high = int(low), int(high)
     if low < 0 or high >= units:

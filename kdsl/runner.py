@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 
 from kdsl import ir
-from kdsl.data import Dataset, load, validate
+from kdsl.data import Dataset, load, short_file, validate
 from kdsl.data import standardize as standardize_features
 from kdsl.errors import BackendError, DataError, InputError, ModelError, first_line
+from kdsl.preprocessing import adapt_first_layer, check_adaptable, token_ids
 from kdsl.split import split
 
 DEFAULT_SEED = 0
@@ -289,6 +290,9 @@ def run(
     except Exception as error:  # Keras found what kdsl's checks could not
         raise ModelError(origin, f"Keras rejected the model: {first_line(error)}") from None
     arrays = data.arrays
+    input_dtype = str(dict(model.input_kwargs).get("dtype", "float32"))
+    written = [layer.written or layer.class_name.lower() for layer in model.layers]
+    check_adaptable(origin, built, written, keras.backend.backend())  # a model problem
     notes = validate(
         data_path,
         arrays,
@@ -299,6 +303,8 @@ def run(
         feature_names=data.feature_names,
         target=data.target,
         on_disk=data.on_disk,
+        input_dtype=input_dtype,
+        token_ids=token_ids(built, written),
     )
     notes.append(
         split(
@@ -318,6 +324,7 @@ def run(
             f"note: standardized {len(scaling['mean'])} features with the training rows' mean "
             "and standard deviation"
         )
+    notes.append(adapt_first_layer(data_path, built, arrays, written))
     for note in filter(None, notes):
         print(note)
 
@@ -330,8 +337,13 @@ def run(
         history, _, predictions = namespace["train_and_evaluate"](
             built, arrays, callbacks=[stop], **kwargs
         )
-    except (ValueError, TypeError) as error:  # e.g. labels Keras cannot match to the loss
-        raise ModelError(origin, f"training failed: {first_line(error)}") from None
+    except Exception as error:
+        broken = short_file(arrays)  # a data file cut short while training read it
+        if broken:
+            raise broken from None
+        if isinstance(error, (ValueError, TypeError)):  # e.g. labels Keras cannot match
+            raise ModelError(origin, f"training failed: {first_line(error)}") from None
+        raise
     finally:
         stop.restore()
     seconds = time.perf_counter() - start

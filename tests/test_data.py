@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from kdsl import data as data_module
 from kdsl.csvdata import read_features
-from kdsl.data import load, load_npz, validate
+from kdsl.data import TokenIds, load, load_npz, validate
 from kdsl.errors import DataError
 from kdsl.split import split
 
@@ -303,7 +307,9 @@ def test_binary_crossentropy_needs_two_classes(tmp_path: Path) -> None:
 
 def test_two_text_classes_for_binary_crossentropy(tmp_path: Path) -> None:
     path = csv_file(tmp_path, "a,b,kind\n1,2,dog\n3,4,cat\n")
-    assert check_csv(path, "binary_crossentropy", (None, 1)) == []
+    assert check_csv(path, "binary_crossentropy", (None, 1)) == [
+        "note: column `kind` holds class names, numbered in sorted order (cat=0, dog=1)"
+    ]
 
 
 def test_csv_feature_count_mismatch_names_the_columns(tmp_path: Path) -> None:
@@ -314,12 +320,12 @@ def test_csv_feature_count_mismatch_names_the_columns(tmp_path: Path) -> None:
     )
 
 
-def test_csv_class_ids_are_one_hot_encoded_with_a_note(tmp_path: Path) -> None:
+def test_csv_class_names_are_one_hot_encoded_with_a_note(tmp_path: Path) -> None:
     path = csv_file(tmp_path, "a,b,kind\n1,2,dog\n3,4,cat\n")
     notes = check_csv(path, "categorical_crossentropy", (None, 2))
     assert notes == [
-        "note: column `kind` holds class ids; one-hot encoding them into 2 columns "
-        "for categorical_crossentropy"
+        "note: column `kind` holds class names, numbered in sorted order (cat=0, dog=1); "
+        "one-hot encoding them into 2 columns for categorical_crossentropy"
     ]
 
 
@@ -391,3 +397,260 @@ def test_split_too_small_to_hold_out_anything() -> None:
     arrays = {"x_train": np.zeros((4, 2)), "y_train": np.zeros(4)}
     error = error_of(lambda: split("d.npz", arrays, "mse", test=0.1))
     assert str(error) == "--test-split 0.1 of 4 rows leaves no test rows"
+
+
+# -- labels and features of models with `None` dimensions ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("output", "labels", "loss"),
+    [
+        ((None, 2), (8, 5, 2), "mse"),  # a sequence of any length, 2 values per step
+        ((None, 2), (8, 1, 2), "mse"),
+        ((7, None), (8, 7, 3), "mae"),
+        ((None, 4), (8, 5), "sparse_categorical_crossentropy"),  # a class id per step
+        ((None, 4), (8, 5, 1), "sparse_categorical_crossentropy"),
+        ((None, 1), (8, 5, 1), "binary_crossentropy"),
+    ],
+)
+def test_a_none_output_dimension_matches_any_label_size(
+    output: tuple, labels: tuple, loss: str
+) -> None:
+    arrays = {"x_train": np.zeros((8, 5, 1), "float32"), "y_train": np.zeros(labels, "int64")}
+    assert validate("d.npz", arrays, (None, None, 1), (None, *output), loss) == []
+    assert arrays["y_train"].shape == labels
+
+
+def test_a_none_output_dimension_still_checks_the_fixed_ones() -> None:
+    arrays = {"x_train": np.zeros((8, 5, 1), "float32"), "y_train": np.zeros((8, 5, 3))}
+    error = error_of(lambda: validate("d.npz", arrays, (None, None, 1), (None, None, 2), "mse"))
+    assert (
+        str(error) == "model outputs rows of shape (None, 2), `y_train` has labels of shape (5, 3)"
+    )
+
+
+def test_class_ids_per_step_are_one_hot_encoded_for_categorical() -> None:
+    y = np.arange(40).reshape(8, 5) % 3
+    arrays = {"x_train": np.zeros((8, 5, 1), "float32"), "y_train": y}
+    validate("d.npz", arrays, (None, None, 1), (None, None, 3), "categorical_crossentropy")
+    assert arrays["y_train"].shape == (8, 5, 3)
+    assert arrays["y_train"].argmax(axis=-1).tolist() == y.tolist()
+
+
+# -- integer inputs: token ids and the dtype ---------------------------------------------------
+
+EMBEDDING = TokenIds(10, "embedding")
+
+
+def token_data(key: str, bad: int) -> dict:
+    """x_train, x_val and x_test of ids 0..9, with `bad` in the last row of `key`."""
+    arrays = {}
+    for part in ("train", "val", "test"):
+        x = np.arange(60).reshape(12, 5) % 10
+        if key == f"x_{part}":
+            x[-1, -1] = bad
+        arrays[f"x_{part}"], arrays[f"y_{part}"] = x, np.zeros(12)
+    return arrays
+
+
+@pytest.mark.parametrize("key", ["x_train", "x_val", "x_test"])
+@pytest.mark.parametrize(
+    ("bad", "message", "hint"),
+    [
+        (
+            10,
+            "holds ids up to 10, but the first layer `embedding` takes ids 0..9 (input_dim=10)",
+            "raise `embedding`'s input_dim to 11, or map rare tokens to an id below 10",
+        ),
+        (
+            -3,
+            "holds a negative id (-3), but the first layer `embedding` takes ids 0..9 "
+            "(input_dim=10)",
+            "token ids start at 0",
+        ),
+    ],
+    ids=["too-large", "negative"],
+)
+def test_token_ids_outside_the_embedding(key: str, bad: int, message: str, hint: str) -> None:
+    arrays = token_data(key, bad)
+    error = error_of(
+        lambda: validate(
+            "d.npz", arrays, (None, 5), (None, 1), "mse", input_dtype="int32", token_ids=EMBEDDING
+        )
+    )
+    assert str(error) == f"`{key}` {message}"
+    assert (error.path, error.hint) == ("d.npz", hint)
+
+
+def test_token_ids_inside_the_embedding_pass() -> None:
+    arrays = token_data("x_train", 9)
+    notes = validate(
+        "d.npz", arrays, (None, 5), (None, 1), "mse", input_dtype="int32", token_ids=EMBEDDING
+    )
+    assert notes == []
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_fractional_values_for_an_integer_input(dtype: str) -> None:
+    arrays = {"x_train": np.full((4, 5), 2.0, dtype), "y_train": np.zeros(4)}
+    arrays["x_train"][3, 1] = 2.5
+    error = error_of(
+        lambda: validate("d.npz", arrays, (None, 5), (None, 1), "mse", input_dtype="int32")
+    )
+    assert str(error) == (
+        "`x_train` holds fractional values (such as 2.5), but the model's input is int32: "
+        "Keras would cut them to whole numbers"
+    )
+
+
+def test_whole_floats_for_an_integer_input_pass_with_a_note() -> None:
+    arrays = {"x_train": np.full((4, 5), 2.0, "float32"), "y_train": np.zeros(4)}
+    notes = validate("d.npz", arrays, (None, 5), (None, 1), "mse", input_dtype="int64")
+    assert notes == [
+        "note: `x_train` holds float32 values, all whole numbers: Keras converts them to the "
+        "model's int64 input"
+    ]
+
+
+def test_csv_features_for_an_integer_input_need_no_note(tmp_path: Path) -> None:
+    data = load(csv_file(tmp_path, "a,b,kind\n1,2,0\n3,4,1\n"))
+    notes = validate(
+        "d.csv",
+        data.arrays,
+        (None, 2),
+        (None, 1),
+        "mse",
+        feature_names=["a", "b"],
+        input_dtype="int32",
+    )
+    assert notes == []
+
+
+def test_values_beyond_the_integer_input_dtype() -> None:
+    arrays = {"x_train": np.array([[0], [300]], "int64"), "y_train": np.zeros(2)}
+    error = error_of(
+        lambda: validate("d.npz", arrays, (None, 1), (None, 1), "mse", input_dtype="uint8")
+    )
+    assert str(error) == (
+        "`x_train` holds values from 0 to 300, which do not fit the model's uint8 input (0..255)"
+    )
+
+
+def test_text_input_is_refused() -> None:
+    arrays = {"x_train": np.zeros((2, 1)), "y_train": np.zeros(2)}
+    error = error_of(
+        lambda: validate("d.npz", arrays, (None, 1), (None, 1), "mse", input_dtype="string")
+    )
+    assert "the model's input is text (`dtype=string`)" in str(error)
+
+
+def test_many_class_names_are_shown_in_part(tmp_path: Path) -> None:
+    rows = "".join(f"{i},{i},class{i:02}\n" for i in range(8))
+    notes = check_csv(
+        csv_file(tmp_path, f"a,b,kind\n{rows}"), "sparse_categorical_crossentropy", (None, 8)
+    )
+    assert notes == [
+        "note: column `kind` holds class names, numbered in sorted order (class00=0, "
+        "class01=1, class02=2, class03=3, class04=4, class05=5, ...)"
+    ]
+
+
+# -- .npz files: only the arrays used are unpacked, after checking their sizes ----------------
+
+
+def npy_header(dtype: str, shape: tuple) -> bytes:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
+    )
+    return header.getvalue()
+
+
+def crafted_npz(
+    path: Path, member: str, header: bytes, zeros: int, method: int = zipfile.ZIP_DEFLATED
+) -> str:
+    """good() arrays, plus `member`: an .npy `header` then `zeros` zero bytes, streamed into
+    the zip so that building a large member costs no memory."""
+    with zipfile.ZipFile(path, "w", method, compresslevel=1) as archive:
+        for key, array in good().items():
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            archive.writestr(f"{key}.npy", buffer.getvalue())
+        with archive.open(f"{member}.npy", "w", force_zip64=True) as stream:
+            stream.write(header)
+            chunk = bytes(1 << 20)
+            for start in range(0, zeros, len(chunk)):
+                stream.write(chunk[: min(len(chunk), zeros - start)])
+    return str(path)
+
+
+def test_an_unused_member_is_never_unpacked(tmp_path: Path, monkeypatch) -> None:
+    """A 1 MB file holding an unused 256 MB array: loading and checking it opens only
+    x_train and y_train, and allocates next to nothing."""
+    size = 1 << 28
+    path = crafted_npz(tmp_path / "d.npz", "unused", npy_header("uint8", (size,)), size)
+    assert Path(path).stat().st_size < size // 200
+    opened = []
+    open_member = zipfile.ZipFile.open
+    monkeypatch.setattr(
+        zipfile.ZipFile,
+        "open",
+        lambda archive, name, *args, **kwargs: (
+            opened.append(getattr(name, "filename", name)),
+            open_member(archive, name, *args, **kwargs),
+        )[1],
+    )
+    tracemalloc.start()
+    data = load(path)
+    validate(path, data.arrays, INPUT, OUTPUT, "categorical_crossentropy")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert sorted(data.arrays) == ["x_train", "y_train"]
+    assert "unused.npy" not in opened
+    assert peak < 1 << 20, f"peaked at {peak} bytes"
+
+
+def test_a_member_larger_than_its_header_says_is_refused(tmp_path: Path) -> None:
+    header = npy_header("float32", (6, 4))
+    path = crafted_npz(tmp_path / "d.npz", "x_test", header, 6 * 4 * 4 + 1000)
+    error = error_of(lambda: load(path))
+    assert str(error) == (
+        f"array `x_test` declares {len(header) + 6 * 4 * 4 + 1000} bytes in the zip archive, "
+        f"but its .npy header (float32, shape (6, 4)) makes {len(header) + 96}: the file is "
+        "corrupt or crafted"
+    )
+
+
+def test_a_member_compressed_beyond_what_deflate_reaches_is_refused(tmp_path: Path) -> None:
+    size = 1 << 23  # bzip2 shrinks 8 MB of zeros to a few dozen bytes
+    header = npy_header("uint8", (size,))
+    path = crafted_npz(tmp_path / "d.npz", "x_val", header, size, zipfile.ZIP_BZIP2)
+    error = error_of(lambda: load(path))
+    assert str(error).startswith("array `x_val` would unpack ")
+    assert str(error).endswith("more than numpy's compression can shrink anything: a zip bomb?")
+
+
+def test_a_member_larger_than_memory_is_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(data_module, "_memory_bytes", lambda: 150)
+    error = error_of(lambda: load(save(tmp_path, **good(1000))))
+    assert str(error).startswith("array `x_train` unpacks into 15.8 KB, more than the 150 bytes")
+    assert error.hint == "save the arrays as a folder of .npy files, which kdsl reads in batches"
+
+
+def test_a_corrupt_member_is_a_data_error(tmp_path: Path) -> None:
+    path = tmp_path / "d.npz"
+    rows = np.random.default_rng(0).normal(size=(2000, 4)).astype("float32")
+    np.savez_compressed(path, x_train=rows, y_train=np.zeros(2000))
+    content = bytearray(path.read_bytes())
+    content[5000:5100] = bytes(100)  # inside x_train's compressed bytes
+    path.write_bytes(bytes(content))
+    error = error_of(lambda: load(path))
+    assert str(error).startswith("array `x_train` cannot be read: ")
+    assert error.path == str(path)
+
+
+def test_missing_arrays_are_named_with_every_member(tmp_path: Path) -> None:
+    path = save(tmp_path, features=np.zeros((3, 4)), labels=np.zeros(3))
+    assert str(error_of(lambda: load(path))) == (
+        "needs arrays `x_train` and `y_train` (or `x` and `y`); found: features, labels"
+    )

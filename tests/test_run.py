@@ -297,7 +297,7 @@ def test_iris_csv_with_text_labels_splits_and_callbacks(tmp_path: Path, capsys) 
     assert {"val_loss", "val_accuracy", "learning_rate"} <= set(report["history"])
     lines = out.splitlines()
     assert "note: split 150 rows into 105 training, 15 validation, 30 test " in out
-    assert any(line.startswith("note: column `species` holds class ids") for line in lines)
+    assert "note: column `species` holds class names, numbered in sorted order (setosa=0, " in out
     summary = next(line for line in lines if line.startswith("Done: "))
     assert summary.startswith("Done: 30 epochs in ")
     assert "; best val_accuracy " in summary and "; test data: loss " in summary

@@ -66,11 +66,11 @@ FORBIDDEN_CALLS = {
 }
 
 
-# With --folder-data or --strategy the script gains fixed helpers from the template (the
-# .npy batch reader, the multi-worker strategy class): they hold no user text, which
+# The script has fixed helpers from the template (open_npz; with --folder-data or
+# --strategy, the .npy batch reader, the multi-worker strategy class): they hold no user text, which
 # test_template_helpers_are_the_same_for_every_program checks, so the whitelist looks at
 # everything else, with the few extra names those options use.
-TEMPLATE_DEFS = {"NpyBatches", "read_rows", "batches", "MultiWorkerStrategy"}
+TEMPLATE_DEFS = {"NpyBatches", "read_rows", "batches", "MultiWorkerStrategy", "open_npz"}
 OPTION_IMPORTS = {"math", "mmap", "pathlib", "tensorflow"}
 OPTION_NAMES = {
     "Path", "tf", "strategy", "global_batch_size", "x_train", "y_train", "files", "file",

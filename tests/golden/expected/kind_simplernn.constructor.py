@@ -41,12 +41,27 @@ def build_model():
 
 def load_data(path):
     """Load the arrays of an .npz file, accepting x/y as aliases of x_train/y_train."""
-    with np.load(path, allow_pickle=False) as npz:
+    with open_npz(path) as npz:
         data = {key: npz[key] for key in npz.files}
     for name, alias in (("x_train", "x"), ("y_train", "y")):
         if name not in data and alias in data:
             data[name] = data.pop(alias)
     return data
+
+
+def open_npz(path):
+    """The .npz file at `path`, or exit with a message saying what this script reads."""
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):  # missing, a folder, or not .npz (numpy tries pickle)
+        npz = None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise SystemExit(
+            f"{path}: cannot read it as an .npz file. This script reads .npz files "
+            "(numpy.savez), and folders of .npy files when compiled with "
+            "--folder-data; `kdsl run` also reads .csv files."
+        )
+    return npz
 
 
 def train_and_evaluate(
@@ -92,9 +107,11 @@ def main(argv=None):
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
     np.set_printoptions(precision=4, suppress=True)
+    # The data first: a file this script cannot read fails before the model is built.
+    data = load_data(args.data)
     model = build_model()
     model.summary()
-    train_and_evaluate(model, load_data(args.data), args.epochs, args.batch_size)
+    train_and_evaluate(model, data, args.epochs, args.batch_size)
 
 
 if __name__ == "__main__":
