@@ -49,6 +49,17 @@ _POSITIVE_INTS = frozenset(
 )  # fmt: skip
 # Arguments whose value is a fraction in [0, 1).
 _FRACTIONS = frozenset({"rate", "validation_split", "recurrent_dropout", "dropout"})
+# What comes after a call of each kind, when a `;` between them is forgotten
+# (`dense 1 adam; mse`, `adam mse`, `mse accuracy`).
+_NEXT_SECTIONS = {"layer": ("optimizer", "loss"), "optimizer": ("loss",), "loss": ("metrics",)}
+_MISSING_SEMICOLON_HINTS = {
+    "optimizer": "the layers end with `;`, then come the optimizer and the loss: "
+    "`... -> {call} ...; {name}; LOSS`",
+    "loss": "sections are separated by `;`: `{call} ...; {name}`",
+    "metrics": "metrics come in their own section: `{call}; metrics {name}`",
+}
+_OBJECT_EXAMPLES = {"initializer": "he_normal", "regularizer": "l2", "constraint": "max_norm"}
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
 # What TensorFlow accepts as a layer name (it becomes a name scope).
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 
@@ -62,11 +73,12 @@ _CONSTANTS: dict[str, bool | None] = {
 }
 
 
-def section_kinds(heads: list[str]) -> list[str | None]:
+def section_kinds(heads: list[str], taken: Iterable[str] = ()) -> list[str | None]:
     """What each section is, from its first word: named ones say so; unnamed ones fill the
     optimizer and loss slots that no named section takes, in order (`adam; mse`,
-    `loss mse; adam` and `fit epochs=5; adam; mse` all work); None for one too many."""
-    named = {head for head in heads if head in SECTION_NAMES}
+    `loss mse; adam` and `fit epochs=5; adam; mse` all work); None for one too many.
+    `taken`: slots already filled elsewhere (an optimizer written before a missing `;`)."""
+    named = {head for head in heads if head in SECTION_NAMES} | set(taken)
     free = [kind for kind in ("optimizer", "loss") if kind not in named]
     return [head if head in SECTION_NAMES else free.pop(0) if free else None for head in heads]
 
@@ -75,42 +87,67 @@ class _Checker:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
         self.diagnostics: list[Diagnostic] = []
+        # Sections found inside a call before them, for want of a `;` (`dense 1 adam; mse`
+        # holds the optimizer): they count as given, so `mse` is the loss.
+        self.swallowed: set[str] = set()
 
     def error(self, message: str, span: nodes.Span | None, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(message, span, hint))
 
+    def warning(self, message: str, span: nodes.Span, hint: str) -> None:
+        self.diagnostics.append(Diagnostic(message, span, hint, severity="warning"))
+
     # -- values ---------------------------------------------------------------------------
 
-    def value(self, value: nodes.Value) -> ir.PyValue:
-        """A DSL value as the Python value it stands for."""
+    def value(self, value: nodes.Value, what: str = "a Keras argument") -> ir.PyValue:
+        """A DSL value as the Python value it stands for; `what` it is for, in words
+        (`units` of `dense`), for the error about a number too large to hold."""
         if isinstance(value, nodes.Number):
             if isinstance(value.value, float) and not math.isfinite(value.value):
-                text = value.text if len(value.text) <= 24 else value.text[:20] + "..."
-                self.error(
-                    f"`{text}` is too large: not a finite number",
-                    value.span,
-                    "use a number Python can hold as a finite float, e.g. `1e-3` or `1e30`",
-                )
+                self.too_large(value, what)
             return value.value
         if isinstance(value, nodes.Name):
             return _CONSTANTS.get(value.name, value.name)
         if isinstance(value, nodes.String):
             return value.value
-        return tuple(self.value(item) for item in value.items)
+        return tuple(self.value(item, what) for item in value.items)
+
+    def too_large(self, number: nodes.Number, what: str) -> None:
+        """A literal beyond what kdsl reads: a whole number of over 64 digits, or a float
+        beyond the largest one (`1e999`)."""
+        text = number.text if len(number.text) <= 24 else number.text[:20] + "..."
+        digits = number.text.lstrip("+-")
+        if digits.isdigit():
+            self.error(
+                f"`{text}` is too large for {what}: a whole number of {len(digits)} digits",
+                number.span,
+                "kdsl reads whole numbers of up to 64 digits; no Keras argument needs more",
+            )
+        else:
+            self.error(
+                f"`{text}` is too large for {what}: beyond the largest float (about 1.8e308)",
+                number.span,
+                "use a number Python can hold as a finite float, e.g. `1e-3` or `1e30`",
+            )
 
     def shape(self, value: nodes.Value) -> tuple | None:
         """`4`, `28x28x1`, `(None, 128)` → a shape tuple without the batch dimension."""
         hint = "a shape is `4`, `28x28x1`, `(28, 28, 1)` or `(None, 128)`"
-        if isinstance(value, nodes.Number) and isinstance(value.value, int):
+        if isinstance(value, nodes.Number) and not isinstance(value.value, float):
             dims: tuple = (value.value,)
             spans = [value.span]
         elif isinstance(value, nodes.Tuple) and value.items:
-            dims = tuple(self.value(item) for item in value.items)
+            dims = tuple(self.value(item, "a shape's size") for item in value.items)
             spans = [item.span for item in value.items]
+        elif isinstance(value, nodes.Number) and value.text.lstrip("+-").isdigit():
+            self.too_large(value, "a shape's size")  # a whole number of over 64 digits
+            return None
         else:
             self.error("expected a shape", value.span, hint)
             return None
         for dim, span in zip(dims, spans, strict=True):
+            if dim == math.inf:
+                return None  # said by `value`
             if dim is not None and (type(dim) is not int or dim < 1):
                 self.error(
                     f"a shape's sizes must be whole numbers ≥ 1 or `None`, not `{dim}`", span, hint
@@ -127,6 +164,23 @@ class _Checker:
                     f"unknown activation `{show_value(value)}` for `{owner}`",
                     span,
                     did_you_mean(str(value), known) or f"activations: {', '.join(known)}",
+                )
+        elif (objects := self.catalog.object_names(name)) is not None:
+            kind, known = objects
+            example = _OBJECT_EXAMPLES[kind]
+            if value is not None and not isinstance(value, str):
+                self.error(
+                    f"`{name}` of `{owner}` is the name of {_article(kind)} {kind} "
+                    f"like `{example}`, not `{show_value(value)}`",
+                    span,
+                    f"e.g. `{name}={example}`",
+                )
+            elif value is not None and value not in known:
+                snake = [n for n in known if n.islower()]
+                self.error(
+                    f"unknown {kind} `{show_value(value)}` for `{name}` of `{owner}`",
+                    span,
+                    did_you_mean(str(value), known) or f"{kind}s: {', '.join(snake)}",
                 )
         elif name == "name" and (not isinstance(value, str) or not _LAYER_NAME.fullmatch(value)):
             self.error(
@@ -160,6 +214,8 @@ class _Checker:
         """Where Keras's default is a flag or a word, the value must be one too."""
         if param is None or not param.has_default or value is None:
             return
+        if self.catalog.object_names(param.name) is not None:
+            return  # a name from Keras's catalog: `check_arg` said all there is
         default = param.default
         if isinstance(default, bool) and not isinstance(value, bool):
             self.error(
@@ -205,6 +261,9 @@ class _Checker:
                 continue  # handled by the caller, which knows whether it is allowed here
             if isinstance(arg, nodes.Positional):
                 index += 1
+                if self.missing_semicolon(call, arg.value, what):
+                    ok = False
+                    break  # the rest belongs to the section that should have followed
                 if index >= len(positional):
                     ok = False
                     if positional:
@@ -223,6 +282,10 @@ class _Checker:
                         )
                     continue
                 name, span = positional[index], arg.span
+                if name in ACTIVATION_PARAMS and isinstance(arg.value, nodes.Number | nodes.Tuple):
+                    self.not_an_activation(call, entry, index, arg.value)
+                    ok = False
+                    continue
             else:
                 name, span = arg.name, arg.name_span
                 if entry.param(name) is None:
@@ -239,7 +302,11 @@ class _Checker:
                     f"`{name}` of `{call.name}` is given twice", span, "give each argument once"
                 )
                 continue
-            value = self.value(arg.value)
+            said = len(self.diagnostics)
+            value = self.value(arg.value, f"`{name}` of `{call.name}`")
+            if len(self.diagnostics) > said:
+                ok = False  # a number too large: nothing more to say about it
+                continue
             self.check_arg(call.name, name, value, arg.value.span)
             self.check_type(call.name, entry.param(name), value, arg.value.span)
             bound[name] = value
@@ -267,6 +334,49 @@ class _Checker:
             span=call.span,
             written=call.name,
             arg_spans=tuple(spans.items()),
+        )
+
+    def missing_semicolon(self, call: nodes.Call, value: nodes.Value, what: str) -> bool:
+        """Whether a positional name is the next section's (an optimizer after a layer's
+        arguments), which means a `;` is missing before it: says so, once, where it goes.
+        A layer's activation that is also such a name stays an activation."""
+        if not isinstance(value, nodes.Name) or value.name in self.catalog.activations:
+            return False
+        for kind in _NEXT_SECTIONS.get(what, ()):
+            _, table, aliases = self.catalog.compile_table(kind)
+            if value.name in table or value.name in aliases:
+                break
+        else:
+            return False
+        word = "a metric" if kind == "metrics" else f"{_article(kind)} {kind}"
+        before = "`; metrics`" if kind == "metrics" else "a `;`"
+        self.error(
+            f"`{value.name}` is {word}: {before} is probably missing before it",
+            value.span,
+            _MISSING_SEMICOLON_HINTS[kind].format(call=call.name, name=value.name),
+        )
+        self.swallowed.add(kind)
+        return True
+
+    def not_an_activation(
+        self, call: nodes.Call, entry: Entry, index: int, value: nodes.Number | nodes.Tuple
+    ) -> None:
+        """`conv2d 64 5 (2, 2)`: a number or tuple where kdsl takes the activation, most
+        likely Keras's own positional argument there (`strides`), which kdsl takes by name."""
+        text = show_value(self.value(value))
+        ordinal = _ORDINALS[index] if index < len(_ORDINALS) else f"#{index + 1}"
+        keras_param = entry.params[index].name if index < len(entry.params) else None
+        if keras_param is not None and keras_param not in ACTIVATION_PARAMS:
+            hint = (
+                f"Keras's {ordinal} argument of `{entry.class_name}` is `{keras_param}`: "
+                f"in kdsl write `{keras_param}={text}`"
+            )
+        else:
+            hint = "an activation is a name like `relu`; give other arguments as `name=value`"
+        self.error(
+            f"the {ordinal} positional argument of `{call.name}` is its activation, not `{text}`",
+            value.span,
+            hint,
         )
 
     # -- layers ---------------------------------------------------------------------------
@@ -363,7 +473,7 @@ class _Checker:
                     "`input` already gives the shape", arg.span, "write `input SHAPE` without `in`"
                 )
             elif isinstance(arg, nodes.Keyword):
-                value = self.value(arg.value)
+                value = self.value(arg.value, f"`{arg.name}` of `input`")
                 if arg.name == "dtype":
                     if value not in DTYPES:
                         self.error(
@@ -470,7 +580,7 @@ class _Checker:
     def sections(self, sections: tuple[nodes.Section, ...]):
         found: dict[str, list[nodes.Call]] = {}
         spans: dict[str, nodes.Span] = {}
-        kinds = section_kinds([section.calls[0].name for section in sections])
+        kinds = section_kinds([section.calls[0].name for section in sections], self.swallowed)
         for section, kind in zip(sections, kinds, strict=True):
             head = section.calls[0]
             if head.name in SECTION_NAMES:
@@ -552,7 +662,10 @@ class _Checker:
             if arg.name in options:
                 self.error(f"`{arg.name}` is given twice", arg.name_span, "give it once")
                 continue
-            value = self.value(arg.value)
+            said = len(self.diagnostics)
+            value = self.value(arg.value, f"`{arg.name}` of `fit`")
+            if len(self.diagnostics) > said:
+                continue  # a number too large: nothing more to say about it
             if arg.name in FIT_CALLBACKS and (type(value) is not int or value < 1):
                 self.error(
                     f"`{arg.name}` is a patience in epochs: a whole number ≥ 1, "
@@ -609,11 +722,16 @@ def summarize(
     For editors: the rows still say what each layer outputs up to the problem. Names and
     arguments that are wrong still raise `SourceError`, as there is no model to infer.
     """
-    model = _resolve(program, source, catalog or load())
-    return model, infer(model, catalog)
+    model, warnings = _resolve(program, source, catalog or load())
+    summary = infer(model, catalog)
+    summary.diagnostics[:0] = warnings
+    return model, summary
 
 
-def _resolve(program: nodes.Program, source: Source, catalog: Catalog) -> ir.Model:
+def _resolve(
+    program: nodes.Program, source: Source, catalog: Catalog
+) -> tuple[ir.Model, list[Diagnostic]]:
+    """The checked model and the checker's warnings; `SourceError` when there is an error."""
     checker = _Checker(catalog)
     shape, input_kwargs, layers = checker.chain(program.layers)
     found, tried = checker.sections(program.sections)
@@ -627,7 +745,7 @@ def _resolve(program: nodes.Program, source: Source, catalog: Catalog) -> ir.Mod
         )
     if "loss" in found:
         loss, loss_key = checker.compile_arg(found["loss"][0], "loss", *c.compile_table("loss"))
-    missing = [k for k in ("optimizer", "loss") if k not in tried]
+    missing = [k for k in ("optimizer", "loss") if k not in tried and k not in checker.swallowed]
     if missing:
         end = program.sections[-1].span if program.sections else program.layers[-1].span
         checker.error(
@@ -636,18 +754,30 @@ def _resolve(program: nodes.Program, source: Source, catalog: Catalog) -> ir.Mod
             "after the layers, add `; OPTIMIZER; LOSS`, e.g. `; adam; categorical_crossentropy`",
         )
     metrics: list[ir.CompileArg] = []
+    first_of: dict[tuple, nodes.Call] = {}  # each metric's first call, by what it compiles to
     for call in found.get("metrics", []):
-        metric, _ = checker.compile_arg(call, "metric", *c.compile_table("metrics"))
-        if metric is not None:
-            metrics.append(metric)
+        metric, key = checker.compile_arg(call, "metric", *c.compile_table("metrics"))
+        if metric is None:
+            continue
+        same = (key, metric.call.args, metric.call.kwargs) if metric.call else (key,)
+        if same in first_of:
+            first = first_of[same]
+            checker.warning(
+                f"the metric `{call.name}` is listed twice",
+                call.span,
+                f"it is already at line {first.span.line}, column {first.span.column} "
+                f"(`{first.name}`); Keras would compute it twice: remove one",
+            )
+        first_of.setdefault(same, call)
+        metrics.append(metric)
     if "metrics" not in found and (loss_key or "") in CROSSENTROPY_LOSSES:
         metrics.append(ir.CompileArg(shorthand="accuracy"))
     fit = checker.fit(found["fit"][0]) if "fit" in found else ()
 
-    if checker.diagnostics:
+    if any(d.severity == "error" for d in checker.diagnostics):
         raise SourceError(source, checker.diagnostics)
     assert shape is not None and optimizer is not None and loss is not None
-    return ir.Model(
+    model = ir.Model(
         input_shape=shape,
         input_kwargs=input_kwargs,
         layers=tuple(layers),
@@ -657,6 +787,7 @@ def _resolve(program: nodes.Program, source: Source, catalog: Catalog) -> ir.Mod
         fit=fit,
         loss_key=loss_key,
     )
+    return model, checker.diagnostics
 
 
 def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:
@@ -666,6 +797,10 @@ def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:
 def _without(entry: Entry, param: str) -> Entry:
     params = tuple(p for p in entry.params if p.name != param)
     return Entry(entry.key, entry.class_name, params, entry.shorthand, (), entry.category)
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def _param_list(entry: Entry) -> str:
