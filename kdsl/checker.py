@@ -722,16 +722,20 @@ def summarize(
     For editors: the rows still say what each layer outputs up to the problem. Names and
     arguments that are wrong still raise `SourceError`, as there is no model to infer.
     """
-    model, warnings = _resolve(program, source, catalog or load())
+    warnings: list[Diagnostic] = []
+    model = _resolve(program, source, catalog or load(), warnings)
     summary = infer(model, catalog)
     summary.diagnostics[:0] = warnings
     return model, summary
 
 
 def _resolve(
-    program: nodes.Program, source: Source, catalog: Catalog
-) -> tuple[ir.Model, list[Diagnostic]]:
-    """The checked model and the checker's warnings; `SourceError` when there is an error."""
+    program: nodes.Program,
+    source: Source,
+    catalog: Catalog,
+    warnings: list[Diagnostic] | None = None,
+) -> ir.Model:
+    """The checked model, its warnings added to `warnings`; `SourceError` on an error."""
     checker = _Checker(catalog)
     shape, input_kwargs, layers = checker.chain(program.layers)
     found, tried = checker.sections(program.sections)
@@ -787,7 +791,9 @@ def _resolve(
         fit=fit,
         loss_key=loss_key,
     )
-    return model, checker.diagnostics
+    if warnings is not None:
+        warnings.extend(checker.diagnostics)
+    return model
 
 
 def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:

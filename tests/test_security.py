@@ -134,7 +134,8 @@ def test_every_golden_script_is_whitelisted(script: Path) -> None:
 def test_template_helpers_are_the_same_for_every_program() -> None:
     """The helpers the whitelist skips are template text: no program changes them, not
     even one full of hostile strings."""
-    hostile = 'dense 3 in 4 kernel_initializer="x\\"); import os #" -> dense 1; adam; mse'
+    # `mode` takes any string (initializer names are checked against Keras's).
+    hostile = 'randomflip mode="x\\"); import os #" in 4x4x3 -> flatten -> dense 1; adam; mse'
     seen: dict[str, set[str]] = {}
     for text in (hostile, "dense 1 in 2; sgd; mse", (ROOT / "examples/iris.k").read_text()):
         for options in ({"folder_data": True}, {"strategy": "multi-worker"}):
@@ -165,7 +166,7 @@ HOSTILE = [
 @pytest.mark.parametrize(
     "template",
     [
-        'dense 1 in 4 kernel_initializer="{}"; adam; mse',
+        'randomflip mode="{}" in 4x4x3 -> flatten -> dense 1; adam; mse',
         'dense 1 in 4; adam; mse; fit verbose="{}"',
         'input 4 name="{}" -> dense 1; adam; mse',
     ],
