@@ -91,7 +91,8 @@ class _Checker:
         # holds the optimizer): they count as given, so `mse` is the loss.
         self.swallowed: set[str] = set()
 
-    def error(self, message: str, span: nodes.Span | None, hint: str | None = None) -> None:
+    def error(self, message: str, span: nodes.Span, hint: str) -> None:
+        """Every problem has a place (`span`) and a way out (`hint`), as the README says."""
         self.diagnostics.append(Diagnostic(message, span, hint))
 
     def warning(self, message: str, span: nodes.Span, hint: str) -> None:
@@ -432,7 +433,13 @@ class _Checker:
         if inner_entry is None:
             return None
         if inner_entry.key in WRAPPERS:
-            self.error(f"`{call.name}` cannot wrap another wrapper", inner_name.span)
+            self.error(
+                f"`{call.name}` cannot wrap another wrapper",
+                inner_name.span,
+                f"wrap the layer itself, e.g. `{call.name} lstm 32`"
+                if entry.key == "bidirectional"
+                else f"wrap the layer itself, e.g. `{call.name} dense 8`",
+            )
             return None
         wraps = WRAPPABLE.get(entry.key)
         if wraps and inner_entry.class_name not in wraps[0]:
@@ -501,13 +508,14 @@ class _Checker:
         layers: list[ir.KerasCall] = []
         has_input_element = calls[0].name == "input"
         if has_input_element:
+            program_input = calls[0]
             shape, input_kwargs = self.input_element(calls[0])
             has_shape = True
             calls = calls[1:]
             if not calls:
                 self.error(
                     "the model has no layers after `input`",
-                    None,
+                    program_input.span,
                     "add layers with `->`, e.g. `input 4 -> dense 3 softmax`",
                 )
         for index, call in enumerate(calls):
@@ -535,15 +543,12 @@ class _Checker:
             layer = self.layer(call)
             if layer is not None:
                 layers.append(layer)
-        if not has_shape:
-            first = calls[0] if calls else None
+        if not has_shape:  # so there is no `input` element, and calls[0] is a layer
             self.error(
                 "the model has no input shape",
-                first.span if first else None,
-                f"add `in SHAPE` to the first layer, e.g. `{first.name} ... in 4`, or start "
-                "with `input 4 ->`"
-                if first
-                else "start with `input SHAPE ->`",
+                calls[0].span,
+                f"add `in SHAPE` to the first layer, e.g. `{calls[0].name} ... in 4`, or start "
+                "with `input 4 ->`",
             )
         return shape, input_kwargs, layers
 
@@ -572,7 +577,11 @@ class _Checker:
         bound = self.bind(call, entry, what, call.args)
         for arg in call.args:
             if isinstance(arg, nodes.InputShape):
-                self.error(f"`in` is only for the first layer, not for the {what}", arg.span)
+                self.error(
+                    f"`in` is only for the first layer, not for the {what}",
+                    arg.span,
+                    "give the input shape on the first layer, e.g. `dense 8 in 4`",
+                )
         if bound is None:
             return None, key
         return ir.CompileArg(call=_with_module(bound, module)), key

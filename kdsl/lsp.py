@@ -66,7 +66,15 @@ def analyze_text(text: str) -> Analysis:
     try:
         return _analyze(text)
     except RecursionError:  # as `kdsl check` says it, not a crash of the server
-        return Analysis([Diagnostic("the program nests too deeply to process")])
+        return Analysis(
+            [
+                Diagnostic(
+                    "the program nests too deeply to process",
+                    nodes.Span(1, 1, 1, 2),
+                    "no Keras argument needs this; check the parentheses",
+                )
+            ]
+        )
 
 
 def _analyze(text: str) -> Analysis:
