@@ -427,7 +427,8 @@ class _Checker:
             for a in args[1:]
             if isinstance(a, nodes.Keyword) and entry.param(a.name) and a.name != "layer"
         ]
-        rest = tuple(a for a in args[1:] if a not in own)
+        owned = {id(a) for a in own}  # by identity: `in own` compares whole args (quadratic)
+        rest = tuple(a for a in args[1:] if id(a) not in owned)
         inner_call = nodes.Call(inner_name.name, rest, call.span, inner_name.span)
         inner_entry = self.layer_entry(inner_call, "layer to wrap")
         if inner_entry is None:

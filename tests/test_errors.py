@@ -134,3 +134,22 @@ def test_permission_denied(capsys, tmp_path) -> None:
     code, _, err = compile_cli(["compile", str(program)], capsys)
     assert code == 1
     assert "permission denied" in err
+
+
+def test_a_long_line_is_shown_around_the_spot(capsys, tmp_path) -> None:
+    """10,000 problems on one 100 KB line print 10,000 short excerpts, not the line
+    10,000 times (gigabytes): the shown part of a long line is cut around the caret."""
+    from kdsl.errors import SHOWN_COLUMNS
+
+    program = tmp_path / "long.k"
+    program.write_text("dense 1 in 4; adam; mse; metrics " + "acuracy, " * 10_000 + "mae\n")
+    code, _, err = compile_cli(["compile", program], capsys)
+    assert code == 1
+    lines = err.splitlines()
+    assert len([line for line in lines if ": error: unknown metric" in line]) == 10_000
+    shown = lines[1::4]
+    carets = lines[2::4]
+    assert max(map(len, shown)) <= 4 + SHOWN_COLUMNS + 6
+    for source, caret in zip(shown[:50] + shown[-50:], carets[:50] + carets[-50:], strict=True):
+        start = caret.index("^")
+        assert source[start : start + 7] == "acuracy", (source, caret)

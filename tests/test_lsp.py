@@ -418,3 +418,20 @@ def test_formatting_replaces_the_document_with_kdsl_fmts_layout(client: Client) 
     assert client.request("textDocument/formatting", request) == []
     client.open("dense 3 ->")
     assert client.request("textDocument/formatting", request) is None
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+def test_positions_are_what_the_codec_gives(encoding: str) -> None:
+    """Positions are measured once per line (linear in diagnostics), the codec's way."""
+    from lsprotocol.types import PositionEncodingKind
+    from pygls.workspace.position_codec import PositionCodec
+
+    from kdsl.lsp import _ClientLines, _to_lsp
+
+    codec = PositionCodec(PositionEncodingKind(encoding))
+    text = 'dense 1 in 4 name="é𝕖x" -> dense 2\n\n  -> dense 3 # 𝕖𝕧 é\r\n; adam; mse'
+    lines = text.split("\n")
+    client = _ClientLines(codec, text)
+    for line in range(0, len(lines) + 2):
+        for column in range(0, 40):
+            assert client.position(line, column) == _to_lsp(codec, lines, line, column)
