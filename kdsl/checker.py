@@ -59,6 +59,10 @@ _MISSING_SEMICOLON_HINTS = {
     "metrics": "metrics come in their own section: `{call}; metrics {name}`",
 }
 _OBJECT_EXAMPLES = {"initializer": "he_normal", "regularizer": "l2", "constraint": "max_norm"}
+_SECTION_ORDER_HINT = (
+    "after the layers come the optimizer, then the loss, then `metrics ...`: "
+    "`; adam; mse; metrics mae`; named sections go in any order: `loss mse; optimizer adam`"
+)
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
 # What TensorFlow accepts as a layer name (it becomes a name scope).
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -359,6 +363,14 @@ class _Checker:
         self.swallowed.add(kind)
         return True
 
+    def section_of(self, name: str) -> str | None:
+        """The section whose names include `name` (`optimizer` for `adam`), or None."""
+        for kind in ("optimizer", "loss", "metrics"):
+            _, table, aliases = self.catalog.compile_table(kind)
+            if name in table or name in aliases:
+                return kind
+        return None
+
     def not_an_activation(
         self, call: nodes.Call, entry: Entry, index: int, value: nodes.Number | nodes.Tuple
     ) -> None:
@@ -387,8 +399,15 @@ class _Checker:
         if entry is None:
             names = self.catalog.layer_names()
             hint = did_you_mean(call.name, names)
+            section = self.section_of(call.name) if what == "layer" else None
             if call.name in SECTION_NAMES:
                 hint = f"`{call.name}` starts a section: put `;` after the last layer"
+            elif section in ("optimizer", "loss"):
+                hint = (
+                    f"`{call.name}` is {_article(section)} {section}: end the layers with `;`, "
+                    f"not `->`: `...; {call.name}`"
+                )
+                self.swallowed.add(section)  # so what follows keeps its meaning
             elif hint is None and call.name.lower() != call.name:
                 hint = "layer kinds are written in lowercase, e.g. `dense`, `conv2d`"
             self.error(
@@ -566,6 +585,15 @@ class _Checker:
         key = aliases.get(call.name, call.name)
         entry = table.get(key)
         if entry is None:
+            other = self.section_of(call.name)
+            if other is not None and other != ("metrics" if what == "metric" else what):
+                word = "a metric" if other == "metrics" else f"{_article(other)} {other}"
+                self.error(
+                    f"`{call.name}` is {word}, where the {what} goes",
+                    call.name_span,
+                    _SECTION_ORDER_HINT,
+                )
+                return None, None
             hint = did_you_mean(call.name, [*table, *aliases])
             self.error(
                 f"unknown {what} `{call.name}`",

@@ -435,3 +435,25 @@ def test_a_metric_listed_twice_is_a_warning() -> None:
     assert all("listed twice" in d.message and d.hint for d in diagnostics)
     assert len(check_source(text).metrics) == 6
     assert _diagnostics("dense 1 in 4; adam; mse; metrics mae, auc, auc num_thresholds=3") == []
+
+
+def test_a_name_of_another_section_says_which_it_is() -> None:
+    """An optimizer where the loss goes (sections swapped), a loss or an optimizer among
+    the metrics, an optimizer joined to the layers by `->`: said as such, not as unknown."""
+    from kdsl.catalog import load
+
+    catalog = load()
+    for loss in [*catalog.losses, *catalog.loss_aliases]:
+        if loss in catalog.metrics or loss in catalog.metric_aliases:
+            continue
+        messages = [d.message for d in _diagnostics(f"dense 1 in 4; {loss}; adam")]
+        assert messages == [
+            f"`{loss}` is a loss, where the optimizer goes",
+            "`adam` is an optimizer, where the loss goes",
+        ]
+    for optimizer in catalog.optimizers:
+        (diagnostic,) = _diagnostics(f"dense 1 in 4; adam; mse; metrics mae, {optimizer}")
+        assert diagnostic.message == f"`{optimizer}` is an optimizer, where the metric goes"
+        (diagnostic,) = _diagnostics(f"dense 1 in 4 -> {optimizer}; mse")
+        assert diagnostic.message == f"unknown layer `{optimizer}`"
+        assert diagnostic.hint.startswith(f"`{optimizer}` is an optimizer: end the layers with `;`")
