@@ -378,9 +378,18 @@ def _keywords(entry: Entry, given: set[str], exclude: frozenset[str] = frozenset
 
 
 def _values(entry: Entry | None, keyword: str, catalog: Catalog) -> list[Item]:
-    """Values for `keyword=`: activations, dtypes, true/false."""
+    """Values for `keyword=`: activations, initializers (regularizers, constraints),
+    dtypes, true/false."""
     if keyword in ACTIVATION_PARAMS:
         return _activations(catalog)
+    objects = catalog.object_names(keyword)
+    if objects is not None:
+        kind, names = objects
+        return [
+            Item(name, types.CompletionItemKind.EnumMember, kind)
+            for name in names
+            if name.islower()  # the snake_case names; Keras's class names work too
+        ]
     if keyword == "dtype":
         return [Item(name, types.CompletionItemKind.EnumMember, "dtype") for name in LAYER_DTYPES]
     param = entry.param(keyword) if entry else None

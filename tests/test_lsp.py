@@ -305,6 +305,11 @@ def test_completion_offers_keywords_and_activations_of_the_layer(client: Client)
     assert "relu" not in client.complete("input 4 -> dense 3 tanh ")
     assert set(client.complete("input 4 -> dense 3 activation=")) >= {"relu", "gelu", "softmax"}
     assert client.complete("input 4 -> dense 3 use_bias=") == ["true", "false"]
+    assert {"he_normal", "glorot_uniform"} <= set(
+        client.complete("input 4 -> dense 3 kernel_initializer=")
+    )
+    assert "max_norm" in client.complete("input 4 -> embedding 9 2 embeddings_constraint=")
+    assert "l2" in client.complete("input 4 -> dense 3 activity_regularizer=")
     assert "int32" in client.complete("input 10 dtype=")
     assert "return_sequences=" in client.complete("input 5x2 -> bidirectional lstm 8 ")
     assert client.complete("input 4 # a comment ") == []
