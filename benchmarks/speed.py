@@ -9,6 +9,13 @@ against the same model written by hand in Keras.
   floor of `python -c "import lark, jinja2, black"`, in wall and CPU time. `ms/layer` is
   the time each layer adds beyond the 10-layer chain: constant means linear. The `long
   lines` chains have layers too long for one line, the one case where kdsl calls black.
+- linear: `kdsl check`, `kdsl compile` and `kdsl fmt` (whole process, CPU time) and the
+  language server's diagnostics (in process) on programs of 100, 1,000 and 10,000 items of
+  one kind: a long section (metrics, plain, with arguments, unknown), a long chain (of
+  layers, of unknown layers, one a line), a long argument list (a tuple, arguments given
+  twice, extra positional arguments). `µs/item` is what each item adds between 100 and
+  1,000 items, then between 1,000 and 10,000: equal means linear, a growing one quadratic.
+  Programs with errors count too: every error prints its excerpt of the source line.
 - imports: `python -X importtime -m kdsl compile examples/iris.k`: what the compile path
   imports, and whether TensorFlow, Keras, numpy or matplotlib is among it (it must not be).
 - run: `kdsl run examples/X.k` and `python benchmarks/handwritten/X.py` (the same model, data,
@@ -163,6 +170,97 @@ def compile_section(repeat: int) -> None:
     )
 
 
+# Programs of `n` items of one kind, for the linearity table: (family, kind, program).
+LINEAR_FAMILIES: tuple[tuple[str, str, object], ...] = (
+    ("section", "metrics", lambda n: "dense 1 in 4; adam; mse; metrics " + ", ".join(
+        ["accuracy", "mae", "auc"][i % 3] for i in range(n))),
+    ("section", "metrics with arguments", lambda n: "dense 1 in 4; adam; mse; metrics "
+        + ", ".join(f"auc num_thresholds={i % 7 + 2}" for i in range(n))),
+    ("section", "unknown metrics (errors)",
+        lambda n: "dense 1 in 4; adam; mse; metrics " + ", ".join(["acuracy"] * n)),
+    ("chain", "layers", lambda n: "dense 8 in 4 " + "-> dense 8 relu " * n + "; adam; mse"),
+    ("chain", "layers, one a line", lambda n: "dense 8 in 4\n" + "  -> dense 8 relu\n" * n
+        + "; adam; mse"),
+    ("chain", "unknown layers (errors)",
+        lambda n: "dense 8 in 4 " + "-> dens 8 relu " * n + "; adam; mse"),
+    ("arguments", "a tuple", lambda n: "dense 1 in 4 -> reshape ("
+        + "1, " * n + "1); adam; mse"),
+    ("arguments", "given twice (errors)", lambda n: "dense 1 in 4 " + "units=1 " * n
+        + "; adam; mse"),
+    ("arguments", "extra positionals (errors)", lambda n: "dense 1 in 4 relu " + "1 " * n
+        + "; adam; mse"),
+    ("arguments", "wrapper's own (errors)", lambda n: "bidirectional lstm 8 in 4x4 "
+        + "merge_mode=concat " * n + "; adam; mse"),
+)  # fmt: skip
+LINEAR_SIZES = (100, 1000, 10000)
+
+
+def cpu_seconds(command: list[str], stdin: str, repeat: int) -> float:
+    """Median CPU seconds (user + system) of `command` reading `stdin`, whatever its exit
+    code (programs with errors exit 1)."""
+    cpu = []
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(command, input=stdin, text=True, capture_output=True, cwd=ROOT)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(cpu)
+
+
+def lsp_seconds(text: str, repeat: int) -> float:
+    """Median seconds of the language server's diagnostics for `text` (in this process)."""
+    from pygls.workspace.position_codec import PositionCodec
+
+    from kdsl import lsp
+
+    times = []
+    for _ in range(repeat):
+        lsp.analyze_text.cache_clear()
+        start = time.perf_counter()
+        codec = PositionCodec()
+        [lsp.to_lsp_diagnostic(codec, text, d) for d in lsp.analyze_text(text).diagnostics]
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def linear_section(repeat: int) -> None:
+    print(
+        f"## Linear in the input: long sections, chains and argument lists (median of {repeat})\n"
+    )
+    commands = {
+        "check": ["check", "-"],
+        "compile": ["compile", "-"],
+        "fmt": ["fmt", "-"],
+    }
+    rows = []
+    for family, kind, make in LINEAR_FAMILIES:
+        seconds: dict[str, list[float]] = {name: [] for name in [*commands, "lsp"]}
+        for n in LINEAR_SIZES:
+            text = make(n)
+            for name, args in commands.items():
+                seconds[name].append(cpu_seconds([PYTHON, "-m", "kdsl", *args], text, repeat))
+            seconds["lsp"].append(lsp_seconds(text, repeat))
+        cells = []
+        for values in seconds.values():
+            steps = [
+                (values[i + 1] - values[i]) / (LINEAR_SIZES[i + 1] - LINEAR_SIZES[i]) * 1e6
+                for i in range(len(values) - 1)
+            ]
+            cells.append(f"{values[-1]:.2f}")
+            cells.append(" → ".join(f"{step:.0f}" for step in steps))
+        rows.append([family, kind, f"{len(make(LINEAR_SIZES[-1])) // 1000} KB", *cells])
+    header = ["family", "items", "size"]
+    for name in [*commands, "lsp"]:
+        header += [f"{name} s", f"{name} µs/item"]
+    print(table(header, rows, left=(0, 1)))
+    print(
+        f"\n`s`: at {LINEAR_SIZES[-1]:,} items (CPU of the whole process; `lsp`: wall time in "
+        "process). `µs/item`: what each item adds from "
+        + " to ".join(f"{n:,}" for n in LINEAR_SIZES)
+        + " items: steady means linear.\n"
+    )
+
+
 def importtime(command: list[str]) -> tuple[list[tuple[int, str]], set[str], float]:
     """(cumulative µs, module) of each top-level import of `command`, the top-level
     packages of every module it imported (nested ones too), and its wall time."""
@@ -292,12 +390,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs per compile/check figure")
     parser.add_argument("--run-repeat", type=int, default=3, help="alternating runs per model")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"))
-    parser.add_argument("--only", default="compile,imports,run")
+    parser.add_argument("--only", default="compile,linear,imports,run")
     args = parser.parse_args()
     sections = set(args.only.split(","))
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n")
     if "compile" in sections:
         compile_section(args.repeat)
+    if "linear" in sections:
+        linear_section(min(args.repeat, 3))
     if "imports" in sections:
         imports_section()
     if "run" in sections:

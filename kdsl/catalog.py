@@ -229,6 +229,10 @@ class Catalog:
     layers: dict[str, Entry]
     layer_aliases: dict[str, str]
     activations: tuple[str, ...]
+    # The names `*_initializer=`, `*_regularizer=` and `*_constraint=` arguments take.
+    initializers: tuple[str, ...]
+    regularizers: tuple[str, ...]
+    constraints: tuple[str, ...]
     optimizers: dict[str, Entry]
     losses: dict[str, Entry]
     loss_aliases: dict[str, str]
@@ -239,6 +243,14 @@ class Catalog:
     def layer(self, name: str) -> Entry | None:
         key = self.layer_aliases.get(name, name)
         return self.layers.get(key)
+
+    def object_names(self, param: str) -> tuple[str, tuple[str, ...]] | None:
+        """For an argument named like `kernel_initializer`: what it takes (`initializer`)
+        and its own word for it, by the suffix Keras's signatures use; None for others."""
+        for kind in ("initializer", "regularizer", "constraint"):
+            if param.endswith(f"_{kind}"):
+                return kind, getattr(self, f"{kind}s")
+        return None
 
     def layer_names(self) -> list[str]:
         return sorted({*self.layers, *self.layer_aliases})
@@ -292,6 +304,9 @@ def load() -> Catalog:
         layers=layers,
         layer_aliases=aliases,
         activations=tuple(raw["activations"]),
+        initializers=tuple(raw["initializers"]),
+        regularizers=tuple(raw["regularizers"]),
+        constraints=tuple(raw["constraints"]),
         optimizers=optimizers,
         losses=entries("losses"),
         loss_aliases=dict(raw["loss_aliases"]),

@@ -360,6 +360,26 @@ def _optimizers(keras: Any) -> dict[str, dict]:
     return out
 
 
+def _object_names(module: Any, base_name: str) -> list[str]:
+    """The strings `module.get` turns into a usable object: snake_case and class names.
+
+    For `keras.initializers`, `keras.regularizers` and `keras.constraints`: what a layer's
+    `*_initializer=`, `*_regularizer=` and `*_constraint=` accept as a name. The abstract
+    base (`Initializer`...) resolves too but does nothing usable, so it is left out.
+    """
+    candidates = set(getattr(module, "ALL_OBJECTS_DICT", {}))
+    candidates.update(name for name in dir(module) if not name.startswith("_"))
+    names = []
+    for name in sorted(candidates - NOT_NAMES):
+        try:
+            obj = module.get(name)
+        except Exception:  # not a name `get` knows, or one needing arguments
+            continue
+        if obj is not None and type(obj).__name__ != base_name:
+            names.append(name)
+    return names
+
+
 # -------------------------------------------------------------- losses and metrics
 
 
@@ -550,11 +570,16 @@ def build_catalog() -> dict[str, Any]:
     losses, loss_aliases = _losses(keras, candidates)
     metrics, metric_aliases = _metrics(keras, candidates)
     fit = _signature_params(keras.Model.fit, skip=FIT_EXCLUDED)
+    from keras.src import constraints, initializers, regularizers
+
     catalog = {
         "keras_version": keras.__version__,
         "layers": layers,
         "layer_aliases": layer_aliases,
         "activations": _activations(keras),
+        "initializers": _object_names(initializers, "Initializer"),
+        "regularizers": _object_names(regularizers, "Regularizer"),
+        "constraints": _object_names(constraints, "Constraint"),
         "optimizers": _optimizers(keras),
         "losses": losses,
         "loss_aliases": loss_aliases,

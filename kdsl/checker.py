@@ -49,6 +49,21 @@ _POSITIVE_INTS = frozenset(
 )  # fmt: skip
 # Arguments whose value is a fraction in [0, 1).
 _FRACTIONS = frozenset({"rate", "validation_split", "recurrent_dropout", "dropout"})
+# What comes after a call of each kind, when a `;` between them is forgotten
+# (`dense 1 adam; mse`, `adam mse`, `mse accuracy`).
+_NEXT_SECTIONS = {"layer": ("optimizer", "loss"), "optimizer": ("loss",), "loss": ("metrics",)}
+_MISSING_SEMICOLON_HINTS = {
+    "optimizer": "the layers end with `;`, then come the optimizer and the loss: "
+    "`... -> {call} ...; {name}; LOSS`",
+    "loss": "sections are separated by `;`: `{call} ...; {name}`",
+    "metrics": "metrics come in their own section: `{call}; metrics {name}`",
+}
+_OBJECT_EXAMPLES = {"initializer": "he_normal", "regularizer": "l2", "constraint": "max_norm"}
+_SECTION_ORDER_HINT = (
+    "after the layers come the optimizer, then the loss, then `metrics ...`: "
+    "`; adam; mse; metrics mae`; named sections go in any order: `loss mse; optimizer adam`"
+)
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
 # What TensorFlow accepts as a layer name (it becomes a name scope).
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 
@@ -62,11 +77,12 @@ _CONSTANTS: dict[str, bool | None] = {
 }
 
 
-def section_kinds(heads: list[str]) -> list[str | None]:
+def section_kinds(heads: list[str], taken: Iterable[str] = ()) -> list[str | None]:
     """What each section is, from its first word: named ones say so; unnamed ones fill the
     optimizer and loss slots that no named section takes, in order (`adam; mse`,
-    `loss mse; adam` and `fit epochs=5; adam; mse` all work); None for one too many."""
-    named = {head for head in heads if head in SECTION_NAMES}
+    `loss mse; adam` and `fit epochs=5; adam; mse` all work); None for one too many.
+    `taken`: slots already filled elsewhere (an optimizer written before a missing `;`)."""
+    named = {head for head in heads if head in SECTION_NAMES} | set(taken)
     free = [kind for kind in ("optimizer", "loss") if kind not in named]
     return [head if head in SECTION_NAMES else free.pop(0) if free else None for head in heads]
 
@@ -75,42 +91,68 @@ class _Checker:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
         self.diagnostics: list[Diagnostic] = []
+        # Sections found inside a call before them, for want of a `;` (`dense 1 adam; mse`
+        # holds the optimizer): they count as given, so `mse` is the loss.
+        self.swallowed: set[str] = set()
 
-    def error(self, message: str, span: nodes.Span | None, hint: str | None = None) -> None:
+    def error(self, message: str, span: nodes.Span, hint: str) -> None:
+        """Every problem has a place (`span`) and a way out (`hint`), as the README says."""
         self.diagnostics.append(Diagnostic(message, span, hint))
+
+    def warning(self, message: str, span: nodes.Span, hint: str) -> None:
+        self.diagnostics.append(Diagnostic(message, span, hint, severity="warning"))
 
     # -- values ---------------------------------------------------------------------------
 
-    def value(self, value: nodes.Value) -> ir.PyValue:
-        """A DSL value as the Python value it stands for."""
+    def value(self, value: nodes.Value, what: str = "a Keras argument") -> ir.PyValue:
+        """A DSL value as the Python value it stands for; `what` it is for, in words
+        (`units` of `dense`), for the error about a number too large to hold."""
         if isinstance(value, nodes.Number):
             if isinstance(value.value, float) and not math.isfinite(value.value):
-                text = value.text if len(value.text) <= 24 else value.text[:20] + "..."
-                self.error(
-                    f"`{text}` is too large: not a finite number",
-                    value.span,
-                    "use a number Python can hold as a finite float, e.g. `1e-3` or `1e30`",
-                )
+                self.too_large(value, what)
             return value.value
         if isinstance(value, nodes.Name):
             return _CONSTANTS.get(value.name, value.name)
         if isinstance(value, nodes.String):
             return value.value
-        return tuple(self.value(item) for item in value.items)
+        return tuple(self.value(item, what) for item in value.items)
+
+    def too_large(self, number: nodes.Number, what: str) -> None:
+        """A literal beyond what kdsl reads: a whole number of over 64 digits, or a float
+        beyond the largest one (`1e999`)."""
+        text = number.text if len(number.text) <= 24 else number.text[:20] + "..."
+        digits = number.text.lstrip("+-")
+        if digits.isdigit():
+            self.error(
+                f"`{text}` is too large for {what}: a whole number of {len(digits)} digits",
+                number.span,
+                "kdsl reads whole numbers of up to 64 digits; no Keras argument needs more",
+            )
+        else:
+            self.error(
+                f"`{text}` is too large for {what}: beyond the largest float (about 1.8e308)",
+                number.span,
+                "use a number Python can hold as a finite float, e.g. `1e-3` or `1e30`",
+            )
 
     def shape(self, value: nodes.Value) -> tuple | None:
         """`4`, `28x28x1`, `(None, 128)` → a shape tuple without the batch dimension."""
         hint = "a shape is `4`, `28x28x1`, `(28, 28, 1)` or `(None, 128)`"
-        if isinstance(value, nodes.Number) and isinstance(value.value, int):
+        if isinstance(value, nodes.Number) and not isinstance(value.value, float):
             dims: tuple = (value.value,)
             spans = [value.span]
         elif isinstance(value, nodes.Tuple) and value.items:
-            dims = tuple(self.value(item) for item in value.items)
+            dims = tuple(self.value(item, "a shape's size") for item in value.items)
             spans = [item.span for item in value.items]
+        elif isinstance(value, nodes.Number) and value.text.lstrip("+-").isdigit():
+            self.too_large(value, "a shape's size")  # a whole number of over 64 digits
+            return None
         else:
             self.error("expected a shape", value.span, hint)
             return None
         for dim, span in zip(dims, spans, strict=True):
+            if dim == math.inf:
+                return None  # said by `value`
             if dim is not None and (type(dim) is not int or dim < 1):
                 self.error(
                     f"a shape's sizes must be whole numbers ≥ 1 or `None`, not `{dim}`", span, hint
@@ -127,6 +169,23 @@ class _Checker:
                     f"unknown activation `{show_value(value)}` for `{owner}`",
                     span,
                     did_you_mean(str(value), known) or f"activations: {', '.join(known)}",
+                )
+        elif (objects := self.catalog.object_names(name)) is not None:
+            kind, known = objects
+            example = _OBJECT_EXAMPLES[kind]
+            if value is not None and not isinstance(value, str):
+                self.error(
+                    f"`{name}` of `{owner}` is the name of {_article(kind)} {kind} "
+                    f"like `{example}`, not `{show_value(value)}`",
+                    span,
+                    f"e.g. `{name}={example}`",
+                )
+            elif value is not None and value not in known:
+                snake = [n for n in known if n.islower()]
+                self.error(
+                    f"unknown {kind} `{show_value(value)}` for `{name}` of `{owner}`",
+                    span,
+                    did_you_mean(str(value), known) or f"{kind}s: {', '.join(snake)}",
                 )
         elif name == "name" and (not isinstance(value, str) or not _LAYER_NAME.fullmatch(value)):
             self.error(
@@ -161,6 +220,8 @@ class _Checker:
         the value must be one too."""
         if param is None or value is None:
             return
+        if self.catalog.object_names(param.name) is not None:
+            return  # a name from Keras's catalog: `check_arg` said all there is
         default = param.kind
         if isinstance(default, bool) and not isinstance(value, bool):
             self.error(
@@ -206,6 +267,9 @@ class _Checker:
                 continue  # handled by the caller, which knows whether it is allowed here
             if isinstance(arg, nodes.Positional):
                 index += 1
+                if self.missing_semicolon(call, arg.value, what):
+                    ok = False
+                    break  # the rest belongs to the section that should have followed
                 if index >= len(positional):
                     ok = False
                     if positional:
@@ -224,6 +288,10 @@ class _Checker:
                         )
                     continue
                 name, span = positional[index], arg.span
+                if name in ACTIVATION_PARAMS and isinstance(arg.value, nodes.Number | nodes.Tuple):
+                    self.not_an_activation(call, entry, index, arg.value)
+                    ok = False
+                    continue
             else:
                 name, span = arg.name, arg.name_span
                 if warning := entry.deprecation(call.name, name):  # Keras's old name: written anew
@@ -244,7 +312,11 @@ class _Checker:
                     f"`{name}` of `{call.name}` is given twice", span, "give each argument once"
                 )
                 continue
-            value = self.value(arg.value)
+            said = len(self.diagnostics)
+            value = self.value(arg.value, f"`{name}` of `{call.name}`")
+            if len(self.diagnostics) > said:
+                ok = False  # a number too large: nothing more to say about it
+                continue
             self.check_arg(call.name, name, value, arg.value.span)
             self.check_type(call.name, entry.param(name), value, arg.value.span)
             bound[name] = value
@@ -274,6 +346,57 @@ class _Checker:
             arg_spans=tuple(spans.items()),
         )
 
+    def missing_semicolon(self, call: nodes.Call, value: nodes.Value, what: str) -> bool:
+        """Whether a positional name is the next section's (an optimizer after a layer's
+        arguments), which means a `;` is missing before it: says so, once, where it goes.
+        A layer's activation that is also such a name stays an activation."""
+        if not isinstance(value, nodes.Name) or value.name in self.catalog.activations:
+            return False
+        for kind in _NEXT_SECTIONS.get(what, ()):
+            _, table, aliases = self.catalog.compile_table(kind)
+            if value.name in table or value.name in aliases:
+                break
+        else:
+            return False
+        word = "a metric" if kind == "metrics" else f"{_article(kind)} {kind}"
+        before = "`; metrics`" if kind == "metrics" else "a `;`"
+        self.error(
+            f"`{value.name}` is {word}: {before} is probably missing before it",
+            value.span,
+            _MISSING_SEMICOLON_HINTS[kind].format(call=call.name, name=value.name),
+        )
+        self.swallowed.add(kind)
+        return True
+
+    def section_of(self, name: str) -> str | None:
+        """The section whose names include `name` (`optimizer` for `adam`), or None."""
+        for kind in ("optimizer", "loss", "metrics"):
+            _, table, aliases = self.catalog.compile_table(kind)
+            if name in table or name in aliases:
+                return kind
+        return None
+
+    def not_an_activation(
+        self, call: nodes.Call, entry: Entry, index: int, value: nodes.Number | nodes.Tuple
+    ) -> None:
+        """`conv2d 64 5 (2, 2)`: a number or tuple where kdsl takes the activation, most
+        likely Keras's own positional argument there (`strides`), which kdsl takes by name."""
+        text = show_value(self.value(value))
+        ordinal = _ORDINALS[index] if index < len(_ORDINALS) else f"#{index + 1}"
+        keras_param = entry.params[index].name if index < len(entry.params) else None
+        if keras_param is not None and keras_param not in ACTIVATION_PARAMS:
+            hint = (
+                f"Keras's {ordinal} argument of `{entry.class_name}` is `{keras_param}`: "
+                f"in kdsl write `{keras_param}={text}`"
+            )
+        else:
+            hint = "an activation is a name like `relu`; give other arguments as `name=value`"
+        self.error(
+            f"the {ordinal} positional argument of `{call.name}` is its activation, not `{text}`",
+            value.span,
+            hint,
+        )
+
     # -- layers ---------------------------------------------------------------------------
 
     def layer_entry(self, call: nodes.Call, what: str = "layer") -> Entry | None:
@@ -281,8 +404,15 @@ class _Checker:
         if entry is None:
             names = self.catalog.layer_names()
             hint = did_you_mean(call.name, names)
+            section = self.section_of(call.name) if what == "layer" else None
             if call.name in SECTION_NAMES:
                 hint = f"`{call.name}` starts a section: put `;` after the last layer"
+            elif section in ("optimizer", "loss"):
+                hint = (
+                    f"`{call.name}` is {_article(section)} {section}: end the layers with `;`, "
+                    f"not `->`: `...; {call.name}`"
+                )
+                self.swallowed.add(section)  # so what follows keeps its meaning
             elif hint is None and call.name.lower() != call.name:
                 hint = "layer kinds are written in lowercase, e.g. `dense`, `conv2d`"
             self.error(
@@ -321,13 +451,20 @@ class _Checker:
             for a in args[1:]
             if isinstance(a, nodes.Keyword) and entry.param(a.name) and a.name != "layer"
         ]
-        rest = tuple(a for a in args[1:] if a not in own)
+        owned = {id(a) for a in own}  # by identity: `in own` compares whole args (quadratic)
+        rest = tuple(a for a in args[1:] if id(a) not in owned)
         inner_call = nodes.Call(inner_name.name, rest, call.span, inner_name.span)
         inner_entry = self.layer_entry(inner_call, "layer to wrap")
         if inner_entry is None:
             return None
         if inner_entry.key in WRAPPERS:
-            self.error(f"`{call.name}` cannot wrap another wrapper", inner_name.span)
+            self.error(
+                f"`{call.name}` cannot wrap another wrapper",
+                inner_name.span,
+                f"wrap the layer itself, e.g. `{call.name} lstm 32`"
+                if entry.key == "bidirectional"
+                else f"wrap the layer itself, e.g. `{call.name} dense 8`",
+            )
             return None
         wraps = WRAPPABLE.get(entry.key)
         if wraps and inner_entry.class_name not in wraps[0]:
@@ -368,7 +505,7 @@ class _Checker:
                     "`input` already gives the shape", arg.span, "write `input SHAPE` without `in`"
                 )
             elif isinstance(arg, nodes.Keyword):
-                value = self.value(arg.value)
+                value = self.value(arg.value, f"`{arg.name}` of `input`")
                 if arg.name == "dtype":
                     if value not in DTYPES:
                         self.error(
@@ -396,13 +533,14 @@ class _Checker:
         layers: list[ir.KerasCall] = []
         has_input_element = calls[0].name == "input"
         if has_input_element:
+            program_input = calls[0]
             shape, input_kwargs = self.input_element(calls[0])
             has_shape = True
             calls = calls[1:]
             if not calls:
                 self.error(
                     "the model has no layers after `input`",
-                    None,
+                    program_input.span,
                     "add layers with `->`, e.g. `input 4 -> dense 3 softmax`",
                 )
         for index, call in enumerate(calls):
@@ -430,15 +568,12 @@ class _Checker:
             layer = self.layer(call)
             if layer is not None:
                 layers.append(layer)
-        if not has_shape:
-            first = calls[0] if calls else None
+        if not has_shape:  # so there is no `input` element, and calls[0] is a layer
             self.error(
                 "the model has no input shape",
-                first.span if first else None,
-                f"add `in SHAPE` to the first layer, e.g. `{first.name} ... in 4`, or start "
-                "with `input 4 ->`"
-                if first
-                else "start with `input SHAPE ->`",
+                calls[0].span,
+                f"add `in SHAPE` to the first layer, e.g. `{calls[0].name} ... in 4`, or start "
+                "with `input 4 ->`",
             )
         return shape, input_kwargs, layers
 
@@ -455,6 +590,15 @@ class _Checker:
         key = aliases.get(call.name, call.name)
         entry = table.get(key)
         if entry is None:
+            other = self.section_of(call.name)
+            if other is not None and other != ("metrics" if what == "metric" else what):
+                word = "a metric" if other == "metrics" else f"{_article(other)} {other}"
+                self.error(
+                    f"`{call.name}` is {word}, where the {what} goes",
+                    call.name_span,
+                    _SECTION_ORDER_HINT,
+                )
+                return None, None
             hint = did_you_mean(call.name, [*table, *aliases])
             self.error(
                 f"unknown {what} `{call.name}`",
@@ -467,7 +611,11 @@ class _Checker:
         bound = self.bind(call, entry, what, call.args)
         for arg in call.args:
             if isinstance(arg, nodes.InputShape):
-                self.error(f"`in` is only for the first layer, not for the {what}", arg.span)
+                self.error(
+                    f"`in` is only for the first layer, not for the {what}",
+                    arg.span,
+                    "give the input shape on the first layer, e.g. `dense 8 in 4`",
+                )
         if bound is None:
             return None, key
         return ir.CompileArg(call=_with_module(bound, module)), key
@@ -475,7 +623,7 @@ class _Checker:
     def sections(self, sections: tuple[nodes.Section, ...]):
         found: dict[str, list[nodes.Call]] = {}
         spans: dict[str, nodes.Span] = {}
-        kinds = section_kinds([section.calls[0].name for section in sections])
+        kinds = section_kinds([section.calls[0].name for section in sections], self.swallowed)
         for section, kind in zip(sections, kinds, strict=True):
             head = section.calls[0]
             if head.name in SECTION_NAMES:
@@ -557,7 +705,10 @@ class _Checker:
             if arg.name in options:
                 self.error(f"`{arg.name}` is given twice", arg.name_span, "give it once")
                 continue
-            value = self.value(arg.value)
+            said = len(self.diagnostics)
+            value = self.value(arg.value, f"`{arg.name}` of `fit`")
+            if len(self.diagnostics) > said:
+                continue  # a number too large: nothing more to say about it
             if arg.name in FIT_CALLBACKS and (type(value) is not int or value < 1):
                 self.error(
                     f"`{arg.name}` is a patience in epochs: a whole number ≥ 1, "
@@ -622,8 +773,12 @@ def summarize(
 
 
 def _resolve(
-    program: nodes.Program, source: Source, catalog: Catalog, warnings: list[Diagnostic]
+    program: nodes.Program,
+    source: Source,
+    catalog: Catalog,
+    warnings: list[Diagnostic] | None = None,
 ) -> ir.Model:
+    """The checked model, its warnings added to `warnings`; `SourceError` on an error."""
     checker = _Checker(catalog)
     shape, input_kwargs, layers = checker.chain(program.layers)
     found, tried = checker.sections(program.sections)
@@ -637,7 +792,7 @@ def _resolve(
         )
     if "loss" in found:
         loss, loss_key = checker.compile_arg(found["loss"][0], "loss", *c.compile_table("loss"))
-    missing = [k for k in ("optimizer", "loss") if k not in tried]
+    missing = [k for k in ("optimizer", "loss") if k not in tried and k not in checker.swallowed]
     if missing:
         end = program.sections[-1].span if program.sections else program.layers[-1].span
         checker.error(
@@ -646,19 +801,30 @@ def _resolve(
             "after the layers, add `; OPTIMIZER; LOSS`, e.g. `; adam; categorical_crossentropy`",
         )
     metrics: list[ir.CompileArg] = []
+    first_of: dict[tuple, nodes.Call] = {}  # each metric's first call, by what it compiles to
     for call in found.get("metrics", []):
-        metric, _ = checker.compile_arg(call, "metric", *c.compile_table("metrics"))
-        if metric is not None:
-            metrics.append(metric)
+        metric, key = checker.compile_arg(call, "metric", *c.compile_table("metrics"))
+        if metric is None:
+            continue
+        same = (key, metric.call.args, metric.call.kwargs) if metric.call else (key,)
+        if same in first_of:
+            first = first_of[same]
+            checker.warning(
+                f"the metric `{call.name}` is listed twice",
+                call.span,
+                f"it is already at line {first.span.line}, column {first.span.column} "
+                f"(`{first.name}`); Keras would compute it twice: remove one",
+            )
+        first_of.setdefault(same, call)
+        metrics.append(metric)
     if "metrics" not in found and (loss_key or "") in CROSSENTROPY_LOSSES:
         metrics.append(ir.CompileArg(shorthand="accuracy"))
     fit = checker.fit(found["fit"][0]) if "fit" in found else ()
 
     if any(d.severity == "error" for d in checker.diagnostics):
         raise SourceError(source, checker.diagnostics)
-    warnings += checker.diagnostics
     assert shape is not None and optimizer is not None and loss is not None
-    return ir.Model(
+    model = ir.Model(
         input_shape=shape,
         input_kwargs=input_kwargs,
         layers=tuple(layers),
@@ -668,6 +834,9 @@ def _resolve(
         fit=fit,
         loss_key=loss_key,
     )
+    if warnings is not None:
+        warnings.extend(checker.diagnostics)
+    return model
 
 
 def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:
@@ -677,6 +846,10 @@ def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:
 def _without(entry: Entry, param: str) -> Entry:
     params = tuple(p for p in entry.params if p.name != param)
     return Entry(entry.key, entry.class_name, params, entry.shorthand, (), entry.category)
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def _param_list(entry: Entry) -> str:

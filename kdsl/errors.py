@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from kdsl.nodes import Span
@@ -21,9 +22,14 @@ class Source:
     name: str
     text: str
 
-    def line(self, number: int) -> str:
+    @cached_property
+    def lines(self) -> list[str]:
+        """Split once: a program with 10,000 problems asks for its lines 10,000 times."""
         # Only "\n" ends a line, as for the parser (splitlines() also breaks at \f, \x1c...).
-        lines = self.text.split("\n")
+        return self.text.split("\n")
+
+    def line(self, number: int) -> str:
+        lines = self.lines
         return lines[number - 1].removesuffix("\r") if 0 < number <= len(lines) else ""
 
 
@@ -142,17 +148,37 @@ def format_diagnostic(source: Source, diag: Diagnostic, color: bool = False) -> 
         out = [f"{source.name}:{span.line}:{span.column}: {kind} {diag.message}"]
         text = source.line(span.line)
         if text:
-            # Copy tabs from the prefix so the caret lines up however tabs are shown.
-            prefix = "".join(c if c == "\t" else " " for c in text[: span.column - 1])
             width = 1
             if span.end_line == span.line and span.end_column > span.column:
                 width = span.end_column - span.column
-            width = max(1, min(width, len(text) - span.column + 1))
+            text, column, width = _around(text, span.column, width)
+            # Copy tabs from the prefix so the caret lines up however tabs are shown.
+            prefix = "".join(c if c == "\t" else " " for c in text[: column - 1])
+            width = max(1, min(width, len(text) - column + 1))
             out.append(f"    {text}")
             out.append(f"    {prefix}{_paint('^' + '~' * (width - 1), 'green', color)}")
     if diag.hint:
         out.append(_hint_line(diag.hint, color))
     return "\n".join(out)
+
+
+# The most of a source line shown under a message: a longer line (a 100 KB one-line
+# program) is shown around the spot, so that N problems print N short lines, not N
+# copies of the whole line.
+SHOWN_COLUMNS = 120
+_CUT = "..."
+
+
+def _around(text: str, column: int, width: int) -> tuple[str, int, int]:
+    """(the part of `text` to show, the spot's column in it, the caret's width in it)."""
+    if len(text) <= SHOWN_COLUMNS:
+        return text, column, width
+    start = max(0, min(column - 1 - SHOWN_COLUMNS // 3, len(text) - SHOWN_COLUMNS))
+    end = start + SHOWN_COLUMNS
+    head = _CUT if start else ""
+    tail = _CUT if end < len(text) else ""
+    width = min(width, end - (column - 1))
+    return f"{head}{text[start:end]}{tail}", column - start + len(head), width
 
 
 def _headline(where: str, message: str, hint: str | None, color: bool) -> str:

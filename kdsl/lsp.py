@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import accumulate
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -66,7 +67,15 @@ def analyze_text(text: str) -> Analysis:
     try:
         return _analyze(text)
     except RecursionError:  # as `kdsl check` says it, not a crash of the server
-        return Analysis([Diagnostic("the program nests too deeply to process")])
+        return Analysis(
+            [
+                Diagnostic(
+                    "the program nests too deeply to process",
+                    nodes.Span(1, 1, 1, 2),
+                    "no Keras argument needs this; check the parentheses",
+                )
+            ]
+        )
 
 
 def _analyze(text: str) -> Analysis:
@@ -369,9 +378,18 @@ def _keywords(entry: Entry, given: set[str], exclude: frozenset[str] = frozenset
 
 
 def _values(entry: Entry | None, keyword: str, catalog: Catalog) -> list[Item]:
-    """Values for `keyword=`: activations, dtypes, true/false."""
+    """Values for `keyword=`: activations, initializers (regularizers, constraints),
+    dtypes, true/false."""
     if keyword in ACTIVATION_PARAMS:
         return _activations(catalog)
+    objects = catalog.object_names(keyword)
+    if objects is not None:
+        kind, names = objects
+        return [
+            Item(name, types.CompletionItemKind.EnumMember, kind)
+            for name in names
+            if name.islower()  # the snake_case names; Keras's class names work too
+        ]
     if keyword == "dtype":
         return [Item(name, types.CompletionItemKind.EnumMember, "dtype") for name in LAYER_DTYPES]
     param = entry.param(keyword) if entry else None
@@ -500,13 +518,46 @@ def _to_lsp(codec: PositionCodec, lines: list[str], line: int, column: int) -> t
     return codec.position_to_client_units(lines, ServerTextPosition(row, character))
 
 
+class _ClientLines:
+    """A document's lines and, for each, where its columns fall in the client's units.
+
+    Each line is split and measured once, however many positions are asked of it: 10,000
+    diagnostics on one long line cost the line once, not 10,000 times (as `_to_lsp` would,
+    slicing the line for each). A line of ASCII needs no table: its units are its columns.
+    """
+
+    def __init__(self, codec: PositionCodec, text: str):
+        self.codec = codec
+        self.lines = _lines(text)
+        self.units: dict[int, list[int] | None] = {}
+
+    def position(self, line: int, column: int) -> types.Position:
+        """As `_to_lsp`: kdsl's 1-based (line, column) → the client's, clamped."""
+        row = min(max(line - 1, 0), len(self.lines) - 1)
+        text = self.lines[row]
+        character = min(max(column - 1, 0) if row == line - 1 else len(text), len(text))
+        if row not in self.units:
+            self.units[row] = (
+                None
+                if text.isascii()
+                else list(accumulate(map(self.codec.client_num_units, text), initial=0))
+            )
+        units = self.units[row]
+        return types.Position(line=row, character=character if units is None else units[character])
+
+
+@lru_cache(maxsize=4)
+def _client_lines(codec: PositionCodec, text: str) -> _ClientLines:
+    return _ClientLines(codec, text)
+
+
 def to_range(codec: PositionCodec, text: str, span: nodes.Span | None) -> types.Range:
-    lines = _lines(text)
     if span is None:
         start = types.Position(line=0, character=0)
         return types.Range(start=start, end=start)
-    start = _to_lsp(codec, lines, span.line, span.column)
-    end = _to_lsp(codec, lines, span.end_line, span.end_column)
+    lines = _client_lines(codec, text)
+    start = lines.position(span.line, span.column)
+    end = lines.position(span.end_line, span.end_column)
     return types.Range(start=start, end=max(start, end, key=lambda p: (p.line, p.character)))
 
 

@@ -135,6 +135,7 @@ def parse(source: Source) -> nodes.Program:
             [
                 Diagnostic(
                     "the file holds no model",
+                    _end_of_file(source),
                     hint="write a layer chain, an optimizer and a loss, e.g. "
                     "`dense 3 softmax in 4; adam; categorical_crossentropy`",
                 )
@@ -250,9 +251,7 @@ def _syntax_diagnostic(source: Source, error: UnexpectedInput) -> Diagnostic:
     if isinstance(error, UnexpectedEOF) or (
         isinstance(error, UnexpectedToken) and error.token.type == "$END"
     ):
-        last_line = max(1, len(source.text.rstrip().split("\n")))
-        text = source.line(last_line)
-        span = nodes.Span(last_line, len(text) + 1, last_line, len(text) + 2)
+        span = _end_of_file(source)
         after = _after(source.text, len(source.text))
         expected = after[0] if after else _expected_words(set(error.expected))
         return Diagnostic(
@@ -274,6 +273,13 @@ def _syntax_diagnostic(source: Source, error: UnexpectedInput) -> Diagnostic:
         span,
         hint=_token_hint(token, expected),
     )
+
+
+def _end_of_file(source: Source) -> nodes.Span:
+    """Just after the last character that is not white space (line 1 column 1 if none)."""
+    last_line = max(1, len(source.text.rstrip().split("\n")))
+    text = source.line(last_line)
+    return nodes.Span(last_line, len(text) + 1, last_line, len(text) + 2)
 
 
 def _character_hint(text: str, pos: int) -> str:

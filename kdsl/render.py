@@ -31,6 +31,8 @@ STRATEGIES: tuple[Strategy, ...] = ("mirrored", "multi-worker")
 DEFAULT_EPOCHS = 10
 DEFAULT_BATCH_SIZE = 32
 NO_BREAK = "\u00a0"
+# Where the template writes `model.compile`'s arguments (4 more under a strategy's scope).
+COMPILE_ARG_INDENT = 8
 # The width templates/script.py.jinja is laid out for, as black would lay it out.
 TEMPLATE_LINE_LENGTH = 88
 
@@ -183,6 +185,23 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     return format_long_lines(code, mode) or format_code(code, mode)
 
 
+def _metrics_list(items: list[str], indent: int, mode: Mode) -> str:
+    """`metrics=[...]`, one item a line (with a trailing comma) when black would put them
+    so: when neither the whole line nor the list alone fits. Black takes time growing
+    faster than the line for one very long line (15 s for 10,000 metrics), and leaves
+    this layout as it is; an item still too long is then formatted alone."""
+    body = ", ".join(items)
+    line = f"metrics=[{body}]"
+    # The line as the template writes it (`,` after it), or black's `[`, body, `]` lines.
+    if indent + len(line) + 1 <= mode.line_length or indent + 4 + len(body) <= mode.line_length:
+        return line
+    # Lines after the first are laid out as without a strategy: the template indents
+    # the whole block 4 more under `strategy.scope()`.
+    closer = " " * COMPILE_ARG_INDENT
+    inner = closer + "    "
+    return "metrics=[\n" + "".join(f"{inner}{item},\n" for item in items) + closer + "]"
+
+
 def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
     """The script from the template, before black sees its too-long lines (if any)."""
     comments: dict[str | int, str] = {}
@@ -208,7 +227,7 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
         _commented(f"loss={_compile_arg(model.loss)}", comments.get("loss"), body + 4, mode),
     ]
     if model.metrics:
-        metrics = f"metrics=[{', '.join(_compile_arg(m) for m in model.metrics)}]"
+        metrics = _metrics_list([_compile_arg(m) for m in model.metrics], body + 4, mode)
         compile_args.append(_commented(metrics, comments.get("metrics"), body + 4, mode))
 
     epochs = model.fit_option("epochs", DEFAULT_EPOCHS)

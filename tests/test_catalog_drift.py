@@ -142,6 +142,26 @@ def test_activations_resolve(keras: Any, stored: dict[str, Any]) -> None:
         assert keras.activations.get(name) is getattr(keras.activations, name)
 
 
+@pytest.mark.parametrize("kind", ["initializer", "regularizer", "constraint"])
+def test_object_names_build_layers(keras: Any, stored: dict[str, Any], kind: str) -> None:
+    """Each name of the catalog works as a layer's `kernel_<kind>=` in Keras; names Keras 3
+    refuses (Keras 2's `maxnorm`) and the abstract base classes are not in it."""
+    names = stored[f"{kind}s"]
+    assert {"initializer": {"he_normal", "HeNormal", "glorot_uniform"}, "regularizer": {"l2"},
+            "constraint": {"max_norm", "non_neg", "unit_norm"}}[kind] <= set(names)  # fmt: skip
+    for name in names:
+        layer = keras.layers.Dense(2, **{f"kernel_{kind}": name})  # resolves the name
+        assert getattr(layer, f"kernel_{kind}") is not None, name
+        if name.lower().startswith("stft"):
+            continue  # STFT's kernel is a filter bank: shaped for a convolution, not a Dense
+        layer.build((None, 2))
+    for refused in ("maxnorm", "bogus", kind.title()):  # `Constraint` is a no-op base class
+        assert refused not in names
+    for refused in ("maxnorm", "bogus"):
+        with pytest.raises((ValueError, TypeError, KeyError)):
+            keras.layers.Dense(2, **{f"kernel_{kind}": refused})
+
+
 def test_optimizers_construct(keras: Any, stored: dict[str, Any]) -> None:
     for entry in stored["optimizers"].values():
         getattr(keras.optimizers, entry["class"])(learning_rate=0.01)

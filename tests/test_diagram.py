@@ -58,7 +58,7 @@ def test_svg_boxes_fit_their_text_and_do_not_overlap() -> None:
 
 
 def test_text_is_escaped() -> None:
-    text = 'dense 3 in 4 kernel_initializer="<&\\">" -> dense 1; adam; mse'
+    text = 'randomflip mode="<&\\">" in 4x4x3 -> flatten -> dense 1; adam; mse'
     model, summary = _analyzed(text)
     root = ET.fromstring(diagram.to_svg(model, summary, "a <title> & more"))
     assert any("<&" in (t.text or "") for t in root.iter(f"{SVG}text"))

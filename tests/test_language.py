@@ -286,3 +286,174 @@ def test_token_soup_never_crashes(text: str) -> None:
 def test_arbitrary_text_never_crashes(text: str) -> None:
     with contextlib.suppress(KdslError):
         compile_source(text)
+
+
+def _diagnostics(text: str) -> list:
+    from kdsl import check
+
+    return check(text)
+
+
+@pytest.mark.parametrize("kind", ["initializer", "regularizer", "constraint"])
+def test_object_names_are_checked_in_every_argument_of_their_kind(kind: str) -> None:
+    """Every `*_initializer`/`*_regularizer`/`*_constraint` argument of every layer takes
+    the names of the catalog (from Keras) and refuses others, with a did-you-mean."""
+    from kdsl.catalog import load
+
+    catalog = load()
+    names = getattr(catalog, f"{kind}s")
+    assert names, kind
+    params = {p.name for e in catalog.layers.values() for p in e.params}
+    suffixed = sorted(p for p in params if p.endswith(f"_{kind}"))
+    assert suffixed, kind
+    for param in suffixed:
+        assert catalog.object_names(param) == (kind, names)
+    # One layer per argument name, taking it: the check is by name, whatever the layer.
+    for param in suffixed:
+        key = next(k for k, e in catalog.layers.items() if e.param(param))
+        correct = next(name for name in names if name.islower())
+        typo = correct + "x"
+        diagnostics = [d for d in _diagnostics(f"input 4 -> {key} {param}={typo}; adam; mse")]
+        mine = [d for d in diagnostics if f"unknown {kind} `{typo}`" in d.message]
+        assert len(mine) == 1, (param, key, diagnostics)
+        assert mine[0].hint == f"did you mean `{correct}`?"
+    for name in names:
+        check_source(f"dense 1 kernel_{kind}={name} in 4; adam; mse")
+
+
+def test_keras2_constraint_name_suggests_keras3s() -> None:
+    (diagnostic,) = _diagnostics("dense 1 kernel_constraint=maxnorm in 4; adam; mse")
+    assert diagnostic.message == "unknown constraint `maxnorm` for `kernel_constraint` of `dense`"
+    assert diagnostic.hint == "did you mean `max_norm`?"
+    assert (diagnostic.span.line, diagnostic.span.column) == (1, 27)
+
+
+@pytest.mark.parametrize("kind", ["initializer", "regularizer", "constraint"])
+def test_object_arguments_refuse_numbers(kind: str) -> None:
+    (diagnostic,) = _diagnostics(f"dense 1 bias_{kind}=3 in 4; adam; mse")
+    assert f"`bias_{kind}` of `dense` is the name of" in diagnostic.message
+    assert check_source(f"dense 1 bias_{kind}=none in 4; adam; mse")
+
+
+def test_a_missing_semicolon_is_said_once_for_every_section_name() -> None:
+    """A name of the section that follows, swallowed as an argument for want of a `;`:
+    one error where the `;` goes, and no cascade (`unknown optimizer`, `no loss`)."""
+    from kdsl.catalog import load
+
+    catalog = load()
+    cases = [(f"dense 1 in 4 {name}; mse", name, "an optimizer") for name in catalog.optimizers]
+    cases += [(f"dense 1 in 4 relu {name} 0.1; mse", name, "an optimizer") for name in ("adam",)]
+    losses = [*catalog.losses, *catalog.loss_aliases]
+    cases += [(f"dense 1 in 4; adam {name}", name, "a loss") for name in losses]
+    cases += [(f"dense 1 in 4; optimizer sgd {name}", name, "a loss") for name in losses[:3]]
+    metrics = [*catalog.metrics, *catalog.metric_aliases]
+    cases += [(f"dense 1 in 4; adam; mse {name}", name, "a metric") for name in metrics]
+    for text, name, word in cases:
+        diagnostics = _diagnostics(text)
+        assert len(diagnostics) == 1, (text, diagnostics)
+        (diagnostic,) = diagnostics
+        assert diagnostic.message.startswith(f"`{name}` is {word}: "), text
+        assert "probably missing before it" in diagnostic.message
+        assert text[diagnostic.span.column - 1 :].startswith(name), text
+        assert diagnostic.hint
+
+
+def test_a_missing_semicolon_leaves_the_rest_checked() -> None:
+    """The sections after the swallowed one keep their meaning: `dense 1 adam; mse` has
+    `mse` as its loss, so a typo there is still an unknown loss."""
+    messages = [d.message for d in _diagnostics("dense 1 in 4 adam; msee")]
+    assert messages[0].startswith("`adam` is an optimizer")
+    assert messages[1] == "unknown loss `msee`"
+
+
+def test_a_number_where_the_activation_goes_names_the_keyword_meant() -> None:
+    """`conv2d 64 5 (2, 2)` is Keras's positional strides; kdsl's third is the activation.
+    For every layer taking a positional activation, a number or tuple there says so, and
+    names Keras's argument at that place when it is another one."""
+    from kdsl.catalog import POSITIONAL, load
+
+    catalog = load()
+    for key, positional in POSITIONAL.items():
+        if "activation" not in positional:
+            continue
+        index = positional.index("activation")
+        before = " ".join(["8"] * index)
+        for value in ("(2, 2)", "2", "0.5"):
+            text = f"input 8x8x8x3 -> {key} {before} {value}; adam; mse"
+            found = [d for d in _diagnostics(text) if "is its activation" in d.message]
+            assert len(found) == 1, (text, _diagnostics(text))
+            assert found[0].message.endswith(f"is its activation, not `{value}`")
+            keras_param = catalog.layers[key].params[index].name
+            if keras_param != "activation":
+                assert f"`{keras_param}={value}`" in found[0].hint, found[0].hint
+    (conv,) = [
+        d for d in _diagnostics("conv2d 64 5 (2, 2) in 28x28x1; adam; mse") if d.span.column == 13
+    ]
+    assert "third positional argument of `conv2d` is its activation" in conv.message
+    assert "`strides=(2, 2)`" in conv.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("dense {n} in 4; adam; mse", "`units` of `dense`"),
+        ("dense 1 in (None, {n}); adam; mse", "a shape's size"),
+        ("dense 1 in 4; adam {n}; mse", "`learning_rate` of `adam`"),
+        ("dense 1 in 4; adam; mse; fit epochs={n}", "`epochs` of `fit`"),
+        ("dense 1 in 4 -> dropout 0.1 noise_shape=(1, {n}); adam; mse", "`noise_shape` of"),
+    ],
+)
+def test_a_number_too_large_says_so_and_for_what(text: str, what: str) -> None:
+    for number, words in (("9" * 65, "a whole number of 65 digits"), ("1e999", "largest float")):
+        diagnostics = _diagnostics(text.format(n=number))
+        assert len(diagnostics) == 1, diagnostics
+        (diagnostic,) = diagnostics
+        assert f"is too large for {what}" in diagnostic.message
+        assert words in diagnostic.message
+        assert diagnostic.hint and diagnostic.span
+
+
+@pytest.mark.parametrize("text", ["dense 1 in {n}; adam; mse", "input {n} -> dense 1; adam; mse"])
+def test_a_whole_number_too_large_for_a_shape(text: str) -> None:
+    (diagnostic,) = _diagnostics(text.format(n="9" * 65))
+    assert diagnostic.message.endswith(
+        "is too large for a shape's size: a whole number of 65 digits"
+    )
+
+
+def test_a_metric_listed_twice_is_a_warning() -> None:
+    """The same metric twice, under one name or two (`mae`, `mean_absolute_error`), or the
+    same metric object twice: a warning at the second; the model still compiles as written."""
+    text = (
+        "dense 1 in 4; adam; mse; metrics mae, auc, mean_absolute_error, "
+        "auc num_thresholds=3, auc num_thresholds=3, mae"
+    )
+    diagnostics = _diagnostics(text)
+    assert [d.severity for d in diagnostics] == ["warning"] * 3
+    columns = [text[d.span.column - 1 :].split(",")[0] for d in diagnostics]
+    assert columns == ["mean_absolute_error", "auc num_thresholds=3", "mae"]
+    assert all("listed twice" in d.message and d.hint for d in diagnostics)
+    assert len(check_source(text).metrics) == 6
+    assert _diagnostics("dense 1 in 4; adam; mse; metrics mae, auc, auc num_thresholds=3") == []
+
+
+def test_a_name_of_another_section_says_which_it_is() -> None:
+    """An optimizer where the loss goes (sections swapped), a loss or an optimizer among
+    the metrics, an optimizer joined to the layers by `->`: said as such, not as unknown."""
+    from kdsl.catalog import load
+
+    catalog = load()
+    for loss in [*catalog.losses, *catalog.loss_aliases]:
+        if loss in catalog.metrics or loss in catalog.metric_aliases:
+            continue
+        messages = [d.message for d in _diagnostics(f"dense 1 in 4; {loss}; adam")]
+        assert messages == [
+            f"`{loss}` is a loss, where the optimizer goes",
+            "`adam` is an optimizer, where the loss goes",
+        ]
+    for optimizer in catalog.optimizers:
+        (diagnostic,) = _diagnostics(f"dense 1 in 4; adam; mse; metrics mae, {optimizer}")
+        assert diagnostic.message == f"`{optimizer}` is an optimizer, where the metric goes"
+        (diagnostic,) = _diagnostics(f"dense 1 in 4 -> {optimizer}; mse")
+        assert diagnostic.message == f"unknown layer `{optimizer}`"
+        assert diagnostic.hint.startswith(f"`{optimizer}` is an optimizer: end the layers with `;`")

@@ -305,6 +305,11 @@ def test_completion_offers_keywords_and_activations_of_the_layer(client: Client)
     assert "relu" not in client.complete("input 4 -> dense 3 tanh ")
     assert set(client.complete("input 4 -> dense 3 activation=")) >= {"relu", "gelu", "softmax"}
     assert client.complete("input 4 -> dense 3 use_bias=") == ["true", "false"]
+    assert {"he_normal", "glorot_uniform"} <= set(
+        client.complete("input 4 -> dense 3 kernel_initializer=")
+    )
+    assert "max_norm" in client.complete("input 4 -> embedding 9 2 embeddings_constraint=")
+    assert "l2" in client.complete("input 4 -> dense 3 activity_regularizer=")
     assert "int32" in client.complete("input 10 dtype=")
     assert "return_sequences=" in client.complete("input 5x2 -> bidirectional lstm 8 ")
     assert client.complete("input 4 # a comment ") == []
@@ -418,3 +423,20 @@ def test_formatting_replaces_the_document_with_kdsl_fmts_layout(client: Client) 
     assert client.request("textDocument/formatting", request) == []
     client.open("dense 3 ->")
     assert client.request("textDocument/formatting", request) is None
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+def test_positions_are_what_the_codec_gives(encoding: str) -> None:
+    """Positions are measured once per line (linear in diagnostics), the codec's way."""
+    from lsprotocol.types import PositionEncodingKind
+    from pygls.workspace.position_codec import PositionCodec
+
+    from kdsl.lsp import _ClientLines, _to_lsp
+
+    codec = PositionCodec(PositionEncodingKind(encoding))
+    text = 'dense 1 in 4 name="é𝕖x" -> dense 2\n\n  -> dense 3 # 𝕖𝕧 é\r\n; adam; mse'
+    lines = text.split("\n")
+    client = _ClientLines(codec, text)
+    for line in range(0, len(lines) + 2):
+        for column in range(0, 40):
+            assert client.position(line, column) == _to_lsp(codec, lines, line, column)

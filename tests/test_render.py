@@ -105,3 +105,28 @@ def test_every_template_line_fits_so_black_is_not_needed(monkeypatch) -> None:
                 for explain in (False, True):
                     mode = Mode(style, strategy=strategy, folder_data=folder_data, explain=explain)
                     assert render(model, mode) == render_unformatted(model, mode)
+
+
+@pytest.mark.parametrize("count", [1, 5, 9, 10, 12, 40])
+@pytest.mark.parametrize("strategy", [None, "mirrored"])
+@pytest.mark.parametrize("line_length", [70, 88])
+def test_a_long_metrics_list_is_laid_out_as_black_lays_it_out(
+    count: int, strategy: str | None, line_length: int
+) -> None:
+    """Long metric lists are written one a line, as black writes them (black on one very
+    long line takes seconds): the script is what black makes of the list on one line."""
+    metrics = ["auc num_thresholds=3", "accuracy", "precision name=a_rather_long_metric_name"]
+    text = "dense 1 in 4; adam; mse; metrics " + ", ".join(metrics[i % 3] for i in range(count))
+    model = kdsl.check_source(text)
+    mode = Mode(strategy=strategy, line_length=line_length)
+    code = render(model, mode)
+    lines = render_unformatted(model, mode).split("\n")
+    first = next(i for i, line in enumerate(lines) if line.lstrip().startswith("metrics=["))
+    last = first
+    if lines[first].endswith("["):  # laid out one a line: join them back into one line
+        last = next(i for i in range(first, len(lines)) if lines[i].strip() == "],")
+        items = [line.strip().removesuffix(",") for line in lines[first + 1 : last]]
+        lines[first] += ", ".join(items) + "],"
+    one_line = "\n".join(lines[: first + 1] + lines[last + 1 :])
+    assert code == format_code(one_line, mode)
+    assert "metrics=[\n" in code or count < 10

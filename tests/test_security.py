@@ -142,7 +142,8 @@ def test_every_golden_script_is_whitelisted(script: Path) -> None:
 def test_template_helpers_are_the_same_for_every_program() -> None:
     """The helpers the whitelist skips are template text: no program changes them, not
     even one full of hostile strings."""
-    hostile = 'dense 3 in 4 kernel_initializer="x\\"); import os #" -> dense 1; adam; mse'
+    # `mode` takes any string (initializer names are checked against Keras's).
+    hostile = 'randomflip mode="x\\"); import os #" in 4x4x3 -> flatten -> dense 1; adam; mse'
     seen: dict[str, set[str]] = {}
     for text in (hostile, "dense 1 in 2; sgd; mse", (ROOT / "examples/iris.k").read_text()):
         for options in ({"folder_data": True}, {"strategy": "multi-worker"}):
@@ -178,7 +179,7 @@ HOSTILE = [
 ]
 # Every place a program can put a string of its own.
 STRING_POSITIONS = {
-    "layer-argument": 'dense 1 in 4 kernel_initializer="{}"; adam; mse',
+    "layer-argument": 'randomflip mode="{}" in 4x4x3 -> flatten -> dense 1; adam; mse',
     "layer-positional": 'input 4 -> rescaling "{}" -> dense 1; adam; mse',
     "layer-cap": 'input 4 -> relu "{}" -> dense 1; adam; mse',
     "layer-name": 'dense 1 in 4 name="{}"; adam; mse',

@@ -37,7 +37,7 @@ def built(text: str):
     """The Keras model, rendered without kdsl's shape checks so Keras can judge it alone."""
     source = Source("model.k", text)
     namespace: dict = {"__name__": "generated"}
-    exec(render(_resolve(parse(source), source, load(), [])), namespace)
+    exec(render(_resolve(parse(source), source, load())), namespace)
     keras.backend.clear_session()
     return namespace["build_model"]()
 
