@@ -211,7 +211,7 @@ def lsp_seconds(text: str, repeat: int) -> float:
     """Median seconds of the language server's diagnostics for `text` (in this process)."""
     from pygls.workspace.position_codec import PositionCodec
 
-    from kdsl import lsp
+    from kdsl.tools import lsp
 
     times = []
     for _ in range(repeat):

@@ -13,14 +13,16 @@ TensorFlow; only `build()` does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
+from kdsl._version import __version__
 from kdsl.errors import Diagnostic, KdslError, SourceError
 
 if TYPE_CHECKING:
-    from kdsl import ir, nodes
+    from kdsl import ir
+    from kdsl.language import nodes
+    from kdsl.options import Strategy, Style
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Diagnostic",
@@ -43,7 +45,7 @@ def format(text: str, name: str = "<string>") -> str:  # noqa: A001 - as `kdsl f
 
     Raises `SourceError` on a syntax error; the model need not pass `check`.
     """
-    from kdsl.fmt import format_text
+    from kdsl.language.fmt import format_text
 
     return format_text(text, name)
 
@@ -51,15 +53,15 @@ def format(text: str, name: str = "<string>") -> str:  # noqa: A001 - as `kdsl f
 def parse(text: str, name: str = "<string>") -> nodes.Program:
     """The syntax tree of a program; raises `SourceError` on a syntax error."""
     from kdsl.errors import Source
-    from kdsl.parser import parse as parse_source
+    from kdsl.language.parser import parse as parse_source
 
     return parse_source(Source(name, text))
 
 
 def check(text: str, name: str = "<string>") -> list[Diagnostic]:
     """Every problem in a program, errors and warnings, in source order ([] when clean)."""
-    from kdsl.checker import analyze
     from kdsl.errors import Source
+    from kdsl.semantics.checker import analyze
 
     source = Source(name, text)
     try:
@@ -71,18 +73,18 @@ def check(text: str, name: str = "<string>") -> list[Diagnostic]:
 
 def check_source(text: str, name: str = "<string>") -> ir.Model:
     """Parse and check a program; return the checked model (`kdsl.ir.Model`)."""
-    from kdsl.checker import check as check_program
     from kdsl.errors import Source
+    from kdsl.semantics.checker import check as check_program
 
     return check_program(parse(text, name), Source(name, text))
 
 
 def compile(  # noqa: A001 - `kdsl.compile` is the name users expect
     text: str,
-    style: Literal["add", "constructor"] = "add",
+    style: Style = "add",
     name: str = "<string>",
     explain: bool = False,
-    strategy: Literal["mirrored", "multi-worker"] | None = None,
+    strategy: Strategy | None = None,
     folder_data: bool = False,
 ) -> str:
     """A standalone Keras script for a program; raises `KdslError` subclasses.
@@ -91,7 +93,8 @@ def compile(  # noqa: A001 - `kdsl.compile` is the name users expect
     `strategy` builds and trains the model under that tf.distribute strategy;
     `folder_data=True` lets the script read a folder of .npy files (`--folder-data`).
     """
-    from kdsl.render import Mode, render
+    from kdsl.codegen.render import render
+    from kdsl.options import Mode
 
     mode = Mode(style=style, explain=explain, strategy=strategy, folder_data=folder_data)
     return render(check_source(text, name), mode)
@@ -107,7 +110,7 @@ def import_model(source) -> str:
     `model.to_json()`'s text, or its config dict. Reads the config only: no TensorFlow,
     no weights, no code from the file runs. Raises `KdslError` for what kdsl cannot write.
     """
-    from kdsl.importer import import_model as import_saved
+    from kdsl.tools.importer import import_model as import_saved
 
     return import_saved(source)
 
@@ -119,15 +122,13 @@ def build(text: str, name: str = "<string>", backend: str | None = None):
     the script builds. `backend` ("tensorflow", "jax", "torch"; default $KERAS_BACKEND)
     must be chosen before Keras is first imported: a process cannot switch afterwards.
     """
-    from kdsl.runner import chosen_backend, import_keras, load_script
+    from kdsl.train.runner import build_model
 
-    chosen_backend(backend, flag="backend=")  # an unknown name says so, whatever is loaded
-    import_keras(backend)
-    return load_script(compile_source(text, name), name)["build_model"]()
+    return build_model(compile_source(text, name), name, backend)
 
 
 def load_ipython_extension(ipython) -> None:
-    """`%load_ext kdsl`: the `%%kdsl` cell magic and `%kdsl` line magic (`kdsl.notebook`)."""
-    from kdsl.notebook import load_ipython_extension as register
+    """`%load_ext kdsl`: the `%%kdsl` cell magic and `%kdsl` line magic (`kdsl.tools.notebook`)."""
+    from kdsl.tools.notebook import load_ipython_extension as register
 
     register(ipython)

@@ -2,6 +2,6 @@
 
 import sys
 
-from kdsl.cli import main
+from kdsl.tools.cli import main
 
 sys.exit(main())

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
-from kdsl.nodes import Span
+from kdsl.source import Span
 
 
 @dataclass(frozen=True)

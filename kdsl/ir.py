@@ -1,6 +1,6 @@
 """The checked model: plain Python values and Keras names, ready to render.
 
-Everything here came through `kdsl.checker`: class names are from the catalog and every
+Everything here came through `kdsl.semantics.checker`: class names are from the catalog and every
 value is an int, float, bool, None, str or a tuple of those. Templates render only this.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from kdsl.nodes import Span
+from kdsl.source import Span
 
 PyValue = int | float | bool | str | None | tuple
 

@@ -29,7 +29,7 @@ def structure(model) -> list[list]:
 
 def main() -> None:
     backend, out, epochs = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-    from kdsl.cli import main as kdsl
+    from kdsl.tools.cli import main as kdsl
 
     results = {}
     for program in sorted((ROOT / "examples").glob("*.k")):

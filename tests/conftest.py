@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kdsl.cli import main
+from kdsl.tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"

@@ -15,9 +15,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kdsl.catalog import POSITIONAL, load
-from kdsl.cli import main
-from kdsl.parser import lark_parser
+from kdsl.language.parser import lark_parser
+from kdsl.semantics.catalog import POSITIONAL, load
+from kdsl.tools.cli import main
 
 # A hang detector, not a speed target (speed lives in benchmarks/speed.py): the largest
 # special input takes ~2.5 s alone, and CI runs four test processes on two cores.

@@ -6,7 +6,7 @@ import pytest
 from conftest import ROOT, heavy_imports
 
 import kdsl
-from kdsl import nodes
+from kdsl.language import nodes
 
 TUTORIAL = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
 

@@ -20,11 +20,11 @@ from backend_driver import structure
 from conftest import ROOT
 
 import kdsl
-from kdsl.checker import analyze
-from kdsl.cli import BACKENDS as CLI_BACKENDS
 from kdsl.errors import Source
-from kdsl.parser import parse
-from kdsl.runner import BACKENDS
+from kdsl.language.parser import parse
+from kdsl.semantics.checker import analyze
+from kdsl.tools.cli import BACKENDS as CLI_BACKENDS
+from kdsl.train.runner import BACKENDS
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.k"))
 EPOCHS = 2  # enough for the loss to fall; JAX and PyTorch compile on the first steps
@@ -33,7 +33,7 @@ EPOCHS = 2  # enough for the loss to fall; JAX and PyTorch compile on the first 
 @pytest.fixture(scope="module")
 def on_tensorflow() -> dict[str, list[list]]:
     """Each example's structure as Keras builds it on TensorFlow (built, not trained)."""
-    from kdsl.runner import import_keras
+    from kdsl.train.runner import import_keras
 
     if import_keras().backend.backend() != "tensorflow":
         pytest.skip("this test process's Keras is not on TensorFlow")
@@ -116,7 +116,7 @@ def test_a_backend_that_is_not_installed_fails_before_any_work() -> None:
     # sys.modules[name] = None is how Python marks a module as absent.
     result = kdsl_process(
         "import sys; sys.modules['jax'] = None\n"
-        "from kdsl.cli import main\n"
+        "from kdsl.tools.cli import main\n"
         f"sys.exit(main(['run', {IRIS!r}, '--backend', 'jax']))\n"
     )
     assert result.returncode == 1
@@ -129,7 +129,7 @@ def test_a_backend_that_is_not_installed_fails_before_any_work() -> None:
 
 def test_an_unknown_keras_backend_variable_is_an_error() -> None:
     result = kdsl_process(
-        f"import sys; from kdsl.cli import main; sys.exit(main(['run', {IRIS!r}]))",
+        f"import sys; from kdsl.tools.cli import main; sys.exit(main(['run', {IRIS!r}]))",
         KERAS_BACKEND="theano",
     )
     assert result.returncode == 1
@@ -143,7 +143,7 @@ def test_keras_backend_variable_is_respected() -> None:
     if importlib.util.find_spec("jax") is None:
         pytest.skip("JAX is not installed")
     result = kdsl_process(
-        "import sys; from kdsl.runner import import_keras\n"
+        "import sys; from kdsl.train.runner import import_keras\n"
         "print(import_keras().backend.backend(), 'torch' in sys.modules)",
         KERAS_BACKEND="jax",
     )
@@ -152,7 +152,7 @@ def test_keras_backend_variable_is_respected() -> None:
 
 
 def test_a_keras_already_on_another_backend_cannot_switch() -> None:
-    from kdsl.runner import import_keras
+    from kdsl.train.runner import import_keras
 
     current = import_keras().backend.backend()
     other = next(name for name in BACKENDS if name != current)

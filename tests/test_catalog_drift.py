@@ -1,6 +1,6 @@
 """The stored Keras catalog matches the installed Keras, and its data is real.
 
-kdsl validates names against `kdsl/keras_catalog.json` without importing TensorFlow, so
+kdsl validates names against `kdsl/semantics/keras_catalog.json` without importing TensorFlow, so
 a stale or wrong catalog means wrong diagnostics. These tests import Keras.
 """
 
@@ -9,14 +9,13 @@ from __future__ import annotations
 import inspect
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kdsl import catalog_gen
+from kdsl.tools import catalog_gen
 
-CATALOG_FILE = Path(catalog_gen.__file__).with_name("keras_catalog.json")
+CATALOG_FILE = catalog_gen.CATALOG_PATH
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +47,14 @@ def test_stored_catalog_matches_installed_keras(
         summary = "\n  ".join(catalog_gen.diff_summary(stored, fresh))
         pytest.fail(
             f"{CATALOG_FILE.name} is stale for Keras {fresh['keras_version']}:\n  {summary}\n"
-            "Regenerate it with: python -m kdsl.catalog_gen",
+            "Regenerate it with: python -m kdsl.tools.catalog_gen",
             pytrace=False,
         )
 
 
 def test_stored_file_is_in_canonical_form(stored: dict[str, Any]) -> None:
     assert CATALOG_FILE.read_text(encoding="utf-8") == catalog_gen.dumps(stored), (
-        "keras_catalog.json was edited by hand; run: python -m kdsl.catalog_gen"
+        "keras_catalog.json was edited by hand; run: python -m kdsl.tools.catalog_gen"
     )
 
 
@@ -128,7 +127,7 @@ def test_automatic_names_are_kerass(keras: Any, stored: dict[str, Any]) -> None:
     """kdsl names layers as Keras does (shapes, import), without importing Keras."""
     from keras.src.utils.naming import to_snake_case
 
-    from kdsl.catalog import WRAPPER_CLASSES, keras_snake_case
+    from kdsl.semantics.catalog import WRAPPER_CLASSES, keras_snake_case
 
     classes = [entry["class"] for entry in stored["layers"].values()]
     classes += [entry["class"] for entry in stored["optimizers"].values()]

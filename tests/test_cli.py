@@ -76,7 +76,10 @@ def test_output_refuses_to_overwrite_the_program(tmp_path: Path) -> None:
 
 
 def test_compile_never_imports_tensorflow() -> None:
-    code = f"from kdsl.cli import main\nassert main(['compile', {IRIS!r}, '-o', '/dev/null']) == 0"
+    code = (
+        "from kdsl.tools.cli import main\n"
+        f"assert main(['compile', {IRIS!r}, '-o', '/dev/null']) == 0"
+    )
     assert heavy_imports(code) == []
 
 
@@ -89,7 +92,7 @@ def test_help_has_an_example(command: list[str]) -> None:
 
 
 def test_version() -> None:
-    from kdsl import __version__
+    from kdsl._version import __version__
 
     result = run_kdsl("--version")
     assert result.returncode == 0
@@ -341,7 +344,7 @@ def test_check_prints_a_summary() -> None:
 
 
 def test_check_never_imports_tensorflow() -> None:
-    code = "from kdsl.cli import main\nassert main(['check', 'tests/golden/cnn.k']) == 0"
+    code = "from kdsl.tools.cli import main\nassert main(['check', 'tests/golden/cnn.k']) == 0"
     assert heavy_imports(code) == []
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kdsl import data as data_module
-from kdsl.csvdata import read_features
-from kdsl.data import TokenIds, load, load_npz, validate
 from kdsl.errors import DataError
-from kdsl.split import split
+from kdsl.train import data as data_module
+from kdsl.train.csvdata import read_features
+from kdsl.train.data import TokenIds, load, load_npz, validate
+from kdsl.train.split import split
 
 INPUT, OUTPUT = (None, 4), (None, 3)
 

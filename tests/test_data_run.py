@@ -16,9 +16,9 @@ import pytest
 from conftest import ROOT, run_kdsl
 from conftest import kdsl_main as kdsl
 
-from kdsl import data
-from kdsl import runner as runner_module
-from kdsl.runner import import_keras
+from kdsl.train import data
+from kdsl.train import runner as runner_module
+from kdsl.train.runner import import_keras
 
 keras = import_keras()
 
@@ -277,7 +277,7 @@ def test_a_corrupt_npz_member(tmp_path: Path, capsys) -> None:
 @pytest.mark.parametrize("folder_data", [False, True], ids=["plain", "folder-data"])
 def test_the_script_given_a_csv_says_what_it_reads(folder_data: bool, tmp_path: Path) -> None:
     from kdsl import compile_source
-    from kdsl.runner import load_script
+    from kdsl.train.runner import load_script
 
     code = compile_source("dense 1 in 4; adam; mse\n", folder_data=folder_data)
     script = load_script(code, "model.py")

@@ -13,8 +13,8 @@ import warnings
 import pytest
 
 import kdsl
-from kdsl.catalog import load
-from kdsl.runner import import_keras
+from kdsl.semantics.catalog import load
+from kdsl.train.runner import import_keras
 
 # A program using each deprecated argument (the layer's old keyword, with a value).
 PROGRAMS = {

@@ -13,9 +13,10 @@ import pytest
 from conftest import ROOT, run_kdsl
 from golden_cases import all_programs, case_id
 
-from kdsl import diagram, parse
-from kdsl.checker import analyze
-from kdsl.shapes import show_shape
+from kdsl import parse
+from kdsl.codegen import diagram
+from kdsl.semantics.checker import analyze
+from kdsl.semantics.shapes import show_shape
 
 SVG = "{http://www.w3.org/2000/svg}"
 

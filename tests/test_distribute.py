@@ -25,7 +25,7 @@ from conftest import ROOT, run_kdsl
 
 import kdsl
 from kdsl.errors import InputError
-from kdsl.runner import WorkerTask, worker_task
+from kdsl.train.runner import WorkerTask, worker_task
 
 # Small enough to train in seconds, learnable enough for the loss to fall in two epochs.
 PROGRAM = (
@@ -152,7 +152,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
 )
-from kdsl.cli import main
+from kdsl.tools.cli import main
 
 sys.exit(main(["run", "model.k", "--strategy", "mirrored", "--json", "results.json"]))
 """
@@ -201,7 +201,8 @@ def test_mirrored_script_alone_on_one_device(workdir: Path) -> None:
 WORKER_DRIVER = """
 import sys
 import numpy as np
-from kdsl import cli, runner
+from kdsl.tools import cli
+from kdsl.train import runner
 
 weights_file, *argv = sys.argv[1:]
 run = runner.run

@@ -9,8 +9,8 @@ from conftest import ROOT
 from known_programs import blocks
 
 from kdsl import compile_source
-from kdsl.catalog import ALIASES
 from kdsl.errors import SourceError
+from kdsl.semantics.catalog import ALIASES
 
 EXAMPLES = blocks("k")
 ERRORS = blocks("k-error")
@@ -43,14 +43,14 @@ def test_every_alias_is_documented() -> None:
 
 
 def test_layer_table_is_current() -> None:
-    from kdsl.reference import rewrite
+    from kdsl.tools.reference import rewrite
 
     text = (ROOT / "docs" / "language.md").read_text()
-    assert rewrite(text) == text, "stale layer table: run `python -m kdsl.reference`"
+    assert rewrite(text) == text, "stale layer table: run `python -m kdsl.tools.reference`"
 
 
 def test_every_layer_kind_is_documented() -> None:
-    from kdsl.catalog import load
+    from kdsl.semantics.catalog import load
 
     text = (ROOT / "docs" / "language.md").read_text()
     for kind in load().layers:

@@ -247,7 +247,8 @@ def test_every_diagnostic_has_a_place_and_a_hint(monkeypatch) -> None:
     import sys
 
     import kdsl
-    from kdsl import errors, shapes
+    from kdsl import errors
+    from kdsl.semantics import shapes
 
     made: set[tuple[str, int]] = set()
 

@@ -14,8 +14,8 @@ import pytest
 from golden_cases import STYLES, case_id, expected_path, programs
 
 from kdsl import check_source, ir
-from kdsl.catalog import load
-from kdsl.runner import import_keras
+from kdsl.semantics.catalog import load
+from kdsl.train.runner import import_keras
 
 keras = import_keras()
 CATALOG = load()

@@ -21,10 +21,12 @@ from golden_cases import (
     programs,
 )
 
-from kdsl import check_source, compile_source, explain
-from kdsl.catalog import load
-from kdsl.render import Mode, format_code
-from kdsl.shapes import infer, show_shape
+from kdsl import check_source, compile_source
+from kdsl.codegen import explain
+from kdsl.codegen.render import format_code
+from kdsl.options import Mode
+from kdsl.semantics.catalog import load
+from kdsl.semantics.shapes import infer, show_shape
 
 EXPLAIN_GOLDEN = Path(__file__).parent / "golden" / "expected" / "explain"
 EXAMPLES = [p for p in programs() if p.parent.name == "examples"]

@@ -17,10 +17,10 @@ from hypothesis.extra.lark import from_lark
 from known_programs import known_programs
 
 from kdsl import parse
-from kdsl.cli import main
 from kdsl.errors import SourceError
-from kdsl.fmt import check_same_program, format_text, without_positions
-from kdsl.parser import lark_parser
+from kdsl.language.fmt import check_same_program, format_text, without_positions
+from kdsl.language.parser import lark_parser
+from kdsl.tools.cli import main
 
 # (what a user wrote, what fmt makes of it)
 CASES = {
@@ -282,7 +282,7 @@ def test_the_repository_examples_pass_check() -> None:
 
 
 def test_fmt_does_not_import_tensorflow() -> None:
-    code = "from kdsl.cli import main\nassert main(['fmt', '--check', 'examples']) == 0"
+    code = "from kdsl.tools.cli import main\nassert main(['fmt', '--check', 'examples']) == 0"
     assert heavy_imports(code) == []
 
 

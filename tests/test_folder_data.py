@@ -20,9 +20,10 @@ from conftest import ROOT
 from conftest import kdsl_main as kdsl
 from numpy.lib.format import open_memmap
 
-from kdsl import compile_source, data
-from kdsl.data import load, validate
-from kdsl.runner import import_keras, load_script
+from kdsl import compile_source
+from kdsl.train import data
+from kdsl.train.data import load, validate
+from kdsl.train.runner import import_keras, load_script
 
 keras = import_keras()
 

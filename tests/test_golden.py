@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 
 import kdsl
 from kdsl import compile_source
-from kdsl.render import Mode, format_code
+from kdsl.codegen.render import format_code
+from kdsl.options import Mode
 
 CASES = [(p, s) for p in all_programs() for s in STYLES]
 

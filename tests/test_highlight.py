@@ -14,8 +14,8 @@ from known_programs import known_programs
 from pygments.lexers import get_lexer_by_name
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punctuation, String
 
-from kdsl.cli import main
-from kdsl.lexer import KdslLexer
+from kdsl.tools.cli import main
+from kdsl.tools.lexer import KdslLexer
 
 ANSI = "\x1b["
 PROGRAMS = known_programs()

@@ -20,10 +20,10 @@ from conftest import kdsl_main, run_kdsl
 from golden_cases import case_id, kind_programs, programs
 
 import kdsl
-from kdsl import importer
-from kdsl.catalog import keras_snake_case, load
 from kdsl.errors import KdslError
-from kdsl.importer import (
+from kdsl.semantics.catalog import keras_snake_case, load
+from kdsl.tools import importer
+from kdsl.tools.importer import (
     MAX_CONFIG_BYTES,
     NESTED,
     ZERO_BASED_FACTORS,
@@ -31,7 +31,7 @@ from kdsl.importer import (
     built_inside,
     import_config,
 )
-from kdsl.runner import import_keras, load_script
+from kdsl.train.runner import import_keras, load_script
 
 keras = import_keras()
 L = keras.layers

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from kdsl.errors import KdslError
-from kdsl.importer import import_config, import_model
-from kdsl.runner import import_keras
+from kdsl.tools.importer import import_config, import_model
+from kdsl.train.runner import import_keras
 
 keras = import_keras()
 L = keras.layers

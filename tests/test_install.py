@@ -59,7 +59,12 @@ def _run(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_plain_install_runs_from_the_repository_root(plain_install: Path) -> None:
-    where = _run(plain_install, "-c", "import kdsl.parser; print(kdsl.parser.__file__)", cwd=ROOT)
+    where = _run(
+        plain_install,
+        "-c",
+        "import kdsl.language.parser; print(kdsl.language.parser.__file__)",
+        cwd=ROOT,
+    )
     assert where.stdout.startswith(str(ROOT / "kdsl")), "the source folder shadows the install"
     result = _run(plain_install, "-m", "kdsl", "compile", "examples/iris.k", cwd=ROOT)
     assert result.returncode == 0, result.stderr
@@ -73,7 +78,10 @@ def test_plain_install_runs_from_the_repository_root(plain_install: Path) -> Non
 @pytest.mark.slow
 def test_plain_install_runs_from_elsewhere(plain_install: Path, tmp_path: Path) -> None:
     where = _run(
-        plain_install, "-c", "import kdsl.parser; print(kdsl.parser.__file__)", cwd=tmp_path
+        plain_install,
+        "-c",
+        "import kdsl.language.parser; print(kdsl.language.parser.__file__)",
+        cwd=tmp_path,
     )
     assert not where.stdout.startswith(str(ROOT)), where.stdout
     result = _run(

@@ -15,11 +15,11 @@ import pytest
 from golden_cases import STYLES, expected_path, kind_programs
 
 from kdsl import check_source
-from kdsl.catalog import load
-from kdsl.checker import analyze
 from kdsl.errors import Source
-from kdsl.parser import parse
-from kdsl.runner import import_keras
+from kdsl.language.parser import parse
+from kdsl.semantics.catalog import load
+from kdsl.semantics.checker import analyze
+from kdsl.train.runner import import_keras
 
 keras = import_keras()
 KINDS = kind_programs()

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kdsl import check_source, compile_source, ir
+from kdsl.codegen.render import literal
 from kdsl.errors import KdslError, SourceError
-from kdsl.render import literal
 
 TUTORIAL = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
 
@@ -298,7 +298,7 @@ def _diagnostics(text: str) -> list:
 def test_object_names_are_checked_in_every_argument_of_their_kind(kind: str) -> None:
     """Every `*_initializer`/`*_regularizer`/`*_constraint` argument of every layer takes
     the names of the catalog (from Keras) and refuses others, with a did-you-mean."""
-    from kdsl.catalog import load
+    from kdsl.semantics.catalog import load
 
     catalog = load()
     names = getattr(catalog, f"{kind}s")
@@ -338,7 +338,7 @@ def test_object_arguments_refuse_numbers(kind: str) -> None:
 def test_a_missing_semicolon_is_said_once_for_every_section_name() -> None:
     """A name of the section that follows, swallowed as an argument for want of a `;`:
     one error where the `;` goes, and no cascade (`unknown optimizer`, `no loss`)."""
-    from kdsl.catalog import load
+    from kdsl.semantics.catalog import load
 
     catalog = load()
     cases = [(f"dense 1 in 4 {name}; mse", name, "an optimizer") for name in catalog.optimizers]
@@ -370,7 +370,7 @@ def test_a_number_where_the_activation_goes_names_the_keyword_meant() -> None:
     """`conv2d 64 5 (2, 2)` is Keras's positional strides; kdsl's third is the activation.
     For every layer taking a positional activation, a number or tuple there says so, and
     names Keras's argument at that place when it is another one."""
-    from kdsl.catalog import POSITIONAL, load
+    from kdsl.semantics.catalog import POSITIONAL, load
 
     catalog = load()
     for key, positional in POSITIONAL.items():
@@ -440,7 +440,7 @@ def test_a_metric_listed_twice_is_a_warning() -> None:
 def test_a_name_of_another_section_says_which_it_is() -> None:
     """An optimizer where the loss goes (sections swapped), a loss or an optimizer among
     the metrics, an optimizer joined to the layers by `->`: said as such, not as unknown."""
-    from kdsl.catalog import load
+    from kdsl.semantics.catalog import load
 
     catalog = load()
     for loss in [*catalog.losses, *catalog.loss_aliases]:

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 import pytest
 from conftest import ROOT, heavy_imports
 
-from kdsl.lsp import complete, create_server, hover_text
+from kdsl.tools.lsp import complete, create_server, hover_text
 
 TIMEOUT = 20  # seconds for any one answer; they take milliseconds
 URI = "file:///tmp/model.k"
@@ -365,7 +365,7 @@ def test_kdsl_lsp_serves_over_stdio_and_exits_cleanly() -> None:
 
 def test_the_server_never_imports_tensorflow() -> None:
     code = (
-        "from kdsl.lsp import analyze_text, complete, hover_text\n"
+        "from kdsl.tools.lsp import analyze_text, complete, hover_text\n"
         "text = 'input 4 -> dense 3 softmax; adam; categorical_crossentropy'\n"
         "analyze_text(text); hover_text(text, 1, 12); complete('input 4 -> ')"
     )
@@ -375,7 +375,7 @@ def test_the_server_never_imports_tensorflow() -> None:
 def test_without_pygls_kdsl_lsp_says_what_to_install() -> None:
     code = (
         "import sys\nsys.modules['pygls'] = None\n"
-        "from kdsl.cli import main\nsys.exit(main(['lsp']))"
+        "from kdsl.tools.cli import main\nsys.exit(main(['lsp']))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
@@ -431,7 +431,7 @@ def test_positions_are_what_the_codec_gives(encoding: str) -> None:
     from lsprotocol.types import PositionEncodingKind
     from pygls.workspace.position_codec import PositionCodec
 
-    from kdsl.lsp import _ClientLines, _to_lsp
+    from kdsl.tools.lsp import _ClientLines, _to_lsp
 
     codec = PositionCodec(PositionEncodingKind(encoding))
     text = 'dense 1 in 4 name="é𝕖x" -> dense 2\n\n  -> dense 3 # 𝕖𝕧 é\r\n; adam; mse'

@@ -163,7 +163,7 @@ def test_compile_before_any_cell_says_to_run_one() -> None:
 
 
 def test_importing_kdsl_imports_no_ipython() -> None:
-    code = "import sys, kdsl\nprint('IPython' in sys.modules, 'kdsl.notebook' in sys.modules)"
+    code = "import sys, kdsl\nprint('IPython' in sys.modules, 'kdsl.tools.notebook' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )

@@ -9,7 +9,8 @@ import black
 import pytest
 
 import kdsl
-from kdsl.render import Mode, format_code, format_long_lines, render, render_unformatted
+from kdsl.codegen.render import format_code, format_long_lines, render, render_unformatted
+from kdsl.options import Mode
 
 # Layers whose lines get too long, with the arguments that make them so.
 LAYERS = [

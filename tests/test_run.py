@@ -15,10 +15,10 @@ import pytest
 from conftest import ROOT
 from conftest import kdsl_main as kdsl
 
-from kdsl.data import load
-from kdsl.plot import figure_size
-from kdsl.runner import import_keras
-from kdsl.split import split
+from kdsl.train.data import load
+from kdsl.train.plot import figure_size
+from kdsl.train.runner import import_keras
+from kdsl.train.split import split
 
 keras = import_keras()
 
@@ -385,7 +385,7 @@ def test_plot_with_validation_every_other_epoch(tmp_path: Path, capsys) -> None:
 def saved_iris(tmp_path_factory) -> Path:
     """The tutorial's model, untrained, saved as `kdsl run --save` does after a CSV run."""
     from kdsl import compile_source
-    from kdsl.saved import save_model
+    from kdsl.train.saved import save_model
 
     namespace: dict = {"__name__": "iris"}
     exec(compile_source(Path(IRIS).read_text()), namespace)
@@ -503,7 +503,7 @@ def test_standardize_refuses_token_ids(tmp_path: Path, capsys) -> None:
 
 
 def test_best_validation_counts_epochs_with_validation_freq() -> None:
-    from kdsl.runner import best_validation
+    from kdsl.train.runner import best_validation
 
     history = {"loss": [3.0, 2.0, 1.0, 0.5], "val_loss": [0.9, 0.4], "val_accuracy": [0.5, 0.8]}
     assert best_validation(history) == ("val_accuracy", 0.8, 2)

@@ -2,7 +2,7 @@
 what `kdsl predict` and `kdsl run --json` do, also in a fresh process and on JAX.
 
 The scaling lives in a `keras.layers.Normalization` layer in front of the trained layers,
-so its arithmetic must be exactly what `kdsl.data.standardize` did to the training rows.
+so its arithmetic must be exactly what `kdsl.train.data.standardize` did to the training rows.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from conftest import ROOT, native_log_lines, run_kdsl
 from conftest import kdsl_main as kdsl
 
 import kdsl as api
-from kdsl.data import standardize
-from kdsl.runner import BACKENDS, import_keras
-from kdsl.saved import METADATA, save_model, with_standardization
+from kdsl.train.data import standardize
+from kdsl.train.runner import BACKENDS, import_keras
+from kdsl.train.saved import METADATA, save_model, with_standardization
 
 keras = import_keras()
 

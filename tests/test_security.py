@@ -23,10 +23,12 @@ import pytest
 from conftest import ROOT, kdsl_main, run_kdsl
 from golden_cases import all_programs, case_id
 
-from kdsl import check_source, compile_source, explain
-from kdsl.catalog import KIND_EXAMPLES, load
+from kdsl import check_source, compile_source
+from kdsl.codegen import explain
+from kdsl.codegen.render import line_safe, render
 from kdsl.errors import KdslError
-from kdsl.render import STRATEGIES, STYLES, Mode, line_safe, render
+from kdsl.options import STRATEGIES, STYLES, Mode
+from kdsl.semantics.catalog import KIND_EXAMPLES, load
 
 GOLDEN = ROOT / "tests" / "golden" / "expected"
 IMPORTS = {"argparse", "keras", "numpy", "keras.layers"}
@@ -380,7 +382,7 @@ def test_surrogates_never_crash_and_the_script_is_utf8(
 
 
 def test_templates_are_strict() -> None:
-    from kdsl.render import _environment
+    from kdsl.codegen.render import _environment
 
     environment = _environment()
     assert environment.undefined is jinja2.StrictUndefined

@@ -18,12 +18,12 @@ from golden_cases import case_id, programs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kdsl.catalog import load
-from kdsl.checker import _resolve, analyze
+from kdsl.codegen.render import render
 from kdsl.errors import Source, SourceError
-from kdsl.parser import parse
-from kdsl.render import render
-from kdsl.runner import import_keras
+from kdsl.language.parser import parse
+from kdsl.semantics.catalog import load
+from kdsl.semantics.checker import _resolve, analyze
+from kdsl.train.runner import import_keras
 
 keras = import_keras()
 
@@ -363,7 +363,7 @@ SHAPES_SOURCE = Path(__file__).parent.parent / "kdsl" / "shapes.py"
 
 
 def _problem_calls():
-    """Every `ShapeProblem(...)` and `Diagnostic(...)` written in kdsl/shapes.py."""
+    """Every `ShapeProblem(...)` and `Diagnostic(...)` written in kdsl/semantics/shapes.py."""
     tree = ast.parse(SHAPES_SOURCE.read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) in (

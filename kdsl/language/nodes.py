@@ -1,7 +1,7 @@
 """The syntax tree of a .k file: frozen dataclasses that remember where they came from.
 
 The parser only builds these; meaning (which name is a layer, which argument is the
-learning rate) is decided later by `kdsl.checker`, so that every problem can be reported
+learning rate) is decided later by `kdsl.semantics.checker`, so that every problem can be reported
 at once with its exact position.
 """
 
@@ -9,15 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Span:
-    """A 1-based line/column range in the source."""
-
-    line: int
-    column: int
-    end_line: int
-    end_column: int
+from kdsl.source import Span
 
 
 @dataclass(frozen=True)

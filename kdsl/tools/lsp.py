@@ -20,8 +20,13 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
 
-from kdsl import __version__, ir, nodes
-from kdsl.catalog import (
+from kdsl import ir
+from kdsl._version import __version__
+from kdsl.errors import Diagnostic, KdslError, Source, SourceError
+from kdsl.language import nodes
+from kdsl.language.fmt import format_text
+from kdsl.language.parser import parse
+from kdsl.semantics.catalog import (
     ACTIVATION_PARAMS,
     DTYPES,
     FIT_CALLBACKS,
@@ -30,11 +35,8 @@ from kdsl.catalog import (
     Entry,
     load,
 )
-from kdsl.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, section_kinds, summarize
-from kdsl.errors import Diagnostic, KdslError, Source, SourceError
-from kdsl.fmt import format_text
-from kdsl.parser import parse
-from kdsl.shapes import Row, show_shape
+from kdsl.semantics.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, section_kinds, summarize
+from kdsl.semantics.shapes import Row, show_shape
 
 SOURCE = "kdsl"
 TRIGGER_CHARACTERS = [" ", ">", "=", ","]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from kdsl import ir
-from kdsl.catalog import by_class, load
-from kdsl.shapes import Row, arguments, infer, show_shape
+from kdsl.semantics.catalog import by_class, load
+from kdsl.semantics.shapes import Row, arguments, infer, show_shape
 
 ACTIVATIONS = {
     "relu": "ReLU (max(0, x)) passes positive values and zeroes the rest",

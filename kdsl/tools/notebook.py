@@ -25,7 +25,7 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import Code
 
 from kdsl.errors import KdslError, ModelError, Source, first_line, format_diagnostic
-from kdsl.render import Mode
+from kdsl.options import STRATEGIES, STYLES, Mode
 
 CELL = "<cell>"
 DEFAULT_NAME = "model"
@@ -59,9 +59,9 @@ def _parser(prog: str, build: bool) -> MagicArgumentParser:
         parser.add_argument("-q", "--quiet", action="store_true")
     else:
         parser.add_argument("name", nargs="?")
-        parser.add_argument("--style", choices=("add", "constructor"), default="add")
+        parser.add_argument("--style", choices=STYLES, default="add")
         parser.add_argument("--explain", action="store_true")
-        parser.add_argument("--strategy", choices=("mirrored", "multi-worker"))
+        parser.add_argument("--strategy", choices=STRATEGIES)
     return parser
 
 
@@ -123,11 +123,12 @@ class KdslMagics(Magics):
     def _build(self, text: str, name: str, quiet: bool) -> None:
         if not name.isidentifier() or keyword.iskeyword(name):
             raise UsageError(f"%%kdsl: `{name}` cannot be a Python variable name")
-        import kdsl
+        from kdsl.codegen.render import render
+        from kdsl.train.runner import build_model
 
-        _analyze(text)  # errors before Keras's slow import, and the warnings
+        code = render(_analyze(text, with_model=True), Mode())  # errors before Keras's import
         try:
-            model = kdsl.build(text, CELL)
+            model = build_model(code, CELL)
         except KdslError:
             raise
         except Exception as error:  # Keras found what kdsl's checks could not, as in `run`
@@ -139,12 +140,12 @@ class KdslMagics(Magics):
             model.summary()
 
     def _check(self, text: str, title: str) -> None:
-        from kdsl.shapes import summary_report
+        from kdsl.semantics.shapes import summary_report
 
         print(summary_report(_analyze(text), title))
 
     def _compile(self, text: str, mode: Mode) -> Code:
-        from kdsl.render import render
+        from kdsl.codegen.render import render
 
         return Code(render(_analyze(text, with_model=True), mode), language="python")
 
@@ -152,8 +153,8 @@ class KdslMagics(Magics):
 def _analyze(text: str, with_model: bool = False):
     """The program's summary (or its checked model); its warnings go to stderr, its errors
     raise `SourceError`."""
-    from kdsl.checker import analyze
-    from kdsl.parser import parse
+    from kdsl.language.parser import parse
+    from kdsl.semantics.checker import analyze
 
     source = Source(CELL, text)
     model, summary = analyze(parse(source), source)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kdsl.catalog import CROSSENTROPY_LOSSES
-from kdsl.csvdata import read_csv
 from kdsl.errors import DataError
-from kdsl.shapes import show_shape
+from kdsl.semantics.catalog import CROSSENTROPY_LOSSES
+from kdsl.semantics.shapes import show_shape
+from kdsl.train.csvdata import read_csv
 
 ALIASES = {"x": "x_train", "y": "y_train"}
 PAIRS = (("x_train", "y_train"), ("x_val", "y_val"), ("x_test", "y_test"))

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from kdsl.catalog import (
+from kdsl.errors import ModelError, SourceError
+from kdsl.language.fmt import format_text
+from kdsl.semantics.catalog import (
     ACTIVATION_PARAMS,
     ALIASES,
     CROSSENTROPY_LOSSES,
@@ -36,8 +38,6 @@ from kdsl.catalog import (
     keras_snake_case,
     load,
 )
-from kdsl.errors import ModelError, SourceError
-from kdsl.fmt import format_text
 
 try:  # a Python built without lzma still reads the other zip methods
     from lzma import LZMAError
@@ -236,9 +236,9 @@ class _Importer:
         """Never hand the user a program kdsl itself rejects: what the checker says about
         it (a layer name with spaces, a dtype kdsl does not know, a value Keras would
         refuse) becomes this file's error, naming the layer."""
-        from kdsl.checker import analyze
         from kdsl.errors import Source
-        from kdsl.parser import parse
+        from kdsl.language.parser import parse
+        from kdsl.semantics.checker import analyze
 
         text = program if compiled else program.rstrip("\n") + "; sgd; mse\n"
         source = Source(self.origin, text)

@@ -12,20 +12,14 @@ import re
 import textwrap
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
 
 import jinja2
 
-from kdsl import __version__, ir
-from kdsl.catalog import FIT_CALLBACKS
+from kdsl import ir
+from kdsl._version import __version__
+from kdsl.options import TEMPLATE_LINE_LENGTH, Mode
 from kdsl.resources import read_text
-
-Style = Literal["add", "constructor"]
-STYLES: tuple[Style, ...] = ("add", "constructor")
-
-# tf.distribute strategies the script can train under (None: Keras's default, one device).
-Strategy = Literal["mirrored", "multi-worker"]
-STRATEGIES: tuple[Strategy, ...] = ("mirrored", "multi-worker")
+from kdsl.semantics.catalog import FIT_CALLBACKS
 
 # What the script trains for when the `fit` section does not say.
 DEFAULT_EPOCHS = 10
@@ -33,28 +27,6 @@ DEFAULT_BATCH_SIZE = 32
 NO_BREAK = "\u00a0"
 # Where the template writes `model.compile`'s arguments (4 more under a strategy's scope).
 COMPILE_ARG_INDENT = 8
-# The width templates/script.py.jinja is laid out for, as black would lay it out.
-TEMPLATE_LINE_LENGTH = 88
-
-
-@dataclass(frozen=True)
-class Mode:
-    """Every option that changes the generated code."""
-
-    style: Style = "add"
-    line_length: int = TEMPLATE_LINE_LENGTH
-    explain: bool = False  # a comment above each line saying what it does (for learners)
-    strategy: Strategy | None = None
-    # The script also reads a folder of .npy files, memory-mapped and fed in batches
-    # (data larger than memory). Off by default: it adds a PyDataset class to the script.
-    folder_data: bool = False
-
-    def __post_init__(self) -> None:
-        # The Python API passes these straight through: a typo must not pass silently.
-        if self.style not in STYLES:
-            raise ValueError(f"style must be one of {STYLES}, not {self.style!r}")
-        if self.strategy is not None and self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be None or one of {STRATEGIES}, not {self.strategy!r}")
 
 
 @cache
@@ -206,7 +178,7 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
     """The script from the template, before black sees its too-long lines (if any)."""
     comments: dict[str | int, str] = {}
     if mode.explain:
-        from kdsl import explain  # shape inference and the words: only when asked for
+        from kdsl.codegen import explain  # shape inference and the words: only when asked for
 
         comments = explain.comments(model)
     # Where comments start: build_model's body, one level deeper in `strategy.scope()`.

@@ -2,7 +2,7 @@
 
 kdsl checks a program's layer, optimizer, loss, metric and `fit` names without importing
 TensorFlow, so what the installed Keras offers is captured here once, as data, and
-committed. Run `python -m kdsl.catalog_gen` after upgrading Keras; `--check` (and
+committed. Run `python -m kdsl.tools.catalog_gen` after upgrading Keras; `--check` (and
 `tests/test_catalog_drift.py`) fail when the stored file no longer matches.
 
 Everything is found by introspection, and string shorthands are probed through the very
@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-CATALOG_PATH = Path(__file__).with_name("keras_catalog.json")
+CATALOG_PATH = Path(__file__).parent.parent / "semantics" / "keras_catalog.json"
 
 # Layers that cannot be one step of a `keras.Sequential`: bases, input plumbing, layers
 # that need a Python callable or a saved model, RNN plumbing that needs cells, and
@@ -637,7 +637,7 @@ def diff_summary(stored: Any, fresh: Any, limit: int = 20) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the catalog, or with --check report whether the stored one is stale."""
-    parser = argparse.ArgumentParser(prog="python -m kdsl.catalog_gen", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m kdsl.tools.catalog_gen", description=__doc__)
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if the stored catalog is out of date"
     )
@@ -647,13 +647,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             stored = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            print(f"{CATALOG_PATH.name}: cannot read ({exc}); run python -m kdsl.catalog_gen")
+            print(f"{CATALOG_PATH.name}: cannot read ({exc}); run python -m kdsl.tools.catalog_gen")
             return 1
         if stored != fresh:
             print(f"{CATALOG_PATH.name} differs from Keras {fresh['keras_version']}:")
             for line in diff_summary(stored, fresh):
                 print("  " + line)
-            print("run: python -m kdsl.catalog_gen")
+            print("run: python -m kdsl.tools.catalog_gen")
             return 1
         print(f"{CATALOG_PATH.name} is up to date (Keras {fresh['keras_version']})")
         return 0

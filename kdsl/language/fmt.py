@@ -35,9 +35,9 @@ from pathlib import Path
 
 from lark import Token, Tree
 
-from kdsl import nodes
 from kdsl.errors import Source
-from kdsl.parser import lark_parser, parse
+from kdsl.language import nodes
+from kdsl.language.parser import lark_parser, parse
 
 LINE_LENGTH = 88
 INDENT = "  "

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from kdsl import ir
-from kdsl.catalog import load
-from kdsl.shapes import Summary, show_shape
+from kdsl.semantics.catalog import load
+from kdsl.semantics.shapes import Summary, show_shape
 
 # Fill colours by the catalog's layer category, light enough for black text.
 COLOURS = {
@@ -45,7 +45,7 @@ class Box:
 
 def boxes(model: ir.Model, summary: Summary) -> list[Box]:
     """The input, then every layer with its output shape and parameter count."""
-    from kdsl.render import expression, input_expression
+    from kdsl.codegen.render import expression, input_expression
 
     catalog = load()
     shape_text = show_shape((None, *model.input_shape))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdsl import __version__
+from kdsl._version import __version__
 from kdsl.errors import ModelError, first_line
 from kdsl.files import atomic_target
 
@@ -43,7 +43,7 @@ def with_standardization(model, scaling: dict):
     plain Sequential that shares its layers and weights, compiled as it was (same loss,
     metrics and optimizer state), so `fit` and `evaluate` on raw rows go on from here.
 
-    The layer computes what `kdsl.data.normalize` did to the training rows, in float32
+    The layer computes what `kdsl.train.data.normalize` did to the training rows, in float32
     whatever the model's precision policy.
     """
     import keras  # imported already: the model was trained

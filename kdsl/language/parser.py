@@ -1,4 +1,4 @@
-"""Text → syntax tree (`kdsl.nodes`), with syntax errors in words a user knows."""
+"""Text → syntax tree (`kdsl.language.nodes`), with syntax errors in words a user knows."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from functools import cache
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from kdsl import nodes
 from kdsl.errors import Diagnostic, Source, SourceError
+from kdsl.language import nodes
 from kdsl.resources import read_text
 
 # How each terminal is described in "expected ..." messages.
@@ -48,7 +48,7 @@ def _span(item) -> nodes.Span:
 
 @v_args(meta=True)
 class _Builder(Transformer):
-    """Builds `kdsl.nodes` from lark's tree; it never judges what it builds."""
+    """Builds `kdsl.language.nodes` from lark's tree; it never judges what it builds."""
 
     def start(self, meta, children):
         return nodes.Program(layers=children[0], sections=tuple(children[1:]))

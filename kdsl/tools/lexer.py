@@ -35,7 +35,7 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 @cache
 def _catalog_names() -> frozenset[str]:
     """Every layer, alias, optimizer, loss, metric and activation kdsl knows."""
-    from kdsl.catalog import load
+    from kdsl.semantics.catalog import load
 
     catalog = load()
     return frozenset(

@@ -1,7 +1,7 @@
 """What names mean: layers, optimizers, losses, metrics and fit options, as data.
 
 Keras is the source of truth for which names and keyword arguments exist: that part is
-generated into `keras_catalog.json` by `python -m kdsl.catalog_gen` and loaded here
+generated into `keras_catalog.json` by `python -m kdsl.tools.catalog_gen` and loaded here
 without importing TensorFlow. The hand-written part is only the DSL's own: short
 aliases and the order of positional arguments per layer kind.
 """
@@ -273,7 +273,9 @@ def by_class(entries: dict[str, Entry], class_name: str | None) -> Entry | None:
 @cache
 def load() -> Catalog:
     """The catalog for the Keras version kdsl was generated against (no TensorFlow import)."""
-    raw = json.loads(files("kdsl").joinpath("keras_catalog.json").read_text(encoding="utf-8"))
+    raw = json.loads(
+        files("kdsl.semantics").joinpath("keras_catalog.json").read_text(encoding="utf-8")
+    )
     layers = {
         key: Entry(
             key,

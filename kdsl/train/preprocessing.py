@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from kdsl.data import TokenIds, row_blocks
 from kdsl.errors import DataError, ModelError
+from kdsl.train.data import TokenIds, row_blocks
 
 # Layers that move ids around without changing them, on the way to the first lookup.
 _PASS_THROUGH = ("Reshape", "Flatten", "Permute", "Identity", "RepeatVector")

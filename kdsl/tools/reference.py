@@ -1,6 +1,6 @@
 """The generated part of docs/language.md: the table of every layer kind.
 
-    python -m kdsl.reference            # rewrite the table in docs/language.md
+    python -m kdsl.tools.reference            # rewrite the table in docs/language.md
 A test fails when the table and the catalog disagree.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from kdsl.catalog import POSITIONAL, load
-from kdsl.checker import WRAPPERS
-from kdsl.shapes import RULES
+from kdsl.semantics.catalog import POSITIONAL, load
+from kdsl.semantics.checker import WRAPPERS
+from kdsl.semantics.shapes import RULES
 
 START, END = "<!-- kinds:start -->", "<!-- kinds:end -->"
 

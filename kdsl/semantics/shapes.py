@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from kdsl import ir
-from kdsl.catalog import WRAPPER_CLASSES, Catalog, keras_snake_case, load
 from kdsl.errors import Diagnostic
+from kdsl.semantics.catalog import WRAPPER_CLASSES, Catalog, keras_snake_case, load
 
 Shape = tuple  # e.g. (None, 28, 28, 1): batch first, None for any size
 

@@ -1,6 +1,6 @@
 """Ctrl-C during training: finish the current batch, stop, and keep what was learned.
 
-Imports Keras: load this module only after `kdsl.runner.import_keras()`.
+Imports Keras: load this module only after `kdsl.train.runner.import_keras()`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Rows come from an .npz (`x_test`, else `x`, else `x_train`, else its only array), an .npy,
 or a CSV (the model's feature columns by name when it was trained on a CSV, else every
 column but the label's). Class names and feature columns come from what `kdsl run --save`
-stored inside the `.keras` file (see `kdsl.saved`).
+stored inside the `.keras` file (see `kdsl.train.saved`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Literal
 
 import numpy as np
 
-from kdsl.csvdata import read_features
-from kdsl.data import apply_standardization, check_numeric, check_shape, load_npy, load_npz
 from kdsl.errors import DataError
+from kdsl.train.csvdata import read_features
+from kdsl.train.data import apply_standardization, check_numeric, check_shape, load_npy, load_npz
 
 # Which array of an .npz holds the rows to predict, in order of preference.
 NPZ_KEYS = ("x_test", "x", "x_train")

@@ -10,11 +10,12 @@ import os
 import sys
 from pathlib import Path
 
-from kdsl import __version__
+from kdsl._version import __version__
+from kdsl.options import STRATEGIES, STYLES, Mode
 
 EXAMPLE = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
 
-# Keras 3's backends (kdsl.runner.BACKENDS, not imported here: it needs numpy).
+# Keras 3's backends (kdsl.train.runner.BACKENDS, not imported here: it needs numpy).
 BACKENDS = ("tensorflow", "jax", "torch")
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BUG = 0, 1, 130, 70  # 2: argparse's own
@@ -287,7 +288,7 @@ def _backend_option(command) -> None:
 def _style_option(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--style",
-        choices=("add", "constructor"),
+        choices=STYLES,
         default="add",
         help="`model.add(...)` per layer (default) or `Sequential([...])`",
     )
@@ -296,7 +297,7 @@ def _style_option(command: argparse.ArgumentParser) -> None:
 def _strategy_option(command) -> None:
     command.add_argument(
         "--strategy",
-        choices=("mirrored", "multi-worker"),
+        choices=STRATEGIES,
         help="train data-parallel under a tf.distribute strategy: `mirrored` over this "
         "machine's GPUs (else its CPU), `multi-worker` over the machines in TF_CONFIG; "
         "batch sizes are per replica",
@@ -339,10 +340,10 @@ def _suffix(*suffixes: str):
 
 def _analyze(path: str):
     """Parse and check a program; print its warnings; return the model and its summary."""
-    from kdsl.checker import analyze
     from kdsl.errors import format_diagnostic, use_color
     from kdsl.files import read_source
-    from kdsl.parser import parse
+    from kdsl.language.parser import parse
+    from kdsl.semantics.checker import analyze
 
     source = read_source(path)
     model, summary = analyze(parse(source), source)
@@ -352,7 +353,7 @@ def _analyze(path: str):
 
 
 def cmd_check(args) -> int:
-    from kdsl.shapes import summary_report
+    from kdsl.semantics.shapes import summary_report
 
     if args.diagram:
         _check_output(args.diagram, inputs=[args.file])
@@ -364,7 +365,7 @@ def cmd_check(args) -> int:
 
 
 def _write_diagram(path: str, model, summary, title: str) -> None:
-    from kdsl import diagram
+    from kdsl.codegen import diagram
     from kdsl.errors import OutputError
     from kdsl.files import write_atomic
 
@@ -394,7 +395,7 @@ def cmd_compile(args) -> int:
 
     if args.output:
         _check_output(args.output, inputs=[args.file], role="the input program")
-    from kdsl.render import Mode, render
+    from kdsl.codegen.render import render
 
     mode = Mode(
         style=args.style,
@@ -430,15 +431,15 @@ def _highlight(code: str, color: str) -> str:
 
 
 def cmd_fmt(args) -> int:
-    from kdsl.fmt import format_files
+    from kdsl.language.fmt import format_files
 
     return format_files(args.files, check=args.check, diff=args.diff)
 
 
 def cmd_run(args) -> int:
-    from kdsl import runner
-    from kdsl.data import is_csv
-    from kdsl.render import Mode, render
+    from kdsl.codegen.render import render
+    from kdsl.train import runner
+    from kdsl.train.data import is_csv
 
     _check_run_usage(args)
     backend = runner.chosen_backend(args.backend)  # one that cannot load fails before work
@@ -529,11 +530,11 @@ def _write_outputs(args, result, model, origin: str, seed: int) -> None:
     """Save, report and plot what was asked for (also after Ctrl-C, for the partial run)."""
     import json
 
-    from kdsl import runner
     from kdsl.files import write_atomic
+    from kdsl.train import runner
 
     if args.save:
-        from kdsl.saved import save_model
+        from kdsl.train.saved import save_model
 
         data = result.data
         metadata = {
@@ -551,7 +552,7 @@ def _write_outputs(args, result, model, origin: str, seed: int) -> None:
         print(f"kdsl: wrote the results to {args.json}")
     if args.plot:
         if result.epochs_run:
-            from kdsl.plot import plot_history
+            from kdsl.train.plot import plot_history
 
             title = f"{origin}: training curves"
             plot_history(result.history, args.plot, title, result.validation_freq)
@@ -561,10 +562,10 @@ def _write_outputs(args, result, model, origin: str, seed: int) -> None:
 
 
 def cmd_predict(args) -> int:
-    from kdsl import predict
     from kdsl.files import write_atomic
-    from kdsl.runner import chosen_backend, import_keras
-    from kdsl.saved import load_model, read_metadata
+    from kdsl.train import predict
+    from kdsl.train.runner import chosen_backend, import_keras
+    from kdsl.train.saved import load_model, read_metadata
 
     chosen_backend(args.backend)
     metadata = read_metadata(args.model)  # cheap checks first, before TensorFlow's import
@@ -588,7 +589,7 @@ def cmd_lsp(args) -> int:
     from kdsl.errors import KdslError
 
     try:
-        from kdsl.lsp import serve
+        from kdsl.tools.lsp import serve
     except ImportError as error:
         if (error.name or "").split(".")[0] not in ("pygls", "lsprotocol"):
             raise
@@ -601,7 +602,7 @@ def cmd_lsp(args) -> int:
 
 def cmd_import(args) -> int:
     from kdsl.files import write_atomic
-    from kdsl.importer import import_config, import_model, read_stdin
+    from kdsl.tools.importer import import_config, import_model, read_stdin
 
     if args.output:
         _check_output(args.output, inputs=[args.model], role="the model to import")

@@ -11,8 +11,10 @@ import math
 import re
 from collections.abc import Iterable
 
-from kdsl import ir, nodes
-from kdsl.catalog import (
+from kdsl import ir
+from kdsl.errors import Diagnostic, Source, SourceError
+from kdsl.language import nodes
+from kdsl.semantics.catalog import (
     ACTIVATION_PARAMS,
     CROSSENTROPY_LOSSES,
     DTYPES,
@@ -24,8 +26,7 @@ from kdsl.catalog import (
     did_you_mean,
     load,
 )
-from kdsl.errors import Diagnostic, Source, SourceError
-from kdsl.shapes import Summary, infer, show_value
+from kdsl.semantics.shapes import Summary, infer, show_value
 
 SECTION_NAMES = ("optimizer", "loss", "metrics", "fit")
 # What each wrapper can wrap, and how to say it (Keras refuses anything else at build).

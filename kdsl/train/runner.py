@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 
 from kdsl import ir
-from kdsl.data import Dataset, load, short_file, validate
-from kdsl.data import standardize as standardize_features
 from kdsl.errors import BackendError, DataError, InputError, ModelError, first_line
-from kdsl.preprocessing import adapt_first_layer, check_adaptable, token_ids
-from kdsl.split import split
+from kdsl.train.data import Dataset, load, short_file, validate
+from kdsl.train.data import standardize as standardize_features
+from kdsl.train.preprocessing import adapt_first_layer, check_adaptable, token_ids
+from kdsl.train.split import split
 
 DEFAULT_SEED = 0
 
@@ -234,6 +234,14 @@ def load_script(code: str, origin: str = "<kdsl>") -> dict:
     return namespace
 
 
+def build_model(code: str, origin: str = "<kdsl>", backend: str | None = None):
+    """The Keras model a generated script's `build_model()` makes: the model the script
+    itself trains. Imports Keras, on `backend` (default $KERAS_BACKEND)."""
+    chosen_backend(backend, flag="backend=")  # an unknown name says so, whatever is loaded
+    import_keras(backend)
+    return load_script(code, origin)["build_model"]()
+
+
 def run(
     code: str,
     model: ir.Model,
@@ -268,7 +276,7 @@ def run(
         )
     # The script creates a multi-worker strategy as it loads: no TensorFlow op may precede it.
     keras = import_keras(backend, probe=task is None)
-    from kdsl.interrupt import StopOnInterrupt
+    from kdsl.train.interrupt import StopOnInterrupt
 
     if strategy:
         try:

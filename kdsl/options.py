@@ -1,0 +1,39 @@
+"""Every option that changes the generated code, defined once: the command line, the
+notebook magics, the Python API and the tests read the styles and strategies here, and
+`Mode` carries a choice of them through codegen. Imports nothing (no jinja2), so a tool
+can build its option parser without loading the renderer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Style = Literal["add", "constructor"]
+STYLES: tuple[Style, ...] = ("add", "constructor")
+
+# tf.distribute strategies the script can train under (None: Keras's default, one device).
+Strategy = Literal["mirrored", "multi-worker"]
+STRATEGIES: tuple[Strategy, ...] = ("mirrored", "multi-worker")
+
+# The width templates/script.py.jinja is laid out for, as black would lay it out.
+TEMPLATE_LINE_LENGTH = 88
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Every option that changes the generated code."""
+
+    style: Style = "add"
+    line_length: int = TEMPLATE_LINE_LENGTH
+    explain: bool = False  # a comment above each line saying what it does (for learners)
+    strategy: Strategy | None = None
+    # The script also reads a folder of .npy files, memory-mapped and fed in batches
+    # (data larger than memory). Off by default: it adds a PyDataset class to the script.
+    folder_data: bool = False
+
+    def __post_init__(self) -> None:
+        # The Python API passes these straight through: a typo must not pass silently.
+        if self.style not in STYLES:
+            raise ValueError(f"style must be one of {STYLES}, not {self.style!r}")
+        if self.strategy is not None and self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be None or one of {STRATEGIES}, not {self.strategy!r}")

@@ -1,0 +1,1 @@
+"""Meaning: the Keras catalog, the checks that turn syntax into `kdsl.ir`, static shapes."""

@@ -1,0 +1,1 @@
+"""What users call: the command line, the notebook magics, the language server, the importer."""
