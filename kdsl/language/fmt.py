@@ -97,7 +97,7 @@ def without_positions(node):
         return None
     if isinstance(node, tuple):
         return tuple(without_positions(item) for item in node)
-    if dataclasses.is_dataclass(node):
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
         changes = {
             f.name: without_positions(getattr(node, f.name)) for f in dataclasses.fields(node)
         }
@@ -149,14 +149,21 @@ def _items(tree: Tree) -> tuple[list[_Item], list[_CodeToken]]:
         else:
             calls = [c for c in child.children if isinstance(c, Tree)]
             _add_item(items, code, ", ".join(_call(c) for c in calls), False, child)
-    code.sort(key=lambda c: c.token.start_pos)
+    code.sort(key=lambda c: _known(c.token.start_pos))
     for current in code:
         # The lines an item covers: `->` starts the next layer's line, `;` ends the line before.
         index = current.before if current.token.type != "SEMICOLON" else current.after
-        item, line = items[index], current.token.line
+        item, line = items[_known(index)], _known(current.token.line)
         item.first_line = min(item.first_line or line, line)
         item.last_line = max(item.last_line, line)
     return items, code
+
+
+def _known(value: int | None) -> int:
+    """A position lark types as optional but always sets on parsed tokens, or an item index
+    that the token's kind guarantees (a `->` always has an item after it)."""
+    assert value is not None
+    return value
 
 
 def _add_item(items: list[_Item], code: list[_CodeToken], text: str, is_layer: bool, tree: Tree):
@@ -209,17 +216,17 @@ def _attach_comments(text: str, items: list[_Item], code: list[_CodeToken]) -> l
     footer: list[_Comment] = []
     previous_end = 0
     for index, current in enumerate([*code, None]):
-        end = current.token.start_pos if current else len(text)
-        line = code[index - 1].token.end_line if index else 1
+        end = _known(current.token.start_pos) if current else len(text)
+        line = _known(code[index - 1].token.end_line) if index else 1
         for comment in _comments(text, previous_end, end, line):
             if not comment.own_line:
-                items[code[index - 1].after].trailing.append(comment)
+                items[_known(code[index - 1].after)].trailing.append(comment)
             elif current is not None and current.before is not None:
                 items[current.before].leading.append(comment)
             else:
                 footer.append(comment)
         if current is not None:
-            previous_end = current.token.end_pos
+            previous_end = _known(current.token.end_pos)
     return footer
 
 

@@ -6,6 +6,7 @@ import ast
 import math
 import warnings
 from functools import cache
+from typing import cast
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -238,29 +239,30 @@ def _after(text: str, pos: int) -> tuple[str, str] | None:
 
 
 def _syntax_diagnostic(source: Source, error: UnexpectedInput) -> Diagnostic:
-    line = getattr(error, "line", None)
-    column = getattr(error, "column", None)
     if isinstance(error, UnexpectedCharacters):
-        char = source.text[error.pos_in_stream] if error.pos_in_stream < len(source.text) else ""
-        span = nodes.Span(line, column, line, column + 1)
+        # lark declares `pos_in_stream = None` on the base class; its lexer always sets an int.
+        pos = cast(int, error.pos_in_stream)
+        char = source.text[pos] if pos < len(source.text) else ""
+        span = nodes.Span(error.line, error.column, error.line, error.column + 1)
         return Diagnostic(
             f"unexpected character {char!r}",
             span,
-            hint=_character_hint(source.text, error.pos_in_stream),
+            hint=_character_hint(source.text, pos),
         )
     if isinstance(error, UnexpectedEOF) or (
         isinstance(error, UnexpectedToken) and error.token.type == "$END"
     ):
         span = _end_of_file(source)
         after = _after(source.text, len(source.text))
-        expected = after[0] if after else _expected_words(set(error.expected))
+        wanted = after[0] if after else _expected_words(set(error.expected))
         return Diagnostic(
-            f"the file ends too early: expected {expected}",
+            f"the file ends too early: expected {wanted}",
             span,
             hint=after[1] if after else "finish the last layer or section",
         )
     assert isinstance(error, UnexpectedToken)
     token = error.token
+    line, column = error.line, error.column
     span = _span(token) if token.line is not None else nodes.Span(line, column, line, column + 1)
     expected = set(error.expected)
     after = _after(source.text, token.start_pos)

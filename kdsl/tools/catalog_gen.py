@@ -144,9 +144,9 @@ def _signature_params(func: Callable[..., Any], skip: Iterable[str] = ("self",))
     return out
 
 
-def _exported_classes(module: Any, base: type) -> dict[type, list[str]]:
+def _exported_classes(module: Any, base: type[Any]) -> dict[type[Any], list[str]]:
     """Public subclasses of `base` exported by a `keras.*` module, with all their names."""
-    found: dict[type, list[str]] = {}
+    found: dict[type[Any], list[str]] = {}
     for name in sorted(dir(module)):
         obj = getattr(module, name)
         if not name.startswith("_") and inspect.isclass(obj) and issubclass(obj, base):
@@ -154,7 +154,7 @@ def _exported_classes(module: Any, base: type) -> dict[type, list[str]]:
     return found
 
 
-def _public_name(cls: type, names: list[str]) -> str:
+def _public_name(cls: type[Any], names: list[str]) -> str:
     """The exported name to use for a class: its own `__name__` when exported as such."""
     return cls.__name__ if cls.__name__ in names else names[0]
 
@@ -172,7 +172,7 @@ def natural_snake_case(name: str) -> str:
 # ----------------------------------------------------------------------------- layers
 
 
-def _layer_category(cls: type) -> str | None:
+def _layer_category(cls: type[Any]) -> str | None:
     """The `keras.src.layers` subpackage a layer lives in; None when it lives elsewhere."""
     parts = cls.__module__.split(".")
     if parts[:3] != ["keras", "src", "layers"] or len(parts) < 5:
@@ -180,7 +180,7 @@ def _layer_category(cls: type) -> str | None:
     return parts[3]
 
 
-def _probe_kwargs(keras: Any, cls: type, attempt: int) -> dict[str, Any] | None:
+def _probe_kwargs(keras: Any, cls: type[Any], attempt: int) -> dict[str, Any] | None:
     """Values for `cls`'s required arguments (attempt 0, 1, ... = fallback values)."""
     kwargs: dict[str, Any] = {}
     params = inspect.signature(cls.__init__).parameters
@@ -200,7 +200,7 @@ def _probe_kwargs(keras: Any, cls: type, attempt: int) -> dict[str, Any] | None:
     return kwargs
 
 
-def _base_kwargs_accepted(keras: Any, cls: type, own: set[str]) -> list[str]:
+def _base_kwargs_accepted(keras: Any, cls: type[Any], own: set[str]) -> list[str]:
     """Base `Layer` keyword arguments `cls` takes through **kwargs and actually honours.
 
     Found by building the layer with each one: some layers have no **kwargs, pass one of
@@ -227,8 +227,8 @@ def _base_kwargs_accepted(keras: Any, cls: type, own: set[str]) -> list[str]:
         for key in wanted:
             values, honoured = probes[key]
             for value in values:
-                try:
-                    layer = cls(**_probe_kwargs(keras, cls, attempt), **{key: value})
+                try:  # fresh values (a layer argument is never shared), as `base` had
+                    layer = cls(**(_probe_kwargs(keras, cls, attempt) or {}), **{key: value})
                 except Exception:  # rejected, or this value is unsuitable
                     continue
                 if honoured(layer, value):
@@ -247,7 +247,7 @@ _RENAMED = re.compile(r"Argument `(\w+)` is deprecated\. Use `(\w+)` instead\.")
 _IGNORED = re.compile(r"Argument `(\w+)` is deprecated\. Just remove it\.")
 
 
-def _deprecated_kwargs(keras: Any, cls: type, params: list[dict]) -> dict[str, str | None]:
+def _deprecated_kwargs(keras: Any, cls: type[Any], params: list[dict]) -> dict[str, str | None]:
     """Old keyword arguments `cls.__init__` still accepts with a deprecation warning: the
     new name of each, or None for one Keras ignores. Read from the warnings in its source,
     then checked by building the layer with each (only those Keras accepts are kept)."""
@@ -446,13 +446,13 @@ def _compile_signature(
 
 
 def _keyed_entries(
-    classes: dict[type, list[str]],
+    classes: dict[type[Any], list[str]],
     excluded: frozenset[str],
     candidates: list[str],
     get: Callable[[str], Any],
     accepted: dict[str, tuple],
     resolved_id: Callable[[Any], Any],
-    identity: Callable[[type], Any],
+    identity: Callable[[type[Any]], Any],
 ) -> dict[str, dict]:
     """Entries keyed by the string Keras accepts for each class, else natural snake case.
 

@@ -276,7 +276,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _backend_option(command) -> None:
+def _backend_option(command: argparse._ActionsContainer) -> None:
     command.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -285,7 +285,7 @@ def _backend_option(command) -> None:
     )
 
 
-def _style_option(command: argparse.ArgumentParser) -> None:
+def _style_option(command: argparse._ActionsContainer) -> None:
     command.add_argument(
         "--style",
         choices=STYLES,
@@ -294,7 +294,7 @@ def _style_option(command: argparse.ArgumentParser) -> None:
     )
 
 
-def _strategy_option(command) -> None:
+def _strategy_option(command: argparse._ActionsContainer) -> None:
     command.add_argument(
         "--strategy",
         choices=STRATEGIES,

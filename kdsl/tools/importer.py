@@ -22,7 +22,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from kdsl.errors import ModelError, SourceError
 from kdsl.language.fmt import format_text
@@ -39,10 +39,14 @@ from kdsl.semantics.catalog import (
     load,
 )
 
+# What reading a damaged compressed zip member raises.
+_DECOMPRESSION_ERRORS: tuple[type[Exception], ...] = (zlib.error, EOFError, NotImplementedError)
 try:  # a Python built without lzma still reads the other zip methods
     from lzma import LZMAError
+
+    _DECOMPRESSION_ERRORS += (LZMAError,)
 except ImportError:  # pragma: no cover
-    LZMAError = zlib.error
+    pass
 
 # Initializers, regularizers and constraints the language can write: by name only, so
 # with the arguments Keras gives them by default. Class → (the name, its default config);
@@ -213,7 +217,8 @@ class _Importer:
                 "kdsl imports models built with keras.Sequential",
             )
         body = config.get("config")
-        layers = body.get("layers") if isinstance(body, dict) else None
+        body = body if isinstance(body, dict) else {}
+        layers = body.get("layers")
         if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
             raise self.fail("is not a Keras model config: the Sequential model has no layer list")
         shape, input_args = self.input(layers, body)
@@ -630,7 +635,11 @@ class _Importer:
                 )
             if key == "learning_rate" and isinstance(value, float):
                 value = _float32(value)  # Keras keeps it in a float32 variable
-            if key == "name" and isinstance(value, str) and _auto_name(value, kind, key=entry.key):
+            if (
+                key == "name"
+                and isinstance(value, str)
+                and _auto_name(value, entry.class_name, key=entry.key)
+            ):
                 continue
             if key == "dtype" and value in (None, "float32"):
                 continue
@@ -687,7 +696,7 @@ def read_config(path: str | Path) -> Any:
     )
 
 
-def _read_bounded(stream: BinaryIO, name: str, what: str) -> bytes:
+def _read_bounded(stream: IO[bytes], name: str, what: str) -> bytes:
     """All of `stream`, refused past MAX_CONFIG_BYTES (`what`: "is", "has a config.json
     that expands to"). Read in chunks: a zip member then never decompresses more than one
     chunk past what its header declared."""
@@ -768,7 +777,7 @@ def _from_zip(name: str, stream: BinaryIO) -> Any:
                 "a .keras file is written by model.save('model.keras')",
             ) from None
         raise ModelError(name, f"is a damaged zip archive: {error}") from None
-    except (zlib.error, LZMAError, EOFError, NotImplementedError) as error:
+    except _DECOMPRESSION_ERRORS as error:
         raise ModelError(name, f"{damaged}: {error or type(error).__name__}") from None
     except (OSError, ValueError, zipfile.LargeZipFile) as error:
         raise ModelError(name, f"cannot be read as a Keras model file: {error}") from None

@@ -487,7 +487,7 @@ def _complete_section(
                 return [Item(v, types.CompletionItemKind.Constant) for v in ("true", "false")]
             return []
         given = call.keywords
-        items = _keywords(catalog.fit, given)
+        items = _keywords(catalog.fit, set(given))
         items += [
             Item(name, types.CompletionItemKind.Field, f"adds keras.callbacks.{cls}", f"{name}=")
             for name, cls in FIT_CALLBACKS.items()

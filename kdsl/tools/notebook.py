@@ -20,6 +20,7 @@ import shlex
 import sys
 
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import Code
@@ -67,7 +68,7 @@ def _parser(prog: str, build: bool) -> MagicArgumentParser:
 
 @magics_class
 class KdslMagics(Magics):
-    def __init__(self, shell):
+    def __init__(self, shell: InteractiveShell) -> None:
         super().__init__(shell)
         self.programs: dict[str, str] = {}  # model name → the program its cell held
         self.last: str | None = None
@@ -100,17 +101,17 @@ class KdslMagics(Magics):
                     raise UsageError(f"%%kdsl {action} takes the program from the cell, no name")
                 text, title = cell, CELL
             else:
-                title = args.name or self.last
-                text = self._program(args.name)
+                title, text = self._program(args.name)
             if action == "check":
-                return self._check(text, str(title))
+                return self._check(text, title)
             return self._compile(
                 text, Mode(args.style, explain=args.explain, strategy=args.strategy)
             )
         except KdslError as error:
             raise CellError(error) from None
 
-    def _program(self, name: str | None) -> str:
+    def _program(self, name: str | None) -> tuple[str, str]:
+        """The name and program of the model a cell built: `name`'s, else the last one's."""
         if name is None:
             if self.last is None:
                 raise UsageError("no %%kdsl cell has built a model yet; run one first")
@@ -118,7 +119,7 @@ class KdslMagics(Magics):
         if name not in self.programs:
             built = ", ".join(sorted(self.programs)) or "none yet"
             raise UsageError(f"no %%kdsl cell built `{name}` (built: {built})")
-        return self.programs[name]
+        return name, self.programs[name]
 
     def _build(self, text: str, name: str, quiet: bool) -> None:
         if not name.isidentifier() or keyword.iskeyword(name):
@@ -133,6 +134,7 @@ class KdslMagics(Magics):
             raise
         except Exception as error:  # Keras found what kdsl's checks could not, as in `run`
             raise ModelError(CELL, f"Keras rejected the model: {first_line(error)}") from None
+        assert self.shell is not None  # IPython gives a registered magic its shell
         self.shell.push({name: model})
         self.programs[name] = text
         self.last = name
@@ -163,5 +165,5 @@ def _analyze(text: str, with_model: bool = False):
     return model if with_model else summary
 
 
-def load_ipython_extension(ipython) -> None:
+def load_ipython_extension(ipython: InteractiveShell) -> None:
     ipython.register_magics(KdslMagics)

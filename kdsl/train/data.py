@@ -123,7 +123,7 @@ def row_blocks(array: np.ndarray) -> Iterator[np.ndarray]:
     step = max(1, BLOCK_BYTES // max(1, row_size * array.itemsize))
     for start in range(0, len(array), step):
         stop = min(start + step, len(array))
-        if isinstance(array, np.memmap):
+        if isinstance(array, np.memmap) and array.filename is not None:
             offset = array.offset + start * row_size * array.itemsize
             count = (stop - start) * row_size
             block = np.fromfile(array.filename, array.dtype, count, offset=offset)

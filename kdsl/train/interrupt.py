@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 import keras
 
@@ -23,7 +26,8 @@ class StopOnInterrupt(keras.callbacks.Callback):
     def __init__(self) -> None:
         super().__init__()
         self.interrupted = False
-        self._previous = None
+        # What `signal.signal` returns: a Python handler, SIG_DFL/SIG_IGN, or None.
+        self._previous: Callable[[int, FrameType | None], Any] | int | None = None
 
     def on_train_begin(self, logs=None) -> None:
         self._previous = signal.signal(signal.SIGINT, self._handle)

@@ -63,6 +63,7 @@ def load_inputs(path: str | Path, metadata: dict) -> Inputs:
     """The rows to predict on, from an .npz, .npy or .csv file."""
     name = str(path)
     suffix = Path(path).suffix.lower()
+    key: str | None  # the array's name; None only until an .npz is searched
     if suffix == ".csv":
         x, columns = read_features(path, metadata.get("feature_names"), metadata.get("target"))
         return Inputs(x, name, Path(path).name, columns)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,7 @@ _LOWER_IS_BETTER_NAMES = {"mae", "mse", "mape", "msle", "rmse", "logcosh"}
 class RunResult:
     history: dict[str, list[float]]
     evaluation: dict[str, float]
-    predictions: Any  # numpy array, one row per evaluated row
+    predictions: np.ndarray  # one row per evaluated row
     seconds: float
     evaluated_on: str  # "test" or "training"
     epochs: int  # to run; fewer ran when stopped early or interrupted
@@ -117,7 +118,7 @@ def chosen_backend(backend: str | None = None, flag: str = "--backend") -> str |
     return wanted
 
 
-def import_keras(backend: str | None = None, probe: bool = True):
+def import_keras(backend: str | None = None, probe: bool = True) -> ModuleType:
     """Import Keras on `backend` (else $KERAS_BACKEND, else Keras's default, TensorFlow).
 
     Keras reads KERAS_BACKEND once, at its first import, so the backend is set here before
@@ -126,8 +127,8 @@ def import_keras(backend: str | None = None, probe: bool = True):
     `probe=False` runs no TensorFlow op, for a multi-worker strategy that must come first.
     """
     if "keras" in sys.modules:
-        keras = sys.modules["keras"]
-        current = keras.backend.backend()
+        loaded = sys.modules["keras"]
+        current = loaded.backend.backend()
         wanted = backend or os.environ.get("KERAS_BACKEND") or current
         if wanted != current:
             raise BackendError(
@@ -136,7 +137,7 @@ def import_keras(backend: str | None = None, probe: bool = True):
                 f"set KERAS_BACKEND={wanted} before anything imports Keras, or start a new "
                 "Python process",
             )
-        return keras
+        return loaded
     wanted = chosen_backend(backend)
     if wanted:
         os.environ["KERAS_BACKEND"] = wanted
@@ -197,7 +198,7 @@ def worker_task(environ: Mapping[str, str] = os.environ) -> WorkerTask:
         raise InputError(
             "TF_CONFIG", f"the task index must be a whole number, not {json.dumps(index)}", example
         )
-    if not isinstance(addresses, list):
+    if not isinstance(kind, str) or not isinstance(addresses, list):
         raise InputError(
             "TF_CONFIG",
             f"the task type {kind!r} is not in the cluster ({', '.join(map(str, cluster))})",
@@ -301,18 +302,20 @@ def run(
     input_dtype = str(dict(model.input_kwargs).get("dtype", "float32"))
     written = [layer.written or layer.class_name.lower() for layer in model.layers]
     check_adaptable(origin, built, written, keras.backend.backend())  # a model problem
-    notes = validate(
-        data_path,
-        arrays,
-        built.input_shape,
-        built.output_shape,
-        model.loss_key,
-        class_names=data.class_names,
-        feature_names=data.feature_names,
-        target=data.target,
-        on_disk=data.on_disk,
-        input_dtype=input_dtype,
-        token_ids=token_ids(built, written),
+    notes: list[str | None] = list(  # split and adapting may have nothing to say
+        validate(
+            data_path,
+            arrays,
+            built.input_shape,
+            built.output_shape,
+            model.loss_key,
+            class_names=data.class_names,
+            feature_names=data.feature_names,
+            target=data.target,
+            on_disk=data.on_disk,
+            input_dtype=input_dtype,
+            token_ids=token_ids(built, written),
+        )
     )
     notes.append(
         split(
@@ -361,15 +364,21 @@ def run(
         predictions=predictions,
         seconds=seconds,
         evaluated_on="test" if "x_test" in arrays else "training",
-        epochs=kwargs["epochs"] - int(model.fit_option("initial_epoch") or 0),
+        epochs=kwargs["epochs"] - _whole_option(model, "initial_epoch", 0),
         interrupted=stop.interrupted,
         model=built,
         data=data,
         scaling=scaling,
         chief=task is None or task.chief,
         backend=keras.backend.backend(),
-        validation_freq=int(model.fit_option("validation_freq") or 1),
+        validation_freq=_whole_option(model, "validation_freq", 1),
     )
+
+
+def _whole_option(model: ir.Model, name: str, default: int) -> int:
+    """A whole-number `fit` option (the checker made sure it is one), or `default` if unset."""
+    value = model.fit_option(name)
+    return int(value) if isinstance(value, int | float) and value else default
 
 
 def _check_folder_options(
@@ -447,7 +456,10 @@ def report(result: RunResult, program: str, seed: int) -> dict:
         "history": {k: [_finite(v) for v in values] for k, values in result.history.items()},
         "evaluation": {k: _finite(v) for k, v in result.evaluation.items()},
         "evaluated_on": result.evaluated_on,
-        "predictions": np.where(np.isfinite(result.predictions), result.predictions, None).tolist(),
+        # None as an array: numpy's stubs omit the None that `where` accepts (an object array).
+        "predictions": np.where(
+            np.isfinite(result.predictions), result.predictions, np.array(None)
+        ).tolist(),
         "class_names": result.data.class_names,
         "seconds": round(result.seconds, 3),
     }
