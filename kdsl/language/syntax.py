@@ -69,6 +69,17 @@ ARROW_LITERAL = "->"
 
 
 @cache
+def whitespace_pattern() -> str:
+    """The white space the grammar ignores (comments are `COMMENT`, also ignored)."""
+    (pattern,) = (
+        terminal.pattern.to_regexp()
+        for terminal in lark_parser().terminals
+        if terminal.name.startswith("__IGNORE")
+    )
+    return pattern
+
+
+@cache
 def keywords() -> frozenset[str]:
     """The grammar's reserved words (`in`): literal terminals that look like names."""
     return frozenset(

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 
 from kdsl.errors import ModelError, SourceError
 from kdsl.language.fmt import format_text
+from kdsl.language.syntax import is_bare_word
 from kdsl.semantics.catalog import (
     ACTIVATION_PARAMS,
     ALIASES,
@@ -125,8 +126,6 @@ _WRITTEN_DEFAULTS = {"oov_method": "floormod"}
 _SIZES = _BROADCAST | {"target_shape", "output_size", "tile_grid_size", "output_shape"}
 # Config entries that are not constructor arguments, or that Keras sets itself.
 _LAYER_IGNORED = frozenset({"build_config", "compile_config"})
-_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_RESERVED = frozenset({"in", "true", "false", "none", "True", "False", "None"})
 _MISSING = object()
 _CODE = "it is Python code (loading it would run that code, and the language cannot write it)"
 # What to use instead of a Python function as a compile() argument.
@@ -858,7 +857,7 @@ def _value(value: Any, broadcast: bool = False, sizes: bool = False) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, str):
-        if _BARE.fullmatch(value) and value not in _RESERVED:
+        if is_bare_word(value):
             return value
         return repr(value)
     if isinstance(value, tuple):
