@@ -562,3 +562,30 @@ def _contexts() -> list[tuple[str, Callable[[], list[str]]]]:
 def test_completion_reads_what_is_being_written(index: int) -> None:
     text, expected = _contexts()[index]
     assert _labels(complete(text)) == expected(), text
+
+
+def test_scan_reads_unfinished_text_with_the_grammars_tokens() -> None:
+    """Completion's tokens: the grammar's, plus a string the line leaves open and a
+    character no terminal matches, so that every character is accounted for."""
+    from kdsl.language import syntax
+
+    text = "dense 3 in 4x4 -> x @ 'a;b # not a comment\n; adam 1e-3 # note\n  name='"
+    tokens = list(syntax.scan(text))
+    assert [(t.type, t.text) for t in tokens] == [
+        ("NAME", "dense"),
+        ("INT", "3"),
+        ("IN", "in"),
+        ("DIMS", "4x4"),
+        (syntax.terminal_named("->"), "->"),
+        ("NAME", "x"),
+        ("UNKNOWN", "@"),
+        ("UNCLOSED_STRING", "'a;b # not a comment"),
+        ("SEMICOLON", ";"),
+        ("NAME", "adam"),
+        ("FLOAT", "1e-3"),
+        ("COMMENT", "# note"),
+        ("NAME", "name"),
+        ("EQUAL", "="),
+        ("UNCLOSED_STRING", "'"),
+    ]
+    assert all(text[t.start : t.end] == t.text for t in tokens)

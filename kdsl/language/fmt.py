@@ -148,7 +148,7 @@ def _items(tree: Tree) -> tuple[list[_Item], list[_CodeToken]]:
             )
         else:
             calls = [c for c in child.children if isinstance(c, Tree)]
-            _add_item(items, code, ", ".join(_call(c) for c in calls), False, child)
+            _add_item(items, code, section_text([_call(c) for c in calls]), False, child)
     code.sort(key=lambda c: c.token.start_pos)
     for current in code:
         # The lines an item covers: `->` starts the next layer's line, `;` ends the line before.
@@ -223,13 +223,24 @@ def _attach_comments(text: str, items: list[_Item], code: list[_CodeToken]) -> l
     return footer
 
 
+def program_line(layers: list[str], sections: list[str]) -> str:
+    """A program on one line, as the layout writes a short one (and `kdsl import` its
+    draft): `LAYER -> LAYER; SECTION; SECTION`."""
+    return "; ".join([" -> ".join(layers), *sections])
+
+
+def section_text(calls: list[str]) -> str:
+    """A section's calls, as the layout writes them: `metrics accuracy, auc`."""
+    return ", ".join(calls)
+
+
 def _one_line(items: list[_Item]) -> str | None:
     """The whole program on one line, if its comments allow it and it fits."""
     if any(item.trailing for item in items) or any(item.leading for item in items[1:]):
         return None
     layers = [item.text for item in items if item.is_layer]
     sections = [item.text for item in items if not item.is_layer]
-    line = "; ".join([" -> ".join(layers), *sections])
+    line = program_line(layers, sections)
     return line if len(line) <= LINE_LENGTH else None
 
 

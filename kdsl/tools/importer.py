@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from kdsl.errors import ModelError, SourceError
-from kdsl.language.fmt import format_text
+from kdsl.language.fmt import format_text, program_line, section_text
 from kdsl.language.syntax import is_bare_word
 from kdsl.semantics.catalog import (
     ACTIVATION_PARAMS,
@@ -226,7 +226,7 @@ class _Importer:
         else:
             chain = [f"{texts[0]} in {shape_text}", *texts[1:]]
         sections = self.sections(config.get("compile_config"))
-        program = "; ".join([" -> ".join(chain), *sections]) + "\n"
+        program = program_line(chain, sections) + "\n"
         self.verify(program, compiled=bool(sections))
         notes = "".join(f"# note: {note}\n" for note in self.notes)
         return format_text(notes + program, self.origin)  # `kdsl fmt`'s canonical layout
@@ -546,7 +546,7 @@ class _Importer:
                     "`accuracy` unless a `metrics` section says otherwise"
                 )
         if written:
-            sections.append("metrics " + ", ".join(written))
+            sections.append("metrics " + section_text(written))
         for key, default in (
             ("loss_weights", None),
             ("weighted_metrics", None),
