@@ -30,19 +30,18 @@ import difflib
 import re
 import sys
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import accumulate
 from pathlib import Path
 
 from lark import Token, Tree
 
 from kdsl.errors import Source
-from kdsl.language import nodes
+from kdsl.language import nodes, syntax
 from kdsl.language.parser import lark_parser, parse
 
 LINE_LENGTH = 88
 INDENT = "  "
-
-_COMMENT = re.compile(r"#[^\n]*")
 
 
 @dataclass(frozen=True)
@@ -173,10 +172,11 @@ def _call(tree: Tree) -> str:
 
 def _argument(node: Tree) -> str:
     if node.data == "keyword":
-        name, _, value = node.children
-        return f"{name}={_value(value)}"
+        name, equal, value = node.children
+        return f"{name}{equal}{_value(value)}"
     if node.data == "input_shape":
-        return f"in {_value(node.children[1])}"
+        keyword, value = node.children
+        return f"{keyword} {_value(value)}"
     return _value(node)
 
 
@@ -190,12 +190,17 @@ def _value(node: Tree) -> str:
     return str(token)
 
 
+@cache
+def _comment_pattern() -> re.Pattern[str]:
+    return re.compile(syntax.terminal_pattern(syntax.COMMENT))
+
+
 def _comments(text: str, start: int, end: int, line: int) -> list[_Comment]:
     """The comments in text[start:end], a stretch of whitespace and comments after code
     that ends on `line` (or at the file's start, line 1)."""
     found = []
     cursor = start
-    for match in _COMMENT.finditer(text, start, end):
+    for match in _comment_pattern().finditer(text, start, end):
         line += text.count("\n", cursor, match.start())
         cursor = match.start()
         own_line = start == 0 or text.rfind("\n", start, match.start()) >= 0

@@ -36,6 +36,12 @@ CONSTANTS: dict[str, bool | None] = {
     "None": None,
 }
 
+
+def constant_word(value: bool | None) -> str:
+    """How the language writes a Python constant: `true`, `false`, `none`."""
+    return next(word for word, meaning in CONSTANTS.items() if meaning is value)
+
+
 # Token types: the grammar's terminal names, and two of `scan`'s own.
 NAME = "NAME"
 STRING = "STRING"

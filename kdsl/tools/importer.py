@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 
 from kdsl.errors import ModelError, SourceError
 from kdsl.language.fmt import format_text, program_line, section_text
-from kdsl.language.syntax import is_bare_word
+from kdsl.language.syntax import INPUT, constant_word, is_bare_word
 from kdsl.semantics.catalog import (
     ACTIVATION_PARAMS,
     ALIASES,
@@ -222,7 +222,7 @@ class _Importer:
         texts = [self.layer(layer) for layer in layers]
         shape_text = _shape(shape)
         if input_args:
-            chain = [f"input {shape_text} {' '.join(input_args)}", *texts]
+            chain = [f"{INPUT} {shape_text} {' '.join(input_args)}", *texts]
         else:
             chain = [f"{texts[0]} in {shape_text}", *texts[1:]]
         sections = self.sections(config.get("compile_config"))
@@ -848,10 +848,8 @@ def _argument(key: str, value: Any) -> str:
 
 def _value(value: Any, broadcast: bool = False, sizes: bool = False) -> str:
     """A plain value as the language writes it: `relu`, `'a b'`, `3x3`, `(None, 8)`."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
+    if isinstance(value, bool) or value is None:
+        return constant_word(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
