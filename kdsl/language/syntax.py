@@ -44,6 +44,7 @@ def constant_word(value: bool | None) -> str:
 
 # Token types: the grammar's terminal names, and two of `scan`'s own.
 NAME = "NAME"
+IN = "IN"  # the keyword `in`
 STRING = "STRING"
 COMMENT = "COMMENT"
 SEMICOLON = "SEMICOLON"

@@ -223,7 +223,7 @@ class _Call:
 
 # The word being typed at the cursor (a name or a number): completed, not read.
 _PARTIAL = re.compile(r"[A-Za-z0-9_.+\-]*$")
-_WORDS = (syntax.NAME, "IN")
+_WORDS = (syntax.NAME, syntax.IN)
 _NOT_CODE = (syntax.COMMENT, syntax.STRING, syntax.UNCLOSED_STRING)
 
 
@@ -272,40 +272,41 @@ def _read_call(tokens: list[syntax.Token]) -> _Call:
                 words.append(("TUPLE", "0"))
         elif depth:
             continue
+        elif token.type == syntax.UNKNOWN and token.text.isspace():
+            glued_until = -1  # white space the grammar refuses (`\v`) still parts words
         elif token.start == glued_until and token.type != syntax.EQUAL:
             words[-1] = (syntax.UNKNOWN, words[-1][1] + token.text)
             glued_until = token.end
         else:
             words.append((token.type, token.text))
-            starts_word = token.text[0].isalpha() or token.text[0] == "_" or token.text == "="
-            glued_until = -1 if starts_word else token.end
+            glued_until = -1 if token.type in (*_WORDS, syntax.EQUAL) else token.end
     if depth:
         return _Call(at_value=True)
     if not words or words[0][0] not in _WORDS:
         return _Call()
-    texts = [text for _, text in words]
+    types = [kind for kind, _ in words]
     positional: list[str] = []
     keywords: set[str] = set()
     index = 1
-    while index < len(texts):
-        text = texts[index]
-        if index + 1 < len(texts) and texts[index + 1] == "=":
+    while index < len(words):
+        kind, text = words[index]
+        if index + 1 < len(words) and types[index + 1] == syntax.EQUAL:
             keywords.add(text)
             index += 3
-        elif text == "in":
+        elif kind == syntax.IN:  # `in SHAPE`
             index += 2
-        elif text == "=":
+        elif kind == syntax.EQUAL:
             index += 1
         else:
             positional.append(text)
             index += 1
-    keyword = texts[-2] if len(texts) >= 3 and texts[-1] == "=" else None
+    keyword = words[-2][1] if len(words) >= 3 and types[-1] == syntax.EQUAL else None
     return _Call(
-        texts[0],
+        words[0][1],
         tuple(positional),
         frozenset(keywords),
         keyword,
-        at_value=len(texts) > 1 and texts[-1] == "in",
+        at_value=len(words) > 1 and types[-1] == syntax.IN,
     )
 
 
