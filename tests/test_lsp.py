@@ -497,6 +497,10 @@ def _contexts() -> list[tuple[str, Callable[[], list[str]]]]:
         ("dense 3 -", dense_keywords({"units"})),
         ("dense 3 1e-", dense_keywords({"units"})),
         ("dense ", dense_keywords(set())),
+        # text the grammar refuses: a run of stray characters is one word, odd space parts
+        ("dense 3- ", dense_keywords({"units"})),
+        ("dense 3 -relu, ", dense_keywords({"units", "activation"}, activations=False)),
+        ("dense\v3\xa0", dense_keywords({"units"})),
         ("dense 3 use_bias=", lambda: ["true", "false"]),
         ("dense 3 use_bias=tr", lambda: ["true", "false"]),
         ("dense 3 activation = ", lambda: _labels(lsp._activations(catalog))),
