@@ -224,6 +224,7 @@ class _Call:
 # The word being typed at the cursor (a name or a number): completed, not read.
 _PARTIAL = re.compile(r"[A-Za-z0-9_.+\-]*$")
 _WORDS = (syntax.NAME, syntax.IN)
+_BOOLEANS = (syntax.constant_word(True), syntax.constant_word(False))
 _NOT_CODE = (syntax.COMMENT, syntax.STRING, syntax.UNCLOSED_STRING)
 
 
@@ -395,7 +396,7 @@ def _values(entry: Entry | None, keyword: str, catalog: Catalog) -> list[Item]:
         return [Item(name, types.CompletionItemKind.EnumMember, "dtype") for name in LAYER_DTYPES]
     param = entry.param(keyword) if entry else None
     if param is not None and isinstance(param.default, bool):
-        return [Item(v, types.CompletionItemKind.Constant) for v in ("true", "false")]
+        return [Item(v, types.CompletionItemKind.Constant) for v in _BOOLEANS]
     return []
 
 
@@ -483,7 +484,7 @@ def _complete_section(
                 return [Item(v, types.CompletionItemKind.Constant) for v in ("auto", "0", "1", "2")]
             param = catalog.fit.param(call.keyword)
             if param is not None and isinstance(param.default, bool):
-                return [Item(v, types.CompletionItemKind.Constant) for v in ("true", "false")]
+                return [Item(v, types.CompletionItemKind.Constant) for v in _BOOLEANS]
             return []
         given = call.keywords
         items = _keywords(catalog.fit, given)
