@@ -99,3 +99,19 @@ def test_color_always_without_pygments_says_what_to_install(
 
 def _strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def test_the_reserved_words_are_the_languages_for_every_tool() -> None:
+    """One list of words: the grammar's keywords are highlighted as keywords, the
+    constants as constants, and `kdsl import` quotes a string spelled like either."""
+    from kdsl.language import syntax
+    from kdsl.tools.importer import _value
+
+    assert syntax.keywords() == {"in"}  # read from grammar/kdsl.lark
+    lexer = KdslLexer()
+    for word in syntax.reserved_words():
+        kinds = {text: kind for kind, text in lexer.get_tokens(f"dense 3 {word}")}
+        assert kinds[word] in (Keyword, Keyword.Constant), word
+        assert _value(word) == repr(word)
+        assert not syntax.is_bare_word(word)
+    assert syntax.is_bare_word("relu") and not syntax.is_bare_word("two words")

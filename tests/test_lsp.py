@@ -440,3 +440,156 @@ def test_positions_are_what_the_codec_gives(encoding: str) -> None:
     for line in range(0, len(lines) + 2):
         for column in range(0, 40):
             assert client.position(line, column) == _to_lsp(codec, lines, line, column)
+
+
+def _labels(items) -> list[str]:
+    return [item.label for item in items]
+
+
+def _contexts() -> list[tuple[str, Callable[[], list[str]]]]:
+    """(text before the cursor, the items expected there): where completion decides what
+    is being written, in each kind of place, pinned before it was rewritten on the
+    grammar's tokens."""
+    from kdsl.semantics.catalog import DTYPES, load
+    from kdsl.tools import lsp
+
+    catalog = load()
+    dense, lstm = catalog.layer("dense"), catalog.layer("lstm")
+    bidirectional = catalog.layer("bidirectional")
+    forbidden = frozenset(lsp.FORBIDDEN_LAYER_KWARGS)
+    table = catalog.compile_table
+    adam = table("optimizer")[1]["adam"]
+    auc = table("metrics")[1]["auc"]
+
+    def layers(first: bool = False, wrappers: bool = True) -> Callable[[], list[str]]:
+        return lambda: _labels(lsp._layer_kinds(catalog, first, wrappers))
+
+    def dense_keywords(given: set[str], activations: bool = True) -> Callable[[], list[str]]:
+        items = lsp._keywords(dense, given, forbidden)
+        return lambda: _labels(items + (lsp._activations(catalog) if activations else []))
+
+    def names(kind: str | None, heads: tuple[str, ...] = ()) -> Callable[[], list[str]]:
+        return lambda: _labels(lsp._names(kind, catalog)) + list(heads)
+
+    def fit(given: set[str]) -> Callable[[], list[str]]:
+        keywords = _labels(lsp._keywords(catalog.fit, given))
+        return lambda: keywords + [n for n in lsp.FIT_CALLBACKS if n not in given]
+
+    nothing: Callable[[], list[str]] = list
+    every_head = ("optimizer", "loss", "metrics", "fit")
+    return [
+        # the layer chain
+        ("", layers(first=True)),
+        ("den", layers(first=True)),
+        ("  # a comment\n", layers(first=True)),
+        ("3 ", layers(first=True)),
+        ("dense 3 -> ", layers()),
+        ("dense 3\n  -> conv", layers()),
+        ("dense 3 'a->b' -> ", layers()),
+        ("dense 3 ", dense_keywords({"units"})),
+        ("dense 3 rel", dense_keywords({"units"})),
+        ("dense 3 in 4 ", dense_keywords({"units"})),
+        ("dense 3 in (None, 4) ", dense_keywords({"units"})),
+        ("dense 3 relu ", dense_keywords({"units", "activation"}, activations=False)),
+        ("dense units=3 ", dense_keywords({"units"})),
+        # a string is not seen: the cursor counts as just after `name=`
+        ("dense 3 name='a;b' ", nothing),
+        ("dense 3 -", dense_keywords({"units"})),
+        ("dense 3 1e-", dense_keywords({"units"})),
+        ("dense ", dense_keywords(set())),
+        # text the grammar refuses: a run of stray characters is one word, odd space parts
+        ("dense 3- ", dense_keywords({"units"})),
+        ("dense 3 -relu, ", dense_keywords({"units", "activation"}, activations=False)),
+        ("dense\v3\xa0", dense_keywords({"units"})),
+        ("dense 3 use_bias=", lambda: ["true", "false"]),
+        ("dense 3 use_bias=tr", lambda: ["true", "false"]),
+        ("dense 3 activation = ", lambda: _labels(lsp._activations(catalog))),
+        ("dense 3 units=", nothing),
+        ("dense 3 in ", nothing),
+        ("dense 3 in (", nothing),
+        ("dense 3 kernel_size=(3, ", nothing),
+        ("dense 3 # relu ", nothing),
+        ("dense 3 'rel", nothing),
+        ('dense 3 name="a\\"', nothing),
+        ("dens 3 ", nothing),
+        ("input 4 ", lambda: ["dtype", "name"]),
+        ("input 4 dtype=", lambda: list(DTYPES)),
+        ("input 4 name=", nothing),
+        ("input 4 -> ", layers()),
+        ("bidirectional ", layers(wrappers=False)),
+        (
+            "bidirectional lstm 8 ",
+            lambda: _labels(
+                lsp._keywords(lstm, {"units"}, forbidden)
+                + lsp._keywords(bidirectional, set(), frozenset({"layer", "backward_layer"}))
+            ),
+        ),
+        ("bidirectional lstm 8 return_sequences=", lambda: ["true", "false"]),
+        # the sections
+        ("dense 3;", names("optimizer", every_head)),
+        ("dense 3; ", names("optimizer", every_head)),
+        ("dense 3 (1; ", names("optimizer", every_head)),
+        ("dense 3; ad", names("optimizer", every_head)),
+        ("dense 3; adam; ", names("loss", ("loss", "metrics", "fit"))),
+        ("dense 3;\nadam;\n# the loss\n", names("loss", ("loss", "metrics", "fit"))),
+        ("dense 3; adam; mse; ", names(None, ("metrics", "fit"))),
+        ("dense 3; adam; mse; metrics; ", names(None, ("fit",))),
+        ("dense 3; loss mse; ", names("optimizer", ("optimizer", "metrics", "fit"))),
+        ("dense 3; optimizer ", names("optimizer")),
+        ("dense 3; optimizer ad", names("optimizer")),
+        ("dense 3; adam; mse; metrics ", names("metrics")),
+        ("dense 3; adam; mse; metrics accuracy, ", names("metrics")),
+        ("dense 3; adam; mse; metrics accuracy,", names("metrics")),
+        ("dense 3; adam; mse; metrics accuracy, a", names("metrics")),
+        ("dense 3; adam; mse; metrics auc ", lambda: _labels(lsp._keywords(auc, set()))),
+        ("dense 3; adam; mse; metrics accuracy, auc ", lambda: _labels(lsp._keywords(auc, set()))),
+        ("dense 3; adam ", lambda: _labels(lsp._keywords(adam, set()))),
+        ("dense 3; adam 0.01 ", lambda: _labels(lsp._keywords(adam, {"learning_rate"}))),
+        ("dense 3; optimizer adam ", lambda: _labels(lsp._keywords(adam, set()))),
+        ("dense 3; adam amsgrad=", lambda: ["true", "false"]),
+        ("dense 3; adam (1, 2) ", lambda: _labels(lsp._keywords(adam, {"learning_rate"}))),
+        ("dense 3; adam name='x, y' ", nothing),
+        ("dense 3; adam name='x' amsgrad=", lambda: ["true", "false"]),
+        ("dense 3; fit ", fit(set())),
+        ("dense 3; fit epochs=5 ", fit({"epochs"})),
+        ("dense 3; fit verbose=", lambda: ["auto", "0", "1", "2"]),
+        ("dense 3; fit shuffle=", lambda: ["true", "false"]),
+        ("dense 3; fit epochs=", nothing),
+        ("dense 3; fit epochs=(", nothing),
+        ("dense 3; adam; mse; metrics; fit; ", nothing),
+        ("dense 3; nadamx ", nothing),
+        ("dense 3; adam; mse # the loss", nothing),
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(_contexts())))
+def test_completion_reads_what_is_being_written(index: int) -> None:
+    text, expected = _contexts()[index]
+    assert _labels(complete(text)) == expected(), text
+
+
+def test_scan_reads_unfinished_text_with_the_grammars_tokens() -> None:
+    """Completion's tokens: the grammar's, plus a string the line leaves open and a
+    character no terminal matches, so that every character is accounted for."""
+    from kdsl.language import syntax
+
+    text = "dense 3 in 4x4 -> x @ 'a;b # not a comment\n; adam 1e-3 # note\n  name='"
+    tokens = list(syntax.scan(text))
+    assert [(t.type, t.text) for t in tokens] == [
+        ("NAME", "dense"),
+        ("INT", "3"),
+        ("IN", "in"),
+        ("DIMS", "4x4"),
+        (syntax.terminal_named("->"), "->"),
+        ("NAME", "x"),
+        ("UNKNOWN", "@"),
+        ("UNCLOSED_STRING", "'a;b # not a comment"),
+        ("SEMICOLON", ";"),
+        ("NAME", "adam"),
+        ("FLOAT", "1e-3"),
+        ("COMMENT", "# note"),
+        ("NAME", "name"),
+        ("EQUAL", "="),
+        ("UNCLOSED_STRING", "'"),
+    ]
+    assert all(text[t.start : t.end] == t.text for t in tokens)

@@ -30,19 +30,18 @@ import difflib
 import re
 import sys
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import accumulate
 from pathlib import Path
 
 from lark import Token, Tree
 
 from kdsl.errors import Source
-from kdsl.language import nodes
+from kdsl.language import nodes, syntax
 from kdsl.language.parser import lark_parser, parse
 
 LINE_LENGTH = 88
 INDENT = "  "
-
-_COMMENT = re.compile(r"#[^\n]*")
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,7 @@ def _items(tree: Tree) -> tuple[list[_Item], list[_CodeToken]]:
             )
         else:
             calls = [c for c in child.children if isinstance(c, Tree)]
-            _add_item(items, code, ", ".join(_call(c) for c in calls), False, child)
+            _add_item(items, code, section_text([_call(c) for c in calls]), False, child)
     code.sort(key=lambda c: _known(c.token.start_pos))
     for current in code:
         # The lines an item covers: `->` starts the next layer's line, `;` ends the line before.
@@ -180,10 +179,11 @@ def _call(tree: Tree) -> str:
 
 def _argument(node: Tree) -> str:
     if node.data == "keyword":
-        name, _, value = node.children
-        return f"{name}={_value(value)}"
+        name, equal, value = node.children
+        return f"{name}{equal}{_value(value)}"
     if node.data == "input_shape":
-        return f"in {_value(node.children[1])}"
+        keyword, value = node.children
+        return f"{keyword} {_value(value)}"
     return _value(node)
 
 
@@ -197,12 +197,17 @@ def _value(node: Tree) -> str:
     return str(token)
 
 
+@cache
+def _comment_pattern() -> re.Pattern[str]:
+    return re.compile(syntax.terminal_pattern(syntax.COMMENT))
+
+
 def _comments(text: str, start: int, end: int, line: int) -> list[_Comment]:
     """The comments in text[start:end], a stretch of whitespace and comments after code
     that ends on `line` (or at the file's start, line 1)."""
     found = []
     cursor = start
-    for match in _COMMENT.finditer(text, start, end):
+    for match in _comment_pattern().finditer(text, start, end):
         line += text.count("\n", cursor, match.start())
         cursor = match.start()
         own_line = start == 0 or text.rfind("\n", start, match.start()) >= 0
@@ -230,13 +235,24 @@ def _attach_comments(text: str, items: list[_Item], code: list[_CodeToken]) -> l
     return footer
 
 
+def program_line(layers: list[str], sections: list[str]) -> str:
+    """A program on one line, as the layout writes a short one (and `kdsl import` its
+    draft): `LAYER -> LAYER; SECTION; SECTION`."""
+    return "; ".join([" -> ".join(layers), *sections])
+
+
+def section_text(calls: list[str]) -> str:
+    """A section's calls, as the layout writes them: `metrics accuracy, auc`."""
+    return ", ".join(calls)
+
+
 def _one_line(items: list[_Item]) -> str | None:
     """The whole program on one line, if its comments allow it and it fits."""
     if any(item.trailing for item in items) or any(item.leading for item in items[1:]):
         return None
     layers = [item.text for item in items if item.is_layer]
     sections = [item.text for item in items if not item.is_layer]
-    line = "; ".join([" -> ".join(layers), *sections])
+    line = program_line(layers, sections)
     return line if len(line) <= LINE_LENGTH else None
 
 

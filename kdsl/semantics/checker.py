@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from kdsl import ir
 from kdsl.errors import Diagnostic, Source, SourceError
 from kdsl.language import nodes
+from kdsl.language.syntax import CONSTANTS as _CONSTANTS
+from kdsl.language.syntax import SECTION_NAMES
 from kdsl.semantics.catalog import (
     ACTIVATION_PARAMS,
     CROSSENTROPY_LOSSES,
@@ -28,7 +30,6 @@ from kdsl.semantics.catalog import (
 )
 from kdsl.semantics.shapes import Summary, infer, show_value
 
-SECTION_NAMES = ("optimizer", "loss", "metrics", "fit")
 # What each wrapper can wrap, and how to say it (Keras refuses anything else at build).
 _RNNS = frozenset({"SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
 _KERNELS = frozenset(
@@ -67,15 +68,6 @@ _SECTION_ORDER_HINT = (
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
 # What TensorFlow accepts as a layer name (it becomes a name scope).
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
-
-_CONSTANTS: dict[str, bool | None] = {
-    "true": True,
-    "false": False,
-    "none": None,
-    "True": True,
-    "False": False,
-    "None": None,
-}
 
 
 def section_kinds(heads: list[str], taken: Iterable[str] = ()) -> list[str | None]:

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from kdsl.errors import ModelError, SourceError
-from kdsl.language.fmt import format_text
+from kdsl.language.fmt import format_text, program_line, section_text
+from kdsl.language.syntax import INPUT, constant_word, is_bare_word
 from kdsl.semantics.catalog import (
     ACTIVATION_PARAMS,
     ALIASES,
@@ -129,8 +130,6 @@ _WRITTEN_DEFAULTS = {"oov_method": "floormod"}
 _SIZES = _BROADCAST | {"target_shape", "output_size", "tile_grid_size", "output_shape"}
 # Config entries that are not constructor arguments, or that Keras sets itself.
 _LAYER_IGNORED = frozenset({"build_config", "compile_config"})
-_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_RESERVED = frozenset({"in", "true", "false", "none", "True", "False", "None"})
 _MISSING = object()
 _CODE = "it is Python code (loading it would run that code, and the language cannot write it)"
 # What to use instead of a Python function as a compile() argument.
@@ -228,11 +227,11 @@ class _Importer:
         texts = [self.layer(layer) for layer in layers]
         shape_text = _shape(shape)
         if input_args:
-            chain = [f"input {shape_text} {' '.join(input_args)}", *texts]
+            chain = [f"{INPUT} {shape_text} {' '.join(input_args)}", *texts]
         else:
             chain = [f"{texts[0]} in {shape_text}", *texts[1:]]
         sections = self.sections(config.get("compile_config"))
-        program = "; ".join([" -> ".join(chain), *sections]) + "\n"
+        program = program_line(chain, sections) + "\n"
         self.verify(program, compiled=bool(sections))
         notes = "".join(f"# note: {note}\n" for note in self.notes)
         return format_text(notes + program, self.origin)  # `kdsl fmt`'s canonical layout
@@ -552,7 +551,7 @@ class _Importer:
                     "`accuracy` unless a `metrics` section says otherwise"
                 )
         if written:
-            sections.append("metrics " + ", ".join(written))
+            sections.append("metrics " + section_text(written))
         for key, default in (
             ("loss_weights", None),
             ("weighted_metrics", None),
@@ -858,16 +857,14 @@ def _argument(key: str, value: Any) -> str:
 
 def _value(value: Any, broadcast: bool = False, sizes: bool = False) -> str:
     """A plain value as the language writes it: `relu`, `'a b'`, `3x3`, `(None, 8)`."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
+    if isinstance(value, bool) or value is None:
+        return constant_word(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, str):
-        if _BARE.fullmatch(value) and value not in _RESERVED:
+        if is_bare_word(value):
             return value
         return repr(value)
     if isinstance(value, tuple):

@@ -11,6 +11,7 @@ knows are builtins.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from pygments.lexer import RegexLexer, bygroups, include
@@ -25,11 +26,16 @@ from pygments.token import (
     Whitespace,
 )
 
+from kdsl.language import syntax
+
 __all__ = ["KdslLexer"]
 
-SECTION_HEADS = frozenset({"input", "optimizer", "loss", "metrics", "fit"})
-CONSTANTS = frozenset({"true", "false", "none", "True", "False", "None"})
-_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+SECTION_HEADS = syntax.SECTION_HEADS
+CONSTANTS = frozenset(syntax.CONSTANTS)
+# The grammar's own token patterns (kdsl/language/syntax.py reads them from kdsl.lark).
+_NAME = syntax.terminal_pattern(syntax.NAME)
+_ARROW = re.escape(syntax.ARROW_LITERAL)
+_KEYWORDS = "|".join(rf"{re.escape(word)}(?![A-Za-z0-9_])" for word in sorted(syntax.keywords()))
 
 
 @cache
@@ -64,6 +70,12 @@ def _call_name(lexer, match):
     yield match.start(), kind, name
 
 
+def _string(lexer, match):
+    """A quoted string, by its quote: `"..."` or `'...'`."""
+    text = match.group()
+    yield match.start(), String.Double if text.startswith('"') else String.Single, text
+
+
 def _value_name(lexer, match):
     """A bare word as a value: a constant, a known name (`relu`, a wrapped `lstm`), or other."""
     name = match.group()
@@ -86,21 +98,21 @@ class KdslLexer(RegexLexer):
 
     tokens = {
         "space": [
-            (r"[ \t\f\r\n]+", Whitespace),
-            (r"#[^\n]*", Comment.Single),
+            (syntax.whitespace_pattern(), Whitespace),
+            (syntax.terminal_pattern(syntax.COMMENT), Comment.Single),
         ],
         # Where a call starts: the file's start, and after `->`, `;` and a metric's `,`.
         "root": [
             include("space"),
             (_NAME, _call_name, "arguments"),
-            (r"->|;|,", Punctuation),  # a doubled separator: shown, not flagged
+            (rf"{_ARROW}|;|,", Punctuation),  # a doubled separator: shown, not flagged
             include("values"),
         ],
         "arguments": [
             include("space"),
-            (r"->", Operator, "#pop"),
+            (_ARROW, Operator, "#pop"),
             (r"[;,]", Punctuation, "#pop"),
-            (r"in(?![A-Za-z0-9_])", Keyword),
+            (_KEYWORDS, Keyword),
             (rf"({_NAME})([ \t\f\r\n]*)(=)", bygroups(Name.Attribute, Whitespace, Operator)),
             include("values"),
         ],
@@ -112,11 +124,10 @@ class KdslLexer(RegexLexer):
         ],
         "values": [
             (r"\(", Punctuation, "tuple"),
-            (r'"(?:[^"\\\n]|\\[^\n])*"', String.Double),
-            (r"'(?:[^'\\\n]|\\[^\n])*'", String.Single),
-            (r"\d+(?:x\d+)+(?![A-Za-z0-9_])", Number),  # a shape: 28x28x1
-            (r"[+-]?(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?\d+[eE][+-]?\d+", Number.Float),
-            (r"[+-]?\d+(?![A-Za-z_])", Number.Integer),
+            (syntax.terminal_pattern(syntax.STRING), _string),
+            (syntax.terminal_pattern("DIMS"), Number),  # a shape: 28x28x1
+            (syntax.terminal_pattern("FLOAT"), Number.Float),
+            (syntax.terminal_pattern("INT"), Number.Integer),
             (_NAME, _value_name),
         ],
     }

@@ -23,7 +23,7 @@ from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
 from kdsl import ir
 from kdsl._version import __version__
 from kdsl.errors import Diagnostic, KdslError, Source, SourceError
-from kdsl.language import nodes
+from kdsl.language import nodes, syntax
 from kdsl.language.fmt import format_text
 from kdsl.language.parser import parse
 from kdsl.semantics.catalog import (
@@ -205,54 +205,6 @@ class Item:
     insert: str | None = None
 
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _blank_strings_and_comments(text: str) -> str | None:
-    """The text with strings and comments replaced by spaces (same length), or None when
-    it ends inside a string or a comment, where nothing should be completed."""
-    out: list[str] = []
-    quote: str | None = None
-    comment = False
-    escaped = False
-    for char in text:
-        if comment:
-            comment = char != "\n"
-            out.append(char if not comment else " ")
-        elif quote:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote or char == "\n":
-                quote = None
-            out.append(" ")
-        elif char == "#":
-            comment = True
-            out.append(" ")
-        elif char in "\"'":
-            quote = char
-            out.append(" ")
-        else:
-            out.append(char)
-    return None if quote or comment else "".join(out)
-
-
-def _split_top(text: str, separator: str) -> list[str]:
-    """`text.split(separator)`, but not inside parentheses (`(None, 128)`)."""
-    parts, depth, start = [], 0, 0
-    for index, char in enumerate(text):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth = max(0, depth - 1)
-        elif char == separator and depth == 0:
-            parts.append(text[start:index])
-            start = index + 1
-    parts.append(text[start:])
-    return parts
-
-
 @dataclass(frozen=True)
 class _Call:
     """The call being written, read from its text up to the cursor (which may not parse)."""
@@ -269,60 +221,109 @@ class _Call:
         return set(self.keywords) | set(entry.positional[: max(0, len(self.positional) - skip)])
 
 
-_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|=|[^\s=]+")
+# The word being typed at the cursor (a name or a number): completed, not read.
+_PARTIAL = re.compile(r"[A-Za-z0-9_.+\-]*$")
+_WORDS = (syntax.NAME, syntax.IN)
+_BOOLEANS = (syntax.constant_word(True), syntax.constant_word(False))
+_NOT_CODE = (syntax.COMMENT, syntax.STRING, syntax.UNCLOSED_STRING)
 
 
-def _current_call(text: str) -> _Call:
-    prefix = re.search(r"[A-Za-z0-9_.+\-]*$", text)
-    before = text[: prefix.start()] if prefix else text
-    while True:  # a tuple is one value: `(None, 128)` → `0`
-        collapsed = re.sub(r"\([^()]*\)", " 0 ", before)
-        if collapsed == before:
-            break
-        before = collapsed
-    if "(" in before:
+def _tokens_before(text: str) -> list[syntax.Token] | None:
+    """The grammar's tokens before the word being typed, or None when the cursor is in a
+    comment or a string, where nothing should be completed."""
+    tokens = list(syntax.scan(text))
+    last = tokens[-1] if tokens else None
+    if last and last.end == len(text) and last.type in (syntax.COMMENT, syntax.UNCLOSED_STRING):
+        return None
+    # `$` also matches before a last "\n": a word typed there is still being typed.
+    partial = _PARTIAL.search(text)
+    cut = partial.start() if partial else len(text)
+    if any(t.start < cut < t.end for t in tokens):  # the word is inside a string
+        cut = len(text)
+    return [t for t in tokens if t.start < cut and t.type not in _NOT_CODE]
+
+
+def _split(tokens: list[syntax.Token], separator: str, nested: bool = True) -> list[list]:
+    """The tokens between separators; with `nested=False`, not inside parentheses."""
+    parts: list[list[syntax.Token]] = [[]]
+    depth = 0
+    for token in tokens:
+        if token.type == syntax.LPAR:
+            depth += 1
+        elif token.type == syntax.RPAR:
+            depth = max(0, depth - 1)
+        if token.type == separator and (nested or depth == 0):
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    return parts
+
+
+def _read_call(tokens: list[syntax.Token]) -> _Call:
+    """The call being written, from its tokens up to the cursor; a tuple is one value."""
+    words: list[tuple[str, str]] = []  # (type, text), a whole tuple as ("TUPLE", "0")
+    depth = 0
+    glued_until = -1  # where a run of stray characters ends (`3-`, `-adam`): one word
+    for token in tokens:
+        if token.type == syntax.LPAR:
+            depth += 1
+        elif token.type == syntax.RPAR and depth:
+            depth -= 1
+            if not depth:
+                words.append(("TUPLE", "0"))
+        elif depth:
+            continue
+        elif token.type == syntax.UNKNOWN and token.text.isspace():
+            glued_until = -1  # white space the grammar refuses (`\v`) still parts words
+        elif token.start == glued_until and token.type != syntax.EQUAL:
+            words[-1] = (syntax.UNKNOWN, words[-1][1] + token.text)
+            glued_until = token.end
+        else:
+            words.append((token.type, token.text))
+            glued_until = -1 if token.type in (*_WORDS, syntax.EQUAL) else token.end
+    if depth:
         return _Call(at_value=True)
-    tokens = _TOKEN.findall(before)
-    if not tokens or not _WORD.fullmatch(tokens[0]):
+    if not words or words[0][0] not in _WORDS:
         return _Call()
+    types = [kind for kind, _ in words]
     positional: list[str] = []
     keywords: set[str] = set()
     index = 1
-    while index < len(tokens):
-        token = tokens[index]
-        if index + 1 < len(tokens) and tokens[index + 1] == "=":
-            keywords.add(token)
+    while index < len(words):
+        kind, text = words[index]
+        if index + 1 < len(words) and types[index + 1] == syntax.EQUAL:
+            keywords.add(text)
             index += 3
-        elif token == "in":
+        elif kind == syntax.IN:  # `in SHAPE`
             index += 2
-        elif token == "=":
+        elif kind == syntax.EQUAL:
             index += 1
         else:
-            positional.append(token)
+            positional.append(text)
             index += 1
-    keyword = tokens[-2] if len(tokens) >= 3 and tokens[-1] == "=" else None
+    keyword = words[-2][1] if len(words) >= 3 and types[-1] == syntax.EQUAL else None
     return _Call(
-        tokens[0],
+        words[0][1],
         tuple(positional),
         frozenset(keywords),
         keyword,
-        at_value=len(tokens) > 1 and tokens[-1] == "in",
+        at_value=len(words) > 1 and types[-1] == syntax.IN,
     )
 
 
 def complete(text_before: str, catalog: Catalog | None = None) -> list[Item]:
     """What may be written at the end of `text_before` (the document up to the cursor)."""
     catalog = catalog or load()
-    text = _blank_strings_and_comments(text_before)
-    if text is None:
+    tokens = _tokens_before(text_before)
+    if tokens is None:
         return []
-    parts = text.split(";")
+    parts = _split(tokens, syntax.SEMICOLON)
     if len(parts) == 1:
-        calls = text.split("->")
-        return _complete_layer(_current_call(calls[-1]), catalog, first=len(calls) == 1)
+        calls = _split(tokens, syntax.terminal_named(syntax.ARROW_LITERAL))
+        return _complete_layer(_read_call(calls[-1]), catalog, first=len(calls) == 1)
     prior = [_first_word(part) for part in parts[1:-1]]
-    section_calls = _split_top(parts[-1], ",")
-    call = _current_call(section_calls[-1])
+    section_calls = _split(parts[-1], syntax.COMMA, nested=False)
+    call = _read_call(section_calls[-1])
     head = _first_word(section_calls[0]) if len(section_calls) > 1 else call.head
     kinds = section_kinds([*prior, head or ""])
     return _complete_section(
@@ -334,9 +335,8 @@ def complete(text_before: str, catalog: Catalog | None = None) -> list[Item]:
     )
 
 
-def _first_word(text: str) -> str:
-    match = _WORD.search(text)
-    return match[0] if match else ""
+def _first_word(tokens: list[syntax.Token]) -> str:
+    return next((t.text for t in tokens if t.type in _WORDS), "")
 
 
 def _layer_kinds(catalog: Catalog, first: bool, wrappers: bool = True) -> list[Item]:
@@ -396,7 +396,7 @@ def _values(entry: Entry | None, keyword: str, catalog: Catalog) -> list[Item]:
         return [Item(name, types.CompletionItemKind.EnumMember, "dtype") for name in LAYER_DTYPES]
     param = entry.param(keyword) if entry else None
     if param is not None and isinstance(param.default, bool):
-        return [Item(v, types.CompletionItemKind.Constant) for v in ("true", "false")]
+        return [Item(v, types.CompletionItemKind.Constant) for v in _BOOLEANS]
     return []
 
 
@@ -484,7 +484,7 @@ def _complete_section(
                 return [Item(v, types.CompletionItemKind.Constant) for v in ("auto", "0", "1", "2")]
             param = catalog.fit.param(call.keyword)
             if param is not None and isinstance(param.default, bool):
-                return [Item(v, types.CompletionItemKind.Constant) for v in ("true", "false")]
+                return [Item(v, types.CompletionItemKind.Constant) for v in _BOOLEANS]
             return []
         given = call.keywords
         items = _keywords(catalog.fit, set(given))

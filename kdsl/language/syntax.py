@@ -1,0 +1,150 @@
+"""The surface syntax's words and tokens, defined once for every tool that reads kdsl text.
+
+The grammar (grammar/kdsl.lark) is the source of the tokens: the highlighter takes its
+patterns from here, completion reads the text before the cursor with `scan` (the
+grammar's own lexer), and the importer asks `is_bare_word` whether a string may be
+written without quotes. The words the grammar leaves to the checker (section heads,
+`input`, the constants) are listed here, so that the checker, the importer, the
+highlighter and the language server agree on them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+
+from lark.exceptions import UnexpectedCharacters
+from lark.utils import TextSlice
+
+from kdsl.language.parser import lark_parser
+
+# The first layer may be `input SHAPE` (keras.Input rather than a layer).
+INPUT = "input"
+# Named sections, in the order the README lists them.
+SECTION_NAMES = ("optimizer", "loss", "metrics", "fit")
+# The words that start a section or the chain without being a Keras name.
+SECTION_HEADS = frozenset({INPUT, *SECTION_NAMES})
+# Bare words that are Python constants rather than names.
+CONSTANTS: dict[str, bool | None] = {
+    "true": True,
+    "false": False,
+    "none": None,
+    "True": True,
+    "False": False,
+    "None": None,
+}
+
+
+def constant_word(value: bool | None) -> str:
+    """How the language writes a Python constant: `true`, `false`, `none`."""
+    return next(word for word, meaning in CONSTANTS.items() if meaning is value)
+
+
+# Token types: the grammar's terminal names, and two of `scan`'s own.
+NAME = "NAME"
+IN = "IN"  # the keyword `in`
+STRING = "STRING"
+COMMENT = "COMMENT"
+SEMICOLON = "SEMICOLON"
+COMMA = "COMMA"
+EQUAL = "EQUAL"
+LPAR = "LPAR"
+RPAR = "RPAR"
+UNCLOSED_STRING = "UNCLOSED_STRING"  # a quote the line ends before closing
+UNKNOWN = "UNKNOWN"  # a character no terminal matches
+
+
+@cache
+def terminal_pattern(name: str) -> str:
+    """The regular expression (or the escaped literal) of a grammar terminal."""
+    pattern = lark_parser().get_terminal(name).pattern
+    return pattern.to_regexp()
+
+
+@cache
+def terminal_named(literal: str) -> str:
+    """The grammar's terminal name for a literal: `->` → `__ANON_0`, `;` → `SEMICOLON`."""
+    for terminal in lark_parser().terminals:
+        if terminal.pattern.type == "str" and terminal.pattern.value == literal:
+            return terminal.name
+    raise KeyError(literal)
+
+
+ARROW_LITERAL = "->"
+
+
+@cache
+def whitespace_pattern() -> str:
+    """The white space the grammar ignores (comments are `COMMENT`, also ignored)."""
+    (pattern,) = (
+        terminal.pattern.to_regexp()
+        for terminal in lark_parser().terminals
+        if terminal.name.startswith("__IGNORE")
+    )
+    return pattern
+
+
+@cache
+def keywords() -> frozenset[str]:
+    """The grammar's reserved words (`in`): literal terminals that look like names."""
+    return frozenset(
+        terminal.pattern.value
+        for terminal in lark_parser().terminals
+        if terminal.pattern.type == "str" and terminal.pattern.value.isidentifier()
+    )
+
+
+@cache
+def reserved_words() -> frozenset[str]:
+    """Words that cannot stand for the string they spell: the keywords and constants."""
+    return keywords() | frozenset(CONSTANTS)
+
+
+@cache
+def _name_pattern() -> re.Pattern[str]:
+    return re.compile(terminal_pattern(NAME))
+
+
+def is_bare_word(text: str) -> bool:
+    """Whether `text` may be written as a bare name and read back as that string."""
+    return _name_pattern().fullmatch(text) is not None and text not in reserved_words()
+
+
+@dataclass(frozen=True)
+class Token:
+    """A token of possibly unfinished text: its grammar type, its text and where it is."""
+
+    type: str
+    text: str
+    start: int
+    end: int
+
+
+_QUOTES = "\"'"
+
+
+def scan(text: str) -> Iterator[Token]:
+    """The grammar's tokens of `text`, comments included and white space left out, for
+    text being typed: where no terminal matches, a quote opens a string the line does not
+    close (`UNCLOSED_STRING`, to the line's end) and any other character is `UNKNOWN`."""
+    lexer = lark_parser()
+    position = 0
+    while position < len(text):
+        try:
+            for token in lexer.lex(TextSlice(text, position, len(text)), dont_ignore=True):
+                if not token.type.startswith("__IGNORE"):
+                    start, end = token.start_pos or 0, token.end_pos or 0
+                    yield Token(token.type, str(token), start, end)
+            return
+        except UnexpectedCharacters as error:
+            start = error.pos_in_stream or 0
+        if text[start] in _QUOTES:
+            end = text.find("\n", start)
+            end = len(text) if end < 0 else end
+            yield Token(UNCLOSED_STRING, text[start:end], start, end)
+        else:
+            end = start + 1
+            yield Token(UNKNOWN, text[start], start, end)
+        position = end
