@@ -1,9 +1,9 @@
 """Every layer kind in the catalog: a golden program per kind, built and run with Keras.
 
-Each `tests/golden/kinds/KIND.k` is compiled in both styles (the golden files are checked
-by test_golden.py); here both scripts build the same model, the model runs a forward
-pass on sample input, and kdsl's static shapes agree with Keras's as far as kdsl has
-shape rules.
+Each `tests/golden/kinds/KIND.k` is compiled in both styles (test_golden.py checks the
+scripts against their golden files); here both scripts build the same model, the model
+runs a forward pass on sample input, and kdsl's static shapes agree with Keras's as far
+as kdsl has shape rules.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from golden_cases import STYLES, expected_path, kind_programs
+from golden_cases import STYLES, kind_programs
 
-from kdsl import check_source
+from kdsl import check_source, compile_source
 from kdsl.errors import Source
 from kdsl.language.parser import parse
 from kdsl.semantics.catalog import load
@@ -31,9 +31,11 @@ KERAS_BUGS = {("equalization", "add"): "Keras 3.15: Sequential.add(Equalization(
 
 
 def build(program: Path, style: str):
+    """Run the kind's whole script, compiled afresh (its golden file keeps only its own
+    part; test_golden.py proves the script is that part in the reference's rest)."""
     namespace: dict = {"__name__": "kind"}
-    path = expected_path(program, style)
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    code = compile_source(program.read_text(), str(program), style=style)
+    exec(compile(code, f"{program} ({style})", "exec"), namespace)
     keras.backend.clear_session()
     return namespace["build_model"]()
 

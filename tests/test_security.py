@@ -1,8 +1,8 @@
 """kdsl writes Python that people run: nothing in a .k file may become code it did not mean.
 
-Every generated script (every golden file, and the output for a corpus of hostile
-inputs) is checked against a whitelist of imports, names and calls; hostile text is
-either rejected or ends up inert, inside a string literal.
+Every generated script (every golden file, every layer kind's whole script, and the
+output for a corpus of hostile inputs) is checked against a whitelist of imports, names
+and calls; hostile text is either rejected or ends up inert, inside a string literal.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import jinja2
 import pytest
 from conftest import ROOT, kdsl_main, run_kdsl
-from golden_cases import all_programs, case_id
+from golden_cases import all_programs, case_id, kind_programs
 
 from kdsl import check_source, compile_source
 from kdsl.codegen import explain
@@ -139,6 +139,14 @@ def check_script(code: str) -> None:
 def test_every_golden_script_is_whitelisted(script: Path) -> None:
     """Every golden script, --explain's (in explain/) included."""
     check_script(script.read_text())
+
+
+@pytest.mark.parametrize("program", kind_programs(), ids=case_id)
+def test_every_kind_script_is_whitelisted(program: Path) -> None:
+    """A kind's golden file keeps only its own part: check its whole script, compiled
+    afresh, in both styles (test_golden.py proves it is that part in the reference's rest)."""
+    for style in STYLES:
+        check_script(compile_source(program.read_text(), str(program), style=style))
 
 
 def test_template_helpers_are_the_same_for_every_program() -> None:

@@ -1,0 +1,15 @@
+from keras.layers import AdaptiveMaxPooling3D, Dense, Flatten
+
+
+def build_model():
+    """Build and compile the model."""
+    model = Sequential()
+    model.add(Input(shape=(6, 6, 6, 2)))
+    model.add(AdaptiveMaxPooling3D(3))
+    model.add(Flatten())
+    model.add(Dense(1))
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
+    return model

@@ -1,0 +1,17 @@
+from keras.layers import CategoryEncoding, Dense
+
+
+def build_model():
+    """Build and compile the model."""
+    model = Sequential(
+        [
+            Input(shape=(3,), dtype="int32"),
+            CategoryEncoding(num_tokens=10, output_mode="multi_hot"),
+            Dense(1),
+        ]
+    )
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
+    return model

@@ -1,0 +1,15 @@
+from keras.layers import Conv1D, Dense, Flatten
+
+
+def build_model():
+    """Build and compile the model."""
+    model = Sequential()
+    model.add(Input(shape=(12, 4)))
+    model.add(Conv1D(8, 3, activation="relu", padding="same"))
+    model.add(Flatten())
+    model.add(Dense(1))
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
+    return model

@@ -1,0 +1,18 @@
+from keras.layers import Conv2DTranspose, Dense, Flatten
+
+
+def build_model():
+    """Build and compile the model."""
+    model = Sequential(
+        [
+            Input(shape=(16, 16, 3)),
+            Conv2DTranspose(4, 3, strides=2, padding="same"),
+            Flatten(),
+            Dense(1),
+        ]
+    )
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
+    return model

@@ -1,0 +1,18 @@
+from keras.layers import Cropping3D, Dense, Flatten
+
+
+def build_model():
+    """Build and compile the model."""
+    model = Sequential(
+        [
+            Input(shape=(6, 6, 6, 2)),
+            Cropping3D(cropping=1),
+            Flatten(),
+            Dense(1),
+        ]
+    )
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
+    return model

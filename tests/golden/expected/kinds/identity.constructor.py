@@ -1,0 +1,17 @@
+from keras.layers import Dense, Identity
+
+
+def build_model():
+    """Build and compile the model."""
+    model = Sequential(
+        [
+            Input(shape=(8,)),
+            Identity(),
+            Dense(1),
+        ]
+    )
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
+    return model

@@ -1,0 +1,17 @@
+from keras.layers import Dense, LeakyReLU
+
+
+def build_model():
+    """Build and compile the model."""
+    model = Sequential(
+        [
+            Input(shape=(8,)),
+            LeakyReLU(negative_slope=0.2),
+            Dense(1),
+        ]
+    )
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
+    return model

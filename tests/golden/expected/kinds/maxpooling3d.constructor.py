@@ -1,0 +1,18 @@
+from keras.layers import Dense, Flatten, MaxPooling3D
+
+
+def build_model():
+    """Build and compile the model."""
+    model = Sequential(
+        [
+            Input(shape=(6, 6, 6, 2)),
+            MaxPooling3D(pool_size=2),
+            Flatten(),
+            Dense(1),
+        ]
+    )
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
+    return model

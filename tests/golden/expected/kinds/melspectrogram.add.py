@@ -1,0 +1,15 @@
+from keras.layers import Dense, Flatten, MelSpectrogram
+
+
+def build_model():
+    """Build and compile the model."""
+    model = Sequential()
+    model.add(Input(shape=(4096,)))
+    model.add(MelSpectrogram(fft_length=512, sequence_stride=256, num_mel_bins=32))
+    model.add(Flatten())
+    model.add(Dense(1))
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
+    return model

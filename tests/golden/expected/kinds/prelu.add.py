@@ -1,0 +1,14 @@
+from keras.layers import Dense, PReLU
+
+
+def build_model():
+    """Build and compile the model."""
+    model = Sequential()
+    model.add(Input(shape=(8,)))
+    model.add(PReLU())
+    model.add(Dense(1))
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
+    return model

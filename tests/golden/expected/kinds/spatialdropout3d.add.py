@@ -1,0 +1,15 @@
+from keras.layers import Dense, Flatten, SpatialDropout3D
+
+
+def build_model():
+    """Build and compile the model."""
+    model = Sequential()
+    model.add(Input(shape=(6, 6, 6, 2)))
+    model.add(SpatialDropout3D(0.2))
+    model.add(Flatten())
+    model.add(Dense(1))
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
+    return model

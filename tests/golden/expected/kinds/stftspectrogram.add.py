@@ -1,0 +1,15 @@
+from keras.layers import Dense, Flatten, STFTSpectrogram
+
+
+def build_model():
+    """Build and compile the model."""
+    model = Sequential()
+    model.add(Input(shape=(1024, 1)))
+    model.add(STFTSpectrogram(frame_length=64, frame_step=32))
+    model.add(Flatten())
+    model.add(Dense(1))
+    model.compile(
+        optimizer="adam",
+        loss="mse",
+    )
+    return model
