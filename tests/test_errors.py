@@ -200,7 +200,7 @@ def _diagnostic_sites() -> dict[tuple[str, int], int]:
     (file, first line) → last line. The checker's own `error`/`warning` are the funnel,
     not places."""
     sites: dict[tuple[str, int], int] = {}
-    for path in sorted((ROOT / "kdsl").glob("*.py")):
+    for path in sorted((ROOT / "kdsl").rglob("*.py")):
         tree = ast.parse(path.read_text())
         funnels = [
             (node.lineno, node.end_lineno)

@@ -401,7 +401,7 @@ def test_templates_are_strict() -> None:
 
 def test_numpy_loads_never_unpickle() -> None:
     """Every np.load in kdsl and in the template passes allow_pickle=False."""
-    sources = [*sorted((ROOT / "kdsl").glob("*.py")), ROOT / "templates" / "script.py.jinja"]
+    sources = [*sorted((ROOT / "kdsl").rglob("*.py")), ROOT / "templates" / "script.py.jinja"]
     calls = 0
     for path in sources:
         text = path.read_text()
