@@ -24,10 +24,11 @@ def snapshot(name: str, code: int, stderr: str, update: bool) -> None:
     path = ERRORS / f"{name}.out"
     text = f"exit: {code}\n{stderr}"
     if update or not path.exists():
-        path.write_text(text)
+        path.write_bytes(text.encode())  # byte for byte: a message may quote a raw `\r`
         if not update:
             pytest.fail(f"new snapshot {path}: read it and commit it")
-    assert text == path.read_text(), "error output changed; if intended: pytest --update-goldens"
+    expected = path.read_bytes().decode()
+    assert text == expected, "error output changed; if intended: pytest --update-goldens"
 
 
 @pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.stem)

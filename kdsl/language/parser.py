@@ -88,6 +88,12 @@ class _Builder(Transformer):
 
     def string(self, meta, children):
         (token,) = children
+        if "\r" in token:  # Python reads a raw carriage return as the end of the line
+            raise _BadToken(
+                "this string holds a carriage return (`\\r`) written as is",
+                token,
+                "write it as the escape `\\r`, or remove it",
+            )
         # The token's shape is checked by the grammar; literal_eval only decodes escapes.
         try:
             with warnings.catch_warnings():
