@@ -465,6 +465,42 @@ def test_predict_refuses_a_model_that_would_run_code(tmp_path: Path, capsys) -> 
     )
 
 
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        (
+            np.array([[1, 2, 12]]),
+            "`x` holds ids up to 12, but the first layer `embedding` takes ids 0..9 "
+            "(input_dim=10)",
+        ),
+        (np.array([[1, -2, 3]]), "`x` holds a negative id (-2), but the first layer"),
+        (np.array([[1.5, 2, 3]]), "`x` holds fractional values (such as 1.5)"),
+    ],
+    ids=["too-large", "negative", "fractional"],
+)
+def test_predict_checks_token_ids(tmp_path: Path, capsys, x: np.ndarray, message: str) -> None:
+    """What `kdsl run` refuses before training, `kdsl predict` refuses before predicting
+    (an id past the embedding's table ended in the backend's trace, exit 70)."""
+    model = keras.Sequential(
+        [
+            keras.Input((3,), dtype="int32"),
+            keras.layers.Embedding(10, 2, name="embedding"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1),
+        ]
+    )
+    path = tmp_path / "ids.keras"
+    model.save(path)
+    data = tmp_path / "ids.npz"
+    np.savez(data, x=x)
+    code, _, err = kdsl(["predict", path, data], capsys)
+    assert code == 1, err
+    assert err.splitlines()[0].startswith(f"{data}: error: {message}"), err
+    np.savez(data, x=np.array([[1, 2, 9]]))
+    code, out, err = kdsl(["predict", path, data], capsys)
+    assert code == 0, err
+
+
 def test_predict_a_file_that_is_not_a_model(tmp_path: Path, capsys) -> None:
     path = tmp_path / "m.keras"
     path.write_text("not a model")

@@ -385,7 +385,7 @@ def validate(
                 "every row of x needs exactly one label in y",
             )
         check_shape(path, x_name, x, input_shape, feature_names)
-        note = _check_inputs(path, x_name, x, input_dtype, token_ids, csv=feature_names is not None)
+        note = check_inputs(path, x_name, x, input_dtype, token_ids, csv=feature_names is not None)
         if note:
             notes.append(note)
         name = f"column `{target}`" if target is not None else f"`{y_name}`"
@@ -447,7 +447,7 @@ def check_shape(
     )
 
 
-def _check_inputs(
+def check_inputs(
     path: str,
     key: str,
     x: np.ndarray,

@@ -18,7 +18,15 @@ import numpy as np
 
 from kdsl.errors import DataError
 from kdsl.train.csvdata import read_features
-from kdsl.train.data import apply_standardization, check_numeric, check_shape, load_npy, load_npz
+from kdsl.train.data import (
+    apply_standardization,
+    check_inputs,
+    check_numeric,
+    check_shape,
+    load_npy,
+    load_npz,
+)
+from kdsl.train.preprocessing import token_ids
 
 # Which array of an .npz holds the rows to predict, in order of preference.
 NPZ_KEYS = ("x_test", "x", "x_train")
@@ -103,6 +111,11 @@ def predict(keras_model, inputs: Inputs, metadata: dict) -> Predictions:
     """Check the rows against the model's input, then predict."""
     hint = "predict on rows like those the model was trained on"
     check_shape(inputs.path, inputs.key, inputs.x, keras_model.input_shape, inputs.columns, hint)
+    # Token ids beyond an embedding's table, or fractions fed to an integer input, would
+    # end inside the backend (or be cut silently): the same checks as before training.
+    input_dtype = str(getattr(keras_model.inputs[0], "dtype", "float32"))
+    ids = token_ids(keras_model, [])
+    check_inputs(inputs.path, inputs.key, inputs.x, input_dtype, ids, inputs.columns is not None)
     # A model saved with --standardize scales rows in its own Normalization layer; one
     # saved by an older kdsl kept the statistics in kdsl.json instead, applied here.
     x = apply_standardization(inputs.x, metadata.get("standardize"))
