@@ -470,8 +470,7 @@ def test_predict_refuses_a_model_that_would_run_code(tmp_path: Path, capsys) -> 
     [
         (
             np.array([[1, 2, 12]]),
-            "`x` holds ids up to 12, but the first layer `embedding` takes ids 0..9 "
-            "(input_dim=10)",
+            "`x` holds ids up to 12, but the first layer `embedding` takes ids 0..9 (input_dim=10)",
         ),
         (np.array([[1, -2, 3]]), "`x` holds a negative id (-2), but the first layer"),
         (np.array([[1.5, 2, 3]]), "`x` holds fractional values (such as 1.5)"),
