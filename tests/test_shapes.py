@@ -359,7 +359,7 @@ def test_trainable_false_on_a_wrapper_is_a_warning(body: str) -> None:
 
 # -- messages ---------------------------------------------------------------------------
 
-SHAPES_SOURCE = Path(__file__).parent.parent / "kdsl" / "shapes.py"
+SHAPES_SOURCE = Path(__file__).parent.parent / "kdsl" / "semantics" / "shapes.py"
 
 
 def _problem_calls():

@@ -377,19 +377,20 @@ def fit_option_comment(name: str, value: object) -> str:
     return template.format(value=value).capitalize() + "."
 
 
-def comments(model: ir.Model) -> dict[str | int, str]:
-    """Every comment of `--explain`, by the line it goes above: "input", a layer's index,
-    "compile", "optimizer", "loss", "metrics", "fit:NAME"."""
+def comments(model: ir.Model) -> dict[str, str]:
+    """Every comment of `--explain`, by the line it goes above: an input's or a layer
+    node's id (`model.inputs`, `model.nodes`), "compile", "optimizer", "loss", "metrics",
+    "fit:NAME"."""
     catalog = load()
-    rows = infer(model, catalog).rows
-    last = len(model.layers) - 1
-    comments: dict[str | int, str] = {
-        "input": input_comment(model.input_shape, dict(model.input_kwargs).get("dtype"))
+    summary = infer(model, catalog)
+    comments: dict[str, str] = {
+        source.id: input_comment(source.shape, source.dtype) for source in model.inputs
     }
-    for index, call in enumerate(model.layers):
+    for node in model.nodes:
+        call = node.call
         category = catalog.layers[call.class_name.lower()].category
-        row = rows[index] if index < len(rows) else None
-        comments[index] = layer_comment(call, category, row, output=index == last)
+        row = summary.row(node.id)
+        comments[node.id] = layer_comment(call, category, row, output=node.id in model.outputs)
     comments["compile"] = compile_comment()
     optimizer_key = _key(model.optimizer, catalog.optimizers, {})
     comments["optimizer"] = optimizer_comment(optimizer_key, model.optimizer.call)

@@ -136,7 +136,7 @@ class _Checker:
                 "use a number Python can hold as a finite float, e.g. `1e-3` or `1e30`",
             )
 
-    def shape(self, value: nodes.Value) -> tuple | None:
+    def shape(self, value: nodes.Value) -> ir.Dims | None:
         """`4`, `28x28x1`, `(None, 128)` → a shape tuple without the batch dimension."""
         hint = "a shape is `4`, `28x28x1`, `(28, 28, 1)` or `(None, 128)`"
         if isinstance(value, nodes.Number) and not isinstance(value.value, float):
@@ -489,7 +489,9 @@ class _Checker:
             return None
         return dataclasses.replace(outer, module="layers", args=(_with_module(inner, "layers"),))
 
-    def input_element(self, call: nodes.Call) -> tuple[tuple | None, tuple]:
+    def input_element(
+        self, call: nodes.Call
+    ) -> tuple[ir.Dims | None, tuple[tuple[str, ir.PyValue], ...]]:
         """The leading `input SHAPE [dtype=...] [name=...]` element."""
         shape = None
         kwargs: list[tuple[str, ir.PyValue]] = []
@@ -527,14 +529,18 @@ class _Checker:
                 kwargs.append((arg.name, value))
         return shape, tuple(kwargs)
 
-    def chain(self, calls: tuple[nodes.Call, ...]):
-        shape: tuple | None = None
-        input_kwargs: tuple = ()
+    def chain(self, calls: tuple[nodes.Call, ...]) -> ir.Model | None:
+        """The layers written `a -> b -> c` as a chain graph (`ir.chain`), with the
+        compile and fit settings still empty; None when an error was found."""
+        shape: ir.Dims | None = None
+        input_kwargs: tuple[tuple[str, ir.PyValue], ...] = ()
+        input_span: nodes.Span | None = None
         has_shape = False
         layers: list[ir.KerasCall] = []
         has_input_element = calls[0].name == "input"
         if has_input_element:
             program_input = calls[0]
+            input_span = program_input.span
             shape, input_kwargs = self.input_element(calls[0])
             has_shape = True
             calls = calls[1:]
@@ -576,7 +582,10 @@ class _Checker:
                 f"add `in SHAPE` to the first layer, e.g. `{calls[0].name} ... in 4`, or start "
                 "with `input 4 ->`",
             )
-        return shape, input_kwargs, layers
+        if shape is None or not layers or len(layers) != len(calls):
+            return None  # an error was said
+        inputs, graph, outputs = ir.chain(ir.IdCounter(), shape, layers, input_kwargs, input_span)
+        return ir.Model(inputs, graph, outputs, _NO_ARG, _NO_ARG, (), (), "")
 
     # -- sections -------------------------------------------------------------------------
 
@@ -781,7 +790,7 @@ def _resolve(
 ) -> ir.Model:
     """The checked model, its warnings added to `warnings`; `SourceError` on an error."""
     checker = _Checker(catalog)
-    shape, input_kwargs, layers = checker.chain(program.layers)
+    graph = checker.chain(program.layers)
     found, tried = checker.sections(program.sections)
     c = checker.catalog
 
@@ -824,11 +833,9 @@ def _resolve(
 
     if any(d.severity == "error" for d in checker.diagnostics):
         raise SourceError(source, checker.diagnostics)
-    assert shape is not None and optimizer is not None and loss is not None
-    model = ir.Model(
-        input_shape=shape,
-        input_kwargs=input_kwargs,
-        layers=tuple(layers),
+    assert graph is not None and optimizer is not None and loss is not None
+    model = dataclasses.replace(
+        graph,
         optimizer=optimizer,
         loss=loss,
         metrics=tuple(metrics),
@@ -838,6 +845,9 @@ def _resolve(
     if warnings is not None:
         warnings.extend(checker.diagnostics)
     return model
+
+
+_NO_ARG = ir.CompileArg()  # the chain's until the sections are checked
 
 
 def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:

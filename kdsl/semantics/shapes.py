@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from kdsl import ir
 from kdsl.errors import Diagnostic
 from kdsl.semantics.catalog import WRAPPER_CLASSES, Catalog, keras_snake_case, load
 
-Shape = tuple  # e.g. (None, 28, 28, 1): batch first, None for any size
+# What a layer outputs, e.g. (None, 28, 28, 1): batch first, None for any size.
+Shape = tuple[int | None, ...]
 
 
 class ShapeProblem(Exception):
@@ -31,13 +32,15 @@ class ShapeProblem(Exception):
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the summary: a layer, its output shape and its parameters."""
+    """One line of the summary: a layer (the node `node_id`), its output shape and its
+    parameters."""
 
     name: str
     class_name: str
     output_shape: Shape | None  # None: unknown from here on
     trainable: int | None
     non_trainable: int | None
+    node_id: ir.NodeId
 
     @property
     def params(self) -> int | None:
@@ -48,17 +51,32 @@ class Row:
 
 @dataclass
 class Summary:
+    """A row per node, in the graph's order; look one up by its node's id with `row`."""
+
     rows: list[Row] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was not checked, and why
+    outputs: tuple[ir.NodeId, ...] = ()  # the model's outputs
 
     def total(self, kind: str = "params") -> int | None:
         values = [getattr(row, kind) for row in self.rows]
         return None if any(v is None for v in values) else sum(values)
 
+    def row(self, node_id: ir.NodeId) -> Row | None:
+        """The row of the node `node_id`; None for an input (it has no row)."""
+        if len(self._by_id) != len(self.rows):
+            self._by_id = {row.node_id: row for row in self.rows}
+        return self._by_id.get(node_id)
+
     @property
     def output_shape(self) -> Shape | None:
-        return self.rows[-1].output_shape if self.rows else None
+        """The shape of the model's only output (None when unknown)."""
+        if len(self.outputs) != 1:
+            raise ValueError(f"the model has {len(self.outputs)} outputs: look up a row")
+        row = self.row(self.outputs[0])
+        return row.output_shape if row else None
+
+    _by_id: dict[ir.NodeId, Row] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -145,6 +163,13 @@ class _Layer:
 def written_name(call: ir.KerasCall) -> str:
     """The layer kind as the user wrote it (`groupnorm`, not `groupnormalization`)."""
     return call.written or call.class_name.lower()
+
+
+def wrapped(call: ir.KerasCall) -> ir.KerasCall:
+    """The layer a wrapper (`Bidirectional(LSTM(4))`) wraps: its first argument."""
+    inner = call.args[0]
+    assert isinstance(inner, ir.KerasCall), f"{call.class_name} wraps no layer"
+    return inner
 
 
 def _tuples(value):
@@ -244,14 +269,27 @@ def _window(
 
 # -- rules ------------------------------------------------------------------------------
 
-Rule = Callable[[_Layer, Shape], Out]
+# A rule takes the shapes of a node's inputs, in order: one for every layer so far; a
+# layer that merges several (`add`, `concatenate`) is a rule over them all.
+Rule = Callable[[_Layer, Sequence[Shape]], Out | None]
 RULES: dict[str, Rule] = {}
+OneInputRule = Callable[[_Layer, Shape], Out | None]
 
 
-def rule(*class_names: str):
-    def register(function: Rule) -> Rule:
+def rule(*class_names: str) -> Callable[[OneInputRule], OneInputRule]:
+    """Registers a rule for layers of one input (most of Keras's)."""
+
+    def register(function: OneInputRule) -> OneInputRule:
+        def on_inputs(layer: _Layer, shapes: Sequence[Shape]) -> Out | None:
+            if len(shapes) != 1:
+                raise ShapeProblem(
+                    f"`{layer.name}` takes one input, but gets {len(shapes)}",
+                    "give it the output of one layer",
+                )
+            return function(layer, shapes[0])
+
         for name in class_names:
-            RULES[name] = function
+            RULES[name] = on_inputs
         return function
 
     return register
@@ -777,10 +815,10 @@ class _Wrapped(Exception):
 
 
 def _inner(layer: _Layer, catalog: Catalog, shape: Shape) -> tuple[Out, _Layer]:
-    call = layer.call.args[0]
+    call = wrapped(layer.call)
     inner = _Layer(call, catalog, layer.path)
     function = RULES.get(call.class_name)
-    out = _frozen(call, function(inner, shape)) if function else None
+    out = _frozen(call, function(inner, [shape])) if function else None
     if out is None:
         raise _Wrapped(inner.name)
     return out, inner
@@ -810,22 +848,30 @@ def _wrapper(layer: _Layer, shape: Shape, catalog: Catalog) -> Out:
 
 
 def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
-    """Shapes and parameters of every layer, and every problem found on the way."""
+    """Shapes and parameters of every node, and every problem found on the way.
+
+    Walks the graph in its (topological) order, with a shape, a dtype and a `_Path` per
+    edge: what each input and node outputs. A node whose input is unknown (no rule, or a
+    problem before it) is unknown too, and counts as skipped.
+    """
     catalog = catalog or load()
     summary = Summary()
-    shape: Shape | None = (None, *model.input_shape)
-    dtype = dict(model.input_kwargs).get("dtype", "float32")
+    shapes: dict[ir.NodeId, Shape | None] = {}
+    dtypes: dict[ir.NodeId, str] = {}
+    paths: dict[ir.NodeId, _Path] = {}
+    for source in model.inputs:
+        shapes[source.id] = (None, *source.shape)
+        dtypes[source.id] = source.dtype
+        paths[source.id] = _Path(tuple(source.shape))
     names: dict[str, int] = {}  # automatic names given so far, per class
     used: set[str] = set()
     unknown_from: str | None = None
     skipped = 0
-    path = _Path(tuple(model.input_shape))
-    for index, call in enumerate(model.layers):
+    for node in model.nodes:
+        call = node.call
+        path = paths[node.inputs[0]]
         layer = _Layer(call, catalog, path)
-        for inner in call.args:  # `Bidirectional(LSTM(...))`: the inner layer is named first
-            if isinstance(inner, ir.KerasCall) and inner.kwarg("name") is None:
-                _auto_name(inner.class_name, names)
-        name = call.kwarg("name") or _auto_name(call.class_name, names)
+        name = _layer_name(call, names)
         if name in used:
             summary.diagnostics.append(
                 Diagnostic(
@@ -836,20 +882,24 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
             )
         used.add(name)
         out: Out | None = None
-        if shape is not None:
-            for problem in (_check_dtype(layer, dtype, index), _wrapper_not_frozen(layer)):
+        known = [shape for shape in map(shapes.__getitem__, node.inputs) if shape is not None]
+        if len(known) == len(node.inputs):
+            shape = known[0]
+            dtype = dtypes[node.inputs[0]]
+            fed_by_input = model.is_input(node.inputs[0])
+            for problem in (_check_dtype(layer, dtype, fed_by_input), _wrapper_not_frozen(layer)):
                 if problem:
                     summary.diagnostics.append(problem)
             try:
-                out = _apply_checked(layer, shape, catalog)
+                out = _apply_checked(layer, known, catalog)
                 if out is None:
-                    unknown_from = f"`{layer.name}` (line {call.span.line})"
+                    unknown_from = unknown_from or f"`{layer.name}` (line {_line(call)})"
             except ShapeProblem as error:
                 span = call.arg_span(error.arg) if error.arg else call.span
                 summary.diagnostics.append(Diagnostic(str(error), span, error.hint))
             except _Wrapped as wrapped:
                 inner = str(wrapped)  # the wrapped layer's DSL name
-                unknown_from = f"`{layer.name} {inner}` (line {call.span.line})"
+                unknown_from = unknown_from or f"`{layer.name} {inner}` (line {_line(call)})"
             if call.class_name == "Flatten" and len(shape) == 2:
                 summary.diagnostics.append(
                     Diagnostic(
@@ -859,28 +909,34 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
                         severity="warning",
                     )
                 )
-            if out is not None and out.dtype:
-                dtype = out.dtype
+            dtypes[node.id] = out.dtype if out is not None and out.dtype else dtype
             if out is not None and len(out.shape) != len(shape):
                 path = replace(path, reshaped_by=call, fewer=len(out.shape) < len(shape))
         else:
             skipped += 1
-        shape = out.shape if out is not None else None
+        paths[node.id] = path
+        shapes[node.id] = out.shape if out is not None else None
         summary.rows.append(
             Row(
                 name,
                 call.class_name,
-                shape,
+                shapes[node.id],
                 out.trainable if out else None,
                 out.non_trainable if out else None,
+                node.id,
             )
         )
-    last = _output_layer(model)
-    units = shape[-1] if shape else (last.args[0] if last.class_name == "Dense" else None)
-    summary.diagnostics += _check_output(model, last, units)
+    units_unknown = False
+    for output in model.output_nodes:
+        last = _output_layer(model, output)
+        shape = shapes[output.id]
+        units = shape[-1] if shape else (last.args[0] if last.class_name == "Dense" else None)
+        units_unknown = units_unknown or units is None
+        summary.diagnostics += _check_output(model, last, units)  # type: ignore[arg-type]
+    summary.outputs = model.outputs
     if unknown_from:
         what = f"{skipped} later layer{'s' if skipped != 1 else ''}"
-        if units is None:
+        if units_unknown:
             what += " and the output against the loss"
         summary.notes.append(
             f"kdsl has no shape rule for {unknown_from}: shapes and parameter counts are "
@@ -889,7 +945,21 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
     return summary
 
 
-def _apply_checked(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
+def _layer_name(call: ir.KerasCall, names: dict[str, int]) -> str:
+    """The layer's Keras name: its `name=`, or the automatic one Keras gives it, counting
+    the layers made before it (`names`); a wrapped layer is made, and named, first."""
+    for inner in call.args:  # `Bidirectional(LSTM(...))`: the inner layer is named first
+        if isinstance(inner, ir.KerasCall) and inner.kwarg("name") is None:
+            _auto_name(inner.class_name, names)
+    given = call.kwarg("name")
+    return given if isinstance(given, str) else _auto_name(call.class_name, names)
+
+
+def _line(call: ir.KerasCall) -> int | str:
+    return call.span.line if call.span is not None else "?"
+
+
+def _apply_checked(layer: _Layer, shapes: Sequence[Shape], catalog: Catalog) -> Out | None:
     """`_apply`, with a value of a type no rule expected turned into a user's error.
 
     Rules check the arguments they know to go wrong; this is the net under them (the
@@ -897,7 +967,7 @@ def _apply_checked(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
     never a crash.
     """
     try:
-        return _apply(layer, shape, catalog)
+        return _apply(layer, shapes, catalog)
     except (TypeError, ValueError, ArithmeticError, IndexError, KeyError) as error:
         given = ", ".join(f"{k}={show_value(v)}" for k, v in layer.call.kwargs) or "its defaults"
         positional = ", ".join(map(show_value, layer.call.args))
@@ -910,11 +980,16 @@ def _apply_checked(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
         ) from None
 
 
-def _apply(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
+def _apply(layer: _Layer, shapes: Sequence[Shape], catalog: Catalog) -> Out | None:
     if layer.call.class_name in WRAPPER_CLASSES:
-        return _wrapper(layer, shape, catalog)  # see `_wrapper_not_frozen`
+        if len(shapes) != 1:
+            raise ShapeProblem(
+                f"`{layer.name}` takes one input, but gets {len(shapes)}",
+                "give it the output of one layer",
+            )
+        return _wrapper(layer, shapes[0], catalog)  # see `_wrapper_not_frozen`
     function = RULES.get(layer.call.class_name)
-    return _frozen(layer.call, function(layer, shape)) if function else None
+    return _frozen(layer.call, function(layer, shapes)) if function else None
 
 
 def _frozen(call: ir.KerasCall, out: Out | None) -> Out | None:
@@ -932,7 +1007,7 @@ def _wrapper_not_frozen(layer: _Layer) -> Diagnostic | None:
     call = layer.call
     if call.class_name not in WRAPPER_CLASSES or call.kwarg("trainable", True) is not False:
         return None
-    inner = call.args[0]
+    inner = wrapped(call)
     inner_name = inner.written or inner.class_name.lower()
     return Diagnostic(
         f"`trainable=false` on `{layer.name}` does not freeze the wrapped `{inner_name}`: "
@@ -944,12 +1019,14 @@ def _wrapper_not_frozen(layer: _Layer) -> Diagnostic | None:
     )
 
 
-def _check_dtype(layer: _Layer, dtype: str, index: int) -> Diagnostic | None:
+def _check_dtype(layer: _Layer, dtype: str, fed_by_input: bool) -> Diagnostic | None:
+    """An embedding reads integer ids: `dtype` is what its input holds; `fed_by_input`,
+    whether that input is the model's own."""
     embeddings = ("Embedding", "ReversibleEmbedding")
     if layer.call.class_name in embeddings and not dtype.startswith(("int", "uint")):
         hint = (
             "start with `input SHAPE dtype=int32`"
-            if index == 0
+            if fed_by_input
             else f"`{layer.name}` must come right after an integer input"
         )
         return Diagnostic(
@@ -978,12 +1055,15 @@ ONE_CLASS_LOSSES = frozenset(
 )
 
 
-def _output_layer(model: ir.Model) -> ir.KerasCall:
-    """The layer that decides the outputs: the last one, looking past dropout and noise."""
-    for call in reversed(model.layers):
-        if call.class_name not in _PASS_THROUGH:
-            return call
-    return model.layers[-1]
+def _output_layer(model: ir.Model, output: ir.Node) -> ir.KerasCall:
+    """The layer that decides an output's values: the output node, or the layer before it
+    when it only passes values on (dropout, noise), looking back through one-input nodes."""
+    node = output
+    while node.call.class_name in _PASS_THROUGH:
+        if len(node.inputs) != 1 or model.is_input(node.inputs[0]):
+            return output.call  # nothing before it decides more
+        node = model.node(node.inputs[0])
+    return node.call
 
 
 def _check_output(model: ir.Model, last: ir.KerasCall, units: int | None) -> list[Diagnostic]:
