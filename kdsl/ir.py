@@ -115,7 +115,7 @@ class Model:
         """A malformed graph is a bug in whatever built it: say so at once, not later in a
         renderer. Linear in the graph's size."""
         seen: set[NodeId] = set()
-        for item in (*self.inputs, *self.nodes):
+        for item in self._items():
             if item.id in seen:
                 raise ValueError(f"the model's graph has two nodes with the id {item.id!r}")
             if isinstance(item, Node):
@@ -133,7 +133,10 @@ class Model:
 
     @cached_property
     def _by_id(self) -> dict[NodeId, Input | Node]:
-        return {item.id: item for item in (*self.inputs, *self.nodes)}
+        return {item.id: item for item in self._items()}
+
+    def _items(self) -> list[Input | Node]:
+        return [*self.inputs, *self.nodes]
 
     def node(self, node_id: NodeId) -> Node:
         item = self._by_id[node_id]

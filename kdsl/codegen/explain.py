@@ -304,8 +304,8 @@ def _arguments(call: ir.KerasCall) -> dict[str, str]:
     values["cap"] = f" capped at {cap}" if cap is not None else ""
     offset = values.get("offset")
     values["offset_words"] = f" and adds {offset}" if offset not in (None, 0, 0.0) else ""
-    rank = re.search(r"(\d)D$", call.class_name)
-    rank = rank.group(1) if rank else "1"
+    found = re.search(r"(\d)D$", call.class_name)
+    rank = found.group(1) if found else "1"
     words: dict[str, str] = {}
     for name, value in values.items():
         if name in ("kernel", "pool", "output_size") and isinstance(value, int):
@@ -406,6 +406,7 @@ def comments(model: ir.Model) -> dict[str, str]:
 def _key(arg: ir.CompileArg, entries: dict, aliases: dict[str, str]) -> str:
     """The catalog key of an optimizer or metric, written as a string or an object."""
     if arg.call is None:
+        assert arg.shorthand is not None  # a CompileArg is one or the other
         return aliases.get(arg.shorthand, arg.shorthand)
     entry = by_class(entries, arg.call.class_name)
     return entry.key if entry else arg.call.class_name.lower()

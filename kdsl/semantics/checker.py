@@ -23,6 +23,7 @@ from kdsl.semantics.catalog import (
     WRAPPER_CLASSES,
     Catalog,
     Entry,
+    Param,
     did_you_mean,
     load,
 )
@@ -216,7 +217,9 @@ class _Checker:
                 f"e.g. `{name}=0.2`",
             )
 
-    def check_type(self, owner: str, param, value: ir.PyValue, span: nodes.Span) -> None:
+    def check_type(
+        self, owner: str, param: Param | None, value: ir.PyValue, span: nodes.Span
+    ) -> None:
         """Where Keras's default (or the catalog's example) is a flag, a number or a word,
         the value must be one too."""
         if param is None or value is None:
@@ -297,8 +300,10 @@ class _Checker:
                 name, span = arg.name, arg.name_span
                 if warning := entry.deprecation(call.name, name):  # Keras's old name: written anew
                     self.diagnostics.append(dataclasses.replace(warning, span=span))
-                    if (name := dict(entry.deprecated)[name]) is None:
+                    renamed = dict(entry.deprecated)[name]
+                    if renamed is None:
                         continue
+                    name = renamed
                 if entry.param(name) is None:
                     ok = False
                     hint = FORBIDDEN_LAYER_KWARGS.get(name) if what == "layer" else None
@@ -630,17 +635,15 @@ class _Checker:
             return None, key
         return ir.CompileArg(call=_with_module(bound, module)), key
 
-    def sections(self, sections: tuple[nodes.Section, ...]):
+    def sections(
+        self, sections: tuple[nodes.Section, ...]
+    ) -> tuple[dict[str, list[nodes.Call]], dict[str, nodes.Span]]:
         found: dict[str, list[nodes.Call]] = {}
         spans: dict[str, nodes.Span] = {}
         kinds = section_kinds([section.calls[0].name for section in sections], self.swallowed)
         for section, kind in zip(sections, kinds, strict=True):
             head = section.calls[0]
-            if head.name in SECTION_NAMES:
-                calls = self.named_section(kind, section)
-            elif kind is not None:
-                calls = list(section.calls)
-            else:
+            if kind is None:  # a named section always has its kind: an unnamed one too many
                 self.error(
                     f"unnamed section `{head.name}` after the optimizer and the loss",
                     head.name_span,
@@ -648,6 +651,11 @@ class _Checker:
                     + (f"; {h}" if (h := did_you_mean(head.name, SECTION_NAMES)) else ""),
                 )
                 continue
+            calls: list[nodes.Call] | None
+            if head.name in SECTION_NAMES:
+                calls = self.named_section(kind, section)
+            else:
+                calls = list(section.calls)
             if kind in spans:
                 self.error(
                     f"the {kind} is given twice",
@@ -801,7 +809,8 @@ def _resolve(
             found["optimizer"][0], "optimizer", *c.compile_table("optimizer")
         )
     if "loss" in found:
-        loss, loss_key = checker.compile_arg(found["loss"][0], "loss", *c.compile_table("loss"))
+        loss, key = checker.compile_arg(found["loss"][0], "loss", *c.compile_table("loss"))
+        loss_key = key or ""
     missing = [k for k in ("optimizer", "loss") if k not in tried and k not in checker.swallowed]
     if missing:
         end = program.sections[-1].span if program.sections else program.layers[-1].span

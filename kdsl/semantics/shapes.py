@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from kdsl import ir
 from kdsl.errors import Diagnostic
@@ -117,7 +118,8 @@ class _Layer:
         self.name = written_name(call)
         self.path = path
 
-    def __getitem__(self, name: str):
+    def __getitem__(self, name: str) -> Any:
+        """An argument's value: any `ir.PyValue`, which each rule checks as it reads it."""
         return self.values.get(name)
 
     def ints(self, name: str, rank: int) -> tuple[int, ...]:
@@ -172,12 +174,12 @@ def wrapped(call: ir.KerasCall) -> ir.KerasCall:
     return inner
 
 
-def _tuples(value):
+def _tuples(value: object) -> object:
     """JSON lists (how the catalog stores tuple defaults) back to tuples."""
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-def show_value(value) -> str:
+def show_value(value: object) -> str:
     if value is None:
         return "none"
     if isinstance(value, bool):
@@ -192,8 +194,9 @@ def show_shape(shape: Shape | None) -> str:
     return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
 
 
-def _prod(dims) -> int | None:
-    return None if any(d is None for d in dims) else math.prod(dims)
+def _prod(dims: Sequence[int | None]) -> int | None:
+    known = [d for d in dims if d is not None]
+    return math.prod(known) if len(known) == len(dims) else None
 
 
 def _need_rank(layer: _Layer, shape: Shape, ranks: tuple[int, ...], what: str) -> None:
@@ -505,13 +508,17 @@ def _conv_like(layer: _Layer, shape: Shape, rank: int) -> tuple[list, int]:
 _AXES = {1: "steps, channels", 2: "height, width, channels", 3: "depth, height, width, channels"}
 
 
-def _assemble(layer: _Layer, shape: Shape, spatial: list, channels) -> Shape:
+def _assemble(
+    layer: _Layer, shape: Shape, spatial: Sequence[int | None], channels: int | None
+) -> Shape:
     if layer["data_format"] == "channels_first":
         return (shape[0], channels, *spatial)
     return (shape[0], *spatial, channels)
 
 
-def _kernel(layer: _Layer, rank: int, paddings: tuple[str, ...] = ("valid", "same")):
+def _kernel(
+    layer: _Layer, rank: int, paddings: tuple[str, ...] = ("valid", "same")
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], str]:
     """A convolution's kernel size, strides, dilation rate (each `rank` numbers), padding."""
     return (
         layer.ints("kernel_size", rank),
@@ -521,7 +528,9 @@ def _kernel(layer: _Layer, rank: int, paddings: tuple[str, ...] = ("valid", "sam
     )
 
 
-def _strides_or_dilation(layer: _Layer, strides, dilation) -> None:
+def _strides_or_dilation(
+    layer: _Layer, strides: tuple[int, ...], dilation: tuple[int, ...]
+) -> None:
     if max(strides) > 1 and max(dilation) > 1:
         raise ShapeProblem(
             f"`{layer.name}` cannot use strides > 1 and dilation_rate > 1 together",
@@ -530,7 +539,14 @@ def _strides_or_dilation(layer: _Layer, strides, dilation) -> None:
         )
 
 
-def _windows(layer: _Layer, spatial, kernel, strides, dilation, padding: str) -> list:
+def _windows(
+    layer: _Layer,
+    spatial: Sequence[int | None],
+    kernel: tuple[int, ...],
+    strides: tuple[int, ...],
+    dilation: tuple[int, ...],
+    padding: str,
+) -> list[int | None]:
     """Output sizes of a sliding window over each spatial dimension (`causal` is `same`)."""
     mode = "valid" if padding == "valid" else "same"
     return [
@@ -540,7 +556,10 @@ def _windows(layer: _Layer, spatial, kernel, strides, dilation, padding: str) ->
 
 
 def _conv_rank(class_name: str) -> int:
-    return int(re.search(r"(\d)D", class_name).group(1))
+    """1, 2 or 3: the number in `Conv2D`, `MaxPooling3D`... (every class given a rank has one)."""
+    found = re.search(r"(\d)D", class_name)
+    assert found is not None, f"{class_name} has no rank"
+    return int(found.group(1))
 
 
 @rule(
@@ -620,7 +639,7 @@ def _conv_transpose(layer: _Layer, shape: Shape) -> Out:
             "lower output_padding or raise strides",
             arg="output_padding",
         )
-    out = []
+    out: list[int | None] = []
     for size, k, st, d, pad in zip(spatial, kernel, strides, dilation, extras, strict=True):
         if size is None:
             out.append(None)
@@ -736,7 +755,7 @@ def _resize(layer: _Layer, shape: Shape) -> Out:
     return Out(_assemble(layer, shape, size, channels))
 
 
-def _norm_axis(layer: _Layer, shape: Shape) -> int | None:
+def _norm_axis(layer: _Layer, shape: Shape) -> int:
     axis = layer["axis"]
     axis = axis[0] if isinstance(axis, tuple) and len(axis) == 1 else axis
     if not isinstance(axis, int) or not -len(shape) <= axis < len(shape):
@@ -810,6 +829,14 @@ def _rnn(layer: _Layer, shape: Shape) -> Out:
     return Out((shape[0], units), params)
 
 
+def _known(size: int | None) -> int:
+    """A size the wrapped layer's rule has already required known (its units, its input
+    channels); a TypeError otherwise, which `_apply_checked` words for the user."""
+    if size is None:
+        raise TypeError("a size needed to count the weights is unknown")
+    return size
+
+
 class _Wrapped(Exception):
     """The wrapped layer has no rule: the wrapper's shape is unknown too."""
 
@@ -833,14 +860,14 @@ def _wrapper(layer: _Layer, shape: Shape, catalog: Catalog) -> Out:
             size = shape[_channel_axis(inner, shape)]
         else:
             size = out.shape[-1]
-        return Out(out.shape, out.trainable, out.non_trainable + size)
+        return Out(out.shape, out.trainable, out.non_trainable + _known(size))
     if layer.call.class_name == "TimeDistributed":
         _need_rank(layer, shape, tuple(range(3, 9)), "sequences: (steps, ...) per sample")
         out, _ = _inner(layer, catalog, (shape[0], *shape[2:]))
         return Out((shape[0], shape[1], *out.shape[1:]), out.trainable, out.non_trainable)
     out, inner = _inner(layer, catalog, shape)
     mode = layer.choice("merge_mode", ("concat", "sum", "mul", "ave"))
-    last = out.shape[-1] * 2 if mode == "concat" else out.shape[-1]
+    last = _known(out.shape[-1]) * 2 if mode == "concat" else out.shape[-1]
     return Out((*out.shape[:-1], last), 2 * out.trainable, 2 * out.non_trainable)
 
 
@@ -929,10 +956,10 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
     units_unknown = False
     for output in model.output_nodes:
         last = _output_layer(model, output)
-        shape = shapes[output.id]
-        units = shape[-1] if shape else (last.args[0] if last.class_name == "Dense" else None)
+        output_shape = shapes[output.id]
+        units = output_shape[-1] if output_shape else _dense_units(last)
         units_unknown = units_unknown or units is None
-        summary.diagnostics += _check_output(model, last, units)  # type: ignore[arg-type]
+        summary.diagnostics += _check_output(model, last, units)
     summary.outputs = model.outputs
     if unknown_from:
         what = f"{skipped} later layer{'s' if skipped != 1 else ''}"
@@ -943,6 +970,12 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
             f"unknown from there on, so {what} could not be checked"
         )
     return summary
+
+
+def _dense_units(call: ir.KerasCall) -> int | None:
+    """A `Dense` layer's units (its first argument), whatever its input; else None."""
+    units = call.args[0] if call.class_name == "Dense" and call.args else None
+    return units if type(units) is int else None
 
 
 def _layer_name(call: ir.KerasCall, names: dict[str, int]) -> str:
@@ -1068,7 +1101,7 @@ def _output_layer(model: ir.Model, output: ir.Node) -> ir.KerasCall:
 
 def _check_output(model: ir.Model, last: ir.KerasCall, units: int | None) -> list[Diagnostic]:
     """The output layer's (`last`'s) activation and units against the loss."""
-    activation = dict(last.kwargs).get("activation")
+    activation: object = dict(last.kwargs).get("activation")
     if last.class_name == "Activation":
         activation = last.args[0] if last.args else None
     if last.class_name == "Softmax":
@@ -1149,7 +1182,7 @@ def format_summary(summary: Summary, title: str) -> str:
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(3)]
     rule_line = "─" * (sum(widths) + 4)
 
-    def line(cells) -> str:
+    def line(cells: tuple[str, str, str]) -> str:
         return f"{cells[0]:<{widths[0]}}  {cells[1]:<{widths[1]}}  {cells[2]:>{widths[2]}}"
 
     out = [f'Model: "{title}"', rule_line, line(header), rule_line]

@@ -144,15 +144,15 @@ def hover_text(
     program = analysis.program
     if program is None:
         return None
-    found = analysis.node_at(line, column)
-    if found is not None:
-        node, row = found
-        call = node.call
-        assert call.span is not None  # `node_at` found it by its span
-        entry = catalog.layer(call.written)
+    at = analysis.node_at(line, column)
+    if at is not None:
+        node, row = at
+        keras = node.call
+        assert keras.span is not None  # `node_at` found it by its span
+        entry = catalog.layer(keras.written)
         assert entry is not None  # the program checked, so every name is known
-        lines = _entry_text(entry, "layers", call.written, row.name)
-        inner = call.args[0] if call.args else None
+        lines = _entry_text(entry, "layers", keras.written, row.name)
+        inner = keras.args[0] if keras.args else None
         if isinstance(inner, ir.KerasCall):
             lines.append(f"Wraps `keras.layers.{inner.class_name}`")
         lines.append(f"Output shape: `{show_shape(row.output_shape)}`")
@@ -161,7 +161,7 @@ def hover_text(
             if any(d.severity == "error" for d in analysis.diagnostics):
                 lines.append("*Unknown from the first shape error on.*")
             lines += [f"*{note}*" for note in analysis.notes]
-        return "\n\n".join(lines), call.span
+        return "\n\n".join(lines), keras.span
     source = analysis.input_at(line, column)
     if source is not None and source.span is not None:
         shape = show_shape((None, *source.shape))
