@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 from golden_cases import all_programs, case_id
 
-from kdsl import check_source, ir
+from kdsl import check_source, ir, parse
 from kdsl.codegen import diagram, explain
 from kdsl.codegen.render import render
+from kdsl.errors import Source, SourceError
 from kdsl.options import Mode
+from kdsl.semantics.checker import analyze
 from kdsl.semantics.shapes import infer, show_shape
 from kdsl.tools.lsp import hover_text
 
@@ -212,3 +214,20 @@ def test_each_edge_has_its_own_dtype() -> None:
         (message, "`embedding` must come right after an integer input"),
     ]
     assert summary.row("direct").output_shape == (None, 10, 8)
+
+
+def test_one_entry_point_with_the_shape_error_policy_as_a_parameter() -> None:
+    """`analyze` raises every error by default; with shape_errors="keep" (the editor's)
+    a shape error stays in the summary with the rows up to it, but a wrong name still
+    raises: there is no model to infer."""
+    shape_error = "input 4 -> conv2d 8 3 -> dense 1; adam; mse"
+    with pytest.raises(SourceError, match="`conv2d` needs 3 dimensions per sample"):
+        analyze(parse(shape_error), Source("m.k", shape_error))
+    model, summary = analyze(parse(shape_error), Source("m.k", shape_error), shape_errors="keep")
+    assert [d.severity for d in summary.diagnostics] == ["error"]
+    assert [row.output_shape for row in summary.rows] == [None, None]
+    assert [row.node_id for row in summary.rows] == [node.id for node in model.nodes]
+    name_error = "input 4 -> dense 8 -> dnese 1; adam; mse"
+    for policy in ("raise", "keep"):
+        with pytest.raises(SourceError, match="unknown layer `dnese`"):
+            analyze(parse(name_error), Source("m.k", name_error), shape_errors=policy)

@@ -10,6 +10,7 @@ import dataclasses
 import math
 import re
 from collections.abc import Iterable
+from typing import Literal
 
 from kdsl import ir
 from kdsl.errors import Diagnostic, Source, SourceError
@@ -756,37 +757,31 @@ class _Checker:
         return tuple(options.items())
 
 
-def check(program: nodes.Program, source: Source, catalog: Catalog | None = None) -> ir.Model:
-    """Validate a parsed program; raise `SourceError` listing every problem found."""
-    return analyze(program, source, catalog)[0]
+# What `analyze` does with an error found in the shapes: "raise" it (with every other
+# problem), or "keep" it in the summary's diagnostics, with the rows up to it (an editor
+# still shows what each layer outputs).
+ShapeErrors = Literal["raise", "keep"]
 
 
 def analyze(
-    program: nodes.Program, source: Source, catalog: Catalog | None = None
+    program: nodes.Program,
+    source: Source,
+    catalog: Catalog | None = None,
+    shape_errors: ShapeErrors = "raise",
 ) -> tuple[ir.Model, Summary]:
     """The checked model and its static shapes; warnings are in the summary's diagnostics.
+    The one way in, for the command line, the API, the notebook and the editor.
 
-    Names and arguments are checked first; shapes only once every layer is known, so a
-    typo never sets off a cascade of shape errors.
-    """
-    model, summary = summarize(program, source, catalog)
-    if any(d.severity == "error" for d in summary.diagnostics):
-        raise SourceError(source, summary.diagnostics)
-    return model, summary
-
-
-def summarize(
-    program: nodes.Program, source: Source, catalog: Catalog | None = None
-) -> tuple[ir.Model, Summary]:
-    """`analyze` that keeps the summary when only shapes are wrong (errors in its diagnostics).
-
-    For editors: the rows still say what each layer outputs up to the problem. Names and
-    arguments that are wrong still raise `SourceError`, as there is no model to infer.
+    Names and arguments are checked first, and a wrong one raises `SourceError` whatever
+    `shape_errors` says, as there is no model to infer; shapes only once every layer is
+    known, so a typo never sets off a cascade of shape errors.
     """
     warnings: list[Diagnostic] = []  # the checker's (deprecated arguments)
     model = _resolve(program, source, catalog or load(), warnings)
     summary = infer(model, catalog)
     summary.diagnostics[:0] = warnings
+    if shape_errors == "raise" and any(d.severity == "error" for d in summary.diagnostics):
+        raise SourceError(source, summary.diagnostics)
     return model, summary
 
 

@@ -35,7 +35,7 @@ from kdsl.semantics.catalog import (
     Entry,
     load,
 )
-from kdsl.semantics.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, section_kinds, summarize
+from kdsl.semantics.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, analyze, section_kinds
 from kdsl.semantics.shapes import Row, Summary, show_shape
 
 SOURCE = "kdsl"
@@ -100,7 +100,7 @@ def _analyze(text: str) -> Analysis:
     except SourceError as error:
         return Analysis(error.diagnostics)
     try:
-        model, summary = summarize(program, source)
+        model, summary = analyze(program, source, shape_errors="keep")
     except SourceError as error:
         return Analysis(error.diagnostics, program)
     return Analysis(summary.diagnostics, program, model, summary, summary.notes)
