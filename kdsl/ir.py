@@ -209,13 +209,17 @@ class Model:
         return replace(self, fit=tuple(merged.items()))
 
 
+# A model's graph without its compile and fit settings: inputs, nodes, outputs.
+Graph = tuple[tuple[Input, ...], tuple[Node, ...], tuple[NodeId, ...]]
+
+
 def chain(
     ids: IdCounter,
     shape: Dims,
     calls: tuple[KerasCall, ...] | list[KerasCall],
     input_kwargs: tuple[tuple[str, PyValue], ...] = (),
     input_span: Span | None = None,
-) -> tuple[tuple[Input, ...], tuple[Node, ...], tuple[NodeId, ...]]:
+) -> Graph:
     """The graph of a chain: one input, then each call fed by the one before."""
     source = Input(ids.next(), shape, input_kwargs, input_span)
     nodes: list[Node] = []

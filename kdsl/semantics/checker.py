@@ -535,9 +535,9 @@ class _Checker:
                 kwargs.append((arg.name, value))
         return shape, tuple(kwargs)
 
-    def chain(self, calls: tuple[nodes.Call, ...]) -> ir.Model | None:
-        """The layers written `a -> b -> c` as a chain graph (`ir.chain`), with the
-        compile and fit settings still empty; None when an error was found."""
+    def chain(self, calls: tuple[nodes.Call, ...]) -> ir.Graph | None:
+        """The layers written `a -> b -> c` as a chain graph (`ir.chain`); None when an
+        error was found."""
         shape: ir.Dims | None = None
         input_kwargs: tuple[tuple[str, ir.PyValue], ...] = ()
         input_span: nodes.Span | None = None
@@ -590,8 +590,7 @@ class _Checker:
             )
         if shape is None or not layers or len(layers) != len(calls):
             return None  # an error was said
-        inputs, graph, outputs = ir.chain(ir.IdCounter(), shape, layers, input_kwargs, input_span)
-        return ir.Model(inputs, graph, outputs, _NO_ARG, _NO_ARG, (), (), "")
+        return ir.chain(ir.IdCounter(), shape, layers, input_kwargs, input_span)
 
     # -- sections -------------------------------------------------------------------------
 
@@ -838,8 +837,11 @@ def _resolve(
     if any(d.severity == "error" for d in checker.diagnostics):
         raise SourceError(source, checker.diagnostics)
     assert graph is not None and optimizer is not None and loss is not None
-    model = dataclasses.replace(
-        graph,
+    inputs, graph_nodes, outputs = graph
+    model = ir.Model(
+        inputs=inputs,
+        nodes=graph_nodes,
+        outputs=outputs,
         optimizer=optimizer,
         loss=loss,
         metrics=tuple(metrics),
@@ -849,9 +851,6 @@ def _resolve(
     if warnings is not None:
         warnings.extend(checker.diagnostics)
     return model
-
-
-_NO_ARG = ir.CompileArg()  # the chain's until the sections are checked
 
 
 def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:
