@@ -74,9 +74,9 @@ def check(text: str, name: str = "<string>") -> list[Diagnostic]:
 def check_source(text: str, name: str = "<string>") -> ir.Model:
     """Parse and check a program; return the checked model (`kdsl.ir.Model`)."""
     from kdsl.errors import Source
-    from kdsl.semantics.checker import check as check_program
+    from kdsl.semantics.checker import analyze
 
-    return check_program(parse(text, name), Source(name, text))
+    return analyze(parse(text, name), Source(name, text))[0]
 
 
 def compile(  # noqa: A001 - `kdsl.compile` is the name users expect

@@ -1,16 +1,26 @@
-"""The checked model: plain Python values and Keras names, ready to render.
+"""The checked model: a graph of Keras calls, with plain Python values and Keras names.
 
 Everything here came through `kdsl.semantics.checker`: class names are from the catalog and every
 value is an int, float, bool, None, str or a tuple of those. Templates render only this.
+
+The model is a graph: inputs (`Input`), nodes (a Keras layer call applied to the outputs of
+other nodes or inputs) and the ids of its outputs. Every v1 program is a chain (`is_chain`):
+one input, each node fed by the one before, the last node the one output.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from kdsl.source import Span
 
 PyValue = int | float | bool | str | None | tuple
+# A shape per sample, without the batch dimension: `(28, 28, 1)`, `(None, 128)`.
+Dims = tuple[int | None, ...]
+# An input's or a node's id: "n0", "n1", ... (see `IdCounter`).
+NodeId = str
 
 
 @dataclass(frozen=True)
@@ -41,16 +51,151 @@ class CompileArg:
     call: KerasCall | None = None
 
 
+class IdCounter:
+    """Hands out node ids: `n0`, `n1`, ... in the order the checker creates inputs and nodes.
+
+    Why not the layer's Keras name: the user may give it (`name=`), and it changes when an
+    earlier layer of the same class comes or goes. Why not a position in `Model.nodes`: a
+    pass that adds or drops a node would renumber every node after it, and whatever was
+    keyed by position (comments, rows, hovers) would silently land on a neighbour. An id is
+    given once, when its node is made, and nothing done to other nodes changes it. It names
+    a node within one checked program; the editor maps written spans to ids anew on each
+    analysis. Inputs and nodes share the counter, as edges may start at either.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def next(self) -> NodeId:
+        node_id = f"n{self.count}"
+        self.count += 1
+        return node_id
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of the model: `keras.Input(shape=..., dtype=..., name=...)`."""
+
+    id: NodeId
+    shape: Dims
+    kwargs: tuple[tuple[str, PyValue], ...] = ()  # `dtype`, `name`, as written
+    # The `input` element it came from (None when given by `in SHAPE` on a layer).
+    span: Span | None = field(default=None, compare=False)
+
+    @property
+    def dtype(self) -> str:
+        """The values' type, `float32` unless `dtype=` says otherwise."""
+        return str(dict(self.kwargs).get("dtype", "float32"))
+
+
+@dataclass(frozen=True)
+class Node:
+    """A layer call applied to the outputs of `inputs` (ids of inputs or earlier nodes)."""
+
+    id: NodeId
+    call: KerasCall
+    inputs: tuple[NodeId, ...]
+
+
 @dataclass(frozen=True)
 class Model:
-    input_shape: tuple
-    input_kwargs: tuple[tuple[str, PyValue], ...]
-    layers: tuple[KerasCall, ...]
+    """The graph (`inputs`, `nodes` in topological order, `outputs`), then how it is
+    compiled and fitted."""
+
+    inputs: tuple[Input, ...]
+    nodes: tuple[Node, ...]  # every node after the nodes and inputs it reads
+    outputs: tuple[NodeId, ...]
     optimizer: CompileArg
     loss: CompileArg
     metrics: tuple[CompileArg, ...]
     fit: tuple[tuple[str, PyValue], ...]
     loss_key: str  # catalog key of the loss, e.g. "categorical_crossentropy"
+
+    def __post_init__(self) -> None:
+        """A malformed graph is a bug in whatever built it: say so at once, not later in a
+        renderer. Linear in the graph's size."""
+        seen: set[NodeId] = set()
+        for item in self._items():
+            if item.id in seen:
+                raise ValueError(f"the model's graph has two nodes with the id {item.id!r}")
+            if isinstance(item, Node):
+                missing = [i for i in item.inputs if i not in seen]
+                if missing or not item.inputs:
+                    raise ValueError(
+                        f"node {item.id!r} reads {missing or 'nothing'}: every node reads "
+                        "inputs or nodes listed before it"
+                    )
+            seen.add(item.id)
+        if not self.outputs or any(o not in seen for o in self.outputs):
+            raise ValueError(f"the model's outputs {self.outputs!r} are not all its nodes")
+
+    # -- the graph ------------------------------------------------------------------------
+
+    @cached_property
+    def _by_id(self) -> dict[NodeId, Input | Node]:
+        return {item.id: item for item in self._items()}
+
+    def _items(self) -> list[Input | Node]:
+        return [*self.inputs, *self.nodes]
+
+    def node(self, node_id: NodeId) -> Node:
+        item = self._by_id[node_id]
+        if not isinstance(item, Node):
+            raise KeyError(f"{node_id!r} is an input, not a layer node")
+        return item
+
+    def input_node(self, input_id: NodeId | None = None) -> Input:
+        """The input with this id; without one, the model's only input."""
+        if input_id is None:
+            if len(self.inputs) != 1:
+                raise ValueError(f"the model has {len(self.inputs)} inputs: name one")
+            return self.inputs[0]
+        item = self._by_id[input_id]
+        if not isinstance(item, Input):
+            raise KeyError(f"{input_id!r} is a layer node, not an input")
+        return item
+
+    def is_input(self, node_id: NodeId) -> bool:
+        return isinstance(self._by_id.get(node_id), Input)
+
+    @property
+    def output_nodes(self) -> tuple[Node, ...]:
+        """The nodes whose outputs are the model's, in order (an input is never one)."""
+        return tuple(self.node(output) for output in self.outputs)
+
+    @property
+    def calls(self) -> tuple[KerasCall, ...]:
+        """Every layer call, in the nodes' (topological) order."""
+        return tuple(node.call for node in self.nodes)
+
+    @property
+    def is_chain(self) -> bool:
+        """Whether the model is one input, each node fed by the one before it, and the last
+        node its one output: every v1 program, and what Sequential can build."""
+        if len(self.inputs) != 1 or not self.nodes or self.outputs != (self.nodes[-1].id,):
+            return False
+        before = self.inputs[0].id
+        for node in self.nodes:
+            if node.inputs != (before,):
+                return False
+            before = node.id
+        return True
+
+    @property
+    def layers(self) -> tuple[KerasCall, ...]:
+        """A chain's layer calls, from the input to the output: what the `add` and
+        `constructor` styles write. Only for chains; a graph has no such order."""
+        assert self.is_chain, "a layer list is only defined for a chain (see `is_chain`)"
+        return self.calls
+
+    def with_calls(self, calls: Mapping[NodeId, KerasCall]) -> Model:
+        """The model with these nodes' calls replaced (by node id); the graph is unchanged."""
+        nodes = tuple(
+            replace(node, call=calls[node.id]) if node.id in calls else node for node in self.nodes
+        )
+        return replace(self, nodes=nodes)
+
+    # -- compile and fit ------------------------------------------------------------------
 
     def fit_option(self, name: str, default: PyValue = None) -> PyValue:
         return dict(self.fit).get(name, default)
@@ -62,3 +207,24 @@ class Model:
         """
         merged = dict(self.fit) | {k: v for k, v in options.items() if v is not None}
         return replace(self, fit=tuple(merged.items()))
+
+
+# A model's graph without its compile and fit settings: inputs, nodes, outputs.
+Graph = tuple[tuple[Input, ...], tuple[Node, ...], tuple[NodeId, ...]]
+
+
+def chain(
+    ids: IdCounter,
+    shape: Dims,
+    calls: tuple[KerasCall, ...] | list[KerasCall],
+    input_kwargs: tuple[tuple[str, PyValue], ...] = (),
+    input_span: Span | None = None,
+) -> Graph:
+    """The graph of a chain: one input, then each call fed by the one before."""
+    source = Input(ids.next(), shape, input_kwargs, input_span)
+    nodes: list[Node] = []
+    before = source.id
+    for call in calls:
+        nodes.append(Node(ids.next(), call, (before,)))
+        before = nodes[-1].id
+    return (source,), tuple(nodes), (before,)

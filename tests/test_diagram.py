@@ -33,7 +33,7 @@ def test_svg_shows_every_layer_with_its_shape_and_params(program: Path) -> None:
     groups = root.findall(f"{SVG}g")
     assert len(groups) == len(model.layers) + 1  # the input, then each layer
     texts = [[t.text for t in g.findall(f"{SVG}text")] for g in groups]
-    assert texts[0][2] == show_shape((None, *model.input_shape))
+    assert texts[0][2] == show_shape((None, *model.input_node().shape))
     for row, (title, _code, figures) in zip(summary.rows, texts[1:], strict=True):
         assert title == f"{row.name} ({row.class_name})"
         if row.output_shape is not None:

@@ -85,7 +85,7 @@ def test_script_builds_what_the_dsl_says(program: Path, style: str) -> None:
     spec = check_source(program.read_text(), str(program))
     model = build(program, style)
 
-    assert tuple(model.input_shape[1:]) == spec.input_shape
+    assert tuple(model.input_shape[1:]) == spec.input_node().shape
     assert len(model.layers) == len(spec.layers)
     for layer, call in zip(model.layers, spec.layers, strict=True):
         _assert_layer(layer, call)
@@ -120,8 +120,8 @@ def test_both_styles_build_the_same_model(program: Path) -> None:
 
 def _fake_data(model, spec: ir.Model, rows: int = 16) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
-    shape = [rows, *[d or 5 for d in spec.input_shape]]
-    if dict(spec.input_kwargs).get("dtype", "float32").startswith("int"):
+    shape = [rows, *[d or 5 for d in spec.input_node().shape]]
+    if spec.input_node().dtype.startswith("int"):
         x = rng.integers(0, 10, size=shape)
     else:
         x = rng.normal(size=shape).astype("float32")

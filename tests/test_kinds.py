@@ -69,7 +69,7 @@ def test_kind_builds_and_runs(program: Path, style: str) -> None:
     model = build(program, style)
     kind = load().layer(program.stem).class_name
     assert kind in {type(layer).__name__ for layer in model.layers}
-    dtype = dict(spec.input_kwargs).get("dtype", "float32")
+    dtype = spec.input_node().dtype
     predictions = model.predict(sample(model, dtype), verbose=0)
     assert predictions.shape == (2, 1)
     assert np.all(np.isfinite(predictions))

@@ -21,7 +21,7 @@ def layers(text: str) -> list[tuple]:
 
 def test_tutorial_compiles_verbatim() -> None:
     model = check_source(TUTORIAL)
-    assert model.input_shape == (4,)
+    assert model.input_node().shape == (4,)
     assert layers(TUTORIAL) == [
         ("Dense", (5,), ()),
         ("Dense", (3,), (("activation", "relu"),)),
@@ -55,14 +55,16 @@ def test_whitespace_newlines_comments_and_trailing_semicolon() -> None:
     ],
 )
 def test_shapes(shape: str, expected: tuple) -> None:
-    assert check_source(f"activation relu in {shape}; sgd; mse").input_shape == expected
-    assert check_source(f"input {shape} -> activation relu; sgd; mse").input_shape == expected
+    assert check_source(f"activation relu in {shape}; sgd; mse").input_node().shape == expected
+    assert (
+        check_source(f"input {shape} -> activation relu; sgd; mse").input_node().shape == expected
+    )
 
 
 def test_input_element_with_dtype() -> None:
     model = check_source("input 10 dtype=int32 -> embedding 100 8 -> flatten -> dense 1; sgd; mse")
-    assert model.input_shape == (10,)
-    assert model.input_kwargs == (("dtype", "int32"),)
+    assert model.input_node().shape == (10,)
+    assert model.input_node().kwargs == (("dtype", "int32"),)
 
 
 @pytest.mark.parametrize(

@@ -270,10 +270,10 @@ def test_explain_comments_are_line_safe_whatever_the_value(value: str) -> None:
     """Comments quote arguments (`multiplies the inputs by {scale}`): even a string where
     the checker wants a number, had it let one through, stays inside its comment."""
     model = check_source("input 4 -> rescaling 0.5 -> relu 6.0 -> dense 1; adam; mse")
-    rescaling, relu, dense = model.layers
-    hostile = (replace(rescaling, args=(value,)), replace(relu, args=(value,)), dense)
-    model = replace(model, layers=hostile)
-    assert value in explain.comments(model)[0]  # the sentence does quote it
+    rescaling, relu, _ = model.nodes
+    hostile = {node.id: replace(node.call, args=(value,)) for node in (rescaling, relu)}
+    model = model.with_calls(hostile)
+    assert value in explain.comments(model)[rescaling.id]  # the sentence does quote it
     for mode in MODES:
         code = render(model, mode)
         code.encode("utf-8")

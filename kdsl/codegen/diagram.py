@@ -35,29 +35,39 @@ MAX_CODE = 58  # characters of the Keras call shown in a box before it is cut wi
 
 @dataclass(frozen=True)
 class Box:
-    """One layer (or the input) as drawn: a title, its Keras call, and its figures."""
+    """One layer (or input) as drawn: a title, its Keras call, and its figures; `node_id`
+    is its node's (or input's) id, `inputs` the ids its arrows come from."""
 
     title: str
     code: str
     figures: str
     category: str
+    node_id: ir.NodeId = ""
+    inputs: tuple[ir.NodeId, ...] = ()
 
 
 def boxes(model: ir.Model, summary: Summary) -> list[Box]:
-    """The input, then every layer with its output shape and parameter count."""
+    """The inputs, then every layer node with its output shape and parameter count."""
     from kdsl.codegen.render import expression, input_expression
 
     catalog = load()
-    shape_text = show_shape((None, *model.input_shape))
-    result = [Box("input", input_expression(model), shape_text, "input")]
-    for call, row in zip(model.layers, summary.rows, strict=True):
-        code = expression(call)
+    result = [
+        Box(
+            "input", input_expression(source), show_shape((None, *source.shape)), "input", source.id
+        )
+        for source in model.inputs
+    ]
+    for node in model.nodes:
+        row = summary.row(node.id)
+        assert row is not None, f"no summary row for node {node.id}"
+        code = expression(node.call)
         if len(code) > MAX_CODE:
             code = code[: MAX_CODE - 3] + "..."
         shape = "shape unknown" if row.output_shape is None else show_shape(row.output_shape)
         params = "? params" if row.params is None else f"{row.params:,} params"
-        category = catalog.layers[call.class_name.lower()].category
-        result.append(Box(f"{row.name} ({row.class_name})", code, f"{shape} · {params}", category))
+        category = catalog.layers[node.call.class_name.lower()].category
+        title = f"{row.name} ({row.class_name})"
+        result.append(Box(title, code, f"{shape} · {params}", category, node.id, node.inputs))
     return result
 
 
@@ -77,11 +87,11 @@ def to_dot(model: ir.Model, summary: Summary, title: str) -> str:
         '  edge [color="#555555", arrowsize=0.7];',
     ]
     items = boxes(model, summary)
-    for index, box in enumerate(items):
+    for box in items:  # DOT ids are node ids (`n0`, ...), which are DOT identifiers
         label = _dot_string(f"{box.title}\n{box.code}\n{box.figures}")
         fill = COLOURS.get(box.category, "#ffffff")
-        lines.append(f'  n{index} [label={label}, fillcolor="{fill}"];')
-    lines += [f"  n{index} -> n{index + 1};" for index in range(len(items) - 1)]
+        lines.append(f'  {box.node_id} [label={label}, fillcolor="{fill}"];')
+    lines += [f"  {source} -> {box.node_id};" for box in items for source in box.inputs]
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -97,6 +107,8 @@ CHAR_WIDTH, LINE_HEIGHT, PAD, GAP, MARGIN = 7.2, 17, 10, 26, 20
 
 def to_svg(model: ir.Model, summary: Summary, title: str) -> str:
     """A self-contained SVG (no fonts or scripts to fetch) of the layer stack."""
+    # A stack of boxes, an arrow from each to the next: the picture of a chain.
+    assert model.is_chain, "kdsl's own SVG draws chains only; DOT draws any graph"
     items = boxes(model, summary)
     longest = max(len(text) for box in items for text in (box.title, box.code, box.figures))
     longest = max(longest, len(title), len(_total(summary)))

@@ -304,8 +304,8 @@ def _arguments(call: ir.KerasCall) -> dict[str, str]:
     values["cap"] = f" capped at {cap}" if cap is not None else ""
     offset = values.get("offset")
     values["offset_words"] = f" and adds {offset}" if offset not in (None, 0, 0.0) else ""
-    rank = re.search(r"(\d)D$", call.class_name)
-    rank = rank.group(1) if rank else "1"
+    found = re.search(r"(\d)D$", call.class_name)
+    rank = found.group(1) if found else "1"
     words: dict[str, str] = {}
     for name, value in values.items():
         if name in ("kernel", "pool", "output_size") and isinstance(value, int):
@@ -377,19 +377,20 @@ def fit_option_comment(name: str, value: object) -> str:
     return template.format(value=value).capitalize() + "."
 
 
-def comments(model: ir.Model) -> dict[str | int, str]:
-    """Every comment of `--explain`, by the line it goes above: "input", a layer's index,
-    "compile", "optimizer", "loss", "metrics", "fit:NAME"."""
+def comments(model: ir.Model) -> dict[str, str]:
+    """Every comment of `--explain`, by the line it goes above: an input's or a layer
+    node's id (`model.inputs`, `model.nodes`), "compile", "optimizer", "loss", "metrics",
+    "fit:NAME"."""
     catalog = load()
-    rows = infer(model, catalog).rows
-    last = len(model.layers) - 1
-    comments: dict[str | int, str] = {
-        "input": input_comment(model.input_shape, dict(model.input_kwargs).get("dtype"))
+    summary = infer(model, catalog)
+    comments: dict[str, str] = {
+        source.id: input_comment(source.shape, source.dtype) for source in model.inputs
     }
-    for index, call in enumerate(model.layers):
+    for node in model.nodes:
+        call = node.call
         category = catalog.layers[call.class_name.lower()].category
-        row = rows[index] if index < len(rows) else None
-        comments[index] = layer_comment(call, category, row, output=index == last)
+        row = summary.row(node.id)
+        comments[node.id] = layer_comment(call, category, row, output=node.id in model.outputs)
     comments["compile"] = compile_comment()
     optimizer_key = _key(model.optimizer, catalog.optimizers, {})
     comments["optimizer"] = optimizer_comment(optimizer_key, model.optimizer.call)
@@ -405,6 +406,7 @@ def comments(model: ir.Model) -> dict[str | int, str]:
 def _key(arg: ir.CompileArg, entries: dict, aliases: dict[str, str]) -> str:
     """The catalog key of an optimizer or metric, written as a string or an object."""
     if arg.call is None:
+        assert arg.shorthand is not None  # a CompileArg is one or the other
         return aliases.get(arg.shorthand, arg.shorthand)
     entry = by_class(entries, arg.call.class_name)
     return entry.key if entry else arg.call.class_name.lower()

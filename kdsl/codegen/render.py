@@ -78,10 +78,10 @@ def expression(call: ir.KerasCall) -> str:
     return f"{callee}({', '.join(args)})"
 
 
-def input_expression(model: ir.Model) -> str:
+def input_expression(source: ir.Input) -> str:
     """`Input(shape=(4,))`, with the input's other arguments (`dtype=...`)."""
-    args = [f"shape={literal(model.input_shape)}"]
-    args += [f"{name}={literal(value)}" for name, value in model.input_kwargs]
+    args = [f"shape={literal(source.shape)}"]
+    args += [f"{name}={literal(value)}" for name, value in source.kwargs]
     return f"Input({', '.join(args)})"
 
 
@@ -176,7 +176,9 @@ def _metrics_list(items: list[str], indent: int, mode: Mode) -> str:
 
 def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
     """The script from the template, before black sees its too-long lines (if any)."""
-    comments: dict[str | int, str] = {}
+    # The styles write a Sequential model: a chain. Graphs are rendered by another style.
+    assert model.is_chain, "the add and constructor styles render chains only"
+    comments: dict[str, str] = {}
     if mode.explain:
         from kdsl.codegen import explain  # shape inference and the words: only when asked for
 
@@ -184,11 +186,12 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
     # Where comments start: build_model's body, one level deeper in `strategy.scope()`.
     body = 8 if mode.strategy else 4
     layer_indent = body if mode.style == "add" else body + 8
+    (source,) = model.inputs
     layers = [
-        _commented(input_expression(model), comments.get("input"), layer_indent, mode),
+        _commented(input_expression(source), comments.get(source.id), layer_indent, mode),
         *(
-            _commented(expression(c), comments.get(i), layer_indent, mode)
-            for i, c in enumerate(model.layers)
+            _commented(expression(node.call), comments.get(node.id), layer_indent, mode)
+            for node in model.nodes
         ),
     ]
 
@@ -214,7 +217,7 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
         "import numpy as np",
         *(["import tensorflow as tf"] if mode.strategy else []),
         "from keras import Input, Sequential",
-        f"from keras.layers import {', '.join(_layer_classes(model.layers))}",
+        f"from keras.layers import {', '.join(_layer_classes(model.calls))}",
     ]
     return (
         _environment()

@@ -10,6 +10,7 @@ import dataclasses
 import math
 import re
 from collections.abc import Iterable
+from typing import Literal
 
 from kdsl import ir
 from kdsl.errors import Diagnostic, Source, SourceError
@@ -25,6 +26,7 @@ from kdsl.semantics.catalog import (
     WRAPPER_CLASSES,
     Catalog,
     Entry,
+    Param,
     did_you_mean,
     load,
 )
@@ -128,7 +130,7 @@ class _Checker:
                 "use a number Python can hold as a finite float, e.g. `1e-3` or `1e30`",
             )
 
-    def shape(self, value: nodes.Value) -> tuple | None:
+    def shape(self, value: nodes.Value) -> ir.Dims | None:
         """`4`, `28x28x1`, `(None, 128)` → a shape tuple without the batch dimension."""
         hint = "a shape is `4`, `28x28x1`, `(28, 28, 1)` or `(None, 128)`"
         if isinstance(value, nodes.Number) and not isinstance(value.value, float):
@@ -208,7 +210,9 @@ class _Checker:
                 f"e.g. `{name}=0.2`",
             )
 
-    def check_type(self, owner: str, param, value: ir.PyValue, span: nodes.Span) -> None:
+    def check_type(
+        self, owner: str, param: Param | None, value: ir.PyValue, span: nodes.Span
+    ) -> None:
         """Where Keras's default (or the catalog's example) is a flag, a number or a word,
         the value must be one too."""
         if param is None or value is None:
@@ -289,8 +293,10 @@ class _Checker:
                 name, span = arg.name, arg.name_span
                 if warning := entry.deprecation(call.name, name):  # Keras's old name: written anew
                     self.diagnostics.append(dataclasses.replace(warning, span=span))
-                    if (name := dict(entry.deprecated)[name]) is None:
+                    renamed = dict(entry.deprecated)[name]
+                    if renamed is None:
                         continue
+                    name = renamed
                 if entry.param(name) is None:
                     ok = False
                     hint = FORBIDDEN_LAYER_KWARGS.get(name) if what == "layer" else None
@@ -481,7 +487,9 @@ class _Checker:
             return None
         return dataclasses.replace(outer, module="layers", args=(_with_module(inner, "layers"),))
 
-    def input_element(self, call: nodes.Call) -> tuple[tuple | None, tuple]:
+    def input_element(
+        self, call: nodes.Call
+    ) -> tuple[ir.Dims | None, tuple[tuple[str, ir.PyValue], ...]]:
         """The leading `input SHAPE [dtype=...] [name=...]` element."""
         shape = None
         kwargs: list[tuple[str, ir.PyValue]] = []
@@ -519,14 +527,18 @@ class _Checker:
                 kwargs.append((arg.name, value))
         return shape, tuple(kwargs)
 
-    def chain(self, calls: tuple[nodes.Call, ...]):
-        shape: tuple | None = None
-        input_kwargs: tuple = ()
+    def chain(self, calls: tuple[nodes.Call, ...]) -> ir.Graph | None:
+        """The layers written `a -> b -> c` as a chain graph (`ir.chain`); None when an
+        error was found."""
+        shape: ir.Dims | None = None
+        input_kwargs: tuple[tuple[str, ir.PyValue], ...] = ()
+        input_span: nodes.Span | None = None
         has_shape = False
         layers: list[ir.KerasCall] = []
         has_input_element = calls[0].name == "input"
         if has_input_element:
             program_input = calls[0]
+            input_span = program_input.span
             shape, input_kwargs = self.input_element(calls[0])
             has_shape = True
             calls = calls[1:]
@@ -568,7 +580,9 @@ class _Checker:
                 f"add `in SHAPE` to the first layer, e.g. `{calls[0].name} ... in 4`, or start "
                 "with `input 4 ->`",
             )
-        return shape, input_kwargs, layers
+        if shape is None or not layers or len(layers) != len(calls):
+            return None  # an error was said
+        return ir.chain(ir.IdCounter(), shape, layers, input_kwargs, input_span)
 
     # -- sections -------------------------------------------------------------------------
 
@@ -613,17 +627,15 @@ class _Checker:
             return None, key
         return ir.CompileArg(call=_with_module(bound, module)), key
 
-    def sections(self, sections: tuple[nodes.Section, ...]):
+    def sections(
+        self, sections: tuple[nodes.Section, ...]
+    ) -> tuple[dict[str, list[nodes.Call]], dict[str, nodes.Span]]:
         found: dict[str, list[nodes.Call]] = {}
         spans: dict[str, nodes.Span] = {}
         kinds = section_kinds([section.calls[0].name for section in sections], self.swallowed)
         for section, kind in zip(sections, kinds, strict=True):
             head = section.calls[0]
-            if head.name in SECTION_NAMES:
-                calls = self.named_section(kind, section)
-            elif kind is not None:
-                calls = list(section.calls)
-            else:
+            if kind is None:  # a named section always has its kind: an unnamed one too many
                 self.error(
                     f"unnamed section `{head.name}` after the optimizer and the loss",
                     head.name_span,
@@ -631,6 +643,11 @@ class _Checker:
                     + (f"; {h}" if (h := did_you_mean(head.name, SECTION_NAMES)) else ""),
                 )
                 continue
+            calls: list[nodes.Call] | None
+            if head.name in SECTION_NAMES:
+                calls = self.named_section(kind, section)
+            else:
+                calls = list(section.calls)
             if kind in spans:
                 self.error(
                     f"the {kind} is given twice",
@@ -731,37 +748,31 @@ class _Checker:
         return tuple(options.items())
 
 
-def check(program: nodes.Program, source: Source, catalog: Catalog | None = None) -> ir.Model:
-    """Validate a parsed program; raise `SourceError` listing every problem found."""
-    return analyze(program, source, catalog)[0]
+# What `analyze` does with an error found in the shapes: "raise" it (with every other
+# problem), or "keep" it in the summary's diagnostics, with the rows up to it (an editor
+# still shows what each layer outputs).
+ShapeErrors = Literal["raise", "keep"]
 
 
 def analyze(
-    program: nodes.Program, source: Source, catalog: Catalog | None = None
+    program: nodes.Program,
+    source: Source,
+    catalog: Catalog | None = None,
+    shape_errors: ShapeErrors = "raise",
 ) -> tuple[ir.Model, Summary]:
     """The checked model and its static shapes; warnings are in the summary's diagnostics.
+    The one way in, for the command line, the API, the notebook and the editor.
 
-    Names and arguments are checked first; shapes only once every layer is known, so a
-    typo never sets off a cascade of shape errors.
-    """
-    model, summary = summarize(program, source, catalog)
-    if any(d.severity == "error" for d in summary.diagnostics):
-        raise SourceError(source, summary.diagnostics)
-    return model, summary
-
-
-def summarize(
-    program: nodes.Program, source: Source, catalog: Catalog | None = None
-) -> tuple[ir.Model, Summary]:
-    """`analyze` that keeps the summary when only shapes are wrong (errors in its diagnostics).
-
-    For editors: the rows still say what each layer outputs up to the problem. Names and
-    arguments that are wrong still raise `SourceError`, as there is no model to infer.
+    Names and arguments are checked first, and a wrong one raises `SourceError` whatever
+    `shape_errors` says, as there is no model to infer; shapes only once every layer is
+    known, so a typo never sets off a cascade of shape errors.
     """
     warnings: list[Diagnostic] = []  # the checker's (deprecated arguments)
     model = _resolve(program, source, catalog or load(), warnings)
     summary = infer(model, catalog)
     summary.diagnostics[:0] = warnings
+    if shape_errors == "raise" and any(d.severity == "error" for d in summary.diagnostics):
+        raise SourceError(source, summary.diagnostics)
     return model, summary
 
 
@@ -773,7 +784,7 @@ def _resolve(
 ) -> ir.Model:
     """The checked model, its warnings added to `warnings`; `SourceError` on an error."""
     checker = _Checker(catalog)
-    shape, input_kwargs, layers = checker.chain(program.layers)
+    graph = checker.chain(program.layers)
     found, tried = checker.sections(program.sections)
     c = checker.catalog
 
@@ -784,7 +795,8 @@ def _resolve(
             found["optimizer"][0], "optimizer", *c.compile_table("optimizer")
         )
     if "loss" in found:
-        loss, loss_key = checker.compile_arg(found["loss"][0], "loss", *c.compile_table("loss"))
+        loss, key = checker.compile_arg(found["loss"][0], "loss", *c.compile_table("loss"))
+        loss_key = key or ""
     missing = [k for k in ("optimizer", "loss") if k not in tried and k not in checker.swallowed]
     if missing:
         end = program.sections[-1].span if program.sections else program.layers[-1].span
@@ -816,11 +828,12 @@ def _resolve(
 
     if any(d.severity == "error" for d in checker.diagnostics):
         raise SourceError(source, checker.diagnostics)
-    assert shape is not None and optimizer is not None and loss is not None
+    assert graph is not None and optimizer is not None and loss is not None
+    inputs, graph_nodes, outputs = graph
     model = ir.Model(
-        input_shape=shape,
-        input_kwargs=input_kwargs,
-        layers=tuple(layers),
+        inputs=inputs,
+        nodes=graph_nodes,
+        outputs=outputs,
         optimizer=optimizer,
         loss=loss,
         metrics=tuple(metrics),

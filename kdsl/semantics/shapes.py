@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from kdsl import ir
 from kdsl.errors import Diagnostic
 from kdsl.semantics.catalog import WRAPPER_CLASSES, Catalog, keras_snake_case, load
 
-Shape = tuple  # e.g. (None, 28, 28, 1): batch first, None for any size
+# What a layer outputs, e.g. (None, 28, 28, 1): batch first, None for any size.
+Shape = tuple[int | None, ...]
 
 
 class ShapeProblem(Exception):
@@ -31,13 +33,15 @@ class ShapeProblem(Exception):
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the summary: a layer, its output shape and its parameters."""
+    """One line of the summary: a layer (the node `node_id`), its output shape and its
+    parameters."""
 
     name: str
     class_name: str
     output_shape: Shape | None  # None: unknown from here on
     trainable: int | None
     non_trainable: int | None
+    node_id: ir.NodeId
 
     @property
     def params(self) -> int | None:
@@ -48,17 +52,32 @@ class Row:
 
 @dataclass
 class Summary:
+    """A row per node, in the graph's order; look one up by its node's id with `row`."""
+
     rows: list[Row] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was not checked, and why
+    outputs: tuple[ir.NodeId, ...] = ()  # the model's outputs
 
     def total(self, kind: str = "params") -> int | None:
         values = [getattr(row, kind) for row in self.rows]
         return None if any(v is None for v in values) else sum(values)
 
+    def row(self, node_id: ir.NodeId) -> Row | None:
+        """The row of the node `node_id`; None for an input (it has no row)."""
+        if len(self._by_id) != len(self.rows):
+            self._by_id = {row.node_id: row for row in self.rows}
+        return self._by_id.get(node_id)
+
     @property
     def output_shape(self) -> Shape | None:
-        return self.rows[-1].output_shape if self.rows else None
+        """The shape of the model's only output (None when unknown)."""
+        if len(self.outputs) != 1:
+            raise ValueError(f"the model has {len(self.outputs)} outputs: look up a row")
+        row = self.row(self.outputs[0])
+        return row.output_shape if row else None
+
+    _by_id: dict[ir.NodeId, Row] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -99,7 +118,8 @@ class _Layer:
         self.name = written_name(call)
         self.path = path
 
-    def __getitem__(self, name: str):
+    def __getitem__(self, name: str) -> Any:
+        """An argument's value: any `ir.PyValue`, which each rule checks as it reads it."""
         return self.values.get(name)
 
     def ints(self, name: str, rank: int) -> tuple[int, ...]:
@@ -147,12 +167,19 @@ def written_name(call: ir.KerasCall) -> str:
     return call.written or call.class_name.lower()
 
 
-def _tuples(value):
+def wrapped(call: ir.KerasCall) -> ir.KerasCall:
+    """The layer a wrapper (`Bidirectional(LSTM(4))`) wraps: its first argument."""
+    inner = call.args[0]
+    assert isinstance(inner, ir.KerasCall), f"{call.class_name} wraps no layer"
+    return inner
+
+
+def _tuples(value: object) -> object:
     """JSON lists (how the catalog stores tuple defaults) back to tuples."""
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-def show_value(value) -> str:
+def show_value(value: object) -> str:
     if value is None:
         return "none"
     if isinstance(value, bool):
@@ -167,8 +194,9 @@ def show_shape(shape: Shape | None) -> str:
     return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
 
 
-def _prod(dims) -> int | None:
-    return None if any(d is None for d in dims) else math.prod(dims)
+def _prod(dims: Sequence[int | None]) -> int | None:
+    known = [d for d in dims if d is not None]
+    return math.prod(known) if len(known) == len(dims) else None
 
 
 def _need_rank(layer: _Layer, shape: Shape, ranks: tuple[int, ...], what: str) -> None:
@@ -244,14 +272,27 @@ def _window(
 
 # -- rules ------------------------------------------------------------------------------
 
-Rule = Callable[[_Layer, Shape], Out]
+# A rule takes the shapes of a node's inputs, in order: one for every layer so far; a
+# layer that merges several (`add`, `concatenate`) is a rule over them all.
+Rule = Callable[[_Layer, Sequence[Shape]], Out | None]
 RULES: dict[str, Rule] = {}
+OneInputRule = Callable[[_Layer, Shape], Out | None]
 
 
-def rule(*class_names: str):
-    def register(function: Rule) -> Rule:
+def rule(*class_names: str) -> Callable[[OneInputRule], OneInputRule]:
+    """Registers a rule for layers of one input (most of Keras's)."""
+
+    def register(function: OneInputRule) -> OneInputRule:
+        def on_inputs(layer: _Layer, shapes: Sequence[Shape]) -> Out | None:
+            if len(shapes) != 1:
+                raise ShapeProblem(
+                    f"`{layer.name}` takes one input, but gets {len(shapes)}",
+                    "give it the output of one layer",
+                )
+            return function(layer, shapes[0])
+
         for name in class_names:
-            RULES[name] = function
+            RULES[name] = on_inputs
         return function
 
     return register
@@ -467,13 +508,17 @@ def _conv_like(layer: _Layer, shape: Shape, rank: int) -> tuple[list, int]:
 _AXES = {1: "steps, channels", 2: "height, width, channels", 3: "depth, height, width, channels"}
 
 
-def _assemble(layer: _Layer, shape: Shape, spatial: list, channels) -> Shape:
+def _assemble(
+    layer: _Layer, shape: Shape, spatial: Sequence[int | None], channels: int | None
+) -> Shape:
     if layer["data_format"] == "channels_first":
         return (shape[0], channels, *spatial)
     return (shape[0], *spatial, channels)
 
 
-def _kernel(layer: _Layer, rank: int, paddings: tuple[str, ...] = ("valid", "same")):
+def _kernel(
+    layer: _Layer, rank: int, paddings: tuple[str, ...] = ("valid", "same")
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], str]:
     """A convolution's kernel size, strides, dilation rate (each `rank` numbers), padding."""
     return (
         layer.ints("kernel_size", rank),
@@ -483,7 +528,9 @@ def _kernel(layer: _Layer, rank: int, paddings: tuple[str, ...] = ("valid", "sam
     )
 
 
-def _strides_or_dilation(layer: _Layer, strides, dilation) -> None:
+def _strides_or_dilation(
+    layer: _Layer, strides: tuple[int, ...], dilation: tuple[int, ...]
+) -> None:
     if max(strides) > 1 and max(dilation) > 1:
         raise ShapeProblem(
             f"`{layer.name}` cannot use strides > 1 and dilation_rate > 1 together",
@@ -492,7 +539,14 @@ def _strides_or_dilation(layer: _Layer, strides, dilation) -> None:
         )
 
 
-def _windows(layer: _Layer, spatial, kernel, strides, dilation, padding: str) -> list:
+def _windows(
+    layer: _Layer,
+    spatial: Sequence[int | None],
+    kernel: tuple[int, ...],
+    strides: tuple[int, ...],
+    dilation: tuple[int, ...],
+    padding: str,
+) -> list[int | None]:
     """Output sizes of a sliding window over each spatial dimension (`causal` is `same`)."""
     mode = "valid" if padding == "valid" else "same"
     return [
@@ -502,7 +556,10 @@ def _windows(layer: _Layer, spatial, kernel, strides, dilation, padding: str) ->
 
 
 def _conv_rank(class_name: str) -> int:
-    return int(re.search(r"(\d)D", class_name).group(1))
+    """1, 2 or 3: the number in `Conv2D`, `MaxPooling3D`... (every class given a rank has one)."""
+    found = re.search(r"(\d)D", class_name)
+    assert found is not None, f"{class_name} has no rank"
+    return int(found.group(1))
 
 
 @rule(
@@ -582,7 +639,7 @@ def _conv_transpose(layer: _Layer, shape: Shape) -> Out:
             "lower output_padding or raise strides",
             arg="output_padding",
         )
-    out = []
+    out: list[int | None] = []
     for size, k, st, d, pad in zip(spatial, kernel, strides, dilation, extras, strict=True):
         if size is None:
             out.append(None)
@@ -698,7 +755,7 @@ def _resize(layer: _Layer, shape: Shape) -> Out:
     return Out(_assemble(layer, shape, size, channels))
 
 
-def _norm_axis(layer: _Layer, shape: Shape) -> int | None:
+def _norm_axis(layer: _Layer, shape: Shape) -> int:
     axis = layer["axis"]
     axis = axis[0] if isinstance(axis, tuple) and len(axis) == 1 else axis
     if not isinstance(axis, int) or not -len(shape) <= axis < len(shape):
@@ -772,15 +829,23 @@ def _rnn(layer: _Layer, shape: Shape) -> Out:
     return Out((shape[0], units), params)
 
 
+def _known(size: int | None) -> int:
+    """A size the wrapped layer's rule has already required known (its units, its input
+    channels); a TypeError otherwise, which `_apply_checked` words for the user."""
+    if size is None:
+        raise TypeError("a size needed to count the weights is unknown")
+    return size
+
+
 class _Wrapped(Exception):
     """The wrapped layer has no rule: the wrapper's shape is unknown too."""
 
 
 def _inner(layer: _Layer, catalog: Catalog, shape: Shape) -> tuple[Out, _Layer]:
-    call = layer.call.args[0]
+    call = wrapped(layer.call)
     inner = _Layer(call, catalog, layer.path)
     function = RULES.get(call.class_name)
-    out = _frozen(call, function(inner, shape)) if function else None
+    out = _frozen(call, function(inner, [shape])) if function else None
     if out is None:
         raise _Wrapped(inner.name)
     return out, inner
@@ -795,14 +860,14 @@ def _wrapper(layer: _Layer, shape: Shape, catalog: Catalog) -> Out:
             size = shape[_channel_axis(inner, shape)]
         else:
             size = out.shape[-1]
-        return Out(out.shape, out.trainable, out.non_trainable + size)
+        return Out(out.shape, out.trainable, out.non_trainable + _known(size))
     if layer.call.class_name == "TimeDistributed":
         _need_rank(layer, shape, tuple(range(3, 9)), "sequences: (steps, ...) per sample")
         out, _ = _inner(layer, catalog, (shape[0], *shape[2:]))
         return Out((shape[0], shape[1], *out.shape[1:]), out.trainable, out.non_trainable)
     out, inner = _inner(layer, catalog, shape)
     mode = layer.choice("merge_mode", ("concat", "sum", "mul", "ave"))
-    last = out.shape[-1] * 2 if mode == "concat" else out.shape[-1]
+    last = _known(out.shape[-1]) * 2 if mode == "concat" else out.shape[-1]
     return Out((*out.shape[:-1], last), 2 * out.trainable, 2 * out.non_trainable)
 
 
@@ -810,22 +875,30 @@ def _wrapper(layer: _Layer, shape: Shape, catalog: Catalog) -> Out:
 
 
 def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
-    """Shapes and parameters of every layer, and every problem found on the way."""
+    """Shapes and parameters of every node, and every problem found on the way.
+
+    Walks the graph in its (topological) order, with a shape, a dtype and a `_Path` per
+    edge: what each input and node outputs. A node whose input is unknown (no rule, or a
+    problem before it) is unknown too, and counts as skipped.
+    """
     catalog = catalog or load()
     summary = Summary()
-    shape: Shape | None = (None, *model.input_shape)
-    dtype = dict(model.input_kwargs).get("dtype", "float32")
+    shapes: dict[ir.NodeId, Shape | None] = {}
+    dtypes: dict[ir.NodeId, str] = {}
+    paths: dict[ir.NodeId, _Path] = {}
+    for source in model.inputs:
+        shapes[source.id] = (None, *source.shape)
+        dtypes[source.id] = source.dtype
+        paths[source.id] = _Path(tuple(source.shape))
     names: dict[str, int] = {}  # automatic names given so far, per class
     used: set[str] = set()
     unknown_from: str | None = None
     skipped = 0
-    path = _Path(tuple(model.input_shape))
-    for index, call in enumerate(model.layers):
+    for node in model.nodes:
+        call = node.call
+        path = paths[node.inputs[0]]
         layer = _Layer(call, catalog, path)
-        for inner in call.args:  # `Bidirectional(LSTM(...))`: the inner layer is named first
-            if isinstance(inner, ir.KerasCall) and inner.kwarg("name") is None:
-                _auto_name(inner.class_name, names)
-        name = call.kwarg("name") or _auto_name(call.class_name, names)
+        name = _layer_name(call, names)
         if name in used:
             summary.diagnostics.append(
                 Diagnostic(
@@ -836,20 +909,24 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
             )
         used.add(name)
         out: Out | None = None
-        if shape is not None:
-            for problem in (_check_dtype(layer, dtype, index), _wrapper_not_frozen(layer)):
+        known = [shape for shape in map(shapes.__getitem__, node.inputs) if shape is not None]
+        if len(known) == len(node.inputs):
+            shape = known[0]
+            dtype = dtypes[node.inputs[0]]
+            fed_by_input = model.is_input(node.inputs[0])
+            for problem in (_check_dtype(layer, dtype, fed_by_input), _wrapper_not_frozen(layer)):
                 if problem:
                     summary.diagnostics.append(problem)
             try:
-                out = _apply_checked(layer, shape, catalog)
+                out = _apply_checked(layer, known, catalog)
                 if out is None:
-                    unknown_from = f"`{layer.name}` (line {call.span.line})"
+                    unknown_from = unknown_from or f"`{layer.name}` (line {_line(call)})"
             except ShapeProblem as error:
                 span = call.arg_span(error.arg) if error.arg else call.span
                 summary.diagnostics.append(Diagnostic(str(error), span, error.hint))
             except _Wrapped as wrapped:
                 inner = str(wrapped)  # the wrapped layer's DSL name
-                unknown_from = f"`{layer.name} {inner}` (line {call.span.line})"
+                unknown_from = unknown_from or f"`{layer.name} {inner}` (line {_line(call)})"
             if call.class_name == "Flatten" and len(shape) == 2:
                 summary.diagnostics.append(
                     Diagnostic(
@@ -859,28 +936,34 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
                         severity="warning",
                     )
                 )
-            if out is not None and out.dtype:
-                dtype = out.dtype
+            dtypes[node.id] = out.dtype if out is not None and out.dtype else dtype
             if out is not None and len(out.shape) != len(shape):
                 path = replace(path, reshaped_by=call, fewer=len(out.shape) < len(shape))
         else:
             skipped += 1
-        shape = out.shape if out is not None else None
+        paths[node.id] = path
+        shapes[node.id] = out.shape if out is not None else None
         summary.rows.append(
             Row(
                 name,
                 call.class_name,
-                shape,
+                shapes[node.id],
                 out.trainable if out else None,
                 out.non_trainable if out else None,
+                node.id,
             )
         )
-    last = _output_layer(model)
-    units = shape[-1] if shape else (last.args[0] if last.class_name == "Dense" else None)
-    summary.diagnostics += _check_output(model, last, units)
+    units_unknown = False
+    for output in model.output_nodes:
+        last = _output_layer(model, output)
+        output_shape = shapes[output.id]
+        units = output_shape[-1] if output_shape else _dense_units(last)
+        units_unknown = units_unknown or units is None
+        summary.diagnostics += _check_output(model, last, units)
+    summary.outputs = model.outputs
     if unknown_from:
         what = f"{skipped} later layer{'s' if skipped != 1 else ''}"
-        if units is None:
+        if units_unknown:
             what += " and the output against the loss"
         summary.notes.append(
             f"kdsl has no shape rule for {unknown_from}: shapes and parameter counts are "
@@ -889,7 +972,27 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
     return summary
 
 
-def _apply_checked(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
+def _dense_units(call: ir.KerasCall) -> int | None:
+    """A `Dense` layer's units (its first argument), whatever its input; else None."""
+    units = call.args[0] if call.class_name == "Dense" and call.args else None
+    return units if type(units) is int else None
+
+
+def _layer_name(call: ir.KerasCall, names: dict[str, int]) -> str:
+    """The layer's Keras name: its `name=`, or the automatic one Keras gives it, counting
+    the layers made before it (`names`); a wrapped layer is made, and named, first."""
+    for inner in call.args:  # `Bidirectional(LSTM(...))`: the inner layer is named first
+        if isinstance(inner, ir.KerasCall) and inner.kwarg("name") is None:
+            _auto_name(inner.class_name, names)
+    given = call.kwarg("name")
+    return given if isinstance(given, str) else _auto_name(call.class_name, names)
+
+
+def _line(call: ir.KerasCall) -> int | str:
+    return call.span.line if call.span is not None else "?"
+
+
+def _apply_checked(layer: _Layer, shapes: Sequence[Shape], catalog: Catalog) -> Out | None:
     """`_apply`, with a value of a type no rule expected turned into a user's error.
 
     Rules check the arguments they know to go wrong; this is the net under them (the
@@ -897,7 +1000,7 @@ def _apply_checked(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
     never a crash.
     """
     try:
-        return _apply(layer, shape, catalog)
+        return _apply(layer, shapes, catalog)
     except (TypeError, ValueError, ArithmeticError, IndexError, KeyError) as error:
         given = ", ".join(f"{k}={show_value(v)}" for k, v in layer.call.kwargs) or "its defaults"
         positional = ", ".join(map(show_value, layer.call.args))
@@ -910,11 +1013,16 @@ def _apply_checked(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
         ) from None
 
 
-def _apply(layer: _Layer, shape: Shape, catalog: Catalog) -> Out | None:
+def _apply(layer: _Layer, shapes: Sequence[Shape], catalog: Catalog) -> Out | None:
     if layer.call.class_name in WRAPPER_CLASSES:
-        return _wrapper(layer, shape, catalog)  # see `_wrapper_not_frozen`
+        if len(shapes) != 1:
+            raise ShapeProblem(
+                f"`{layer.name}` takes one input, but gets {len(shapes)}",
+                "give it the output of one layer",
+            )
+        return _wrapper(layer, shapes[0], catalog)  # see `_wrapper_not_frozen`
     function = RULES.get(layer.call.class_name)
-    return _frozen(layer.call, function(layer, shape)) if function else None
+    return _frozen(layer.call, function(layer, shapes)) if function else None
 
 
 def _frozen(call: ir.KerasCall, out: Out | None) -> Out | None:
@@ -932,7 +1040,7 @@ def _wrapper_not_frozen(layer: _Layer) -> Diagnostic | None:
     call = layer.call
     if call.class_name not in WRAPPER_CLASSES or call.kwarg("trainable", True) is not False:
         return None
-    inner = call.args[0]
+    inner = wrapped(call)
     inner_name = inner.written or inner.class_name.lower()
     return Diagnostic(
         f"`trainable=false` on `{layer.name}` does not freeze the wrapped `{inner_name}`: "
@@ -944,12 +1052,14 @@ def _wrapper_not_frozen(layer: _Layer) -> Diagnostic | None:
     )
 
 
-def _check_dtype(layer: _Layer, dtype: str, index: int) -> Diagnostic | None:
+def _check_dtype(layer: _Layer, dtype: str, fed_by_input: bool) -> Diagnostic | None:
+    """An embedding reads integer ids: `dtype` is what its input holds; `fed_by_input`,
+    whether that input is the model's own."""
     embeddings = ("Embedding", "ReversibleEmbedding")
     if layer.call.class_name in embeddings and not dtype.startswith(("int", "uint")):
         hint = (
             "start with `input SHAPE dtype=int32`"
-            if index == 0
+            if fed_by_input
             else f"`{layer.name}` must come right after an integer input"
         )
         return Diagnostic(
@@ -978,17 +1088,20 @@ ONE_CLASS_LOSSES = frozenset(
 )
 
 
-def _output_layer(model: ir.Model) -> ir.KerasCall:
-    """The layer that decides the outputs: the last one, looking past dropout and noise."""
-    for call in reversed(model.layers):
-        if call.class_name not in _PASS_THROUGH:
-            return call
-    return model.layers[-1]
+def _output_layer(model: ir.Model, output: ir.Node) -> ir.KerasCall:
+    """The layer that decides an output's values: the output node, or the layer before it
+    when it only passes values on (dropout, noise), looking back through one-input nodes."""
+    node = output
+    while node.call.class_name in _PASS_THROUGH:
+        if len(node.inputs) != 1 or model.is_input(node.inputs[0]):
+            return output.call  # nothing before it decides more
+        node = model.node(node.inputs[0])
+    return node.call
 
 
 def _check_output(model: ir.Model, last: ir.KerasCall, units: int | None) -> list[Diagnostic]:
     """The output layer's (`last`'s) activation and units against the loss."""
-    activation = dict(last.kwargs).get("activation")
+    activation: object = dict(last.kwargs).get("activation")
     if last.class_name == "Activation":
         activation = last.args[0] if last.args else None
     if last.class_name == "Softmax":
@@ -1069,7 +1182,7 @@ def format_summary(summary: Summary, title: str) -> str:
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(3)]
     rule_line = "─" * (sum(widths) + 4)
 
-    def line(cells) -> str:
+    def line(cells: tuple[str, str, str]) -> str:
         return f"{cells[0]:<{widths[0]}}  {cells[1]:<{widths[1]}}  {cells[2]:>{widths[2]}}"
 
     out = [f'Model: "{title}"', rule_line, line(header), rule_line]

@@ -35,8 +35,8 @@ from kdsl.semantics.catalog import (
     Entry,
     load,
 )
-from kdsl.semantics.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, section_kinds, summarize
-from kdsl.semantics.shapes import Row, show_shape
+from kdsl.semantics.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, analyze, section_kinds
+from kdsl.semantics.shapes import Row, Summary, show_shape
 
 SOURCE = "kdsl"
 TRIGGER_CHARACTERS = [" ", ">", "=", ","]
@@ -46,21 +46,34 @@ TRIGGER_CHARACTERS = [" ", ">", "=", ","]
 
 
 @dataclass
-class LayerInfo:
-    """A layer of a checked program: where it is written, what it became, what it outputs."""
-
-    call: nodes.Call
-    keras: ir.KerasCall
-    row: Row
-
-
-@dataclass
 class Analysis:
+    """What the editor shows: the diagnostics, and once the program checks, its model
+    (every node's call knows where it is written) and the summary (a row per node id)."""
+
     diagnostics: list[Diagnostic]
     program: nodes.Program | None = None
-    input_shape: tuple | None = None
-    layers: list[LayerInfo] = field(default_factory=list)
+    model: ir.Model | None = None
+    summary: Summary | None = None
     notes: list[str] = field(default_factory=list)
+
+    def node_at(self, line: int, column: int) -> tuple[ir.Node, Row] | None:
+        """The layer node written at a 1-based position, and its row: by the span of its
+        call and its id, never by its place in a list."""
+        if self.model is None or self.summary is None:
+            return None
+        for node in self.model.nodes:
+            span = node.call.span
+            row = self.summary.row(node.id)
+            if span is not None and row is not None and _contains(span, line, column):
+                return node, row
+        return None
+
+    def input_at(self, line: int, column: int) -> ir.Input | None:
+        """The model's input whose `input` element is written at a 1-based position."""
+        for source in self.model.inputs if self.model else ():
+            if source.span is not None and _contains(source.span, line, column):
+                return source
+        return None
 
 
 @lru_cache(maxsize=16)
@@ -87,16 +100,10 @@ def _analyze(text: str) -> Analysis:
     except SourceError as error:
         return Analysis(error.diagnostics)
     try:
-        model, summary = summarize(program, source)
+        model, summary = analyze(program, source, shape_errors="keep")
     except SourceError as error:
         return Analysis(error.diagnostics, program)
-    calls = program.layers[1:] if program.layers[0].name == "input" else program.layers
-    # The checker makes one KerasCall per written layer, in order, and infer one row each.
-    layers = [
-        LayerInfo(call, keras, row)
-        for call, keras, row in zip(calls, model.layers, summary.rows, strict=True)
-    ]
-    return Analysis(summary.diagnostics, program, (None, *model.input_shape), layers, summary.notes)
+    return Analysis(summary.diagnostics, program, model, summary, summary.notes)
 
 
 # -- hover -----------------------------------------------------------------------------
@@ -137,27 +144,31 @@ def hover_text(
     program = analysis.program
     if program is None:
         return None
-    for info in analysis.layers:
-        if _contains(info.call.span, line, column):
-            entry = catalog.layer(info.call.name)
-            assert entry is not None  # the program checked, so every name is known
-            lines = _entry_text(entry, "layers", info.call.name, info.row.name)
-            inner = info.keras.args[0] if info.keras.args else None
-            if isinstance(inner, ir.KerasCall):
-                lines.append(f"Wraps `keras.layers.{inner.class_name}`")
-            lines.append(f"Output shape: `{show_shape(info.row.output_shape)}`")
-            lines.append(f"Parameters: {_params(info.row)}")
-            if info.row.output_shape is None:
-                if any(d.severity == "error" for d in analysis.diagnostics):
-                    lines.append("*Unknown from the first shape error on.*")
-                lines += [f"*{note}*" for note in analysis.notes]
-            return "\n\n".join(lines), info.call.span
+    at = analysis.node_at(line, column)
+    if at is not None:
+        node, row = at
+        keras = node.call
+        assert keras.span is not None  # `node_at` found it by its span
+        entry = catalog.layer(keras.written)
+        assert entry is not None  # the program checked, so every name is known
+        lines = _entry_text(entry, "layers", keras.written, row.name)
+        inner = keras.args[0] if keras.args else None
+        if isinstance(inner, ir.KerasCall):
+            lines.append(f"Wraps `keras.layers.{inner.class_name}`")
+        lines.append(f"Output shape: `{show_shape(row.output_shape)}`")
+        lines.append(f"Parameters: {_params(row)}")
+        if row.output_shape is None:
+            if any(d.severity == "error" for d in analysis.diagnostics):
+                lines.append("*Unknown from the first shape error on.*")
+            lines += [f"*{note}*" for note in analysis.notes]
+        return "\n\n".join(lines), keras.span
+    source = analysis.input_at(line, column)
+    if source is not None and source.span is not None:
+        shape = show_shape((None, *source.shape))
+        return f"**`keras.Input`**\n\nOutput shape: `{shape}`", source.span
     first = program.layers[0]
     if first.name == "input" and _contains(first.span, line, column):
-        if analysis.input_shape is None:
-            return "**`keras.Input`**", first.span
-        shape = show_shape(analysis.input_shape)
-        return f"**`keras.Input`**\n\nOutput shape: `{shape}`", first.span
+        return "**`keras.Input`**", first.span  # a program with errors: no shape to show
     for call in program.layers:  # a program with errors: what the catalog knows
         entry = catalog.layer(call.name)
         if entry is not None and _contains(call.span, line, column):

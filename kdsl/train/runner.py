@@ -299,8 +299,8 @@ def run(
     except Exception as error:  # Keras found what kdsl's checks could not
         raise ModelError(origin, f"Keras rejected the model: {first_line(error)}") from None
     arrays = data.arrays
-    input_dtype = str(dict(model.input_kwargs).get("dtype", "float32"))
-    written = [layer.written or layer.class_name.lower() for layer in model.layers]
+    input_dtype = model.input_node().dtype
+    written = [call.written or call.class_name.lower() for call in model.calls]
     check_adaptable(origin, built, written, keras.backend.backend())  # a model problem
     notes: list[str | None] = list(  # split and adapting may have nothing to say
         validate(
@@ -329,8 +329,7 @@ def run(
     )
     scaling = None
     if standardize:
-        dtype = str(dict(model.input_kwargs).get("dtype", "float32"))
-        scaling = standardize_features(data_path, arrays, dtype)
+        scaling = standardize_features(data_path, arrays, input_dtype)
         notes.append(
             f"note: standardized {len(scaling['mean'])} features with the training rows' mean "
             "and standard deviation"
