@@ -7,12 +7,15 @@ Each `tests/errors/NAME.k` has `NAME.out`: the exit code, then exactly what
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 from conftest import ROOT
 from conftest import kdsl_main as compile_cli
+
+from kdsl import check_source, ir
 
 ERRORS = ROOT / "tests" / "errors"
 PROGRAMS = sorted(ERRORS.glob("*.k"))
@@ -241,6 +244,21 @@ def _corpus() -> list[str]:
     return texts + EXTRA_PROGRAMS
 
 
+def _graphs() -> list[tuple[str, ir.Model]]:
+    """Graphs the language cannot write yet (its programs are chains): a checked chain
+    whose last layer is rewired to read the input and the layer before it."""
+    graphs = []
+    for text in (
+        "input 4 -> dense 4 -> dense 1; adam; mse",
+        "input 4x4 -> lstm 4 return_sequences=true -> bidirectional lstm 2; adam; mse",
+    ):
+        model = check_source(text)
+        *chain, last = model.nodes
+        rewired = dataclasses.replace(last, inputs=(model.inputs[0].id, chain[-1].id))
+        graphs.append((text, dataclasses.replace(model, nodes=(*chain, rewired))))
+    return graphs
+
+
 def test_every_diagnostic_has_a_place_and_a_hint(monkeypatch) -> None:
     """As the README promises: every error and warning names what was written, points at
     it (the end of the file at least) and has a hint. The corpus reaches every place in
@@ -270,6 +288,10 @@ def test_every_diagnostic_has_a_place_and_a_hint(monkeypatch) -> None:
         for diagnostic in kdsl.check(text):
             if diagnostic.span is None or not diagnostic.hint:
                 missing.append(f"{diagnostic.message!r} (for {text[:60]!r})")
+    for text, model in _graphs():
+        for diagnostic in shapes.infer(model).diagnostics:
+            if diagnostic.span is None or not diagnostic.hint:
+                missing.append(f"{diagnostic.message!r} (for the graph of {text!r})")
     assert not missing, "diagnostics without a place or a hint:\n" + "\n".join(missing)
     sites = _diagnostic_sites()
     reached = {

@@ -279,17 +279,22 @@ RULES: dict[str, Rule] = {}
 OneInputRule = Callable[[_Layer, Shape], Out | None]
 
 
+def _one_input(layer: _Layer, shapes: Sequence[Shape]) -> Shape:
+    """The shape a layer of one input reads; a merge layer's rule takes them all."""
+    if len(shapes) != 1:
+        raise ShapeProblem(
+            f"`{layer.name}` takes one input, but gets {len(shapes)}",
+            "give it the output of one layer",
+        )
+    return shapes[0]
+
+
 def rule(*class_names: str) -> Callable[[OneInputRule], OneInputRule]:
     """Registers a rule for layers of one input (most of Keras's)."""
 
     def register(function: OneInputRule) -> OneInputRule:
         def on_inputs(layer: _Layer, shapes: Sequence[Shape]) -> Out | None:
-            if len(shapes) != 1:
-                raise ShapeProblem(
-                    f"`{layer.name}` takes one input, but gets {len(shapes)}",
-                    "give it the output of one layer",
-                )
-            return function(layer, shapes[0])
+            return function(layer, _one_input(layer, shapes))
 
         for name in class_names:
             RULES[name] = on_inputs
@@ -1015,12 +1020,7 @@ def _apply_checked(layer: _Layer, shapes: Sequence[Shape], catalog: Catalog) -> 
 
 def _apply(layer: _Layer, shapes: Sequence[Shape], catalog: Catalog) -> Out | None:
     if layer.call.class_name in WRAPPER_CLASSES:
-        if len(shapes) != 1:
-            raise ShapeProblem(
-                f"`{layer.name}` takes one input, but gets {len(shapes)}",
-                "give it the output of one layer",
-            )
-        return _wrapper(layer, shapes[0], catalog)  # see `_wrapper_not_frozen`
+        return _wrapper(layer, _one_input(layer, shapes), catalog)  # see `_wrapper_not_frozen`
     function = RULES.get(layer.call.class_name)
     return _frozen(layer.call, function(layer, shapes)) if function else None
 
