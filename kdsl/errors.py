@@ -189,3 +189,19 @@ def _headline(where: str, message: str, hint: str | None, color: bool) -> str:
 
 def _hint_line(hint: str, color: bool) -> str:
     return f"  {_paint('hint:', 'cyan', color)} {hint}"
+
+
+def line_safe(text: str) -> str:
+    """`text` with every character that is not printable written as `repr` writes it.
+
+    A comment in the script, or a message, may quote user text (a layer's argument).
+    Python ends a line at `\\n` or `\\r`, and `str.splitlines` (which the template's
+    `indent` filter, black, editors and terminals use) also at `\\x0b`, `\\x0c`,
+    `\\x1c`-`\\x1e`, `\\x85`, `\\u2028` and `\\u2029`: the rest of the comment would be
+    live code, and a message would split. All of them are
+    non-printable, as are the other control characters and lone surrogates (which UTF-8
+    cannot encode, so the script could not be written): escaped, the text stays one line.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)

@@ -25,8 +25,8 @@ from golden_cases import all_programs, case_id, kind_programs
 
 from kdsl import check_source, compile_source
 from kdsl.codegen import explain
-from kdsl.codegen.render import line_safe, render
-from kdsl.errors import KdslError
+from kdsl.codegen.render import render
+from kdsl.errors import KdslError, SourceError, line_safe
 from kdsl.options import STRATEGIES, STYLES, Mode
 from kdsl.semantics.catalog import KIND_EXAMPLES, load
 
@@ -251,6 +251,20 @@ def test_hostile_strings_are_inert_or_rejected(template: str, text: str) -> None
             plain = scripts[replace(mode, explain=False)]
             assert code_tokens(code) == code_tokens(plain), mode
             assert ast.dump(ast.parse(code)) == ast.dump(ast.parse(plain)), mode
+
+
+@pytest.mark.parametrize("char", [*LINE_BREAKS, "\ud800"], ids=lambda c: hex(ord(c)))
+@pytest.mark.parametrize("template", STRING_POSITIONS.values(), ids=STRING_POSITIONS)
+def test_messages_quote_strings_on_one_line(template: str, char: str) -> None:
+    """A message quoting a rejected string (`` `a\u2028b` cannot be a name ``) escapes what
+    would break its line in a terminal or an editor, as comments do."""
+    escape = repr(char)[1:-1]
+    try:
+        check_source(template.replace("{}", f"a{escape}b"))
+    except SourceError as error:
+        for diagnostic in error.diagnostics:
+            for text in (diagnostic.message, diagnostic.hint or ""):
+                assert len(f"{text}.".splitlines()) == 1 and text.isprintable(), text
 
 
 def build_model_calls(code: str) -> set[str]:

@@ -17,6 +17,7 @@ import jinja2
 
 from kdsl import ir
 from kdsl._version import __version__
+from kdsl.errors import line_safe
 from kdsl.options import TEMPLATE_LINE_LENGTH, Mode
 from kdsl.resources import read_text
 from kdsl.semantics.catalog import FIT_CALLBACKS
@@ -108,21 +109,6 @@ class Line:
 
     code: str
     comment: tuple[str, ...] = ()
-
-
-def line_safe(text: str) -> str:
-    """`text` with every character that is not printable written as `repr` writes it.
-
-    A comment may quote user text (a layer's argument). Python ends a line at `\\n` or
-    `\\r`, and `str.splitlines` (which the template's `indent` filter, black and editors
-    use) also at `\\x0b`, `\\x0c`, `\\x1c`-`\\x1e`, `\\x85`, `\\u2028` and `\\u2029`: the rest
-    of the comment would be live code. All of them are non-printable, as are the other
-    control characters and lone surrogates (which UTF-8 cannot encode, so the script could
-    not be written): escaped, the comment stays one line of text.
-    """
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def _commented(code: str, text: str | None, indent: int, mode: Mode) -> Line:

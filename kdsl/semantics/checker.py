@@ -365,6 +365,12 @@ class _Checker:
             _MISSING_SEMICOLON_HINTS[kind].format(call=call.name, name=value.name),
         )
         self.swallowed.add(kind)
+        # What follows in the same call belongs to the sections after it (`adam mse`): it
+        # was written, so "the model has no loss" would be false.
+        positional = [arg.value for arg in call.args if isinstance(arg, nodes.Positional)]
+        for later in positional[positional.index(value) + 1 :]:
+            if isinstance(later, nodes.Name) and (section := self.section_of(later.name)):
+                self.swallowed.add(section)
         return True
 
     def section_of(self, name: str) -> str | None:
@@ -380,7 +386,10 @@ class _Checker:
     ) -> None:
         """`conv2d 64 5 (2, 2)`: a number or tuple where kdsl takes the activation, most
         likely Keras's own positional argument there (`strides`), which kdsl takes by name."""
-        text = show_value(self.value(value))
+        written = self.value(value)
+        if not _finite(written):
+            return  # `value` said the number is too large; `inf` is not what was written
+        text = show_value(written)
         ordinal = _ORDINALS[index] if index < len(_ORDINALS) else f"#{index + 1}"
         keras_param = entry.params[index].name if index < len(entry.params) else None
         if keras_param is not None and keras_param not in ACTIVATION_PARAMS:
@@ -843,6 +852,13 @@ def _resolve(
     if warnings is not None:
         warnings.extend(checker.diagnostics)
     return model
+
+
+def _finite(value: ir.PyValue) -> bool:
+    """Whether a number, or every number of a tuple, is finite."""
+    if isinstance(value, tuple):
+        return all(_finite(item) for item in value)
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:

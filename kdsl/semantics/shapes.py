@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kdsl import ir
-from kdsl.errors import Diagnostic
+from kdsl.errors import Diagnostic, line_safe
 from kdsl.semantics.catalog import WRAPPER_CLASSES, Catalog, keras_snake_case, load
 
 # What a layer outputs, e.g. (None, 28, 28, 1): batch first, None for any size.
@@ -184,7 +184,7 @@ def show_value(value: object) -> str:
         return "none"
     if isinstance(value, bool):
         return str(value).lower()
-    return str(value)
+    return line_safe(str(value))  # user text: a line break must not split the message
 
 
 def show_shape(shape: Shape | None) -> str:
