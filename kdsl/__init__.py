@@ -1,9 +1,9 @@
 """kdsl: a tiny model language that compiles to idiomatic Keras 3 Python.
 
-The pipeline, one module per pass: `parser` (text → `nodes`), `check` (nodes → `ir`,
-with every diagnostic), `shapes` (static shapes), `render` (ir → Python via Jinja),
-`runner` (executes the rendered script with Keras). Importing kdsl never imports
-TensorFlow; only `build()` does.
+The Python API, on top of the pipeline's layers (docs/architecture.md): `language`
+(text → syntax tree), `semantics` (tree → `ir`, with every diagnostic and static shapes),
+`codegen` (ir → a Keras script via Jinja), `train` (runs the script with Keras). Nothing
+in kdsl imports this module. Importing kdsl never imports TensorFlow; only `build()` does.
 
     >>> import kdsl
     >>> code = kdsl.compile("dense 3 softmax in 4; adam; categorical_crossentropy")
