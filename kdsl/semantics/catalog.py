@@ -106,6 +106,10 @@ KIND_EXAMPLES: dict[str, dict[str, Any]] = {
     "gaussiannoise": {"stddev": 0.1},
 }
 
+# Arguments of every layer that Keras refuses as None, though None is a value kdsl can
+# write (`Dense(3, trainable=None)`: "Expected `trainable` to be a boolean").
+NEVER_NONE = frozenset({"trainable"})
+
 # Short names Keras users say, beyond the names Keras itself exports.
 ALIASES: dict[str, str] = {
     "maxpool1d": "maxpooling1d",

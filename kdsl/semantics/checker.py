@@ -23,6 +23,7 @@ from kdsl.semantics.catalog import (
     DTYPES,
     FIT_CALLBACKS,
     FORBIDDEN_LAYER_KWARGS,
+    NEVER_NONE,
     WRAPPER_CLASSES,
     Catalog,
     Entry,
@@ -215,7 +216,7 @@ class _Checker:
     ) -> None:
         """Where Keras's default (or the catalog's example) is a flag, a number or a word,
         the value must be one too."""
-        if param is None or value is None:
+        if param is None or (value is None and param.name not in NEVER_NONE):
             return
         if self.catalog.object_names(param.name) is not None:
             return  # a name from Keras's catalog: `check_arg` said all there is
