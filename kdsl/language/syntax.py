@@ -23,7 +23,9 @@ from kdsl.language.parser import lark_parser
 # The first layer may be `input SHAPE` (keras.Input rather than a layer).
 INPUT = "input"
 # Named sections, in the order the README lists them.
-SECTION_NAMES = ("optimizer", "loss", "metrics", "fit")
+# The sections that name Keras objects (`compile`'s arguments), then `fit`'s options.
+COMPILE_SECTIONS = ("optimizer", "loss", "metrics")
+SECTION_NAMES = (*COMPILE_SECTIONS, "fit")
 # The words that start a section or the chain without being a Keras name.
 SECTION_HEADS = frozenset({INPUT, *SECTION_NAMES})
 # Bare words that are Python constants rather than names.

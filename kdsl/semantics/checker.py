@@ -15,8 +15,8 @@ from typing import Literal
 from kdsl import ir
 from kdsl.errors import Diagnostic, Source, SourceError
 from kdsl.language import nodes
+from kdsl.language.syntax import COMPILE_SECTIONS, SECTION_NAMES
 from kdsl.language.syntax import CONSTANTS as _CONSTANTS
-from kdsl.language.syntax import SECTION_NAMES
 from kdsl.semantics.catalog import (
     ACTIVATION_PARAMS,
     CROSSENTROPY_LOSSES,
@@ -376,7 +376,7 @@ class _Checker:
 
     def section_of(self, name: str) -> str | None:
         """The section whose names include `name` (`optimizer` for `adam`), or None."""
-        for kind in ("optimizer", "loss", "metrics"):
+        for kind in COMPILE_SECTIONS:
             _, table, aliases = self.catalog.compile_table(kind)
             if name in table or name in aliases:
                 return kind

@@ -196,7 +196,7 @@ def hover_text(
 
 
 def _compile_entry(catalog: Catalog, kind: str | None, name: str) -> tuple[Entry, str] | None:
-    if kind not in ("optimizer", "loss", "metrics"):
+    if kind not in syntax.COMPILE_SECTIONS:
         return None
     module, table, aliases = catalog.compile_table(kind)
     entry = table.get(aliases.get(name, name))
@@ -450,7 +450,7 @@ def _complete_layer(call: _Call, catalog: Catalog, first: bool) -> list[Item]:
 
 
 def _names(kind: str | None, catalog: Catalog) -> list[Item]:
-    if kind not in ("optimizer", "loss", "metrics"):
+    if kind not in syntax.COMPILE_SECTIONS:
         return []
     module, table, aliases = catalog.compile_table(kind)
     items = [
@@ -487,7 +487,7 @@ def _complete_section(
             if name not in used
         ]
         return _names(kind, catalog) + heads  # an unnamed section's kind, if any
-    if call.head in ("optimizer", "loss", "metrics") and not call.positional:
+    if call.head in syntax.COMPILE_SECTIONS and not call.positional:
         return _names(call.head, catalog)
     if call.head == "fit":
         if call.keyword:
