@@ -205,3 +205,8 @@ def line_safe(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def with_article(word: str) -> str:
+    """`an optimizer`, `a loss`: a word of a message with its indefinite article."""
+    return f"{'an' if word[:1] in tuple('aeiou') else 'a'} {word}"

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from kdsl import ir
-from kdsl.errors import Diagnostic, Source, SourceError
+from kdsl.errors import Diagnostic, Source, SourceError, with_article
 from kdsl.language import nodes
 from kdsl.language.syntax import COMPILE_SECTIONS, SECTION_NAMES
 from kdsl.language.syntax import CONSTANTS as _CONSTANTS
@@ -171,7 +171,7 @@ class _Checker:
             example = _OBJECT_EXAMPLES[kind]
             if value is not None and not isinstance(value, str):
                 self.error(
-                    f"`{name}` of `{owner}` is the name of {_article(kind)} {kind} "
+                    f"`{name}` of `{owner}` is the name of {with_article(kind)} "
                     f"like `{example}`, not `{show_value(value)}`",
                     span,
                     f"e.g. `{name}={example}`",
@@ -358,7 +358,7 @@ class _Checker:
                 break
         else:
             return False
-        word = "a metric" if kind == "metrics" else f"{_article(kind)} {kind}"
+        word = "a metric" if kind == "metrics" else with_article(kind)
         before = "`; metrics`" if kind == "metrics" else "a `;`"
         self.error(
             f"`{value.name}` is {word}: {before} is probably missing before it",
@@ -418,7 +418,7 @@ class _Checker:
                 hint = f"`{call.name}` starts a section: put `;` after the last layer"
             elif section in ("optimizer", "loss"):
                 hint = (
-                    f"`{call.name}` is {_article(section)} {section}: end the layers with `;`, "
+                    f"`{call.name}` is {with_article(section)}: end the layers with `;`, "
                     f"not `->`: `...; {call.name}`"
                 )
                 self.swallowed.add(section)  # so what follows keeps its meaning
@@ -609,7 +609,7 @@ class _Checker:
         if entry is None:
             other = self.section_of(call.name)
             if other is not None and other != ("metrics" if what == "metric" else what):
-                word = "a metric" if other == "metrics" else f"{_article(other)} {other}"
+                word = "a metric" if other == "metrics" else with_article(other)
                 self.error(
                     f"`{call.name}` is {word}, where the {what} goes",
                     call.name_span,
@@ -869,10 +869,6 @@ def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:
 def _without(entry: Entry, param: str) -> Entry:
     params = tuple(p for p in entry.params if p.name != param)
     return Entry(entry.key, entry.class_name, params, entry.shorthand, (), entry.category)
-
-
-def _article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"
 
 
 def _param_list(entry: Entry) -> str:

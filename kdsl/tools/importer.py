@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from kdsl.errors import ModelError, SourceError
+from kdsl.errors import ModelError, SourceError, with_article
 from kdsl.language.fmt import format_text, program_line, section_text
 from kdsl.language.syntax import INPUT, constant_word, is_bare_word
 from kdsl.semantics.catalog import (
@@ -574,7 +574,7 @@ class _Importer:
         # `plural`, the Keras module's name, is also the word: "optimizers", "losses".
         plural, table, aliases = self.catalog.compile_table("metrics" if what == "metric" else what)
         if value is None:
-            raise self.fail(f"was compiled without {_article(what)}, which a kdsl model needs")
+            raise self.fail(f"was compiled without {with_article(what)}, which a kdsl model needs")
         if isinstance(value, str):
             if value in table or value in aliases:
                 return value
@@ -598,7 +598,7 @@ class _Importer:
             subject = (
                 f"the {what} `{name[:80]}`, a Python function,"
                 if isinstance(name, str)
-                else f"{_article(what)} that is {_code_text(value)},"
+                else f"{with_article(what)} that is {_code_text(value)},"
             )
             raise self.fail(f"has {subject} which kdsl refuses: {_CODE}", hint)
         kind = value.get("class_name")
@@ -622,14 +622,14 @@ class _Importer:
         for key, raw in config.items():
             if isinstance(raw, dict):
                 raise self.fail(
-                    f"has {_article(what)} `{kind}` whose `{key}` is a `{raw.get('class_name')}` "
-                    "object (a schedule?), which kdsl cannot write",
+                    f"has {with_article(what)} `{kind}` whose `{key}` is a "
+                    f"`{raw.get('class_name')}` object (a schedule?), which kdsl cannot write",
                     f"kdsl writes `{key}` as a number",
                 )
             value = _normal(raw)
             if isinstance(value, tuple) and any(isinstance(x, dict) for x in _leaves(value)):
                 raise self.fail(
-                    f"has {_article(what)} `{kind}` whose `{key}` holds an object, which kdsl "
+                    f"has {with_article(what)} `{kind}` whose `{key}` holds an object, which kdsl "
                     "cannot write"
                 )
             if key == "learning_rate" and isinstance(value, float):
@@ -991,10 +991,6 @@ def _code_text(value: dict) -> str:
     if value.get("class_name") == "function" and isinstance(name, str):
         return f"the Python function `{name[:80]}`"
     return "a Python lambda" if value.get("class_name") == "__lambda__" else "a Python function"
-
-
-def _article(word: str) -> str:
-    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
 def _describe(value: Any) -> str:
