@@ -63,10 +63,13 @@ class Summary:
         values = [getattr(row, kind) for row in self.rows]
         return None if any(v is None for v in values) else sum(values)
 
+    def add(self, row: Row) -> None:
+        """Append `row`, indexed by its node's id for `row()`."""
+        self.rows.append(row)
+        self._by_id[row.node_id] = row
+
     def row(self, node_id: ir.NodeId) -> Row | None:
         """The row of the node `node_id`; None for an input (it has no row)."""
-        if len(self._by_id) != len(self.rows):
-            self._by_id = {row.node_id: row for row in self.rows}
         return self._by_id.get(node_id)
 
     @property
@@ -948,7 +951,7 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
             skipped += 1
         paths[node.id] = path
         shapes[node.id] = out.shape if out is not None else None
-        summary.rows.append(
+        summary.add(
             Row(
                 name,
                 call.class_name,
