@@ -6,6 +6,7 @@ prints it and exits 1. Anything else escaping is a bug in kdsl.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass
@@ -210,3 +211,33 @@ def line_safe(text: str) -> str:
 def with_article(word: str) -> str:
     """`an optimizer`, `a loss`: a word of a message with its indefinite article."""
     return f"{'an' if word[:1] in tuple('aeiou') else 'a'} {word}"
+
+
+def did_you_mean(name: str, candidates) -> str | None:
+    """`did you mean `relu`?` for the closest candidate within a typo or two, or None.
+
+    Typos are counted as edits where swapping two neighbours is one edit (`adma` → `adam`).
+    """
+    word = name.lower()
+    limit = max(1, min(3, len(word) // 3))
+    scored = sorted((_edits(word, c), c) for c in set(candidates))
+    if scored and scored[0][0] <= limit:
+        return f"did you mean `{scored[0][1]}`?"
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
+    return f"did you mean `{matches[0]}`?" if matches else None
+
+
+def _edits(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: insertions, deletions, substitutions, swaps."""
+    if abs(len(a) - len(b)) > 3:
+        return 99
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]

@@ -23,6 +23,22 @@ Dims = tuple[int | None, ...]
 NodeId = str
 
 
+# Losses after which Keras's "accuracy" metric is what the tutorial shows.
+CROSSENTROPY_LOSSES = frozenset(
+    {"binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"}
+)
+
+# A tensor's shape: the batch dimension first, None where the size is not fixed.
+Shape = tuple[int | None, ...]
+
+
+def show_shape(shape: Shape | None) -> str:
+    if shape is None:
+        return "?"
+    dims = ["None" if d is None else str(d) for d in shape]
+    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+
+
 @dataclass(frozen=True)
 class KerasCall:
     """A Keras constructor call such as `Dense(3, activation="relu")`."""

@@ -69,3 +69,16 @@ def test_every_module_is_in_a_known_place() -> None:
             assert path.stem in BASE | {"__init__", "__main__"}, f"{path}: put it in a layer"
         else:
             assert parts[0] in LAYERS, f"{path}: not in a known layer"
+
+
+def test_training_needs_only_the_base() -> None:
+    """`kdsl/train/` runs a compiled script on data: it reads the IR, the options and the
+    errors, nothing of the language, the checks or the code generation."""
+    train = LAYERS.index("train") + 1
+    reaching = [
+        f"{path.relative_to(ROOT)}:{line} imports {imported}"
+        for path in sorted((PACKAGE / "train").rglob("*.py"))
+        for line, imported in _imports(path)
+        if _rank(imported) not in (0, train)
+    ]
+    assert reaching == []

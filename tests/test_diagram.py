@@ -15,8 +15,8 @@ from golden_cases import all_programs, case_id
 
 from kdsl import parse
 from kdsl.codegen import diagram
+from kdsl.ir import show_shape
 from kdsl.semantics.checker import analyze
-from kdsl.semantics.shapes import show_shape
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -24,9 +24,10 @@ from golden_cases import (
 from kdsl import check_source, compile_source
 from kdsl.codegen import explain
 from kdsl.codegen.render import format_code
+from kdsl.ir import show_shape
 from kdsl.options import Mode
 from kdsl.semantics.catalog import load
-from kdsl.semantics.shapes import infer, show_shape
+from kdsl.semantics.shapes import infer
 
 EXPLAIN_GOLDEN = Path(__file__).parent / "golden" / "expected" / "explain"
 EXAMPLES = [p for p in programs() if p.parent.name == "examples"]

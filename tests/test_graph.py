@@ -19,9 +19,10 @@ from kdsl import check_source, ir, parse
 from kdsl.codegen import diagram, explain
 from kdsl.codegen.render import render
 from kdsl.errors import Source, SourceError
+from kdsl.ir import show_shape
 from kdsl.options import Mode
 from kdsl.semantics.checker import analyze
-from kdsl.semantics.shapes import infer, show_shape
+from kdsl.semantics.shapes import infer
 from kdsl.tools.lsp import hover_text
 
 # Two layers alike in every argument, between layers that tell them apart by shape.

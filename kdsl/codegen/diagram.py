@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from kdsl import ir
+from kdsl.ir import show_shape
 from kdsl.semantics.catalog import load
-from kdsl.semantics.shapes import Summary, show_shape
+from kdsl.semantics.shapes import Summary
 
 # Fill colours by the catalog's layer category, light enough for black text.
 COLOURS = {

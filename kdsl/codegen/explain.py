@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 
 from kdsl import ir
+from kdsl.ir import show_shape
 from kdsl.semantics.catalog import by_class, load
-from kdsl.semantics.shapes import Row, arguments, infer, show_shape
+from kdsl.semantics.shapes import Row, arguments, infer
 
 ACTIVATIONS = {
     "relu": "ReLU (max(0, x)) passes positive values and zeroes the rest",

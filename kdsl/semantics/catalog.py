@@ -8,7 +8,6 @@ aliases and the order of positional arguments per layer kind.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -131,10 +130,6 @@ ALIASES: dict[str, str] = {
     "rnn": "simplernn",
 }
 
-# Losses after which Keras's "accuracy" metric is what the tutorial shows.
-CROSSENTROPY_LOSSES = frozenset(
-    {"binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"}
-)
 
 # `fit` options that are kdsl's own, not `Model.fit` keywords: each adds the Keras callback
 # named here, and its value is the callback's patience in epochs.
@@ -328,33 +323,3 @@ def keras_snake_case(class_name: str) -> str:
     name = re.sub(r"\W+", "", class_name)
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def did_you_mean(name: str, candidates) -> str | None:
-    """`did you mean `relu`?` for the closest candidate within a typo or two, or None.
-
-    Typos are counted as edits where swapping two neighbours is one edit (`adma` → `adam`).
-    """
-    word = name.lower()
-    limit = max(1, min(3, len(word) // 3))
-    scored = sorted((_edits(word, c), c) for c in set(candidates))
-    if scored and scored[0][0] <= limit:
-        return f"did you mean `{scored[0][1]}`?"
-    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
-    return f"did you mean `{matches[0]}`?" if matches else None
-
-
-def _edits(a: str, b: str) -> int:
-    """Optimal-string-alignment distance: insertions, deletions, substitutions, swaps."""
-    if abs(len(a) - len(b)) > 3:
-        return 99
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], previous2[j - 2] + 1)
-        previous2, previous = previous, current
-    return previous[-1]

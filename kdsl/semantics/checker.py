@@ -13,13 +13,13 @@ from collections.abc import Iterable
 from typing import Literal
 
 from kdsl import ir
-from kdsl.errors import Diagnostic, Source, SourceError, with_article
+from kdsl.errors import Diagnostic, Source, SourceError, did_you_mean, with_article
+from kdsl.ir import CROSSENTROPY_LOSSES
 from kdsl.language import nodes
 from kdsl.language.syntax import COMPILE_SECTIONS, SECTION_NAMES
 from kdsl.language.syntax import CONSTANTS as _CONSTANTS
 from kdsl.semantics.catalog import (
     ACTIVATION_PARAMS,
-    CROSSENTROPY_LOSSES,
     DTYPES,
     FIT_CALLBACKS,
     FORBIDDEN_LAYER_KWARGS,
@@ -28,7 +28,6 @@ from kdsl.semantics.catalog import (
     Catalog,
     Entry,
     Param,
-    did_you_mean,
     load,
 )
 from kdsl.semantics.shapes import Summary, infer, show_value

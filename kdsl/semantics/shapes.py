@@ -16,10 +16,10 @@ from typing import Any
 
 from kdsl import ir
 from kdsl.errors import Diagnostic, line_safe
+from kdsl.ir import Shape, show_shape
 from kdsl.semantics.catalog import WRAPPER_CLASSES, Catalog, keras_snake_case, load
 
 # What a layer outputs, e.g. (None, 28, 28, 1): batch first, None for any size.
-Shape = tuple[int | None, ...]
 
 
 class ShapeProblem(Exception):
@@ -188,13 +188,6 @@ def show_value(value: object) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return line_safe(str(value))  # user text: a line break must not split the message
-
-
-def show_shape(shape: Shape | None) -> str:
-    if shape is None:
-        return "?"
-    dims = ["None" if d is None else str(d) for d in shape]
-    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
 
 
 def _prod(dims: Sequence[int | None]) -> int | None:

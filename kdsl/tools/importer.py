@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from kdsl.errors import ModelError, SourceError, with_article
+from kdsl.ir import CROSSENTROPY_LOSSES
 from kdsl.language.fmt import format_text, program_line, section_text
 from kdsl.language.syntax import INPUT, constant_word, is_bare_word
 from kdsl.semantics.catalog import (
     ACTIVATION_PARAMS,
     ALIASES,
-    CROSSENTROPY_LOSSES,
     POSITIONAL,
     WRAPPER_CLASSES,
     Catalog,

@@ -23,6 +23,7 @@ from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
 from kdsl import ir
 from kdsl._version import __version__
 from kdsl.errors import Diagnostic, KdslError, Source, SourceError
+from kdsl.ir import show_shape
 from kdsl.language import nodes, syntax
 from kdsl.language.fmt import format_text
 from kdsl.language.parser import parse
@@ -36,7 +37,7 @@ from kdsl.semantics.catalog import (
     load,
 )
 from kdsl.semantics.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, analyze, section_kinds
-from kdsl.semantics.shapes import Row, Summary, show_shape
+from kdsl.semantics.shapes import Row, Summary
 
 SOURCE = "kdsl"
 TRIGGER_CHARACTERS = [" ", ">", "=", ","]

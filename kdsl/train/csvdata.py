@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kdsl.errors import DataError
-from kdsl.semantics.catalog import did_you_mean
+from kdsl.errors import DataError, did_you_mean
 
 FEATURES_HINT = "feature columns must hold numbers; name the label column with --target COLUMN"
 

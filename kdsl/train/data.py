@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from kdsl.errors import DataError
-from kdsl.semantics.catalog import CROSSENTROPY_LOSSES
-from kdsl.semantics.shapes import show_shape
+from kdsl.ir import CROSSENTROPY_LOSSES, show_shape
 from kdsl.train.csvdata import read_csv
 
 ALIASES = {"x": "x_train", "y": "y_train"}

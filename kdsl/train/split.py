@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from kdsl.errors import DataError
-from kdsl.semantics.catalog import CROSSENTROPY_LOSSES
+from kdsl.ir import CROSSENTROPY_LOSSES
 
 
 def classes_of(y: np.ndarray, loss_key: str) -> np.ndarray | None:
