@@ -256,6 +256,30 @@ def _graphs() -> list[tuple[str, ir.Model]]:
         *chain, last = model.nodes
         rewired = dataclasses.replace(last, inputs=(model.inputs[0].id, chain[-1].id))
         graphs.append((text, dataclasses.replace(model, nodes=(*chain, rewired))))
+    # Merges the language cannot write yet: the last layer becomes a merge of the input
+    # (4, 2), the dense's output (4, 3) and the flatten's (12,), as listed.
+    text = "input 4x2 -> dense 3 -> flatten -> dense 1; adam; mse"
+    model = check_source(text)
+    *chain, last = model.nodes
+    x, dense, flat = model.inputs[0].id, chain[0].id, chain[1].id
+    for class_name, kwargs, inputs in (
+        ("Add", {}, (x, dense)),
+        ("Subtract", {}, (x, x, x)),
+        ("Concatenate", {}, (x, flat)),
+        ("Concatenate", {"axis": 1}, (x, dense)),
+        ("Concatenate", {"axis": 0}, (x, dense)),
+        ("Dot", {"axes": (1, 2, 3)}, (x, dense)),
+        ("Dot", {"axes": -1}, (x, dense)),
+    ):
+        call = dataclasses.replace(
+            last.call,
+            class_name=class_name,
+            args=(),
+            kwargs=tuple(kwargs.items()),
+            written=class_name.lower(),
+        )
+        merge = dataclasses.replace(last, call=call, inputs=inputs)
+        graphs.append((f"{text} ({class_name})", dataclasses.replace(model, nodes=(*chain, merge))))
     return graphs
 
 

@@ -94,7 +94,9 @@ class Out:
 def arguments(call: ir.KerasCall, catalog: Catalog) -> dict[str, object]:
     """A layer call's arguments by name, with Keras's defaults for the ones not given.
     Positional values are the required parameters, in order, as the checker binds them."""
-    entry = catalog.layers[call.class_name.lower()]
+    entry = catalog.layers.get(call.class_name.lower())
+    if entry is None:  # a layer the language cannot write yet (merges): keywords only
+        return dict(call.kwargs)
     required = [p.name for p in entry.params if p.required]
     values = {p.name: _tuples(p.default) for p in entry.params if p.has_default}
     values.update(zip(required, call.args, strict=False))
@@ -870,6 +872,135 @@ def _wrapper(layer: _Layer, shape: Shape, catalog: Catalog) -> Out:
     mode = layer.choice("merge_mode", ("concat", "sum", "mul", "ave"))
     last = _known(out.shape[-1]) * 2 if mode == "concat" else out.shape[-1]
     return Out((*out.shape[:-1], last), 2 * out.trainable, 2 * out.non_trainable)
+
+
+# -- merges: rules over several inputs --------------------------------------------------
+
+
+def _shapes_list(shapes: Sequence[Shape]) -> str:
+    return ", ".join(map(show_shape, shapes))
+
+
+def _two_inputs(layer: _Layer, shapes: Sequence[Shape]) -> None:
+    """`Subtract` and `Dot` take exactly two inputs (the other merges, any number)."""
+    if len(shapes) != 2:
+        raise ShapeProblem(
+            f"`{layer.name}` takes exactly 2 inputs, but gets {len(shapes)}",
+            "give it two tensors: the first and the second operand",
+        )
+
+
+def _same_rank(layer: _Layer, shapes: Sequence[Shape], hint: str) -> None:
+    if len({len(shape) for shape in shapes}) != 1:
+        raise ShapeProblem(
+            f"`{layer.name}` needs inputs with the same number of dimensions, "
+            f"but gets {_shapes_list(shapes)}",
+            hint,
+        )
+
+
+_PROJECTION_HINT = (
+    "make the shapes agree: add a projection on the shortcut, e.g. `conv2d N 1` "
+    "(or `dense N`) with the other branch's size N"
+)
+
+
+def _elementwise(layer: _Layer, shapes: Sequence[Shape]) -> Out:
+    """`Add`, `Multiply`, ...: one output of the inputs' common shape. Keras broadcasts a
+    dimension of size 1 against any other (base_merge's elementwise output shape); an
+    unknown size (None) makes that dimension unknown."""
+    if layer.call.class_name == "Subtract":
+        _two_inputs(layer, shapes)
+    rank = max(len(shape) for shape in shapes) - 1
+    # Keras gives an input of fewer dimensions more, of size 1, right after the batch.
+    padded = [(1,) * (rank + 1 - len(shape)) + tuple(shape[1:]) for shape in shapes]
+    dims: list[int | None] = list(padded[0])
+    for shape in padded[1:]:
+        for axis, (size, other) in enumerate(zip(dims, shape, strict=True)):
+            if size is None or other is None:
+                dims[axis] = None
+            elif size == 1:
+                dims[axis] = other
+            elif other != 1 and other != size:
+                raise ShapeProblem(
+                    f"`{layer.name}` needs inputs of the same shape (or of size 1 where they "
+                    f"differ), but gets {_shapes_list(shapes)}",
+                    _PROJECTION_HINT,
+                )
+    return Out((shapes[0][0], *dims))
+
+
+for _name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
+    RULES[_name] = _elementwise
+
+
+def _axis(layer: _Layer, name: str, value: object, rank: int) -> int:
+    """An axis of a tensor of `rank` dimensions (batch included), negative from the end;
+    the batch axis (0) is not one a merge can work along."""
+    if type(value) is not int or not -rank < value < rank or value % rank == 0:
+        raise ShapeProblem(
+            f"`{name}` of `{layer.name}` must be an axis between 1 and {rank - 1} "
+            f"(or -1 to {1 - rank}) for inputs of {rank - 1} dimensions per sample, "
+            f"not `{show_value(value)}`",
+            f"e.g. `{name}=-1`, the last axis",
+            arg=name,
+        )
+    return value % rank
+
+
+def _concatenate(layer: _Layer, shapes: Sequence[Shape]) -> Out:
+    """Equal sizes except along `axis`, where they add up (None if any is unknown)."""
+    hint = "concatenate along an axis where the other sizes agree, or reshape an input first"
+    _same_rank(layer, shapes, hint)
+    given = layer["axis"]
+    axis = _axis(layer, "axis", -1 if given is None else given, len(shapes[0]))
+    dims: list[int | None] = list(shapes[0])
+    for shape in shapes[1:]:
+        for index, other in enumerate(shape):
+            size = dims[index]
+            if index == axis:
+                dims[index] = None if size is None or other is None else size + other
+            elif index > 0 and size is not None and other is not None and size != other:
+                raise ShapeProblem(
+                    f"`{layer.name}` along axis {axis} needs the other sizes equal, "
+                    f"but gets {_shapes_list(shapes)}",
+                    hint,
+                )
+    return Out(tuple(dims))  # elsewhere the first input's sizes, as Keras reports them
+
+
+RULES["Concatenate"] = _concatenate
+
+
+def _dot(layer: _Layer, shapes: Sequence[Shape]) -> Out:
+    """Keras's `Dot`: sums the products along `axes` (one per input); the output keeps the
+    other dimensions of the first input, then the second's (batch once)."""
+    _two_inputs(layer, shapes)
+    first, second = shapes
+    given = layer["axes"]  # required, as in Keras
+    pair = given if isinstance(given, tuple) else (given, given)
+    if given is None or len(pair) != 2:
+        raise ShapeProblem(
+            f"`axes` of `{layer.name}` must be one axis or two (one per input), "
+            f"not `{show_value(given)}`",
+            "e.g. `axes=-1`, or `axes=(1, 2)`",
+            arg="axes",
+        )
+    axes = [_axis(layer, "axes", a, len(s)) for a, s in zip(pair, shapes, strict=True)]
+    size, other = first[axes[0]], second[axes[1]]
+    if size is not None and other is not None and size != other:
+        raise ShapeProblem(
+            f"`{layer.name}` multiplies axis {axes[0]} of {show_shape(first)} by axis "
+            f"{axes[1]} of {show_shape(second)}, which differ ({size} and {other})",
+            "choose `axes` where the two inputs have the same size",
+            arg="axes" if "axes" in dict(layer.call.kwargs) else None,
+        )
+    dims = [d for i, d in enumerate(first) if i != axes[0]]
+    dims += [d for i, d in enumerate(second) if i not in (0, axes[1])]
+    return Out(tuple(dims) if len(dims) > 1 else (*dims, 1))
+
+
+RULES["Dot"] = _dot
 
 
 # -- the pass ---------------------------------------------------------------------------
