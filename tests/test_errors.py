@@ -256,8 +256,8 @@ def _graphs() -> list[tuple[str, ir.Model]]:
         *chain, last = model.nodes
         rewired = dataclasses.replace(last, inputs=(model.inputs[0].id, chain[-1].id))
         graphs.append((text, dataclasses.replace(model, nodes=(*chain, rewired))))
-    # Merges the language cannot write yet: the last layer becomes a merge of the input
-    # (4, 2), the dense's output (4, 3) and the flatten's (12,), as listed.
+    # Merges and attention the language cannot write yet: the last layer becomes one of
+    # them, reading the input (4, 2), the dense's output (4, 3) and the flatten's (12,).
     text = "input 4x2 -> dense 3 -> flatten -> dense 1; adam; mse"
     model = check_source(text)
     *chain, last = model.nodes
@@ -270,6 +270,9 @@ def _graphs() -> list[tuple[str, ir.Model]]:
         ("Concatenate", {"axis": 0}, (x, dense)),
         ("Dot", {"axes": (1, 2, 3)}, (x, dense)),
         ("Dot", {"axes": -1}, (x, dense)),
+        ("Attention", {}, (x,)),
+        ("MultiHeadAttention", {"num_heads": 2, "key_dim": 2}, (x, x, flat)),
+        ("Attention", {}, (x, dense)),
     ):
         call = dataclasses.replace(
             last.call,

@@ -1003,6 +1003,73 @@ def _dot(layer: _Layer, shapes: Sequence[Shape]) -> Out:
 RULES["Dot"] = _dot
 
 
+# -- attention: the query first, then the value and the key ------------------------------
+
+
+def _query_value_key(layer: _Layer, shapes: Sequence[Shape], least: int) -> tuple[Shape, ...]:
+    """(query, value, key) from a node's inputs in that order: the value defaults to the
+    query, the key to the value, as Keras's attention layers take them."""
+    if not least <= len(shapes) <= 3:
+        raise ShapeProblem(
+            f"`{layer.name}` takes {'1 to 3' if least == 1 else '2 or 3'} inputs "
+            f"(query, value, key), but gets {len(shapes)}",
+            "give it the query, then the value, then the key if it differs from the value",
+        )
+    query = shapes[0]
+    value = shapes[1] if len(shapes) > 1 else query
+    key = shapes[2] if len(shapes) > 2 else value
+    steps = zip(value[1:-1], key[1:-1], strict=False)  # checked for equal ranks first
+    if len(value) != len(key) or any(a is not None and b is not None and a != b for a, b in steps):
+        raise ShapeProblem(
+            f"`{layer.name}` needs the value and the key of the same length, but gets "
+            f"value {show_shape(value)} and key {show_shape(key)}",
+            "the key gives one entry per value: take both from the same sequence",
+        )
+    return query, value, key
+
+
+def _multi_head_attention(layer: _Layer, shapes: Sequence[Shape]) -> Out:
+    """Keras's `MultiHeadAttention`: EinsumDense projections of the query, key and value
+    into `num_heads` heads of `key_dim` (`value_dim`) each, then one back to the query's
+    last size or `output_shape`."""
+    query, value, key = _query_value_key(layer, shapes, 1)
+    heads, key_dim = layer.count("num_heads"), layer.count("key_dim")
+    value_dim = key_dim if layer["value_dim"] is None else layer.count("value_dim")
+    given = layer["output_shape"]
+    if given is None:
+        given = _known(query[-1])
+    last = (given,) if isinstance(given, int) else tuple(given)
+    bias = layer["use_bias"] is not False
+    width = math.prod(last)
+    weights = (
+        heads * key_dim * (_known(query[-1]) + _known(key[-1]) + 2 * bias)
+        + heads * value_dim * (_known(value[-1]) + bias + width)
+        + width * bias
+    )
+    return Out((*query[:-1], *last), weights)
+
+
+def _dot_attention(layer: _Layer, shapes: Sequence[Shape]) -> Out:
+    """`Attention` and `AdditiveAttention`: scores of the query against the key (of the
+    same depth), a weighted sum of the value; the query's steps, the value's depth."""
+    query, value, key = _query_value_key(layer, shapes, 2)
+    if query[-1] is not None and key[-1] is not None and query[-1] != key[-1]:
+        raise ShapeProblem(
+            f"`{layer.name}` compares the query with the key, which need the same depth, "
+            f"but gets query {show_shape(query)} and key {show_shape(key)}",
+            "project one of them first, e.g. `dense N` with the other's depth N",
+        )
+    if layer.call.class_name == "AdditiveAttention":
+        weights = _known(query[-1]) if layer["use_scale"] is not False else 0
+    else:
+        weights = (layer["use_scale"] is True) + (layer["score_mode"] == "concat")
+    return Out((*query[:-1], value[-1]), weights)
+
+
+RULES["MultiHeadAttention"] = _multi_head_attention
+RULES["Attention"] = RULES["AdditiveAttention"] = _dot_attention
+
+
 # -- the pass ---------------------------------------------------------------------------
 
 
