@@ -105,12 +105,78 @@ class Input:
 
 
 @dataclass(frozen=True)
+class Param:
+    """A block parameter standing where a value goes, in a block's body (`Block`): the
+    script writes its name (`layers.Conv2D(f, 3)`). Never in the expanded graph."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Node:
-    """A layer call applied to the outputs of `inputs` (ids of inputs or earlier nodes)."""
+    """A layer call applied to the outputs of `inputs` (ids of inputs or earlier nodes).
+
+    `inputs` are the tensors the call reads positionally, in order: one for most layers;
+    every merged tensor for a merge (`layers.Add()([a, b])`); query, then value, then key
+    for attention (`MultiHeadAttention(...)(query, value)`, `Attention()([q, v])`), the
+    value and key being absent when they default (self-attention: one input).
+    `call_kwargs` are keyword arguments of the layer's *call* that are values
+    (`use_causal_mask=True`); `call_tensors` those that are tensors (`attention_mask=m`),
+    which the node also reads. `label` is the name the program gave the node's output
+    (`s1: dbl 64`): the script's variable for it. `scope` is where a node of an expanded
+    block came from, outermost first (`("stage_2", "id_3")`): for tools that fold blocks.
+
+    In a block's body (`Block.nodes`) a node may also be a block call: `call.module` is
+    `"blocks"`, `call.class_name` the block's name, `call.args`/`kwargs` its arguments
+    (values or `Param`), `inputs` the tensor it is called on then its tensor arguments;
+    and `repeat` (an int or a `Param`) applies the node that many times, each pass
+    feeding the next (`for _ in range(n):`). In the expanded graph `repeat` is None.
+    """
 
     id: NodeId
     call: KerasCall
     inputs: tuple[NodeId, ...]
+    call_kwargs: tuple[tuple[str, PyValue], ...] = ()
+    call_tensors: tuple[tuple[str, NodeId], ...] = ()
+    label: str | None = None
+    scope: tuple[str, ...] = field(default=(), compare=False)
+    repeat: int | Param | None = None
+
+    @property
+    def reads(self) -> tuple[NodeId, ...]:
+        """Every tensor the node reads: its inputs, then its call's tensor keywords."""
+        return (*self.inputs, *(node_id for _, node_id in self.call_tensors))
+
+
+@dataclass(frozen=True)
+class Block:
+    """A `def` block as the program wrote it, for the renderer: one Python function.
+
+    Its body is a graph over its own ids: `inputs` are the tensor it is called on (`@in`,
+    the function's first argument) then its tensor parameters (`@memory`), as `Input`s
+    with an empty shape; `nodes` are layer calls and block calls whose values may be
+    `Param`s; `output` the node whose tensor it returns. `params` are its value
+    parameters in order, each with its default (`REQUIRED` when it has none). The model
+    itself is built from the expanded graph (`Model.nodes`); `Model.program` says how the
+    script writes it with these functions.
+    """
+
+    name: str
+    params: tuple[tuple[str, PyValue], ...]
+    inputs: tuple[Input, ...]
+    nodes: tuple[Node, ...]
+    output: NodeId
+    span: Span | None = field(default=None, compare=False)
+
+
+class _Required:
+    """The default of a block parameter that has none."""
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: PyValue = _Required()  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -126,6 +192,18 @@ class Model:
     metrics: tuple[CompileArg, ...]
     fit: tuple[tuple[str, PyValue], ...]
     loss_key: str  # catalog key of the loss, e.g. "categorical_crossentropy"
+    # Several outputs: each output's Keras name (its last layer's `name=`), in `outputs`'
+    # order, then the settings per output by that name. With per-output losses `loss` is
+    # the first output's and `losses` has them all; empty for one output (v1).
+    output_names: tuple[str, ...] = ()
+    losses: tuple[tuple[str, CompileArg], ...] = ()
+    loss_weights: tuple[tuple[str, float], ...] = ()
+    output_metrics: tuple[tuple[str, tuple[CompileArg, ...]], ...] = ()
+    # How the script writes the graph when the program used blocks: the blocks, and the
+    # program as a block's body over them (inputs, nodes with block calls and repeats,
+    # outputs). None when the program has no blocks: the script writes `nodes`.
+    blocks: tuple[Block, ...] = ()
+    program: tuple[tuple[Input, ...], tuple[Node, ...], tuple[NodeId, ...]] | None = None
 
     def __post_init__(self) -> None:
         """A malformed graph is a bug in whatever built it: say so at once, not later in a
@@ -135,7 +213,7 @@ class Model:
             if item.id in seen:
                 raise ValueError(f"the model's graph has two nodes with the id {item.id!r}")
             if isinstance(item, Node):
-                missing = [i for i in item.inputs if i not in seen]
+                missing = [i for i in item.reads if i not in seen]
                 if missing or not item.inputs:
                     raise ValueError(
                         f"node {item.id!r} reads {missing or 'nothing'}: every node reads "
