@@ -213,8 +213,9 @@ def with_article(word: str) -> str:
     return f"{'an' if word[:1] in tuple('aeiou') else 'a'} {word}"
 
 
-def did_you_mean(name: str, candidates) -> str | None:
-    """`did you mean `relu`?` for the closest candidate within a typo or two, or None.
+def did_you_mean(name: str, candidates, prefix: str = "") -> str | None:
+    """`did you mean `relu`?` for the closest candidate within a typo or two, or None
+    (`prefix`: written before the name, as `@` before a label).
 
     Typos are counted as edits where swapping two neighbours is one edit (`adma` → `adam`).
     """
@@ -222,9 +223,9 @@ def did_you_mean(name: str, candidates) -> str | None:
     limit = max(1, min(3, len(word) // 3))
     scored = sorted((_edits(word, c), c) for c in set(candidates))
     if scored and scored[0][0] <= limit:
-        return f"did you mean `{scored[0][1]}`?"
+        return f"did you mean `{prefix}{scored[0][1]}`?"
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
-    return f"did you mean `{matches[0]}`?" if matches else None
+    return f"did you mean `{prefix}{matches[0]}`?" if matches else None
 
 
 def _edits(a: str, b: str) -> int:

@@ -16,7 +16,24 @@ from functools import cached_property
 
 from kdsl.source import Span
 
-PyValue = int | float | bool | str | None | tuple
+
+@dataclass(frozen=True)
+class Param:
+    """A block parameter standing where a value goes, in a block's body (`Block`): the
+    script writes its name (`layers.Conv2D(f, 3)`). Never in the expanded graph."""
+
+    name: str
+
+
+# A value of a Keras argument; a `Param` only in a block's written form (`Block`).
+PyValue = int | float | bool | str | None | tuple | Param
+# Layers whose call takes several tensors (merges) or a query and a value (attention):
+# never a step of a `keras.Sequential`, even when the graph is a line.
+SEVERAL_INPUTS = frozenset(
+    {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+     "MultiHeadAttention", "GroupQueryAttention", "Attention", "AdditiveAttention"}
+)  # fmt: skip
+
 # A shape per sample, without the batch dimension: `(28, 28, 1)`, `(None, 128)`.
 Dims = tuple[int | None, ...]
 # An input's or a node's id: "n0", "n1", ... (see `IdCounter`).
@@ -105,14 +122,6 @@ class Input:
 
 
 @dataclass(frozen=True)
-class Param:
-    """A block parameter standing where a value goes, in a block's body (`Block`): the
-    script writes its name (`layers.Conv2D(f, 3)`). Never in the expanded graph."""
-
-    name: str
-
-
-@dataclass(frozen=True)
 class Node:
     """A layer call applied to the outputs of `inputs` (ids of inputs or earlier nodes).
 
@@ -197,6 +206,7 @@ class Model:
     # the first output's and `losses` has them all; empty for one output (v1).
     output_names: tuple[str, ...] = ()
     losses: tuple[tuple[str, CompileArg], ...] = ()
+    loss_keys: tuple[tuple[str, str], ...] = ()  # each output's loss's catalog key
     loss_weights: tuple[tuple[str, float], ...] = ()
     output_metrics: tuple[tuple[str, tuple[CompileArg, ...]], ...] = ()
     # How the script writes the graph when the program used blocks: the blocks, and the
@@ -270,7 +280,7 @@ class Model:
             return False
         before = self.inputs[0].id
         for node in self.nodes:
-            if node.inputs != (before,):
+            if node.reads != (before,) or node.call.class_name in SEVERAL_INPUTS:
                 return False
             before = node.id
         return True
@@ -290,6 +300,13 @@ class Model:
         return replace(self, nodes=nodes)
 
     # -- compile and fit ------------------------------------------------------------------
+
+    def loss_key_of(self, output: NodeId) -> str:
+        """The catalog key of the loss on this output (`loss_key` unless per output)."""
+        if self.loss_keys and output in self.outputs:
+            name = self.output_names[self.outputs.index(output)]
+            return dict(self.loss_keys).get(name, self.loss_key)
+        return self.loss_key
 
     def fit_option(self, name: str, default: PyValue = None) -> PyValue:
         return dict(self.fit).get(name, default)

@@ -1158,7 +1158,7 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
         output_shape = shapes[output.id]
         units = output_shape[-1] if output_shape else _dense_units(last)
         units_unknown = units_unknown or units is None
-        summary.diagnostics += _check_output(model, last, units)
+        summary.diagnostics += _check_output(model, last, units, model.loss_key_of(output.id))
     summary.outputs = model.outputs
     if unknown_from:
         what = f"{skipped} later layer{'s' if skipped != 1 else ''}"
@@ -1293,14 +1293,15 @@ def _output_layer(model: ir.Model, output: ir.Node) -> ir.KerasCall:
     return node.call
 
 
-def _check_output(model: ir.Model, last: ir.KerasCall, units: int | None) -> list[Diagnostic]:
-    """The output layer's (`last`'s) activation and units against the loss."""
+def _check_output(
+    model: ir.Model, last: ir.KerasCall, units: int | None, loss: str
+) -> list[Diagnostic]:
+    """The output layer's (`last`'s) activation and units against its loss (`loss`)."""
     activation: object = dict(last.kwargs).get("activation")
     if last.class_name == "Activation":
         activation = last.args[0] if last.args else None
     if last.class_name == "Softmax":
         activation = "softmax"
-    loss = model.loss_key
     span = last.arg_span("activation") if activation else last.span
     if activation == "softmax" and units == 1:
         return [
