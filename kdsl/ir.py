@@ -150,6 +150,9 @@ class Node:
     label: str | None = None
     scope: tuple[str, ...] = field(default=(), compare=False)
     repeat: int | Param | None = None
+    # A `shared` block's layer applied again: the id of the node whose layer (and
+    # weights) this node reuses, in the expanded graph; None for a layer of its own.
+    shares: NodeId | None = None
 
     @property
     def reads(self) -> tuple[NodeId, ...]:
@@ -176,6 +179,9 @@ class Block:
     nodes: tuple[Node, ...]
     output: NodeId
     span: Span | None = field(default=None, compare=False)
+    # A `shared` block: built once (a layer object, or a sub-model for several layers)
+    # and applied at each use with the same weights; it has no parameters.
+    shared: bool = False
 
 
 class _Required:

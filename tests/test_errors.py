@@ -230,6 +230,7 @@ GRAPH_PROGRAMS: list[str] = [
     "input 4 -> @a -> dense 2; adam; mse",
     "input 4 -> dense 2 * 20000; adam; mse",
     "input 4 -> [a: dense 1 | b: dense 2]; outputs; adam; mse",
+    "shared e { dense 4 }\nl: input 3 -> a: e; r: input 5 -> e -> add @a; adam; mse",
 ]
 
 

@@ -25,6 +25,7 @@ EXPECTED_PARAMS = {
     "unet.k": 31_054_145,
     "transformer.k": 691_010,
     "encoder_decoder.k": 1_976_384,
+    "siamese.k": 22_978,  # the encoder's 22,976 counted once
 }
 
 
@@ -132,3 +133,18 @@ def test_block_expansion_is_capped() -> None:
     text = "".join(f"def b{i} {{ b{i - 1} * 10 }}\n" for i in range(1, 7))
     with pytest.raises(SourceError, match="expands to more than"):
         _analyze("def b0 { dense 2 }\n" + text + "input 4 -> b6; adam; mse")
+
+
+def test_a_shared_block_is_one_set_of_layers_applied_twice() -> None:
+    model, summary = _analyze((GRAPHS / "siamese.k").read_text())
+    owners = [node for node in model.nodes if node.scope == ("encoder",) and not node.shares]
+    again = [node for node in model.nodes if node.shares]
+    assert len(owners) == len(again) == 5
+    assert [node.shares for node in again] == [node.id for node in owners]
+    assert all(summary.row(node.id).params == 0 for node in again)
+    assert model.blocks[0].shared
+
+
+def test_a_shared_block_takes_one_shape() -> None:
+    with pytest.raises(SourceError, match="applied to .* here, but was built for"):
+        _analyze("shared e { dense 4 }\nl: input 3 -> a: e; r: input 5 -> e -> add @a; adam; mse")

@@ -120,6 +120,8 @@ class GraphBuilder:
         self.heads: list[ir.NodeId] = []  # named heads ending the last chain
         self.first_layer_shape = True
         self.too_big = False
+        self.nodes_by_id: dict[ir.NodeId, ir.Node] = {}
+        self.shared_layers: dict[str, list[ir.NodeId]] = {}  # a shared block's own layers
 
     # -- the program ----------------------------------------------------------------------
 
@@ -676,6 +678,7 @@ class GraphBuilder:
             raise _TooBig
         self.read.update(node.reads)
         self.nodes.append(node)
+        self.nodes_by_id[node.id] = node
 
     # -- block parameters -----------------------------------------------------------------
 
@@ -827,14 +830,34 @@ class GraphBuilder:
                 return None
             self.instances[block.name] += 1
             instance = name or f"{block.name}_{self.instances[block.name]}"
+            if block.shared:
+                instance = block.name  # one instance, however often it is applied
             body = _Scope(block=block.name, values=values, tensors={"in": result, **tensors})
             self.scope_path.append(instance)
+            first = len(self.nodes)
             try:
                 end = self.body(block, body, result)
             finally:
                 self.scope_path.pop()
+            if block.shared and end is not None:
+                self.share(block, first)
             result = end
         return result
+
+    def share(self, block: nodes.BlockDef, first: int) -> None:
+        """The nodes just made for a `shared` block: on its first use, its layers; on
+        later ones, the same layers applied again (`ir.Node.shares`)."""
+        made = self.nodes[first:]
+        if block.name not in self.shared_layers:
+            self.shared_layers[block.name] = [node.id for node in made]
+            return
+        owners = self.shared_layers[block.name]
+        self.nodes[first:] = [
+            dataclasses.replace(node, shares=owner, call=self.nodes_by_id[owner].call)
+            for node, owner in zip(made, owners, strict=True)
+        ]
+        for node in self.nodes[first:]:
+            self.nodes_by_id[node.id] = node
 
     def body(self, block: nodes.BlockDef, scope: _Scope, start: ir.NodeId) -> ir.NodeId | None:
         end: ir.NodeId | _Fork | None = None
@@ -907,8 +930,14 @@ class GraphBuilder:
                     defaults.append((param.name, self.checker.value(param.default)))
             self.written_blocks.append(
                 ir.Block(
-                    block.name, tuple(defaults), tuple(inputs), tuple(self.nodes), end, block.span
-                )  # fmt: skip
+                    block.name,
+                    tuple(defaults),
+                    tuple(inputs),
+                    tuple(self.nodes),
+                    end,
+                    block.span,
+                    shared=block.shared,
+                )
             )
         finally:
             self.nodes, self.inputs = saved_nodes, saved_inputs

@@ -1090,6 +1090,7 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
         dtypes[source.id] = source.dtype
         paths[source.id] = _Path(tuple(source.shape))
     names: dict[str, int] = {}  # automatic names given so far, per class
+    row_names: dict[ir.NodeId, str] = {}
     used: set[str] = set()
     unknown_from: str | None = None
     skipped = 0
@@ -1097,8 +1098,23 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
         call = node.call
         path = paths[node.inputs[0]]
         layer = _Layer(call, catalog, path)
-        name = _layer_name(call, names)
-        if name in used:
+        owner = node.shares
+        # A shared layer applied again: its name and weights are the first use's.
+        name = row_names[owner] if owner is not None else _layer_name(call, names)
+        row_names[node.id] = name
+        if owner is not None:
+            first_input = model.node(owner).inputs[0]
+            here, there = shapes.get(node.inputs[0]), shapes.get(first_input)
+            if here is not None and there is not None and here != there:
+                summary.diagnostics.append(
+                    Diagnostic(
+                        f"the shared `{node.scope[0] if node.scope else layer.name}` is applied "
+                        f"to {show_shape(here)} here, but was built for {show_shape(there)}",
+                        call.span,
+                        "a shared block applies the same weights: give every use the same shape",
+                    )
+                )
+        elif name in used:
             summary.diagnostics.append(
                 Diagnostic(
                     f"two layers are named `{name}`; Keras needs every layer's name to differ",
@@ -1142,6 +1158,8 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
             skipped += 1
         paths[node.id] = path
         shapes[node.id] = out.shape if out is not None else None
+        if owner is not None and out is not None:
+            out = replace(out, trainable=0, non_trainable=0)  # counted at the first use
         summary.add(
             Row(
                 name,
