@@ -25,7 +25,9 @@ EXPECTED_PARAMS = {
     "unet.k": 31_054_145,
     "transformer.k": 691_010,
     "encoder_decoder.k": 1_976_384,
-    "siamese.k": 22_978,  # the encoder's 22,976 counted once
+    "siamese.k": 22_978,
+    "densenet121.k": 8_062_504,
+    "inceptionv3.k": 23_851_784,  # the encoder's 22,976 counted once
 }
 
 
