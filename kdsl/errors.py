@@ -40,6 +40,9 @@ class Diagnostic:
     span: Span | None = None
     hint: str | None = None
     severity: Literal["error", "warning"] = "error"
+    # Where the spot was reached from: a block's body is checked per call, and each
+    # note says which call (`in `stage` at 10:6`), innermost first.
+    notes: tuple[str, ...] = ()
 
 
 class KdslError(Exception):
@@ -158,6 +161,8 @@ def format_diagnostic(source: Source, diag: Diagnostic, color: bool = False) -> 
             width = max(1, min(width, len(text) - column + 1))
             out.append(f"    {text}")
             out.append(f"    {prefix}{_paint('^' + '~' * (width - 1), 'green', color)}")
+    for note in diag.notes:
+        out.append(f"  {_paint('note:', 'cyan', color)} {line_safe(note)}")
     if diag.hint:
         out.append(_hint_line(diag.hint, color))
     return "\n".join(out)

@@ -220,6 +220,9 @@ class Model:
     # outputs). None when the program has no blocks: the script writes `nodes`.
     blocks: tuple[Block, ...] = ()
     program: tuple[tuple[Input, ...], tuple[Node, ...], tuple[NodeId, ...]] | None = None
+    # Each block instance (`Node.scope`'s names) → the call that made it, in words
+    # (``in `stage` at 10:6``), for messages about a spot in a block's body.
+    instance_sites: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         """A malformed graph is a bug in whatever built it: say so at once, not later in a

@@ -93,13 +93,18 @@ class _Checker:
         # Block parameters read as `ir.Param` (the written form of a block, for the
         # renderer; see `kdsl.semantics.graph`).
         self.symbolic: frozenset[str] = frozenset()
+        # The block calls being expanded, innermost first (notes for diagnostics).
+        self.context: list[str] = []
 
     def error(self, message: str, span: nodes.Span, hint: str) -> None:
-        """Every problem has a place (`span`) and a way out (`hint`), as the README says."""
-        self.diagnostics.append(Diagnostic(message, span, hint))
+        """Every problem has a place (`span`) and a way out (`hint`), as the README says;
+        in a block's body, notes say which call it was checked for."""
+        self.diagnostics.append(Diagnostic(message, span, hint, notes=tuple(self.context)))
 
     def warning(self, message: str, span: nodes.Span, hint: str) -> None:
-        self.diagnostics.append(Diagnostic(message, span, hint, severity="warning"))
+        self.diagnostics.append(
+            Diagnostic(message, span, hint, severity="warning", notes=tuple(self.context))
+        )
 
     # -- values ---------------------------------------------------------------------------
 
@@ -792,6 +797,8 @@ def analyze(
     warnings: list[Diagnostic] = []  # the checker's (deprecated arguments)
     model = _resolve(program, source, catalog or load(), warnings)
     summary = infer(model, catalog)
+    if model.instance_sites:
+        summary.diagnostics = _with_block_notes(model, summary.diagnostics)
     summary.diagnostics[:0] = warnings
     if shape_errors == "raise" and any(d.severity == "error" for d in summary.diagnostics):
         raise SourceError(source, summary.diagnostics)
@@ -900,6 +907,7 @@ def _resolve(
         output_metrics=tuple(output_metrics),
         blocks=per_output.blocks,
         program=per_output.program,
+        instance_sites=per_output.sites,
     )
     if warnings is not None:
         warnings.extend(checker.diagnostics)
@@ -917,6 +925,7 @@ class _PerOutput:
         self.outputs: tuple[str, ...] | None = None  # each output's name, once known
         self.blocks: tuple[ir.Block, ...] = ()
         self.program: ir.Graph | None = None
+        self.sites: tuple[tuple[str, str], ...] = ()
 
     def take(self, checker: _Checker, sections: tuple[nodes.Section, ...]):
         """The sections left for `_Checker.sections`, after taking the ones about outputs."""
@@ -1143,6 +1152,7 @@ def _graph(checker: _Checker, program: nodes.Program, per_output: _PerOutput) ->
             written_outputs = ends
         per_output.blocks = tuple(written.written_blocks)
         per_output.program = (tuple(written.inputs), tuple(written.nodes), tuple(written_outputs))
+    per_output.sites = tuple(builder.sites.items())
     return tuple(builder.inputs), tuple(nodes_out), tuple(outputs)
 
 
@@ -1155,6 +1165,26 @@ def _has_repeat(program: nodes.Program) -> bool:
         )
 
     return any(map(walk, program.chains))
+
+
+def _with_block_notes(model: ir.Model, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Shape problems inside a block's body, each with the calls that reached it (the
+    first instance with the problem), and each said once."""
+    sites = dict(model.instance_sites)
+    scopes: dict[nodes.Span, tuple[str, ...]] = {}
+    for node in model.nodes:
+        if node.scope and node.call.span is not None:
+            scopes.setdefault(node.call.span, node.scope)
+            for _, span in node.call.arg_spans:
+                scopes.setdefault(span, node.scope)
+    said: dict[tuple, Diagnostic] = {}
+    for diagnostic in diagnostics:
+        scope = scopes.get(diagnostic.span) if diagnostic.span else None
+        if scope:
+            notes = tuple(sites[name] for name in reversed(scope) if name in sites)
+            diagnostic = dataclasses.replace(diagnostic, notes=notes)
+        said.setdefault((diagnostic.message, diagnostic.span, diagnostic.severity), diagnostic)
+    return list(said.values())
 
 
 def _finite(value: ir.PyValue) -> bool:

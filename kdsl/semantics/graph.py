@@ -121,6 +121,7 @@ class GraphBuilder:
         self.first_layer_shape = True
         self.too_big = False
         self.nodes_by_id: dict[ir.NodeId, ir.Node] = {}
+        self.sites: dict[str, str] = {}  # block instance → the call that made it
         self.shared_layers: dict[str, list[ir.NodeId]] = {}  # a shared block's own layers
 
     # -- the program ----------------------------------------------------------------------
@@ -834,11 +835,15 @@ class GraphBuilder:
                 instance = block.name  # one instance, however often it is applied
             body = _Scope(block=block.name, values=values, tensors={"in": result, **tensors})
             self.scope_path.append(instance)
+            site = f"in `{call.name}` at {call.span.line}:{call.span.column}"
+            self.sites.setdefault(instance, site)
+            self.checker.context.insert(0, site)
             first = len(self.nodes)
             try:
                 end = self.body(block, body, result)
             finally:
                 self.scope_path.pop()
+                self.checker.context.pop(0)
             if block.shared and end is not None:
                 self.share(block, first)
             result = end
