@@ -1067,6 +1067,42 @@ def _dot_attention(layer: _Layer, shapes: Sequence[Shape]) -> Out:
 
 
 RULES["MultiHeadAttention"] = _multi_head_attention
+
+
+def _grouped_query_attention(layer: _Layer, shapes: Sequence[Shape]) -> Out:
+    """Keras's `GroupQueryAttention`: the query projected into `num_query_heads` heads,
+    the key and value into `num_key_value_heads` (which must divide them), each of
+    `head_dim`; an optional sigmoid gate like the query's; back to the query's depth."""
+    query, value, key = _query_value_key(layer, shapes, 1)
+    head_dim = layer.count("head_dim")
+    query_heads, kv_heads = layer.count("num_query_heads"), layer.count("num_key_value_heads")
+    if query_heads % kv_heads:
+        raise ShapeProblem(
+            f"`{layer.name}` shares each key/value head between query heads: "
+            f"num_query_heads ({query_heads}) must be a multiple of num_key_value_heads "
+            f"({kv_heads})",
+            "e.g. 8 query heads over 2 or 4 key/value heads",
+            arg="num_key_value_heads",
+        )
+    if None not in (query[-1], value[-1]) and query[-1] != value[-1]:
+        raise ShapeProblem(
+            f"`{layer.name}` needs a query and a value of the same depth, but gets query "
+            f"{show_shape(query)} and value {show_shape(value)}",
+            "project one of them first, e.g. `dense N` with the other's depth N",
+        )
+    bias = layer["use_bias"] is not False
+    depth = _known(query[-1])
+    query_weights = query_heads * head_dim * (depth + bias)
+    weights = (
+        query_weights * (2 if layer["use_gate"] is True else 1)
+        + kv_heads * head_dim * (_known(key[-1]) + _known(value[-1]) + 2 * bias)
+        + query_heads * head_dim * depth
+        + depth * bias
+    )
+    return Out(query, weights)
+
+
+RULES["GroupQueryAttention"] = _grouped_query_attention
 RULES["Attention"] = RULES["AdditiveAttention"] = _dot_attention
 
 
