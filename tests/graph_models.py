@@ -124,7 +124,7 @@ def self_attention() -> ir.Model:
 def cross_attention() -> ir.Model:
     """MHA with a value tensor and an attention mask: `value=@memory attention_mask=@m`."""
     query = ir.Input("query_in", (10, 16), (("name", "query"),))
-    memory = ir.Input("memory_in", (12, 8), (("name", "memory"),))
+    memory = ir.Input("memory_in", (12, 16), (("name", "memory"),))
     mask = ir.Input("mask_in", (10, 12), (("dtype", "bool"), ("name", "mask")))
     g = Graph(query, memory, mask)
     g.add(

@@ -490,7 +490,7 @@ def _named_params(call: ir.KerasCall) -> ir.KerasCall:
 
     def named(value: Any) -> Any:
         if isinstance(value, ir.Param):
-            return value.name
+            return f"`{value.name}`"
         if isinstance(value, tuple):
             return tuple(named(item) for item in value)
         return value

@@ -145,12 +145,11 @@ class GraphWriter:
                     readers.append(index)
         for output in self.outputs:
             self.last_read[output] = len(self.nodes)
-        self.labels = {
-            node.id: python_name(node.label, SCRIPT_NAMES | taken)
-            for node in self.nodes
-            if node.label
-        }
-        self.fixed |= set(self.labels.values())
+        self.labels: dict[ir.NodeId, str] = {}
+        for node in self.nodes:
+            if node.label is not None:
+                self.labels[node.id] = python_name(node.label, SCRIPT_NAMES | self.fixed)
+                self.fixed.add(self.labels[node.id])
 
     def needed_after(self, tensor: ir.NodeId, index: int) -> bool:
         return self.last_read.get(tensor, -1) > index
