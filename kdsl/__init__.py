@@ -102,9 +102,7 @@ def compile(  # noqa: A001 - `kdsl.compile` is the name users expect
     return render(check_source(text, name), mode)
 
 
-def compile_source(
-    text: str, name: str = "<string>", style: str | None = None, **options
-) -> str:
+def compile_source(text: str, name: str = "<string>", style: str | None = None, **options) -> str:
     """`compile()` with the file name first (the tests' and the CLI's order)."""
     return compile(text, style=style, name=name, **options)  # type: ignore[arg-type]
 

@@ -35,6 +35,13 @@ keras = import_keras()
 # Built by the slow test only: ResNet50 takes seconds to build.
 QUICK = [name for name in GRAPHS if name not in ("resnet50", "unet")]
 EXPECTED = GOLDEN / "expected" / "functional"
+# Layers Keras cannot put in a functional model: called on a symbolic tensor they return
+# that very tensor, which keras.Model then reports as "part of a cycle". Strict: the
+# test says when a Keras release fixes it.
+KERAS_SYMBOLIC_IDENTITY = {
+    "equalization": "keras.layers.Equalization returns its symbolic input itself "
+    "(Keras 3.x), so keras.Model(inputs, outputs) sees a cycle; Sequential builds it",
+}
 
 
 def build(code: str, name: str = "functional"):
@@ -164,7 +171,12 @@ def test_two_inputs_two_outputs_train_with_per_output_losses() -> None:
 
 
 @pytest.mark.parametrize("program", all_programs(), ids=case_id)
-def test_every_chain_renders_functional_as_its_sequential_model(program: Path) -> None:
+def test_every_chain_renders_functional_as_its_sequential_model(
+    program: Path, request: pytest.FixtureRequest
+) -> None:
+    if program.stem in KERAS_SYMBOLIC_IDENTITY:
+        reason = KERAS_SYMBOLIC_IDENTITY[program.stem]
+        request.applymarker(pytest.mark.xfail(raises=ValueError, strict=True, reason=reason))
     text = program.read_text()
     spec = check_source(text)
     code = kdsl.compile(text, style="functional")
@@ -173,10 +185,12 @@ def test_every_chain_renders_functional_as_its_sequential_model(program: Path) -
     functional_model = build(code, program.stem)
     sequential = build(kdsl.compile(text), program.stem)
     assert functional_model.count_params() == sequential.count_params()
-    assert [type(item).__name__ for item in functional_model.layers[1:]] == [
-        type(item).__name__ for item in sequential.layers
-    ]
-    assert tuple(functional_model.output.shape) == tuple(sequential.output.shape)
+
+    def layers(built) -> list[tuple[str, tuple]]:
+        found = [item for item in built.layers if not isinstance(item, keras.layers.InputLayer)]
+        return [(type(item).__name__, tuple(item.output.shape)) for item in found]
+
+    assert layers(functional_model) == layers(sequential)
     assert isinstance(functional_model, keras.Model) and spec.is_chain
 
 
