@@ -323,14 +323,20 @@ def test_svg_of_a_graph_has_no_overlaps_and_edges_clear_of_boxes() -> None:
     }
     assert len(rects) == len(spec.nodes) + 1
     assert float(root.get("width")) < 1200  # a few boxes a row, not one per layer
-    boxes = sorted(rects.values())
-    for (x1, y1, w1, h1), (x2, y2, w2, h2) in zip(boxes, boxes[1:]):
-        assert x2 >= x1 + w1 or y2 >= y1 + h1 or y1 >= y2 + h2
+    rows: dict[float, list[list[float]]] = collections.defaultdict(list)
+    for box in rects.values():
+        rows[box[1]].append(box)
+    tops = sorted(rows)
+    height = next(iter(rects.values()))[3]
+    assert all(below - above > height for above, below in zip(tops, tops[1:], strict=False))
+    for row in rows.values():  # side by side in a row, never on top of each other
+        row.sort()
+        assert all(b[0] > a[0] + a[2] for a, b in zip(row, row[1:], strict=False))
     edges = root.findall(f"{svg}polyline")
     assert len(edges) == sum(len(set(node.reads)) for node in spec.nodes)
     for edge in edges:
         points = [tuple(map(float, p.split(","))) for p in edge.get("points").split()]
-        for (xa, ya), (xb, yb) in zip(points, points[1:]):
+        for (xa, ya), (xb, yb) in zip(points, points[1:], strict=False):
             for step in range(1, 20):
                 px, py = xa + (xb - xa) * step / 20, ya + (yb - ya) * step / 20
                 inside = [
