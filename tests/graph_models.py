@@ -87,7 +87,7 @@ def fork_join() -> ir.Model:
     g = Graph(ir.Input("in", (16, 16, 8)))
     one = g.add(layer("Conv2D", 8, 1, activation="relu"), ("in",))
     three = g.add(layer("Conv2D", 8, 3, padding="same", activation="relu"), ("in",))
-    g.add(layer("MaxPooling2D", 3, strides=1, padding="same"), ("in",))
+    g.add(layer("MaxPooling2D", pool_size=3, strides=1, padding="same"), ("in",))
     pool = g.add(layer("Conv2D", 4, 1, activation="relu"))
     g.add(layer("Concatenate"), (one, three, pool))
     g.add(layer("Flatten"))
@@ -99,9 +99,9 @@ def long_skip() -> ir.Model:
     """A U-Net's long skip by name: `s1: conv -> pool -> conv -> up -> concatenate @s1`."""
     g = Graph(ir.Input("in", (32, 32, 3)))
     s1 = g.add(layer("Conv2D", 8, 3, padding="same", activation="relu"), label="s1")
-    g.add(layer("MaxPooling2D", 2))
+    g.add(layer("MaxPooling2D", pool_size=2))
     g.add(layer("Conv2D", 16, 3, padding="same", activation="relu"))
-    up = g.add(layer("UpSampling2D", 2))
+    up = g.add(layer("UpSampling2D", size=2))
     g.add(layer("Concatenate"), (up, s1))
     g.add(layer("Conv2D", 1, 1, activation="sigmoid"))
     return model(g, loss="binary_crossentropy")
@@ -305,12 +305,12 @@ def resnet50(shape: tuple[int, int, int] = (224, 224, 3), classes: int = 1000) -
         block("stage", tuple((n, ir.REQUIRED) for n in "fosn"), stage),
     )
     g = Graph(ir.Input("in", shape))
-    g.add(layer("ZeroPadding2D", 3))
+    g.add(layer("ZeroPadding2D", padding=3))
     g.add(layer("Conv2D", 64, 7, strides=2))
     g.add(layer("BatchNormalization", **eps))
     g.add(layer("ReLU"))
-    g.add(layer("ZeroPadding2D", 1))
-    g.add(layer("MaxPooling2D", 3, strides=2))
+    g.add(layer("ZeroPadding2D", padding=1))
+    g.add(layer("MaxPooling2D", pool_size=3, strides=2))
     for f, o, s, n in ((64, 256, 1, 2), (128, 512, 2, 3), (256, 1024, 2, 5), (512, 2048, 2, 2)):
         g.add(block_call("stage", f, o, s, n))
     g.add(layer("GlobalAveragePooling2D"))
@@ -340,7 +340,7 @@ def unet(shape: tuple[int, int, int] = (128, 128, 1)) -> ir.Model:
     skips = []
     for number, f in enumerate((64, 128, 256, 512), 1):
         skips.append(g.add(block_call("dbl", f), label=f"s{number}"))
-        g.add(layer("MaxPooling2D", 2))
+        g.add(layer("MaxPooling2D", pool_size=2))
     g.add(block_call("dbl", 1024))
     for f, skip in zip((512, 256, 128, 64), reversed(skips), strict=True):
         g.add(block_call("up", f))

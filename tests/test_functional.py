@@ -115,12 +115,12 @@ def test_explained_graph_is_commented_and_builds_the_same(name: str) -> None:
 
 
 @pytest.mark.slow
-def test_resnet50_blocks_build_keras_applications_resnet50() -> None:
+def test_resnet50_blocks_build_keras_applications_resnet50(update_goldens: bool) -> None:
     """The design's §4.1 program as blocks: exactly keras.applications.ResNet50's
     parameters and counts of Conv2D, BatchNormalization, Dense and Add layers."""
     spec = GRAPHS["resnet50"]()
     code = render(spec)
-    compare_golden(own_part(code, spec), EXPECTED / "resnet50.py", "resnet50", False)
+    compare_golden(own_part(code, spec), EXPECTED / "resnet50.py", "resnet50", update_goldens)
     assert format_code(code) == code
     built = build(code, "resnet50")
     assert built.count_params() == 25_636_712 == infer(spec).total()
@@ -142,11 +142,11 @@ def test_resnet50_blocks_build_keras_applications_resnet50() -> None:
 
 
 @pytest.mark.slow
-def test_unet_blocks_build_the_designs_unet() -> None:
+def test_unet_blocks_build_the_designs_unet(update_goldens: bool) -> None:
     """The design's §4.3 (U-Net, long skips out of blocks): 31,054,145 parameters."""
     spec = GRAPHS["unet"]()
     code = render(spec)
-    compare_golden(own_part(code, spec), EXPECTED / "unet.py", "unet", False)
+    compare_golden(own_part(code, spec), EXPECTED / "unet.py", "unet", update_goldens)
     built = build(code, "unet")
     assert built.count_params() == 31_054_145
     assert_builds_as_summarized(spec, built)

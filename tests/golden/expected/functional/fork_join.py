@@ -6,7 +6,7 @@ def build_model():
     inputs = keras.Input(shape=(16, 16, 8))
     branch_1 = layers.Conv2D(8, 1, activation="relu")(inputs)
     branch_2 = layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
-    x = layers.MaxPooling2D(3, strides=1, padding="same")(inputs)
+    x = layers.MaxPooling2D(pool_size=3, strides=1, padding="same")(inputs)
     x = layers.Conv2D(4, 1, activation="relu")(x)
     x = layers.Concatenate()([branch_1, branch_2, x])
     x = layers.Flatten()(x)
