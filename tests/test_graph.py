@@ -176,7 +176,7 @@ def test_infer_walks_a_graph_that_is_not_a_chain() -> None:
     with pytest.raises(StyleError, match="this model is a graph"):
         render(model, Mode(style="add"))
     assert "model = keras.Model(inputs=[inputs], outputs=[output_1, output_2])" in render(model)
-    assert diagram.to_svg(model, summary, "graph").count('<g class="layer">') == 5
+    assert diagram.to_svg(model, summary, "graph").count('<g class="layer"') == 5
     dot = diagram.to_dot(model, summary, "graph")
     assert re.findall(r"^  (\w+) -> (\w+);$", dot, re.M) == [
         ("x", "wide"),
