@@ -375,6 +375,47 @@ def encoder_stack() -> ir.Model:
     return block_model(blocks, g, loss="sparse_categorical_crossentropy")
 
 
+def encoder_decoder() -> ir.Model:
+    """The design's §4.4 with taps: an encoder, and a decoder whose cross-attention reads
+    a tensor parameter (`def decoder heads dim @memory`), both repeated; two inputs."""
+
+    def encoder(g: Graph) -> None:
+        g.add(layer("MultiHeadAttention", num_heads=P("heads"), key_dim=P("dim")))
+        g.add(layer("Dropout", 0.1))
+        g.add(layer("Add"), (g.last, "in"))
+        a = g.add(layer("LayerNormalization"), label="a")
+        g.add(layer("Dense", P("ff"), activation="relu"))
+        g.add(layer("Dense", P("dim")))
+        g.add(layer("Add"), (g.last, a))
+        g.add(layer("LayerNormalization"))
+
+    def decoder(g: Graph) -> None:
+        g.add(
+            layer("MultiHeadAttention", num_heads=P("heads"), key_dim=P("dim")),
+            call_kwargs=(("use_causal_mask", True),),
+        )
+        g.add(layer("Add"), (g.last, "in"))
+        a = g.add(layer("LayerNormalization"), label="a")
+        g.add(layer("MultiHeadAttention", num_heads=P("heads"), key_dim=P("dim")), (a, "memory"))
+        g.add(layer("Add"), (g.last, a))
+        g.add(layer("LayerNormalization"))
+
+    each = (("heads", ir.REQUIRED), ("dim", ir.REQUIRED))
+    blocks = (
+        block("encoder", (*each, ("ff", ir.REQUIRED)), encoder),
+        block("decoder", each, decoder, tensors=("memory",)),
+    )
+    src = ir.Input("src_in", (20,), (("dtype", "int32"), ("name", "src")))
+    tgt = ir.Input("tgt_in", (20,), (("dtype", "int32"), ("name", "tgt")))
+    g = Graph(src, tgt)
+    g.add(layer("Embedding", 500, 16))
+    mem = g.add(block_call("encoder", 2, 16, 32), repeat=2, label="mem")
+    g.add(layer("Embedding", 500, 16), ("tgt_in",))
+    g.add(block_call("decoder", heads=2, dim=16), (g.last, mem), repeat=2)
+    g.add(layer("Dense", 500, activation="softmax"))
+    return block_model(blocks, g, loss="sparse_categorical_crossentropy")
+
+
 GRAPHS: dict[str, Callable[[], ir.Model]] = {
     "residual": residual,
     "fork_join": fork_join,
@@ -383,6 +424,7 @@ GRAPHS: dict[str, Callable[[], ir.Model]] = {
     "cross_attention": cross_attention,
     "two_inputs_two_outputs": two_inputs_two_outputs,
     "encoder_stack": encoder_stack,
+    "encoder_decoder": encoder_decoder,
     "unet": unet,
     "resnet50": resnet50,
 }

@@ -77,12 +77,13 @@ def python_name(name: str, taken: set[str] | frozenset[str] = frozenset()) -> st
     it is a keyword, a builtin or `taken` (`id` → `id_`)."""
     if not (name.isascii() and name.isidentifier()):
         raise ValueError(f"{name!r} reached the renderer as a name: it is not an identifier")
-    while keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in taken:
+    while (
+        keyword.iskeyword(name)
+        or keyword.issoftkeyword(name)
+        or hasattr(builtins, name)
+        or name in taken
+    ):
         name += "_"
-    while name in dir(builtins):
-        name += "_"
-        while name in taken:
-            name += "_"
     return name
 
 
@@ -235,15 +236,18 @@ class GraphWriter:
 
     def block_call(self, node: ir.Node, tensors: list[str]) -> str:
         """`stage(x, 64, 256, 1, 2)`: the tensor, the required values, the tensor
-        arguments, then any values for defaulted parameters (the function's order)."""
+        arguments, then any values for defaulted parameters (the function's order);
+        the tensor arguments by keyword when a required value is given by keyword."""
         block = self.blocks[node.call.class_name]
+        values, tensor_names = parameter_names(block, self.block_names)
         required = sum(default is ir.REQUIRED for _, default in block.params)
-        values = [self.write_value(v) for v in node.call.args]
-        keywords = [
-            f"{python_name(name, SCRIPT_NAMES)}={self.write_value(value)}"
-            for name, value in node.call.kwargs
-        ]
-        arguments = [tensors[0], *values[:required], *tensors[1:], *values[required:], *keywords]
+        given = [self.write_value(v) for v in node.call.args]
+        keywords = [f"{values[name]}={self.write_value(v)}" for name, v in node.call.kwargs]
+        if len(given) < required:
+            keywords += [f"{name}={t}" for name, t in zip(tensor_names, tensors[1:], strict=True)]
+            arguments = [tensors[0], *given, *keywords]
+        else:
+            arguments = [tensors[0], *given[:required], *tensors[1:], *given[required:], *keywords]
         return f"{self.block_names[block.name]}({', '.join(arguments)})"
 
     def write(self, returns: ir.NodeId | None = None) -> list[Statement]:
@@ -311,6 +315,24 @@ def _tensor_parameter(source: ir.Input) -> str:
     return str(dict(source.kwargs).get("name", source.id))
 
 
+def parameter_names(
+    block: ir.Block, block_names: dict[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """A block function's Python names: of its value parameters (by the program's name),
+    and of its tensor parameters in order; none a keyword, builtin, the script's or a
+    block function's name."""
+    taken = set(block_names.values())
+    names: dict[str, str] = {}
+    for name, _ in block.params:
+        names[name] = python_name(name, SCRIPT_NAMES | taken)
+        taken.add(names[name])
+    tensor_names = []
+    for source in block.inputs[1:]:
+        tensor_names.append(python_name(_tensor_parameter(source), SCRIPT_NAMES | taken))
+        taken.add(tensor_names[-1])
+    return names, tensor_names
+
+
 def _function(
     block: ir.Block,
     write_call: Callable[[ir.KerasCall, ValueWriter], str],
@@ -319,15 +341,8 @@ def _function(
     block_names: dict[str, str],
 ) -> Function:
     """`def stage(x, f, o, s, n):` and its body."""
-    taken = set(block_names.values())
-    names: dict[str, str] = {}
-    for name, _ in block.params:
-        names[name] = python_name(name, SCRIPT_NAMES | taken | set(names.values()))
-    taken |= set(names.values())
-    tensor_names = []
-    for source in block.inputs[1:]:
-        tensor_names.append(python_name(_tensor_parameter(source), SCRIPT_NAMES | taken))
-        taken.add(tensor_names[-1])
+    names, tensor_names = parameter_names(block, block_names)
+    taken = {*block_names.values(), *names.values(), *tensor_names}
 
     def write_value(value: ir.PyValue) -> str:
         if isinstance(value, ir.Param):
