@@ -1,3 +1,4 @@
+import keras
 from keras import layers
 
 
@@ -13,6 +14,7 @@ def encoder(x, heads, dim, ff):
     return layers.LayerNormalization()(x)
 
 
+
 def decoder(x, heads, dim, memory):
     shortcut = x
     x = layers.MultiHeadAttention(num_heads=heads, key_dim=dim)(
@@ -23,6 +25,7 @@ def decoder(x, heads, dim, memory):
     x = layers.MultiHeadAttention(num_heads=heads, key_dim=dim)(a, memory)
     x = layers.Add()([x, a])
     return layers.LayerNormalization()(x)
+
 
 
 def build_model():

@@ -1,3 +1,4 @@
+import keras
 from keras import layers
 
 
@@ -13,6 +14,7 @@ def encoder(x, heads, dim, ff, rate=0.1):
     x = layers.Dropout(rate)(x)
     x = layers.Add()([shortcut, x])
     return layers.LayerNormalization(epsilon=1e-06)(x)
+
 
 
 def build_model():

@@ -1,9 +1,11 @@
+import keras
 from keras import layers
 
 
 def cb(x, f, k, s=1):
     x = layers.Conv2D(f, k, strides=s, padding="same")(x)
     return layers.BatchNormalization(epsilon=1.001e-05)(x)
+
 
 
 def body(x, f, o, s):
@@ -14,11 +16,13 @@ def body(x, f, o, s):
     return cb(x, o, 1)
 
 
+
 def proj(x, f, o, s):
     shortcut = cb(x, o, 1, s)
     x = body(x, f, o, s)
     x = layers.Add()([shortcut, x])
     return layers.ReLU()(x)
+
 
 
 def id_(x, f, o):
@@ -28,11 +32,13 @@ def id_(x, f, o):
     return layers.ReLU()(x)
 
 
+
 def stage(x, f, o, s, n):
     x = proj(x, f, o, s)
     for _ in range(n):
         x = id_(x, f, o)
     return x
+
 
 
 def build_model():

@@ -1,3 +1,4 @@
+import keras
 from keras import layers
 
 
@@ -7,14 +8,17 @@ def cbr(x, f):
     return layers.ReLU()(x)
 
 
+
 def dbl(x, f):
     for _ in range(2):
         x = cbr(x, f)
     return x
 
 
+
 def up(x, f):
     return layers.Conv2DTranspose(f, 2, strides=2)(x)
+
 
 
 def build_model():
