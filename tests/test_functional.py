@@ -73,9 +73,11 @@ def own_part(code: str, spec: ir.Model) -> str:
         text = "".join(lines[statement.lineno - 1 : statement.end_lineno])
         if isinstance(statement, ast.FunctionDef) and statement.name in names:
             functions.append(text)
-        elif isinstance(statement, ast.ImportFrom | ast.Import):
-            if getattr(statement, "module", None) == "keras" or statement.names[0].name == "keras":
-                imports.append(text)
+        elif isinstance(statement, ast.ImportFrom | ast.Import) and "keras" in (
+            getattr(statement, "module", None),
+            statement.names[0].name,
+        ):
+            imports.append(text)
     return "".join(imports) + "\n\n" + "\n\n\n".join(functions)
 
 
