@@ -435,11 +435,32 @@ def comments(model: ir.Model) -> dict[str, str]:
     optimizer_key = _key(model.optimizer, catalog.optimizers, {})
     comments["optimizer"] = optimizer_comment(optimizer_key, model.optimizer.call)
     comments["loss"] = loss_comment(model.loss_key, model.loss.call)
+    if model.losses:  # several outputs, each with its loss
+        parts = [
+            f"{name}: {loss_comment(_key(arg, catalog.losses, catalog.loss_aliases), arg.call)}"
+            for name, arg in model.losses
+        ]
+        text = " ".join(
+            part.replace("The loss, which training makes smaller: ", "") for part in parts
+        )
+        comments["loss"] = (
+            "One loss per output; training makes their sum smaller (each times its weight in "
+            f"loss_weights, if given). {text}"
+        )
     for name, value in model.fit:
         comments[f"fit:{name}"] = fit_option_comment(name, value)
     if model.metrics:
         keys = [_key(m, catalog.metrics, catalog.metric_aliases) for m in model.metrics]
         comments["metrics"] = metrics_comment(keys)
+    if model.output_metrics:  # several outputs, each with its metrics
+        keys = [
+            _key(m, catalog.metrics, catalog.metric_aliases)
+            for _, metrics in model.output_metrics
+            for m in metrics
+        ]
+        comments["metrics"] = metrics_comment(list(dict.fromkeys(keys))).replace(
+            "Metrics,", "Metrics of each output named,", 1
+        )
     return comments
 
 
