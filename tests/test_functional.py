@@ -366,3 +366,40 @@ def test_svg_of_a_graph_has_no_overlaps_and_edges_clear_of_boxes() -> None:
                     k for k, (x, y, w, h) in rects.items() if x < px < x + w and y < py < y + h
                 ]
                 assert not inside, (edge.get("points"), inside)
+
+
+def _wide_fork(branches: int) -> ir.Model:
+    g = Graph(ir.Input("in", (4,)))
+    fork = g.add(layer("Dense", 4))
+    ends = [g.add(layer("Dense", 2), (fork,)) for _ in range(branches)]
+    g.add(layer("Concatenate"), tuple(ends))
+    return model(g, loss="mean_squared_error")
+
+
+def _residual_stack(blocks: int) -> ir.Model:
+    g = Graph(ir.Input("in", (4,)))
+    x = g.add(layer("Dense", 4))
+    for _ in range(blocks):
+        x = g.add(layer("Add"), (x, g.add(layer("Dense", 4))))
+    return model(g, loss="mean_squared_error")
+
+
+@pytest.mark.parametrize("make", [_wide_fork, _residual_stack])
+def test_writing_a_graph_takes_time_linear_in_its_size(make) -> None:
+    """Four times the graph, about four times the time (a quadratic cost would be 16):
+    the best of three timings of the variable assignment and the code, black aside."""
+    import time
+
+    from kdsl.codegen.render import render_unformatted
+
+    def best(size: int) -> float:
+        spec = make(size)
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            render_unformatted(spec, Mode(style="functional"))
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    small, large = best(1500), best(6000)
+    assert large < 9 * small, (small, large)

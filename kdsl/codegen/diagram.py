@@ -8,6 +8,7 @@ shape inference, the same as `kdsl check` prints.
 
 from __future__ import annotations
 
+import heapq
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -200,13 +201,15 @@ def _lanes(items: list[Box], rank: dict[ir.NodeId, int]) -> dict[tuple[str, str]
         for source in dict.fromkeys(box.inputs)
         if rank[box.node_id] - rank[source] > 1
     )
-    lane_ends: list[int] = []  # the last row each lane is busy to
+    busy: list[tuple[int, int]] = []  # (the last row a lane is busy to, the lane)
     lane_of: dict[tuple[str, str], int] = {}
+    lanes = 0
     for start, end, source, target in spans:
-        lane = next((n for n, busy in enumerate(lane_ends) if busy <= start), len(lane_ends))
-        if lane == len(lane_ends):
-            lane_ends.append(end)
-        lane_ends[lane] = end
+        if busy and busy[0][0] <= start:  # the lane that frees first is free by now
+            _, lane = heapq.heappop(busy)
+        else:
+            lane, lanes = lanes, lanes + 1
+        heapq.heappush(busy, (end, lane))
         lane_of[(source, target)] = lane
     return lane_of
 

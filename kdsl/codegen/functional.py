@@ -14,7 +14,9 @@ parameter names are identifiers, checked here (a bad one is a bug in the IR's ma
 
 from __future__ import annotations
 
+import bisect
 import builtins
+import heapq
 import keyword
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -138,14 +140,35 @@ class GraphWriter:
         # The last node (by position) reading each tensor; an output is read at the end.
         self.last_read: dict[ir.NodeId, int] = {}
         self.readers: dict[ir.NodeId, list[int]] = {}
+        # Each node's `reads`, made once (a property that builds a tuple each time).
+        self.reads = [node.reads for node in self.nodes]
         for index, node in enumerate(self.nodes):
-            for tensor in node.reads:
+            for tensor in self.reads[index]:
                 self.last_read[tensor] = index
                 readers = self.readers.setdefault(tensor, [])
                 if not readers or readers[-1] != index:
                     readers.append(index)
         for output in self.outputs:
             self.last_read[output] = len(self.nodes)
+        # For each tensor and each place in its readers: whether a reader from there on
+        # takes one input (a fork's later branch), or is an `Add` (a residual).
+        self.single_from: dict[ir.NodeId, list[bool]] = {}
+        self.add_from: dict[ir.NodeId, list[bool]] = {}
+        for tensor, readers in self.readers.items():
+            single, add = [False] * (len(readers) + 1), [False] * (len(readers) + 1)
+            for place in range(len(readers) - 1, -1, -1):
+                reader = self.nodes[readers[place]]
+                single[place] = single[place + 1] or len(self.reads[readers[place]]) == 1
+                add[place] = add[place + 1] or reader.call.class_name == "Add"
+            self.single_from[tensor], self.add_from[tensor] = single, add
+        # The tensors whose last reader each node is: their variables are free after it.
+        self.dies_at: dict[int, list[ir.NodeId]] = {}
+        for tensor, index in self.last_read.items():
+            self.dies_at.setdefault(index, []).append(tensor)
+        # Numbered names (`shortcut_2`, `branch_1`): the numbers freed, and the next new.
+        self.freed: dict[str, list[int]] = {"shortcut": [], "branch": []}
+        self.next_number = {"shortcut": 1, "branch": 1}
+        self.numbered: dict[str, tuple[str, int]] = {}
         self.labels: dict[ir.NodeId, str] = {}
         for node in self.nodes:
             if node.label is not None:
@@ -159,16 +182,50 @@ class GraphWriter:
         tensor = self.holds.get(variable)
         return tensor is not None and self.needed_after(tensor, index)
 
-    def fresh(self, base: str, index: int, avoid: set[str]) -> str:
-        """`shortcut`, `shortcut_2`, ... or `branch_1`, `branch_2`, ...: the first not
-        holding a tensor still needed, nor read by the node being written, nor a label's
-        or an input's."""
-        number = 0
-        while True:
-            number += 1
-            name = base if base == "shortcut" and number == 1 else f"{base}_{number}"
-            if name not in self.fixed and name not in avoid and not self.live(name, index):
-                return name
+    def read_later(self, tensor: ir.NodeId, index: int) -> tuple[bool, bool, bool]:
+        """Whether `tensor` is read after node `index` at all, by a one-input node (a
+        later branch of its fork), by an `Add`. Logarithmic in its readers."""
+        readers = self.readers.get(tensor)
+        if readers is None:
+            return False, False, False
+        place = bisect.bisect_right(readers, index)
+        return place < len(readers), self.single_from[tensor][place], self.add_from[tensor][place]
+
+    def fresh(self, base: str, avoid: set[str]) -> str:
+        """`shortcut`, `shortcut_2`, ... or `branch_1`, `branch_2`, ...: the lowest
+        number whose variable holds no tensor still needed (its tensor's last reader is
+        written), nor a label's or an input's name."""
+        skipped = []
+        name = ""
+        while self.freed[base]:
+            number = heapq.heappop(self.freed[base])
+            name = _numbered(base, number)
+            if name not in avoid:
+                break
+            skipped.append(number)
+            name = ""
+        while not name:
+            number = self.next_number[base]
+            self.next_number[base] += 1
+            candidate = _numbered(base, number)
+            if candidate not in self.fixed and candidate not in avoid:
+                name = candidate
+        for number in skipped:
+            heapq.heappush(self.freed[base], number)
+        self.numbered[name] = (base, number)
+        return name
+
+    def release(self, index: int) -> None:
+        """Free the numbered variables whose tensors node `index` read for the last time
+        (or that it wrote and nothing reads)."""
+        dead = [*self.dies_at.get(index, ())]
+        if self.nodes[index].id not in self.last_read:
+            dead.append(self.nodes[index].id)
+        for tensor in dead:
+            variable = self.variables.get(tensor)
+            if variable in self.numbered and self.holds.get(variable) == tensor:
+                base, number = self.numbered.pop(variable)
+                heapq.heappush(self.freed[base], number)
 
     def base_name(self, index: int) -> str:
         """`shortcut` for a tensor on its way into an `Add` (a residual), else `branch`:
@@ -179,7 +236,7 @@ class GraphWriter:
             if len(readers) != 1:
                 break
             reader = self.nodes[readers[0]]
-            if len(reader.reads) > 1:
+            if len(self.reads[readers[0]]) > 1:
                 return "shortcut" if reader.call.class_name == "Add" else "branch"
             tensor = reader.id
         return "branch"
@@ -190,25 +247,24 @@ class GraphWriter:
         node = self.nodes[index]
         if node.id in self.labels:
             return self.labels[node.id], None
-        read_variables = {self.variables[t] for t in node.reads}
-        fork = node.inputs[0]
-        if any(len(self.nodes[i].reads) == 1 for i in self.readers[fork] if i > index):
+        reads = self.reads[index]
+        read_variables = {self.variables[t] for t in reads}
+        if self.read_later(node.inputs[0], index)[1]:
             # An earlier branch of a fork: the tensor flowing in goes on to later ones.
-            return self.fresh(self.base_name(index), index, read_variables), None
+            return self.fresh(self.base_name(index), read_variables), None
         if not self.live("x", index):
             return "x", None
         held = self.holds["x"]
-        later = [i for i in self.readers.get(held, []) if i > index]
-        if held in node.reads and all(len(self.nodes[i].reads) > 1 for i in later):
+        _, single_later, add_later = self.read_later(held, index)
+        if held in reads and not single_later:
             # `x` is read here and again by a merge: keep it (`shortcut = x`), move on.
-            residual = any(self.nodes[i].call.class_name == "Add" for i in later)
-            saved = self.fresh("shortcut" if residual else "branch", index, read_variables)
+            saved = self.fresh("shortcut" if add_later else "branch", read_variables)
             return "x", saved
-        for tensor in node.reads:
+        for tensor in reads:
             variable = self.variables[tensor]
             if variable not in self.fixed and not self.needed_after(tensor, index):
                 return variable, None  # a branch continues in its own variable
-        return self.fresh(self.base_name(index), index, read_variables), None
+        return self.fresh(self.base_name(index), read_variables), None
 
     def bind(self, tensor: ir.NodeId, variable: str) -> None:
         self.variables[tensor] = variable
@@ -287,6 +343,12 @@ class GraphWriter:
         if saved is not None:
             self.bind(self.holds["x"], saved)
         self.bind(node.id, target)
+        self.release(index)
+
+
+def _numbered(base: str, number: int) -> str:
+    """`shortcut`, `shortcut_2`, ...; `branch_1`, `branch_2`, ..."""
+    return base if base == "shortcut" and number == 1 else f"{base}_{number}"
 
 
 def _ordered_blocks(blocks: Sequence[ir.Block]) -> list[ir.Block]:
@@ -413,10 +475,14 @@ def write_model(
         for tensor in node.reads:
             first_read.setdefault(tensor, index)
     statements: list[Statement] = []
+    # Each input just before the first node that reads it: a later chain's own input
+    # starts that chain, as the program wrote it.
     pending = sorted(inputs, key=lambda source: first_read.get(source.id, -1))
+    next_input = 0
     for index in range(len(nodes)):
-        while pending and first_read.get(pending[0].id, -1) <= index:
-            source = pending.pop(0)
+        while next_input < len(pending) and first_read.get(pending[next_input].id, -1) <= index:
+            source = pending[next_input]
+            next_input += 1
             code = f"{variables[source.id]} = {input_code(source)}"
             statements.append(Statement(code, 0, source.id))
         writer.write_node(index, statements)
