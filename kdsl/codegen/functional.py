@@ -142,8 +142,8 @@ class GraphWriter:
         self.readers: dict[ir.NodeId, list[int]] = {}
         # Each node's `reads`, made once (a property that builds a tuple each time).
         self.reads = [node.reads for node in self.nodes]
-        for index, node in enumerate(self.nodes):
-            for tensor in self.reads[index]:
+        for index, reads in enumerate(self.reads):
+            for tensor in reads:
                 self.last_read[tensor] = index
                 readers = self.readers.setdefault(tensor, [])
                 if not readers or readers[-1] != index:
