@@ -229,7 +229,9 @@ def expand(
             tensors = {source.id: r for source, r in zip(inner.inputs, reads, strict=True)}
             run(list(inner.nodes), tensors, bound, (*scope, call.class_name))
             return tensors[inner.output]
-        new_id = f"e{next(counter)}"
+        # The program's own layers keep their ids (their comments and rows are theirs).
+        top = not scope and node.repeat is None
+        new_id = node.id if top else f"e{next(counter)}"
         nodes.append(
             ir.Node(
                 new_id,

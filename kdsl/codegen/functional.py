@@ -298,6 +298,9 @@ class GraphWriter:
         values, tensor_names = parameter_names(block, self.block_names)
         required = sum(default is ir.REQUIRED for _, default in block.params)
         given = [self.write_value(v) for v in node.call.args]
+        unknown = [name for name, _ in node.call.kwargs if name not in values]
+        if unknown:  # `name=` of a block instance included: not written yet
+            raise ValueError(f"block {block.name!r} has no parameter {unknown[0]!r}")
         keywords = [f"{values[name]}={self.write_value(v)}" for name, v in node.call.kwargs]
         if len(given) < required:
             keywords += [f"{name}={t}" for name, t in zip(tensor_names, tensors[1:], strict=True)]
