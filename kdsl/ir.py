@@ -166,10 +166,11 @@ class Block:
 
     Its body is a graph over its own ids: `inputs` are the tensor it is called on (`@in`,
     the function's first argument) then its tensor parameters (`@memory`), as `Input`s
-    with an empty shape; `nodes` are layer calls and block calls whose values may be
-    `Param`s; `output` the node whose tensor it returns. `params` are its value
-    parameters in order, each with its default (`REQUIRED` when it has none). The model
-    itself is built from the expanded graph (`Model.nodes`); `Model.program` says how the
+    with an empty shape, a tensor parameter's name as its `name=` (`(("name", "memory"),)`);
+    `nodes` are layer calls and block calls whose values may be `Param`s; `output` the
+    node whose tensor it returns. `params` are its value parameters in order, each with
+    its default (`REQUIRED` when it has none). The model itself is built from the
+    expanded graph (`Model.nodes`); `Model.program` says how the
     script writes it with these functions.
     """
 
