@@ -183,6 +183,10 @@ class Block:
     # A `shared` block: built once (a layer object, or a sub-model for several layers)
     # and applied at each use with the same weights; it has no parameters.
     shared: bool = False
+    # A repeated group (`[conv2d f 3 -> relu] * 2`): no function of its own; its body is
+    # written in place, in the `for` loop of the node that calls it, and reads the
+    # parameters of the block it is written in.
+    inline: bool = False
 
 
 class _Required:

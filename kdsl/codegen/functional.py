@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import builtins
+import dataclasses
 import heapq
 import keyword
 from collections.abc import Callable, Sequence
@@ -333,7 +334,10 @@ class GraphWriter:
         target, saved = self.target(index)
         if saved is not None:
             statements.append(Statement(f"{saved} = x"))
-        if node.repeat is None:
+        inline = self.blocks.get(node.call.class_name) if node.call.module == "blocks" else None
+        if inline is not None and inline.inline:
+            self.write_inline(node, inline, target, statements)
+        elif node.repeat is None:
             statements.append(Statement(f"{target} = {self.call_code(node, {})}", 0, node.id))
         else:
             first = self.variables[node.inputs[0]]
@@ -347,6 +351,31 @@ class GraphWriter:
             self.bind(self.holds["x"], saved)
         self.bind(node.id, target)
         self.release(index)
+
+    def write_inline(
+        self, node: ir.Node, block: ir.Block, target: str, statements: list[Statement]
+    ) -> None:
+        """A repeated group, in place: `for _ in range(n):` and its body on `target`."""
+        first = self.variables[node.inputs[0]]
+        if first != target:
+            statements.append(Statement(f"{target} = {first}"))
+        count = self.write_value(node.repeat if node.repeat is not None else 1)
+        statements.append(Statement(f"for _ in range({count}):"))
+        inner = GraphWriter(
+            block.nodes,
+            [block.output],
+            {block.inputs[0].id: target},
+            self.fixed - {target},
+            self.write_value,
+            self.write_call,
+            self.blocks,
+            self.block_names,
+        )
+        for statement in inner.write():
+            statements.append(Statement(statement.code, statement.depth + 1, statement.commented))
+        result = inner.variables[block.output]
+        if result != target:
+            statements.append(Statement(f"{target} = {result}", 1))
 
 
 def _numbered(base: str, number: int) -> str:
@@ -435,6 +464,30 @@ def _function(
     return Function(block_names[block.name], params, block, body)
 
 
+def _shared_model(
+    block: ir.Block,
+    write_call: Callable[[ir.KerasCall, ValueWriter], str],
+    literal: ValueWriter,
+    blocks: dict[str, ir.Block],
+    block_names: dict[str, str],
+    input_code: Callable[[ir.Input], str],
+) -> Function:
+    """`def build_encoder():` a `shared` block as a sub-model (keras.io's siamese
+    example): its own `keras.Input`, its layers, `keras.Model(..., name="encoder")`."""
+    name = block_names[block.name]
+    source = block.inputs[0]
+    start = dataclasses.replace(source, kwargs=tuple(kv for kv in source.kwargs if kv[0] != "name"))
+    variables = {source.id: "inputs"}
+    writer = GraphWriter(
+        block.nodes, [block.output], variables, {"inputs", *block_names.values()}, literal,
+        write_call, blocks, block_names,
+    )  # fmt: skip
+    body = [Statement(f"inputs = {input_code(start)}"), *writer.write()]
+    output = writer.variables[block.output]
+    body.append(Statement(f"return keras.Model(inputs, {output}, name={literal(block.name)})"))
+    return Function(f"build_{name}", "", block, body)
+
+
 def _input_names(inputs: Sequence[ir.Input]) -> dict[ir.NodeId, str]:
     """`inputs` for the one unnamed input; a named one's name (`tags`); `inputs_2`..."""
     names: dict[ir.NodeId, str] = {}
@@ -461,8 +514,11 @@ def write_model(
     for block in model.blocks:
         block_names[block.name] = python_name(block.name, SCRIPT_NAMES | set(block_names.values()))
     functions = [
-        _function(block, write_call, literal, blocks, block_names)
+        _shared_model(block, write_call, literal, blocks, block_names, input_code)
+        if block.shared
+        else _function(block, write_call, literal, blocks, block_names)
         for block in _ordered_blocks(model.blocks)
+        if not block.inline  # written in place, where it is repeated
     ]
     inputs, nodes, outputs = model.program or (model.inputs, model.nodes, model.outputs)
     variables = _input_names(inputs)
@@ -478,6 +534,10 @@ def write_model(
         for tensor in node.reads:
             first_read.setdefault(tensor, index)
     statements: list[Statement] = []
+    for block in model.blocks:
+        if block.shared:  # built once, applied at each use: `a = encoder(left)`
+            name = block_names[block.name]
+            statements.append(Statement(f"{name} = build_{name}()"))
     # Each input just before the first node that reads it: a later chain's own input
     # starts that chain, as the program wrote it.
     pending = sorted(inputs, key=lambda source: first_read.get(source.id, -1))
@@ -494,10 +554,13 @@ def write_model(
     if len(input_list) == 1 and len(output_list) == 1:
         statements.append(Statement(f"model = keras.Model({input_list[0]}, {output_list[0]})"))
     else:
+        written_outputs = (
+            output_list[0] if len(output_list) == 1 else f"[{', '.join(output_list)}]"
+        )  # one output: its array from predict, not a list of one
         statements.append(
             Statement(
                 f"model = keras.Model(inputs=[{', '.join(input_list)}], "
-                f"outputs=[{', '.join(output_list)}])"
+                f"outputs={written_outputs})"
             )
         )
     return functions, statements

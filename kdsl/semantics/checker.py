@@ -799,6 +799,8 @@ def analyze(
     summary = infer(model, catalog)
     if model.instance_sites:
         summary.diagnostics = _with_block_notes(model, summary.diagnostics)
+    if any(block.shared for block in model.blocks):
+        model = _shared_inputs(model, summary)
     summary.diagnostics[:0] = warnings
     if shape_errors == "raise" and any(d.severity == "error" for d in summary.diagnostics):
         raise SourceError(source, summary.diagnostics)
@@ -1165,6 +1167,29 @@ def _has_repeat(program: nodes.Program) -> bool:
         )
 
     return any(map(walk, program.chains))
+
+
+def _shared_inputs(model: ir.Model, summary: Summary) -> ir.Model:
+    """A shared block's written form with its input's shape and dtype (its first use's):
+    the script builds it once, as a sub-model with its own `keras.Input`."""
+    blocks = []
+    for block in model.blocks:
+        first = next(
+            (n for n in model.nodes if block.shared and n.scope[-1:] == (block.name,)), None
+        )
+        if first is not None:
+            feed = first.inputs[0]
+            row = summary.row(feed)
+            kwargs: tuple[tuple[str, ir.PyValue], ...] = ()
+            if row is not None and row.output_shape is not None:
+                dims = row.output_shape[1:]
+            else:  # fed by a model input
+                source = model.input_node(feed)
+                dims, kwargs = source.shape, tuple((k, v) for k, v in source.kwargs if k == "dtype")
+            inputs = (dataclasses.replace(block.inputs[0], shape=dims, kwargs=kwargs),)
+            block = dataclasses.replace(block, inputs=inputs)
+        blocks.append(block)
+    return dataclasses.replace(model, blocks=tuple(blocks))
 
 
 def _with_block_notes(model: ir.Model, diagnostics: list[Diagnostic]) -> list[Diagnostic]:

@@ -122,6 +122,7 @@ class GraphBuilder:
         self.too_big = False
         self.nodes_by_id: dict[ir.NodeId, ir.Node] = {}
         self.sites: dict[str, str] = {}  # block instance → the call that made it
+        self.groups = 0  # repeated groups written so far (their inline blocks' names)
         self.shared_layers: dict[str, list[ir.NodeId]] = {}  # a shared block's own layers
 
     # -- the program ----------------------------------------------------------------------
@@ -728,15 +729,13 @@ class GraphBuilder:
                 ok = False
                 continue
             if isinstance(arg, nodes.Keyword) and arg.name == "name":
-                bound = checker.value(self.substitute(arg.value, scope))
-                if isinstance(bound, str):
-                    checker.check_arg(call.name, "name", bound, arg.value.span)
-                    name = bound
-                else:
-                    checker.error(
-                        f"`name` of `{call.name}` is a word", arg.value.span, "e.g. `name=stage1`"
-                    )
-                    ok = False
+                checker.error(
+                    f"`{call.name}` is a block: its layers have names, it has none",
+                    arg.name_span,
+                    f"name a layer inside `def {block.name}` (`dense 4 name=head`), or "
+                    "label the call's result: `head: " + call.name + " ...`",
+                )
+                ok = False
                 continue
             if isinstance(arg, nodes.Positional):
                 param = next(positional, None)
@@ -958,13 +957,19 @@ class GraphBuilder:
         tensors: dict[str, ir.NodeId],
     ) -> ir.NodeId:
         block = self.blocks[call.name]
-        args = tuple(self.checker.value(values[p.name]) for p in block.params if not p.tensor)
-        kwargs: tuple[tuple[str, ir.PyValue], ...] = ()
-        name = next(
-            (a for a in call.args if isinstance(a, nodes.Keyword) and a.name == "name"), None
+        # The arguments as written: defaults left to the function's signature.
+        value_params = [p.name for p in block.params if not p.tensor]
+        positional = sum(
+            1
+            for a in call.args
+            if isinstance(a, nodes.Positional) and not isinstance(a.value, nodes.Ref)
         )
-        if name is not None:
-            kwargs = (("name", self.checker.value(name.value)),)
+        args = tuple(self.checker.value(values[name]) for name in value_params[:positional])
+        kwargs = tuple(
+            (a.name, self.checker.value(values[a.name]))
+            for a in call.args
+            if isinstance(a, nodes.Keyword) and a.name in value_params
+        )
         keras_call = ir.KerasCall(
             "blocks", block.name, args, kwargs, span=call.span, written=call.name
         )
@@ -982,7 +987,8 @@ class GraphBuilder:
         self, group: nodes.Group, current: ir.NodeId, scope: _Scope, count: int | ir.Param
     ) -> ir.NodeId | None:
         """`[a -> b] * n` in the written form: an inline block, called n times."""
-        name = f"_repeat_{len(self.written_blocks) + 1}"
+        self.groups += 1
+        name = f"_repeat_{self.groups}"
         saved = self.nodes
         self.nodes = []
         start = ir.Input(self.ids.next(), (), (("name", "in"),), group.span)
@@ -992,8 +998,9 @@ class GraphBuilder:
         self.nodes = saved
         if end is None or isinstance(end, _Fork):
             return None
-        self.written_blocks.append(ir.Block(name, (), (start,), tuple(body_nodes), end,
-                                            group.span))  # fmt: skip
+        self.written_blocks.append(
+            ir.Block(name, (), (start,), tuple(body_nodes), end, group.span, inline=True)
+        )
         node = ir.Node(
             self.ids.next(),
             ir.KerasCall("blocks", name, span=group.span),
