@@ -191,6 +191,8 @@ LINEAR_FAMILIES: tuple[tuple[str, str, object], ...] = (
         + "; adam; mse"),
     ("arguments", "wrapper's own (errors)", lambda n: "bidirectional lstm 8 in 4x4 "
         + "merge_mode=concat " * n + "; adam; mse"),
+    ("arguments", "unknown keywords (errors)", lambda n: "dense 1 in 4 "
+        + " ".join(f"bogus{i}=1" for i in range(n)) + "; adam; mse"),
 )  # fmt: skip
 LINEAR_SIZES = (100, 1000, 10000)
 

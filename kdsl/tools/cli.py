@@ -340,15 +340,16 @@ def _suffix(*suffixes: str):
 
 def _analyze(path: str):
     """Parse and check a program; print its warnings; return the model and its summary."""
-    from kdsl.errors import format_diagnostic, use_color
+    from kdsl.errors import format_diagnostics, use_color
     from kdsl.files import read_source
     from kdsl.language.parser import parse
     from kdsl.semantics.checker import analyze
 
     source = read_source(path)
     model, summary = analyze(parse(source), source)
-    for diagnostic in summary.diagnostics:
-        print(format_diagnostic(source, diagnostic, use_color(sys.stderr)), file=sys.stderr)
+    if summary.diagnostics:
+        text = format_diagnostics(source, summary.diagnostics, use_color(sys.stderr))
+        print(text, file=sys.stderr)
     return source, model, summary
 
 
