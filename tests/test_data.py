@@ -654,3 +654,58 @@ def test_missing_arrays_are_named_with_every_member(tmp_path: Path) -> None:
     assert str(error_of(lambda: load(path))) == (
         "needs arrays `x_train` and `y_train` (or `x` and `y`); found: features, labels"
     )
+
+
+# -- a CSV's columns are looked up in linear time -----------------------------------------
+
+
+class CountedName(str):
+    """A column name that counts how often it is compared: a quadratic lookup (a list's
+    `index` or `in` for every column) compares each name with all the others."""
+
+    comparisons = 0
+
+    def __eq__(self, other: object) -> bool:
+        CountedName.comparisons += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_csv_columns_are_found_in_linear_time(tmp_path: Path, monkeypatch) -> None:
+    """A CSV with 100,000 columns must load: finding each column (the header's duplicate
+    check, the features, the model's feature columns at predict time) may compare names
+    a few times per column, never each with all the others."""
+    from kdsl.train import csvdata
+
+    columns = 3000
+    names = [CountedName(f"c{i}") for i in range(columns)]
+    rows = [["1"] * (columns + 1) for _ in range(3)]
+    real_read = csvdata.read_table
+
+    def counted_table(path):  # the file's table, with names that count their comparisons
+        table = real_read(path)
+        return csvdata.Table(table.path, [*names, CountedName("label")], rows, table.lines)
+
+    csv = tmp_path / "wide.csv"
+    csv.write_text(",".join([*names, "label"]) + "\n" + "\n".join(",".join(r) for r in rows))
+    monkeypatch.setattr(csvdata, "read_table", counted_table)
+    CountedName.comparisons = 0
+    csvdata._check_header(str(csv), [*names, CountedName("label")])
+    table = csvdata.read_csv(csv)
+    assert table.x.shape == (3, columns)
+    x, found = read_features(csv, [CountedName(name) for name in names], "label")
+    assert x.shape == (3, columns) and found == names
+    assert CountedName.comparisons < 20 * columns, CountedName.comparisons
+
+
+def test_a_missing_column_lists_a_few_of_many(tmp_path: Path) -> None:
+    """A message about a CSV of 100,000 columns names a few of them and counts the rest."""
+    from kdsl.train.csvdata import read_csv
+
+    csv = tmp_path / "wide.csv"
+    csv.write_text(",".join(f"c{i}" for i in range(1000)) + "\n" + ",".join("1" * 1000) + "\n")
+    with pytest.raises(DataError) as raised:
+        read_csv(csv, target="nope")
+    assert "c0, c1" in str(raised.value) and "and 980 more" in str(raised.value)
+    assert len(str(raised.value)) < 400

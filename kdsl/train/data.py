@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from kdsl.errors import DataError
+from kdsl.files import check_regular_file
 from kdsl.ir import CROSSENTROPY_LOSSES, show_shape
 from kdsl.train.csvdata import read_csv
 
@@ -90,6 +91,7 @@ def load_npy(file: str | Path, mmap: bool = True) -> np.ndarray:
     name = str(file)
     if not Path(file).exists():
         raise DataError(name, "no such file")
+    check_regular_file(file, DataError, "an .npy file")
     try:
         array = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
     except ValueError as error:
@@ -170,8 +172,7 @@ def load_npz(
     file = Path(path)
     if not file.exists():
         raise DataError(name, "no such file")
-    if file.is_dir():
-        raise DataError(name, "is a directory, not an .npz file")
+    check_regular_file(file, DataError, "an .npz file")
     if not zipfile.is_zipfile(file):
         raise DataError(
             name,

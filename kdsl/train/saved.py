@@ -20,7 +20,7 @@ import numpy as np
 
 from kdsl._version import __version__
 from kdsl.errors import ModelError, first_line
-from kdsl.files import atomic_target
+from kdsl.files import atomic_target, check_regular_file
 
 METADATA = "kdsl.json"
 
@@ -74,7 +74,8 @@ def read_metadata(path: str | Path) -> dict:
     file = Path(path)
     if not file.exists():
         raise ModelError(name, "no such file")
-    if file.is_dir() or not zipfile.is_zipfile(file):
+    check_regular_file(file, ModelError, "a Keras model file (.keras)")
+    if not zipfile.is_zipfile(file):
         raise ModelError(
             name,
             "is not a Keras model file (.keras)",
