@@ -574,7 +574,7 @@ def cmd_predict(args) -> int:
     if args.output:
         _check_output(args.output, inputs=[args.model, args.data])
     keras_model = load_model(import_keras(args.backend), args.model)
-    result = predict.predict(keras_model, inputs, metadata)
+    result = predict.predict(keras_model, inputs, metadata, args.model)
     if args.output is None:
         print(predict.table(result))
     elif args.output.lower().endswith(".npy"):
