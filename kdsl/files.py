@@ -45,12 +45,25 @@ def not_a_file(path: str | Path) -> str | None:
 def check_regular_file(
     path: str | Path, error: type[PathError], what: str, hint: str | None = None
 ) -> None:
-    """Raise `error` (`PATH: error: is a named pipe (FIFO), not WHAT`) unless `path` is a
-    regular file or missing (the caller's own check reports a missing file); `hint` is
-    for what is not a directory."""
+    """Raise `error` (`PATH: error: is a named pipe (FIFO), not WHAT`, `permission denied`)
+    unless `path` is a regular file this process may read, or is missing (the caller's own
+    check reports a missing file); `hint` is for what is not a directory.
+
+    Readers that probe a file (`zipfile.is_zipfile`) take any OSError for "not that
+    format": trying to open it first says what is true.
+    """
     kind = not_a_file(path)
     if kind:
         raise error(str(path), f"is {kind}, not {what}", None if "directory" in kind else hint)
+    try:
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        return
+    except PermissionError:
+        raise error(str(path), "permission denied: the file cannot be read") from None
+    except OSError as problem:
+        raise error(str(path), f"cannot be read: {problem.strerror or problem}") from None
 
 
 def read_source(path: str) -> Source:
@@ -160,7 +173,7 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
     pattern = re.compile(
         rf"\.{re.escape(target.name)}\.kdsl-tmp-{re.escape(_host())}-(\d+)-[^/]*\Z"
     )
-    removed = []
+    removed: list[Path] = []
     try:
         candidates = list(target.parent.glob(f".{glob_escape(target.name)}.kdsl-tmp-*"))
     except OSError:

@@ -156,7 +156,7 @@ def checked_metadata(name: str, record) -> dict:
 def _check_scaling(record: dict, wrong) -> None:
     """An older kdsl's `standardize`: `mean` and `std`, numbers of one shape, std > 0."""
     scaling = record["standardize"]
-    expected = "{\"mean\": [numbers], \"std\": [positive numbers]} of one shape"
+    expected = '{"mean": [numbers], "std": [positive numbers]} of one shape'
     if not isinstance(scaling, dict) or not {"mean", "std"} <= scaling.keys():
         raise wrong("standardize", expected)
     try:
