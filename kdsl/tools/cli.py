@@ -358,8 +358,10 @@ def cmd_check(args) -> int:
 
     if args.diagram:
         _check_output(args.diagram, inputs=[args.file])
+    from kdsl.errors import line_safe
+
     source, model, summary = _analyze(args.file)
-    print(summary_report(summary, source.name))
+    print(summary_report(summary, line_safe(source.name)))  # a name may hold ESC
     if args.diagram:
         _write_diagram(args.diagram, model, summary, source.name)
     return EXIT_OK
@@ -367,7 +369,7 @@ def cmd_check(args) -> int:
 
 def _write_diagram(path: str, model, summary, title: str) -> None:
     from kdsl.codegen import diagram
-    from kdsl.errors import OutputError
+    from kdsl.errors import OutputError, line_safe
     from kdsl.files import write_atomic
 
     suffix = Path(path).suffix.lower()
@@ -388,7 +390,7 @@ def _write_diagram(path: str, model, summary, title: str) -> None:
         )
         content, drawn_by = diagram.draw(model, summary, title, suffix, use_graphviz=False)
     write_atomic(path, content)
-    print(f"kdsl: drew the diagram in {path} ({drawn_by})")
+    print(f"kdsl: drew the diagram in {line_safe(path)} ({drawn_by})")
 
 
 def cmd_compile(args) -> int:
