@@ -21,6 +21,7 @@ from conftest import ROOT, native_log_lines, run_kdsl
 from conftest import kdsl_main as kdsl
 
 import kdsl as api
+from kdsl.errors import line_safe
 from kdsl.train.data import standardize
 from kdsl.train.runner import BACKENDS, import_keras
 from kdsl.train.saved import METADATA, save_model, with_standardization
@@ -261,3 +262,18 @@ def _all(data: bytes | bytearray, marker: bytes) -> list[int]:
         found.append(index)
         start = index + 1
     return found
+
+
+def test_class_names_reach_the_terminal_escaped(saved_iris: Path, tmp_path: Path, capsys):
+    """Class names come from data or a .keras file: the printed table escapes ESC, BEL
+    and every other control character (the -o CSV keeps the names as they are)."""
+    names = ["\x1b]0;pwned\x07", "b\x9b2J", "c\u2028"]
+    model = with_metadata(
+        saved_iris,
+        tmp_path / "named.keras",
+        json.dumps({"loss": "categorical_crossentropy", "class_names": names}),
+    )
+    code, out, err = kdsl(["predict", model, ROOT / "examples" / "iris.npz"], capsys)
+    assert code == 0, err
+    assert not [c for c in out if c != "\n" and not c.isprintable()], ascii(out[:300])
+    assert any(line_safe(name) in out for name in names)

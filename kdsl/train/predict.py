@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from kdsl.errors import DataError, ModelError
+from kdsl.errors import DataError, ModelError, line_safe
 from kdsl.train.csvdata import read_features
 from kdsl.train.data import (
     apply_standardization,
@@ -182,6 +182,9 @@ def table(result: Predictions) -> str:
         header = ["row", *column_names(result)]
         values = result.outputs.reshape(len(result.outputs), -1)
         rows = [[str(i), *(f"{v:.4f}" for v in row)] for i, row in enumerate(values)]
+    # Class names come from the data or a .keras file: ESC in one must not reach the terminal.
+    header = [line_safe(cell) for cell in header]
+    rows = [[line_safe(cell) for cell in row] for row in rows]
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
