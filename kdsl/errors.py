@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Literal
 
 from kdsl.source import Span
@@ -268,15 +269,25 @@ def did_you_mean(name: str, candidates) -> str | None:
     return f"did you mean `{matches[0]}`?" if matches else None
 
 
+@lru_cache(maxsize=4096)
+def _letters(word: str) -> Counter[str]:
+    return Counter(word)
+
+
 def _edits(a: str, b: str, limit: int = 3) -> int:
     """Optimal-string-alignment distance (insertions, deletions, substitutions, swaps) when
     it is at most `limit`, else some number above `limit`.
 
-    Stops as soon as two rows in a row are all above `limit`: every later cell builds on
-    one of them, so none can come back under it. A program with 10,000 unknown names asks
-    for 10,000 × (every candidate) distances, most between unrelated words.
+    A program with 10,000 unknown names asks for 10,000 × (every candidate) distances,
+    most between unrelated words, so two cheap bounds come first: each edit changes the
+    length by at most one, and the letters one word has and the other lacks (counted
+    with repeats) by at most one. The table then stops as soon as two rows in a row are
+    all above `limit`: every later cell builds on one of them.
     """
     if abs(len(a) - len(b)) > limit:
+        return 99
+    letters_a, letters_b = _letters(a), _letters(b)
+    if (letters_a - letters_b).total() > limit or (letters_b - letters_a).total() > limit:
         return 99
     previous2: list[int] = []
     previous = list(range(len(b) + 1))
