@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import stat
 import sys
@@ -116,6 +117,14 @@ def atomic_target(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     anyone can see what it is, and the next write of `path` removes those of writers
     that are gone.
     """
+    kind = not_a_file(path)
+    if kind and "directory" not in kind:
+        # `-o /dev/stdout`, `-o /dev/null`, a named pipe: renaming a file over it would
+        # replace the device itself (as root, /dev/null), so the output is written into
+        # it, as `cp` does.
+        with _into_special(path, suffix) as temp:
+            yield temp
+        return
     target = Path(path)
     if target.is_symlink():
         target = target.resolve()
@@ -139,6 +148,20 @@ def atomic_target(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def _into_special(path: str | Path, suffix: str) -> Iterator[Path]:
+    """A private temporary file to write, then copied into `path` (a device or a FIFO)."""
+    with tempfile.TemporaryDirectory(prefix="kdsl-") as folder:
+        temp = Path(folder, f"output{suffix}")
+        temp.touch()
+        yield temp
+        try:
+            with open(temp, "rb") as source, open(path, "wb") as sink:
+                shutil.copyfileobj(source, sink)
+        except OSError as error:
+            raise _cannot_write(path, error) from None
 
 
 READ_ONLY = "is read-only: refusing to replace it"
