@@ -122,8 +122,8 @@ def atomic_target(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
         # `-o /dev/stdout`, `-o /dev/null`, a named pipe: renaming a file over it would
         # replace the device itself (as root, /dev/null), so the output is written into
         # it, as `cp` does.
-        with _into_special(path, suffix) as temp:
-            yield temp
+        with _into_special(path, suffix) as scratch:
+            yield scratch
         return
     target = Path(path)
     if target.is_symlink():
