@@ -441,6 +441,7 @@ def cmd_fmt(args) -> int:
 
 def cmd_run(args) -> int:
     from kdsl.codegen.render import render
+    from kdsl.errors import line_safe
     from kdsl.train import runner
     from kdsl.train.data import is_csv
 
@@ -482,7 +483,8 @@ def cmd_run(args) -> int:
             _check_output(output, inputs=inputs)
     seed = runner.DEFAULT_SEED if args.seed is None else args.seed
     origin = args.file if args.file != "-" else "<stdin>"
-    print(f"kdsl: training {args.file} on {data_path} (seed {seed})", flush=True)
+    shown = f"{line_safe(args.file)} on {line_safe(data_path)}"  # a name may hold ESC
+    print(f"kdsl: training {shown} (seed {seed})", flush=True)
     result = runner.run(
         code,
         model,
