@@ -147,6 +147,16 @@ def test_a_read_only_output_is_refused(tmp_path: Path, mode: int) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.py"]
 
 
+def test_fmt_leaves_a_read_only_program_as_it_is(tmp_path: Path) -> None:
+    program = tmp_path / "ugly.k"
+    program.write_text("dense 5 in 4->dense 1;adam;mse\n")
+    program.chmod(0o444)
+    result = run_kdsl("fmt", str(program))
+    assert result.returncode == 1
+    assert f"{program}: error: is read-only" in result.stderr
+    assert program.read_text() == "dense 5 in 4->dense 1;adam;mse\n"
+
+
 def test_a_writable_output_is_replaced_keeping_its_mode(tmp_path: Path) -> None:
     output = tmp_path / "model.py"
     output.write_text("old\n")
