@@ -850,3 +850,15 @@ def test_permission_denied_is_said(tmp_path: Path, monkeypatch) -> None:
     for call in (lambda: load_npz(npz), lambda: load_npy(npy), lambda: read_csv(csv)):
         error = error_of(call)
         assert str(error) == "permission denied: the file cannot be read", str(error)
+
+
+def test_a_shape_error_names_a_few_of_many_columns() -> None:
+    """100,000 CSV columns against a model of 4 inputs: a message of a few columns."""
+    from kdsl.train.data import check_shape
+
+    names = [f"column_{i}" for i in range(100_000)]
+    error = error_of(
+        lambda: check_shape("wide.csv", "x_train", np.zeros((1, 100_000)), (None, 4), names)
+    )
+    assert "100,000 feature columns: column_0, column_1" in str(error)
+    assert "and 99,980 more" in str(error) and len(str(error)) < 500

@@ -96,7 +96,7 @@ def _check_header(path: str, header: list[str]) -> None:
         seen.add(column)
 
 
-def _listed(names: list[str], limit: int = 20) -> str:
+def listed(names: list[str], limit: int = 20) -> str:
     """`a, b, c` for a few names; the first `limit` and a count of the rest for many (a
     CSV may have 100,000 columns)."""
     shown = ", ".join(names[:limit])
@@ -172,7 +172,7 @@ def target_column(table: Table, target: str | None) -> str:
     if target not in table.positions:
         raise DataError(
             table.path,
-            f"has no column `{target}`; its columns are: {_listed(table.header)}",
+            f"has no column `{target}`; its columns are: {listed(table.header)}",
             did_you_mean(target, table.header) or "choose the label column with --target COLUMN",
         )
     return target
@@ -216,8 +216,8 @@ def read_features(
             raise DataError(
                 table.path,
                 f"has no column{'s' if len(missing) > 1 else ''} "
-                f"{_listed([f'`{c}`' for c in missing])}, which the model was trained on",
-                f"the model's feature columns are: {_listed(feature_names)}",
+                f"{listed([f'`{c}`' for c in missing])}, which the model was trained on",
+                f"the model's feature columns are: {listed(feature_names)}",
             )
         columns = feature_names
     else:

@@ -22,7 +22,7 @@ import numpy as np
 from kdsl.errors import DataError
 from kdsl.files import check_regular_file
 from kdsl.ir import CROSSENTROPY_LOSSES, show_shape
-from kdsl.train.csvdata import read_csv
+from kdsl.train.csvdata import listed, read_csv
 
 ALIASES = {"x": "x_train", "y": "y_train"}
 PAIRS = (("x_train", "y_train"), ("x_val", "y_val"), ("x_test", "y_test"))
@@ -482,7 +482,7 @@ def check_shape(
         raise DataError(
             path,
             f"model expects rows of shape {show_shape(expected)}, but there are "
-            f"{len(feature_names)} feature columns: {', '.join(feature_names)}",
+            f"{len(feature_names):,} feature columns: {listed(feature_names)}",
             hint,
         )
     raise DataError(
