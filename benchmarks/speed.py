@@ -16,6 +16,8 @@ against the same model written by hand in Keras.
   twice, extra positional arguments). `µs/item` is what each item adds between 100 and
   1,000 items, then between 1,000 and 10,000: equal means linear, a growing one quadratic.
   Programs with errors count too: every error prints its excerpt of the source line.
+- csv: `read_csv` on CSVs of 20 rows and 1,000 to 100,000 columns: `µs/column` steady
+  means the columns are looked up in linear time.
 - imports: `python -X importtime -m kdsl compile examples/iris.k`: what the compile path
   imports, and whether TensorFlow, Keras, numpy or matplotlib is among it (it must not be).
 - run: `kdsl run examples/X.k` and `python benchmarks/handwritten/X.py` (the same model, data,
@@ -191,6 +193,8 @@ LINEAR_FAMILIES: tuple[tuple[str, str, object], ...] = (
         + "; adam; mse"),
     ("arguments", "wrapper's own (errors)", lambda n: "bidirectional lstm 8 in 4x4 "
         + "merge_mode=concat " * n + "; adam; mse"),
+    ("arguments", "unknown keywords (errors)", lambda n: "dense 1 in 4 "
+        + " ".join(f"bogus{i}=1" for i in range(n)) + "; adam; mse"),
 )  # fmt: skip
 LINEAR_SIZES = (100, 1000, 10000)
 
@@ -259,6 +263,36 @@ def linear_section(repeat: int) -> None:
         + " to ".join(f"{n:,}" for n in LINEAR_SIZES)
         + " items: steady means linear.\n"
     )
+
+
+CSV_COLUMNS = (1_000, 10_000, 100_000)
+
+
+def csv_section(repeat: int) -> None:
+    """`read_csv` on CSVs of 20 rows and 1,000 to 100,000 columns, in process."""
+    from kdsl.train.csvdata import read_csv
+
+    print(f"## A wide CSV: `read_csv` of 20 rows (median of {repeat})\n")
+    rows, seconds = [], []
+    with tempfile.TemporaryDirectory() as scratch:
+        for columns in CSV_COLUMNS:
+            path = Path(scratch) / f"wide{columns}.csv"
+            header = ",".join(f"c{i}" for i in range(columns)) + ",label\n"
+            path.write_text(header + (",".join(["1.5"] * columns) + ",a\n") * 20)
+            times = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                read_csv(path)
+                times.append(time.perf_counter() - start)
+            seconds.append(statistics.median(times))
+    for index, columns in enumerate(CSV_COLUMNS):
+        step = ""
+        if index:
+            added = CSV_COLUMNS[index] - CSV_COLUMNS[index - 1]
+            step = f"{(seconds[index] - seconds[index - 1]) / added * 1e6:.1f}"
+        rows.append([f"{columns:,}", f"{seconds[index]:.3f}", step])
+    print(table(["columns", "s", "µs/column added"], rows))
+    print("\nSteady µs/column means linear.\n")
 
 
 def importtime(command: list[str]) -> tuple[list[tuple[int, str]], set[str], float]:
@@ -390,7 +424,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs per compile/check figure")
     parser.add_argument("--run-repeat", type=int, default=3, help="alternating runs per model")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"))
-    parser.add_argument("--only", default="compile,linear,imports,run")
+    parser.add_argument("--only", default="compile,linear,csv,imports,run")
     args = parser.parse_args()
     sections = set(args.only.split(","))
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n")
@@ -398,6 +432,8 @@ def main() -> None:
         compile_section(args.repeat)
     if "linear" in sections:
         linear_section(min(args.repeat, 3))
+    if "csv" in sections:
+        csv_section(min(args.repeat, 3))
     if "imports" in sections:
         imports_section()
     if "run" in sections:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Literal
 
 from kdsl.source import Span
@@ -77,7 +78,7 @@ class SourceError(KdslError):
         return span.column if span else None
 
     def render(self, color: bool = False) -> str:
-        return "\n".join(format_diagnostic(self.source, d, color) for d in self.diagnostics)
+        return format_diagnostics(self.source, self.diagnostics, color)
 
 
 class PathError(KdslError):
@@ -145,27 +146,68 @@ def use_color(stream) -> bool:
 def format_diagnostic(source: Source, diag: Diagnostic, color: bool = False) -> str:
     """`file:line:col: error: message`, the source line, a caret under the spot, a hint."""
     kind = _paint(f"{diag.severity}:", "red" if diag.severity == "error" else "yellow", color)
+    # A file name, message or hint may quote user text: a raw ESC or BEL would reach the
+    # terminal (retitle it, clear it), so every control character is shown escaped.
+    name, message = line_safe(source.name), line_safe(diag.message)
     if diag.span is None:
-        out = [f"{source.name}: {kind} {diag.message}"]
+        out = [f"{name}: {kind} {message}"]
     else:
         span = diag.span
-        out = [f"{source.name}:{span.line}:{span.column}: {kind} {diag.message}"]
+        out = [f"{name}:{span.line}:{span.column}: {kind} {message}"]
         text = source.line(span.line)
         if text:
             width = 1
             if span.end_line == span.line and span.end_column > span.column:
                 width = span.end_column - span.column
             text, column, width = _around(text, span.column, width)
-            # Copy tabs from the prefix so the caret lines up however tabs are shown.
-            prefix = "".join(c if c == "\t" else " " for c in text[: column - 1])
             width = max(1, min(width, len(text) - column + 1))
-            out.append(f"    {text}")
-            out.append(f"    {prefix}{_paint('^' + '~' * (width - 1), 'green', color)}")
+            before = _escaped(text[: column - 1])
+            spot = _escaped(text[column - 1 : column - 1 + width])
+            # Copy tabs from the prefix so the caret lines up however tabs are shown.
+            prefix = "".join(c if c == "\t" else " " for c in before)
+            caret = "^" + "~" * (max(1, len(spot)) - 1)
+            out.append(f"    {before}{spot}{_escaped(text[column - 1 + width :])}")
+            out.append(f"    {prefix}{_paint(caret, 'green', color)}")
     for note in diag.notes:
         out.append(f"  {_paint('note:', 'cyan', color)} {line_safe(note)}")
     if diag.hint:
-        out.append(_hint_line(diag.hint, color))
+        out.append(_hint_line(line_safe(diag.hint), color))
     return "\n".join(out)
+
+
+def _escaped(text: str) -> str:
+    """A source line as shown: control characters escaped (`\\x1b`), tabs kept, so the
+    caret under it can copy them and stay aligned."""
+    return "\t".join(line_safe(part) for part in text.split("\t"))
+
+
+# At most this many problems are printed, then a count of the rest, as compilers do
+# (gcc's -fmax-errors, clang's -ferror-limit): a file of 10,000 mistakes is fixed from
+# the top, and a screenful says as much as 10,000 would.
+MAX_SHOWN_DIAGNOSTICS = 50
+
+
+def format_diagnostics(
+    source: Source,
+    diagnostics: list[Diagnostic],
+    color: bool = False,
+    limit: int = MAX_SHOWN_DIAGNOSTICS,
+) -> str:
+    """The first `limit` diagnostics, formatted, then a line counting those not shown."""
+    shown = [format_diagnostic(source, diag, color) for diag in diagnostics[:limit]]
+    rest = diagnostics[limit:]
+    if rest:
+        errors = sum(diag.severity == "error" for diag in rest)
+        counts = [
+            f"{count:,} more {word}{'s' if count != 1 else ''}"
+            for count, word in ((errors, "error"), (len(rest) - errors, "warning"))
+            if count
+        ]
+        shown.append(
+            f"{line_safe(source.name)}: {_paint('note:', 'cyan', color)} "
+            f"{' and '.join(counts)} not shown (the first {limit} are above)"
+        )
+    return "\n".join(shown)
 
 
 # The most of a source line shown under a message: a longer line (a 100 KB one-line
@@ -189,8 +231,8 @@ def _around(text: str, column: int, width: int) -> tuple[str, int, int]:
 
 def _headline(where: str, message: str, hint: str | None, color: bool) -> str:
     """`WHERE: error: message` and its hint: an error about a whole file, or kdsl itself."""
-    text = f"{where}: {_paint('error:', 'red', color)} {message}"
-    return f"{text}\n{_hint_line(hint, color)}" if hint else text
+    text = f"{line_safe(where)}: {_paint('error:', 'red', color)} {line_safe(message)}"
+    return f"{text}\n{_hint_line(line_safe(hint), color)}" if hint else text
 
 
 def _hint_line(hint: str, color: bool) -> str:
@@ -226,16 +268,32 @@ def did_you_mean(name: str, candidates, prefix: str = "") -> str | None:
     """
     word = name.lower()
     limit = max(1, min(3, len(word) // 3))
-    scored = sorted((_edits(word, c), c) for c in set(candidates))
+    scored = sorted((_edits(word, c, limit), c) for c in set(candidates))
     if scored and scored[0][0] <= limit:
         return f"did you mean `{prefix}{scored[0][1]}`?"
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
     return f"did you mean `{prefix}{matches[0]}`?" if matches else None
 
 
-def _edits(a: str, b: str) -> int:
-    """Optimal-string-alignment distance: insertions, deletions, substitutions, swaps."""
-    if abs(len(a) - len(b)) > 3:
+@lru_cache(maxsize=4096)
+def _letters(word: str) -> Counter[str]:
+    return Counter(word)
+
+
+def _edits(a: str, b: str, limit: int = 3) -> int:
+    """Optimal-string-alignment distance (insertions, deletions, substitutions, swaps) when
+    it is at most `limit`, else some number above `limit`.
+
+    A program with 10,000 unknown names asks for 10,000 × (every candidate) distances,
+    most between unrelated words, so two cheap bounds come first: each edit changes the
+    length by at most one, and the letters one word has and the other lacks (counted
+    with repeats) by at most one. The table then stops as soon as two rows in a row are
+    all above `limit`: every later cell builds on one of them.
+    """
+    if abs(len(a) - len(b)) > limit:
+        return 99
+    letters_a, letters_b = _letters(a), _letters(b)
+    if (letters_a - letters_b).total() > limit or (letters_b - letters_a).total() > limit:
         return 99
     previous2: list[int] = []
     previous = list(range(len(b) + 1))
@@ -245,5 +303,7 @@ def _edits(a: str, b: str) -> int:
             current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
             if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
                 current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit and min(previous) > limit:
+            return 99
         previous2, previous = previous, current
     return previous[-1]

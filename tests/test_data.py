@@ -654,3 +654,211 @@ def test_missing_arrays_are_named_with_every_member(tmp_path: Path) -> None:
     assert str(error_of(lambda: load(path))) == (
         "needs arrays `x_train` and `y_train` (or `x` and `y`); found: features, labels"
     )
+
+
+# -- a CSV's columns are looked up in linear time -----------------------------------------
+
+
+class CountedName(str):
+    """A column name that counts how often it is compared: a quadratic lookup (a list's
+    `index` or `in` for every column) compares each name with all the others."""
+
+    comparisons = 0
+
+    def __eq__(self, other: object) -> bool:
+        CountedName.comparisons += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_csv_columns_are_found_in_linear_time(tmp_path: Path, monkeypatch) -> None:
+    """A CSV with 100,000 columns must load: finding each column (the header's duplicate
+    check, the features, the model's feature columns at predict time) may compare names
+    a few times per column, never each with all the others."""
+    from kdsl.train import csvdata
+
+    columns = 3000
+    names = [CountedName(f"c{i}") for i in range(columns)]
+    rows = [["1"] * (columns + 1) for _ in range(3)]
+    real_read = csvdata.read_table
+
+    def counted_table(path):  # the file's table, with names that count their comparisons
+        table = real_read(path)
+        return csvdata.Table(table.path, [*names, CountedName("label")], rows, table.lines)
+
+    csv = tmp_path / "wide.csv"
+    csv.write_text(",".join([*names, "label"]) + "\n" + "\n".join(",".join(r) for r in rows))
+    monkeypatch.setattr(csvdata, "read_table", counted_table)
+    CountedName.comparisons = 0
+    csvdata._check_header(str(csv), [*names, CountedName("label")])
+    table = csvdata.read_csv(csv)
+    assert table.x.shape == (3, columns)
+    x, found = read_features(csv, [CountedName(name) for name in names], "label")
+    assert x.shape == (3, columns) and found == names
+    assert CountedName.comparisons < 20 * columns, CountedName.comparisons
+
+
+def test_a_missing_column_lists_a_few_of_many(tmp_path: Path) -> None:
+    """A message about a CSV of 100,000 columns names a few of them and counts the rest."""
+    from kdsl.train.csvdata import read_csv
+
+    csv = tmp_path / "wide.csv"
+    csv.write_text(",".join(f"c{i}" for i in range(1000)) + "\n" + ",".join("1" * 1000) + "\n")
+    with pytest.raises(DataError) as raised:
+        read_csv(csv, target="nope")
+    assert "c0, c1" in str(raised.value) and "and 980 more" in str(raised.value)
+    assert len(str(raised.value)) < 400
+
+
+# -- every dtype that is not a number Keras takes is refused by name ----------------------
+
+NOT_NUMBERS = {
+    "complex64": np.zeros((6, 4), "complex64"),
+    "complex128": np.zeros((6, 4), "complex128"),
+    "longdouble": np.zeros((6, 4), np.longdouble),
+    "timedelta64": np.zeros((6, 4), "m8[s]"),
+    "datetime64": np.zeros((6, 4), "M8[D]"),
+    "text": np.full((6, 4), "a"),
+    "bytes": np.full((6, 4), b"a"),
+    "record": np.zeros((6, 4), [("a", "f4")]),
+}
+
+
+@pytest.mark.parametrize("dtype", sorted(NOT_NUMBERS))
+@pytest.mark.parametrize("key", ["x_train", "y_train"])
+@pytest.mark.parametrize("store", ["npz", "folder", "predict"])
+def test_dtypes_no_backend_trains_on_are_refused(
+    dtype: str, key: str, store: str, tmp_path: Path
+) -> None:
+    """complex numbers (Keras would drop their imaginary part with only a warning),
+    float128, dates and durations (numpy counts durations as integers), text and records:
+    a DataError naming the array and its dtype, before any training."""
+    from kdsl.train.data import check_numeric, load_folder
+
+    array = NOT_NUMBERS[dtype]
+    data = good()
+    data[key] = array if key == "x_train" else array[:, 0]
+    if np.longdouble(0).itemsize <= 8 and dtype == "longdouble":
+        pytest.skip("this platform's long double is a plain float64")
+    if store == "npz":
+        error = error_of(lambda: check(save(tmp_path, **data)))
+    elif store == "folder":
+        for name, values in data.items():
+            np.save(tmp_path / f"{name}.npy", values)
+        arrays = load_folder(tmp_path)
+        error = error_of(
+            lambda: validate(str(tmp_path), arrays, INPUT, OUTPUT, "mse", on_disk=True)
+        )
+    else:
+        error = error_of(lambda: check_numeric("rows.npy", "rows.npy", array))
+    assert f"holds {array.dtype} values" in str(error), str(error)
+
+
+# -- sizes declared in headers are checked against the file -------------------------------
+
+
+def huge_npy(path: Path, shape: tuple = (10**12, 4)) -> Path:
+    """An .npy file whose header claims `shape` of float32, followed by a few bytes."""
+    buffer = io.BytesIO()
+    header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    path.write_bytes(buffer.getvalue() + bytes(64))
+    return path
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+@pytest.mark.parametrize("rows", [10**12, 10**6, 17])
+def test_an_npy_header_claiming_more_than_the_file_holds(
+    tmp_path: Path, mmap: bool, rows: int
+) -> None:
+    """A header claiming 10^12 rows (or any more than the file holds) is refused saying
+    what is true, never a MemoryError: for a folder's memory map (`kdsl run`) and for rows
+    read into memory (`kdsl predict`)."""
+    from kdsl.train.data import load_npy
+
+    path = huge_npy(tmp_path / "x_train.npy", (rows, 4))
+    error = error_of(lambda: load_npy(path, mmap=mmap))
+    needed = 128 + rows * 16
+    assert f"shape ({rows}, 4), {needed:,} bytes, but the file has 192" in str(error)
+
+
+def test_predict_on_an_npy_claiming_10_12_rows(tmp_path: Path) -> None:
+    from kdsl.train.predict import load_inputs
+
+    path = huge_npy(tmp_path / "rows.npy")
+    assert "but the file has" in str(error_of(lambda: load_inputs(path, {})))
+
+
+def forged_npz(path: Path, rows: int) -> Path:
+    """An .npz whose stored `x_train` member declares, in the zip's central directory, the
+    size its .npy header claims (`rows` × 4 float32) although the file is a few hundred
+    bytes: every declared size agrees with every other, only the file disagrees."""
+    member = huge_npy(path.with_suffix(".npy"), (rows, 4))
+    with zipfile.ZipFile(path, "w") as archive:  # stored: no compression ratio to check
+        archive.write(member, "x_train.npy")
+        archive.writestr("y_train.npy", b"")
+    data = bytearray(path.read_bytes())
+    central = data.index(b"PK\x01\x02")  # x_train's entry comes first
+    size = 128 + rows * 16
+    data[central + 20 : central + 28] = size.to_bytes(4, "little") * 2  # compressed, full
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_an_npz_member_declaring_more_than_the_file(tmp_path: Path) -> None:
+    """Sizes that agree with each other but not with the file: refused before numpy
+    allocates what the header says (which raised a MemoryError)."""
+    from kdsl.train.predict import load_inputs
+
+    path = forged_npz(tmp_path / "d.npz", 10**8)
+    for call in (lambda: load_npz(path), lambda: load_inputs(path, {})):
+        error = error_of(call)
+        assert "array `x_train` declares 1,600,000,128 bytes in the zip archive" in str(error)
+        assert "the whole file has" in str(error)
+
+
+def test_permission_denied_is_said(tmp_path: Path, monkeypatch) -> None:
+    """An .npz, .npy or .csv the OS will not let kdsl read is `permission denied`, not
+    "not an .npz file" (zipfile's probe takes any OSError for a bad archive). Root reads
+    everything, so for root the OS's refusal is simulated."""
+    import builtins
+    import os
+
+    from kdsl import files
+    from kdsl.train.csvdata import read_csv
+    from kdsl.train.data import load_npy
+
+    npz = save(tmp_path, **good())
+    npy = tmp_path / "x.npy"
+    np.save(npy, np.zeros((3, 4), "float32"))
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b\n1,2\n")
+    targets = {npz, str(npy), str(csv)}
+    if os.geteuid() == 0:
+        real_open = builtins.open
+
+        def refusing_open(file, *args, **kwargs):
+            if str(file) in targets:
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(files, "open", refusing_open, raising=False)
+    else:
+        for target in targets:
+            Path(target).chmod(0)
+    for call in (lambda: load_npz(npz), lambda: load_npy(npy), lambda: read_csv(csv)):
+        error = error_of(call)
+        assert str(error) == "permission denied: the file cannot be read", str(error)
+
+
+def test_a_shape_error_names_a_few_of_many_columns() -> None:
+    """100,000 CSV columns against a model of 4 inputs: a message of a few columns."""
+    from kdsl.train.data import check_shape
+
+    names = [f"column_{i}" for i in range(100_000)]
+    error = error_of(
+        lambda: check_shape("wide.csv", "x_train", np.zeros((1, 100_000)), (None, 4), names)
+    )
+    assert "100,000 feature columns: column_0, column_1" in str(error)
+    assert "and 99,980 more" in str(error) and len(str(error)) < 500

@@ -72,6 +72,42 @@ def test_text_is_escaped() -> None:
         assert "&lt;&amp;" in done.stdout and "say &quot;hi&quot;" in done.stdout
 
 
+# Every character XML 1.0 forbids, or a terminal acts on: C0 controls (but tab, newline
+# and CR, which XML allows yet a title must not hold raw), DEL, C1, U+FFFE/U+FFFF, and a
+# lone surrogate (which UTF-8 cannot even encode).
+UNSAFE_IN_XML = [chr(c) for c in (*range(0x20), 0x7F, 0x85, 0x9B, 0xFFFE, 0xFFFF, 0xD800)]
+
+
+@pytest.mark.parametrize("char", UNSAFE_IN_XML, ids=lambda c: f"U+{ord(c):04X}")
+def test_control_characters_in_the_title_are_escaped(char: str) -> None:
+    """A program whose file name holds ESC (or any character XML 1.0 forbids) still
+    draws a well-formed SVG and a DOT file with no raw control character."""
+    model, summary = _analyzed("dense 5 in 4 -> dense 1; adam; mse")
+    title = f"model{char}.k"
+    svg = diagram.to_svg(model, summary, title)
+    root = ET.fromstring(svg.encode("utf-8"))  # the parser refuses what XML forbids
+    assert root.find(f"{SVG}title").text == f"model{repr(char)[1:-1]}.k"
+    dot = diagram.to_dot(model, summary, title)
+    dot.encode("utf-8")
+    assert not [c for c in dot if c != "\n" and not c.isprintable()], ascii(dot)
+
+
+def test_cli_draws_a_file_named_with_escape(tmp_path: Path) -> None:
+    program = tmp_path / "x\x1b]0;pwned\x07.k"
+    program.write_text("dense 5 in 4 -> dense 1; adam; mse\n")
+    for suffix in (".svg", ".dot"):
+        out = tmp_path / f"d{suffix}"
+        result = run_kdsl("check", str(program), "--diagram", str(out))
+        assert result.returncode == 0, result.stderr
+        text = out.read_text()
+        assert "\x1b" not in text and "\x07" not in text
+        if suffix == ".svg":
+            assert ET.fromstring(text).find(f"{SVG}title").text.endswith("x\\x1b]0;pwned\\x07.k")
+        else:  # in a DOT string, a backslash is written twice
+            assert "x\\\\x1b]0;pwned\\\\x07.k" in text
+        assert "\x1b" not in result.stdout + result.stderr
+
+
 def test_long_calls_are_cut() -> None:
     text = "dense 3 in 4 " + " ".join(
         f"{name}=glorot_uniform" for name in ("kernel_initializer", "bias_initializer")

@@ -17,6 +17,8 @@ from conftest import ROOT
 from conftest import kdsl_main as compile_cli
 
 from kdsl import check_source, ir
+from kdsl.errors import Source
+from kdsl.source import Span
 
 ERRORS = ROOT / "tests" / "errors"
 PROGRAMS = sorted(ERRORS.glob("*.k"))
@@ -143,22 +145,159 @@ def test_permission_denied(capsys, tmp_path) -> None:
 
 
 def test_a_long_line_is_shown_around_the_spot(capsys, tmp_path) -> None:
-    """10,000 problems on one 100 KB line print 10,000 short excerpts, not the line
-    10,000 times (gigabytes): the shown part of a long line is cut around the caret."""
-    from kdsl.errors import SHOWN_COLUMNS
+    """Problems on one 100 KB line print short excerpts, not the whole line each time
+    (gigabytes for 10,000 problems): the shown part of a long line is cut around the
+    caret, the caret still under the spot."""
+    from kdsl.errors import SHOWN_COLUMNS, SourceError, format_diagnostics
 
-    program = tmp_path / "long.k"
-    program.write_text("dense 1 in 4; adam; mse; metrics " + "acuracy, " * 10_000 + "mae\n")
-    code, _, err = compile_cli(["compile", program], capsys)
-    assert code == 1
-    lines = err.splitlines()
+    text = "dense 1 in 4; adam; mse; metrics " + "acuracy, " * 10_000 + "mae\n"
+    source = Source("long.k", text)
+    with pytest.raises(SourceError) as raised:
+        check_source(text, "long.k")
+    diagnostics = raised.value.diagnostics
+    assert len(diagnostics) == 10_000
+    lines = format_diagnostics(source, diagnostics, limit=len(diagnostics)).splitlines()
     assert len([line for line in lines if ": error: unknown metric" in line]) == 10_000
     shown = lines[1::4]
     carets = lines[2::4]
     assert max(map(len, shown)) <= 4 + SHOWN_COLUMNS + 6
-    for source, caret in zip(shown[:50] + shown[-50:], carets[:50] + carets[-50:], strict=True):
+    for source_line, caret in zip(
+        shown[:50] + shown[-50:], carets[:50] + carets[-50:], strict=True
+    ):
         start = caret.index("^")
-        assert source[start : start + 7] == "acuracy", (source, caret)
+        assert source_line[start : start + 7] == "acuracy", (source_line, caret)
+
+
+FLOODS = {
+    "unknown keywords": lambda n: (
+        "dense 5 in 4 " + " ".join(f"bogus{i}=1" for i in range(n)) + "; adam; mse"
+    ),
+    "unknown metrics": lambda n: "dense 1 in 4; adam; mse; metrics " + "acuracy, " * n + "mae",
+    "unknown layers": lambda n: (
+        "dense 5 in 4 " + "".join(f"-> dens{i} " for i in range(n)) + "; adam; mse"
+    ),
+    "unknown fit options": lambda n: (
+        "dense 1 in 4; adam; mse; fit " + " ".join(f"bogus{i}=1" for i in range(n))
+    ),
+    "one a line": lambda n: (
+        "dense 5 in 4\n" + "".join(f"  -> dens{i}\n" for i in range(n)) + "; adam; mse"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FLOODS))
+def test_a_flood_of_errors_prints_the_first_ones_and_a_count(kind: str, capsys, tmp_path) -> None:
+    """2,000 mistakes (or 10,000) print the first MAX_SHOWN_DIAGNOSTICS, then a count of
+    the rest, as gcc's -fmax-errors and clang's -ferror-limit do: a screenful, never megabytes."""
+    from kdsl.errors import MAX_SHOWN_DIAGNOSTICS
+
+    program = tmp_path / "flood.k"
+    program.write_text(FLOODS[kind](2_000) + "\n")
+    code, out, err = compile_cli(["compile", program], capsys)
+    assert code == 1 and out == ""
+    headlines = [line for line in err.splitlines() if ": error: " in line]
+    assert len(headlines) == MAX_SHOWN_DIAGNOSTICS
+    last = err.splitlines()[-1]
+    assert re.fullmatch(
+        rf"{re.escape(str(program))}: note: [\d,]+ more errors not shown "
+        rf"\(the first {MAX_SHOWN_DIAGNOSTICS} are above\)",
+        last,
+    ), last
+    assert int(last.split(" more")[0].rsplit(" ", 1)[1].replace(",", "")) >= 1_900
+    assert len(err) < 200 * (MAX_SHOWN_DIAGNOSTICS + 1) * 4
+
+
+def test_the_count_of_the_rest_names_errors_and_warnings() -> None:
+    from kdsl.errors import Diagnostic, format_diagnostics
+
+    source = Source("m.k", "dense 1 in 4; adam; mse\n")
+    span = Span(1, 1, 1, 6)
+    diagnostics = [Diagnostic("e", span)] * 3 + [Diagnostic("w", span, severity="warning")] * 2
+    assert format_diagnostics(source, diagnostics, limit=5).count("\n") == 5 * 3 - 1
+    rest = format_diagnostics(source, diagnostics, limit=2).splitlines()[-1]
+    assert rest == "m.k: note: 1 more error and 2 more warnings not shown (the first 2 are above)"
+
+
+def test_typo_distance_stops_early_but_stays_exact() -> None:
+    """did_you_mean's edit distance gives up once a candidate is out of reach (so 10,000
+    unknown names cost 10,000 short scans): within the limit it is exact, beyond it some
+    number beyond the limit, for every pair of a few thousand."""
+    import random
+
+    from kdsl.errors import _edits
+
+    def exact(a: str, b: str) -> int:
+        rows = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+        for i in range(1, len(a) + 1):
+            for j in range(1, len(b) + 1):
+                rows[i][j] = min(
+                    rows[i - 1][j] + 1,
+                    rows[i][j - 1] + 1,
+                    rows[i - 1][j - 1] + (a[i - 1] != b[j - 1]),
+                )
+                if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                    rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
+        return rows[-1][-1]
+
+    generator = random.Random(5)
+    words = [
+        "".join(generator.choice("abcd") for _ in range(generator.randint(0, 8)))
+        for _ in range(120)
+    ]
+    for a in words[:60]:
+        for b in words:
+            for limit in (1, 2, 3):
+                distance = exact(a, b)
+                pruned = _edits(a, b, limit)
+                assert pruned == distance if distance <= limit else pruned > limit, (a, b, limit)
+
+
+CONTROLS = [chr(c) for c in (*range(1, 0x20), 0x7F, 0x85, 0x9B, 0x2028) if chr(c) not in "\n\t"]
+
+
+@pytest.mark.parametrize("char", CONTROLS, ids=lambda c: f"U+{ord(c):04X}")
+def test_control_characters_never_reach_the_terminal(char: str, capsys, tmp_path) -> None:
+    """ESC, BEL, CSI... in a program (a string, a name, a comment) or its file name are
+    shown escaped (`\\x1b`), never raw (they retitle or clear the terminal), and the caret
+    stays under the spot it marks: every excerpt and caret line is checked."""
+    from kdsl.errors import line_safe
+
+    programs = [
+        f'dense 5 in 4 name="a{char}b" bogus=1 -> dens 3  # {char}',
+        f"\t{char} dense 1 in 4; adam; mse",
+        f'dense 5 in 4 name="a{char}b" bogus{char}=1; adam; mse',
+    ]
+    excerpts = 0
+    for number, text in enumerate(programs):
+        program = tmp_path / f"bad{char}{number}.k"
+        program.write_text(text + "\n")
+        code, _, err = compile_cli(["compile", program], capsys)
+        assert code in (0, 1)  # a form feed, say, is only white space
+        assert not [c for c in err if c not in "\n\t" and not c.isprintable()], ascii(err)
+        assert code == 0 or line_safe(str(program)) in err
+        output = err.splitlines()
+        for index, line in enumerate(output):
+            place = re.match(r".*:1:(\d+): (error|warning): ", line)
+            if not place or not output[index + 2].lstrip().startswith("^"):
+                continue
+            column = int(place[1])
+            shown, caret = output[index + 1][4:], output[index + 2][4:]
+            start = caret.index("^")
+            assert caret[:start].strip(" \t") == ""
+            before = "\t".join(line_safe(part) for part in text[: column - 1].split("\t"))
+            assert shown[:start] == before, (shown, caret)
+            spot = text[column - 1]
+            assert shown[start:].startswith(spot if spot == "\t" else line_safe(spot))
+            excerpts += 1
+    assert excerpts >= 2
+
+
+def test_control_characters_in_whole_file_errors(capsys, tmp_path) -> None:
+    """A file name that carries ESC reaches no terminal raw in a whole-file error either."""
+    code, _, err = compile_cli(["compile", tmp_path / "x\x1b]0;pwned\x07.k"], capsys)
+    assert code == 1
+    assert "\x1b" not in err and "\x07" not in err
+    assert "x\\x1b]0;pwned\\x07.k: error: no such file" in err
 
 
 # -- every kind of diagnostic has a place and a hint --------------------------------------

@@ -21,6 +21,7 @@ from conftest import ROOT, native_log_lines, run_kdsl
 from conftest import kdsl_main as kdsl
 
 import kdsl as api
+from kdsl.errors import line_safe
 from kdsl.train.data import standardize
 from kdsl.train.runner import BACKENDS, import_keras
 from kdsl.train.saved import METADATA, save_model, with_standardization
@@ -153,3 +154,126 @@ def test_run_json_predict_and_plain_keras_agree(backend: str, tmp_path: Path) ->
     plain = plain_keras_predictions(saved, tmp_path / "rows.npy", backend)
     assert np.allclose(plain, from_json, **TOLERANCE)
     assert np.allclose(plain, np.load(predicted), **TOLERANCE)
+
+
+# -- kdsl.json is input like any other ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved_iris(tmp_path_factory) -> Path:
+    """An iris model saved as `kdsl run --save` saves it, with its metadata."""
+    path = tmp_path_factory.mktemp("saved") / "iris.keras"
+    model = api.build(IRIS.read_text(), IRIS.name)
+    metadata = {"loss": "categorical_crossentropy", "class_names": ["a", "b", "c"]}
+    save_model(model, path, metadata)
+    return path
+
+
+def with_metadata(saved: Path, target: Path, text: str) -> Path:
+    """A copy of `saved` whose kdsl.json holds `text`."""
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(target, "w") as copy:
+        for entry in source.infolist():
+            if entry.filename != METADATA:
+                copy.writestr(entry, source.read(entry))
+        copy.writestr(METADATA, text)
+    return target
+
+
+# Each field `kdsl predict` uses, with values of every wrong kind.
+MALFORMED = {
+    "feature_names=5": ('{"feature_names": 5}', "feature_names"),
+    "feature_names of numbers": ('{"feature_names": [1, 2, 3, 4]}', "feature_names"),
+    "feature_names twice": ('{"feature_names": ["a", "a", "b", "c"]}', "feature_names"),
+    "class_names as a dict": ('{"class_names": {"a": 0}}', "class_names"),
+    "class_names of numbers": ('{"class_names": [0, 1, 2]}', "class_names"),
+    "class_names a string": ('{"class_names": "abc"}', "class_names"),
+    "loss a number": ('{"loss": 5}', "loss"),
+    "target a list": ('{"target": []}', "target"),
+    "standardize a string": ('{"standardize": "yes"}', "standardize"),
+    "standardize without std": ('{"standardize": {"mean": [1, 2, 3, 4]}}', "standardize"),
+    "standardize of text": ('{"standardize": {"mean": "a", "std": "b"}}', "standardize"),
+    "standardize ragged": (
+        '{"standardize": {"mean": [[1], [2, 3]], "std": [[1], [1, 1]]}}',
+        "standardize",
+    ),
+    "standardize std zero": (
+        '{"standardize": {"mean": [0, 0, 0, 0], "std": [1, 0, 1, 1]}}',
+        "standardize",
+    ),
+    "standardize NaN": ('{"standardize": {"mean": [NaN, 0, 0, 0], "std": [1, 1, 1, 1]}}', ""),
+    "standardize shapes differ": ('{"standardize": {"mean": [0, 0], "std": [1]}}', ""),
+    "standardize a number": ('{"standardize": {"mean": 0, "std": 1}}', "standardize"),
+    "not an object": ("[1, 2]", "object"),
+    "not JSON": ("{nope", "not valid JSON"),
+    "nested too deep": ("[" * 100_000 + "]" * 100_000, "not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_metadata_is_a_model_error(case: str, saved_iris: Path, tmp_path: Path, capsys):
+    """A `.keras` file whose kdsl.json was edited or crafted: exit 1 with the file and the
+    field named, never exit 70 from deep inside predict."""
+    text, field = MALFORMED[case]
+    model = with_metadata(saved_iris, tmp_path / "edited.keras", text)
+    code, out, err = kdsl(["predict", model, ROOT / "examples" / "iris.npz"], capsys)
+    assert code == 1, err
+    assert err.startswith(f"{model}: error: its kdsl.json"), err
+    assert field in err.splitlines()[0] and "internal error" not in err
+
+
+def test_scaling_of_another_shape_is_a_model_error(saved_iris, tmp_path: Path, capsys) -> None:
+    """Well-formed, but for rows of 2 features where the model takes 4."""
+    text = '{"loss": "mse", "standardize": {"mean": [0, 0], "std": [1, 1]}}'
+    model = with_metadata(saved_iris, tmp_path / "edited.keras", text)
+    code, _, err = kdsl(["predict", model, ROOT / "examples" / "iris.npz"], capsys)
+    assert code == 1, err
+    assert err.startswith(f"{model}: error: its kdsl.json's `standardize` scales rows of shape")
+
+
+@pytest.mark.parametrize("member", [METADATA, "config.json"])
+def test_a_huge_member_is_refused_by_its_declared_size(
+    member: str, saved_iris: Path, tmp_path: Path, capsys
+) -> None:
+    """A member that declares gigabytes is refused before a byte of it is decompressed
+    (its zip entry's size is forged here: real gigabytes would take the test's time)."""
+    model = tmp_path / "huge.keras"
+    with zipfile.ZipFile(saved_iris) as source, zipfile.ZipFile(model, "w") as copy:
+        for entry in source.infolist():
+            if entry.filename == member or (member == "config.json" and entry.filename == METADATA):
+                continue
+            copy.writestr(entry, source.read(entry))
+        copy.writestr(member, "{}")
+    data = bytearray(model.read_bytes())
+    name = member.encode()
+    central = next(
+        i for i in _all(data, b"PK\x01\x02") if data[i + 46 : i + 46 + len(name)] == name
+    )
+    data[central + 24 : central + 28] = (2**31).to_bytes(4, "little")  # uncompressed size
+    model.write_bytes(bytes(data))
+    code, _, err = kdsl(["predict", model, ROOT / "examples" / "iris.npz"], capsys)
+    assert code == 1, err
+    assert err.startswith(f"{model}: error: its {member} declares 2,147,483,648 bytes"), err
+
+
+def _all(data: bytes | bytearray, marker: bytes) -> list[int]:
+    """Every offset of `marker` in `data`."""
+    found, start = [], 0
+    while (index := data.find(marker, start)) >= 0:
+        found.append(index)
+        start = index + 1
+    return found
+
+
+def test_class_names_reach_the_terminal_escaped(saved_iris: Path, tmp_path: Path, capsys):
+    """Class names come from data or a .keras file: the printed table escapes ESC, BEL
+    and every other control character (the -o CSV keeps the names as they are)."""
+    names = ["\x1b]0;pwned\x07", "b\x9b2J", "c\u2028"]
+    model = with_metadata(
+        saved_iris,
+        tmp_path / "named.keras",
+        json.dumps({"loss": "categorical_crossentropy", "class_names": names}),
+    )
+    code, out, err = kdsl(["predict", model, ROOT / "examples" / "iris.npz"], capsys)
+    assert code == 0, err
+    assert not [c for c in out if c != "\n" and not c.isprintable()], ascii(out[:300])
+    assert any(line_safe(name) in out for name in names)

@@ -12,9 +12,10 @@ import heapq
 import shutil
 import subprocess
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape as _xml_escape
 
 from kdsl import ir
+from kdsl.errors import line_safe
 from kdsl.ir import show_shape
 from kdsl.semantics.shapes import Summary
 
@@ -100,8 +101,16 @@ def to_dot(model: ir.Model, summary: Summary, title: str) -> str:
 
 
 def _dot_string(text: str) -> str:
-    """A DOT quoted string; newlines become centred line breaks."""
+    """A DOT quoted string; newlines become centred line breaks, and other control
+    characters (a file name may hold ESC) are written escaped."""
+    text = "\n".join(line_safe(line) for line in text.split("\n"))
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def escape(text: str) -> str:
+    """Text for an SVG: XML's special characters escaped, and every character XML 1.0
+    forbids (control characters such as ESC, from a file name) written as `\\x1b`."""
+    return _xml_escape(line_safe(text))
 
 
 # Layout of kdsl's own SVG, in pixels; monospace text so widths can be computed.

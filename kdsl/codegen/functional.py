@@ -559,8 +559,7 @@ def write_model(
         )  # one output: its array from predict, not a list of one
         statements.append(
             Statement(
-                f"model = keras.Model(inputs=[{', '.join(input_list)}], "
-                f"outputs={written_outputs})"
+                f"model = keras.Model(inputs=[{', '.join(input_list)}], outputs={written_outputs})"
             )
         )
     return functions, statements

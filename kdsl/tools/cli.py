@@ -340,15 +340,16 @@ def _suffix(*suffixes: str):
 
 def _analyze(path: str):
     """Parse and check a program; print its warnings; return the model and its summary."""
-    from kdsl.errors import format_diagnostic, use_color
+    from kdsl.errors import format_diagnostics, use_color
     from kdsl.files import read_source
     from kdsl.language.parser import parse
     from kdsl.semantics.checker import analyze
 
     source = read_source(path)
     model, summary = analyze(parse(source), source)
-    for diagnostic in summary.diagnostics:
-        print(format_diagnostic(source, diagnostic, use_color(sys.stderr)), file=sys.stderr)
+    if summary.diagnostics:
+        text = format_diagnostics(source, summary.diagnostics, use_color(sys.stderr))
+        print(text, file=sys.stderr)
     return source, model, summary
 
 
@@ -357,8 +358,10 @@ def cmd_check(args) -> int:
 
     if args.diagram:
         _check_output(args.diagram, inputs=[args.file])
+    from kdsl.errors import line_safe
+
     source, model, summary = _analyze(args.file)
-    print(summary_report(summary, source.name))
+    print(summary_report(summary, line_safe(source.name)))  # a name may hold ESC
     if args.diagram:
         _write_diagram(args.diagram, model, summary, source.name)
     return EXIT_OK
@@ -366,7 +369,7 @@ def cmd_check(args) -> int:
 
 def _write_diagram(path: str, model, summary, title: str) -> None:
     from kdsl.codegen import diagram
-    from kdsl.errors import OutputError
+    from kdsl.errors import OutputError, line_safe
     from kdsl.files import write_atomic
 
     suffix = Path(path).suffix.lower()
@@ -387,7 +390,7 @@ def _write_diagram(path: str, model, summary, title: str) -> None:
         )
         content, drawn_by = diagram.draw(model, summary, title, suffix, use_graphviz=False)
     write_atomic(path, content)
-    print(f"kdsl: drew the diagram in {path} ({drawn_by})")
+    print(f"kdsl: drew the diagram in {line_safe(path)} ({drawn_by})")
 
 
 def cmd_compile(args) -> int:
@@ -438,6 +441,7 @@ def cmd_fmt(args) -> int:
 
 def cmd_run(args) -> int:
     from kdsl.codegen.render import render
+    from kdsl.errors import line_safe
     from kdsl.train import runner
     from kdsl.train.data import is_csv
 
@@ -479,7 +483,8 @@ def cmd_run(args) -> int:
             _check_output(output, inputs=inputs)
     seed = runner.DEFAULT_SEED if args.seed is None else args.seed
     origin = args.file if args.file != "-" else "<stdin>"
-    print(f"kdsl: training {args.file} on {data_path} (seed {seed})", flush=True)
+    shown = f"{line_safe(args.file)} on {line_safe(data_path)}"  # a name may hold ESC
+    print(f"kdsl: training {shown} (seed {seed})", flush=True)
     result = runner.run(
         code,
         model,
@@ -573,7 +578,7 @@ def cmd_predict(args) -> int:
     if args.output:
         _check_output(args.output, inputs=[args.model, args.data])
     keras_model = load_model(import_keras(args.backend), args.model)
-    result = predict.predict(keras_model, inputs, metadata)
+    result = predict.predict(keras_model, inputs, metadata, args.model)
     if args.output is None:
         print(predict.table(result))
     elif args.output.lower().endswith(".npy"):

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from kdsl.errors import ModelError, SourceError, with_article
+from kdsl.files import check_regular_file
 from kdsl.ir import CROSSENTROPY_LOSSES
 from kdsl.language.fmt import format_text, program_line, section_text
 from kdsl.language.syntax import INPUT, constant_word, is_bare_word
@@ -675,8 +676,9 @@ def read_config(path: str | Path) -> Any:
     """The model config in a `.keras` file (its `config.json`) or a `.json` file."""
     name = str(path)
     file = Path(path)
-    if file.is_dir():
-        raise ModelError(name, "is a directory, not a .keras or .json model file")
+    check_regular_file(
+        path, ModelError, "a .keras or .json model file", "to read JSON from a pipe, use `-`"
+    )
     try:
         with file.open("rb") as stream:
             head = stream.read(4)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from kdsl.errors import DataError, did_you_mean
+from kdsl.files import check_regular_file
 
 FEATURES_HINT = "feature columns must hold numbers; name the label column with --target COLUMN"
 
@@ -27,8 +29,14 @@ class Table:
     rows: list[list[str]]
     lines: list[int]
 
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """Each column's index, looked up once per column: a CSV may have 100,000 columns,
+        and `header.index` for each would be quadratic."""
+        return {column: index for index, column in enumerate(self.header)}
+
     def column(self, name: str) -> list[str]:
-        index = self.header.index(name)
+        index = self.positions[name]
         return [row[index].strip() for row in self.rows]
 
 
@@ -38,8 +46,7 @@ def read_table(path: str | Path) -> Table:
     file = Path(path)
     if not file.exists():
         raise DataError(name, "no such file")
-    if file.is_dir():
-        raise DataError(name, "is a directory, not a CSV file")
+    check_regular_file(file, DataError, "a CSV file")
     rows: list[list[str]] = []
     lines: list[int] = []
     try:
@@ -80,11 +87,20 @@ def _check_header(path: str, header: list[str]) -> None:
             f"the first line ({','.join(header)[:60]}) looks like data, not a header",
             "add a first line naming the columns, e.g. `sepal_length,sepal_width,species`",
         )
+    seen: set[str] = set()
     for position, column in enumerate(header, start=1):
         if not column:
             raise DataError(path, f"column {position} has no name in the header")
-        if header.index(column) != position - 1:
+        if column in seen:
             raise DataError(path, f"column `{column}` appears twice in the header")
+        seen.add(column)
+
+
+def listed(names: list[str], limit: int = 20) -> str:
+    """`a, b, c` for a few names; the first `limit` and a count of the rest for many (a
+    CSV may have 100,000 columns)."""
+    shown = ", ".join(names[:limit])
+    return f"{shown} and {len(names) - limit:,} more" if len(names) > limit else shown
 
 
 def _is_number(text: str) -> bool:
@@ -153,10 +169,10 @@ def target_column(table: Table, target: str | None) -> str:
     """The label column: `--target`, or else the last column."""
     if target is None:
         return table.header[-1]
-    if target not in table.header:
+    if target not in table.positions:
         raise DataError(
             table.path,
-            f"has no column `{target}`; its columns are: {', '.join(table.header)}",
+            f"has no column `{target}`; its columns are: {listed(table.header)}",
             did_you_mean(target, table.header) or "choose the label column with --target COLUMN",
         )
     return target
@@ -195,13 +211,13 @@ def read_features(
     known, else every column but the target's."""
     table = read_table(path)
     if feature_names is not None:
-        missing = [column for column in feature_names if column not in table.header]
+        missing = [column for column in feature_names if column not in table.positions]
         if missing:
             raise DataError(
                 table.path,
                 f"has no column{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(f'`{c}`' for c in missing)}, which the model was trained on",
-                f"the model's feature columns are: {', '.join(feature_names)}",
+                f"{listed([f'`{c}`' for c in missing])}, which the model was trained on",
+                f"the model's feature columns are: {listed(feature_names)}",
             )
         columns = feature_names
     else:

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from kdsl.errors import DataError
+from kdsl.files import check_regular_file
 from kdsl.ir import CROSSENTROPY_LOSSES, show_shape
-from kdsl.train.csvdata import read_csv
+from kdsl.train.csvdata import listed, read_csv
 
 ALIASES = {"x": "x_train", "y": "y_train"}
 PAIRS = (("x_train", "y_train"), ("x_val", "y_val"), ("x_test", "y_test"))
@@ -112,6 +113,8 @@ def load_npy(file: str | Path, mmap: bool = True) -> np.ndarray:
     name = str(file)
     if not Path(file).exists():
         raise DataError(name, "no such file")
+    check_regular_file(file, DataError, "an .npy file")
+    _check_npy_size(name, mmap)
     try:
         array = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
     except ValueError as error:
@@ -134,6 +137,46 @@ def load_npy(file: str | Path, mmap: bool = True) -> np.ndarray:
             "save it in row order: numpy.save(path, numpy.ascontiguousarray(array))",
         )
     return array
+
+
+def _read_header(stream) -> tuple[tuple[int, ...], np.dtype, int]:
+    """An .npy header's shape and dtype, and where the data starts: its few bytes only."""
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+    else:  # 2.0, or 3.0 (the same with a UTF-8 header); read_magic refuses others
+        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    return shape, dtype, stream.tell()
+
+
+def _check_npy_size(name: str, mmap: bool) -> None:
+    """Refuse an .npy file whose header declares more data than the file holds (numpy
+    would try to allocate it: a MemoryError for a header claiming 10^12 rows), or, read
+    into memory, more than the machine has. Unreadable headers are left to np.load."""
+    try:
+        with open(name, "rb") as stream:
+            shape, dtype, offset = _read_header(stream)
+            size = os.fstat(stream.fileno()).st_size
+    except (OSError, ValueError, EOFError):
+        return
+    if dtype.hasobject:  # a pickle: np.load refuses it, and says why
+        return
+    needed = offset + math.prod(shape) * dtype.itemsize
+    if size < needed:
+        raise DataError(
+            name,
+            f"is not a readable .npy file: its header declares {dtype} values of shape "
+            f"{shape}, {needed:,} bytes, but the file has {size:,} (truncated, or not "
+            "written by numpy)",
+            "save the array again with numpy.save",
+        )
+    if not mmap and needed - offset > _memory_bytes():
+        raise DataError(
+            name,
+            f"holds {_show_bytes(needed - offset)}, more than this machine's "
+            f"{_show_bytes(_memory_bytes())} of memory",
+            "predict on fewer rows at a time",
+        )
 
 
 def row_blocks(array: np.ndarray) -> Iterator[np.ndarray]:
@@ -192,8 +235,7 @@ def load_npz(
     file = Path(path)
     if not file.exists():
         raise DataError(name, "no such file")
-    if file.is_dir():
-        raise DataError(name, "is a directory, not an .npz file")
+    check_regular_file(file, DataError, "an .npz file")
     if not zipfile.is_zipfile(file):
         raise DataError(
             name,
@@ -206,8 +248,18 @@ def load_npz(
             members = {entry.filename.removesuffix(".npy"): entry for entry in archive.infolist()}
             wanted = [key for key in members if names is None or key in names]
             budget = _memory_bytes()
+            archive_size = file.stat().st_size
             for key in wanted:
-                data[key] = _npz_member(name, archive, key, members[key], budget)
+                entry = members[key]
+                if entry.compress_size > archive_size:
+                    raise DataError(
+                        name,
+                        f"array `{key}` declares {entry.compress_size:,} bytes in the zip "
+                        f"archive, but the whole file has {archive_size:,}: it is truncated "
+                        "or crafted",
+                        "save the arrays again with numpy.savez",
+                    )
+                data[key] = _npz_member(name, archive, key, entry, budget)
                 budget -= data[key].nbytes
     except DataError:
         raise
@@ -226,12 +278,7 @@ def _npz_member(
     entry declares, a compression ratio deflate cannot reach, or more bytes than memory."""
     try:
         with archive.open(entry) as stream:  # decompresses only the header's few bytes
-            version = np.lib.format.read_magic(stream)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
-            else:  # 2.0, or 3.0 (the same with a UTF-8 header); read_magic refuses others
-                shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
-            header_size = stream.tell()
+            shape, dtype, header_size = _read_header(stream)
         if dtype.hasobject:
             raise DataError(
                 path,
@@ -457,7 +504,7 @@ def check_shape(
         raise DataError(
             path,
             f"model expects rows of shape {show_shape(expected)}, but there are "
-            f"{len(feature_names)} feature columns: {', '.join(feature_names)}",
+            f"{len(feature_names):,} feature columns: {listed(feature_names)}",
             hint,
         )
     raise DataError(
@@ -570,11 +617,26 @@ def check_numeric(path: str, key: str, array: np.ndarray) -> None:
         raise DataError(path, f"`{key}` is a single value, not an array of rows")
     if len(array) == 0:
         raise DataError(path, f"`{key}` is empty (0 rows)")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise DataError(
+            path,
+            f"`{key}` holds {array.dtype} values (complex numbers), which Keras layers do not "
+            "train on: they would lose their imaginary part",
+            "save the real and imaginary parts as separate features (numpy.real, numpy.imag)",
+        )
+    if array.dtype.kind == "f" and array.dtype.itemsize > 8:
+        raise DataError(
+            path,
+            f"`{key}` holds {array.dtype} values, a precision no Keras backend takes",
+            "save them as float64 or float32: array.astype('float32')",
+        )
+    # Booleans, integers and floats; not text, objects, dates, durations (which numpy
+    # counts as integers, and no backend converts) or records.
+    if array.dtype.kind not in "biuf":
         raise DataError(
             path,
             f"`{key}` holds {array.dtype} values, not numbers",
-            "encode text or categories as numbers before saving",
+            "encode text, dates or categories as numbers before saving",
         )
     if not np.issubdtype(array.dtype, np.inexact):
         return

@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from kdsl.errors import DataError
+from kdsl.errors import DataError, ModelError, line_safe
 from kdsl.train.csvdata import read_features
 from kdsl.train.data import (
     apply_standardization,
@@ -27,6 +27,7 @@ from kdsl.train.data import (
     load_npz,
 )
 from kdsl.train.preprocessing import token_ids
+from kdsl.train.saved import METADATA, SAVE_AGAIN
 
 # Which array of an .npz holds the rows to predict, in order of preference.
 NPZ_KEYS = ("x_test", "x", "x_train")
@@ -107,7 +108,9 @@ def kind_of(loss: str, units: int) -> Kind:
     return "classes" if units > 1 else "values"
 
 
-def predict(keras_model, inputs: Inputs, metadata: dict) -> Predictions:
+def predict(
+    keras_model, inputs: Inputs, metadata: dict, model_path: str = "the model"
+) -> Predictions:
     """Check the rows against the model's input, then predict."""
     hint = "predict on rows like those the model was trained on"
     check_shape(inputs.path, inputs.key, inputs.x, keras_model.input_shape, inputs.columns, hint)
@@ -118,7 +121,15 @@ def predict(keras_model, inputs: Inputs, metadata: dict) -> Predictions:
     check_inputs(inputs.path, inputs.key, inputs.x, input_dtype, ids, inputs.columns is not None)
     # A model saved with --standardize scales rows in its own Normalization layer; one
     # saved by an older kdsl kept the statistics in kdsl.json instead, applied here.
-    x = apply_standardization(inputs.x, metadata.get("standardize"))
+    scaling = metadata.get("standardize")
+    if scaling and np.shape(scaling["mean"]) != inputs.x.shape[1:]:
+        raise ModelError(
+            model_path,
+            f"its {METADATA}'s `standardize` scales rows of shape "
+            f"{tuple(np.shape(scaling['mean']))}, but the model takes {inputs.x.shape[1:]}",
+            SAVE_AGAIN,
+        )
+    x = apply_standardization(inputs.x, scaling)
     outputs = np.asarray(keras_model.predict(x, verbose=0))
     units = outputs.shape[-1] if outputs.ndim > 1 else 1
     kind = kind_of(str(metadata.get("loss") or ""), units)
@@ -171,6 +182,9 @@ def table(result: Predictions) -> str:
         header = ["row", *column_names(result)]
         values = result.outputs.reshape(len(result.outputs), -1)
         rows = [[str(i), *(f"{v:.4f}" for v in row)] for i, row in enumerate(values)]
+    # Class names come from the data or a .keras file: ESC in one must not reach the terminal.
+    header = [line_safe(cell) for cell in header]
+    rows = [[line_safe(cell) for cell in row] for row in rows]
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()

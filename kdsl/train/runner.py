@@ -28,6 +28,7 @@ import numpy as np
 
 from kdsl import ir
 from kdsl.errors import BackendError, DataError, InputError, ModelError, first_line
+from kdsl.files import check_regular_file
 from kdsl.train.data import Dataset, group_named, load, short_file, validate, validate_named
 from kdsl.train.data import standardize as standardize_features
 from kdsl.train.preprocessing import adapt_first_layer, check_adaptable, token_ids
@@ -571,4 +572,6 @@ def check_data_file(path: Path, program: str, given: bool) -> str:
             f"pass --data DATA (.npz, .csv or a folder of .npy files), or save {path.name} "
             "next to the model",
         )
+    if not path.is_dir():  # a FIFO or a device would hang or never end: refused at once
+        check_regular_file(path, DataError, "a data file (.npz, .csv or a folder of .npy files)")
     return str(path)

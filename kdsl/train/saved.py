@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from kdsl._version import __version__
 from kdsl.errors import ModelError, first_line
-from kdsl.files import atomic_target
+from kdsl.files import atomic_target, check_regular_file
 
 METADATA = "kdsl.json"
 
@@ -67,14 +68,23 @@ def with_standardization(model, scaling: dict):
     return wrapper
 
 
+# The most of a JSON member read from a `.keras` file: a config or kdsl.json of a model
+# trained on 100,000 CSV columns takes a few MB; a larger member is not one Keras or kdsl
+# wrote, and is refused by its declared size before a byte of it is decompressed.
+MAX_JSON_MEMBER_BYTES = 64 << 20
+SAVE_AGAIN = "the file was changed after `kdsl run --save` wrote it: save the model again"
+
+
 def read_metadata(path: str | Path) -> dict:
-    """What kdsl stored with a saved model; for a model saved by other means, only the
-    `loss` it was compiled with (if any), from the archive's own config."""
+    """What kdsl stored with a saved model, checked field by field (a `.keras` file is
+    input like any other); for a model saved by other means, only the `loss` it was
+    compiled with (if any), from the archive's own config."""
     name = str(path)
     file = Path(path)
     if not file.exists():
         raise ModelError(name, "no such file")
-    if file.is_dir() or not zipfile.is_zipfile(file):
+    check_regular_file(file, ModelError, "a Keras model file (.keras)")
+    if not zipfile.is_zipfile(file):
         raise ModelError(
             name,
             "is not a Keras model file (.keras)",
@@ -84,15 +94,83 @@ def read_metadata(path: str | Path) -> dict:
         with zipfile.ZipFile(file) as archive:
             members = archive.namelist()
             if METADATA in members:
-                record = json.loads(archive.read(METADATA))
-                return record if isinstance(record, dict) else {}
+                return checked_metadata(name, _json_member(name, archive, METADATA))
             if "config.json" not in members:
                 raise ModelError(name, "is not a Keras model file (.keras): it has no config")
-            config = json.loads(archive.read("config.json"))
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
+            config = _json_member(name, archive, "config.json")
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as error:
         raise ModelError(name, f"cannot be read: {error}") from None
     loss = ((config.get("compile_config") or {}) if isinstance(config, dict) else {}).get("loss")
-    return {"loss": loss.get("class_name") if isinstance(loss, dict) else loss}
+    loss = loss.get("class_name") if isinstance(loss, dict) else loss
+    return {"loss": loss if isinstance(loss, str) else None}
+
+
+def _json_member(name: str, archive: zipfile.ZipFile, member: str):
+    """A JSON member of the archive, refused by its declared size when too large (the
+    reader never decompresses past the size the zip entry declares)."""
+    size = archive.getinfo(member).file_size
+    if size > MAX_JSON_MEMBER_BYTES:
+        raise ModelError(
+            name,
+            f"its {member} declares {size:,} bytes, more than the "
+            f"{MAX_JSON_MEMBER_BYTES >> 20} MB any model's takes: it is not a file Keras "
+            "or kdsl wrote",
+            "save the model again with `kdsl run MODEL.k --save model.keras`",
+        )
+    try:
+        return json.loads(archive.read(member))
+    except (ValueError, RecursionError) as error:
+        raise ModelError(name, f"its {member} is not valid JSON ({first_line(error)})") from None
+
+
+def checked_metadata(name: str, record) -> dict:
+    """kdsl.json's fields, each of the type `kdsl predict` uses, or a ModelError naming the
+    file and the field: a `.keras` file is input, and may have been edited or crafted."""
+
+    def wrong(field: str, expected: str) -> ModelError:
+        found = record[field] if isinstance(record, dict) else record
+        shown = json.dumps(found)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        return ModelError(
+            name, f"its {METADATA}: `{field}` must be {expected}, not {shown}", SAVE_AGAIN
+        )
+
+    if not isinstance(record, dict):
+        raise ModelError(name, f"its {METADATA} must hold a JSON object", SAVE_AGAIN)
+    for field in ("loss", "target", "program", "kdsl_version"):
+        if record.get(field) is not None and not isinstance(record[field], str):
+            raise wrong(field, "a string")
+    for field, what in (("class_names", "class names"), ("feature_names", "column names")):
+        values = record.get(field)
+        if values is None:
+            continue
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise wrong(field, f"a list of {what} (strings)")
+        if len(set(values)) != len(values):
+            raise wrong(field, f"a list of distinct {what}")
+    if record.get("standardize") is not None:
+        _check_scaling(record, wrong)
+    return record
+
+
+def _check_scaling(record: dict, wrong) -> None:
+    """An older kdsl's `standardize`: `mean` and `std`, numbers of one shape, std > 0."""
+    scaling = record["standardize"]
+    expected = '{"mean": [numbers], "std": [positive numbers]} of one shape'
+    if not isinstance(scaling, dict) or not {"mean", "std"} <= scaling.keys():
+        raise wrong("standardize", expected)
+    try:
+        mean = np.asarray(scaling["mean"], dtype="float64")
+        std = np.asarray(scaling["std"], dtype="float64")
+    except (TypeError, ValueError):  # text, nested objects, ragged lists
+        raise wrong("standardize", expected) from None
+    if (
+        mean.shape != std.shape
+        or mean.ndim == 0
+        or not np.isfinite(mean).all()
+        or not (np.isfinite(std) & (std > 0)).all()
+    ):
+        raise wrong("standardize", expected)
 
 
 def load_model(keras, path: str | Path):
