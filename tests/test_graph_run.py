@@ -105,3 +105,25 @@ def test_a_residual_model_trains(tmp_path: Path, capsys) -> None:
     source, data = _files(tmp_path, program, arrays)
     code, out, err = kdsl(["run", source, "--data", data], capsys)
     assert code == 0, err
+
+
+def test_predict_reads_each_input_by_name_and_prints_each_output(tmp_path: Path, capsys) -> None:
+    source, data = _files(tmp_path, TWO_BY_TWO, _arrays())
+    saved = str(tmp_path / "model.keras")
+    code, _, err = kdsl(["run", source, "--data", data, "--save", saved], capsys)
+    assert code == 0, err
+    rows = _arrays(7, seed=3)
+    new = tmp_path / "new.npz"
+    np.savez(new, **{"x.title": rows["x_train.title"], "x.tags": rows["x_train.tags"]})
+    code, out, err = kdsl(["predict", saved, str(new)], capsys)
+    assert code == 0, err
+    assert out.startswith("priority:") and "\ndepartment:" in out
+    csv_file = tmp_path / "p.csv"
+    code, out, err = kdsl(["predict", saved, str(new), "-o", str(csv_file)], capsys)
+    assert code == 0, err
+    lines = csv_file.read_text().splitlines()
+    assert lines[0].startswith("priority.prediction,priority.p_1,department.prediction")
+    assert len(lines) == 8
+    np.savez(new, **{"x.title": rows["x_train.title"]})
+    code, out, err = kdsl(["predict", saved, str(new)], capsys)
+    assert code == 1 and "the model's inputs are `title`, `tags`" in err

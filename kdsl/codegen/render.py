@@ -264,6 +264,9 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
             style=style,
             strategy=mode.strategy,
             folder_data=mode.folder_data,
+            # Several inputs or outputs: an array for each, named after it.
+            named_data=len(model.inputs) > 1 or len(model.outputs) > 1,
+            several_outputs=len(model.outputs) > 1,
             functions=functions,
             layers=layers,
             compile_args=_compile_lines(model, comments, body, mode),

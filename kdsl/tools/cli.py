@@ -549,6 +549,8 @@ def _write_outputs(args, result, model, origin: str, seed: int) -> None:
             "feature_names": data.feature_names,
             "target": data.target,
         }
+        if model.losses:  # several outputs: each one's loss, for `kdsl predict`
+            metadata["losses"] = {name: dict(model.loss_keys)[name] for name, _ in model.losses}
         save_model(result.model, args.save, metadata, scaling=result.scaling)
         print(f"kdsl: saved the model to {args.save}")
     if args.json:
@@ -567,6 +569,7 @@ def _write_outputs(args, result, model, origin: str, seed: int) -> None:
 
 
 def cmd_predict(args) -> int:
+    from kdsl.errors import DataError, line_safe
     from kdsl.files import write_atomic
     from kdsl.train import predict
     from kdsl.train.runner import chosen_backend, import_keras
@@ -578,6 +581,20 @@ def cmd_predict(args) -> int:
     if args.output:
         _check_output(args.output, inputs=[args.model, args.data])
     keras_model = load_model(import_keras(args.backend), args.model)
+    if isinstance(inputs.x, dict) or len(keras_model.outputs) > 1:
+        named = predict.predict_named(keras_model, inputs, metadata)
+        if args.output is None:
+            print("\n\n".join(f"{line_safe(n)}:\n{predict.table(r)}" for n, r in named))
+        elif args.output.lower().endswith(".npy"):
+            raise DataError(
+                args.output,
+                "the model has several outputs: a .npy file holds one array",
+                "write a .csv (one column group per output), or leave out -o",
+            )
+        else:
+            write_atomic(args.output, predict.to_csv_named(named))
+            print(f"kdsl: wrote {len(named[0][1].outputs)} predictions to {args.output}")
+        return EXIT_OK
     result = predict.predict(keras_model, inputs, metadata, args.model)
     if args.output is None:
         print(predict.table(result))

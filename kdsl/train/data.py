@@ -73,8 +73,14 @@ def load(path: str | Path, target: str | None = None, named: bool = False) -> Da
         table = read_csv(path, target)
         arrays = {"x_train": table.x, "y_train": table.y}
         return Dataset(arrays, table.class_names, table.feature_names, table.target)
+    if Path(path).is_dir() and named:
+        raise DataError(
+            str(path),
+            "is a folder of .npy files, which kdsl reads for a model of one input and one output",
+            "save the arrays in an .npz: numpy.savez(path, **{'x_train.title': ..., ...})",
+        )
     if Path(path).is_dir():
-        return Dataset(load_folder(path, named), on_disk=True)
+        return Dataset(load_folder(path), on_disk=True)
     if named:
         arrays = load_npz(path, aliases=False)
         return Dataset({k: v for k, v in arrays.items() if _is_named_array(k)})
@@ -90,16 +96,10 @@ def _is_named_array(key: str) -> bool:
 FOLDER_ARRAYS = (*(name for pair in PAIRS for name in pair), *ALIASES)
 
 
-def load_folder(path: str | Path, named: bool = False) -> dict[str, np.ndarray]:
+def load_folder(path: str | Path) -> dict[str, np.ndarray]:
     """The .npy files of a folder (`x_train.npy`, ...), memory-mapped: nothing is read but
-    their headers. Named by file stem, with `x` and `y` renamed `x_train` and `y_train`;
-    `named`: a model's named inputs and outputs (`x_train.title.npy`)."""
+    their headers. Named by file stem, with `x` and `y` renamed `x_train` and `y_train`."""
     data: dict[str, np.ndarray] = {}
-    if named:
-        for file in sorted(Path(path).glob("*.npy")):
-            if _is_named_array(file.stem):
-                data[file.stem] = load_npy(file)
-        return data
     for name in FOLDER_ARRAYS:  # other .npy files in the folder are not kdsl's business
         file = Path(path, f"{name}.npy")
         if file.exists():

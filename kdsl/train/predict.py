@@ -37,7 +37,8 @@ Kind = Literal["classes", "binary", "values"]
 
 @dataclass(frozen=True)
 class Inputs:
-    x: np.ndarray
+    # The rows; for a model with several inputs, an array per input name.
+    x: np.ndarray | dict[str, np.ndarray]
     path: str
     key: str  # the array the rows came from (`x_test`), or the file's name
     columns: list[str] | None = None  # a CSV's feature columns
@@ -83,6 +84,14 @@ def load_inputs(path: str | Path, metadata: dict) -> Inputs:
         raise DataError(name, "is not an .npz, .npy or .csv file", "kdsl predicts on those")
     else:
         arrays = load_npz(path, aliases=False)
+        for prefix in NPZ_KEYS:  # several inputs: x_test.title, x_test.tags, ...
+            named = {
+                k.partition(".")[2]: v for k, v in arrays.items() if k.startswith(prefix + ".")
+            }
+            if named and prefix not in arrays:
+                for key, array in named.items():
+                    check_numeric(name, f"{prefix}.{key}", array)
+                return Inputs(named, name, prefix)
         key = next((k for k in NPZ_KEYS if k in arrays), None)
         if key is None and len(arrays) == 1:
             key = next(iter(arrays))
@@ -96,6 +105,51 @@ def load_inputs(path: str | Path, metadata: dict) -> Inputs:
         x = arrays[key]
     check_numeric(name, key, x)
     return Inputs(x, name, key)
+
+
+def predict_named(keras_model, inputs: Inputs, metadata: dict) -> list[tuple[str, Predictions]]:
+    """A model with several inputs or outputs: its arrays by input name (`x_test.title`),
+    checked against each input, and its predictions per output, by name."""
+    names = [str(tensor.name) for tensor in keras_model.inputs]
+    given = inputs.x if isinstance(inputs.x, dict) else None
+    if given is None or set(given) != set(names):
+        found = ", ".join(f"`{inputs.key}.{n}`" for n in sorted(given or {})) or f"`{inputs.key}`"
+        raise DataError(
+            inputs.path,
+            f"the model's inputs are {', '.join(f'`{n}`' for n in names)}, but the rows are "
+            f"{found}",
+            "save one array per input, named after it: numpy.savez(path, **{'x.title': ...})",
+        )
+    rows = {len(array) for array in given.values()}
+    if len(rows) > 1:
+        raise DataError(inputs.path, "the input arrays differ in rows", "one row per sample")
+    hint = "predict on rows like those the model was trained on"
+    for name, tensor in zip(names, keras_model.inputs, strict=True):
+        key = f"{inputs.key}.{name}"
+        check_shape(inputs.path, key, given[name], tuple(tensor.shape), None, hint)
+        check_inputs(inputs.path, key, given[name], str(tensor.dtype), None)
+    outputs = keras_model.predict(given, verbose=0)
+    if not isinstance(outputs, list | tuple):
+        outputs = [outputs]
+    losses = metadata.get("losses") or {}
+    results = []
+    for name, array in zip(keras_model.output_names, outputs, strict=True):
+        array = np.asarray(array)
+        units = array.shape[-1] if array.ndim > 1 else 1
+        kind = kind_of(str(losses.get(name) or metadata.get("loss") or ""), units)
+        results.append((name, Predictions(array, "values" if array.ndim > 2 else kind, None)))
+    return results
+
+
+def to_csv_named(results: list[tuple[str, Predictions]]) -> str:
+    """Several outputs side by side: each one's columns, prefixed with its name."""
+    tables = [to_csv(result).splitlines() for _, result in results]
+    header = ",".join(
+        ",".join(f"{name}.{column}" for column in lines[0].split(","))
+        for (name, _), lines in zip(results, tables, strict=True)
+    )
+    rows = [",".join(parts) for parts in zip(*(lines[1:] for lines in tables), strict=True)]
+    return "\n".join([header, *rows]) + "\n"
 
 
 def kind_of(loss: str, units: int) -> Kind:
@@ -112,6 +166,8 @@ def predict(
     keras_model, inputs: Inputs, metadata: dict, model_path: str = "the model"
 ) -> Predictions:
     """Check the rows against the model's input, then predict."""
+    if isinstance(inputs.x, dict):  # rows per input name, for a model of one input
+        return predict_named(keras_model, inputs, metadata)[0][1]
     hint = "predict on rows like those the model was trained on"
     check_shape(inputs.path, inputs.key, inputs.x, keras_model.input_shape, inputs.columns, hint)
     # Token ids beyond an embedding's table, or fractions fed to an integer input, would

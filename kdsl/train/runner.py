@@ -548,13 +548,24 @@ def report(result: RunResult, program: str, seed: int) -> dict:
         "history": {k: [_finite(v) for v in values] for k, values in result.history.items()},
         "evaluation": {k: _finite(v) for k, v in result.evaluation.items()},
         "evaluated_on": result.evaluated_on,
-        # None as an array: numpy's stubs omit the None that `where` accepts (an object array).
-        "predictions": np.where(
-            np.isfinite(result.predictions), result.predictions, np.array(None)
-        ).tolist(),
+        # Several outputs: their predictions by output name.
+        "predictions": (
+            {
+                name: _finite_array(array)
+                for name, array in zip(result.model.output_names, result.predictions, strict=True)
+            }
+            if isinstance(result.predictions, list | tuple | dict)
+            and not isinstance(result.predictions, np.ndarray)
+            else _finite_array(result.predictions)
+        ),
         "class_names": result.data.class_names,
         "seconds": round(result.seconds, 3),
     }
+
+
+def _finite_array(array) -> list:
+    # None as an array: numpy's stubs omit the None that `where` accepts (an object array).
+    return np.where(np.isfinite(array), array, np.array(None)).tolist()
 
 
 def _finite(value: float) -> float | None:

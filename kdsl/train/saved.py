@@ -148,6 +148,12 @@ def checked_metadata(name: str, record) -> dict:
             raise wrong(field, f"a list of {what} (strings)")
         if len(set(values)) != len(values):
             raise wrong(field, f"a list of distinct {what}")
+    losses = record.get("losses")
+    if losses is not None and (
+        not isinstance(losses, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in losses.items())
+    ):
+        raise wrong("losses", "an object of output names and loss names (strings)")
     if record.get("standardize") is not None:
         _check_scaling(record, wrong)
     return record
