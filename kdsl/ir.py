@@ -13,10 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Union
 
 from kdsl.source import Span
 
-PyValue = int | float | bool | str | None | tuple
+# A value in a Keras call: a literal, a tuple of values, a Keras object built with
+# arguments (`keras.regularizers.L2(0.01)`, a `KerasCall`) or a dict (`PyDict`).
+PyValue = Union[int, float, bool, str, None, tuple, "KerasCall", "PyDict"]
 # A shape per sample, without the batch dimension: `(28, 28, 1)`, `(None, 128)`.
 Dims = tuple[int | None, ...]
 # An input's or a node's id: "n0", "n1", ... (see `IdCounter`).
@@ -57,6 +60,16 @@ class KerasCall:
 
     def kwarg(self, name: str, default: PyValue = None) -> PyValue:
         return dict(self.kwargs).get(name, default)
+
+
+@dataclass(frozen=True)
+class PyDict:
+    """`{0: 1.0, 1: 5.0}` (`class_weight`): a dict, kept hashable like every value here."""
+
+    items: tuple[tuple[PyValue, PyValue], ...]
+
+    def __str__(self) -> str:
+        return "{" + ", ".join(f"{key}: {value}" for key, value in self.items) + "}"
 
 
 @dataclass(frozen=True)
@@ -204,6 +217,9 @@ class Model:
     # outputs). None when the program has no blocks: the script writes `nodes`.
     blocks: tuple[Block, ...] = ()
     program: tuple[tuple[Input, ...], tuple[Node, ...], tuple[NodeId, ...]] | None = None
+    # The `callbacks` section's Keras callbacks (`keras.callbacks.EarlyStopping(...)`),
+    # passed to `fit` with those the `fit` options add.
+    callbacks: tuple[KerasCall, ...] = ()
 
     def __post_init__(self) -> None:
         """A malformed graph is a bug in whatever built it: say so at once, not later in a

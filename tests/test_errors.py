@@ -190,6 +190,7 @@ EXTRA_PROGRAMS: list[str] = [
     "input 4x6 -> groupnormalization groups=4; adam; mse",
     "input (5, None) -> lstm 3; adam; mse",
     "dense 3 in 4 -> flatten -> dense 1; adam; mse",
+    "dense 3 softmax in 4; adam; categorical_crossentropy; fit class_weight=3",
 ]
 
 # Places that make a diagnostic no program reaches, and why.
