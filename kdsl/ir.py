@@ -310,6 +310,12 @@ class Model:
     def fit_option(self, name: str, default: PyValue = None) -> PyValue:
         return dict(self.fit).get(name, default)
 
+    def with_callback(self, callback: KerasCall) -> Model:
+        """The model with `callback` instead of any of its class in the `callbacks`
+        section: how `kdsl run --tensorboard DIR` means `callbacks tensorboard DIR`."""
+        kept = tuple(c for c in self.callbacks if c.class_name != callback.class_name)
+        return replace(self, callbacks=(*kept, callback))
+
     def with_fit(self, **options: PyValue) -> Model:
         """The model with these `fit` options set; `None` leaves an option as it was.
 

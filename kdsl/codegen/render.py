@@ -200,7 +200,7 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
     fit_options = [
         _commented(f"{name}={literal(value)}", comments.get(f"fit:{name}"), 8, mode)
         for name, value in model.fit
-        if name not in ("epochs", "batch_size", *FIT_CALLBACKS)
+        if name not in ("epochs", "batch_size", "sample_weight", *FIT_CALLBACKS)
     ]
     imports = [
         "import keras",
@@ -226,6 +226,7 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
             early_stopping=model.fit_option("early_stopping"),
             reduce_lr_on_plateau=model.fit_option("reduce_lr_on_plateau"),
             callback_objects=[expression(callback) for callback in model.callbacks],
+            sample_weight=model.fit_option("sample_weight") is True,
             validation_split=bool(model.fit_option("validation_split")),
             shuffle=literal(model.fit_option("shuffle", True) is not False),
             explain=mode.explain,

@@ -70,6 +70,10 @@ _SECTION_ORDER_HINT = (
     "`; adam; mse; metrics mae`; named sections go in any order: `loss mse; optimizer adam`"
 )
 _DIVIDE_HINT = "`/` always gives a float (Python's rule): divide whole numbers with `//`"
+# `fit` options about the data that Keras takes as `fit` arguments but kdsl's catalog
+# leaves out (they are not values): class weights, written as a dict, and whether to
+# pass the data's `sample_weight` array.
+_DATA_OPTIONS = ("class_weight", "sample_weight")
 # Sections that take a `,`-separated list of calls.
 _LIST_SECTIONS = ("metrics", "callbacks")
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
@@ -880,7 +884,7 @@ class _Checker:
         return [first, *rest]
 
     def fit(self, call: nodes.Call) -> tuple[tuple[str, ir.PyValue], ...]:
-        params = {p.name for p in self.catalog.fit.params} | set(FIT_CALLBACKS) | {"class_weight"}
+        params = {p.name for p in self.catalog.fit.params} | set(FIT_CALLBACKS) | set(_DATA_OPTIONS)
         options: dict[str, ir.PyValue] = {}
         for arg in call.args:
             if not isinstance(arg, nodes.Keyword):
@@ -919,6 +923,15 @@ class _Checker:
                         arg.value.span,
                         "0 is silent, 1 a progress bar, 2 one line per epoch",
                     )
+            elif arg.name == "sample_weight":
+                if not isinstance(value, bool):
+                    self.error(
+                        f"`sample_weight` is true or false, not `{show_value(value)}`",
+                        arg.value.span,
+                        "`fit sample_weight=true` weighs each training row by the data's "
+                        "`sample_weight` array",
+                    )
+                    continue
             elif arg.name == "class_weight":
                 if not self.class_weight(arg.value, value):
                     continue
@@ -933,6 +946,12 @@ class _Checker:
                 self.check_arg("fit", arg.name, value, arg.value.span)
                 self.check_type("fit", self.catalog.fit.param(arg.name), value, arg.value.span)
             options[arg.name] = value
+        if "class_weight" in options and options.get("sample_weight") is True:
+            self.error(
+                "`class_weight` and `sample_weight` cannot both be given: Keras refuses that",
+                call.span,
+                "weigh each row by its class in the `sample_weight` array instead",
+            )
         return tuple(options.items())
 
     def callbacks(

@@ -73,6 +73,8 @@ def split(
         raise DataError(path, f"the splits of {total} rows leave no training rows")
     data["x_train"] = data["x_train"][remaining]
     data["y_train"] = data["y_train"][remaining]
+    if "sample_weight" in data:  # the training rows' weights stay with their rows
+        data["sample_weight"] = data["sample_weight"][remaining]
     parts = [f"{len(remaining)} training"]
     if validation:
         parts.append(f"{len(data['x_val'])} validation")
