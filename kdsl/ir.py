@@ -58,6 +58,11 @@ class KerasCall:
     def arg_span(self, name: str) -> Span | None:
         return dict(self.arg_spans).get(name, self.span)
 
+    def __str__(self) -> str:
+        """As a program writes it (`l2(0.01)`), for messages and `--explain` comments."""
+        args = [str(a) for a in self.args] + [f"{k}={v}" for k, v in self.kwargs]
+        return f"{self.written or self.class_name}({', '.join(args)})"
+
     def kwarg(self, name: str, default: PyValue = None) -> PyValue:
         return dict(self.kwargs).get(name, default)
 

@@ -265,3 +265,13 @@ def test_objects_are_what_keras_builds() -> None:
     assert schedule.decay_steps == 1000
     # One step of training runs with all of it.
     model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=1, verbose=0)
+
+
+def test_explain_comments_write_objects_as_the_program_does() -> None:
+    script = kdsl.compile_source(
+        "input 4 -> dense 1 kernel_regularizer=l2(0.01);"
+        " adam exponential_decay(0.01, decay_steps=1000, decay_rate=0.9); mse",
+        explain=True,
+    )
+    assert "exponential_decay(0.01, decay_steps=1000, decay_rate=0.9)" in script
+    assert "KerasCall(" not in script and "Span(" not in script
