@@ -184,3 +184,22 @@ def test_tensorboard_from_the_command_line(tmp_path: Path, capsys) -> None:
     else:
         assert code == 0, err
         assert any(board.rglob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize(
+    ("flag", "callback"),
+    [("--early-stopping", "early_stopping"), ("--reduce-lr-on-plateau", "reduce_lr_on_plateau")],
+)
+def test_a_flag_never_doubles_a_callback_of_the_program(
+    flag: str, callback: str, tmp_path: Path, capsys
+) -> None:
+    source, data = write(
+        tmp_path, f"{REGRESSION}; callbacks {callback}", x_train=X, y_train=X[:, :1]
+    )
+    with pytest.raises(SystemExit) as exit_:
+        kdsl(["run", source, "--data", data, flag, "3"], capsys)
+    assert exit_.value.code == 2
+    assert (
+        f"{flag}: the program's callbacks section already has this callback"
+        in capsys.readouterr().err
+    )

@@ -456,7 +456,17 @@ def cmd_run(args) -> int:
             "spreads batches over devices; see the README)"
         )
     # The command line's callbacks mean exactly the same options in the `fit` section.
-    model = _analyze(args.file)[1].with_fit(
+    model = _analyze(args.file)[1]
+    for flag, given, class_name in (
+        ("--early-stopping", args.early_stopping, "EarlyStopping"),
+        ("--reduce-lr-on-plateau", args.reduce_lr_on_plateau, "ReduceLROnPlateau"),
+    ):
+        if given and any(c.class_name == class_name for c in model.callbacks):
+            args.parser.error(
+                f"{flag}: the program's callbacks section already has this callback; "
+                "change it there"
+            )
+    model = model.with_fit(
         early_stopping=args.early_stopping, reduce_lr_on_plateau=args.reduce_lr_on_plateau
     )
     if args.tensorboard:
