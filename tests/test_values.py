@@ -126,6 +126,13 @@ def test_long_arithmetic_is_refused_before_parsing_deeply() -> None:
     text = "input 4 -> gaussiannoise " + "+".join(["1"] * 5000) + "; adam; mse"
     (error,) = kdsl.check(text)
     assert "more than 64 operators" in error.message
+    # Operators inside brackets count toward the whole value, commas or not: a tree as
+    # deep as 15 nested groups of 60 operators would exhaust Python's recursion.
+    nested = "1"
+    for _ in range(15):
+        nested = f"({nested}{'+1' * 60}, 2)"
+    (error,) = kdsl.check(f"input 4 -> gaussiannoise {nested}; adam; mse")
+    assert "more than 64 operators" in error.message
     # Many values with a few operators each are fine.
     kdsl.check_source("input 4 -> dense 1+1 " + "-> dense 2*2 " * 200 + "; adam; mse")
 

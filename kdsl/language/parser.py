@@ -233,8 +233,9 @@ def _check_nesting(source: Source) -> None:
     previous_end = 0
     for token in lark_parser().lex(source.text, dont_ignore=False):
         start = token.start_pos or 0
-        if token.type in _BETWEEN_VALUES or (depth == 0 and start > previous_end):
-            operators = 0  # a new value starts: a new argument, item or section
+        if depth == 0 and (token.type in _BETWEEN_VALUES or start > previous_end):
+            operators = 0  # a new value starts: a new argument or section (brackets
+            # count as one value with all they hold: its tree is as deep as those)
         previous_end = token.end_pos or 0
         if token.type in _OPENERS:
             depth += 1
