@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Union
 
 from kdsl.source import Span
 
@@ -25,8 +26,20 @@ class Param:
     name: str
 
 
-# A value of a Keras argument; a `Param` only in a block's written form (`Block`).
-PyValue = int | float | bool | str | None | tuple | Param
+@dataclass(frozen=True)
+class Expr:
+    """Arithmetic on block parameters (`4*f`, `f//2`), in a block's written form: the
+    script writes it as Python (`4 * f`); the expanded graph holds its folded value.
+    `operands` are numbers, `Param`s or `Expr`s; one operand for unary minus (`-`)."""
+
+    op: str
+    operands: tuple[int | float | Param | Expr, ...]
+
+
+# A value in a Keras call: a literal, a tuple of values, a Keras object built with
+# arguments (`keras.regularizers.L2(0.01)`, a `KerasCall`) or a dict (`PyDict`); a
+# `Param` only in a block's written form (`Block`).
+PyValue = Union[int, float, bool, str, None, tuple, "KerasCall", "PyDict", Param, Expr]
 # Layers whose call takes several tensors (merges) or a query and a value (attention):
 # never a step of a `keras.Sequential`, even when the graph is a line.
 SEVERAL_INPUTS = frozenset(
@@ -72,8 +85,23 @@ class KerasCall:
     def arg_span(self, name: str) -> Span | None:
         return dict(self.arg_spans).get(name, self.span)
 
+    def __str__(self) -> str:
+        """As a program writes it (`l2(0.01)`), for messages and `--explain` comments."""
+        args = [str(a) for a in self.args] + [f"{k}={v}" for k, v in self.kwargs]
+        return f"{self.written or self.class_name}({', '.join(args)})"
+
     def kwarg(self, name: str, default: PyValue = None) -> PyValue:
         return dict(self.kwargs).get(name, default)
+
+
+@dataclass(frozen=True)
+class PyDict:
+    """`{0: 1.0, 1: 5.0}` (`class_weight`): a dict, kept hashable like every value here."""
+
+    items: tuple[tuple[PyValue, PyValue], ...]
+
+    def __str__(self) -> str:
+        return "{" + ", ".join(f"{key}: {value}" for key, value in self.items) + "}"
 
 
 @dataclass(frozen=True)
@@ -228,6 +256,9 @@ class Model:
     # Each block instance (`Node.scope`'s names) → the call that made it, in words
     # (``in `stage` at 10:6``), for messages about a spot in a block's body.
     instance_sites: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    # The `callbacks` section's Keras callbacks (`keras.callbacks.EarlyStopping(...)`),
+    # passed to `fit` with those the `fit` options add.
+    callbacks: tuple[KerasCall, ...] = ()
 
     def __post_init__(self) -> None:
         """A malformed graph is a bug in whatever built it: say so at once, not later in a
@@ -324,6 +355,12 @@ class Model:
 
     def fit_option(self, name: str, default: PyValue = None) -> PyValue:
         return dict(self.fit).get(name, default)
+
+    def with_callback(self, callback: KerasCall) -> Model:
+        """The model with `callback` instead of any of its class in the `callbacks`
+        section: how `kdsl run --tensorboard DIR` means `callbacks tensorboard DIR`."""
+        kept = tuple(c for c in self.callbacks if c.class_name != callback.class_name)
+        return replace(self, callbacks=(*kept, callback))
 
     def with_fit(self, **options: PyValue) -> Model:
         """The model with these `fit` options set; `None` leaves an option as it was.

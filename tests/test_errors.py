@@ -403,6 +403,10 @@ EXTRA_PROGRAMS: list[str] = [
     "input 4x6 -> groupnormalization groups=4; adam; mse",
     "input (5, None) -> lstm 3; adam; mse",
     "dense 3 in 4 -> flatten -> dense 1; adam; mse",
+    "dense 3 softmax in 4; adam; categorical_crossentropy; fit class_weight=3",
+    "dense 3 softmax in 4; adam; categorical_crossentropy; fit sample_weight=1",
+    "dense 3 softmax in 4; adam; categorical_crossentropy; fit class_weight={0: 2} "
+    "sample_weight=true",
 ]
 
 # Places that make a diagnostic no program reaches, and why.

@@ -476,7 +476,7 @@ def _contexts() -> list[tuple[str, Callable[[], list[str]]]]:
         return lambda: keywords + [n for n in lsp.FIT_CALLBACKS if n not in given]
 
     nothing: Callable[[], list[str]] = list
-    every_head = ("optimizer", "loss", "metrics", "fit")
+    every_head = ("optimizer", "loss", "metrics", "fit", "callbacks")
     return [
         # the layer chain
         ("", layers(first=True)),
@@ -530,11 +530,11 @@ def _contexts() -> list[tuple[str, Callable[[], list[str]]]]:
         ("dense 3; ", names("optimizer", every_head)),
         ("dense 3 (1; ", names("optimizer", every_head)),
         ("dense 3; ad", names("optimizer", every_head)),
-        ("dense 3; adam; ", names("loss", ("loss", "metrics", "fit"))),
-        ("dense 3;\nadam;\n# the loss\n", names("loss", ("loss", "metrics", "fit"))),
-        ("dense 3; adam; mse; ", names(None, ("metrics", "fit"))),
-        ("dense 3; adam; mse; metrics; ", names(None, ("fit",))),
-        ("dense 3; loss mse; ", names("optimizer", ("optimizer", "metrics", "fit"))),
+        ("dense 3; adam; ", names("loss", ("loss", "metrics", "fit", "callbacks"))),
+        ("dense 3;\nadam;\n# the loss\n", names("loss", ("loss", "metrics", "fit", "callbacks"))),
+        ("dense 3; adam; mse; ", names(None, ("metrics", "fit", "callbacks"))),
+        ("dense 3; adam; mse; metrics; ", names(None, ("fit", "callbacks"))),
+        ("dense 3; loss mse; ", names("optimizer", ("optimizer", "metrics", "fit", "callbacks"))),
         ("dense 3; optimizer ", names("optimizer")),
         ("dense 3; optimizer ad", names("optimizer")),
         ("dense 3; adam; mse; metrics ", names("metrics")),
@@ -556,7 +556,14 @@ def _contexts() -> list[tuple[str, Callable[[], list[str]]]]:
         ("dense 3; fit shuffle=", lambda: ["true", "false"]),
         ("dense 3; fit epochs=", nothing),
         ("dense 3; fit epochs=(", nothing),
-        ("dense 3; adam; mse; metrics; fit; ", nothing),
+        ("dense 3; adam; mse; metrics; fit; ", lambda: ["callbacks"]),
+        ("dense 3; adam; mse; metrics; fit; callbacks; ", nothing),
+        ("dense 3; adam; mse; callbacks ", names("callbacks")),
+        ("dense 3; adam; mse; callbacks csv_logger, ", names("callbacks")),
+        (
+            "dense 3; adam; mse; callbacks early_stopping ",
+            lambda: _labels(lsp._keywords(catalog.callbacks["early_stopping"], set())),
+        ),
         ("dense 3; nadamx ", nothing),
         ("dense 3; adam; mse # the loss", nothing),
     ]

@@ -441,6 +441,8 @@ def _function(
     def write_value(value: ir.PyValue) -> str:
         if isinstance(value, ir.Param):
             return names[value.name]
+        if isinstance(value, ir.Expr):
+            return _expression(value, write_value)
         if isinstance(value, tuple) and any(isinstance(item, ir.Param) for item in value):
             items = [write_value(item) for item in value]
             return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
@@ -486,6 +488,19 @@ def _shared_model(
     output = writer.variables[block.output]
     body.append(Statement(f"return keras.Model(inputs, {output}, name={literal(block.name)})"))
     return Function(f"build_{name}", "", block, body)
+
+
+def _expression(expr: ir.Expr, write_value: ValueWriter) -> str:
+    """Arithmetic on parameters as Python (`4 * f`), nested operations in parentheses."""
+
+    def operand(value) -> str:
+        text = _expression(value, write_value) if isinstance(value, ir.Expr) else write_value(value)
+        return f"({text})" if isinstance(value, ir.Expr) and value.operands[1:] else text
+
+    if len(expr.operands) == 1:
+        return f"-{operand(expr.operands[0])}"
+    left, right = expr.operands
+    return f"{operand(left)} {expr.op} {operand(right)}"
 
 
 def _input_names(inputs: Sequence[ir.Input]) -> dict[ir.NodeId, str]:

@@ -59,6 +59,10 @@ def literal(value: ir.PyValue) -> str:
     if isinstance(value, tuple):
         items = [literal(v) for v in value]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    if isinstance(value, ir.KerasCall):  # `keras.regularizers.L2(0.01)`
+        return expression(value)
+    if isinstance(value, ir.PyDict):
+        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items) + "}"
     raise TypeError(f"cannot render {type(value).__name__} as a literal")
 
 
@@ -123,7 +127,7 @@ def _layer_classes(calls: tuple[ir.KerasCall, ...]) -> list[str]:
     while pending:
         call = pending.pop()
         names.add(call.class_name)
-        pending.extend(a for a in call.args if isinstance(a, ir.KerasCall))
+        pending.extend(a for a in call.args if isinstance(a, ir.KerasCall) and a.module == "layers")
     return sorted(names, key=lambda name: (not name.isupper(), name))
 
 
@@ -247,7 +251,7 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
     fit_options = [
         _commented(f"{name}={literal(value)}", comments.get(f"fit:{name}"), 8, mode)
         for name, value in model.fit
-        if name not in ("epochs", "batch_size", *FIT_CALLBACKS)
+        if name not in ("epochs", "batch_size", "sample_weight", *FIT_CALLBACKS)
     ]
     imports = [
         "import keras",
@@ -275,6 +279,8 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
             fit_options=fit_options,
             early_stopping=model.fit_option("early_stopping"),
             reduce_lr_on_plateau=model.fit_option("reduce_lr_on_plateau"),
+            callback_objects=[expression(callback) for callback in model.callbacks],
+            sample_weight=model.fit_option("sample_weight") is True,
             validation_split=bool(model.fit_option("validation_split")),
             shuffle=literal(model.fit_option("shuffle", True) is not False),
             explain=mode.explain,

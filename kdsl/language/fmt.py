@@ -199,14 +199,38 @@ def _argument(node: Tree) -> str:
     return _value(node)
 
 
-def _value(node: Tree) -> str:
+def _value(node: Tree, nested: bool = False) -> str:
+    """A value as written canonically; `nested`: inside brackets, where arithmetic is
+    spaced as in Python (`(1 / 255)`), while outside it stays glued (`1/255`)."""
+    parts = [c for c in node.children if isinstance(c, Tree)]
     if node.data == "tuple":
-        values = [c for c in node.children if isinstance(c, Tree)]
         commas = sum(1 for c in node.children if isinstance(c, Token) and c.type == "COMMA")
-        one_item_comma = "," if len(values) == 1 and commas else ""
-        return "(" + ", ".join(_value(v) for v in values) + one_item_comma + ")"
+        one_item_comma = "," if len(parts) == 1 and commas else ""
+        return "(" + ", ".join(_value(v, True) for v in parts) + one_item_comma + ")"
+    if node.data == "paren":
+        return "(" + _value(parts[0], True) + ")"
+    if node.data == "binop":
+        left, operator, right = node.children
+        space = " " if nested else ""
+        return f"{_value(left, nested)}{space}{operator}{space}{_value(right, nested)}"
+    if node.data == "neg":
+        return "-" + _value(parts[0], nested)
+    if node.data == "value_call":
+        return str(node.children[0]) + ", ".join(_call_arg(a) for a in parts) + ")"
+    if node.data == "dict":
+        pairs = [
+            f"{_value(k, True)}: {_value(v, True)}" for k, v in (p.children[::2] for p in parts)
+        ]
+        return "{" + ", ".join(pairs) + "}"
     (token,) = node.children
     return str(token)
+
+
+def _call_arg(node: Tree) -> str:
+    if node.data == "keyword":
+        name, _, value = node.children
+        return f"{name}={_value(value, True)}"
+    return _value(node, True)
 
 
 @cache

@@ -7,7 +7,7 @@ at once with its exact position.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kdsl.source import Span
 
@@ -38,6 +38,8 @@ class Tuple:
     items: tuple[Value, ...]
     span: Span
     shorthand: bool = False  # written as `3x3` rather than `(3, 3)`
+    # Written `(3)`: v1's one-item tuple, but the number itself inside arithmetic (`-(3)`).
+    grouping: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,46 @@ class Ref:
     span: Span
 
 
-Value = Number | Name | String | Tuple | Ref
+@dataclass(frozen=True)
+class BinOp:
+    """`1/255`, `4*8`, `2**10`: arithmetic, folded by the checker (`fold`) into a number.
+    A node of its own, so a name in it (a block parameter) can be substituted first."""
+
+    op: str  # Python's spelling: + - * / // % **
+    left: Value
+    right: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class Neg:
+    """`-(1/255)`, `-x`: unary minus on what is not a number literal (`-1` is a Number)."""
+
+    operand: Value
+    span: Span
+
+
+@dataclass(frozen=True)
+class ValueCall:
+    """`l2(0.01)`, `random_normal(stddev=0.05)`: a Keras object (an initializer, a
+    regularizer, a constraint, a learning-rate schedule) built with arguments."""
+
+    name: str
+    args: tuple[Positional | Keyword, ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class Dict:
+    """`{0: 1, 1: 5}`: where Keras takes a dict (`class_weight`)."""
+
+    items: tuple[tuple[Value, Value], ...]
+    span: Span
+
+
+Value = Number | Name | String | Tuple | Ref | BinOp | Neg | ValueCall | Dict
+VALUE_TYPES = (Number, Name, String, Tuple, Ref, BinOp, Neg, ValueCall, Dict)
 
 
 @dataclass(frozen=True)

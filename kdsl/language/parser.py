@@ -6,7 +6,7 @@ import ast
 import math
 import warnings
 from functools import cache
-from typing import cast
+from typing import NoReturn, cast
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -24,6 +24,15 @@ _TERMINAL_WORDS = {
     "STRING": "a quoted string",
     "IN": "`in`",
     "REF": "`@name`",
+    "CALLEE": "a call like `l2(0.01)`",
+    "NEG": "`-`",
+    "GPLUS": "`+`",
+    "GMINUS": "`-`",
+    "GSTAR": "`*`",
+    "GSLASH": "`/`",
+    "GDSLASH": "`//`",
+    "GPERCENT": "`%`",
+    "GPOW": "`**`",
     "$END": "the end of the file",
 }
 
@@ -180,6 +189,51 @@ class _Builder(Transformer):
     def tuple(self, meta, children):
         return nodes.Tuple(tuple(c for c in children if c is not None), _span(meta))
 
+    def paren(self, meta, children):
+        """`(1/255)` groups arithmetic; `(3)` stays v1's one-item tuple (a shape `(4)`)."""
+        (inner,) = children
+        if isinstance(inner, nodes.BinOp | nodes.Neg):
+            return inner
+        return nodes.Tuple((inner,), _span(meta), grouping=True)
+
+    def binop(self, meta, children):
+        left, operator, right = children
+        signed = isinstance(left, nodes.Number) and left.text[0] in "+-"  # not `(-2)`
+        left, right, op = _operand(left), _operand(right), str(operator)
+        if op == "**" and signed and isinstance(left, nodes.Number):
+            # `-2**2` is -(2**2) in Python, though the lexer reads `-2` as one number.
+            number = nodes.Number(abs(left.value), left.text[1:], left.span)
+            power = nodes.BinOp(op, number, right, _span(meta))
+            return power if left.text[0] == "+" else nodes.Neg(power, _span(meta))
+        return nodes.BinOp(op, left, right, _span(meta))
+
+    def neg(self, meta, children):
+        return nodes.Neg(_operand(children[-1]), _span(meta))
+
+    def value_call(self, meta, children):
+        callee, *args = children
+        name = str(callee)[:-1]  # the token is the name with its `(`
+        start = _span(callee)
+        name_span = nodes.Span(start.line, start.column, start.line, start.column + len(name))
+        positioned = tuple(
+            nodes.Positional(a, a.span) if _is_value(a) else a for a in args if a is not None
+        )
+        return nodes.ValueCall(name, positioned, _span(meta), name_span)
+
+    def dict(self, meta, children):
+        return nodes.Dict(tuple(c for c in children if c is not None), _span(meta))
+
+    def pair(self, meta, children):
+        key, value = children
+        return (key, value)
+
+
+def _operand(value: nodes.Value) -> nodes.Value:
+    """An operand as Python reads it: `(3)` in `-(3)` or `(3)*2` is the number 3."""
+    if isinstance(value, nodes.Tuple) and value.grouping:
+        return value.items[0]
+    return value
+
 
 class _BadToken(Exception):
     """A token the grammar accepts but whose value cannot be read (a bad escape)."""
@@ -197,7 +251,7 @@ def _int(text: str) -> int | float:
 
 
 def _is_value(item) -> bool:
-    return isinstance(item, nodes.Number | nodes.Name | nodes.String | nodes.Tuple | nodes.Ref)
+    return isinstance(item, nodes.VALUE_TYPES)
 
 
 def parse(source: Source) -> nodes.Program:
@@ -230,27 +284,42 @@ def parse(source: Source) -> nodes.Program:
 
 
 MAX_NESTING = 16
+# Tokens that open and close a nesting level: tuples, calls (`l2(`) and dicts.
+_OPENERS = frozenset({"LPAR", "CALLEE", "LBRACE"})
+_CLOSERS = frozenset({"RPAR", "RBRACE"})
+# Tokens that end one value: operators before them do not count toward the next one's.
+_BETWEEN_VALUES = frozenset({"COMMA", "SEMICOLON", "EQUAL", "COLON", "IN"})
+MAX_OPERATORS = 64
 
 
 def _check_nesting(source: Source) -> None:
-    """Refuse absurd nesting up front, so later passes never hit the recursion limit."""
-    depth = 0
+    """Refuse absurd nesting and absurdly long arithmetic up front, so later passes never
+    hit the recursion limit (a value's tree is as deep as its operators are many)."""
+    depth = operators = 0
+    previous_end = 0
     for token in lark_parser().lex(source.text, dont_ignore=False):
-        if token.type == "LPAR":
+        start = token.start_pos or 0
+        if depth == 0 and (token.type in _BETWEEN_VALUES or start > previous_end):
+            operators = 0  # a new value starts: a new argument or section (brackets
+            # count as one value with all they hold: its tree is as deep as those)
+        previous_end = token.end_pos or 0
+        if token.type in _OPENERS:
             depth += 1
             if depth > MAX_NESTING:
-                raise SourceError(
-                    source,
-                    [
-                        Diagnostic(
-                            f"tuples nest more than {MAX_NESTING} deep",
-                            _span(token),
-                            "no Keras argument needs this; check the parentheses",
-                        )
-                    ],
-                )
-        elif token.type == "RPAR":
+                _refuse(source, token, f"tuples nest more than {MAX_NESTING} deep", "parentheses")
+        elif token.type in _CLOSERS:
             depth -= 1
+        elif token.type in _OPERATOR_TERMINALS | {"NEG"}:
+            operators += 1
+            if operators > MAX_OPERATORS:
+                _refuse(
+                    source, token, f"a value has more than {MAX_OPERATORS} operators", "operators"
+                )
+
+
+def _refuse(source: Source, token: Token, message: str, what: str) -> NoReturn:
+    hint = f"no Keras argument needs this; check the {what}"
+    raise SourceError(source, [Diagnostic(message, _span(token), hint)])
 
 
 def _has_code(text: str) -> bool:
@@ -263,7 +332,12 @@ def _describe_token(token: Token) -> str:
     return f"`{token}`"
 
 
-_VALUE_TERMINALS = {"INT", "FLOAT", "DIMS", "STRING", "NAME", "LPAR"}
+_VALUE_TERMINALS = {"INT", "FLOAT", "DIMS", "STRING", "NAME", "LPAR", "CALLEE", "LBRACE", "NEG"}
+# Arithmetic's operators, said as one word where many are expected.
+_OPERATOR_TERMINALS = {
+    "PLUS", "MINUS", "STAR", "SLASH", "DSLASH", "PERCENT", "POW",
+    "GPLUS", "GMINUS", "GSTAR", "GSLASH", "GDSLASH", "GPERCENT", "GPOW",
+}  # fmt: skip
 
 
 def _expected_words(expected: set[str]) -> str:
@@ -271,10 +345,14 @@ def _expected_words(expected: set[str]) -> str:
     terminals = {t.name: t for t in lark_parser().terminals}
     if len(expected) > 4 and expected & _VALUE_TERMINALS:
         expected = (expected - _VALUE_TERMINALS) | {"VALUE"}
+    if len(expected) > 4 and expected & _OPERATOR_TERMINALS:
+        expected = (expected - _OPERATOR_TERMINALS) | {"OPERATOR"}
     words: list[str] = []
     for name in sorted(expected, key=lambda n: (n == "$END", n)):
         if name == "VALUE":
             word = "an argument"
+        elif name == "OPERATOR":
+            word = "an operator"
         elif name in _TERMINAL_WORDS:
             word = _TERMINAL_WORDS[name]
         elif name in terminals and terminals[name].pattern.type == "str":
@@ -363,10 +441,19 @@ def _end_of_file(source: Source) -> nodes.Span:
     return nodes.Span(last_line, len(text) + 1, last_line, len(text) + 2)
 
 
+_SPACED_OPERATOR_HINT = (
+    "outside parentheses, arithmetic is written without spaces (`4*8`, `1/255`); "
+    "with spaces, put it in parentheses: `(4 * 8)`"
+)
+
+
 def _character_hint(text: str, pos: int) -> str:
     char = text[pos] if pos < len(text) else ""
     if char in "\"'":
         return "a quoted string must close on the same line"
+    spaced = text[pos - 1 : pos].isspace() or text[pos + 1 : pos + 2].isspace()
+    if char and char in "*/%+-" and spaced:
+        return _SPACED_OPERATOR_HINT
     if char.isdigit() or char in "+-.":
         return "numbers look like `3`, `0.5` or `1e-3`; shapes like `28x28x1`; `->` joins layers"
     if char == ">":
@@ -383,4 +470,10 @@ def _token_hint(token: Token, expected: set[str]) -> str:
         return "a layer, optimizer or loss starts with its name, e.g. `dense 3 relu`"
     if token.type == "EQUAL":
         return "keyword arguments are written `name=value`, with a name before `=`"
+    if token.type in _OPERATOR_TERMINALS:
+        return _SPACED_OPERATOR_HINT
+    if token.type == "COLON":
+        return "keyword arguments are written `name=value`; `:` is for a dict's `{0: 1}`"
+    if token.type in {"INT", "FLOAT"} and str(token)[0] in "+-" and "MINUS" in expected:
+        return f"`{token}` reads as a signed number: write `{str(token)[0]} {str(token)[1:]}`"
     return "sections are separated by `;`, layers by `->`, metrics by `,`"

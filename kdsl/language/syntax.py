@@ -25,7 +25,7 @@ INPUT = "input"
 # Named sections, in the order the README lists them.
 # The sections that name Keras objects (`compile`'s arguments), then `fit`'s options.
 COMPILE_SECTIONS = ("optimizer", "loss", "metrics")
-SECTION_NAMES = (*COMPILE_SECTIONS, "fit")
+SECTION_NAMES = (*COMPILE_SECTIONS, "fit", "callbacks")
 # The words that start a section or the chain without being a Keras name.
 SECTION_HEADS = frozenset({INPUT, *SECTION_NAMES})
 # Bare words that are Python constants rather than names.

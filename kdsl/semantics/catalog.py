@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -145,6 +145,18 @@ FIT_CALLBACKS = {
     "reduce_lr_on_plateau": "ReduceLROnPlateau",
 }
 
+# The one positional argument of a callback that writes somewhere: where.
+CALLBACK_POSITIONAL = {
+    "model_checkpoint": ("filepath",),
+    "csv_logger": ("filename",),
+    "tensorboard": ("log_dir",),
+    "backup_and_restore": ("backup_dir",),
+}
+# Callback arguments naming a quantity `fit` logs (`val_loss`, `val_mae`), and the words
+# `mode` takes.
+MONITOR_PARAMS = frozenset({"monitor"})
+MONITOR_MODES = ("auto", "min", "max")
+
 # Input dtypes accepted by `input SHAPE dtype=...`.
 DTYPES = (
     "float16", "bfloat16", "float32", "float64",
@@ -245,6 +257,12 @@ class Catalog:
     metrics: dict[str, Entry]
     metric_aliases: dict[str, str]
     fit: Entry  # `Model.fit`'s keyword arguments, as an entry's params
+    # Objects a program builds as a value (`l2(0.01)`): each name's entry, whose
+    # `category` is the Keras module (`regularizers`, `optimizers.schedules`) and whose
+    # `positional` is every parameter, in Keras's order, as Python binds them.
+    value_calls: dict[str, Entry] = field(default_factory=dict)
+    # The callbacks a `callbacks` section lists (`early_stopping patience=3`).
+    callbacks: dict[str, Entry] = field(default_factory=dict)
 
     def layer(self, name: str) -> Entry | None:
         key = self.layer_aliases.get(name, name)
@@ -269,6 +287,16 @@ class Catalog:
             "loss": ("losses", self.losses, self.loss_aliases),
             "metrics": ("metrics", self.metrics, self.metric_aliases),
         }[section]
+
+
+# What each module's objects are, in words; which of a layer's arguments take them is
+# said by the argument's name (`Catalog.object_names`), and schedules go in `learning_rate`.
+VALUE_CALL_KINDS = {
+    "initializers": "initializer",
+    "regularizers": "regularizer",
+    "constraints": "constraint",
+    "optimizers.schedules": "learning-rate schedule",
+}
 
 
 def by_class(entries: dict[str, Entry], class_name: str | None) -> Entry | None:
@@ -321,6 +349,26 @@ def load() -> Catalog:
         metrics=entries("metrics"),
         metric_aliases=dict(raw["metric_aliases"]),
         fit=Entry("fit", "fit", _params(raw["fit"]["params"]), shorthand=False),
+        value_calls={
+            key: _object_entry(key, e, tuple(p["name"] for p in e["params"]), e["module"])
+            for key, e in raw.get("value_calls", {}).items()
+        },
+        callbacks={
+            key: _object_entry(key, e, CALLBACK_POSITIONAL.get(key, ()), "callbacks")
+            for key, e in raw.get("callbacks", {}).items()
+        },
+    )
+
+
+def _object_entry(key: str, raw: dict, positional: tuple[str, ...], module: str) -> Entry:
+    """A value call's or a callback's entry: always an object, `category` its module."""
+    return Entry(
+        key,
+        raw["class"],
+        _params(raw["params"]),
+        shorthand=False,
+        positional=positional,
+        category=module,
     )
 
 

@@ -23,7 +23,9 @@ from kdsl.semantics.catalog import (
     DTYPES,
     FIT_CALLBACKS,
     FORBIDDEN_LAYER_KWARGS,
+    MONITOR_MODES,
     NEVER_NONE,
+    VALUE_CALL_KINDS,
     WRAPPER_CLASSES,
     Catalog,
     Entry,
@@ -68,6 +70,13 @@ _SECTION_ORDER_HINT = (
     "after the layers come the optimizer, then the loss, then `metrics ...`: "
     "`; adam; mse; metrics mae`; named sections go in any order: `loss mse; optimizer adam`"
 )
+_DIVIDE_HINT = "`/` always gives a float (Python's rule): divide whole numbers with `//`"
+# `fit` options about the data that Keras takes as `fit` arguments but kdsl's catalog
+# leaves out (they are not values): class weights, written as a dict, and whether to
+# pass the data's `sample_weight` array.
+_DATA_OPTIONS = ("class_weight", "sample_weight")
+# Sections that take a `,`-separated list of calls.
+_LIST_SECTIONS = ("metrics", "callbacks")
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
 # What TensorFlow accepts as a layer name (it becomes a name scope).
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -128,7 +137,156 @@ class _Checker:
                 "tensors go to merge layers (`add @x`), attention (`value=@x`) and blocks",
             )
             return None
+        if isinstance(value, nodes.BinOp | nodes.Neg):
+            return self.fold(value, what)
+        if isinstance(value, nodes.ValueCall):
+            return self.value_call(value, what)
+        if isinstance(value, nodes.Dict):
+            return ir.PyDict(
+                tuple((self.value(k, what), self.value(v, what)) for k, v in value.items)
+            )
         return tuple(self.value(item, what) for item in value.items)
+
+    def fold(self, value: nodes.Value, what: str) -> int | float:
+        """Arithmetic (`1/255`, `2**10`, `-(4*8)`) folded into the number Keras gets, by
+        Python's rules: whole numbers stay whole except under `/`. Infinity after an
+        error, which is said here (the callers treat infinity as "said": `too_large`).
+
+        The one place arithmetic means something: a block parameter in it (`4*f`) is
+        substituted before this runs."""
+        if self.symbolic and _mentions(value, self.symbolic):
+            return _expression(value)  # type: ignore[return-value]  # the written form's
+        if isinstance(value, nodes.Number):
+            if isinstance(value.value, float) and not math.isfinite(value.value):
+                self.too_large(value, what)
+            return value.value
+        if isinstance(value, nodes.Neg):
+            return -self.fold(value.operand, what)
+        if not isinstance(value, nodes.BinOp):
+            shown = value.name if isinstance(value, nodes.Name | nodes.ValueCall) else None
+            self.error(
+                f"arithmetic takes numbers, not {f'`{shown}`' if shown else 'this'}",
+                value.span,
+                "operands are numbers or parenthesized arithmetic, e.g. `1/255` or `(4 * 8)`",
+            )
+            return math.inf
+        left, right = self.fold(value.left, what), self.fold(value.right, what)
+        if not (math.isfinite(left) and math.isfinite(right)):
+            return math.inf  # said about an operand
+        result = _apply(value.op, left, right)
+        if isinstance(result, str):
+            self.error(f"`{_arith_text(value)}` {result}", value.span, _ARITH_HINTS[result])
+            return math.inf
+        return result
+
+    def value_call(self, call: nodes.ValueCall, what: str) -> ir.KerasCall | None:
+        """`l2(0.01)`, `exponential_decay(0.01, decay_steps=1000, decay_rate=0.9)`: a Keras
+        object built with arguments bound as Python binds them (positionally in Keras's
+        order, or by name), checked against its constructor; None after an error."""
+        entry = self.catalog.value_calls.get(call.name)
+        if entry is None:
+            snake = sorted(name for name in self.catalog.value_calls if name.islower())
+            self.error(
+                f"unknown initializer, regularizer, constraint or schedule `{call.name}(...)`",
+                call.name_span,
+                did_you_mean(call.name, list(self.catalog.value_calls))
+                or f"known: {', '.join(snake[:12])}, ...",
+            )
+            return None
+        args: list[ir.PyValue] = []
+        kwargs: dict[str, ir.PyValue] = {}
+        spans: dict[str, nodes.Span] = {}
+        said = len(self.diagnostics)
+        for arg in call.args:
+            if isinstance(arg, nodes.Positional):
+                if kwargs:
+                    self.error(
+                        f"a positional argument of `{call.name}` after a keyword one",
+                        arg.span,
+                        "as in Python, write positional arguments first",
+                    )
+                    continue
+                if len(args) >= len(entry.positional):
+                    self.error(
+                        f"`{call.name}` takes at most {len(entry.positional)} positional "
+                        f"argument{'s' if len(entry.positional) > 1 else ''}",
+                        arg.span,
+                        f"`{call.name}` takes " + _param_list(entry),
+                    )
+                    continue
+                name, span = entry.positional[len(args)], arg.span
+            else:
+                name, span = arg.name, arg.name_span
+                if entry.param(name) is None:
+                    self.error(
+                        f"`{call.name}` has no argument `{name}`",
+                        span,
+                        did_you_mean(name, entry.positional)
+                        or f"`{call.name}` takes " + _param_list(entry),
+                    )
+                    continue
+                if name in spans:
+                    self.error(
+                        f"`{name}` of `{call.name}` is given twice", span, "give each argument once"
+                    )
+                    continue
+            value = self.value(arg.value, f"`{name}` of `{call.name}`")
+            if isinstance(value, ir.KerasCall | ir.PyDict):
+                self.error(
+                    f"`{name}` of `{call.name}` takes a number, a name or a tuple, "
+                    "not a call or a dict",
+                    arg.value.span,
+                    f"`{call.name}` takes " + _param_list(entry),
+                )
+                continue
+            self.check_type(call.name, entry.param(name), value, arg.value.span)
+            spans[name] = arg.value.span
+            if isinstance(arg, nodes.Positional):
+                args.append(value)
+            else:
+                kwargs[name] = value
+        missing = [p for p in entry.required if p not in spans]
+        if missing and len(self.diagnostics) == said:
+            self.error(
+                f"`{call.name}` needs {' and '.join(f'`{m}`' for m in missing)}",
+                call.span,
+                f"e.g. `{call.name}({', '.join(f'{m}=...' for m in missing)})`",
+            )
+        if len(self.diagnostics) > said:
+            return None
+        return ir.KerasCall(
+            module=entry.category,
+            class_name=entry.class_name,
+            args=tuple(args),
+            kwargs=tuple(kwargs.items()),
+            span=call.span,
+            written=call.name,
+            arg_spans=tuple(spans.items()),
+        )
+
+    def check_object(self, owner: str, name: str, value: ir.KerasCall, span: nodes.Span) -> None:
+        """A Keras object (`l2(0.01)`) goes where Keras takes one of its kind: an
+        initializer in `*_initializer=`, ..., a learning-rate schedule in `learning_rate`."""
+        kind = VALUE_CALL_KINDS[value.module]
+        objects = self.catalog.object_names(name)
+        wanted = (
+            objects[0] if objects else "learning-rate schedule" if name == "learning_rate" else None
+        )
+        if wanted == kind:
+            return
+        where = {
+            "initializer": "`kernel_initializer=`",
+            "regularizer": "`kernel_regularizer=`",
+            "constraint": "`kernel_constraint=`",
+            "learning-rate schedule": "the optimizer's learning rate: `adam cosine_decay(...)`",
+        }[kind]
+        self.error(
+            f"`{value.written}(...)` is {with_article(kind)}, "
+            f"but `{name}` of `{owner}` takes "
+            + (with_article(wanted) if wanted else "no Keras object"),
+            span,
+            f"{with_article(kind)} goes in {where}",
+        )
 
     def too_large(self, number: nodes.Number, what: str) -> None:
         """A literal beyond what kdsl reads: a whole number of over 64 digits, or a float
@@ -151,6 +309,11 @@ class _Checker:
     def shape(self, value: nodes.Value) -> ir.Dims | None:
         """`4`, `28x28x1`, `(None, 128)` → a shape tuple without the batch dimension."""
         hint = "a shape is `4`, `28x28x1`, `(28, 28, 1)` or `(None, 128)`"
+        if isinstance(value, nodes.BinOp | nodes.Neg):  # `in 2**10`: one size
+            folded = self.fold(value, "a shape's size")
+            value = nodes.Number(folded, show_value(folded), value.span)
+            if folded == math.inf:
+                return None  # said by `fold`
         if isinstance(value, nodes.Number) and not isinstance(value.value, float):
             dims: tuple = (value.value,)
             spans = [value.span]
@@ -175,7 +338,15 @@ class _Checker:
 
     def check_arg(self, owner: str, name: str, value: ir.PyValue, span: nodes.Span) -> None:
         """Checks the few argument kinds whose meaning kdsl knows for every owner."""
-        if name in ACTIVATION_PARAMS and value is not None:
+        if isinstance(value, ir.KerasCall):
+            self.check_object(owner, name, value, span)
+        elif isinstance(value, ir.PyDict) and (owner, name) != ("fit", "class_weight"):
+            self.error(
+                f"`{name}` of `{owner}` does not take a dict",
+                span,
+                "a dict is for `fit class_weight={0: 1, 1: 5}`",
+            )
+        elif name in ACTIVATION_PARAMS and value is not None:
             known = self.catalog.activations
             if not isinstance(value, str) or value not in known:
                 self.error(
@@ -216,7 +387,9 @@ class _Checker:
             self.error(
                 f"`{name}` of `{owner}` must be a whole number ≥ 1, not `{show_value(value)}`",
                 span,
-                f"e.g. `{name}=32`",
+                _DIVIDE_HINT
+                if isinstance(value, float) and value.is_integer()
+                else f"e.g. `{name}=32`",
             )
         elif name in _FRACTIONS and (
             type(value) not in (int, float) or not 0 <= value < 1  # type: ignore[operator]
@@ -235,6 +408,8 @@ class _Checker:
         the value must be one too."""
         if param is None or (value is None and param.name not in NEVER_NONE):
             return
+        if isinstance(value, ir.KerasCall | ir.PyDict):
+            return  # `check_arg` said all there is
         if self.catalog.object_names(param.name) is not None:
             return  # a name from Keras's catalog: `check_arg` said all there is
         default = param.kind
@@ -303,7 +478,9 @@ class _Checker:
                         )
                     continue
                 name, span = positional[index], arg.span
-                if name in ACTIVATION_PARAMS and isinstance(arg.value, nodes.Number | nodes.Tuple):
+                if name in ACTIVATION_PARAMS and isinstance(
+                    arg.value, nodes.Number | nodes.Tuple | nodes.BinOp | nodes.Neg
+                ):
                     self.not_an_activation(call, entry, index, arg.value)
                     ok = False
                     continue
@@ -400,7 +577,11 @@ class _Checker:
         return None
 
     def not_an_activation(
-        self, call: nodes.Call, entry: Entry, index: int, value: nodes.Number | nodes.Tuple
+        self,
+        call: nodes.Call,
+        entry: Entry,
+        index: int,
+        value: nodes.Number | nodes.Tuple | nodes.BinOp | nodes.Neg,
     ) -> None:
         """`conv2d 64 5 (2, 2)`: a number or tuple where kdsl takes the activation, most
         likely Keras's own positional argument there (`strides`), which kdsl takes by name."""
@@ -685,11 +866,11 @@ class _Checker:
             spans[kind] = section.span  # tried, even if broken: no "missing" error on top
             if calls is None:
                 continue
-            if kind != "metrics" and len(calls) > 1:
+            if kind not in _LIST_SECTIONS and len(calls) > 1:
                 self.error(
                     f"the {kind} section takes one {kind}, not a list",
                     calls[1].span,
-                    "only `metrics` takes a `,`-separated list",
+                    "only `metrics` and `callbacks` take a `,`-separated list",
                 )
                 continue
             found[kind] = calls
@@ -714,6 +895,7 @@ class _Checker:
                 "optimizer": "optimizer adam 0.001",
                 "loss": "loss mse",
                 "metrics": "metrics accuracy, auc",
+                "callbacks": "callbacks early_stopping patience=3, csv_logger log.csv",
             }
             self.error(f"`{kind}` needs a name after it", head.span, f"e.g. `{examples[kind]}`")
             return None
@@ -722,7 +904,7 @@ class _Checker:
         return [first, *rest]
 
     def fit(self, call: nodes.Call) -> tuple[tuple[str, ir.PyValue], ...]:
-        params = {p.name for p in self.catalog.fit.params} | set(FIT_CALLBACKS)
+        params = {p.name for p in self.catalog.fit.params} | set(FIT_CALLBACKS) | set(_DATA_OPTIONS)
         options: dict[str, ir.PyValue] = {}
         for arg in call.args:
             if not isinstance(arg, nodes.Keyword):
@@ -761,6 +943,18 @@ class _Checker:
                         arg.value.span,
                         "0 is silent, 1 a progress bar, 2 one line per epoch",
                     )
+            elif arg.name == "sample_weight":
+                if not isinstance(value, bool):
+                    self.error(
+                        f"`sample_weight` is true or false, not `{show_value(value)}`",
+                        arg.value.span,
+                        "`fit sample_weight=true` weighs each training row by the data's "
+                        "`sample_weight` array",
+                    )
+                    continue
+            elif arg.name == "class_weight":
+                if not self.class_weight(arg.value, value):
+                    continue
             elif arg.name == "initial_epoch":
                 if type(value) is not int or value < 0:
                     self.error(
@@ -772,7 +966,139 @@ class _Checker:
                 self.check_arg("fit", arg.name, value, arg.value.span)
                 self.check_type("fit", self.catalog.fit.param(arg.name), value, arg.value.span)
             options[arg.name] = value
+        if "class_weight" in options and options.get("sample_weight") is True:
+            self.error(
+                "`class_weight` and `sample_weight` cannot both be given: Keras refuses that",
+                call.span,
+                "weigh each row by its class in the `sample_weight` array instead",
+            )
         return tuple(options.items())
+
+    def callbacks(
+        self,
+        calls: list[nodes.Call],
+        metrics: tuple[ir.CompileArg, ...],
+        fit: tuple[tuple[str, ir.PyValue], ...],
+    ) -> tuple[ir.KerasCall, ...]:
+        """The `callbacks` section: each a Keras callback with its checked arguments; what
+        it monitors must be a quantity `fit` logs (the loss or a metric of `metrics`,
+        `val_` before it for the validation data's, which `kdsl run` checks is there)."""
+        found: list[ir.KerasCall] = []
+        first: dict[str, nodes.Call] = {}
+        for call in calls:
+            entry = self.catalog.callbacks.get(call.name)
+            if entry is None:
+                self.error(
+                    f"unknown callback `{call.name}`",
+                    call.name_span,
+                    did_you_mean(call.name, list(self.catalog.callbacks))
+                    or f"callbacks: {', '.join(self.catalog.callbacks)}",
+                )
+                continue
+            if call.name in first or call.name in dict(fit):
+                where = (
+                    f"at line {first[call.name].span.line}" if call.name in first else "in `fit`"
+                )
+                self.error(
+                    f"the callback `{call.name}` is given twice",
+                    call.name_span,
+                    f"it is already {where}: keep one",
+                )
+                continue
+            first[call.name] = call
+            for arg in call.args:
+                if isinstance(arg, nodes.InputShape):
+                    self.error(
+                        "`in` is only for the first layer, not for a callback",
+                        arg.span,
+                        "give the input shape on the first layer, e.g. `dense 8 in 4`",
+                    )
+            bound = self.bind(call, entry, "callback", call.args)
+            if bound is None:
+                continue
+            if self.monitored(bound, metrics):
+                found.append(_with_module(bound, "callbacks"))
+        return tuple(found)
+
+    def monitored(self, callback: ir.KerasCall, metrics: tuple[ir.CompileArg, ...]) -> bool:
+        """Whether a callback's `monitor` names a quantity `fit` logs and its `mode` is
+        Keras's; says what is wrong otherwise."""
+        ok = True
+        mode = callback.kwarg("mode")
+        if mode is not None and mode not in MONITOR_MODES:
+            self.error(
+                f"`mode` of `{callback.written}` is auto, min or max, not `{show_value(mode)}`",
+                callback.arg_span("mode") or callback.span or _NOWHERE,
+                "`min` when lower is better (a loss), `max` for accuracy; `auto` guesses",
+            )
+            ok = False
+        monitor = callback.kwarg("monitor")
+        if monitor is None or not isinstance(monitor, str):
+            return ok
+        logged = ["loss", *(_metric_name(metric) for metric in metrics)]
+        name = monitor.removeprefix("val_")
+        if name not in logged:
+            quantities = [*logged, *(f"val_{q}" for q in logged)]
+            self.error(
+                f"`{callback.written}` monitors `{monitor}`, which `fit` does not log: "
+                f"the model has no metric `{name}`",
+                callback.arg_span("monitor") or callback.span or _NOWHERE,
+                f"add it: `metrics {name}`; or monitor one of {', '.join(quantities)}",
+            )
+            ok = False
+        return ok
+
+    def without_none(self, calls: list[nodes.Call]) -> list[nodes.Call]:
+        """`metrics none`: no metrics at all, not even the default `accuracy` a
+        cross-entropy loss gets; `none` among other metrics is an error."""
+        nones = [call for call in calls if call.name in ("none", "None")]
+        if not nones:
+            return calls
+        if len(calls) > 1 or nones[0].args:
+            self.error(
+                "`none` means no metrics: it stands alone",
+                nones[0].span,
+                "write `metrics none` for no metrics, or list the metrics you want",
+            )
+        return []
+
+    def class_weight(self, written: nodes.Value, value: ir.PyValue) -> bool:
+        """`class_weight={0: 1, 1: 5}`: class ids (whole numbers ≥ 0, each once) to
+        weights > 0. Whether the labels have each class is for `kdsl run` to see."""
+        example = "e.g. `class_weight={0: 1, 1: 5}`: class 1 counts five times as much"
+        if not isinstance(value, ir.PyDict) or not isinstance(written, nodes.Dict):
+            self.error(
+                f"`class_weight` is a dict of class ids to weights, not `{show_value(value)}`",
+                written.span,
+                example,
+            )
+            return False
+        ok = True
+        seen: set[ir.PyValue] = set()
+        for (key, weight), (key_node, weight_node) in zip(value.items, written.items, strict=True):
+            if type(key) is not int or key < 0:
+                self.error(
+                    f"a class id is a whole number ≥ 0, not `{show_value(key)}`",
+                    key_node.span,
+                    example,
+                )
+                ok = False
+            elif key in seen:
+                self.error(
+                    f"class {key} is given twice in `class_weight`",
+                    key_node.span,
+                    "give each class's weight once",
+                )
+                ok = False
+            seen.add(key)
+            if type(weight) not in (int, float) or weight <= 0:  # type: ignore[operator]
+                self.error(
+                    f"a class weight is a number > 0, not `{show_value(weight)}`",
+                    weight_node.span,
+                    "a weight scales the class's share of the loss; leave a class out for 1",
+                )
+                ok = False
+        return ok
 
 
 # What `analyze` does with an error found in the shapes: "raise" it (with every other
@@ -853,7 +1179,7 @@ def _resolve(
         )
     metrics: list[ir.CompileArg] = []
     first_of: dict[tuple, nodes.Call] = {}  # each metric's first call, by what it compiles to
-    for call in found.get("metrics", []):
+    for call in checker.without_none(found.get("metrics", [])):  # `metrics none`: none
         metric, key = checker.compile_arg(call, "metric", *c.compile_table("metrics"))
         if metric is None:
             continue
@@ -888,6 +1214,7 @@ def _resolve(
             "name the output: `metrics @price mae`",
         )
     fit = checker.fit(found["fit"][0]) if "fit" in found else ()
+    callbacks = checker.callbacks(found.get("callbacks", []), tuple(metrics), fit)
 
     if any(d.severity == "error" for d in checker.diagnostics):
         raise SourceError(source, checker.diagnostics)
@@ -910,6 +1237,7 @@ def _resolve(
         blocks=per_output.blocks,
         program=per_output.program,
         instance_sites=per_output.sites,
+        callbacks=callbacks,
     )
     if warnings is not None:
         warnings.extend(checker.diagnostics)
@@ -1210,6 +1538,105 @@ def _with_block_notes(model: ir.Model, diagnostics: list[Diagnostic]) -> list[Di
             diagnostic = dataclasses.replace(diagnostic, notes=notes)
         said.setdefault((diagnostic.message, diagnostic.span, diagnostic.severity), diagnostic)
     return list(said.values())
+
+
+# Whole numbers beyond this are refused, as literals of more than 64 digits are.
+_LARGEST_WHOLE = 10**64
+_LARGEST_BITS = math.log2(_LARGEST_WHOLE)
+_ARITH_HINTS = {
+    "divides by zero": "check the divisor; Keras would fail on the same Python",
+    "is too large": "kdsl reads whole numbers of up to 64 digits and floats up to about 1.8e308",
+    "is not a real number": "a fractional power of a negative number is complex; Keras takes "
+    "real numbers",
+}
+
+
+def _apply(op: str, left: int | float, right: int | float) -> int | float | str:
+    """`left op right` as Python computes it, or what is wrong with it (a key of
+    `_ARITH_HINTS`). Bounded: a power whose result would exceed the largest whole number
+    is refused before it is computed, so folding never takes long."""
+    try:
+        if op == "**":
+            whole = isinstance(left, int) and isinstance(right, int) and right > 0
+            if whole and abs(left) > 1 and right * math.log2(abs(left)) > _LARGEST_BITS:
+                return "is too large"
+            result = left**right
+        elif op == "+":
+            result = left + right
+        elif op == "-":
+            result = left - right
+        elif op == "*":
+            result = left * right
+        elif op == "/":
+            result = left / right
+        elif op == "//":
+            result = left // right
+        else:
+            result = left % right
+    except ZeroDivisionError:
+        return "divides by zero"
+    except OverflowError:
+        return "is too large"
+    if isinstance(result, complex):
+        return "is not a real number"
+    if isinstance(result, int) and abs(result) >= _LARGEST_WHOLE:
+        return "is too large"
+    if isinstance(result, float) and not math.isfinite(result):
+        return "is too large"  # finite operands: an overflow to infinity
+    return result
+
+
+def _arith_text(value: nodes.Value) -> str:
+    """Arithmetic as Python writes it (`1 / 255`), for messages; shortened if long."""
+
+    def text(node: nodes.Value) -> str:
+        if isinstance(node, nodes.BinOp):
+            return f"({text(node.left)} {node.op} {text(node.right)})"
+        if isinstance(node, nodes.Neg):
+            return f"-{text(node.operand)}"
+        if isinstance(node, nodes.Number):
+            return f"({node.text})" if node.text[0] in "+-" else node.text
+        return "..."
+
+    written = text(value)
+    written = written[1:-1] if isinstance(value, nodes.BinOp) else written
+    return written if len(written) <= 40 else written[:37] + "..."
+
+
+# Where a diagnostic goes when the checker made the call itself (never: calls have spans).
+_NOWHERE = nodes.Span(1, 1, 1, 2)
+
+
+def _metric_name(metric: ir.CompileArg) -> str:
+    """The name `fit` logs a metric under: the string as written (Keras names a metric
+    given by name so), or an object's `name=`, else its kdsl name (`auc`)."""
+    if metric.call is None:
+        return str(metric.shorthand)
+    return str(metric.call.kwarg("name") or metric.call.written)
+
+
+def _mentions(value: nodes.Value, names: frozenset[str]) -> bool:
+    """Whether arithmetic reads one of these block parameters."""
+    if isinstance(value, nodes.Name):
+        return value.name in names
+    if isinstance(value, nodes.BinOp):
+        return _mentions(value.left, names) or _mentions(value.right, names)
+    if isinstance(value, nodes.Neg):
+        return _mentions(value.operand, names)
+    return False
+
+
+def _expression(value: nodes.Value) -> ir.PyValue:
+    """Arithmetic on block parameters as the written form keeps it (`ir.Expr`)."""
+    if isinstance(value, nodes.Name):
+        return ir.Param(value.name)
+    if isinstance(value, nodes.BinOp):
+        return ir.Expr(value.op, (_expression(value.left), _expression(value.right)))  # type: ignore[arg-type]
+    if isinstance(value, nodes.Neg):
+        return ir.Expr("-", (_expression(value.operand),))  # type: ignore[arg-type]
+    if isinstance(value, nodes.Number):
+        return value.value
+    return None
 
 
 def _finite(value: ir.PyValue) -> bool:

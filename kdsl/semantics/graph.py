@@ -693,6 +693,25 @@ class GraphBuilder:
         if isinstance(value, nodes.Tuple):
             items = tuple(self.substitute(item, scope) for item in value.items)
             return dataclasses.replace(value, items=items)
+        if isinstance(value, nodes.BinOp):
+            return dataclasses.replace(
+                value,
+                left=self.substitute(value.left, scope),
+                right=self.substitute(value.right, scope),
+            )
+        if isinstance(value, nodes.Neg):
+            return dataclasses.replace(value, operand=self.substitute(value.operand, scope))
+        if isinstance(value, nodes.ValueCall):
+            args = tuple(
+                dataclasses.replace(arg, value=self.substitute(arg.value, scope))
+                for arg in value.args
+            )
+            return dataclasses.replace(value, args=args)
+        if isinstance(value, nodes.Dict):
+            pairs = tuple(
+                (self.substitute(k, scope), self.substitute(v, scope)) for k, v in value.items
+            )
+            return dataclasses.replace(value, items=pairs)
         return value
 
     def substitute_call(self, call: nodes.Call, scope: _Scope) -> nodes.Call:

@@ -381,6 +381,65 @@ def _object_names(module: Any, base_name: str) -> list[str]:
     return names
 
 
+# ------------------------------------------------ objects built as values (issue 14)
+
+# The Keras modules whose objects a program builds with arguments (`l2(0.01)`), the
+# abstract base each one's classes derive from, and kdsl's word for them.
+VALUE_CALL_MODULES = (
+    ("initializers", "Initializer", "initializer"),
+    ("regularizers", "Regularizer", "regularizer"),
+    ("constraints", "Constraint", "constraint"),
+    ("optimizers.schedules", "LearningRateSchedule", "learning-rate schedule"),
+)
+
+
+def _value_calls(keras: Any) -> dict[str, dict]:
+    """Every initializer, regularizer, constraint and learning-rate schedule a program may
+    call as a value, by each name Keras exports it under (`l2` and `L2`, `he_normal`) and,
+    for schedules, which Keras exports by class name only, the snake_case name too
+    (`exponential_decay`). Each with its module, class and constructor parameters."""
+    calls: dict[str, dict] = {}
+    for module_name, base_name, kind in VALUE_CALL_MODULES:
+        module = keras
+        for part in module_name.split("."):
+            module = getattr(module, part)
+        base = getattr(module, base_name)
+        for cls, names in _exported_classes(module, base).items():
+            if cls is base:
+                continue
+            entry = {
+                "class": _public_name(cls, names),
+                "kind": kind,
+                "module": module_name,
+                "params": _signature_params(cls.__init__),
+            }
+            for name in {*names, natural_snake_case(cls.__name__)}:
+                calls.setdefault(name, entry)
+    return calls
+
+
+# The Keras callbacks a `callbacks` section may list, by kdsl's name for each (the
+# snake_case users say; `tensorboard` as one word, as Keras's docs write it). Callbacks
+# that take a Python function (`LambdaCallback`, `LearningRateScheduler`) are left out.
+CALLBACKS = {
+    "early_stopping": "EarlyStopping",
+    "reduce_lr_on_plateau": "ReduceLROnPlateau",
+    "model_checkpoint": "ModelCheckpoint",
+    "csv_logger": "CSVLogger",
+    "tensorboard": "TensorBoard",
+    "backup_and_restore": "BackupAndRestore",
+    "terminate_on_nan": "TerminateOnNaN",
+}
+
+
+def _callbacks(keras: Any) -> dict[str, dict]:
+    """Each callback's class and constructor parameters, in Keras's order."""
+    return {
+        key: {"class": name, "params": _signature_params(getattr(keras.callbacks, name).__init__)}
+        for key, name in CALLBACKS.items()
+    }
+
+
 # -------------------------------------------------------------- losses and metrics
 
 
@@ -587,6 +646,8 @@ def build_catalog() -> dict[str, Any]:
         "metrics": metrics,
         "metric_aliases": metric_aliases,
         "fit": {"params": fit},
+        "value_calls": _value_calls(keras),
+        "callbacks": _callbacks(keras),
     }
     # Normalise through JSON so the in-memory catalog equals the stored one exactly.
     return json.loads(dumps(catalog))

@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from kdsl import ir
 from kdsl._version import __version__
 from kdsl.options import STRATEGIES, STYLES, Mode
 
@@ -185,6 +186,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATIENCE",
         help="stop when the loss has not improved for PATIENCE epochs, keeping the best "
         "weights (like `fit early_stopping=PATIENCE`)",
+    )
+    training.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="log the run for TensorBoard in DIR (like `callbacks tensorboard DIR`)",
     )
     training.add_argument(
         "--reduce-lr-on-plateau",
@@ -454,9 +460,28 @@ def cmd_run(args) -> int:
             "spreads batches over devices; see the README)"
         )
     # The command line's callbacks mean exactly the same options in the `fit` section.
-    model = _analyze(args.file)[1].with_fit(
+    model = _analyze(args.file)[1]
+    for flag, given, class_name in (
+        ("--early-stopping", args.early_stopping, "EarlyStopping"),
+        ("--reduce-lr-on-plateau", args.reduce_lr_on_plateau, "ReduceLROnPlateau"),
+    ):
+        if given and any(c.class_name == class_name for c in model.callbacks):
+            args.parser.error(
+                f"{flag}: the program's callbacks section already has this callback; "
+                "change it there"
+            )
+    model = model.with_fit(
         early_stopping=args.early_stopping, reduce_lr_on_plateau=args.reduce_lr_on_plateau
     )
+    if args.tensorboard:
+        model = model.with_callback(
+            ir.KerasCall(
+                "callbacks",
+                "TensorBoard",
+                kwargs=(("log_dir", args.tensorboard),),
+                written="tensorboard",
+            )
+        )
     if args.data:
         data_path = runner.check_data_file(Path(args.data), args.file, given=True)
     elif args.file == "-":

@@ -507,15 +507,46 @@ class _Importer:
             name, defaults = table[kind]
             if _normal(inner) == _normal(defaults):
                 return name
-            arguments = ", ".join(f"{k}={v!r}" for k, v in (inner or {}).items())
-            raise self.fail(
-                f"layer {label} has `{key}={kind}({arguments})`: kdsl writes {family} by "
-                "name only, with Keras's default arguments",
-                f"the closest kdsl can write is `{key}={name}`",
-            )
+        if family in ("initializers", "regularizers", "constraints"):  # with arguments
+            return self.object_call(value, family, f"layer {label}'s `{key}`")
         raise self.fail(
             f"layer {label} has `{key}` set to a `{kind}` object, which kdsl cannot write",
         )
+
+    def object_call(self, value: dict, family: str, subject: str) -> _Call:
+        """A Keras object with arguments (an initializer, regularizer, constraint or
+        learning-rate schedule) as the language's call: `l2(0.001)`,
+        `exponential_decay(0.01, decay_steps=1000, decay_rate=0.9)`; only the arguments
+        that differ from Keras's defaults, by name."""
+        kind = value.get("class_name")
+        names = sorted(
+            key
+            for key, entry in self.catalog.value_calls.items()
+            if entry.category == family and entry.class_name == kind and key.islower()
+        )
+        if not names or value.get("registered_name") not in (None, kind):
+            raise self.fail(f"{subject} is a `{kind}` object, which kdsl cannot write")
+        entry = self.catalog.value_calls[names[0]]
+        config = value.get("config")
+        arguments: list[str] = []
+        order = {param.name: index for index, param in enumerate(entry.params)}
+        items = sorted(
+            (config if isinstance(config, dict) else {}).items(),
+            key=lambda item: order.get(item[0], len(order)),
+        )  # in the constructor's order, as Keras's docs write them
+        for key, raw in items:
+            argument = _normal(raw)
+            param = entry.param(key)
+            if param is None:
+                if argument is None or argument is False:
+                    continue
+                raise self.fail(f"{subject} is a `{kind}` with `{key}`, which kdsl cannot write")
+            if param.has_default and _same(argument, _normal(param.default)):
+                continue
+            if isinstance(argument, dict) or any(isinstance(x, dict) for x in _leaves(argument)):
+                raise self.fail(f"{subject} is a `{kind}` whose `{key}` holds an object")
+            arguments.append(f"{key}={_value(argument)}")
+        return _Call(f"{names[0]}({', '.join(arguments)})")
 
     # -- compile --------------------------------------------------------------------------
 
@@ -547,10 +578,7 @@ class _Importer:
             if written == ["accuracy"]:
                 written = []  # kdsl's default for a cross-entropy loss
             elif not written:
-                self.notes.append(
-                    "the model has no metrics; kdsl gives a cross-entropy loss the metric "
-                    "`accuracy` unless a `metrics` section says otherwise"
-                )
+                written = ["none"]  # no metrics: not even that default
         if written:
             sections.append("metrics " + section_text(written))
         for key, default in (
@@ -621,6 +649,11 @@ class _Importer:
         params = {p.name: p for p in entry.params}
         written: dict[str, Any] = {}
         for key, raw in config.items():
+            if key == "learning_rate" and isinstance(raw, dict) and "class_name" in raw:
+                subject = f"the {what}'s learning rate"
+                self.refuse_code(raw, subject, hint)
+                written[key] = self.object_call(raw, "optimizers.schedules", subject)
+                continue
             if isinstance(raw, dict):
                 raise self.fail(
                     f"has {with_article(what)} `{kind}` whose `{key}` is a "
@@ -857,8 +890,14 @@ def _argument(key: str, value: Any) -> str:
     return _value(value, broadcast=key in _BROADCAST, sizes=key in _SIZES)
 
 
+class _Call(str):
+    """A Keras object already written as the language's call (`l2(0.001)`)."""
+
+
 def _value(value: Any, broadcast: bool = False, sizes: bool = False) -> str:
     """A plain value as the language writes it: `relu`, `'a b'`, `3x3`, `(None, 8)`."""
+    if isinstance(value, _Call):
+        return str(value)
     if isinstance(value, bool) or value is None:
         return constant_word(value)
     if isinstance(value, int):
@@ -983,7 +1022,13 @@ def _is_code(value: Any) -> bool:
     """A function serialized as code: by name (`class_name: function`), or a lambda's
     bytecode (`__lambda__`, or `{"value": [base64, ...]}` in older files)."""
     return isinstance(value, dict) and (
-        value.get("class_name") in ("__lambda__", "function") or set(value) == {"value"}
+        value.get("class_name") in ("__lambda__", "function")
+        or (  # not `Constant(value=0.25)`'s config: a list starting with the bytecode
+            set(value) == {"value"}
+            and isinstance(value["value"], list)
+            and bool(value["value"])
+            and isinstance(value["value"][0], str)
+        )
     )
 
 

@@ -116,19 +116,29 @@ class KdslLexer(RegexLexer):
             (rf"({_NAME})([ \t\f\r\n]*)(=)", bygroups(Name.Attribute, Whitespace, Operator)),
             include("values"),
         ],
-        "tuple": [
+        "tuple": [  # also a call's arguments: `l2(l2=0.01)`
             include("space"),
             (r",", Punctuation),
             (r"\)", Punctuation, "#pop"),
+            (rf"({_NAME})([ \t\f\r\n]*)(=)", bygroups(Name.Attribute, Whitespace, Operator)),
+            include("values"),
+        ],
+        "dict": [
+            include("space"),
+            (r"[,:]", Punctuation),
+            (r"\}", Punctuation, "#pop"),
             include("values"),
         ],
         "values": [
+            (rf"({_NAME})(\()", bygroups(Name.Function, Punctuation), "tuple"),  # l2(0.01)
             (r"\(", Punctuation, "tuple"),
+            (r"\{", Punctuation, "dict"),
             (syntax.terminal_pattern(syntax.STRING), _string),
             (syntax.terminal_pattern("DIMS"), Number),  # a shape: 28x28x1
             (syntax.terminal_pattern("FLOAT"), Number.Float),
             (syntax.terminal_pattern("INT"), Number.Integer),
             (_NAME, _value_name),
+            (r"\*\*|//|[*/%+-]", Operator),  # arithmetic: 1/255
         ],
     }
 

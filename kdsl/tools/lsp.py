@@ -197,6 +197,9 @@ def hover_text(
 
 
 def _compile_entry(catalog: Catalog, kind: str | None, name: str) -> tuple[Entry, str] | None:
+    if kind == "callbacks":
+        callback = catalog.callbacks.get(name)
+        return (callback, "callbacks") if callback else None
     if kind not in syntax.COMPILE_SECTIONS:
         return None
     module, table, aliases = catalog.compile_table(kind)
@@ -451,6 +454,11 @@ def _complete_layer(call: _Call, catalog: Catalog, first: bool) -> list[Item]:
 
 
 def _names(kind: str | None, catalog: Catalog) -> list[Item]:
+    if kind == "callbacks":
+        return [
+            Item(key, types.CompletionItemKind.Function, f"keras.callbacks.{entry.class_name}")
+            for key, entry in catalog.callbacks.items()
+        ]
     if kind not in syntax.COMPILE_SECTIONS:
         return []
     module, table, aliases = catalog.compile_table(kind)
@@ -480,15 +488,15 @@ def _complete_section(
     if call.at_value:
         return []
     if call.head is None:
-        if continued:  # after `,` in a metrics section
-            return _names("metrics", catalog)
+        if continued:  # after `,` in a metrics (or callbacks) section
+            return _names("callbacks" if kind == "callbacks" else "metrics", catalog)
         heads = [
             Item(name, types.CompletionItemKind.Keyword, "section")
             for name in SECTION_NAMES
             if name not in used
         ]
         return _names(kind, catalog) + heads  # an unnamed section's kind, if any
-    if call.head in syntax.COMPILE_SECTIONS and not call.positional:
+    if call.head in (*syntax.COMPILE_SECTIONS, "callbacks") and not call.positional:
         return _names(call.head, catalog)
     if call.head == "fit":
         if call.keyword:
@@ -507,6 +515,8 @@ def _complete_section(
         ]
         return items
     named = call.head in SECTION_NAMES
+    if named and not call.positional:
+        return []  # `callbacks patience=`: a keyword before any callback's name
     name = call.positional[0] if named else call.head
     found = _compile_entry(catalog, kind, name)
     if found is None:

@@ -93,7 +93,8 @@ def _is_named_array(key: str) -> bool:
 
 
 # The arrays a data folder may hold, as .npy files (x and y stand for x_train, y_train).
-FOLDER_ARRAYS = (*(name for pair in PAIRS for name in pair), *ALIASES)
+# `sample_weight`: one weight per training row, for `fit sample_weight=true`.
+FOLDER_ARRAYS = (*(name for pair in PAIRS for name in pair), *ALIASES, "sample_weight")
 
 
 def load_folder(path: str | Path) -> dict[str, np.ndarray]:

@@ -268,6 +268,7 @@ def run(
     `interrupted` set.
     """
     task = worker_task() if strategy == "multi-worker" else None
+    check_callback_packages(model)
     # Several inputs or outputs: arrays named after each (`x_train.title`), given to
     # `fit` as dicts keyed by name.
     named = len(model.inputs) > 1 or len(model.outputs) > 1
@@ -326,6 +327,7 @@ def run(
             token_ids=token_ids(built, written),
         )
     )
+    notes.append(check_sample_weight(data_path, arrays, model, data.on_disk))
     notes.append(
         split(
             data_path,
@@ -336,6 +338,8 @@ def run(
             seed=seed,
         )
     )
+    check_monitors(data_path, arrays, model)
+    notes.append(class_weight_note(data_path, arrays["y_train"], model))
     scaling = None
     if standardize:
         scaling = standardize_features(data_path, arrays, input_dtype)
@@ -464,6 +468,110 @@ def _train(
         chief=chief,
         backend=backend,
         validation_freq=_whole_option(model, "validation_freq", 1),
+    )
+
+
+# -- the `fit` options and callbacks that depend on the data ---------------------------------
+
+
+def check_sample_weight(
+    path: str, arrays: dict[str, np.ndarray], model: ir.Model, on_disk: bool
+) -> str | None:
+    """`fit sample_weight=true` needs a `sample_weight` array: one finite weight ≥ 0 per
+    training row, not all zero. Without the option, such an array is only noted."""
+    weights = arrays.get("sample_weight")
+    if model.fit_option("sample_weight") is not True:
+        if weights is None:
+            return None
+        return (
+            "warning: the data has a `sample_weight` array, which this program does not use: "
+            "add `fit sample_weight=true` to weigh the rows with it"
+        )
+    hint = "save one weight ≥ 0 per row of x_train, e.g. np.ones(len(x_train))"
+    if weights is None:
+        raise DataError(
+            path, "has no `sample_weight` array, which `fit sample_weight=true` uses", hint
+        )
+    if on_disk:
+        raise DataError(
+            path,
+            "is a folder read in batches, which Keras cannot weigh with a `sample_weight` array",
+            "save the arrays in one .npz, or drop `fit sample_weight=true`",
+        )
+    rows = len(arrays["x_train"])
+    if weights.ndim == 2 and weights.shape[1] == 1:
+        weights = arrays["sample_weight"] = weights[:, 0]
+    if weights.ndim != 1 or len(weights) != rows:
+        raise DataError(
+            path,
+            f"`sample_weight` has shape {weights.shape}, but x_train has {rows} rows",
+            hint,
+        )
+    if weights.dtype.kind not in "iuf":
+        raise DataError(path, f"`sample_weight` holds {weights.dtype} values, not numbers", hint)
+    weights = weights.astype("float64")
+    bad = np.flatnonzero(~np.isfinite(weights) | (weights < 0))
+    if len(bad):
+        raise DataError(
+            path,
+            f"`sample_weight` row {bad[0]} is {weights[bad[0]]:g}: weights are finite and ≥ 0",
+            hint,
+        )
+    if not weights.any():
+        raise DataError(path, "every `sample_weight` is 0: nothing would be learned", hint)
+    return None
+
+
+def check_callback_packages(model: ir.Model) -> None:
+    """Keras's TensorBoard callback writes through the `tensorboard` package, which Keras
+    does not install: without it, training would fail at the first epoch's end."""
+    if any(c.class_name == "TensorBoard" for c in model.callbacks) and (
+        importlib.util.find_spec("tensorboard") is None
+    ):
+        raise BackendError(
+            "the `tensorboard` callback needs the TensorBoard package, which is not installed",
+            "pip install tensorboard; or drop `tensorboard` from the callbacks (and --tensorboard)",
+        )
+
+
+def check_monitors(path: str, arrays: dict[str, np.ndarray], model: ir.Model) -> None:
+    """A callback watching a validation quantity (`val_mae`) needs validation data."""
+    if "x_val" in arrays or model.fit_option("validation_split"):
+        return
+    for callback in model.callbacks:
+        monitor = callback.kwarg("monitor")
+        if isinstance(monitor, str) and monitor.startswith("val_"):
+            raise DataError(
+                path,
+                f"has no validation data, but `{callback.written}` monitors `{monitor}`",
+                "add x_val/y_val to the data, `fit validation_split=0.2`, or "
+                "`kdsl run --validation-split 0.2`; or monitor "
+                f"`{monitor.removeprefix('val_')}`",
+            )
+
+
+def class_weight_note(path: str, labels: np.ndarray, model: ir.Model) -> str | None:
+    """A warning for `class_weight` ids the training labels never have (a typo, or ids
+    counted from 1), the labels read as Keras reads them for class weights."""
+    weights = model.fit_option("class_weight")
+    if not isinstance(weights, ir.PyDict):
+        return None
+    present: set[int] = set()
+    for start in range(0, len(labels), 1 << 16):  # in blocks: labels may be memory-mapped
+        block = np.asarray(labels[start : start + (1 << 16)])
+        if block.ndim > 1 and block.shape[-1] != 1:
+            ids = np.argmax(block, axis=-1)
+        else:
+            ids = np.round(block.reshape(len(block), -1)[:, 0]).astype("int64")
+        present.update(int(i) for i in np.unique(ids))
+    missing = [key for key, _ in weights.items if key not in present]
+    if not missing:
+        return None
+    shown = ", ".join(str(key) for key in missing[:10])
+    return (
+        f"warning: `class_weight` weighs class{'es' if len(missing) > 1 else ''} {shown}, "
+        f"which the training labels of {path} never have (they have "
+        f"{', '.join(str(i) for i in sorted(present)[:10])}{', ...' if len(present) > 10 else ''})"
     )
 
 

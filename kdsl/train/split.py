@@ -79,6 +79,8 @@ def split(
         raise DataError(path, f"the splits of {total} rows leave no training rows")
     for train_key in train_keys:
         data[train_key] = data[train_key][remaining]
+    if "sample_weight" in data:  # the training rows' weights stay with their rows
+        data["sample_weight"] = data["sample_weight"][remaining]
     parts = [f"{len(remaining)} training"]
     if validation:
         parts.append(f"{counts['val']} validation")
