@@ -9,7 +9,9 @@ from conftest import ROOT
 from known_programs import blocks
 
 from kdsl import compile_source
-from kdsl.errors import SourceError
+from kdsl.errors import KdslError, Source, SourceError
+from kdsl.language.parser import parse
+from kdsl.semantics.checker import analyze
 from kdsl.semantics.catalog import ALIASES
 
 EXAMPLES = blocks("k")
@@ -21,8 +23,15 @@ def test_the_docs_have_examples() -> None:
 
 
 @pytest.mark.parametrize(("where", "program", "_"), EXAMPLES, ids=[e[0] for e in EXAMPLES])
-@pytest.mark.parametrize("style", ["add", "constructor"])
+@pytest.mark.parametrize("style", ["add", "constructor", "functional"])
 def test_doc_example_compiles(where: str, program: str, _, style: str) -> None:
+    """Every example in every style it can take: a graph (v2) only as functional code,
+    and `add`/`constructor` say so."""
+    model, _summary = analyze(parse(Source(where, program)), Source(where, program))
+    if style != "functional" and not model.is_chain:
+        with pytest.raises(KdslError, match="--style functional"):
+            compile_source(program, where, style=style)
+        return
     assert "def build_model():" in compile_source(program, where, style=style)
 
 

@@ -8,6 +8,7 @@ and calls; hostile text is either rejected or ends up inert, inside a string lit
 from __future__ import annotations
 
 import ast
+import builtins
 import io
 import os
 import signal
@@ -99,9 +100,28 @@ def template_defs(code: str) -> dict[str, str]:
     }
 
 
+# The functional style (v2): `from keras import layers`, its loops and helpers.
+FUNCTIONAL_NAMES = {"layers", "range", "zip", "x", "inputs", "outputs", "_"}
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    """Names the script itself binds: variables, functions and their parameters. In the
+    functional style labels and blocks become such names (`s1 = dbl(x, 64)`): checked
+    identifiers that may never rebind a builtin or a name the script relies on."""
+    bound = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+    bound |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    bound |= {n.arg for n in ast.walk(tree) if isinstance(n, ast.arg)}
+    shadowed = bound & (set(dir(builtins)) | FORBIDDEN_CALLS | {"keras", "np", "layers"})
+    assert not shadowed, f"the script rebinds {sorted(shadowed)}"
+    return bound
+
+
 def check_script(code: str) -> None:
     """Raise AssertionError if the script steps outside what kdsl generates."""
     tree = _without_template_defs(ast.parse(code))
+    bound = _bound_names(tree)
     layer_classes = {e.class_name for e in load().layers.values()}
     imports = IMPORTS | OPTION_IMPORTS
     for node in ast.walk(tree):
@@ -114,9 +134,10 @@ def check_script(code: str) -> None:
             elif node.module == "pathlib":
                 assert {a.name for a in node.names} == {"Path"}
             else:
-                assert {a.name for a in node.names} <= {"Input", "Sequential"}
+                assert {a.name for a in node.names} <= {"Input", "Sequential", "layers"}
         elif isinstance(node, ast.Name):
-            assert node.id in NAMES | OPTION_NAMES or node.id in layer_classes, node.id
+            allowed = NAMES | OPTION_NAMES | FUNCTIONAL_NAMES | bound
+            assert node.id in allowed or node.id in layer_classes, node.id
             assert node.id not in FORBIDDEN_CALLS
         elif isinstance(node, ast.Attribute):
             assert not node.attr.startswith("_"), node.attr
@@ -124,7 +145,7 @@ def check_script(code: str) -> None:
             while isinstance(base, ast.Attribute):
                 base = base.value
             if isinstance(base, ast.Name):
-                assert base.id in ROOTS | OPTION_ROOTS, base.id
+                assert base.id in ROOTS | OPTION_ROOTS | {"layers"}, base.id
             else:
                 assert isinstance(base, ast.Call | ast.Subscript), ast.dump(node)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
