@@ -80,6 +80,9 @@ OPTION_NAMES = {
     *TEMPLATE_DEFS,
 }  # fmt: skip
 OPTION_ROOTS = {"tf", "strategy", "file"}
+# The functional style (issue 13) writes a chain with these: `inputs = keras.Input(...)`,
+# `x = layers.Dense(...)(x)`, `outputs = ...`, `from keras import layers`.
+FUNCTIONAL_NAMES = {"layers", "inputs", "x", "outputs"}
 
 
 def _without_template_defs(tree: ast.Module) -> ast.Module:
@@ -99,10 +102,24 @@ def template_defs(code: str) -> dict[str, str]:
     }
 
 
-def check_script(code: str) -> None:
-    """Raise AssertionError if the script steps outside what kdsl generates."""
+def check_script(code: str, graph: bool = False) -> None:
+    """Raise AssertionError if the script steps outside what kdsl generates. A `graph`'s
+    script (the functional style) may also use the variables, block functions and
+    parameters it defines itself (labels, `shortcut`, `branch_1`...), and `range`."""
     tree = _without_template_defs(ast.parse(code))
     layer_classes = {e.class_name for e in load().layers.values()}
+    defined = set()
+    if graph:
+        defined = {"range"} | {
+            item.id
+            if isinstance(item, ast.Name)
+            else item.name
+            if isinstance(item, ast.FunctionDef)
+            else item.arg
+            for item in ast.walk(tree)
+            if (isinstance(item, ast.Name) and isinstance(item.ctx, ast.Store))
+            or isinstance(item, ast.FunctionDef | ast.arg)
+        }
     imports = IMPORTS | OPTION_IMPORTS
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -114,9 +131,10 @@ def check_script(code: str) -> None:
             elif node.module == "pathlib":
                 assert {a.name for a in node.names} == {"Path"}
             else:
-                assert {a.name for a in node.names} <= {"Input", "Sequential"}
+                assert {a.name for a in node.names} <= {"Input", "Sequential", "layers"}
         elif isinstance(node, ast.Name):
-            assert node.id in NAMES | OPTION_NAMES or node.id in layer_classes, node.id
+            allowed = NAMES | OPTION_NAMES | FUNCTIONAL_NAMES | defined
+            assert node.id in allowed or node.id in layer_classes, node.id
             assert node.id not in FORBIDDEN_CALLS
         elif isinstance(node, ast.Attribute):
             assert not node.attr.startswith("_"), node.attr
@@ -124,7 +142,7 @@ def check_script(code: str) -> None:
             while isinstance(base, ast.Attribute):
                 base = base.value
             if isinstance(base, ast.Name):
-                assert base.id in ROOTS | OPTION_ROOTS, base.id
+                assert base.id in ROOTS | OPTION_ROOTS | {"layers"}, base.id
             else:
                 assert isinstance(base, ast.Call | ast.Subscript), ast.dump(node)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
@@ -138,7 +156,7 @@ def check_script(code: str) -> None:
 )
 def test_every_golden_script_is_whitelisted(script: Path) -> None:
     """Every golden script, --explain's (in explain/) included."""
-    check_script(script.read_text())
+    check_script(script.read_text(), graph=script.parent.name == "functional")
 
 
 @pytest.mark.parametrize("program", kind_programs(), ids=case_id)
@@ -146,7 +164,8 @@ def test_every_kind_script_is_whitelisted(program: Path) -> None:
     """A kind's golden file keeps only its own part: check its whole script, compiled
     afresh, in both styles (test_golden.py proves it is that part in the reference's rest)."""
     for style in STYLES:
-        check_script(compile_source(program.read_text(), str(program), style=style))
+        code = compile_source(program.read_text(), str(program), style=style)
+        check_script(code, graph=style == "functional")
 
 
 def test_template_helpers_are_the_same_for_every_program() -> None:
@@ -215,7 +234,7 @@ def test_every_program_in_every_mode_is_whitelisted(program: Path) -> None:
     """The goldens hold a few modes; here every program is compiled in all of them."""
     model = check_source(program.read_text(), str(program))
     for mode in MODES:
-        check_script(render(model, mode))
+        check_script(render(model, mode), graph=mode.style == "functional")
 
 
 def test_line_breaks_are_all_in_the_corpus() -> None:
@@ -243,7 +262,7 @@ def test_hostile_strings_are_inert_or_rejected(template: str, text: str) -> None
     decoded = ast.literal_eval(f'"{text}"')
     scripts = {mode: render(model, mode) for mode in MODES}
     for mode, code in scripts.items():
-        check_script(code)
+        check_script(code, graph=mode.style == "functional")
         code.encode("utf-8")
         strings = [n.value for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Constant)]
         assert decoded in strings, "the text must reach the script as one string literal"
