@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import GOLDEN, kdsl_main
+from conftest import GOLDEN, kdsl_main, run_kdsl
 from golden_cases import all_programs, case_id, compare_golden
 from graph_models import GRAPHS, Graph, block, block_model, layer, model
 
@@ -403,3 +403,21 @@ def test_writing_a_graph_takes_time_linear_in_its_size(make) -> None:
 
     small, large = best(1500), best(6000)
     assert large < 9 * small, (small, large)
+
+
+@pytest.mark.slow
+def test_kdsl_run_trains_the_functional_script_as_the_sequential_one(tmp_path: Path) -> None:
+    """`kdsl run --style functional` on a v1 program: the same seed gives the same history
+    and evaluation as the default (Sequential) script, layer for layer the same model."""
+    import json
+
+    results = {}
+    for style in ("functional", "add"):
+        out = tmp_path / f"{style}.json"
+        done = run_kdsl(
+            "run", "examples/iris.k", "--style", style, "--epochs", "2", "--json", str(out)
+        )
+        assert done.returncode == 0, done.stderr
+        results[style] = json.loads(out.read_text())
+    for key in ("history", "evaluation"):
+        assert results["functional"][key] == results["add"][key]
