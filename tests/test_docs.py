@@ -11,8 +11,8 @@ from known_programs import blocks
 from kdsl import compile_source
 from kdsl.errors import KdslError, Source, SourceError
 from kdsl.language.parser import parse
-from kdsl.semantics.checker import analyze
 from kdsl.semantics.catalog import ALIASES
+from kdsl.semantics.checker import analyze
 
 EXAMPLES = blocks("k")
 ERRORS = blocks("k-error")
