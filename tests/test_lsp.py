@@ -14,12 +14,14 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 import pytest
 from conftest import ROOT, heavy_imports
 
+from kdsl.tools import lsp
 from kdsl.tools.lsp import complete, create_server, hover_text
 
 TIMEOUT = 20  # seconds for any one answer; they take milliseconds
@@ -68,12 +70,16 @@ class Client:
         self.send({"method": method, "params": params})
 
     def request(self, method: str, params: dict | None) -> Any:
+        answer = self.answer(method, params)
+        assert "error" not in answer, answer
+        return answer["result"]
+
+    def answer(self, method: str, params: dict | None) -> dict:
+        """The server's whole answer to a request: its result or its error."""
         self.next_id += 1
         request_id = self.next_id
         self.send({"id": request_id, "method": method, "params": params})
-        answer = self.wait(lambda m: m.get("id") == request_id and "method" not in m)
-        assert "error" not in answer, answer
-        return answer["result"]
+        return self.wait(lambda m: m.get("id") == request_id and "method" not in m)
 
     def wait(self, matches: Callable[[dict], bool]) -> dict:
         for index, message in enumerate(self.held):
@@ -109,11 +115,19 @@ class Client:
         )
         return self.diagnostics(uri)
 
-    def hover(self, line: int, character: int) -> dict | None:
+    def hover(self, line: int, character: int, uri: str = URI) -> dict | None:
         position = {"line": line, "character": character}
         return self.request(
-            "textDocument/hover", {"textDocument": {"uri": URI}, "position": position}
+            "textDocument/hover", {"textDocument": {"uri": uri}, "position": position}
         )
+
+    def complete_at(self, line: int, character: int, uri: str = URI) -> list[str]:
+        """The items' inserted texts at a position of the open document."""
+        position = {"line": line, "character": character}
+        result = self.request(
+            "textDocument/completion", {"textDocument": {"uri": uri}, "position": position}
+        )
+        return [item.get("insertText", item["label"]) for item in result["items"]]
 
     def complete(self, text: str) -> list[str]:
         """Opens `text` and completes at its end; the items' inserted texts."""
@@ -125,11 +139,7 @@ class Client:
             },
         )
         lines = text.split("\n")
-        position = {"line": len(lines) - 1, "character": len(lines[-1])}
-        result = self.request(
-            "textDocument/completion", {"textDocument": {"uri": URI}, "position": position}
-        )
-        return [item.get("insertText", item["label"]) for item in result["items"]]
+        return self.complete_at(len(lines) - 1, len(lines[-1]))
 
     def close(self) -> None:
         self.request("shutdown", None)
@@ -137,11 +147,11 @@ class Client:
         self.to_server.close()
 
 
-@pytest.fixture
-def client():
-    """A fresh server in a thread, connected by two pipes."""
+@contextmanager
+def serving(**options: Any) -> Iterator[Client]:
+    """A fresh server (`create_server(**options)`) in a thread, connected by two pipes."""
     client_to_server, server_to_client = os.pipe(), os.pipe()
-    server = create_server()
+    server = create_server(**options)
     thread = threading.Thread(
         target=server.start_io,
         args=(os.fdopen(client_to_server[0], "rb"), os.fdopen(server_to_client[1], "wb")),
@@ -154,6 +164,12 @@ def client():
     editor.close()
     thread.join(TIMEOUT)
     assert not thread.is_alive(), "the server did not stop on `exit`"
+
+
+@pytest.fixture
+def client() -> Iterator[Client]:
+    with serving() as editor:
+        yield editor
 
 
 def _range(line: int, start: int, end: int, end_line: int | None = None) -> dict:
@@ -593,3 +609,148 @@ def test_scan_reads_unfinished_text_with_the_grammars_tokens() -> None:
         ("UNCLOSED_STRING", "'"),
     ]
     assert all(text[t.start : t.end] == t.text for t in tokens)
+
+
+# -- every request answered, and none held up (issue 19) ------------------------------
+
+# Positions an editor (or a fuzzer) may send: LSP's positions are 0 to 2**31 - 1.
+OUT_OF_RANGE = [(-1, 0), (0, -5), (-(2**63), 2**64), (2**31, 0), (0, 2**31), (2**40, 3)]
+
+
+def _nearest(text: str, line: int, character: int) -> tuple[int, int]:
+    """The place in `text` nearest a position: the end of the document past its last line,
+    a line's end past the line's."""
+    lines = text.split("\n")
+    if line >= len(lines):
+        return len(lines) - 1, len(lines[-1])
+    line = max(line, 0)
+    return line, min(max(character, 0), len(lines[line]))
+
+
+@pytest.mark.parametrize(("line", "character"), OUT_OF_RANGE)
+def test_a_position_out_of_range_is_answered_at_the_nearest_place(
+    client: Client, line: int, character: int
+) -> None:
+    client.open(GOOD)
+    nearest = _nearest(GOOD, line, character)
+    assert client.hover(line, character) == client.hover(*nearest)
+    assert client.complete_at(line, character) == client.complete_at(*nearest)
+
+
+def test_an_edit_out_of_range_is_applied_at_the_nearest_place(client: Client) -> None:
+    """An incremental edit's range is a pair of positions: clamped too, not dropped (which
+    would leave the server with another text than the editor's)."""
+    assert client.open("dense 2; adam; mse")["diagnostics"]  # no input shape
+    for version, (line, character), text in [
+        (2, (-1, -(2**40)), "input 4 -> "),
+        (3, (2**40, 2**40), "\n# the end"),
+    ]:
+        position = {"line": line, "character": character}
+        client.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": URI, "version": version},
+                "contentChanges": [{"range": {"start": position, "end": position}, "text": text}],
+            },
+        )
+        assert client.diagnostics()["version"] == version
+    request = {"textDocument": {"uri": URI}, "options": {"tabSize": 4, "insertSpaces": True}}
+    [edit] = client.request("textDocument/formatting", request)
+    assert edit["newText"] == "input 4 -> dense 2; adam; mse\n# the end\n"
+
+
+def test_a_document_not_opened_gets_an_empty_answer(client: Client, tmp_path) -> None:
+    """Never an error with a traceback, and the file is not read from disk: a FIFO there
+    would block the server for good."""
+    fifo = tmp_path / "pipe.k"
+    os.mkfifo(fifo)
+    (tmp_path / "model.k").write_text(GOOD)
+    for path in (tmp_path / "missing.k", fifo, tmp_path / "model.k"):
+        uri = path.as_uri()
+        assert client.hover(0, 2, uri=uri) is None
+        assert client.complete_at(0, 0, uri=uri) == []
+        options = {"tabSize": 4, "insertSpaces": True}
+        formatting = {"textDocument": {"uri": uri}, "options": options}
+        assert client.request("textDocument/formatting", formatting) is None
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"textDocument": {"uri": URI}, "position": {"line": "two", "character": 0}},
+        {"textDocument": {"uri": URI}, "position": {"line": 1e300, "character": 0}},
+        {"textDocument": {"uri": URI}},
+        {"position": {"line": 0, "character": 0}},
+        None,
+    ],
+)
+def test_a_request_it_cannot_read_gets_an_error_without_a_traceback(
+    client: Client, params: dict | None
+) -> None:
+    client.open(GOOD)
+    for method in ("textDocument/hover", "textDocument/completion"):
+        answer = client.answer(method, params)
+        assert answer["error"]["code"] == -32602  # invalid params
+        assert answer["error"]["message"] == f"invalid parameters for '{method}'"
+        assert "data" not in answer["error"]
+    assert client.hover(0, 2) is not None  # and it goes on serving
+
+
+def _changes(versions: list[tuple[int, str]]) -> bytes:
+    """`didChange` notifications as one write: they reach the server together, as fast
+    typing does."""
+    frames = []
+    for version, text in versions:
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "textDocument/didChange",
+                "params": {
+                    "textDocument": {"uri": URI, "version": version},
+                    "contentChanges": [{"text": text}],
+                },
+            }
+        ).encode()
+        frames.append(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    return b"".join(frames)
+
+
+def test_while_the_user_types_only_the_text_they_stop_at_is_analyzed(monkeypatch) -> None:
+    analyzed: list[str] = []
+    real = lsp.lsp_diagnostics
+
+    def counting(codec, text: str) -> list:
+        analyzed.append(text)
+        return real(codec, text)
+
+    monkeypatch.setattr(lsp, "lsp_diagnostics", counting)
+    typed = "dense 3 in 4 -> dense 2 softmax; adam; mse"
+    with serving(debounce=1.0) as client:
+        assert client.open("")["version"] == 1
+        versions = [(2 + n, typed[:n]) for n in range(1, len(typed) + 1)]
+        client.to_server.write(_changes(versions))
+        client.to_server.flush()
+        published = client.diagnostics()
+        assert published == {"uri": URI, "version": versions[-1][0], "diagnostics": []}
+        assert client.hover(0, 2) is not None  # a round trip: nothing else was published
+        assert not [m for m in client.held if m.get("method") == "textDocument/publishDiagnostics"]
+    assert analyzed == ["", typed]
+
+
+def test_a_long_analysis_holds_up_no_other_request(client: Client) -> None:
+    """A document with thousands of errors takes seconds to check: meanwhile the server
+    reads and answers, and another document's diagnostics and hover come first."""
+    lsp.analyze_text.cache_clear()
+    long_uri = "file:///tmp/long.k"
+    long_text = "input 4\n" + "  -> dense 3 relux\n" * 3000 + "; adam; mse\n"
+    client.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": long_uri, "languageId": "kdsl", "version": 1, "text": long_text}},
+    )
+    assert client.open(GOOD)["diagnostics"] == []
+    assert "Output shape" in client.hover(3, 8)["contents"]["value"]
+    assert client.complete_at(1, 5) != []
+    published = [m["params"]["uri"] for m in client.held if "params" in m and "uri" in m["params"]]
+    assert long_uri not in published  # still being checked
+    assert client.hover(1, 6, uri=long_uri) is not None  # waits for the long one's analysis
+    assert len(client.diagnostics(long_uri)["diagnostics"]) == 3000

@@ -11,13 +11,21 @@ client negotiated) from 0, and only "\\n" ends a line, as for kdsl's parser.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate
+from typing import Any, TypeGuard
+from urllib.parse import unquote
 
 from lsprotocol import types
+from pygls.exceptions import FeatureNotificationError, JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
 
 from kdsl import ir
@@ -40,6 +48,7 @@ from kdsl.semantics.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, analyz
 from kdsl.semantics.shapes import Row, Summary
 
 SOURCE = "kdsl"
+logger = logging.getLogger(__name__)
 TRIGGER_CHARACTERS = [" ", ">", "=", ","]
 
 
@@ -576,9 +585,14 @@ def to_range(codec: PositionCodec, text: str, span: nodes.Span | None) -> types.
 
 
 def _from_lsp(codec: PositionCodec, text: str, position: types.Position) -> tuple[int, int]:
-    """LSP position → kdsl's 1-based (line, column) in code points."""
+    """LSP position → kdsl's 1-based (line, column) in code points, clamped to the
+    document: past the last line is the end of the text, past a line's end its end."""
     lines = _lines(text)
-    server = codec.position_from_client_units(lines, position)
+    if position.line >= len(lines):
+        return len(lines), len(lines[-1]) + 1
+    units = codec.client_num_units(lines[position.line])
+    within = types.Position(line=position.line, character=min(position.character, units))
+    server = codec.position_from_client_units(lines, within)
     return server.line + 1, server.character + 1
 
 
@@ -599,42 +613,163 @@ def to_lsp_diagnostic(codec: PositionCodec, text: str, diagnostic: Diagnostic) -
     )
 
 
-def create_server() -> LanguageServer:
-    """A fresh server with kdsl's features (one per connection; tests make their own)."""
-    server = LanguageServer("kdsl", __version__)
+# LSP's positions are `uinteger`s: 0 to 2**31 - 1.
+UINTEGER_MAX = 2**31 - 1
+# Seconds a change waits before it is analyzed: typing faster than this analyzes the
+# last text only.
+DEBOUNCE_SECONDS = 0.25
 
-    def publish(uri: str) -> None:
-        document = server.workspace.get_text_document(uri)
-        text = document.source
-        codec = server.workspace.position_codec
-        diagnostics = [to_lsp_diagnostic(codec, text, d) for d in analyze_text(text).diagnostics]
-        server.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(
-                uri=uri, version=document.version, diagnostics=diagnostics
-            )
+
+def _clamp_position(data: dict) -> dict:
+    """A position as the client sent it, its numbers brought into LSP's range (a negative
+    line is line 0, one past 2**31 - 1 is the last line): pygls drops a request it cannot
+    read without answering it, so a cursor out of range would get no answer at all."""
+    for key in ("line", "character"):
+        value = data[key]
+        if isinstance(value, int) and not isinstance(value, bool):
+            data[key] = min(max(value, 0), UINTEGER_MAX)
+    return data
+
+
+class _Protocol(LanguageServerProtocol):
+    """pygls's protocol, answering every request: positions are clamped before they are
+    read, and a request whose parameters still cannot be read gets an "invalid params"
+    error (pygls would log it and leave the editor waiting)."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        # json.loads calls this for every object, innermost first: a position is seen
+        # before the request that holds it.
+        if data.keys() == {"line", "character"}:
+            return _clamp_position(data)
+        try:
+            return super().structure_message(data)
+        except JsonRpcException:
+            request_id = data.get("id")
+            if "jsonrpc" in data and "method" in data and _is_request_id(request_id):
+                error = JsonRpcInvalidParams(f"invalid parameters for {data['method']!r}")
+                self._send_response(request_id, error=error.to_response_error())
+            raise
+
+
+def _is_request_id(value: object) -> TypeGuard[int | str]:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+class KdslServer(LanguageServer):
+    """The server and what it runs beside pygls: each document's diagnostics waiting to be
+    published, and their analyses on threads of their own (the event loop keeps reading
+    and answering while a long document is checked), one document's one at a time."""
+
+    def __init__(self, debounce: float = DEBOUNCE_SECONDS):
+        super().__init__("kdsl", __version__, protocol_cls=_Protocol)
+        self.debounce = debounce
+        self.analyses = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kdsl-analysis")
+        self.publishing: dict[str, asyncio.Task] = {}  # by the document's URI
+        self.running: dict[str, asyncio.Future] = {}  # its analysis, on a thread
+
+    def open_document(self, uri: str) -> TextDocument | None:
+        """The document the editor opened at `uri`, or None: never the file on disk, which
+        pygls would read for a URI it does not know (a FIFO there would hang it)."""
+        return self.workspace.text_documents.get(unquote(uri))
+
+    def schedule_diagnostics(self, uri: str, delay: float) -> None:
+        """Publish the document's diagnostics after `delay` seconds, instead of any still
+        waiting: while the user types, only the text they stop at is analyzed."""
+        waiting = self.publishing.pop(uri, None)
+        if waiting is not None:
+            waiting.cancel()
+        task = asyncio.ensure_future(self._publish(uri, delay))
+        self.publishing[uri] = task
+        task.add_done_callback(lambda done: self._published(uri, done))
+
+    async def _publish(self, uri: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        previous = self.running.get(uri)
+        if previous is not None:  # an analysis of an older text: a thread cannot be stopped
+            await asyncio.wait({previous})
+        document = self.open_document(uri)
+        if document is None:
+            return
+        text, version = document.source, document.version
+        codec = self.workspace.position_codec
+        loop = asyncio.get_running_loop()
+        running = loop.run_in_executor(self.analyses, lsp_diagnostics, codec, text)
+        self.running[uri] = running
+        running.add_done_callback(lambda done: self._analyzed(uri, done))
+        # Shielded: a newer change cancels this task, not the analysis it waits for.
+        diagnostics = await asyncio.shield(running)
+        now = self.open_document(uri)
+        if now is None or now.version != version or now.source != text:
+            return  # closed or changed meanwhile: its own task publishes the new text
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, version=version, diagnostics=diagnostics)
         )
 
+    def _analyzed(self, uri: str, running: asyncio.Future) -> None:
+        if self.running.get(uri) is running:
+            del self.running[uri]
+        if not running.cancelled():
+            running.exception()  # retrieved: its task says it, if it still waits for it
+
+    def _published(self, uri: str, task: asyncio.Task) -> None:
+        if self.publishing.get(uri) is task:
+            del self.publishing[uri]
+        error = None if task.cancelled() else task.exception()
+        if isinstance(error, Exception):  # a bug in kdsl: said, as pygls says its own
+            logger.error("publishing diagnostics for %s failed", uri, exc_info=error)
+            self.report_server_error(error, FeatureNotificationError)
+
+    async def analysis_done(self, uri: str) -> None:
+        """Wait for the document's diagnostics still to come, if any: hover needs the same
+        analysis, and then finds it in `analyze_text`'s cache instead of doing it twice."""
+        waiting = self.publishing.get(uri)
+        if waiting is not None:
+            await asyncio.wait({waiting})  # not cancelled with the request that waits
+
+    def shutdown(self) -> None:
+        self.analyses.shutdown(wait=False, cancel_futures=True)
+        super().shutdown()
+
+
+def lsp_diagnostics(codec: PositionCodec, text: str) -> list[types.Diagnostic]:
+    """`kdsl check`'s diagnostics for `text`, as the editor receives them."""
+    return [to_lsp_diagnostic(codec, text, d) for d in analyze_text(text).diagnostics]
+
+
+def create_server(debounce: float = DEBOUNCE_SECONDS) -> KdslServer:
+    """A fresh server with kdsl's features (one per connection; tests make their own)."""
+    server = KdslServer(debounce)
+
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(params: types.DidOpenTextDocumentParams) -> None:
-        publish(params.text_document.uri)
+    async def did_open(params: types.DidOpenTextDocumentParams) -> None:
+        server.schedule_diagnostics(params.text_document.uri, delay=0)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(params: types.DidChangeTextDocumentParams) -> None:
-        publish(params.text_document.uri)
+    async def did_change(params: types.DidChangeTextDocumentParams) -> None:
+        server.schedule_diagnostics(params.text_document.uri, delay=server.debounce)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(params: types.DidCloseTextDocumentParams) -> None:
-        # The editor forgets the file's problems with the file.
+    async def did_close(params: types.DidCloseTextDocumentParams) -> None:
+        # The editor forgets the file's problems with the file (and any still waiting).
+        uri = params.text_document.uri
+        waiting = server.publishing.pop(uri, None)
+        if waiting is not None:
+            waiting.cancel()
         server.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[])
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
         )
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
-    def hover(params: types.HoverParams) -> types.Hover | None:
-        text = server.workspace.get_text_document(params.text_document.uri).source
+    async def hover(params: types.HoverParams) -> types.Hover | None:
+        document = server.open_document(params.text_document.uri)
+        if document is None:
+            return None
+        text = document.source
         codec = server.workspace.position_codec
         line, column = _from_lsp(codec, text, params.position)
-        found = hover_text(text, line, column)
+        await server.analysis_done(params.text_document.uri)
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(server.thread_pool, hover_text, text, line, column)
         if found is None:
             return None
         markdown, span = found
@@ -647,12 +782,15 @@ def create_server() -> LanguageServer:
         types.TEXT_DOCUMENT_COMPLETION,
         types.CompletionOptions(trigger_characters=TRIGGER_CHARACTERS),
     )
+    @server.thread()
     def completion(params: types.CompletionParams) -> types.CompletionList:
-        document = server.workspace.get_text_document(params.text_document.uri)
+        document = server.open_document(params.text_document.uri)
+        if document is None:
+            return types.CompletionList(is_incomplete=False, items=[])
         text = document.source
         line, column = _from_lsp(server.workspace.position_codec, text, params.position)
         lines = _lines(text)
-        before = "\n".join([*lines[: line - 1], lines[line - 1][: column - 1]]) if lines else ""
+        before = "\n".join([*lines[: line - 1], lines[line - 1][: column - 1]])
         items = [
             types.CompletionItem(
                 label=item.label,
@@ -665,10 +803,14 @@ def create_server() -> LanguageServer:
         return types.CompletionList(is_incomplete=False, items=items)
 
     @server.feature(types.TEXT_DOCUMENT_FORMATTING)
+    @server.thread()
     def formatting(params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
         """`kdsl fmt` on the open file: one edit replacing it all; none if it has a syntax
-        error (the diagnostics already say where) or is already formatted."""
-        text = server.workspace.get_text_document(params.text_document.uri).source
+        error (the diagnostics already say where), is already formatted, or is not open."""
+        document = server.open_document(params.text_document.uri)
+        if document is None:
+            return None
+        text = document.source
         try:
             formatted = format_text(text)
         except KdslError:
