@@ -36,7 +36,7 @@ from pathlib import Path
 
 from lark import Token, Tree
 
-from kdsl.errors import Source
+from kdsl.errors import Diagnostic, Source, SourceError
 from kdsl.language import nodes, syntax
 from kdsl.language.parser import lark_parser, parse
 
@@ -74,6 +74,18 @@ class _CodeToken:
 def format_source(source: Source) -> str:
     """The canonical text of a program; raises `SourceError` for a syntax error."""
     program = parse(source)  # syntax errors, reported as for every other command
+    if not program.is_v1:
+        chain = program.chains[0] if program.chains else None
+        raise SourceError(
+            source,
+            [
+                Diagnostic(
+                    "`kdsl fmt` does not lay out graphs and blocks yet",
+                    program.blocks[0].span if program.blocks else chain.span,  # type: ignore[union-attr]
+                    "the program is left as it is; `kdsl check` and `compile` read it",
+                )
+            ],
+        )
     formatted = _format(source.text)
     check_same_program(program, parse(Source(source.name, formatted)), source.name)
     return formatted
@@ -138,8 +150,8 @@ def _items(tree: Tree) -> tuple[list[_Item], list[_CodeToken]]:
     for child in chain.children:
         if isinstance(child, Token):  # `->`: its comments go with the layer before or after
             code.append(_CodeToken(child, len(items) - 1, len(items)))
-        else:
-            _add_item(items, code, _call(child), True, child)
+        else:  # a v1 element: one call
+            _add_item(items, code, _call(child.children[0]), True, child)
     for child in rest:
         if isinstance(child, Token):  # `;`, the last one perhaps ending the file
             code.append(

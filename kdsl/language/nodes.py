@@ -40,7 +40,15 @@ class Tuple:
     shorthand: bool = False  # written as `3x3` rather than `(3, 3)`
 
 
-Value = Number | Name | String | Tuple
+@dataclass(frozen=True)
+class Ref:
+    """`@name`: the tensor a label named (v2), as an argument or where a chain starts."""
+
+    name: str
+    span: Span
+
+
+Value = Number | Name | String | Tuple | Ref
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,86 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Group:
+    """`[a | b | c]`: branches that each start from the tensor flowing in (v2); one
+    branch only groups (`[conv2d 8 3 -> relu] * 2`)."""
+
+    branches: tuple[Chain, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Label:
+    """`name:` before an element: names its output tensor."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Element:
+    """One step of a chain: a layer or block call, a reference or a group, perhaps
+    labelled (`s1: ...`) and repeated (`... * 3`, a count or a block parameter)."""
+
+    atom: Call | Ref | Group
+    span: Span
+    label: Label | None = None
+    repeat: Number | Name | None = None
+
+    @property
+    def is_plain(self) -> bool:
+        """A v1 step: a call, neither labelled nor repeated."""
+        return isinstance(self.atom, Call) and self.label is None and self.repeat is None
+
+
+@dataclass(frozen=True)
+class Chain:
+    """`a -> b -> c`."""
+
+    elements: tuple[Element, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Param:
+    """A block's parameter: a value (`f`, `s=1`) or a tensor (`@memory`)."""
+
+    name: str
+    span: Span
+    default: Value | None = None
+    tensor: bool = False
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    """`def name params { chains }`, or `shared name { chains }` (one set of weights)."""
+
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Chain, ...]
+    span: Span
+    name_span: Span
+    shared: bool = False
+
+
+@dataclass(frozen=True)
 class Program:
+    """A v1 program is one chain of calls and its sections: `layers` holds the chain's
+    calls, `chains` the same chain as elements. A v2 program may also have blocks and
+    later chains; then `layers` holds the first chain's calls only if it is plain, and
+    tools read `chains`."""
+
     layers: tuple[Call, ...]
     sections: tuple[Section, ...]
+    chains: tuple[Chain, ...] = ()
+    blocks: tuple[BlockDef, ...] = ()
+
+    @property
+    def is_v1(self) -> bool:
+        """Whether the program is written in v1's language: no block, one chain of plain
+        calls (then `layers` is the whole model)."""
+        return (
+            not self.blocks
+            and len(self.chains) <= 1
+            and all(element.is_plain for chain in self.chains for element in chain.elements)
+        )

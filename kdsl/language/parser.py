@@ -52,10 +52,75 @@ class _Builder(Transformer):
     """Builds `kdsl.language.nodes` from lark's tree; it never judges what it builds."""
 
     def start(self, meta, children):
-        return nodes.Program(layers=children[0], sections=tuple(children[1:]))
+        blocks = tuple(c for c in children if isinstance(c, nodes.BlockDef))
+        chains = tuple(c for c in children if isinstance(c, nodes.Chain))
+        sections = tuple(c for c in children if isinstance(c, nodes.Section))
+        first = chains[0].elements
+        plain = all(element.is_plain for element in first)
+        layers = tuple(cast(nodes.Call, element.atom) for element in first) if plain else ()
+        return nodes.Program(layers=layers, sections=sections, chains=chains, blocks=blocks)
 
-    def chain(self, meta, calls):
-        return tuple(calls)
+    def chain(self, meta, elements):
+        return nodes.Chain(tuple(elements), _span(meta))
+
+    def later_chain(self, meta, elements):
+        return nodes.Chain(tuple(elements), _span(meta))
+
+    def ref_chain(self, meta, children):
+        token, *rest = children
+        ref = nodes.Ref(str(token)[1:], _span(token))
+        first = nodes.Element(ref, ref.span)
+        return nodes.Chain((first, *rest), _span(meta))
+
+    def element(self, meta, children):
+        atom, *rest = children
+        repeat = rest[0][0] if rest else None
+        return nodes.Element(atom, _span(meta), repeat=repeat)
+
+    def labelled(self, meta, children):
+        label, atom, *rest = children
+        repeat = rest[0][0] if rest else None
+        return nodes.Element(atom, _span(meta), nodes.Label(str(label), _span(label)), repeat)
+
+    def repeat(self, meta, children):
+        (token,) = children
+        count: nodes.Number | nodes.Name
+        if token.type == "INT":
+            count = nodes.Number(_int(str(token)), str(token), _span(token))
+        else:
+            count = nodes.Name(str(token), _span(token))
+        return (count, token)  # the token, for a message about the repeat itself
+
+    def ref(self, meta, children):
+        (token,) = children
+        return nodes.Ref(str(token)[1:], _span(token))
+
+    def group(self, meta, branches):
+        return nodes.Group(tuple(branches), _span(meta))
+
+    def def_block(self, meta, children):
+        name, *rest = children
+        *params, body = rest
+        return nodes.BlockDef(str(name), tuple(params), body, _span(meta), _span(name))
+
+    def shared_block(self, meta, children):
+        name, body = children
+        return nodes.BlockDef(str(name), (), body, _span(meta), _span(name), shared=True)
+
+    def param(self, meta, children):
+        (token,) = children
+        return nodes.Param(str(token), _span(token))
+
+    def param_default(self, meta, children):
+        token, value = children
+        return nodes.Param(str(token), _span(meta), default=value)
+
+    def tensor_param(self, meta, children):
+        (token,) = children
+        return nodes.Param(str(token)[1:], _span(token), tensor=True)
+
+    def body(self, meta, chains):
+        return tuple(chains)
 
     def section(self, meta, calls):
         return nodes.Section(tuple(calls), _span(meta))
@@ -131,7 +196,7 @@ def _int(text: str) -> int | float:
 
 
 def _is_value(item) -> bool:
-    return isinstance(item, nodes.Number | nodes.Name | nodes.String | nodes.Tuple)
+    return isinstance(item, nodes.Number | nodes.Name | nodes.String | nodes.Tuple | nodes.Ref)
 
 
 def parse(source: Source) -> nodes.Program:

@@ -128,6 +128,8 @@ ALIASES: dict[str, str] = {
     "groupnorm": "groupnormalization",
     "unitnorm": "unitnormalization",
     "rnn": "simplernn",
+    "groupedqueryattention": "groupqueryattention",  # the name Keras's docs and issue use
+    "mha": "multiheadattention",
 }
 
 

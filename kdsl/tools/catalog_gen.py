@@ -31,7 +31,8 @@ CATALOG_PATH = Path(__file__).parent.parent / "semantics" / "keras_catalog.json"
 
 # Layers that cannot be one step of a `keras.Sequential`: bases, input plumbing, layers
 # that need a Python callable or a saved model, RNN plumbing that needs cells, and
-# layers taking several inputs. Whole subpackages (merging, attention) go by category.
+# layers taking several inputs that kdsl does not write. The merging and attention layers
+# are in: graphs (v2) feed them several tensors; the checker keeps them out of chains.
 EXCLUDED_LAYERS = frozenset(
     {
         "Layer",
@@ -48,7 +49,7 @@ EXCLUDED_LAYERS = frozenset(
         "MaxNumBoundingBoxes",  # works on bounding-box dicts, not on a model's tensors
     }
 )
-EXCLUDED_LAYER_CATEGORIES = frozenset({"merging", "attention"})
+EXCLUDED_LAYER_CATEGORIES: frozenset[str] = frozenset()
 
 # Keyword arguments of the base `Layer` a user may mean, in the order kdsl lists them.
 # `input_shape`, `input_dim`, `batch_input_shape` and `batch_size` are left out on purpose.
