@@ -754,3 +754,26 @@ def test_a_long_analysis_holds_up_no_other_request(client: Client) -> None:
     assert long_uri not in published  # still being checked
     assert client.hover(1, 6, uri=long_uri) is not None  # waits for the long one's analysis
     assert len(client.diagnostics(long_uri)["diagnostics"]) == 3000
+
+
+def test_scan_reads_v2s_tokens() -> None:
+    from kdsl.language import syntax
+
+    text = "def b n @m { [x | @m] * n }\nshared e { y }\na: input 4 -> b 2 @a; @a -> e"
+    scanned = [(t.type, t.text) for t in syntax.scan(text)]
+    assert scanned[:12] == [
+        (syntax.DEF, "def"),
+        (syntax.NAME, "b"),
+        (syntax.NAME, "n"),
+        (syntax.REF, "@m"),
+        (syntax.LBRACE, "{"),
+        (syntax.LSQB, "["),
+        (syntax.NAME, "x"),
+        (syntax.VBAR, "|"),
+        (syntax.REF, "@m"),
+        (syntax.RSQB, "]"),
+        (syntax.STAR, "*"),
+        (syntax.NAME, "n"),
+    ]
+    assert scanned[13:15] == [(syntax.SHARED, "shared"), (syntax.NAME, "e")]
+    assert (syntax.NAME, "a") in scanned and (syntax.COLON, ":") in scanned
