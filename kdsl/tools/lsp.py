@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -49,7 +50,7 @@ from kdsl.semantics.shapes import Row, Summary
 
 SOURCE = "kdsl"
 logger = logging.getLogger(__name__)
-TRIGGER_CHARACTERS = [" ", ">", "=", ","]
+TRIGGER_CHARACTERS = [" ", ">", "=", ",", "@", "[", "|"]
 
 
 # -- analysis (no LSP here: text in, kdsl's findings out) --------------------------------
@@ -113,6 +114,11 @@ def _analyze(text: str) -> Analysis:
         model, summary = analyze(program, source, shape_errors="keep")
     except SourceError as error:
         return Analysis(error.diagnostics, program)
+    except Exception as error:  # a bug in kdsl: said in the editor, as `kdsl check` says it
+        logger.exception("checking the program failed")
+        message = f"internal error ({type(error).__name__}): a bug in kdsl"
+        hint = "please report it with the program; the features that need no shapes still work"
+        return Analysis([Diagnostic(message, nodes.Span(1, 1, 1, 2), hint)], program)
     return Analysis(summary.diagnostics, program, model, summary, summary.notes)
 
 
@@ -154,6 +160,9 @@ def hover_text(
     program = analysis.program
     if program is None:
         return None
+    reference = _ref_hover(analysis, line, column)
+    if reference is not None:
+        return reference
     at = analysis.node_at(line, column)
     if at is not None:
         node, row = at
@@ -211,6 +220,134 @@ def _compile_entry(catalog: Catalog, kind: str | None, name: str) -> tuple[Entry
     module, table, aliases = catalog.compile_table(kind)
     entry = table.get(aliases.get(name, name))
     return (entry, module) if entry else None
+
+
+# -- v2's names: blocks, labels, parameters (on the syntax tree alone) ------------------
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What a name in a body or the program can mean: the labels written in it, in text
+    order, and (in a block's body) the block's parameters."""
+
+    labels: tuple[nodes.Label, ...]
+    params: dict[str, nodes.Param]
+
+    def ref(self, ref: nodes.Ref) -> nodes.Label | nodes.Param | None:
+        """Where `@name` is defined: a tensor parameter, or the last label of that name
+        before it (a name is visible only after its definition)."""
+        param = self.params.get(ref.name)
+        if param is not None and param.tensor:
+            return param
+        before = [
+            label
+            for label in self.labels
+            if label.name == ref.name and (label.span.line, label.span.column) < _start(ref.span)
+        ]
+        return before[-1] if before else None
+
+
+def _start(span: nodes.Span) -> tuple[int, int]:
+    return span.line, span.column
+
+
+def _labels(chains: tuple[nodes.Chain, ...]) -> tuple[nodes.Label, ...]:
+    """Every label in the chains, groups included, in text order."""
+    found: list[nodes.Label] = []
+    for chain in chains:
+        for element in chain.elements:
+            if element.label is not None:
+                found.append(element.label)
+            if isinstance(element.atom, nodes.Group):
+                found += _labels(element.atom.branches)
+    return tuple(sorted(found, key=lambda label: _start(label.span)))
+
+
+Named = nodes.Ref | nodes.Name | nodes.Call
+
+
+def _written_names(program: nodes.Program) -> Iterator[tuple[Named, _Scope]]:
+    """Every reference, bare word and call of the program, with the scope it is read in."""
+    for block in program.blocks:
+        scope = _Scope(_labels(block.body), {param.name: param for param in block.params})
+        yield from _chain_names(block.body, scope)
+    scope = _Scope(_labels(program.chains), {})
+    yield from _chain_names(program.chains, scope)
+    for section in program.sections:
+        for call in section.calls:
+            yield from _call_names(call, scope)
+
+
+def _chain_names(chains: tuple[nodes.Chain, ...], scope: _Scope) -> Iterator[tuple[Named, _Scope]]:
+    for chain in chains:
+        for element in chain.elements:
+            atom = element.atom
+            if isinstance(atom, nodes.Group):
+                yield from _chain_names(atom.branches, scope)
+            elif isinstance(atom, nodes.Call):
+                yield from _call_names(atom, scope)
+            else:
+                yield atom, scope
+            if isinstance(element.repeat, nodes.Name):
+                yield element.repeat, scope
+
+
+def _call_names(call: nodes.Call, scope: _Scope) -> Iterator[tuple[Named, _Scope]]:
+    yield call, scope
+    values = [arg.value for arg in call.args]
+    while values:
+        value = values.pop()
+        if isinstance(value, nodes.Tuple):
+            values += value.items
+        elif isinstance(value, nodes.Ref | nodes.Name):
+            yield value, scope
+
+
+def definition(program: nodes.Program, line: int, column: int) -> nodes.Span | None:
+    """Where the name at a 1-based position is defined: a block's `def` for a block call,
+    the label (or tensor parameter) for `@name`, the parameter for a bare word in a body."""
+    blocks = {block.name: block for block in program.blocks}
+    for named, scope in _written_names(program):
+        if isinstance(named, nodes.Call):
+            block = blocks.get(named.name)
+            if block is not None and _contains(named.name_span, line, column):
+                return block.name_span
+        elif _contains(named.span, line, column):
+            if isinstance(named, nodes.Ref):
+                found = scope.ref(named)
+                return found.span if found is not None else None
+            param = scope.params.get(named.name)
+            return param.span if param is not None and not param.tensor else None
+    return None
+
+
+def definition_at(text: str, line: int, column: int) -> nodes.Span | None:
+    """`definition` in `text`, once it parses."""
+    program = analyze_text(text).program
+    return None if program is None else definition(program, line, column)
+
+
+def _ref_hover(analysis: Analysis, line: int, column: int) -> tuple[str, nodes.Span] | None:
+    """`@name` in a program that checks: the tensor it reads, and its shape (the row of
+    the node the checker labelled with that name)."""
+    if analysis.program is None or analysis.model is None or analysis.summary is None:
+        return None
+    for named, _ in _written_names(analysis.program):
+        if isinstance(named, nodes.Ref) and _contains(named.span, line, column):
+            for node in analysis.model.nodes:
+                row = analysis.summary.row(node.id)
+                if node.label == named.name and row is not None:
+                    shape = show_shape(row.output_shape)
+                    text = f"**@{named.name}**: the output of `{row.name}`"
+                    return f"{text}\n\nOutput shape: `{shape}`", named.span
+            for source in analysis.model.inputs:
+                if dict(source.kwargs).get("name") == named.name:
+                    shape = show_shape((None, *source.shape))
+                    return (
+                        f"**@{named.name}**: `keras.Input`\n\nOutput shape: `{shape}`",
+                        named.span,
+                    )
+    return None
 
 
 # -- completion ------------------------------------------------------------------------
@@ -338,11 +475,19 @@ def complete(text_before: str, catalog: Catalog | None = None) -> list[Item]:
     tokens = _tokens_before(text_before)
     if tokens is None:
         return []
-    parts = _split(tokens, syntax.SEMICOLON)
-    if len(parts) == 1:
-        calls = _split(tokens, syntax.terminal_named(syntax.ARROW_LITERAL))
-        return _complete_layer(_read_call(calls[-1]), catalog, first=len(calls) == 1)
-    prior = [_first_word(part) for part in parts[1:-1]]
+    body, header = _open_block(tokens)
+    if header is not None:  # in a block's body: its chain being written
+        if _after_at(text_before, tokens):
+            return _tensors(body, header)
+        chain = _split(body, syntax.SEMICOLON)[-1]
+        return _complete_chain(chain, catalog, _blocks(tokens), first=False)
+    program = tokens[_after_blocks(tokens) :]
+    if _after_at(text_before, tokens):
+        return _tensors(program, [])
+    parts = _split(program, syntax.SEMICOLON)
+    if len(parts) == 1 or _is_chain(parts[-1]):
+        return _complete_chain(parts[-1], catalog, _blocks(tokens), first=len(parts) == 1)
+    prior = [_first_word(part) for part in parts[1:-1] if not _is_chain(part)]
     section_calls = _split(parts[-1], syntax.COMMA, nested=False)
     call = _read_call(section_calls[-1])
     head = _first_word(section_calls[0]) if len(section_calls) > 1 else call.head
@@ -354,6 +499,103 @@ def complete(text_before: str, catalog: Catalog | None = None) -> list[Item]:
         used={kind for kind in kinds[:-1] if kind},
         continued=len(section_calls) > 1,
     )
+
+
+# Where a layer (or a block call, or `@name`) may start within a chain (v2).
+_ELEMENT_STARTS = (syntax.LSQB, syntax.VBAR, syntax.COLON, syntax.RSQB)
+
+
+def _complete_chain(
+    tokens: list[syntax.Token], catalog: Catalog, blocks: list[str], first: bool
+) -> list[Item]:
+    """A chain's element being written: a layer, a block, or the layer's arguments."""
+    arrow = syntax.terminal_named(syntax.ARROW_LITERAL)
+    calls: list[list[syntax.Token]] = [[]]
+    starts: list[str | None] = [None]  # the token each element follows
+    for token in tokens:
+        if token.type == arrow or token.type in _ELEMENT_STARTS:
+            calls.append([])
+            starts.append(token.type)
+        else:
+            calls[-1].append(token)
+    # `input` starts the first chain, or a later one after its label (`tags: input 12`).
+    first = (first and len(calls) == 1) or starts[1:] == [syntax.COLON]
+    call = _read_call(calls[-1])
+    if call.head in blocks:
+        return []  # a block's parameters have no catalog entry to complete from
+    items = _complete_layer(call, catalog, first=first)
+    if call.head is None and not call.at_value:
+        items += [Item(name, types.CompletionItemKind.Module, "block") for name in blocks]
+    return items
+
+
+def _is_chain(tokens: list[syntax.Token]) -> bool:
+    """Whether a `;`-separated part is a later chain (v2), not a section: it starts from
+    `@name` or a label, or has an arrow."""
+    arrow = syntax.terminal_named(syntax.ARROW_LITERAL)
+    kinds = [token.type for token in tokens]
+    return (kinds[:1] == [syntax.REF]) or kinds[1:2] == [syntax.COLON] or arrow in kinds
+
+
+def _open_block(tokens: list[syntax.Token]) -> tuple[list[syntax.Token], list | None]:
+    """Inside a block's body: (the body's tokens so far, the header's tokens); else
+    (tokens, None)."""
+    depth, opened = 0, 0
+    for index, token in enumerate(tokens):
+        if token.type == syntax.LBRACE:
+            depth += 1
+            opened = index if depth == 1 else opened
+        elif token.type == syntax.RBRACE:
+            depth = max(0, depth - 1)
+    if not depth:
+        return tokens, None
+    start = max(
+        (i for i in range(opened) if tokens[i].type in (syntax.DEF, syntax.SHARED)), default=0
+    )
+    return tokens[opened + 1 :], tokens[start:opened]
+
+
+def _after_blocks(tokens: list[syntax.Token]) -> int:
+    """Where the program's chains start: after the last `}` of its blocks."""
+    closes = [i for i, token in enumerate(tokens) if token.type == syntax.RBRACE]
+    return closes[-1] + 1 if closes else 0
+
+
+def _blocks(tokens: list[syntax.Token]) -> list[str]:
+    """The blocks defined (closed) before the cursor: callable like layers."""
+    names, pending = [], None
+    for index, token in enumerate(tokens[:-1]):
+        if token.type in (syntax.DEF, syntax.SHARED) and tokens[index + 1].type == syntax.NAME:
+            pending = tokens[index + 1].text
+        elif token.type == syntax.RBRACE and pending is not None:
+            names.append(pending)
+            pending = None
+    if tokens and tokens[-1].type == syntax.RBRACE and pending is not None:
+        names.append(pending)
+    return names
+
+
+def _after_at(text_before: str, tokens: list[syntax.Token]) -> bool:
+    """Whether the word being typed follows `@`: a tensor's name."""
+    partial = _PARTIAL.search(text_before)
+    cut = partial.start() if partial else len(text_before)
+    return bool(tokens) and tokens[-1].text == "@" and tokens[-1].end == cut
+
+
+def _tensors(tokens: list[syntax.Token], header: list[syntax.Token]) -> list[Item]:
+    """The tensors `@` may name here: the labels written before (outside any block's
+    body), and in a body its tensor parameters and `@in`."""
+    names: list[str] = []
+    depth = 0
+    for index, token in enumerate(tokens[:-1]):
+        depth += (token.type == syntax.LBRACE) - (token.type == syntax.RBRACE)
+        if depth <= 0 and token.type == syntax.NAME and tokens[index + 1].type == syntax.COLON:
+            names.append(token.text)
+    if header:
+        names += [token.text[1:] for token in header if token.type == syntax.REF]
+        names.append("in")
+    unique = dict.fromkeys(names)
+    return [Item(name, types.CompletionItemKind.Variable, "tensor") for name in unique]
 
 
 def _first_word(tokens: list[syntax.Token]) -> str:
@@ -777,6 +1019,21 @@ def create_server(debounce: float = DEBOUNCE_SECONDS) -> KdslServer:
             contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=markdown),
             range=to_range(codec, text, span),
         )
+
+    @server.feature(types.TEXT_DOCUMENT_DEFINITION)
+    async def goto_definition(params: types.DefinitionParams) -> types.Location | None:
+        """A block call's `def`, `@name`'s label (or tensor parameter), a parameter."""
+        uri = params.text_document.uri
+        document = server.open_document(uri)
+        if document is None:
+            return None
+        text = document.source
+        codec = server.workspace.position_codec
+        line, column = _from_lsp(codec, text, params.position)
+        await server.analysis_done(uri)
+        loop = asyncio.get_running_loop()
+        span = await loop.run_in_executor(server.thread_pool, definition_at, text, line, column)
+        return None if span is None else types.Location(uri=uri, range=to_range(codec, text, span))
 
     @server.feature(
         types.TEXT_DOCUMENT_COMPLETION,
