@@ -81,7 +81,7 @@ def check_source(text: str, name: str = "<string>") -> ir.Model:
 
 def compile(  # noqa: A001 - `kdsl.compile` is the name users expect
     text: str,
-    style: Style = "add",
+    style: Style | None = None,
     name: str = "<string>",
     explain: bool = False,
     strategy: Strategy | None = None,
@@ -89,6 +89,8 @@ def compile(  # noqa: A001 - `kdsl.compile` is the name users expect
 ) -> str:
     """A standalone Keras script for a program; raises `KdslError` subclasses.
 
+    `style` is "add" (the default for a chain of layers), "constructor" or "functional"
+    (the default for a graph; "add" and "constructor" cannot write one);
     `explain=True` adds a comment above each line saying what it does (`--explain`);
     `strategy` builds and trains the model under that tf.distribute strategy;
     `folder_data=True` lets the script read a folder of .npy files (`--folder-data`).
@@ -100,7 +102,7 @@ def compile(  # noqa: A001 - `kdsl.compile` is the name users expect
     return render(check_source(text, name), mode)
 
 
-def compile_source(text: str, name: str = "<string>", style: str = "add", **options) -> str:
+def compile_source(text: str, name: str = "<string>", style: str | None = None, **options) -> str:
     """`compile()` with the file name first (the tests' and the CLI's order)."""
     return compile(text, style=style, name=name, **options)  # type: ignore[arg-type]
 

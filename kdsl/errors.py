@@ -40,6 +40,9 @@ class Diagnostic:
     span: Span | None = None
     hint: str | None = None
     severity: Literal["error", "warning"] = "error"
+    # Where the spot was reached from: a block's body is checked per call, and each
+    # note says which call (`in `stage` at 10:6`), innermost first.
+    notes: tuple[str, ...] = ()
 
 
 class KdslError(Exception):
@@ -158,6 +161,8 @@ def format_diagnostic(source: Source, diag: Diagnostic, color: bool = False) -> 
             width = max(1, min(width, len(text) - column + 1))
             out.append(f"    {text}")
             out.append(f"    {prefix}{_paint('^' + '~' * (width - 1), 'green', color)}")
+    for note in diag.notes:
+        out.append(f"  {_paint('note:', 'cyan', color)} {line_safe(note)}")
     if diag.hint:
         out.append(_hint_line(diag.hint, color))
     return "\n".join(out)
@@ -213,8 +218,9 @@ def with_article(word: str) -> str:
     return f"{'an' if word[:1] in tuple('aeiou') else 'a'} {word}"
 
 
-def did_you_mean(name: str, candidates) -> str | None:
-    """`did you mean `relu`?` for the closest candidate within a typo or two, or None.
+def did_you_mean(name: str, candidates, prefix: str = "") -> str | None:
+    """`did you mean `relu`?` for the closest candidate within a typo or two, or None
+    (`prefix`: written before the name, as `@` before a label).
 
     Typos are counted as edits where swapping two neighbours is one edit (`adma` → `adam`).
     """
@@ -222,9 +228,9 @@ def did_you_mean(name: str, candidates) -> str | None:
     limit = max(1, min(3, len(word) // 3))
     scored = sorted((_edits(word, c), c) for c in set(candidates))
     if scored and scored[0][0] <= limit:
-        return f"did you mean `{scored[0][1]}`?"
+        return f"did you mean `{prefix}{scored[0][1]}`?"
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
-    return f"did you mean `{matches[0]}`?" if matches else None
+    return f"did you mean `{prefix}{matches[0]}`?" if matches else None
 
 
 def _edits(a: str, b: str) -> int:

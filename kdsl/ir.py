@@ -16,7 +16,24 @@ from functools import cached_property
 
 from kdsl.source import Span
 
-PyValue = int | float | bool | str | None | tuple
+
+@dataclass(frozen=True)
+class Param:
+    """A block parameter standing where a value goes, in a block's body (`Block`): the
+    script writes its name (`layers.Conv2D(f, 3)`). Never in the expanded graph."""
+
+    name: str
+
+
+# A value of a Keras argument; a `Param` only in a block's written form (`Block`).
+PyValue = int | float | bool | str | None | tuple | Param
+# Layers whose call takes several tensors (merges) or a query and a value (attention):
+# never a step of a `keras.Sequential`, even when the graph is a line.
+SEVERAL_INPUTS = frozenset(
+    {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+     "MultiHeadAttention", "GroupQueryAttention", "Attention", "AdditiveAttention"}
+)  # fmt: skip
+
 # A shape per sample, without the batch dimension: `(28, 28, 1)`, `(None, 128)`.
 Dims = tuple[int | None, ...]
 # An input's or a node's id: "n0", "n1", ... (see `IdCounter`).
@@ -105,14 +122,6 @@ class Input:
 
 
 @dataclass(frozen=True)
-class Param:
-    """A block parameter standing where a value goes, in a block's body (`Block`): the
-    script writes its name (`layers.Conv2D(f, 3)`). Never in the expanded graph."""
-
-    name: str
-
-
-@dataclass(frozen=True)
 class Node:
     """A layer call applied to the outputs of `inputs` (ids of inputs or earlier nodes).
 
@@ -141,6 +150,9 @@ class Node:
     label: str | None = None
     scope: tuple[str, ...] = field(default=(), compare=False)
     repeat: int | Param | None = None
+    # A `shared` block's layer applied again: the id of the node whose layer (and
+    # weights) this node reuses, in the expanded graph; None for a layer of its own.
+    shares: NodeId | None = None
 
     @property
     def reads(self) -> tuple[NodeId, ...]:
@@ -154,10 +166,11 @@ class Block:
 
     Its body is a graph over its own ids: `inputs` are the tensor it is called on (`@in`,
     the function's first argument) then its tensor parameters (`@memory`), as `Input`s
-    with an empty shape; `nodes` are layer calls and block calls whose values may be
-    `Param`s; `output` the node whose tensor it returns. `params` are its value
-    parameters in order, each with its default (`REQUIRED` when it has none). The model
-    itself is built from the expanded graph (`Model.nodes`); `Model.program` says how the
+    with an empty shape, a tensor parameter's name as its `name=` (`(("name", "memory"),)`);
+    `nodes` are layer calls and block calls whose values may be `Param`s; `output` the
+    node whose tensor it returns. `params` are its value parameters in order, each with
+    its default (`REQUIRED` when it has none). The model itself is built from the
+    expanded graph (`Model.nodes`); `Model.program` says how the
     script writes it with these functions.
     """
 
@@ -167,6 +180,9 @@ class Block:
     nodes: tuple[Node, ...]
     output: NodeId
     span: Span | None = field(default=None, compare=False)
+    # A `shared` block: built once (a layer object, or a sub-model for several layers)
+    # and applied at each use with the same weights; it has no parameters.
+    shared: bool = False
 
 
 class _Required:
@@ -197,6 +213,7 @@ class Model:
     # the first output's and `losses` has them all; empty for one output (v1).
     output_names: tuple[str, ...] = ()
     losses: tuple[tuple[str, CompileArg], ...] = ()
+    loss_keys: tuple[tuple[str, str], ...] = ()  # each output's loss's catalog key
     loss_weights: tuple[tuple[str, float], ...] = ()
     output_metrics: tuple[tuple[str, tuple[CompileArg, ...]], ...] = ()
     # How the script writes the graph when the program used blocks: the blocks, and the
@@ -204,6 +221,9 @@ class Model:
     # outputs). None when the program has no blocks: the script writes `nodes`.
     blocks: tuple[Block, ...] = ()
     program: tuple[tuple[Input, ...], tuple[Node, ...], tuple[NodeId, ...]] | None = None
+    # Each block instance (`Node.scope`'s names) → the call that made it, in words
+    # (``in `stage` at 10:6``), for messages about a spot in a block's body.
+    instance_sites: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         """A malformed graph is a bug in whatever built it: say so at once, not later in a
@@ -270,7 +290,7 @@ class Model:
             return False
         before = self.inputs[0].id
         for node in self.nodes:
-            if node.inputs != (before,):
+            if node.reads != (before,) or node.call.class_name in SEVERAL_INPUTS:
                 return False
             before = node.id
         return True
@@ -290,6 +310,13 @@ class Model:
         return replace(self, nodes=nodes)
 
     # -- compile and fit ------------------------------------------------------------------
+
+    def loss_key_of(self, output: NodeId) -> str:
+        """The catalog key of the loss on this output (`loss_key` unless per output)."""
+        if self.loss_keys and output in self.outputs:
+            name = self.output_names[self.outputs.index(output)]
+            return dict(self.loss_keys).get(name, self.loss_key)
+        return self.loss_key
 
     def fit_option(self, name: str, default: PyValue = None) -> PyValue:
         return dict(self.fit).get(name, default)

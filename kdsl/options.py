@@ -8,8 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Style = Literal["add", "constructor"]
-STYLES: tuple[Style, ...] = ("add", "constructor")
+# `add` and `constructor` write a Sequential model (chains only); `functional` writes
+# Keras's functional API (any graph, blocks as Python functions).
+Style = Literal["add", "constructor", "functional"]
+STYLES: tuple[Style, ...] = ("add", "constructor", "functional")
+# The styles that can only write a chain.
+SEQUENTIAL_STYLES: tuple[Style, ...] = ("add", "constructor")
 
 # tf.distribute strategies the script can train under (None: Keras's default, one device).
 Strategy = Literal["mirrored", "multi-worker"]
@@ -23,7 +27,9 @@ TEMPLATE_LINE_LENGTH = 88
 class Mode:
     """Every option that changes the generated code."""
 
-    style: Style = "add"
+    # None: the program's own style, `add` for a chain and `functional` for a graph
+    # (`codegen.render.style_for`): a v1 program renders as it always did.
+    style: Style | None = None
     line_length: int = TEMPLATE_LINE_LENGTH
     explain: bool = False  # a comment above each line saying what it does (for learners)
     strategy: Strategy | None = None
@@ -33,7 +39,7 @@ class Mode:
 
     def __post_init__(self) -> None:
         # The Python API passes these straight through: a typo must not pass silently.
-        if self.style not in STYLES:
-            raise ValueError(f"style must be one of {STYLES}, not {self.style!r}")
+        if self.style is not None and self.style not in STYLES:
+            raise ValueError(f"style must be None or one of {STYLES}, not {self.style!r}")
         if self.strategy is not None and self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be None or one of {STRATEGIES}, not {self.strategy!r}")

@@ -105,7 +105,7 @@ def test_version() -> None:
         [],
         ["compile"],
         ["frobnicate"],
-        ["compile", IRIS, "--style", "functional"],
+        ["compile", IRIS, "--style", "sequential"],
         ["run", IRIS, "--epochs", "0"],
         ["run", IRIS, "--epochs", "many"],
         ["run", IRIS, "--save", "model.h5"],

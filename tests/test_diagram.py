@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -150,3 +151,32 @@ def test_cli_writes_nothing_for_a_bad_program(tmp_path: Path) -> None:
     result = run_kdsl("check", str(program), "--diagram", str(out))
     assert result.returncode == 1 and "error" in result.stderr
     assert not out.exists()
+
+
+def test_a_graph_is_drawn_as_a_graph() -> None:
+    """Issue 13: DOT and kdsl's own SVG draw every edge of a graph, a call's tensor
+    keywords included (`attention_mask=`), with merge and attention boxes coloured."""
+    from graph_models import GRAPHS
+
+    from kdsl.semantics.shapes import infer
+
+    model = GRAPHS["cross_attention"]()
+    summary = infer(model)
+    dot = diagram.to_dot(model, summary, "attention")
+    attention, dot_product = (node.id for node in model.nodes[:2])
+    edges = re.findall(r"^  (\w+) -> (\w+);$", dot, re.M)
+    assert edges == [
+        ("query_in", attention),
+        ("memory_in", attention),
+        ("mask_in", attention),
+        (attention, dot_product),
+        ("memory_in", dot_product),
+        *((node.reads[0], node.id) for node in model.nodes[2:]),
+    ]
+    assert f'fillcolor="{diagram.COLOURS["attention"]}"' in dot
+    root = ET.fromstring(diagram.to_svg(model, summary, "attention"))
+    assert len(root.findall(f"{SVG}g")) == len(model.inputs) + len(model.nodes)
+    assert len(root.findall(f"{SVG}polyline")) == len(edges)
+    # Three inputs on the top row, side by side.
+    tops = [float(g.find(f"{SVG}rect").get("y")) for g in root.findall(f"{SVG}g")]
+    assert tops[:3] == [tops[0]] * 3 and tops[3] > tops[0]

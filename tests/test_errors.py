@@ -7,6 +7,7 @@ Each `tests/errors/NAME.k` has `NAME.out`: the exit code, then exactly what
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import re
 from pathlib import Path
@@ -163,6 +164,79 @@ def test_a_long_line_is_shown_around_the_spot(capsys, tmp_path) -> None:
 # -- every kind of diagnostic has a place and a hint --------------------------------------
 
 # Programs that reach the diagnostics the snapshots and the fuzz inputs do not.
+# v2 (graphs, blocks, several outputs): one program per diagnostic of
+# kdsl/semantics/graph.py and the checker's output sections.
+GRAPH_PROGRAMS: list[str] = [
+    "def b { dense 2 }\ndef b { dense 3 }\ninput 4 -> b; adam; mse",
+    "def dense { relu }\ninput 4 -> dense 2; adam; mse",
+    "def b f f { dense f }\ninput 4 -> b 2 2; adam; mse",
+    "def b relu { dense relu }\ninput 4 -> b 2; adam; mse",
+    "def b f=2 g { dense g }\ninput 4 -> b 2 3; adam; mse",
+    "input 4 -> a: dense 3 -> input 3; adam; mse",
+    "input 4 -> dense 1; adam; loss @a mse",
+    "input 4 -> dense 3 -> [dense 2 in 3 | dense 2] -> add; adam; mse",
+    "input 4x8 -> multiheadattention 2 4 value=3; adam; mse",
+    "input 4x8 -> multiheadattention 2 4 return_attention_scores=true; adam; mse",
+    "input 4 -> a: dense 3 -> dense 3 units=@a; adam; mse",
+    "input 4 -> a: dense 3 -> dense 3 @a; adam; mse",
+    "input 4 -> dense 3 -> add; adam; mse",
+    "input 4x8 -> multiheadattention 2 4 use_causal_mask=3; adam; mse",
+    "def b { dense 2 }\ninput 4 -> b in 4; adam; mse",
+    "def b { dense 2 }\ninput 4 -> b name=3; adam; mse",
+    "def b f { dense f }\ninput 4 -> b 2 3; adam; mse",
+    "def b f { dense f }\ninput 4 -> b g=2; adam; mse",
+    "def b f { dense f }\ninput 4 -> b 2 f=2; adam; mse",
+    "def b @m { concatenate @m }\ninput 4 -> b 2; adam; mse",
+    "def b f { dense f }\ninput 4 -> a: dense 2 -> b @a; adam; mse",
+    "def b f { dense f }\ninput 4 -> b; adam; mse",
+    "input 4 -> [a: dense 1 | b: dense 2]; adam; mse; metrics mae",
+    "input 4 -> [a: dense 1 | b: dense 2]; outputs @a @b; outputs @a; adam; mse",
+    "input 4 -> [a: dense 1 | b: dense 2]; adam; loss @a mse, mae; loss @b mse",
+    "input 4 -> [a: dense 1 | b: dense 2]; adam; loss @a",
+    "input 4 -> [a: dense 1 | b: dense 2]; adam; mse; loss @a mse; loss @b mse",
+    "input 4 -> [a: dense 1 | b: dense 2]; adam; loss @a mse; loss @a mae; loss @b mse",
+    "input 4 -> [a: dense 1 | b: dense 2]; adam; loss @a mse weight=-1; loss @b mse",
+    "input 4 -> [a: dense 1 | b: dense 2]; adam; loss @a mse",
+    "input 4 -> [a: dense 1 | b: dense 2]; adam; loss @c mse; loss @a mse; loss @b mse",
+    "input 4 -> [a: dense 1 | b: dense 2]; outputs @a 3; adam; mse",
+    "input 4 -> [a: dense 1 | b: dense 2]; outputs @a @a @b @zz; adam; mse",
+    "x: input 4 -> dense 1; y: input 4 -> dense 2; adam; mse",
+    "x: input 4 -> dense 1; y: input 4; @x -> dense 2; adam; mse",
+    "x: input 4 -> a: dense 1; outputs @x @a; adam; mse",
+    "input 4 -> [dense 1 | dense 2]; adam; mse",
+    "input 4 -> dense 3 * 0; adam; mse",
+    "input 4 -> dense 3 * 1; adam; mse",
+    "def b n { a: dense 3 * n }\ninput 4 -> b 0; adam; mse",
+    "def b n { dense 3 * n }\ninput 4 -> b 2.5; adam; mse",
+    "input 4 -> dense 3 * k; adam; mse",
+    "input 4 -> [dense 3 | dense 3] * 2 -> add; adam; mse",
+    "input 4 -> [dense 3 | dense 3] -> dense 2; adam; mse",
+    "input 4 -> g: [dense 3 | dense 3]; adam; mse",
+    "input 4 -> [dense 3 | @x]; adam; mse",
+    "input 4 -> [dense 3 -> [dense 2 | dense 2] | dense 3] -> add; adam; mse",
+    "input 4 -> a: dense 3 -> a: dense 3; adam; mse",
+    "input 4 -> in: dense 3; adam; mse",
+    "input 4 -> dense 3 -> @in; adam; mse",
+    "input 4 -> dense 3 -> add @later -> later: dense 3; adam; mse",
+    "input 4 -> p: dense 3; def_: input 2 -> dense 3; adam; mse",
+    "def b { dense 3 -> add @p }\ninput 4 -> p: dense 3 -> b; adam; mse",
+    "def b { dense 3; dense 4 }\ninput 4 -> b; adam; mse",
+    "def b { [dense 3 | dense 4] }\ninput 4 -> b; adam; mse",
+    "input 4 -> dense 3; dense 4; adam; mse",
+    "dense 3; adam; mse",
+    "input 4; adam; mse",
+    "input 4 -> a: dense 2; @a -> dense 2 in 3; adam; mse",
+    "input 4 -> a: dense 2 -> b: dense 2; x: input 4 name=y -> concatenate @b; adam; mse",
+    "input 4 -> @a -> dense 2; adam; mse",
+    "input 4 -> dense 2 * 20000; adam; mse",
+    "input 4 -> [a: dense 1 | b: dense 2]; outputs; adam; mse",
+    "input 5x16 -> groupedqueryattention 8 4 3 -> gap1d -> dense 1; adam; mse",
+    "v: input 5x12 -> w: dense 12; q: input 5x16 -> groupedqueryattention 8 4 2 value=@w "
+    "-> gap1d -> dense 1; adam; mse",
+    "shared e { dense 4 }\nl: input 3 -> a: e; r: input 5 -> e -> add @a; adam; mse",
+]
+
+
 EXTRA_PROGRAMS: list[str] = [
     "input 4 -> leakyrelu alpha=0.2 -> dense 1; adam; mse",
     "embedding 10 4 input_length=5 in 5 -> flatten -> dense 1; adam; mse",
@@ -241,7 +315,7 @@ def _corpus() -> list[str]:
     for _ in range(300):
         text = generator.program()
         texts += [text, generator.mutate(text), generator.mutate(generator.mutate(text))]
-    return texts + EXTRA_PROGRAMS
+    return texts + EXTRA_PROGRAMS + GRAPH_PROGRAMS
 
 
 def _graphs() -> list[tuple[str, ir.Model]]:
@@ -294,6 +368,7 @@ def test_every_diagnostic_has_a_place_and_a_hint(monkeypatch) -> None:
 
     import kdsl
     from kdsl import errors
+    from kdsl.language.fmt import format_text
     from kdsl.semantics import shapes
 
     made: set[tuple[str, int]] = set()
@@ -315,6 +390,9 @@ def test_every_diagnostic_has_a_place_and_a_hint(monkeypatch) -> None:
         for diagnostic in kdsl.check(text):
             if diagnostic.span is None or not diagnostic.hint:
                 missing.append(f"{diagnostic.message!r} (for {text[:60]!r})")
+    for text in GRAPH_PROGRAMS[:1]:  # what `kdsl fmt` says of a program it cannot lay out
+        with contextlib.suppress(errors.SourceError):
+            format_text(text)
     for text, model in _graphs():
         for diagnostic in shapes.infer(model).diagnostics:
             if diagnostic.span is None or not diagnostic.hint:

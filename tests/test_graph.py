@@ -17,7 +17,7 @@ from golden_cases import all_programs, case_id
 
 from kdsl import check_source, ir, parse
 from kdsl.codegen import diagram, explain
-from kdsl.codegen.render import render
+from kdsl.codegen.render import StyleError, render
 from kdsl.errors import Source, SourceError
 from kdsl.ir import show_shape
 from kdsl.options import Mode
@@ -173,10 +173,10 @@ def test_infer_walks_a_graph_that_is_not_a_chain() -> None:
     assert model.output_nodes == nodes[2:]
     with pytest.raises(ValueError, match="2 outputs"):
         _ = summary.output_shape
-    with pytest.raises(AssertionError, match="chains"):
-        render(model)
-    with pytest.raises(AssertionError, match="chains"):
-        diagram.to_svg(model, summary, "graph")
+    with pytest.raises(StyleError, match="this model is a graph"):
+        render(model, Mode(style="add"))
+    assert "model = keras.Model(inputs=[inputs], outputs=[output_1, output_2])" in render(model)
+    assert diagram.to_svg(model, summary, "graph").count('<g class="layer"') == 5
     dot = diagram.to_dot(model, summary, "graph")
     assert re.findall(r"^  (\w+) -> (\w+);$", dot, re.M) == [
         ("x", "wide"),

@@ -76,6 +76,21 @@ ATTENTION = [
     ("Attention", {"use_scale": True, "score_mode": "concat"}, [(5, 8), (None, 8)]),
     ("AdditiveAttention", {}, [(5, 8), (7, 8)]),
     ("AdditiveAttention", {"use_scale": False}, [(5, 8), (7, 3), (7, 8)]),
+    (
+        "GroupQueryAttention",
+        {"head_dim": 8, "num_query_heads": 4, "num_key_value_heads": 2},
+        [(5, 16)],
+    ),
+    (
+        "GroupQueryAttention",
+        {"head_dim": 4, "num_query_heads": 6, "num_key_value_heads": 3, "use_bias": False},
+        [(5, 10), (7, 10), (7, 12)],
+    ),
+    (
+        "GroupQueryAttention",
+        {"head_dim": 4, "num_query_heads": 4, "num_key_value_heads": 4, "use_gate": True},
+        [(5, 12), (None, 12)],
+    ),
 ]
 
 REFUSED = [
@@ -112,7 +127,7 @@ def _ids(case: tuple) -> str:
 
 def _apply(layer, inputs: list):
     """The layer applied as Keras takes it: a list, or (query, value, key) for MHA."""
-    if type(layer).__name__ == "MultiHeadAttention":
+    if type(layer).__name__ in ("MultiHeadAttention", "GroupedQueryAttention"):
         return layer(inputs[0], *(inputs[1:] or inputs[:1]))
     return layer(inputs)
 

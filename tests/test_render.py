@@ -131,3 +131,21 @@ def test_a_long_metrics_list_is_laid_out_as_black_lays_it_out(
     one_line = "\n".join(lines[: first + 1] + lines[last + 1 :])
     assert code == format_code(one_line, mode)
     assert "metrics=[\n" in code or count < 10
+
+
+def test_attention_layers_take_their_required_arguments_by_keyword() -> None:
+    """As keras.io writes them (issue 13): `MultiHeadAttention(num_heads=4, key_dim=16)`,
+    positional or keyword in the IR alike; other layers keep v1's positional rule."""
+    from kdsl import ir
+    from kdsl.codegen.render import expression
+
+    positional = ir.KerasCall("layers", "MultiHeadAttention", (4, 16), (("dropout", 0.1),))
+    keywords = ir.KerasCall("layers", "MultiHeadAttention", (), (("num_heads", 4), ("key_dim", 16)))
+    written = "layers.MultiHeadAttention(num_heads=4, key_dim=16"
+    assert expression(positional, "layers.") == written + ", dropout=0.1)"
+    assert expression(keywords, "layers.") == written + ")"
+    gqa = ir.KerasCall("layers", "GroupedQueryAttention", (8, 4, 2))
+    assert expression(gqa) == (
+        "GroupedQueryAttention(head_dim=8, num_query_heads=4, num_key_value_heads=2)"
+    )
+    assert expression(ir.KerasCall("layers", "Dense", (4,))) == "Dense(4)"

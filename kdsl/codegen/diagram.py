@@ -8,6 +8,7 @@ shape inference, the same as `kdsl check` prints.
 
 from __future__ import annotations
 
+import heapq
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -15,7 +16,6 @@ from xml.sax.saxutils import escape
 
 from kdsl import ir
 from kdsl.ir import show_shape
-from kdsl.semantics.catalog import load
 from kdsl.semantics.shapes import Summary
 
 # Fill colours by the catalog's layer category, light enough for black text.
@@ -30,6 +30,8 @@ COLOURS = {
     "rnn": "#d6eeee",
     "activations": "#fbe3f0",
     "preprocessing": "#e6e6f5",
+    "merging": "#fde9c9",
+    "attention": "#d9e4fb",
 }
 MAX_CODE = 58  # characters of the Keras call shown in a box before it is cut with "..."
 
@@ -49,9 +51,9 @@ class Box:
 
 def boxes(model: ir.Model, summary: Summary) -> list[Box]:
     """The inputs, then every layer node with its output shape and parameter count."""
+    from kdsl.codegen.explain import category
     from kdsl.codegen.render import expression, input_expression
 
-    catalog = load()
     result = [
         Box(
             "input", input_expression(source), show_shape((None, *source.shape)), "input", source.id
@@ -66,9 +68,9 @@ def boxes(model: ir.Model, summary: Summary) -> list[Box]:
             code = code[: MAX_CODE - 3] + "..."
         shape = "shape unknown" if row.output_shape is None else show_shape(row.output_shape)
         params = "? params" if row.params is None else f"{row.params:,} params"
-        category = catalog.layers[node.call.class_name.lower()].category
         title = f"{row.name} ({row.class_name})"
-        result.append(Box(title, code, f"{shape} · {params}", category, node.id, node.inputs))
+        kind = category(node.call.class_name)
+        result.append(Box(title, code, f"{shape} · {params}", kind, node.id, node.reads))
     return result
 
 
@@ -109,7 +111,8 @@ CHAR_WIDTH, LINE_HEIGHT, PAD, GAP, MARGIN = 7.2, 17, 10, 26, 20
 def to_svg(model: ir.Model, summary: Summary, title: str) -> str:
     """A self-contained SVG (no fonts or scripts to fetch) of the layer stack."""
     # A stack of boxes, an arrow from each to the next: the picture of a chain.
-    assert model.is_chain, "kdsl's own SVG draws chains only; DOT draws any graph"
+    if not model.is_chain:
+        return _graph_svg(model, summary, title)
     items = boxes(model, summary)
     longest = max(len(text) for box in items for text in (box.title, box.code, box.figures))
     longest = max(longest, len(title), len(_total(summary)))
@@ -155,6 +158,140 @@ def to_svg(model: ir.Model, summary: Summary, title: str) -> str:
         top = bottom + GAP
     parts.append(
         f'<text x="{centre}" y="{top - GAP + LINE_HEIGHT * 1.5:g}" text-anchor="middle">'
+        f"{escape(_total(summary))}</text>"
+    )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def _ranks(items: list[Box]) -> dict[ir.NodeId, int]:
+    """Each box's row: one below the lowest box it reads (inputs on the top row)."""
+    rank: dict[ir.NodeId, int] = {}
+    for box in items:  # in topological order
+        rank[box.node_id] = 1 + max((rank[i] for i in box.inputs), default=-1)
+    return rank
+
+
+def _columns(items: list[Box], rank: dict[ir.NodeId, int]) -> dict[ir.NodeId, float]:
+    """Each box's place in its row: rows ordered by the mean place of the boxes they
+    read (fewer crossings), then numbered from 0. Linear up to each row's sort."""
+    rows: dict[int, list[Box]] = {}
+    for box in items:
+        rows.setdefault(rank[box.node_id], []).append(box)
+    column: dict[ir.NodeId, float] = {}
+    for number in sorted(rows):
+        row = rows[number]
+        wanted = {
+            box.node_id: (
+                sum(column[i] for i in box.inputs) / len(box.inputs) if box.inputs else index
+            )
+            for index, box in enumerate(row)
+        }
+        for place, box in enumerate(sorted(row, key=lambda b: wanted[b.node_id])):
+            column[box.node_id] = place
+    return column
+
+
+def _lanes(items: list[Box], rank: dict[ir.NodeId, int]) -> dict[tuple[str, str], int]:
+    """A lane for each edge that skips rows, edges whose rows do not overlap sharing one
+    (a ResNet's shortcuts, one after another, all run down the first)."""
+    spans = sorted(
+        (rank[source], rank[box.node_id], source, box.node_id)
+        for box in items
+        for source in dict.fromkeys(box.inputs)
+        if rank[box.node_id] - rank[source] > 1
+    )
+    busy: list[tuple[int, int]] = []  # (the last row a lane is busy to, the lane)
+    lane_of: dict[tuple[str, str], int] = {}
+    lanes = 0
+    for start, end, source, target in spans:
+        if busy and busy[0][0] <= start:  # the lane that frees first is free by now
+            _, lane = heapq.heappop(busy)
+        else:
+            lane, lanes = lanes, lanes + 1
+        heapq.heappush(busy, (end, lane))
+        lane_of[(source, target)] = lane
+    return lane_of
+
+
+def _graph_svg(model: ir.Model, summary: Summary, title: str) -> str:
+    """Any graph as rows of boxes (a box one row below what it reads), each edge an
+    arrow; an edge that skips rows runs down a lane to the right of the rows it skips,
+    so it never crosses a box. Readable for a 177-layer ResNet (a few boxes a row)."""
+    items = boxes(model, summary)
+    rank = _ranks(items)
+    column = _columns(items, rank)
+    longest = max(len(text) for box in items for text in (box.title, box.code, box.figures))
+    box_width = round(longest * CHAR_WIDTH + 2 * PAD)
+    box_height = 3 * LINE_HEIGHT + PAD
+    step_x, step_y = box_width + GAP, box_height + 2 * GAP
+    rows = max(rank.values()) + 1
+    widest = int(max(column.values())) + 1
+    by_id = {box.node_id: box for box in items}
+    lane_of = _lanes(items, rank)
+    lane_count = max(lane_of.values(), default=-1) + 1
+    boxes_width = widest * step_x - GAP
+    width = boxes_width + (GAP + 8 * lane_count if lane_count else 0) + 2 * MARGIN
+    width = max(width, round(max(len(title), len(_total(summary))) * CHAR_WIDTH) + 2 * MARGIN)
+    height = MARGIN + LINE_HEIGHT + rows * step_y - 2 * GAP + 2 * LINE_HEIGHT
+    top0 = MARGIN + LINE_HEIGHT
+
+    def x_of(box: Box) -> float:
+        return MARGIN + column[box.node_id] * step_x
+
+    def y_of(box: Box) -> float:
+        return top0 + rank[box.node_id] * step_y
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans Mono, Menlo, Consolas, '
+        'monospace" font-size="12">',
+        f"<title>{escape(title)}</title>",
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/>'
+        "</marker></defs>",
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{width / 2:g}" y="{MARGIN}" text-anchor="middle" font-weight="bold">'
+        f"{escape(title)}</text>",
+    ]
+    for box in items:
+        left, top = x_of(box), y_of(box)
+        fill = COLOURS.get(box.category, "#ffffff")
+        parts.append(
+            f'<g class="layer" id="{box.node_id}"><rect x="{left:g}" y="{top:g}" '
+            f'width="{box_width}" height="{box_height}" rx="8" fill="{fill}" stroke="#555"/>'
+        )
+        for line, (text, weight) in enumerate(
+            ((box.title, "bold"), (box.code, "normal"), (box.figures, "normal"))
+        ):
+            y = top + PAD / 2 + LINE_HEIGHT * (line + 0.75)
+            parts.append(
+                f'<text x="{left + box_width / 2:g}" y="{y:g}" text-anchor="middle" '
+                f'font-weight="{weight}">{escape(text)}</text>'
+            )
+        parts.append("</g>")
+        end_x, end_y = left + box_width / 2, top - 2
+        for source_id in dict.fromkeys(box.inputs):
+            source = by_id[source_id]
+            start_x, start_y = x_of(source) + box_width / 2, y_of(source) + box_height
+            lane = lane_of.get((source_id, box.node_id))
+            if lane is None:
+                points = [(start_x, start_y), (end_x, end_y)]
+            else:  # down the lane right of every box, clear of the rows it skips
+                lane_x = MARGIN + boxes_width + GAP / 2 + 8 * lane
+                points = [
+                    (start_x, start_y),
+                    (lane_x, start_y + GAP / 2),
+                    (lane_x, end_y - GAP / 2),
+                    (end_x, end_y),
+                ]
+            path = " ".join(f"{x:g},{y:g}" for x, y in points)
+            parts.append(
+                f'<polyline class="edge" points="{path}" fill="none" stroke="#555" '
+                'marker-end="url(#arrow)"/>'
+            )
+    parts.append(
+        f'<text x="{width / 2:g}" y="{height - LINE_HEIGHT / 2:g}" text-anchor="middle">'
         f"{escape(_total(summary))}</text>"
     )
     parts.append("</svg>")

@@ -9,6 +9,8 @@ a layer kdsl has no sentence for still gets an honest, shorter one.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from typing import Any
 
 from kdsl import ir
 from kdsl.ir import show_shape
@@ -133,6 +135,23 @@ ROLES = {
     "Resizing": "resizes each image to {height} x {width}",
     "CenterCrop": "keeps the central {height} x {width} of each image",
     "Masking": "marks time steps whose values all equal {mask_value} to be skipped",
+    "Add": "adds its input tensors element by element; with the block's input among "
+    "them, a residual connection: the layers before it learn only a correction",
+    "Subtract": "subtracts its second input from its first, element by element",
+    "Multiply": "multiplies its input tensors element by element",
+    "Average": "averages its input tensors element by element",
+    "Maximum": "keeps the larger of its inputs' values, element by element",
+    "Minimum": "keeps the smaller of its inputs' values, element by element",
+    "Concatenate": "joins its input tensors side by side along an axis (the last by "
+    "default), keeping everything each branch found",
+    "Dot": "the dot product of its two inputs along the given axes",
+    "MultiHeadAttention": "attention with {num_heads} heads: each position of the query "
+    "gathers information from every position of the value, weighted by how well they match",
+    "GroupedQueryAttention": "attention whose query heads share fewer key and value heads",
+    "Attention": "dot-product attention: each query position takes a weighted average "
+    "of the value, weighted by how well it matches",
+    "AdditiveAttention": "additive (Bahdanau) attention: each query position takes a "
+    "weighted average of the value",
 }
 
 CATEGORIES = {
@@ -145,7 +164,28 @@ CATEGORIES = {
     "preprocessing": "a preprocessing layer: transforms the inputs inside the model",
     "activations": "an activation layer",
     "core": "a core Keras layer",
+    "merging": "merges several tensors into one",
+    "attention": "an attention layer",
 }
+
+# The category of a layer the catalog does not list (the language cannot write it yet).
+OTHER_CATEGORIES = {
+    **dict.fromkeys(
+        ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"),
+        "merging",
+    ),
+    **dict.fromkeys(
+        ("MultiHeadAttention", "GroupedQueryAttention", "Attention", "AdditiveAttention"),
+        "attention",
+    ),
+}
+
+
+def category(class_name: str) -> str:
+    """The catalog's category of a layer class, or its kind for a layer not listed."""
+    entry = load().layers.get(class_name.lower())
+    return entry.category if entry else OTHER_CATEGORIES.get(class_name, "core")
+
 
 OPTIMIZERS = {
     "adam": "Adam: gradient descent that adapts each weight's step size from running "
@@ -388,19 +428,39 @@ def comments(model: ir.Model) -> dict[str, str]:
         source.id: input_comment(source.shape, source.dtype) for source in model.inputs
     }
     for node in model.nodes:
-        call = node.call
-        category = catalog.layers[call.class_name.lower()].category
         row = summary.row(node.id)
-        comments[node.id] = layer_comment(call, category, row, output=node.id in model.outputs)
+        output = node.id in model.outputs
+        comments[node.id] = layer_comment(node.call, category(node.call.class_name), row, output)
     comments["compile"] = compile_comment()
     optimizer_key = _key(model.optimizer, catalog.optimizers, {})
     comments["optimizer"] = optimizer_comment(optimizer_key, model.optimizer.call)
     comments["loss"] = loss_comment(model.loss_key, model.loss.call)
+    if model.losses:  # several outputs, each with its loss
+        parts = [
+            f"{name}: {loss_comment(_key(arg, catalog.losses, catalog.loss_aliases), arg.call)}"
+            for name, arg in model.losses
+        ]
+        text = " ".join(
+            part.replace("The loss, which training makes smaller: ", "") for part in parts
+        )
+        comments["loss"] = (
+            "One loss per output; training makes their sum smaller (each times its weight in "
+            f"loss_weights, if given). {text}"
+        )
     for name, value in model.fit:
         comments[f"fit:{name}"] = fit_option_comment(name, value)
     if model.metrics:
         keys = [_key(m, catalog.metrics, catalog.metric_aliases) for m in model.metrics]
         comments["metrics"] = metrics_comment(keys)
+    if model.output_metrics:  # several outputs, each with its metrics
+        keys = [
+            _key(m, catalog.metrics, catalog.metric_aliases)
+            for _, metrics in model.output_metrics
+            for m in metrics
+        ]
+        comments["metrics"] = metrics_comment(list(dict.fromkeys(keys))).replace(
+            "Metrics,", "Metrics of each output named,", 1
+        )
     return comments
 
 
@@ -411,3 +471,51 @@ def _key(arg: ir.CompileArg, entries: dict, aliases: dict[str, str]) -> str:
         return aliases.get(arg.shorthand, arg.shorthand)
     entry = by_class(entries, arg.call.class_name)
     return entry.key if entry else arg.call.class_name.lower()
+
+
+def block_comments(block: ir.Block) -> dict[str, str]:
+    """`--explain`'s words for a block's function, by body node id: a layer's role (its
+    shape depends on where the block is called), a repeat, a call of another block."""
+    return {node.id: _body_comment(node) for node in block.nodes}
+
+
+def program_comments(model: ir.Model) -> dict[str, str]:
+    """The words for `Model.program`'s nodes: a node that is the expanded graph's own
+    (same id, same call) keeps that graph's comment, with its shape; others, their role."""
+    expanded = comments(model)
+    _, nodes, _ = model.program or ((), (), ())
+    found: dict[str, str] = {}
+    for node in nodes:
+        try:
+            same = node.repeat is None and model.node(node.id).call == node.call
+        except KeyError:
+            same = False
+        found[node.id] = expanded[node.id] if same else _body_comment(node)
+    return found
+
+
+def _body_comment(node: ir.Node) -> str:
+    call = _named_params(node.call)
+    if call.module == "blocks":
+        text = f"The block {call.class_name}: its function, above, adds its layers here."
+    else:
+        role = _role(call, category(call.class_name))
+        text = _singular(f"{call.class_name}: {role}.")
+    if node.repeat is not None:
+        text += " Repeated, each pass feeding the next."
+    return text
+
+
+def _named_params(call: ir.KerasCall) -> ir.KerasCall:
+    """The call with each block parameter as its name, for a sentence (`f filters`)."""
+
+    def named(value: Any) -> Any:
+        if isinstance(value, ir.Param):
+            return f"`{value.name}`"
+        if isinstance(value, tuple):
+            return tuple(named(item) for item in value)
+        return value
+
+    args = tuple(_named_params(a) if isinstance(a, ir.KerasCall) else named(a) for a in call.args)
+    kwargs = tuple((name, named(value)) for name, value in call.kwargs)
+    return replace(call, args=args, kwargs=kwargs)

@@ -10,15 +10,17 @@ from __future__ import annotations
 import math
 import re
 import textwrap
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import cache
+from typing import Any
 
 import jinja2
 
 from kdsl import ir
 from kdsl._version import __version__
-from kdsl.errors import line_safe
-from kdsl.options import TEMPLATE_LINE_LENGTH, Mode
+from kdsl.errors import KdslError, _headline, line_safe
+from kdsl.options import SEQUENTIAL_STYLES, TEMPLATE_LINE_LENGTH, Mode, Style
 from kdsl.resources import read_text
 from kdsl.semantics.catalog import FIT_CALLBACKS
 
@@ -69,12 +71,34 @@ def _string(text: str) -> str:
     return f'"{body}"'
 
 
-def expression(call: ir.KerasCall) -> str:
-    """`Dense(3, activation="relu")`; optimizers, losses and metrics are `keras.<module>.X`."""
-    args = [expression(a) if isinstance(a, ir.KerasCall) else literal(a) for a in call.args]
-    args += [f"{name}={literal(value)}" for name, value in call.kwargs]
+# Attention layers' required constructor arguments, written by keyword as keras.io does
+# (`MultiHeadAttention(num_heads=4, key_dim=16)`); other layers keep v1's positional rule.
+KEYWORD_ARGUMENTS = {
+    "MultiHeadAttention": ("num_heads", "key_dim"),
+    "GroupedQueryAttention": ("head_dim", "num_query_heads", "num_key_value_heads"),
+}
+
+
+def expression(
+    call: ir.KerasCall,
+    layers_prefix: str = "",
+    value: Callable[[Any], str] = literal,
+) -> str:
+    """`Dense(3, activation="relu")`; optimizers, losses and metrics are `keras.<module>.X`.
+
+    The functional style writes `layers.` before a layer's class (`layers_prefix`) and a
+    block's parameters by name (`value`)."""
+    keywords = KEYWORD_ARGUMENTS.get(call.class_name, ())
+    args = [
+        expression(a, layers_prefix, value) if isinstance(a, ir.KerasCall) else value(a)
+        for a in call.args
+    ]
+    args = [f"{keywords[i]}={arg}" if i < len(keywords) else arg for i, arg in enumerate(args)]
+    args += [f"{name}={value(v)}" for name, v in call.kwargs]
     callee = (
-        call.class_name if call.module == "layers" else f"keras.{call.module}.{call.class_name}"
+        f"{layers_prefix}{call.class_name}"
+        if call.module == "layers"
+        else f"keras.{call.module}.{call.class_name}"
     )
     return f"{callee}({', '.join(args)})"
 
@@ -105,10 +129,39 @@ def _layer_classes(calls: tuple[ir.KerasCall, ...]) -> list[str]:
 
 @dataclass(frozen=True)
 class Line:
-    """One generated line (a layer, a compile argument) and the comment above it, if any."""
+    """One generated line (a layer, a compile argument) and the comment above it, if any;
+    `indent` is its depth inside the functional style's `for` loops, as spaces."""
 
     code: str
     comment: tuple[str, ...] = ()
+    indent: str = ""
+
+
+class StyleError(KdslError):
+    """A style that cannot write this model: `add` or `constructor` for a graph."""
+
+    def __init__(self, message: str, hint: str):
+        self.hint = hint
+        super().__init__(message)
+
+    def render(self, color: bool = False) -> str:
+        return _headline("kdsl", str(self), self.hint, color)
+
+
+def style_for(model: ir.Model, mode: Mode) -> Style:
+    """The style the script is written in: the one asked for, else `add` for a chain (every
+    v1 program, as before) and `functional` for a graph or a program with blocks.
+    Raises `StyleError` for a Sequential style asked to write a graph."""
+    if mode.style is None:
+        return "functional" if model.blocks or not model.is_chain else "add"
+    if mode.style in SEQUENTIAL_STYLES and not model.is_chain:
+        raise StyleError(
+            f"the {mode.style} style writes a Sequential model, a plain stack of layers, "
+            "but this model is a graph (branches, merges, or several inputs or outputs)",
+            'use --style functional (style="functional" in Python), or leave the style '
+            "out: a graph is written in the functional style by default",
+        )
+    return mode.style
 
 
 def _commented(code: str, text: str | None, indent: int, mode: Mode) -> Line:
@@ -162,8 +215,7 @@ def _metrics_list(items: list[str], indent: int, mode: Mode) -> str:
 
 def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
     """The script from the template, before black sees its too-long lines (if any)."""
-    # The styles write a Sequential model: a chain. Graphs are rendered by another style.
-    assert model.is_chain, "the add and constructor styles render chains only"
+    style = style_for(model, mode)
     comments: dict[str, str] = {}
     if mode.explain:
         from kdsl.codegen import explain  # shape inference and the words: only when asked for
@@ -171,25 +223,24 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
         comments = explain.comments(model)
     # Where comments start: build_model's body, one level deeper in `strategy.scope()`.
     body = 8 if mode.strategy else 4
-    layer_indent = body if mode.style == "add" else body + 8
-    (source,) = model.inputs
-    layers = [
-        _commented(input_expression(source), comments.get(source.id), layer_indent, mode),
-        *(
-            _commented(expression(node.call), comments.get(node.id), layer_indent, mode)
-            for node in model.nodes
-        ),
-    ]
-
-    compile_args = [
-        _commented(
-            f"optimizer={_compile_arg(model.optimizer)}", comments.get("optimizer"), body + 4, mode
-        ),
-        _commented(f"loss={_compile_arg(model.loss)}", comments.get("loss"), body + 4, mode),
-    ]
-    if model.metrics:
-        metrics = _metrics_list([_compile_arg(m) for m in model.metrics], body + 4, mode)
-        compile_args.append(_commented(metrics, comments.get("metrics"), body + 4, mode))
+    functions: list[dict] = []
+    if style == "functional":
+        functions, layers = _functional_lines(model, comments, body, mode)
+        layer_imports = ["from keras import layers"]
+    else:
+        layer_indent = body if style == "add" else body + 8
+        (source,) = model.inputs
+        layers = [
+            _commented(input_expression(source), comments.get(source.id), layer_indent, mode),
+            *(
+                _commented(expression(node.call), comments.get(node.id), layer_indent, mode)
+                for node in model.nodes
+            ),
+        ]
+        layer_imports = [
+            "from keras import Input, Sequential",
+            f"from keras.layers import {', '.join(_layer_classes(model.calls))}",
+        ]
 
     epochs = model.fit_option("epochs", DEFAULT_EPOCHS)
     batch_size = model.fit_option("batch_size", DEFAULT_BATCH_SIZE)
@@ -202,8 +253,7 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
         "import keras",
         "import numpy as np",
         *(["import tensorflow as tf"] if mode.strategy else []),
-        "from keras import Input, Sequential",
-        f"from keras.layers import {', '.join(_layer_classes(model.calls))}",
+        *layer_imports,
     ]
     return (
         _environment()
@@ -211,11 +261,12 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
         .render(
             kdsl_version=__version__,
             imports=imports,
-            style=mode.style,
+            style=style,
             strategy=mode.strategy,
             folder_data=mode.folder_data,
+            functions=functions,
             layers=layers,
-            compile_args=compile_args,
+            compile_args=_compile_lines(model, comments, body, mode),
             epochs=literal(epochs),
             batch_size=literal(batch_size),
             fit_options=fit_options,
@@ -227,6 +278,101 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
             compile_comment=_commented("", comments.get("compile"), body, mode).comment,
         )
     )
+
+
+def _compile_lines(model: ir.Model, comments: dict[str, str], body: int, mode: Mode) -> list[Line]:
+    """`model.compile`'s arguments; with several outputs, dicts by output name."""
+    indent = body + 4
+    lines = [
+        _commented(
+            f"optimizer={_compile_arg(model.optimizer)}", comments.get("optimizer"), indent, mode
+        ),
+    ]
+    if model.losses:
+        losses = _dict({name: _compile_arg(arg) for name, arg in model.losses})
+        lines.append(_commented(f"loss={losses}", comments.get("loss"), indent, mode))
+    else:
+        loss = f"loss={_compile_arg(model.loss)}"
+        lines.append(_commented(loss, comments.get("loss"), indent, mode))
+    if model.loss_weights:
+        weights = _dict({name: literal(weight) for name, weight in model.loss_weights})
+        lines.append(Line(f"loss_weights={weights}"))
+    if model.output_metrics:
+        per_output = {
+            name: f"[{', '.join(_compile_arg(m) for m in metrics)}]"
+            for name, metrics in model.output_metrics
+        }
+        lines.append(
+            _commented(f"metrics={_dict(per_output)}", comments.get("metrics"), indent, mode)
+        )
+    elif model.metrics:
+        metrics = _metrics_list([_compile_arg(m) for m in model.metrics], indent, mode)
+        lines.append(_commented(metrics, comments.get("metrics"), indent, mode))
+    return lines
+
+
+def _dict(items: dict[str, str]) -> str:
+    """`{"a": VALUE, ...}`, each key a literal and each value code made here."""
+    return "{" + ", ".join(f"{literal(key)}: {value}" for key, value in items.items()) + "}"
+
+
+def _functional_lines(
+    model: ir.Model, comments: dict[str, str], body: int, mode: Mode
+) -> tuple[list[dict], list[Line]]:
+    """The block functions (name, parameters, body lines) and build_model()'s lines up to
+    `model = keras.Model(...)`, in the functional style."""
+    from kdsl.codegen import functional
+
+    def layer_call(call: ir.KerasCall, value: Callable[[Any], str]) -> str:
+        return expression(call, "layers.", value)
+
+    def keras_input(source: ir.Input) -> str:
+        return f"keras.{input_expression(source)}"
+
+    functions, statements = functional.write_model(model, layer_call, literal, keras_input)
+    if mode.explain:
+        comments = comments | _program_comments(model)
+
+    def lines(statements: list[functional.Statement], indent: int, texts: dict[str, str]):
+        return [
+            replace(
+                _commented(
+                    statement.code,
+                    texts.get(statement.commented) if statement.commented else None,
+                    indent + 4 * statement.depth,
+                    mode,
+                ),
+                indent="    " * statement.depth,
+            )
+            for statement in statements
+        ]
+
+    rendered = []
+    for function in functions:
+        texts: dict[str, str] = {}
+        if mode.explain:
+            from kdsl.codegen import explain
+
+            texts = explain.block_comments(function.block)
+        rendered.append(
+            {
+                "name": function.name,
+                "params": function.params,
+                "body": lines(function.body, 4, texts),
+            }
+        )
+    return rendered, lines(statements, body, comments)
+
+
+def _program_comments(model: ir.Model) -> dict[str, str]:
+    """`--explain`'s words for a program written with blocks: a node of `Model.program`
+    gets the expanded graph's comment when it is that graph's node (same id and call),
+    else (a block call, a repeat) words of its own."""
+    if model.program is None:
+        return {}
+    from kdsl.codegen import explain
+
+    return explain.program_comments(model)
 
 
 def format_code(code: str, mode: Mode = Mode()) -> str:

@@ -23,6 +23,7 @@ _TERMINAL_WORDS = {
     "DIMS": "a shape like 28x28",
     "STRING": "a quoted string",
     "IN": "`in`",
+    "REF": "`@name`",
     "$END": "the end of the file",
 }
 
@@ -336,6 +337,13 @@ def _syntax_diagnostic(source: Source, error: UnexpectedInput) -> Diagnostic:
     line, column = error.line, error.column
     span = _span(token) if token.line is not None else nodes.Span(line, column, line, column + 1)
     expected = set(error.expected)
+    if token.type == "COLON":  # `activation: relu`, or a label in the middle of a call
+        return Diagnostic(
+            "unexpected `:`",
+            span,
+            "keyword arguments are written `name=value`, e.g. `activation=relu`; a label "
+            "goes before a layer, after `->`: `-> name: dense 4`",
+        )
     after = _after(source.text, token.start_pos)
     if after is not None:
         return Diagnostic(

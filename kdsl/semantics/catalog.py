@@ -94,6 +94,11 @@ POSITIONAL: dict[str, tuple[str, ...]] = {
     "reversibleembedding": ("input_dim", "output_dim"),
     "hashing": ("num_bins",),
     "categoryencoding": ("num_tokens",),
+    # v2: merges and attention (their tensors come from the graph, `@name`).
+    "concatenate": ("axis",),
+    "dot": ("axes",),
+    "multiheadattention": ("num_heads", "key_dim"),
+    "groupqueryattention": ("head_dim", "num_query_heads", "num_key_value_heads"),
 }
 
 # The kind of value an argument takes where Keras's signature does not show it (the

@@ -30,6 +30,7 @@ from kdsl.semantics.catalog import (
     Param,
     load,
 )
+from kdsl.semantics.graph import GraphBuilder
 from kdsl.semantics.shapes import Summary, infer, show_value
 
 # What each wrapper can wrap, and how to say it (Keras refuses anything else at build).
@@ -89,13 +90,21 @@ class _Checker:
         # Sections found inside a call before them, for want of a `;` (`dense 1 adam; mse`
         # holds the optimizer): they count as given, so `mse` is the loss.
         self.swallowed: set[str] = set()
+        # Block parameters read as `ir.Param` (the written form of a block, for the
+        # renderer; see `kdsl.semantics.graph`).
+        self.symbolic: frozenset[str] = frozenset()
+        # The block calls being expanded, innermost first (notes for diagnostics).
+        self.context: list[str] = []
 
     def error(self, message: str, span: nodes.Span, hint: str) -> None:
-        """Every problem has a place (`span`) and a way out (`hint`), as the README says."""
-        self.diagnostics.append(Diagnostic(message, span, hint))
+        """Every problem has a place (`span`) and a way out (`hint`), as the README says;
+        in a block's body, notes say which call it was checked for."""
+        self.diagnostics.append(Diagnostic(message, span, hint, notes=tuple(self.context)))
 
     def warning(self, message: str, span: nodes.Span, hint: str) -> None:
-        self.diagnostics.append(Diagnostic(message, span, hint, severity="warning"))
+        self.diagnostics.append(
+            Diagnostic(message, span, hint, severity="warning", notes=tuple(self.context))
+        )
 
     # -- values ---------------------------------------------------------------------------
 
@@ -107,9 +116,18 @@ class _Checker:
                 self.too_large(value, what)
             return value.value
         if isinstance(value, nodes.Name):
+            if value.name in self.symbolic:
+                return ir.Param(value.name)
             return _CONSTANTS.get(value.name, value.name)
         if isinstance(value, nodes.String):
             return value.value
+        if isinstance(value, nodes.Ref):
+            self.error(
+                f"`@{value.name}` is a tensor, where a value goes",
+                value.span,
+                "tensors go to merge layers (`add @x`), attention (`value=@x`) and blocks",
+            )
+            return None
         return tuple(self.value(item, what) for item in value.items)
 
     def too_large(self, number: nodes.Number, what: str) -> None:
@@ -779,6 +797,8 @@ def analyze(
     warnings: list[Diagnostic] = []  # the checker's (deprecated arguments)
     model = _resolve(program, source, catalog or load(), warnings)
     summary = infer(model, catalog)
+    if model.instance_sites:
+        summary.diagnostics = _with_block_notes(model, summary.diagnostics)
     summary.diagnostics[:0] = warnings
     if shape_errors == "raise" and any(d.severity == "error" for d in summary.diagnostics):
         raise SourceError(source, summary.diagnostics)
@@ -793,9 +813,21 @@ def _resolve(
 ) -> ir.Model:
     """The checked model, its warnings added to `warnings`; `SourceError` on an error."""
     checker = _Checker(catalog)
-    graph = checker.chain(program.layers)
-    found, tried = checker.sections(program.sections)
+    sections = program.sections
+    per_output = _PerOutput()
+    sections = per_output.take(checker, sections)
+    several_inputs = any(
+        (entry := catalog.layer(call.name)) is not None and entry.class_name in ir.SEVERAL_INPUTS
+        for call in program.layers
+    )
+    if program.is_v1 and len(sections) == len(program.sections) and not several_inputs:
+        graph = checker.chain(program.layers)  # v1: one chain, every message as in v1
+    else:
+        graph = _graph(checker, program, per_output)
+    found, tried = checker.sections(sections)
     c = checker.catalog
+    if per_output.losses:
+        tried["loss"] = per_output.losses[0][1]
 
     optimizer = loss = None
     loss_key = ""
@@ -806,9 +838,12 @@ def _resolve(
     if "loss" in found:
         loss, key = checker.compile_arg(found["loss"][0], "loss", *c.compile_table("loss"))
         loss_key = key or ""
+    losses, loss_weights, output_metrics = per_output.compile(checker, found, tried)
+    if losses:
+        loss, loss_key = losses[0][1], losses[0][2]
     missing = [k for k in ("optimizer", "loss") if k not in tried and k not in checker.swallowed]
     if missing:
-        end = program.sections[-1].span if program.sections else program.layers[-1].span
+        end = program.sections[-1].span if program.sections else program.chains[-1].span
         checker.error(
             f"the model has no {' and no '.join(missing)}",
             nodes.Span(end.end_line, end.end_column, end.end_line, end.end_column + 1),
@@ -831,8 +866,25 @@ def _resolve(
             )
         first_of.setdefault(same, call)
         metrics.append(metric)
-    if "metrics" not in found and (loss_key or "") in CROSSENTROPY_LOSSES:
-        metrics.append(ir.CompileArg(shorthand="accuracy"))
+    several = per_output.outputs is not None and len(per_output.outputs) > 1
+    if "metrics" not in found and not output_metrics:
+        if several:  # v1's default, per output: Keras wants metrics per output then
+            keys = {name: key for name, _, key in losses} or dict.fromkeys(
+                per_output.outputs or (), loss_key
+            )
+            output_metrics = [
+                (name, (ir.CompileArg(shorthand="accuracy"),))
+                for name, key in keys.items()
+                if key in CROSSENTROPY_LOSSES
+            ]
+        elif (loss_key or "") in CROSSENTROPY_LOSSES:
+            metrics.append(ir.CompileArg(shorthand="accuracy"))
+    elif several and metrics:
+        checker.error(
+            "a model with several outputs takes its metrics per output",
+            tried["metrics"],
+            "name the output: `metrics @price mae`",
+        )
     fit = checker.fit(found["fit"][0]) if "fit" in found else ()
 
     if any(d.severity == "error" for d in checker.diagnostics):
@@ -848,10 +900,291 @@ def _resolve(
         metrics=tuple(metrics),
         fit=fit,
         loss_key=loss_key,
+        output_names=per_output.outputs or () if several or losses else (),
+        losses=tuple((name, arg) for name, arg, _ in losses),
+        loss_keys=tuple((name, key) for name, _, key in losses),
+        loss_weights=tuple(loss_weights),
+        output_metrics=tuple(output_metrics),
+        blocks=per_output.blocks,
+        program=per_output.program,
+        instance_sites=per_output.sites,
     )
     if warnings is not None:
         warnings.extend(checker.diagnostics)
     return model
+
+
+class _PerOutput:
+    """The v2 sections about outputs: `outputs @a @b`, `loss @a LOSS [weight=W]` and
+    `metrics @a M, ...`; and what the graph builder found (outputs, written form)."""
+
+    def __init__(self) -> None:
+        self.outputs_section: nodes.Section | None = None
+        self.losses: list[tuple[nodes.Ref, nodes.Span, nodes.Call, nodes.Value | None]] = []
+        self.metrics: list[tuple[nodes.Ref, nodes.Span, list[nodes.Call]]] = []
+        self.outputs: tuple[str, ...] | None = None  # each output's name, once known
+        self.blocks: tuple[ir.Block, ...] = ()
+        self.program: ir.Graph | None = None
+        self.sites: tuple[tuple[str, str], ...] = ()
+
+    def take(self, checker: _Checker, sections: tuple[nodes.Section, ...]):
+        """The sections left for `_Checker.sections`, after taking the ones about outputs."""
+        rest: list[nodes.Section] = []
+        for section in sections:
+            head = section.calls[0]
+            first = head.args[0] if head.args else None
+            names_output = isinstance(first, nodes.Positional) and isinstance(
+                first.value, nodes.Ref
+            )
+            if head.name == "outputs":
+                if self.outputs_section is not None:
+                    checker.error(
+                        "the outputs are given twice",
+                        section.span,
+                        "list every output in one section: `outputs @a @b`",
+                    )
+                self.outputs_section = section
+            elif head.name == "loss" and names_output:
+                assert isinstance(first, nodes.Positional) and isinstance(first.value, nodes.Ref)
+                call = self.named_call(checker, head, "loss", "loss @price mse")
+                if call is None:
+                    continue
+                weight = next(
+                    (
+                        a.value
+                        for a in call.args
+                        if isinstance(a, nodes.Keyword) and a.name == "weight"
+                    ),
+                    None,
+                )
+                args = tuple(
+                    a
+                    for a in call.args
+                    if not (isinstance(a, nodes.Keyword) and a.name == "weight")
+                )
+                call = dataclasses.replace(call, args=args)
+                self.losses.append((first.value, section.span, call, weight))
+                if len(section.calls) > 1:
+                    checker.error(
+                        "a loss section takes one loss",
+                        section.calls[1].span,
+                        "one loss per output",
+                    )
+            elif head.name == "metrics" and names_output:
+                assert isinstance(first, nodes.Positional) and isinstance(first.value, nodes.Ref)
+                call = self.named_call(checker, head, "metrics", "metrics @kind accuracy")
+                if call is not None:
+                    self.metrics.append((first.value, section.span, [call, *section.calls[1:]]))
+            else:
+                rest.append(section)
+        return tuple(rest)
+
+    @staticmethod
+    def named_call(checker: _Checker, head: nodes.Call, kind: str, example: str):
+        """`loss @a mse weight=2` → the call `mse weight=2`."""
+        if len(head.args) < 2 or not (
+            isinstance(head.args[1], nodes.Positional)
+            and isinstance(head.args[1].value, nodes.Name)
+        ):
+            checker.error(f"`{kind} @output` needs a name after it", head.span, f"e.g. `{example}`")
+            return None
+        name = head.args[1].value
+        return nodes.Call(name.name, head.args[2:], head.span, name.span)
+
+    def compile(self, checker: _Checker, found: dict, tried: dict):
+        """Per-output losses `(name, loss, key)`, loss weights and metrics, checked
+        against the model's outputs."""
+        losses: list[tuple[str, ir.CompileArg, str]] = []
+        weights: list[tuple[str, float]] = []
+        metrics: list[tuple[str, tuple[ir.CompileArg, ...]]] = []
+        outputs = self.outputs or ()
+        c = checker.catalog
+        if self.losses and "loss" in found:
+            checker.error(
+                "a loss for every output and a loss per output cannot be mixed",
+                found["loss"][0].span,
+                "name the output of each loss: `loss @price mse`",
+            )
+        seen: dict[str, nodes.Span] = {}
+        for ref, span, call, weight in self.losses:
+            if not self.is_output(checker, ref, outputs):
+                continue
+            if ref.name in seen:
+                checker.error(
+                    f"`@{ref.name}` has two losses",
+                    ref.span,
+                    f"the first is at line {seen[ref.name].line}: keep one",
+                )
+                continue
+            seen[ref.name] = span
+            loss, key = checker.compile_arg(call, "loss", *c.compile_table("loss"))
+            if loss is not None:
+                losses.append((ref.name, loss, key or ""))
+            if weight is not None:
+                value = checker.value(weight, "`weight` of a loss")
+                if type(value) not in (int, float) or value < 0:  # type: ignore[operator]
+                    checker.error(
+                        f"a loss weight is a number ≥ 0, not `{show_value(value)}`",
+                        weight.span,
+                        "e.g. `weight=0.2`",
+                    )
+                else:
+                    weights.append((ref.name, float(value)))  # type: ignore[arg-type]
+        if self.losses and len(seen) < len(outputs):
+            missing = [name for name in outputs if name not in seen]
+            checker.error(
+                f"the output{'s' if len(missing) > 1 else ''} "
+                + ", ".join(f"`@{m}`" for m in missing)
+                + " ha"
+                + ("ve" if len(missing) > 1 else "s")
+                + " no loss",
+                self.losses[-1][1],
+                f"add `loss @{missing[0]} LOSS`",
+            )
+        for ref, _, calls in self.metrics:
+            if not self.is_output(checker, ref, outputs):
+                continue
+            compiled = []
+            for call in calls:
+                metric, _ = checker.compile_arg(call, "metric", *c.compile_table("metrics"))
+                if metric is not None:
+                    compiled.append(metric)
+            metrics.append((ref.name, tuple(compiled)))
+        return losses, weights, metrics
+
+    @staticmethod
+    def is_output(checker: _Checker, ref: nodes.Ref, outputs: tuple[str, ...]) -> bool:
+        if ref.name in outputs:
+            return True
+        checker.error(
+            f"`@{ref.name}` is not an output of the model",
+            ref.span,
+            did_you_mean(ref.name, outputs, prefix="@")
+            or (
+                "outputs: " + ", ".join(f"@{o}" for o in outputs)
+                if outputs
+                else "list it: `outputs @a @b`"
+            ),
+        )
+        return False
+
+
+def _graph(checker: _Checker, program: nodes.Program, per_output: _PerOutput) -> ir.Graph | None:
+    """The graph of a v2 program (`kdsl.semantics.graph`), its outputs, and the written
+    form where it has blocks or repeats."""
+    builder = GraphBuilder(checker, program)
+    scope = builder.build()
+    # A block's body is checked per instance: say each problem once, where it is written.
+    unique = {(d.message, d.span, d.severity): d for d in checker.diagnostics}
+    checker.diagnostics[:] = list(unique.values())
+    if builder.too_big or any(d.severity == "error" for d in checker.diagnostics):
+        return None
+    outputs: list[ir.NodeId] = []
+    names: list[str] = []
+    section = per_output.outputs_section
+    if section is not None:
+        head = section.calls[0]
+        for arg in head.args:
+            if not (isinstance(arg, nodes.Positional) and isinstance(arg.value, nodes.Ref)):
+                checker.error(
+                    "`outputs` lists named tensors", arg.span, "e.g. `outputs @price @kind`"
+                )
+                continue
+            found = scope.find(arg.value.name)
+            if found is None:
+                builder.unknown_reference(arg.value, scope)
+                continue
+            if found[0] in outputs:
+                checker.error(f"`@{arg.value.name}` is listed twice", arg.span, "list it once")
+                continue
+            outputs.append(found[0])
+            names.append(arg.value.name)
+        if not head.args:
+            checker.error("`outputs` lists named tensors", head.span, "e.g. `outputs @a @b`")
+    elif builder.heads:
+        outputs = list(builder.heads)
+    elif builder.chain_ends:
+        outputs = [builder.chain_ends[-1][0]]
+    label_of = {node_id: name for name, (node_id, _) in scope.labels.items()}
+    if not names:
+        names = [label_of.get(o, "") for o in outputs]
+    builder.read.update(outputs)
+    for node_id, span in builder.chain_ends:
+        if node_id not in builder.read:
+            checker.error(
+                "this chain's result is never used",
+                span,
+                "refer to it (`concatenate @x`) or list it as an output: `outputs @a @b`",
+            )
+    if any(model_input in outputs for model_input in (i.id for i in builder.inputs)):
+        checker.error(
+            "an output is an input itself",
+            section.span if section else program.chains[-1].span,
+            "an output must be a layer's result",
+        )
+    several = len(outputs) > 1 or per_output.losses or per_output.metrics
+    if several and any(not name for name in names):
+        checker.error(
+            "a model with several outputs names each one",
+            program.chains[-1].span,
+            "label each output, `price: dense 1`, and list them: `outputs @price @kind`",
+        )
+    if any(d.severity == "error" for d in checker.diagnostics):
+        return None
+    nodes_out = list(builder.nodes)
+    if several:  # each output's last layer gets its label as its Keras name
+        per_output.outputs = tuple(names)
+        index = {node.id: i for i, node in enumerate(nodes_out)}
+        for node_id, name in zip(outputs, names, strict=True):
+            node = nodes_out[index[node_id]]
+            if node.call.kwarg("name") is None:
+                call = dataclasses.replace(node.call, kwargs=(*node.call.kwargs, ("name", name)))
+                nodes_out[index[node_id]] = dataclasses.replace(node, call=call)
+    if program.blocks or _has_repeat(program):
+        said = len(checker.diagnostics)
+        written = GraphBuilder(checker, program, symbolic=True)
+        written_scope = written.build()
+        del checker.diagnostics[said:]
+        labels = {n: i for n, (i, _) in written_scope.labels.items()}
+        written_outputs = [labels.get(name, "") for name in names] if several else []
+        if not written_outputs or not all(written_outputs):
+            ends = written.heads or [e for e, _ in written.chain_ends[-1:]]
+            written_outputs = ends
+        per_output.blocks = tuple(written.written_blocks)
+        per_output.program = (tuple(written.inputs), tuple(written.nodes), tuple(written_outputs))
+    per_output.sites = tuple(builder.sites.items())
+    return tuple(builder.inputs), tuple(nodes_out), tuple(outputs)
+
+
+def _has_repeat(program: nodes.Program) -> bool:
+    def walk(chain: nodes.Chain) -> bool:
+        return any(
+            element.repeat is not None
+            or (isinstance(element.atom, nodes.Group) and any(map(walk, element.atom.branches)))
+            for element in chain.elements
+        )
+
+    return any(map(walk, program.chains))
+
+
+def _with_block_notes(model: ir.Model, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Shape problems inside a block's body, each with the calls that reached it (the
+    first instance with the problem), and each said once."""
+    sites = dict(model.instance_sites)
+    scopes: dict[nodes.Span, tuple[str, ...]] = {}
+    for node in model.nodes:
+        if node.scope and node.call.span is not None:
+            scopes.setdefault(node.call.span, node.scope)
+            for _, span in node.call.arg_spans:
+                scopes.setdefault(span, node.scope)
+    said: dict[tuple, Diagnostic] = {}
+    for diagnostic in diagnostics:
+        scope = scopes.get(diagnostic.span) if diagnostic.span else None
+        if scope:
+            notes = tuple(sites[name] for name in reversed(scope) if name in sites)
+            diagnostic = dataclasses.replace(diagnostic, notes=notes)
+        said.setdefault((diagnostic.message, diagnostic.span, diagnostic.severity), diagnostic)
+    return list(said.values())
 
 
 def _finite(value: ir.PyValue) -> bool:

@@ -1067,6 +1067,42 @@ def _dot_attention(layer: _Layer, shapes: Sequence[Shape]) -> Out:
 
 
 RULES["MultiHeadAttention"] = _multi_head_attention
+
+
+def _grouped_query_attention(layer: _Layer, shapes: Sequence[Shape]) -> Out:
+    """Keras's `GroupQueryAttention`: the query projected into `num_query_heads` heads,
+    the key and value into `num_key_value_heads` (which must divide them), each of
+    `head_dim`; an optional sigmoid gate like the query's; back to the query's depth."""
+    query, value, key = _query_value_key(layer, shapes, 1)
+    head_dim = layer.count("head_dim")
+    query_heads, kv_heads = layer.count("num_query_heads"), layer.count("num_key_value_heads")
+    if query_heads % kv_heads:
+        raise ShapeProblem(
+            f"`{layer.name}` shares each key/value head between query heads: "
+            f"num_query_heads ({query_heads}) must be a multiple of num_key_value_heads "
+            f"({kv_heads})",
+            "e.g. 8 query heads over 2 or 4 key/value heads",
+            arg="num_key_value_heads",
+        )
+    if None not in (query[-1], value[-1]) and query[-1] != value[-1]:
+        raise ShapeProblem(
+            f"`{layer.name}` needs a query and a value of the same depth, but gets query "
+            f"{show_shape(query)} and value {show_shape(value)}",
+            "project one of them first, e.g. `dense N` with the other's depth N",
+        )
+    bias = layer["use_bias"] is not False
+    depth = _known(query[-1])
+    query_weights = query_heads * head_dim * (depth + bias)
+    weights = (
+        query_weights * (2 if layer["use_gate"] is True else 1)
+        + kv_heads * head_dim * (_known(key[-1]) + _known(value[-1]) + 2 * bias)
+        + query_heads * head_dim * depth
+        + depth * bias
+    )
+    return Out(query, weights)
+
+
+RULES["GroupQueryAttention"] = _grouped_query_attention
 RULES["Attention"] = RULES["AdditiveAttention"] = _dot_attention
 
 
@@ -1090,6 +1126,7 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
         dtypes[source.id] = source.dtype
         paths[source.id] = _Path(tuple(source.shape))
     names: dict[str, int] = {}  # automatic names given so far, per class
+    row_names: dict[ir.NodeId, str] = {}
     used: set[str] = set()
     unknown_from: str | None = None
     skipped = 0
@@ -1097,8 +1134,23 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
         call = node.call
         path = paths[node.inputs[0]]
         layer = _Layer(call, catalog, path)
-        name = _layer_name(call, names)
-        if name in used:
+        owner = node.shares
+        # A shared layer applied again: its name and weights are the first use's.
+        name = row_names[owner] if owner is not None else _layer_name(call, names)
+        row_names[node.id] = name
+        if owner is not None:
+            first_input = model.node(owner).inputs[0]
+            here, there = shapes.get(node.inputs[0]), shapes.get(first_input)
+            if here is not None and there is not None and here != there:
+                summary.diagnostics.append(
+                    Diagnostic(
+                        f"the shared `{node.scope[0] if node.scope else layer.name}` is applied "
+                        f"to {show_shape(here)} here, but was built for {show_shape(there)}",
+                        call.span,
+                        "a shared block applies the same weights: give every use the same shape",
+                    )
+                )
+        elif name in used:
             summary.diagnostics.append(
                 Diagnostic(
                     f"two layers are named `{name}`; Keras needs every layer's name to differ",
@@ -1142,6 +1194,8 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
             skipped += 1
         paths[node.id] = path
         shapes[node.id] = out.shape if out is not None else None
+        if owner is not None and out is not None:
+            out = replace(out, trainable=0, non_trainable=0)  # counted at the first use
         summary.add(
             Row(
                 name,
@@ -1158,7 +1212,7 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
         output_shape = shapes[output.id]
         units = output_shape[-1] if output_shape else _dense_units(last)
         units_unknown = units_unknown or units is None
-        summary.diagnostics += _check_output(model, last, units)
+        summary.diagnostics += _check_output(model, last, units, model.loss_key_of(output.id))
     summary.outputs = model.outputs
     if unknown_from:
         what = f"{skipped} later layer{'s' if skipped != 1 else ''}"
@@ -1293,14 +1347,15 @@ def _output_layer(model: ir.Model, output: ir.Node) -> ir.KerasCall:
     return node.call
 
 
-def _check_output(model: ir.Model, last: ir.KerasCall, units: int | None) -> list[Diagnostic]:
-    """The output layer's (`last`'s) activation and units against the loss."""
+def _check_output(
+    model: ir.Model, last: ir.KerasCall, units: int | None, loss: str
+) -> list[Diagnostic]:
+    """The output layer's (`last`'s) activation and units against its loss (`loss`)."""
     activation: object = dict(last.kwargs).get("activation")
     if last.class_name == "Activation":
         activation = last.args[0] if last.args else None
     if last.class_name == "Softmax":
         activation = "softmax"
-    loss = model.loss_key
     span = last.arg_span("activation") if activation else last.span
     if activation == "softmax" and units == 1:
         return [

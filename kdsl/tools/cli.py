@@ -289,8 +289,8 @@ def _style_option(command: argparse._ActionsContainer) -> None:
     command.add_argument(
         "--style",
         choices=STYLES,
-        default="add",
-        help="`model.add(...)` per layer (default) or `Sequential([...])`",
+        help="`model.add(...)` per layer, `Sequential([...])`, or Keras's functional API "
+        "(default: add for a chain of layers, functional for a graph)",
     )
 
 

@@ -60,7 +60,7 @@ def _parser(prog: str, build: bool) -> MagicArgumentParser:
         parser.add_argument("-q", "--quiet", action="store_true")
     else:
         parser.add_argument("name", nargs="?")
-        parser.add_argument("--style", choices=STYLES, default="add")
+        parser.add_argument("--style", choices=STYLES)
         parser.add_argument("--explain", action="store_true")
         parser.add_argument("--strategy", choices=STRATEGIES)
     return parser

@@ -57,26 +57,48 @@ def is_csv(path: str | Path) -> bool:
     return Path(path).suffix.lower() == ".csv"
 
 
-def load(path: str | Path, target: str | None = None) -> Dataset:
+def load(path: str | Path, target: str | None = None, named: bool = False) -> Dataset:
     """An .npz, a folder of .npy files, or a .csv whose label column is `target` (default:
-    the last column)."""
+    the last column). `named`: the model has several inputs or outputs, whose arrays are
+    named after them (`x_train.title`, see `validate_named`)."""
     if is_csv(path):
+        if named:
+            raise DataError(
+                str(path),
+                "is a CSV file, but the model has several inputs or outputs",
+                "save one array per input and output in an .npz: "
+                "numpy.savez(path, **{'x_train.title': ..., 'y_train.kind': ...})",
+            )
         table = read_csv(path, target)
         arrays = {"x_train": table.x, "y_train": table.y}
         return Dataset(arrays, table.class_names, table.feature_names, table.target)
     if Path(path).is_dir():
-        return Dataset(load_folder(path), on_disk=True)
+        return Dataset(load_folder(path, named), on_disk=True)
+    if named:
+        arrays = load_npz(path, aliases=False)
+        return Dataset({k: v for k, v in arrays.items() if _is_named_array(k)})
     return Dataset(load_npz(path, names=TRAINING_ARRAYS))
+
+
+def _is_named_array(key: str) -> bool:
+    part, dot, name = key.partition(".")
+    return bool(dot and name) and part in TRAINING_ARRAYS
 
 
 # The arrays a data folder may hold, as .npy files (x and y stand for x_train, y_train).
 FOLDER_ARRAYS = (*(name for pair in PAIRS for name in pair), *ALIASES)
 
 
-def load_folder(path: str | Path) -> dict[str, np.ndarray]:
+def load_folder(path: str | Path, named: bool = False) -> dict[str, np.ndarray]:
     """The .npy files of a folder (`x_train.npy`, ...), memory-mapped: nothing is read but
-    their headers. Named by file stem, with `x` and `y` renamed `x_train` and `y_train`."""
+    their headers. Named by file stem, with `x` and `y` renamed `x_train` and `y_train`;
+    `named`: a model's named inputs and outputs (`x_train.title.npy`)."""
     data: dict[str, np.ndarray] = {}
+    if named:
+        for file in sorted(Path(path).glob("*.npy")):
+            if _is_named_array(file.stem):
+                data[file.stem] = load_npy(file)
+        return data
     for name in FOLDER_ARRAYS:  # other .npy files in the folder are not kdsl's business
         file = Path(path, f"{name}.npy")
         if file.exists():
@@ -695,3 +717,95 @@ def _shape_matches(expected: tuple, found: tuple) -> bool:
 
 def _show_number(value) -> str:
     return f"{float(value):g}"
+
+
+# -- several inputs and outputs (v2) -----------------------------------------------------
+
+
+def named_keys(data: dict[str, np.ndarray], part: str) -> dict[str, str]:
+    """The arrays of a model with named inputs and outputs: `x_train.title` and
+    `y_train.priority` in an .npz (or `x_train.title.npy` in a folder) → {"title": key}."""
+    prefix = f"{part}."
+    return {key[len(prefix) :]: key for key in data if key.startswith(prefix)}
+
+
+def group_named(data: dict[str, np.ndarray]) -> dict:
+    """`{"x_train.title": a, "y_train.kind": b}` → `{"x_train": {"title": a}, "y_train":
+    {"kind": b}}`: the form `fit` takes for named inputs and outputs."""
+    grouped: dict = {}
+    for key, array in data.items():
+        part, dot, name = key.partition(".")
+        if dot:
+            grouped.setdefault(part, {})[name] = array
+        else:
+            grouped[key] = array
+    return grouped
+
+
+def validate_named(
+    path: str,
+    data: dict[str, np.ndarray],
+    inputs: list[tuple[str, tuple, str]],
+    outputs: list[tuple[str, tuple, str]],
+    on_disk: bool = False,
+) -> list[str]:
+    """`validate` for a model with several inputs or outputs: `inputs` are (name, shape,
+    dtype), `outputs` (name, shape, loss key). Each needs its own array, named after it:
+    `x_train.NAME` and `y_train.NAME`, with as many rows as the others."""
+    notes: list[str] = []
+    suffix = ".npy" if on_disk else ""
+    for x_part, y_part in PAIRS:
+        present = any(key.startswith((f"{x_part}.", f"{y_part}.")) for key in data)
+        if not present and x_part != "x_train":
+            continue
+        rows: dict[str, int] = {}
+        for part, names in ((x_part, inputs), (y_part, outputs)):
+            found = named_keys(data, part)
+            for name, _, _ in names:
+                if name not in found:
+                    listed = ", ".join(sorted(k + suffix for k in data)) or "none"
+                    raise DataError(
+                        path,
+                        f"needs an array `{part}.{name}{suffix}` for the model's "
+                        f"{'input' if part[0] == 'x' else 'output'} `{name}`; found: {listed}",
+                        f"save one array per input and output: numpy.savez(path, "
+                        f"**{{'{part}.{name}': ...}})",
+                    )
+            extra = sorted(set(found) - {name for name, _, _ in names})
+            if extra:
+                raise DataError(
+                    path,
+                    f"has `{part}.{extra[0]}{suffix}`, but the model has no "
+                    f"{'input' if part[0] == 'x' else 'output'} named `{extra[0]}`",
+                    "the model's "
+                    + ("inputs" if part[0] == "x" else "outputs")
+                    + " are "
+                    + ", ".join(f"`{name}`" for name, _, _ in names),
+                )
+        for name, shape, dtype in inputs:
+            key = f"{x_part}.{name}"
+            x = data[key]
+            check_numeric(path, key + suffix, x)
+            check_shape(path, key + suffix, x, shape)
+            note = check_inputs(path, key + suffix, x, dtype, None)
+            if note:
+                notes.append(note)
+            rows[key] = len(x)
+        for name, shape, loss_key in outputs:
+            key = f"{y_part}.{name}"
+            y = data[key]
+            check_numeric(path, key + suffix, y)
+            data[key], note = _check_labels(
+                path, f"`{key}{suffix}`", y, tuple(shape[1:]), loss_key, on_disk
+            )
+            if note and note not in notes:
+                notes.append(note)
+            rows[key] = len(y)
+        if len(set(rows.values())) > 1:
+            shown = ", ".join(f"`{k}{suffix}` {n}" for k, n in rows.items())
+            raise DataError(
+                path,
+                f"the {x_part[2:]} arrays differ in rows: {shown}",
+                "every input and output needs one row per sample",
+            )
+    return notes

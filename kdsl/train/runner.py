@@ -28,7 +28,7 @@ import numpy as np
 
 from kdsl import ir
 from kdsl.errors import BackendError, DataError, InputError, ModelError, first_line
-from kdsl.train.data import Dataset, load, short_file, validate
+from kdsl.train.data import Dataset, group_named, load, short_file, validate, validate_named
 from kdsl.train.data import standardize as standardize_features
 from kdsl.train.preprocessing import adapt_first_layer, check_adaptable, token_ids
 from kdsl.train.split import split
@@ -267,7 +267,10 @@ def run(
     `interrupted` set.
     """
     task = worker_task() if strategy == "multi-worker" else None
-    data = load(data_path, target)  # fail on bad data before paying for Keras's import
+    # Several inputs or outputs: arrays named after each (`x_train.title`), given to
+    # `fit` as dicts keyed by name.
+    named = len(model.inputs) > 1 or len(model.outputs) > 1
+    data = load(data_path, target, named)  # fail on bad data before paying for Keras's import
     if data.on_disk:
         _check_folder_options(
             data_path,
@@ -277,8 +280,6 @@ def run(
         )
     # The script creates a multi-worker strategy as it loads: no TensorFlow op may precede it.
     keras = import_keras(backend, probe=task is None)
-    from kdsl.train.interrupt import StopOnInterrupt
-
     if strategy:
         try:
             with quiet_native_stderr():  # the strategy's start-up logging
@@ -299,9 +300,16 @@ def run(
     except Exception as error:  # Keras found what kdsl's checks could not
         raise ModelError(origin, f"Keras rejected the model: {first_line(error)}") from None
     arrays = data.arrays
-    input_dtype = model.input_node().dtype
     written = [call.written or call.class_name.lower() for call in model.calls]
     check_adaptable(origin, built, written, keras.backend.backend())  # a model problem
+    if named:
+        return _run_named(
+            model, built, namespace, data_path, data, origin, seed,
+            test_split=test_split, validation_split=validation_split, standardize=standardize,
+            epochs=epochs, batch_size=batch_size, chief=task is None or task.chief,
+            backend=keras.backend.backend(),
+        )  # fmt: skip
+    input_dtype = model.input_node().dtype
     notes: list[str | None] = list(  # split and adapting may have nothing to say
         validate(
             data_path,
@@ -337,6 +345,90 @@ def run(
     notes.append(adapt_first_layer(data_path, built, arrays, written))
     for note in filter(None, notes):
         print(note)
+    return _train(
+        model, built, namespace, arrays, data, origin, epochs, batch_size, scaling,
+        chief=task is None or task.chief, backend=keras.backend.backend(),
+    )  # fmt: skip
+
+
+def _run_named(
+    model: ir.Model,
+    built,
+    namespace: dict,
+    data_path: str,
+    data: Dataset,
+    origin: str,
+    seed: int,
+    *,
+    test_split: float | None,
+    validation_split: float | None,
+    standardize: bool,
+    epochs: int | None,
+    batch_size: int | None,
+    chief: bool,
+    backend: str,
+) -> RunResult:
+    """`run` for a model with several inputs or outputs: its arrays by name."""
+    if standardize:
+        raise DataError(
+            data_path,
+            "--standardize standardizes one input's features, but the model has several "
+            "inputs or outputs",
+            "standardize each input's array before saving it, or add a `normalization` layer",
+        )
+    arrays = data.arrays
+    inputs = [
+        (str(dict(source.kwargs).get("name")), (None, *source.shape), source.dtype)
+        for source in model.inputs
+    ]
+    outputs = [
+        (str(name), tuple(tensor.shape), model.loss_key_of(output))
+        for name, tensor, output in zip(
+            model.output_names or [model.output_nodes[0].call.kwarg("name")],
+            built.outputs,
+            model.outputs,
+            strict=True,
+        )
+    ]
+    notes: list[str | None] = list(
+        validate_named(data_path, arrays, inputs, outputs, on_disk=data.on_disk)
+    )
+    notes.append(
+        split(
+            data_path,
+            arrays,
+            outputs[0][2],
+            test=test_split,
+            validation=validation_split,
+            seed=seed,
+        )
+    )
+    for note in filter(None, notes):
+        print(note)
+    return _train(
+        model, built, namespace, arrays, data, origin, epochs, batch_size, None,
+        chief=chief, backend=backend, grouped=group_named(arrays),
+    )  # fmt: skip
+
+
+def _train(
+    model: ir.Model,
+    built,
+    namespace: dict,
+    arrays: dict,
+    data: Dataset,
+    origin: str,
+    epochs: int | None,
+    batch_size: int | None,
+    scaling: dict | None,
+    *,
+    chief: bool,
+    backend: str,
+    grouped: dict | None = None,
+) -> RunResult:
+    """The script's `train_and_evaluate` on the checked arrays (`grouped` into dicts by
+    input and output name for a model with several), with Ctrl-C stopping it cleanly."""
+    from kdsl.train.interrupt import StopOnInterrupt
 
     kwargs: dict = {"epochs": epochs or namespace["EPOCHS"]}
     if batch_size is not None:
@@ -345,7 +437,7 @@ def run(
     start = time.perf_counter()
     try:
         history, _, predictions = namespace["train_and_evaluate"](
-            built, arrays, callbacks=[stop], **kwargs
+            built, grouped if grouped is not None else arrays, callbacks=[stop], **kwargs
         )
     except Exception as error:
         broken = short_file(arrays)  # a data file cut short while training read it
@@ -362,14 +454,14 @@ def run(
         evaluation={k: float(v) for k, v in built.get_metrics_result().items()},
         predictions=predictions,
         seconds=seconds,
-        evaluated_on="test" if "x_test" in arrays else "training",
+        evaluated_on="test" if any(k.partition(".")[0] == "x_test" for k in arrays) else "training",
         epochs=kwargs["epochs"] - _whole_option(model, "initial_epoch", 0),
         interrupted=stop.interrupted,
         model=built,
         data=data,
         scaling=scaling,
-        chief=task is None or task.chief,
-        backend=keras.backend.backend(),
+        chief=chief,
+        backend=backend,
         validation_freq=_whole_option(model, "validation_freq", 1),
     )
 

@@ -44,18 +44,23 @@ def split(
         asked.append(("--validation-split", "val", validation))
     if not asked:
         return None
+    # A model with several inputs and outputs has an array for each: `x_train.title`.
+    train_keys = [k for k in data if k.partition(".")[0] in ("x_train", "y_train")]
+    x_key = "x_train" if "x_train" in data else next(k for k in train_keys if k[0] == "x")
+    y_key = "y_train" if "y_train" in data else next(k for k in train_keys if k[0] == "y")
     for option, key, _ in asked:
-        if f"x_{key}" in data:
+        if any(k.partition(".")[0] == f"x_{key}" for k in data):
             raise DataError(
                 path,
                 f"already has `x_{key}` and `y_{key}`, and {option} would replace them",
                 f"drop {option} to use them, or remove them from the file",
             )
-    total = len(data["x_train"])
-    strata = classes_of(data["y_train"], loss_key)
+    total = len(data[x_key])
+    strata = classes_of(data[y_key], loss_key)
     rng = np.random.default_rng(seed)
     remaining = np.arange(total)
     left = 1.0
+    counts: dict[str, int] = {}
     for option, key, fraction in asked:
         taken = _take(remaining, strata, fraction / left, rng)
         if not len(taken):
@@ -67,17 +72,18 @@ def split(
             )
         remaining = np.setdiff1d(remaining, taken)
         left -= fraction
-        data[f"x_{key}"] = data["x_train"][taken]
-        data[f"y_{key}"] = data["y_train"][taken]
+        for train_key in train_keys:  # x_train → x_val, x_train.title → x_val.title
+            data[train_key.replace("_train", f"_{key}", 1)] = data[train_key][taken]
+        counts[key] = len(taken)
     if not len(remaining):
         raise DataError(path, f"the splits of {total} rows leave no training rows")
-    data["x_train"] = data["x_train"][remaining]
-    data["y_train"] = data["y_train"][remaining]
+    for train_key in train_keys:
+        data[train_key] = data[train_key][remaining]
     parts = [f"{len(remaining)} training"]
     if validation:
-        parts.append(f"{len(data['x_val'])} validation")
+        parts.append(f"{counts['val']} validation")
     if test:
-        parts.append(f"{len(data['x_test'])} test")
+        parts.append(f"{counts['test']} test")
     how = "stratified by class" if strata is not None else "at random"
     return f"note: split {total} rows into {', '.join(parts)} ({how}, seed {seed})"
 

@@ -1,0 +1,503 @@
+"""A graph (`ir.Model`) as Keras functional-API statements, the `functional` style.
+
+The script reads as keras.io writes it: the tensor flowing along a chain is `x`; a
+tensor still needed after `x` moves on is kept under a name (`shortcut = x` before a
+residual's body, `branch_1 = ...` for a fork's earlier branches); labels are variables;
+each block is a Python function and each repeat a `for` loop. Which variable holds
+which tensor is decided by one walk over the nodes in their (topological) order, never
+overwriting a variable whose tensor a later node still reads, so any DAG renders
+correctly and the common shapes render idiomatically. Linear in the graph's size.
+
+No user text reaches the code but as a literal (`render.literal`): labels, block and
+parameter names are identifiers, checked here (a bad one is a bug in the IR's maker).
+"""
+
+from __future__ import annotations
+
+import bisect
+import builtins
+import heapq
+import keyword
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kdsl import ir
+
+# Merge and dot-product attention layers take their tensors as one list: `Add()([a, b])`.
+LIST_CALLS = frozenset(
+    {
+        "Add",
+        "Subtract",
+        "Multiply",
+        "Average",
+        "Maximum",
+        "Minimum",
+        "Concatenate",
+        "Dot",
+        "Attention",
+        "AdditiveAttention",
+    }
+)
+# Layers called as `(query, value, key)`; a lone query is self-attention: `(x, x)`.
+QUERY_VALUE_CALLS = frozenset({"MultiHeadAttention", "GroupedQueryAttention"})
+# Names the script itself defines or imports, at module level or in build_model().
+SCRIPT_NAMES = frozenset(
+    {
+        "argparse",
+        "math",
+        "mmap",
+        "Path",
+        "keras",
+        "np",
+        "tf",
+        "layers",
+        "EPOCHS",
+        "BATCH_SIZE",
+        "strategy",
+        "MultiWorkerStrategy",
+        "build_model",
+        "load_data",
+        "open_npz",
+        "NpyBatches",
+        "read_rows",
+        "batches",
+        "train_and_evaluate",
+        "main",
+        "model",
+        "x",
+        "inputs",
+        "outputs",
+        "name",
+        "_",
+    }
+)
+
+
+def python_name(name: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
+    """`name` as a Python variable: checked to be an identifier, with a trailing `_` while
+    it is a keyword, a builtin or `taken` (`id` → `id_`)."""
+    if not (name.isascii() and name.isidentifier()):
+        raise ValueError(f"{name!r} reached the renderer as a name: it is not an identifier")
+    while (
+        keyword.iskeyword(name)
+        or keyword.issoftkeyword(name)
+        or hasattr(builtins, name)
+        or name in taken
+    ):
+        name += "_"
+    return name
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One line of a function's body: code, its depth inside `for` loops, and the id of
+    the input or node whose `--explain` comment goes above it (if any)."""
+
+    code: str
+    depth: int = 0
+    commented: str | None = None
+
+
+@dataclass
+class Function:
+    """A function of the script: `def NAME(PARAMS):` and its body."""
+
+    name: str
+    params: str
+    block: ir.Block
+    body: list[Statement] = field(default_factory=list)
+
+
+# How a value (an argument, a repeat count) is written: `render.literal` with block
+# parameters as their Python names.
+ValueWriter = Callable[[Any], str]
+
+
+class GraphWriter:
+    """Writes one graph (the model's, or a block's body) as statements."""
+
+    def __init__(
+        self,
+        nodes: Sequence[ir.Node],
+        outputs: Sequence[ir.NodeId],
+        variables: dict[ir.NodeId, str],
+        taken: set[str],
+        write_value: ValueWriter,
+        write_call: Callable[[ir.KerasCall, ValueWriter], str],
+        blocks: dict[str, ir.Block],
+        block_names: dict[str, str],
+    ):
+        self.nodes = list(nodes)
+        self.outputs = list(outputs)
+        self.variables = dict(variables)  # tensor id → the variable holding it now
+        self.holds: dict[str, ir.NodeId] = {v: t for t, v in variables.items()}
+        self.fixed = set(variables.values()) | taken  # never reused for another tensor
+        self.write_value = write_value
+        self.write_call = write_call
+        self.blocks = blocks
+        self.block_names = block_names
+        # The last node (by position) reading each tensor; an output is read at the end.
+        self.last_read: dict[ir.NodeId, int] = {}
+        self.readers: dict[ir.NodeId, list[int]] = {}
+        # Each node's `reads`, made once (a property that builds a tuple each time).
+        self.reads = [node.reads for node in self.nodes]
+        for index, reads in enumerate(self.reads):
+            for tensor in reads:
+                self.last_read[tensor] = index
+                readers = self.readers.setdefault(tensor, [])
+                if not readers or readers[-1] != index:
+                    readers.append(index)
+        for output in self.outputs:
+            self.last_read[output] = len(self.nodes)
+        # For each tensor and each place in its readers: whether a reader from there on
+        # takes one input (a fork's later branch), or is an `Add` (a residual).
+        self.single_from: dict[ir.NodeId, list[bool]] = {}
+        self.add_from: dict[ir.NodeId, list[bool]] = {}
+        for tensor, readers in self.readers.items():
+            single, add = [False] * (len(readers) + 1), [False] * (len(readers) + 1)
+            for place in range(len(readers) - 1, -1, -1):
+                reader = self.nodes[readers[place]]
+                single[place] = single[place + 1] or len(self.reads[readers[place]]) == 1
+                add[place] = add[place + 1] or reader.call.class_name == "Add"
+            self.single_from[tensor], self.add_from[tensor] = single, add
+        # The tensors whose last reader each node is: their variables are free after it.
+        self.dies_at: dict[int, list[ir.NodeId]] = {}
+        for tensor, index in self.last_read.items():
+            self.dies_at.setdefault(index, []).append(tensor)
+        # Numbered names (`shortcut_2`, `branch_1`): the numbers freed, and the next new.
+        self.freed: dict[str, list[int]] = {"shortcut": [], "branch": []}
+        self.next_number = {"shortcut": 1, "branch": 1}
+        self.numbered: dict[str, tuple[str, int]] = {}
+        self.labels: dict[ir.NodeId, str] = {}
+        for node in self.nodes:
+            if node.label is not None:
+                self.labels[node.id] = python_name(node.label, SCRIPT_NAMES | self.fixed)
+                self.fixed.add(self.labels[node.id])
+
+    def needed_after(self, tensor: ir.NodeId, index: int) -> bool:
+        return self.last_read.get(tensor, -1) > index
+
+    def live(self, variable: str, index: int) -> bool:
+        tensor = self.holds.get(variable)
+        return tensor is not None and self.needed_after(tensor, index)
+
+    def read_later(self, tensor: ir.NodeId, index: int) -> tuple[bool, bool, bool]:
+        """Whether `tensor` is read after node `index` at all, by a one-input node (a
+        later branch of its fork), by an `Add`. Logarithmic in its readers."""
+        readers = self.readers.get(tensor)
+        if readers is None:
+            return False, False, False
+        place = bisect.bisect_right(readers, index)
+        return place < len(readers), self.single_from[tensor][place], self.add_from[tensor][place]
+
+    def fresh(self, base: str, avoid: set[str]) -> str:
+        """`shortcut`, `shortcut_2`, ... or `branch_1`, `branch_2`, ...: the lowest
+        number whose variable holds no tensor still needed (its tensor's last reader is
+        written), nor a label's or an input's name."""
+        skipped = []
+        name = ""
+        while self.freed[base]:
+            number = heapq.heappop(self.freed[base])
+            name = _numbered(base, number)
+            if name not in avoid:
+                break
+            skipped.append(number)
+            name = ""
+        while not name:
+            number = self.next_number[base]
+            self.next_number[base] += 1
+            candidate = _numbered(base, number)
+            if candidate not in self.fixed and candidate not in avoid:
+                name = candidate
+        for number in skipped:
+            heapq.heappush(self.freed[base], number)
+        self.numbered[name] = (base, number)
+        return name
+
+    def release(self, index: int) -> None:
+        """Free the numbered variables whose tensors node `index` read for the last time
+        (or that it wrote and nothing reads)."""
+        dead = [*self.dies_at.get(index, ())]
+        if self.nodes[index].id not in self.last_read:
+            dead.append(self.nodes[index].id)
+        for tensor in dead:
+            variable = self.variables.get(tensor)
+            if variable in self.numbered and self.holds.get(variable) == tensor:
+                base, number = self.numbered.pop(variable)
+                heapq.heappush(self.freed[base], number)
+
+    def base_name(self, index: int) -> str:
+        """`shortcut` for a tensor on its way into an `Add` (a residual), else `branch`:
+        follows the node's single reader while that reader reads only it."""
+        tensor = self.nodes[index].id
+        for _ in range(len(self.nodes)):
+            readers = self.readers.get(tensor, [])
+            if len(readers) != 1:
+                break
+            reader = self.nodes[readers[0]]
+            if len(self.reads[readers[0]]) > 1:
+                return "shortcut" if reader.call.class_name == "Add" else "branch"
+            tensor = reader.id
+        return "branch"
+
+    def target(self, index: int) -> tuple[str, str | None]:
+        """The variable node `index` writes, and where to keep `x`'s tensor first if it
+        must be kept (`shortcut = x`), or None."""
+        node = self.nodes[index]
+        if node.id in self.labels:
+            return self.labels[node.id], None
+        reads = self.reads[index]
+        read_variables = {self.variables[t] for t in reads}
+        if self.read_later(node.inputs[0], index)[1]:
+            # An earlier branch of a fork: the tensor flowing in goes on to later ones.
+            return self.fresh(self.base_name(index), read_variables), None
+        if not self.live("x", index):
+            return "x", None
+        held = self.holds["x"]
+        _, single_later, add_later = self.read_later(held, index)
+        if held in reads and not single_later:
+            # `x` is read here and again by a merge: keep it (`shortcut = x`), move on.
+            saved = self.fresh("shortcut" if add_later else "branch", read_variables)
+            return "x", saved
+        for tensor in reads:
+            variable = self.variables[tensor]
+            if variable not in self.fixed and not self.needed_after(tensor, index):
+                return variable, None  # a branch continues in its own variable
+        return self.fresh(self.base_name(index), read_variables), None
+
+    def bind(self, tensor: ir.NodeId, variable: str) -> None:
+        self.variables[tensor] = variable
+        self.holds[variable] = tensor
+
+    def call_code(self, node: ir.Node, substitute: dict[ir.NodeId, str]) -> str:
+        """`layers.Dense(4)(x)`, `layers.Add()([shortcut, x])`, `stage(x, 64, 256, 1, 2)`."""
+        tensors = [substitute.get(t, self.variables[t]) for t in node.inputs]
+        call = node.call
+        if call.module == "blocks":
+            return self.block_call(node, tensors)
+        if call.class_name in LIST_CALLS:
+            if call.class_name in ("Attention", "AdditiveAttention") and len(tensors) == 1:
+                tensors = tensors * 2  # self-attention: the query is the value
+            arguments = [f"[{', '.join(tensors)}]"]
+        elif call.class_name in QUERY_VALUE_CALLS and len(tensors) == 1:
+            arguments = tensors * 2
+        else:
+            arguments = tensors
+        arguments += [f"{name}={self.write_value(value)}" for name, value in node.call_kwargs]
+        arguments += [
+            f"{name}={substitute.get(t, self.variables[t])}" for name, t in node.call_tensors
+        ]
+        return f"{self.write_call(call, self.write_value)}({', '.join(arguments)})"
+
+    def block_call(self, node: ir.Node, tensors: list[str]) -> str:
+        """`stage(x, 64, 256, 1, 2)`: the tensor, the required values, the tensor
+        arguments, then any values for defaulted parameters (the function's order);
+        the tensor arguments by keyword when a required value is given by keyword."""
+        block = self.blocks[node.call.class_name]
+        values, tensor_names = parameter_names(block, self.block_names)
+        required = sum(default is ir.REQUIRED for _, default in block.params)
+        given = [self.write_value(v) for v in node.call.args]
+        unknown = [name for name, _ in node.call.kwargs if name not in values]
+        if unknown:  # `name=` of a block instance included: not written yet
+            raise ValueError(f"block {block.name!r} has no parameter {unknown[0]!r}")
+        keywords = [f"{values[name]}={self.write_value(v)}" for name, v in node.call.kwargs]
+        if len(given) < required:
+            keywords += [f"{name}={t}" for name, t in zip(tensor_names, tensors[1:], strict=True)]
+            arguments = [tensors[0], *given, *keywords]
+        else:
+            arguments = [tensors[0], *given[:required], *tensors[1:], *given[required:], *keywords]
+        return f"{self.block_names[block.name]}({', '.join(arguments)})"
+
+    def write(self, returns: ir.NodeId | None = None) -> list[Statement]:
+        """Every node as statements; with `returns`, a block's body ending in `return`."""
+        statements: list[Statement] = []
+        last = len(self.nodes) - 1
+        for index, node in enumerate(self.nodes):
+            if (
+                index == last
+                and node.id == returns
+                and node.repeat is None
+                and node.id not in self.labels
+            ):
+                code = self.call_code(node, {})
+                statements.append(Statement(f"return {code}", 0, node.id))
+                return statements
+            self.write_node(index, statements)
+        if returns is not None:
+            statements.append(Statement(f"return {self.variables[returns]}"))
+        return statements
+
+    def write_node(self, index: int, statements: list[Statement]) -> None:
+        node = self.nodes[index]
+        target, saved = self.target(index)
+        if saved is not None:
+            statements.append(Statement(f"{saved} = x"))
+        if node.repeat is None:
+            statements.append(Statement(f"{target} = {self.call_code(node, {})}", 0, node.id))
+        else:
+            first = self.variables[node.inputs[0]]
+            if first != target:
+                statements.append(Statement(f"{target} = {first}"))
+            count = self.write_value(node.repeat)
+            statements.append(Statement(f"for _ in range({count}):"))
+            code = self.call_code(node, {node.inputs[0]: target})
+            statements.append(Statement(f"{target} = {code}", 1, node.id))
+        if saved is not None:
+            self.bind(self.holds["x"], saved)
+        self.bind(node.id, target)
+        self.release(index)
+
+
+def _numbered(base: str, number: int) -> str:
+    """`shortcut`, `shortcut_2`, ...; `branch_1`, `branch_2`, ..."""
+    return base if base == "shortcut" and number == 1 else f"{base}_{number}"
+
+
+def _ordered_blocks(blocks: Sequence[ir.Block]) -> list[ir.Block]:
+    """The blocks with each after those it calls (a function defined before its use)."""
+    by_name = {block.name: block for block in blocks}
+    done: dict[str, ir.Block] = {}
+
+    def visit(block: ir.Block, path: tuple[str, ...]) -> None:
+        if block.name in done:
+            return
+        if block.name in path:
+            raise ValueError(f"block {block.name!r} calls itself")
+        for node in block.nodes:
+            called = by_name.get(node.call.class_name) if node.call.module == "blocks" else None
+            if called is not None:
+                visit(called, (*path, block.name))
+        done[block.name] = block
+
+    for block in blocks:
+        visit(block, ())
+    return list(done.values())
+
+
+def _tensor_parameter(source: ir.Input) -> str:
+    """A block's tensor parameter's name: its `Input`'s `name=`, else its id."""
+    return str(dict(source.kwargs).get("name", source.id))
+
+
+def parameter_names(
+    block: ir.Block, block_names: dict[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """A block function's Python names: of its value parameters (by the program's name),
+    and of its tensor parameters in order; none a keyword, builtin, the script's or a
+    block function's name."""
+    taken = set(block_names.values())
+    names: dict[str, str] = {}
+    for name, _ in block.params:
+        names[name] = python_name(name, SCRIPT_NAMES | taken)
+        taken.add(names[name])
+    tensor_names = []
+    for source in block.inputs[1:]:
+        tensor_names.append(python_name(_tensor_parameter(source), SCRIPT_NAMES | taken))
+        taken.add(tensor_names[-1])
+    return names, tensor_names
+
+
+def _function(
+    block: ir.Block,
+    write_call: Callable[[ir.KerasCall, ValueWriter], str],
+    literal: ValueWriter,
+    blocks: dict[str, ir.Block],
+    block_names: dict[str, str],
+) -> Function:
+    """`def stage(x, f, o, s, n):` and its body."""
+    names, tensor_names = parameter_names(block, block_names)
+    taken = {*block_names.values(), *names.values(), *tensor_names}
+
+    def write_value(value: ir.PyValue) -> str:
+        if isinstance(value, ir.Param):
+            return names[value.name]
+        if isinstance(value, tuple) and any(isinstance(item, ir.Param) for item in value):
+            items = [write_value(item) for item in value]
+            return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+        return literal(value)
+
+    required = [names[name] for name, default in block.params if default is ir.REQUIRED]
+    defaulted = [
+        f"{names[name]}={literal(default)}"
+        for name, default in block.params
+        if default is not ir.REQUIRED
+    ]
+    params = ", ".join(["x", *required, *tensor_names, *defaulted])
+    variables = {block.inputs[0].id: "x"}
+    variables |= {
+        source.id: name for source, name in zip(block.inputs[1:], tensor_names, strict=True)
+    }
+    writer = GraphWriter(
+        block.nodes, [block.output], variables, taken, write_value, write_call, blocks, block_names
+    )
+    body = writer.write(returns=block.output)
+    return Function(block_names[block.name], params, block, body)
+
+
+def _input_names(inputs: Sequence[ir.Input]) -> dict[ir.NodeId, str]:
+    """`inputs` for the one unnamed input; a named one's name (`tags`); `inputs_2`..."""
+    names: dict[ir.NodeId, str] = {}
+    for number, source in enumerate(inputs, 1):
+        given = dict(source.kwargs).get("name")
+        if isinstance(given, str) and given.isascii() and given.isidentifier():
+            names[source.id] = python_name(given, SCRIPT_NAMES | set(names.values()))
+        else:
+            names[source.id] = "inputs" if len(inputs) == 1 else f"inputs_{number}"
+    return names
+
+
+def write_model(
+    model: ir.Model,
+    write_call: Callable[[ir.KerasCall, ValueWriter], str],
+    literal: ValueWriter,
+    input_code: Callable[[ir.Input], str],
+) -> tuple[list[Function], list[Statement]]:
+    """The block functions (in dependency order) and build_model()'s statements up to
+    `model = keras.Model(...)`: the program as written (`Model.program`) when it used
+    blocks, else the graph."""
+    blocks = {block.name: block for block in model.blocks}
+    block_names: dict[str, str] = {}
+    for block in model.blocks:
+        block_names[block.name] = python_name(block.name, SCRIPT_NAMES | set(block_names.values()))
+    functions = [
+        _function(block, write_call, literal, blocks, block_names)
+        for block in _ordered_blocks(model.blocks)
+    ]
+    inputs, nodes, outputs = model.program or (model.inputs, model.nodes, model.outputs)
+    variables = _input_names(inputs)
+    taken = set(block_names.values()) | set(variables.values())
+    writer = GraphWriter(nodes, outputs, variables, taken, literal, write_call, blocks, block_names)
+    unlabelled = [output for output in outputs if output not in writer.labels]
+    for number, output in enumerate(unlabelled, 1):
+        name = "outputs" if len(outputs) == 1 else f"output_{number}"
+        writer.labels[output] = python_name(name, writer.fixed - {name})
+        writer.fixed.add(writer.labels[output])
+    first_read: dict[ir.NodeId, int] = {}
+    for index, node in enumerate(nodes):
+        for tensor in node.reads:
+            first_read.setdefault(tensor, index)
+    statements: list[Statement] = []
+    # Each input just before the first node that reads it: a later chain's own input
+    # starts that chain, as the program wrote it.
+    pending = sorted(inputs, key=lambda source: first_read.get(source.id, -1))
+    next_input = 0
+    for index in range(len(nodes)):
+        while next_input < len(pending) and first_read.get(pending[next_input].id, -1) <= index:
+            source = pending[next_input]
+            next_input += 1
+            code = f"{variables[source.id]} = {input_code(source)}"
+            statements.append(Statement(code, 0, source.id))
+        writer.write_node(index, statements)
+    input_list = [variables[source.id] for source in inputs]
+    output_list = [writer.variables[output] for output in outputs]
+    if len(input_list) == 1 and len(output_list) == 1:
+        statements.append(Statement(f"model = keras.Model({input_list[0]}, {output_list[0]})"))
+    else:
+        statements.append(
+            Statement(
+                f"model = keras.Model(inputs=[{', '.join(input_list)}], "
+                f"outputs=[{', '.join(output_list)}])"
+            )
+        )
+    return functions, statements
