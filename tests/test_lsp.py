@@ -777,3 +777,90 @@ def test_scan_reads_v2s_tokens() -> None:
     ]
     assert scanned[13:15] == [(syntax.SHARED, "shared"), (syntax.NAME, "e")]
     assert (syntax.NAME, "a") in scanned and (syntax.COLON, ":") in scanned
+
+
+# -- v2's names (issue 13) -------------------------------------------------------------
+
+GRAPH = (
+    "def res f @skip { conv2d f 1 -> add @skip -> relu }\n"
+    "a: input 8x8x4 -> s: conv2d 4 1 -> res 4 @s * 2 -> [gap2d | globalmaxpool2d]\n"
+    "  -> concatenate;\n"
+    "adam; mse\n"
+)
+
+
+def _at(text: str, needle: str, occurrence: int = 0) -> tuple[int, int]:
+    """The 0-based (line, character) of a needle's first character."""
+    lines = text.split("\n")
+    found = [
+        (n, m)
+        for n, line in enumerate(lines)
+        for m in range(len(line))
+        if line.startswith(needle, m)
+    ]
+    return found[occurrence]
+
+
+def test_go_to_the_definition_of_a_block_a_label_and_a_parameter(client: Client) -> None:
+    assert client.open(GRAPH)["diagnostics"] == []
+    assert client.capabilities["definitionProvider"]
+
+    def definition(needle: str, occurrence: int = 0) -> dict | None:
+        line, character = _at(GRAPH, needle, occurrence)
+        position = {"line": line, "character": character + 1}
+        request = {"textDocument": {"uri": URI}, "position": position}
+        return client.request("textDocument/definition", request)
+
+    def where(needle: str, occurrence: int = 0) -> dict:
+        line, character = _at(GRAPH, needle, occurrence)
+        return {"uri": URI, "range": _range(line, character, character + len(needle))}
+
+    assert definition("res 4") == where("res")  # a block call: its def
+    assert definition("@s ") == {"uri": URI, "range": _range(1, 18, 19)}  # the label `s`
+    assert definition("@skip ->") == where("@skip")  # a tensor parameter
+    assert definition("f 1") == {"uri": URI, "range": _range(0, 8, 9)}  # a value parameter
+    assert definition("conv2d 4") is None and definition("adam") is None
+
+
+def test_hover_on_a_reference_shows_the_tensors_shape(client: Client) -> None:
+    client.open(GRAPH)
+    line, character = _at(GRAPH, "@s ")
+    hover = client.hover(line, character + 1)
+    assert hover["contents"]["value"] == (
+        "**@s**: the output of `conv2d`\n\nOutput shape: `(None, 8, 8, 4)`"
+    )
+    assert hover["range"] == _range(line, character, character + 2)
+    line, character = _at(GRAPH, "res 4")
+    assert client.hover(line, character)["contents"]["value"] == (
+        "**`def res f @skip`**: a block, called like a layer"
+    )
+
+
+def test_completion_in_graphs() -> None:
+    labels = lambda text: _labels(complete(text))  # noqa: E731
+    program = "def up f { conv2dtranspose f 2 } a: input 4 -> b: dense 3 -> "
+    assert {"up", "dense", "conv2d"} <= set(labels(program))  # blocks are called like layers
+    assert "up" in labels(program + "[dense 2 | ") and "up" in labels(program + "b2: ")
+    assert labels(program + "add @") == ["a", "b"]  # the labels written before
+    assert labels(program + "add @b") == ["a", "b"]
+    assert labels("def r @m { dense 3 -> x: relu -> add @") == ["x", "m", "in"]
+    assert "up" not in labels("def up f { dense 3 -> ")  # no recursion
+    assert labels(program + "up ") == []  # a block's parameters: nothing to offer
+    # a later chain is a chain, and the sections after it count as before
+    assert "input" in labels("input 4 -> dense 3; t: ")
+    assert "beta_1" in labels("input 4 -> x: dense 3; @x -> dense 1; adam ")
+    assert "categorical_crossentropy" in labels("input 4 -> x: dense 3; @x -> dense 1; adam; ")
+
+
+def test_a_checker_crash_is_one_diagnostic_not_silence(monkeypatch) -> None:
+    def crash(*args, **kwargs):
+        raise IndexError("tuple index out of range")
+
+    monkeypatch.setattr(lsp, "analyze", crash)
+    lsp.analyze_text.cache_clear()
+    try:
+        [diagnostic] = lsp.analyze_text("input 4 -> dense 3 -> relu; adam; mse").diagnostics
+    finally:
+        lsp.analyze_text.cache_clear()
+    assert diagnostic.message == "internal error (IndexError): a bug in kdsl"
+    assert "please report it" in (diagnostic.hint or "")

@@ -185,10 +185,17 @@ def hover_text(
     if source is not None and source.span is not None:
         shape = show_shape((None, *source.shape))
         return f"**`keras.Input`**\n\nOutput shape: `{shape}`", source.span
-    first = program.layers[0]
-    if first.name == "input" and _contains(first.span, line, column):
-        return "**`keras.Input`**", first.span  # a program with errors: no shape to show
-    for call in program.layers:  # a program with errors: what the catalog knows
+    calls = [named for named, _ in _written_names(program, sections=False)]
+    starts = {id(chain.elements[0].atom) for chain in _chains(program)}
+    blocks = {block.name: block for block in program.blocks}
+    for call in calls:  # a program with errors: what the catalog knows
+        if not isinstance(call, nodes.Call) or not _contains(call.span, line, column):
+            continue
+        if call.name == "input" and id(call) in starts:
+            return "**`keras.Input`**", call.span  # no shape to show
+        block = blocks.get(call.name)
+        if block is not None and _contains(call.name_span, line, column):
+            return _block_text(block), call.name_span
         entry = catalog.layer(call.name)
         if entry is not None and _contains(call.span, line, column):
             lines = _entry_text(entry, "layers", call.name)
@@ -266,16 +273,38 @@ def _labels(chains: tuple[nodes.Chain, ...]) -> tuple[nodes.Label, ...]:
 Named = nodes.Ref | nodes.Name | nodes.Call
 
 
-def _written_names(program: nodes.Program) -> Iterator[tuple[Named, _Scope]]:
-    """Every reference, bare word and call of the program, with the scope it is read in."""
+def _written_names(program: nodes.Program, sections: bool = True) -> Iterator[tuple[Named, _Scope]]:
+    """Every call, reference and bare word of the program in text order (sections last
+    unless left out), with the scope it is read in."""
     for block in program.blocks:
         scope = _Scope(_labels(block.body), {param.name: param for param in block.params})
         yield from _chain_names(block.body, scope)
     scope = _Scope(_labels(program.chains), {})
     yield from _chain_names(program.chains, scope)
-    for section in program.sections:
+    for section in program.sections if sections else ():
         for call in section.calls:
             yield from _call_names(call, scope)
+
+
+def _chains(program: nodes.Program) -> Iterator[nodes.Chain]:
+    """Every chain: the program's, the blocks' bodies, the groups' branches."""
+    chains = [*program.chains, *(chain for block in program.blocks for chain in block.body)]
+    while chains:
+        chain = chains.pop()
+        yield chain
+        for element in chain.elements:
+            if isinstance(element.atom, nodes.Group):
+                chains += element.atom.branches
+
+
+def _block_text(block: nodes.BlockDef) -> str:
+    """A block's hover: how it is declared."""
+    params = "".join(
+        f" {'@' if param.tensor else ''}{param.name}{'=…' if param.default else ''}"
+        for param in block.params
+    )
+    keyword = "shared" if block.shared else "def"
+    return f"**`{keyword} {block.name}{params}`**: a block, called like a layer"
 
 
 def _chain_names(chains: tuple[nodes.Chain, ...], scope: _Scope) -> Iterator[tuple[Named, _Scope]]:
@@ -579,7 +608,8 @@ def _after_at(text_before: str, tokens: list[syntax.Token]) -> bool:
     """Whether the word being typed follows `@`: a tensor's name."""
     partial = _PARTIAL.search(text_before)
     cut = partial.start() if partial else len(text_before)
-    return bool(tokens) and tokens[-1].text == "@" and tokens[-1].end == cut
+    # `@` alone is a character no terminal matches; `@na` is a reference being typed.
+    return bool(tokens) and tokens[-1].text.startswith("@") and tokens[-1].start == cut - 1
 
 
 def _tensors(tokens: list[syntax.Token], header: list[syntax.Token]) -> list[Item]:
