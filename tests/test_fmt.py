@@ -364,7 +364,7 @@ def test_the_repository_examples_pass_check() -> None:
 
 
 def test_fmt_does_not_import_tensorflow() -> None:
-    code = "from kdsl.tools.cli import main\nassert main(['fmt', '--check', 'examples']) == 0"
+    code = "from kdsl.tools.cli import main\nassert main(['fmt', '--diff', 'examples']) == 0"
     assert heavy_imports(code) == []
 
 
