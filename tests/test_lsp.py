@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 
 import pytest
 from conftest import ROOT, heavy_imports
+from grammar_strategies import design_programs
 
 from kdsl.tools import lsp
 from kdsl.tools.lsp import complete, create_server, hover_text
@@ -410,11 +411,13 @@ def test_every_position_of_every_sample_program_answers() -> None:
         *sorted((ROOT / "examples").glob("*.k")),
         *sorted((ROOT / "tests" / "golden").glob("*.k")),
         *sorted((ROOT / "tests" / "errors").glob("*.k")),
+        *sorted((ROOT / "examples" / "graphs").glob("*.k")),  # v2
     ]
     assert len(paths) > 50
+    texts = [path.read_bytes().decode("utf-8", errors="replace") for path in paths]
+    texts += [text for _, text in design_programs()]
     hovers = completions = 0
-    for path in paths:
-        text = path.read_bytes().decode("utf-8", errors="replace")
+    for text in texts:
         for end in range(len(text) + 1):
             completions += bool(complete(text[:end]))
         for number, line in enumerate(text.split("\n"), 1):
