@@ -867,3 +867,14 @@ def test_a_checker_crash_is_one_diagnostic_not_silence(monkeypatch) -> None:
         lsp.analyze_text.cache_clear()
     assert diagnostic.message == "internal error (IndexError): a bug in kdsl"
     assert "please report it" in (diagnostic.hint or "")
+
+
+def test_a_reference_reads_the_label_of_its_own_scope() -> None:
+    """`@a` in a body is the body's `a:`; `@a` in the program is the program's."""
+    text = (
+        "def r { a: dense 5 -> dense 5 -> add @a }\na: input 4 -> r -> dense 4 -> add @a; adam; mse"
+    )
+    in_body, _ = hover_text(text, 1, text.index("@a") + 2)
+    assert in_body.startswith("**@a**: the output of `dense") and "(None, 5)" in in_body
+    in_program, _ = hover_text(text, 2, text.split("\n")[1].index("@a") + 2)
+    assert in_program == "**@a**: `keras.Input`\n\nOutput shape: `(None, 4)`"

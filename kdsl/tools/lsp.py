@@ -239,6 +239,7 @@ class _Scope:
 
     labels: tuple[nodes.Label, ...]
     params: dict[str, nodes.Param]
+    in_block: bool = False  # a block's body, whose nodes the checker makes per call
 
     def ref(self, ref: nodes.Ref) -> nodes.Label | nodes.Param | None:
         """Where `@name` is defined: a tensor parameter, or the last label of that name
@@ -277,8 +278,8 @@ def _written_names(program: nodes.Program, sections: bool = True) -> Iterator[tu
     """Every call, reference and bare word of the program in text order (sections last
     unless left out), with the scope it is read in."""
     for block in program.blocks:
-        scope = _Scope(_labels(block.body), {param.name: param for param in block.params})
-        yield from _chain_names(block.body, scope)
+        params = {param.name: param for param in block.params}
+        yield from _chain_names(block.body, _Scope(_labels(block.body), params, in_block=True))
     scope = _Scope(_labels(program.chains), {})
     yield from _chain_names(program.chains, scope)
     for section in program.sections if sections else ():
@@ -361,11 +362,12 @@ def _ref_hover(analysis: Analysis, line: int, column: int) -> tuple[str, nodes.S
     the node the checker labelled with that name)."""
     if analysis.program is None or analysis.model is None or analysis.summary is None:
         return None
-    for named, _ in _written_names(analysis.program):
+    for named, scope in _written_names(analysis.program):
         if isinstance(named, nodes.Ref) and _contains(named.span, line, column):
-            for node in analysis.model.nodes:
+            for node in analysis.model.nodes:  # in a body: the first call's node
                 row = analysis.summary.row(node.id)
-                if node.label == named.name and row is not None:
+                same_scope = bool(node.scope) == scope.in_block
+                if node.label == named.name and same_scope and row is not None:
                     shape = show_shape(row.output_shape)
                     text = f"**@{named.name}**: the output of `{row.name}`"
                     return f"{text}\n\nOutput shape: `{shape}`", named.span
