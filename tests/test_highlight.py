@@ -10,6 +10,7 @@ import sys
 
 import pytest
 from conftest import ROOT, run_kdsl
+from grammar_strategies import design_programs
 from known_programs import known_programs
 from pygments.lexers import get_lexer_by_name
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, Punctuation, String
@@ -18,7 +19,7 @@ from kdsl.tools.cli import main
 from kdsl.tools.lexer import KdslLexer
 
 ANSI = "\x1b["
-PROGRAMS = known_programs()
+PROGRAMS = known_programs() + design_programs()  # v1's, and v2's worked programs
 
 
 def test_the_entry_point_registers_the_lexer() -> None:
@@ -115,3 +116,35 @@ def test_the_reserved_words_are_the_languages_for_every_tool() -> None:
         assert _value(word) == repr(word)
         assert not syntax.is_bare_word(word)
     assert syntax.is_bare_word("relu") and not syntax.is_bare_word("two words")
+
+
+def test_v2_token_kinds() -> None:
+    """Blocks, labels, references, groups and repeats (issue 13) have their own kinds."""
+    text = (
+        "def res f s=1 @skip { [identity | conv2d f 3 strides=s] -> add @skip * 2 }\n"
+        "shared enc { dense 8 }\n"
+        "a: input 4 -> h: enc -> res 4 @a * n;\n@h -> dense 1; adam; mse"
+    )
+    tokens = [(kind, value) for kind, value in KdslLexer().get_tokens(text) if value.strip()]
+    assert [t for t in tokens if t[0] in Error] == []
+    kinds = {value: kind for kind, value in tokens}
+    assert kinds["def"] is Keyword.Declaration and kinds["shared"] is Keyword.Declaration
+    assert kinds["res"] is Name.Function and kinds["enc"] is Name.Function
+    assert (Name.Variable, "s") in tokens and kinds["@skip"] is Name.Variable  # parameters
+    assert kinds["a"] is Name.Label and kinds["h"] is Name.Label
+    assert kinds["@a"] is Name.Variable and kinds["@h"] is Name.Variable
+    assert kinds["*"] is Operator and kinds["2"] is Number.Integer and kinds["n"] is Name.Variable
+    for punctuation in "{}[]|:":
+        assert kinds[punctuation] is Punctuation, punctuation
+    assert kinds["identity"] is Name.Builtin and kinds["add"] is Name.Builtin
+
+
+def test_block_keywords_are_names_where_no_block_may_start() -> None:
+    """`def` and `shared` start a block only at the program's start or after `}`, as the
+    parser reads them: elsewhere they are names, which `kdsl import` writes bare."""
+    from kdsl.language import syntax
+
+    scanned = [(t.type, t.text) for t in syntax.scan("def b { x } input 4 name=def -> shared")]
+    assert scanned[0] == (syntax.DEF, "def")
+    assert (syntax.NAME, "def") in scanned and scanned[-1] == (syntax.NAME, "shared")
+    assert syntax.is_bare_word("def") and syntax.is_bare_word("shared")

@@ -14,12 +14,15 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 import pytest
 from conftest import ROOT, heavy_imports
+from grammar_strategies import design_programs
 
+from kdsl.tools import lsp
 from kdsl.tools.lsp import complete, create_server, hover_text
 
 TIMEOUT = 20  # seconds for any one answer; they take milliseconds
@@ -68,12 +71,16 @@ class Client:
         self.send({"method": method, "params": params})
 
     def request(self, method: str, params: dict | None) -> Any:
+        answer = self.answer(method, params)
+        assert "error" not in answer, answer
+        return answer["result"]
+
+    def answer(self, method: str, params: dict | None) -> dict:
+        """The server's whole answer to a request: its result or its error."""
         self.next_id += 1
         request_id = self.next_id
         self.send({"id": request_id, "method": method, "params": params})
-        answer = self.wait(lambda m: m.get("id") == request_id and "method" not in m)
-        assert "error" not in answer, answer
-        return answer["result"]
+        return self.wait(lambda m: m.get("id") == request_id and "method" not in m)
 
     def wait(self, matches: Callable[[dict], bool]) -> dict:
         for index, message in enumerate(self.held):
@@ -109,11 +116,19 @@ class Client:
         )
         return self.diagnostics(uri)
 
-    def hover(self, line: int, character: int) -> dict | None:
+    def hover(self, line: int, character: int, uri: str = URI) -> dict | None:
         position = {"line": line, "character": character}
         return self.request(
-            "textDocument/hover", {"textDocument": {"uri": URI}, "position": position}
+            "textDocument/hover", {"textDocument": {"uri": uri}, "position": position}
         )
+
+    def complete_at(self, line: int, character: int, uri: str = URI) -> list[str]:
+        """The items' inserted texts at a position of the open document."""
+        position = {"line": line, "character": character}
+        result = self.request(
+            "textDocument/completion", {"textDocument": {"uri": uri}, "position": position}
+        )
+        return [item.get("insertText", item["label"]) for item in result["items"]]
 
     def complete(self, text: str) -> list[str]:
         """Opens `text` and completes at its end; the items' inserted texts."""
@@ -125,11 +140,7 @@ class Client:
             },
         )
         lines = text.split("\n")
-        position = {"line": len(lines) - 1, "character": len(lines[-1])}
-        result = self.request(
-            "textDocument/completion", {"textDocument": {"uri": URI}, "position": position}
-        )
-        return [item.get("insertText", item["label"]) for item in result["items"]]
+        return self.complete_at(len(lines) - 1, len(lines[-1]))
 
     def close(self) -> None:
         self.request("shutdown", None)
@@ -137,11 +148,11 @@ class Client:
         self.to_server.close()
 
 
-@pytest.fixture
-def client():
-    """A fresh server in a thread, connected by two pipes."""
+@contextmanager
+def serving(**options: Any) -> Iterator[Client]:
+    """A fresh server (`create_server(**options)`) in a thread, connected by two pipes."""
     client_to_server, server_to_client = os.pipe(), os.pipe()
-    server = create_server()
+    server = create_server(**options)
     thread = threading.Thread(
         target=server.start_io,
         args=(os.fdopen(client_to_server[0], "rb"), os.fdopen(server_to_client[1], "wb")),
@@ -154,6 +165,12 @@ def client():
     editor.close()
     thread.join(TIMEOUT)
     assert not thread.is_alive(), "the server did not stop on `exit`"
+
+
+@pytest.fixture
+def client() -> Iterator[Client]:
+    with serving() as editor:
+        yield editor
 
 
 def _range(line: int, start: int, end: int, end_line: int | None = None) -> dict:
@@ -394,11 +411,13 @@ def test_every_position_of_every_sample_program_answers() -> None:
         *sorted((ROOT / "examples").glob("*.k")),
         *sorted((ROOT / "tests" / "golden").glob("*.k")),
         *sorted((ROOT / "tests" / "errors").glob("*.k")),
+        *sorted((ROOT / "examples" / "graphs").glob("*.k")),  # v2
     ]
     assert len(paths) > 50
+    texts = [path.read_bytes().decode("utf-8", errors="replace") for path in paths]
+    texts += [text for _, text in design_programs()]
     hovers = completions = 0
-    for path in paths:
-        text = path.read_bytes().decode("utf-8", errors="replace")
+    for text in texts:
         for end in range(len(text) + 1):
             completions += bool(complete(text[:end]))
         for number, line in enumerate(text.split("\n"), 1):
@@ -600,3 +619,269 @@ def test_scan_reads_unfinished_text_with_the_grammars_tokens() -> None:
         ("UNCLOSED_STRING", "'"),
     ]
     assert all(text[t.start : t.end] == t.text for t in tokens)
+
+
+# -- every request answered, and none held up (issue 19) ------------------------------
+
+# Positions an editor (or a fuzzer) may send: LSP's positions are 0 to 2**31 - 1.
+OUT_OF_RANGE = [(-1, 0), (0, -5), (-(2**63), 2**64), (2**31, 0), (0, 2**31), (2**40, 3)]
+
+
+def _nearest(text: str, line: int, character: int) -> tuple[int, int]:
+    """The place in `text` nearest a position: the end of the document past its last line,
+    a line's end past the line's."""
+    lines = text.split("\n")
+    if line >= len(lines):
+        return len(lines) - 1, len(lines[-1])
+    line = max(line, 0)
+    return line, min(max(character, 0), len(lines[line]))
+
+
+@pytest.mark.parametrize(("line", "character"), OUT_OF_RANGE)
+def test_a_position_out_of_range_is_answered_at_the_nearest_place(
+    client: Client, line: int, character: int
+) -> None:
+    client.open(GOOD)
+    nearest = _nearest(GOOD, line, character)
+    assert client.hover(line, character) == client.hover(*nearest)
+    assert client.complete_at(line, character) == client.complete_at(*nearest)
+
+
+def test_an_edit_out_of_range_is_applied_at_the_nearest_place(client: Client) -> None:
+    """An incremental edit's range is a pair of positions: clamped too, not dropped (which
+    would leave the server with another text than the editor's)."""
+    assert client.open("dense 2; adam; mse")["diagnostics"]  # no input shape
+    for version, (line, character), text in [
+        (2, (-1, -(2**40)), "input 4 -> "),
+        (3, (2**40, 2**40), "\n# the end"),
+    ]:
+        position = {"line": line, "character": character}
+        client.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": URI, "version": version},
+                "contentChanges": [{"range": {"start": position, "end": position}, "text": text}],
+            },
+        )
+        assert client.diagnostics()["version"] == version
+    request = {"textDocument": {"uri": URI}, "options": {"tabSize": 4, "insertSpaces": True}}
+    [edit] = client.request("textDocument/formatting", request)
+    assert edit["newText"] == "input 4 -> dense 2; adam; mse\n# the end\n"
+
+
+def test_a_document_not_opened_gets_an_empty_answer(client: Client, tmp_path) -> None:
+    """Never an error with a traceback, and the file is not read from disk: a FIFO there
+    would block the server for good."""
+    fifo = tmp_path / "pipe.k"
+    os.mkfifo(fifo)
+    (tmp_path / "model.k").write_text(GOOD)
+    for path in (tmp_path / "missing.k", fifo, tmp_path / "model.k"):
+        uri = path.as_uri()
+        assert client.hover(0, 2, uri=uri) is None
+        assert client.complete_at(0, 0, uri=uri) == []
+        options = {"tabSize": 4, "insertSpaces": True}
+        formatting = {"textDocument": {"uri": uri}, "options": options}
+        assert client.request("textDocument/formatting", formatting) is None
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"textDocument": {"uri": URI}, "position": {"line": "two", "character": 0}},
+        {"textDocument": {"uri": URI}, "position": {"line": 1e300, "character": 0}},
+        {"textDocument": {"uri": URI}},
+        {"position": {"line": 0, "character": 0}},
+        None,
+    ],
+)
+def test_a_request_it_cannot_read_gets_an_error_without_a_traceback(
+    client: Client, params: dict | None
+) -> None:
+    client.open(GOOD)
+    for method in ("textDocument/hover", "textDocument/completion"):
+        answer = client.answer(method, params)
+        assert answer["error"]["code"] == -32602  # invalid params
+        assert answer["error"]["message"] == f"invalid parameters for '{method}'"
+        assert "data" not in answer["error"]
+    assert client.hover(0, 2) is not None  # and it goes on serving
+
+
+def _changes(versions: list[tuple[int, str]]) -> bytes:
+    """`didChange` notifications as one write: they reach the server together, as fast
+    typing does."""
+    frames = []
+    for version, text in versions:
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "textDocument/didChange",
+                "params": {
+                    "textDocument": {"uri": URI, "version": version},
+                    "contentChanges": [{"text": text}],
+                },
+            }
+        ).encode()
+        frames.append(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    return b"".join(frames)
+
+
+def test_while_the_user_types_only_the_text_they_stop_at_is_analyzed(monkeypatch) -> None:
+    analyzed: list[str] = []
+    real = lsp.lsp_diagnostics
+
+    def counting(codec, text: str) -> list:
+        analyzed.append(text)
+        return real(codec, text)
+
+    monkeypatch.setattr(lsp, "lsp_diagnostics", counting)
+    typed = "dense 3 in 4 -> dense 2 softmax; adam; mse"
+    with serving(debounce=1.0) as client:
+        assert client.open("")["version"] == 1
+        versions = [(2 + n, typed[:n]) for n in range(1, len(typed) + 1)]
+        client.to_server.write(_changes(versions))
+        client.to_server.flush()
+        published = client.diagnostics()
+        assert published == {"uri": URI, "version": versions[-1][0], "diagnostics": []}
+        assert client.hover(0, 2) is not None  # a round trip: nothing else was published
+        assert not [m for m in client.held if m.get("method") == "textDocument/publishDiagnostics"]
+    assert analyzed == ["", typed]
+
+
+def test_a_long_analysis_holds_up_no_other_request(client: Client) -> None:
+    """A document with thousands of errors takes seconds to check: meanwhile the server
+    reads and answers, and another document's diagnostics and hover come first."""
+    lsp.analyze_text.cache_clear()
+    long_uri = "file:///tmp/long.k"
+    long_text = "input 4\n" + "  -> dense 3 relux\n" * 3000 + "; adam; mse\n"
+    client.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": long_uri, "languageId": "kdsl", "version": 1, "text": long_text}},
+    )
+    assert client.open(GOOD)["diagnostics"] == []
+    assert "Output shape" in client.hover(3, 8)["contents"]["value"]
+    assert client.complete_at(1, 5) != []
+    published = [m["params"]["uri"] for m in client.held if "params" in m and "uri" in m["params"]]
+    assert long_uri not in published  # still being checked
+    assert client.hover(1, 6, uri=long_uri) is not None  # waits for the long one's analysis
+    assert len(client.diagnostics(long_uri)["diagnostics"]) == 3000
+
+
+def test_scan_reads_v2s_tokens() -> None:
+    from kdsl.language import syntax
+
+    text = "def b n @m { [x | @m] * n }\nshared e { y }\na: input 4 -> b 2 @a; @a -> e"
+    scanned = [(t.type, t.text) for t in syntax.scan(text)]
+    assert scanned[:12] == [
+        (syntax.DEF, "def"),
+        (syntax.NAME, "b"),
+        (syntax.NAME, "n"),
+        (syntax.REF, "@m"),
+        (syntax.LBRACE, "{"),
+        (syntax.LSQB, "["),
+        (syntax.NAME, "x"),
+        (syntax.VBAR, "|"),
+        (syntax.REF, "@m"),
+        (syntax.RSQB, "]"),
+        (syntax.STAR, "*"),
+        (syntax.NAME, "n"),
+    ]
+    assert scanned[13:15] == [(syntax.SHARED, "shared"), (syntax.NAME, "e")]
+    assert (syntax.NAME, "a") in scanned and (syntax.COLON, ":") in scanned
+
+
+# -- v2's names (issue 13) -------------------------------------------------------------
+
+GRAPH = (
+    "def res f @skip { conv2d f 1 -> add @skip -> relu }\n"
+    "a: input 8x8x4 -> s: conv2d 4 1 -> res 4 @s * 2 -> [gap2d | globalmaxpool2d]\n"
+    "  -> concatenate;\n"
+    "adam; mse\n"
+)
+
+
+def _at(text: str, needle: str, occurrence: int = 0) -> tuple[int, int]:
+    """The 0-based (line, character) of a needle's first character."""
+    lines = text.split("\n")
+    found = [
+        (n, m)
+        for n, line in enumerate(lines)
+        for m in range(len(line))
+        if line.startswith(needle, m)
+    ]
+    return found[occurrence]
+
+
+def test_go_to_the_definition_of_a_block_a_label_and_a_parameter(client: Client) -> None:
+    assert client.open(GRAPH)["diagnostics"] == []
+    assert client.capabilities["definitionProvider"]
+
+    def definition(needle: str, occurrence: int = 0) -> dict | None:
+        line, character = _at(GRAPH, needle, occurrence)
+        position = {"line": line, "character": character + 1}
+        request = {"textDocument": {"uri": URI}, "position": position}
+        return client.request("textDocument/definition", request)
+
+    def where(needle: str, occurrence: int = 0) -> dict:
+        line, character = _at(GRAPH, needle, occurrence)
+        return {"uri": URI, "range": _range(line, character, character + len(needle))}
+
+    assert definition("res 4") == where("res")  # a block call: its def
+    assert definition("@s ") == {"uri": URI, "range": _range(1, 18, 19)}  # the label `s`
+    assert definition("@skip ->") == where("@skip")  # a tensor parameter
+    assert definition("f 1") == {"uri": URI, "range": _range(0, 8, 9)}  # a value parameter
+    assert definition("conv2d 4") is None and definition("adam") is None
+
+
+def test_hover_on_a_reference_shows_the_tensors_shape(client: Client) -> None:
+    client.open(GRAPH)
+    line, character = _at(GRAPH, "@s ")
+    hover = client.hover(line, character + 1)
+    assert hover["contents"]["value"] == (
+        "**@s**: the output of `conv2d`\n\nOutput shape: `(None, 8, 8, 4)`"
+    )
+    assert hover["range"] == _range(line, character, character + 2)
+    line, character = _at(GRAPH, "res 4")
+    assert client.hover(line, character)["contents"]["value"] == (
+        "**`def res f @skip`**: a block, called like a layer"
+    )
+
+
+def test_completion_in_graphs() -> None:
+    labels = lambda text: _labels(complete(text))  # noqa: E731
+    program = "def up f { conv2dtranspose f 2 } a: input 4 -> b: dense 3 -> "
+    assert {"up", "dense", "conv2d"} <= set(labels(program))  # blocks are called like layers
+    assert "up" in labels(program + "[dense 2 | ") and "up" in labels(program + "b2: ")
+    assert labels(program + "add @") == ["a", "b"]  # the labels written before
+    assert labels(program + "add @b") == ["a", "b"]
+    assert labels("def r @m { dense 3 -> x: relu -> add @") == ["x", "m", "in"]
+    assert "up" not in labels("def up f { dense 3 -> ")  # no recursion
+    assert labels(program + "up ") == []  # a block's parameters: nothing to offer
+    # a later chain is a chain, and the sections after it count as before
+    assert "input" in labels("input 4 -> dense 3; t: ")
+    assert "beta_1" in labels("input 4 -> x: dense 3; @x -> dense 1; adam ")
+    assert "categorical_crossentropy" in labels("input 4 -> x: dense 3; @x -> dense 1; adam; ")
+
+
+def test_a_checker_crash_is_one_diagnostic_not_silence(monkeypatch) -> None:
+    def crash(*args, **kwargs):
+        raise IndexError("tuple index out of range")
+
+    monkeypatch.setattr(lsp, "analyze", crash)
+    lsp.analyze_text.cache_clear()
+    try:
+        [diagnostic] = lsp.analyze_text("input 4 -> dense 3 -> relu; adam; mse").diagnostics
+    finally:
+        lsp.analyze_text.cache_clear()
+    assert diagnostic.message == "internal error (IndexError): a bug in kdsl"
+    assert "please report it" in (diagnostic.hint or "")
+
+
+def test_a_reference_reads_the_label_of_its_own_scope() -> None:
+    """`@a` in a body is the body's `a:`; `@a` in the program is the program's."""
+    text = (
+        "def r { a: dense 5 -> dense 5 -> add @a }\na: input 4 -> r -> dense 4 -> add @a; adam; mse"
+    )
+    in_body, _ = hover_text(text, 1, text.index("@a") + 2)
+    assert in_body.startswith("**@a**: the output of `dense") and "(None, 5)" in in_body
+    in_program, _ = hover_text(text, 2, text.split("\n")[1].index("@a") + 2)
+    assert in_program == "**@a**: `keras.Input`\n\nOutput shape: `(None, 4)`"

@@ -19,6 +19,8 @@ The layout (README.md, "kdsl fmt", says the same for users):
   layer's or section's line, two spaces after the code. Blank lines between lines are kept
   (several become one); blank lines at either end go.
 - A file whose first line ends in CRLF keeps CRLF line ends.
+- A v2 program (blocks, labels, references, groups, repeats, several chains): see the
+  comment above `_Line`.
 
 Formatting needs only the parser: a program must be syntactically valid, not correct.
 """
@@ -36,7 +38,7 @@ from pathlib import Path
 
 from lark import Token, Tree
 
-from kdsl.errors import Diagnostic, Source, SourceError
+from kdsl.errors import Source
 from kdsl.language import nodes, syntax
 from kdsl.language.parser import lark_parser, parse
 
@@ -74,19 +76,7 @@ class _CodeToken:
 def format_source(source: Source) -> str:
     """The canonical text of a program; raises `SourceError` for a syntax error."""
     program = parse(source)  # syntax errors, reported as for every other command
-    if not program.is_v1:
-        chain = program.chains[0] if program.chains else None
-        raise SourceError(
-            source,
-            [
-                Diagnostic(
-                    "`kdsl fmt` does not lay out graphs and blocks yet",
-                    program.blocks[0].span if program.blocks else chain.span,  # type: ignore[union-attr]
-                    "the program is left as it is; `kdsl check` and `compile` read it",
-                )
-            ],
-        )
-    formatted = _format(source.text)
+    formatted = _format(source.text) if program.is_v1 else _format_graph(source.text)
     check_same_program(program, parse(Source(source.name, formatted)), source.name)
     return formatted
 
@@ -120,11 +110,6 @@ def _format(text: str) -> str:
     tree = lark_parser(keep_all_tokens=True).parse(text)
     items, code = _items(tree)
     footer = _attach_comments(text, items, code)
-    newline = "\r\n" if text.split("\n", 1)[0].endswith("\r") and "\n" in text else "\n"
-    # blanks_before[n]: how many of the source's first n lines are blank.
-    blanks_before = list(
-        accumulate((not line.strip(" \t\f\r") for line in text.split("\n")), initial=0)
-    )
     one_line = _one_line(items)
     if one_line is not None:
         lines = [(c.line, c.line, c.text) for c in items[0].leading]
@@ -132,6 +117,17 @@ def _format(text: str) -> str:
     else:
         lines = _multi_line(items)
     lines += [(c.line, c.line, c.text) for c in footer]
+    return _join(text, lines)
+
+
+def _join(text: str, lines: list[tuple[int, int, str]]) -> str:
+    """The output lines, (first source line, last source line, text) each, as a file:
+    one blank line where the source had any between them, the source's line ends."""
+    newline = "\r\n" if text.split("\n", 1)[0].endswith("\r") and "\n" in text else "\n"
+    # blanks_before[n]: how many of the source's first n lines are blank.
+    blanks_before = list(
+        accumulate((not line.strip(" \t\f\r") for line in text.split("\n")), initial=0)
+    )
     out: list[str] = []
     previous_end = None
     for first, last, line in lines:
@@ -306,6 +302,281 @@ def _multi_line(items: list[_Item]) -> list[tuple[int, int, str]]:
             text += "  " + "  ".join(c.text for c in item.trailing)
         lines.append((item.first_line, item.last_line, text))
     return lines
+
+
+# -- v2: blocks, labels, references, groups, repeats, several chains ----------------------
+#
+# A graph program is laid out from the same tokens, by what each line holds: the blocks
+# first (`def name params {`, one element per line, `}`), then the chains and sections as
+# v1 lays out its chain (one line when it fits and holds no comment, else one element
+# and one section a line). A group stays inline (`[a | b]`) when it fits; else each
+# branch starts a line, the first after `[ `, the others after `| `, aligned under `[`,
+# and `]` closes it on a line of its own (then ` * n`). A branch that does not fit on its
+# line continues one element a line, `-> ` four columns in from `[`.
+#
+# Comments follow v1's rule, by token: one on its own line stays on its own line, before
+# the line of the code after it; one after code ends the line of the code before it. So a
+# comment keeps a group or a branch broken only where it would sit between two of its
+# lines: after code on any line but its last, or on its own line before any line but its
+# first. Anywhere else it sits on the same line either way, which keeps fmt idempotent.
+
+
+@dataclass
+class _Line:
+    """An output line: its text and the code tokens it holds (indexes, first and last)."""
+
+    text: str
+    first: int
+    last: int
+    leading: list[_Comment] = field(default_factory=list)
+    trailing: list[_Comment] = field(default_factory=list)
+
+
+class _GraphLayout:
+    """The lines of a graph program, from lark's tree with every token kept."""
+
+    def __init__(self, text: str, tree: Tree):
+        self.text = text
+        self.tokens: list[Token] = sorted(
+            tree.scan_values(lambda value: isinstance(value, Token)),
+            key=lambda token: _known(token.start_pos),
+        )
+        self.index = {id(token): number for number, token in enumerate(self.tokens)}
+        count = len(self.tokens)
+        # after_code[k]: a comment follows token k on its line; own_line[t]: a comment on a
+        # line of its own comes before token t. Summed, to ask about a range at once.
+        after_code, own_line = [False] * count, [False] * (count + 1)
+        for k in range(-1, count):
+            for comment in _comments(self.text, self._end(k), self._start(k + 1), 1):
+                if comment.own_line:
+                    own_line[k + 1] = True
+                else:
+                    after_code[k] = True
+        self.after_code = list(accumulate(after_code, initial=0))
+        self.own_line = list(accumulate(own_line, initial=0))
+        # Where comments next to a token go when the token is not written (a last `;`):
+        # (the line a comment after it ends, the line a comment before it precedes).
+        self.dropped: dict[int, tuple[int, int | None]] = {}
+
+    def _start(self, k: int) -> int:
+        return _known(self.tokens[k].start_pos) if k < len(self.tokens) else len(self.text)
+
+    def _end(self, k: int) -> int:
+        return _known(self.tokens[k].end_pos) if k >= 0 else 0
+
+    def held_apart(self, lines: list[_Line]) -> bool:
+        """Whether a comment sits between two of these lines: after code on any line but
+        the last, or on its own line before any line but the first."""
+        first, last = lines[0], lines[-1]
+        return (
+            self.after_code[last.first] - self.after_code[first.first] > 0
+            or self.own_line[last.last + 1] - self.own_line[first.last + 1] > 0
+        )
+
+    def first(self, node: Tree | Token) -> int:
+        while isinstance(node, Tree):
+            node = node.children[0]
+        return self.index[id(node)]
+
+    def last(self, node: Tree | Token) -> int:
+        while isinstance(node, Tree):
+            node = node.children[-1]
+        return self.index[id(node)]
+
+    # -- the program
+
+    def program(self, tree: Tree) -> list[_Line]:
+        children = tree.children
+        blocks = [c for c in children if isinstance(c, Tree) and c.data.endswith("_block")]
+        lines: list[_Line] = []
+        for block in blocks:
+            lines += self.block(block)
+        rest = children[len(blocks) :]
+        statements = [c for c in rest if isinstance(c, Tree)]
+        final = rest[-1] if isinstance(rest[-1], Token) else None  # a last `;`: dropped
+        broken: list[_Line] = []
+        for number, statement in enumerate(statements):
+            if statement.data == "section":
+                text = self.statement_text(statement)
+                broken.append(_Line(text, self.first(statement), self.last(statement)))
+            else:
+                broken += self.chain(statement, "", "", inline=False)
+            if number + 1 < len(statements):
+                _end_with_semicolon(broken[-1])
+        first, last = broken[0].first, broken[-1].last
+        inline = "; ".join(self.statement_text(s) for s in statements)
+        # As v1: a comment after code anywhere breaks it up, not one above it.
+        after_code = self.after_code[last + 1 + (final is not None)] - self.after_code[first]
+        if len(inline) <= LINE_LENGTH and not self.held_apart(broken) and not after_code:
+            broken = [_Line(inline, first, last)]
+        lines += broken
+        if final is not None:
+            self.dropped[self.index[id(final)]] = (len(lines) - 1, None)
+        return lines
+
+    def statement_text(self, tree: Tree) -> str:
+        if tree.data == "section":
+            return section_text([_call(c) for c in tree.children if isinstance(c, Tree)])
+        return self.chain_text(tree)
+
+    def block(self, tree: Tree) -> list[_Line]:
+        """`def name params {`, the body's elements a line each, `}`."""
+        keyword, name, *rest = tree.children
+        params = [c for c in rest if isinstance(c, Tree) and c.data != "body"]
+        (body,) = [c for c in rest if isinstance(c, Tree) and c.data == "body"]
+        header = " ".join([str(keyword), str(name), *(_param(p) for p in params), "{"])
+        lines = [_Line(header, self.first(tree), self.first(body) - 1)]
+        chains = [c for c in body.children if isinstance(c, Tree)]
+        for number, chain in enumerate(chains):
+            lines += self.chain(chain, INDENT, "", inline=False)
+            if number + 1 < len(chains):
+                _end_with_semicolon(lines[-1])
+        closing = self.last(tree)
+        if isinstance(body.children[-1], Token):  # a last `;` in the body: dropped
+            self.dropped[closing - 1] = (-1, 0)  # relative to the block's last lines
+        lines.append(_Line("}", closing, closing))
+        return lines
+
+    # -- chains, elements, groups
+
+    def chain_text(self, tree: Tree) -> str:
+        """A chain on one line: `a -> b: c * 2 -> [d | e]`."""
+        return " -> ".join(self.element_text(c) for c in tree.children if _is_element(c))
+
+    def element_text(self, tree: Tree | Token) -> str:
+        if isinstance(tree, Token):  # a chain's leading `@t`
+            return str(tree)
+        label, atom, repeat = self.parts(tree)
+        return label + self.atom_text(atom) + _repeat_text(repeat)
+
+    def parts(self, tree: Tree) -> tuple[str, Tree, Tree | None]:
+        """An element's label (`name: `), atom and repeat."""
+        children = [c for c in tree.children if not (isinstance(c, Token) and c.type == "COLON")]
+        label = ""
+        if tree.data == "labelled":
+            label = f"{children.pop(0)}: "
+        atom, *repeat = children
+        return label, atom, repeat[0] if repeat else None
+
+    def atom_text(self, atom: Tree) -> str:
+        if atom.data == "group":
+            branches = [self.chain_text(c) for c in atom.children if isinstance(c, Tree)]
+            return "[" + " | ".join(branches) + "]"
+        if atom.data == "call":
+            return _call(atom)
+        return str(atom.children[0])  # a reference
+
+    def chain(self, tree: Tree, indent: str, lead: str, inline: bool) -> list[_Line]:
+        """The chain's lines: `indent + lead` then its first element, the others each on a
+        line of their own, `-> ` two columns in from the first; or, when `inline`, all on
+        one line if it fits and no comment holds its lines apart."""
+        more = " " * (len(indent) + len(lead)) + INDENT
+        lines: list[_Line] = []
+        arrow: int | None = None
+        for child in tree.children:
+            if not _is_element(child):  # `->`
+                arrow = self.index[id(child)]
+            elif arrow is None:
+                lines += self.element(child, indent, lead, self.first(child))
+            else:
+                lines += self.element(child, more, "-> ", arrow)
+        text = indent + lead + self.chain_text(tree)
+        if inline and len(text) <= LINE_LENGTH and not self.held_apart(lines):
+            return [_Line(text, lines[0].first, lines[-1].last)]
+        return lines
+
+    def element(self, tree: Tree | Token, indent: str, lead: str, first: int) -> list[_Line]:
+        """An element's lines, from token `first` (its `->`, if any)."""
+        text = indent + lead + self.element_text(tree)
+        inline = [_Line(text, first, self.last(tree))]
+        if isinstance(tree, Token):
+            return inline
+        label, atom, repeat = self.parts(tree)
+        if atom.data != "group":
+            return inline  # a call is never broken
+        column = len(indent) + len(lead) + len(label)
+        lines: list[_Line] = []
+        bar: int | None = None
+        for child in atom.children:
+            if isinstance(child, Token):
+                bar = self.index[id(child)] if child.type == "VBAR" else bar
+                continue
+            branch = self.chain(child, " " * column, "[ " if bar is None else "| ", inline=True)
+            branch[0].first = first if bar is None else bar
+            lines += branch
+        lines[0].text = indent + lead + label + lines[0].text[column:]
+        lines.append(
+            _Line(" " * column + "]" + _repeat_text(repeat), self.last(atom), inline[0].last)
+        )
+        if len(text) <= LINE_LENGTH and not self.held_apart(lines):
+            return inline
+        return lines
+
+    # -- comments
+
+    def attach(self, lines: list[_Line]) -> list[_Comment]:
+        """Each comment to the line it joins; returns those below the last line."""
+        line_of: list[tuple[int, int | None]] = [(0, 0)] * len(self.tokens)
+        for number, line in enumerate(lines):
+            for k in range(line.first, line.last + 1):
+                line_of[k] = (number, number)
+        for k, (after, before) in self.dropped.items():
+            if before is None:  # the program's last `;`
+                line_of[k] = (after, None)
+            else:  # a body's last `;`, just before its `}`
+                closing = line_of[k + 1][0]
+                line_of[k] = (closing + after, closing + before)
+        footer: list[_Comment] = []
+        for k in range(-1, len(self.tokens)):
+            row = _known(self.tokens[k].end_line) if k >= 0 else 1
+            for comment in _comments(self.text, self._end(k), self._start(k + 1), row):
+                if not comment.own_line:
+                    lines[line_of[k][0]].trailing.append(comment)
+                elif k + 1 < len(self.tokens) and line_of[k + 1][1] is not None:
+                    lines[_known(line_of[k + 1][1])].leading.append(comment)
+                else:
+                    footer.append(comment)
+        return footer
+
+
+def _is_element(node: Tree | Token) -> bool:
+    """A chain's element: a tree, or the `@t` token a later chain starts with."""
+    return isinstance(node, Tree) or node.type == "REF"
+
+
+def _end_with_semicolon(line: _Line) -> None:
+    """The `;` after a chain's or a section's last line joins that line."""
+    line.text += ";"
+    line.last += 1
+
+
+def _repeat_text(repeat: Tree | None) -> str:
+    return f" * {repeat.children[-1]}" if repeat is not None else ""
+
+
+def _param(tree: Tree) -> str:
+    """A block parameter as written: `f`, `s=1`, `@memory`."""
+    if tree.data == "param_default":
+        name, _, value = tree.children
+        return f"{name}={_value(value)}"
+    return str(tree.children[0])
+
+
+def _format_graph(text: str) -> str:
+    """The layout of a program with v2 constructs (see the comment above `_Line`)."""
+    tree = lark_parser(keep_all_tokens=True).parse(text)
+    layout = _GraphLayout(text, tree)
+    lines = layout.program(tree)
+    footer = layout.attach(lines)
+    rows = []
+    for line in lines:
+        indent = line.text[: len(line.text) - len(line.text.lstrip(" "))]
+        rows += [(c.line, c.line, indent + c.text) for c in line.leading]
+        code = line.text + "".join(f"  {c.text}" for c in line.trailing)
+        first, last = layout.tokens[line.first], layout.tokens[line.last]
+        rows.append((_known(first.line), _known(last.end_line), code))
+    rows += [(c.line, c.line, c.text) for c in footer]
+    return _join(text, rows)
 
 
 def format_files(paths: list[str], check: bool = False, diff: bool = False) -> int:

@@ -56,6 +56,21 @@ LPAR = "LPAR"
 RPAR = "RPAR"
 UNCLOSED_STRING = "UNCLOSED_STRING"  # a quote the line ends before closing
 UNKNOWN = "UNKNOWN"  # a character no terminal matches
+# v2 (graphs): `@name`, `name:`, `[a | b]`, `* n`, `def name params { ... }`.
+REF = "REF"
+COLON = "COLON"
+LSQB = "LSQB"
+VBAR = "VBAR"
+RSQB = "RSQB"
+STAR = "STAR"
+LBRACE = "LBRACE"
+RBRACE = "RBRACE"
+DEF = "DEF"
+SHARED = "SHARED"
+# Words that start a block where a program or a block may start (the file's start, after
+# `}`), and are names everywhere else (`input 4 name=def`), as the grammar's contextual
+# lexer reads them.
+BLOCK_KEYWORDS = {"def": DEF, "shared": SHARED}
 
 
 @cache
@@ -90,11 +105,14 @@ def whitespace_pattern() -> str:
 
 @cache
 def keywords() -> frozenset[str]:
-    """The grammar's reserved words (`in`): literal terminals that look like names."""
+    """The words reserved everywhere (`in`): the grammar's literal terminals that look
+    like names, but for the block keywords, which are names where no block may start."""
     return frozenset(
         terminal.pattern.value
         for terminal in lark_parser().terminals
-        if terminal.pattern.type == "str" and terminal.pattern.value.isidentifier()
+        if terminal.pattern.type == "str"
+        and terminal.pattern.value.isidentifier()
+        and terminal.pattern.value not in BLOCK_KEYWORDS
     )
 
 
@@ -130,7 +148,19 @@ _QUOTES = "\"'"
 def scan(text: str) -> Iterator[Token]:
     """The grammar's tokens of `text`, comments included and white space left out, for
     text being typed: where no terminal matches, a quote opens a string the line does not
-    close (`UNCLOSED_STRING`, to the line's end) and any other character is `UNKNOWN`."""
+    close (`UNCLOSED_STRING`, to the line's end) and any other character is `UNKNOWN`.
+    `def` and `shared` are `DEF` and `SHARED` where a block may start (the first code, or
+    after `}`), and a `NAME` elsewhere, as the parser reads them."""
+    block_may_start = True
+    for token in _scan(text):
+        if token.type in (DEF, SHARED) and not block_may_start:
+            token = Token(NAME, token.text, token.start, token.end)
+        if token.type != COMMENT:
+            block_may_start = token.type == RBRACE
+        yield token
+
+
+def _scan(text: str) -> Iterator[Token]:
     lexer = lark_parser()
     position = 0
     while position < len(text):

@@ -6,7 +6,9 @@ and MkDocs find it by the name `kdsl` once kdsl is installed. It claims no file 
 
 It follows the grammar (grammar/kdsl.lark): a call's name (a layer, an optimizer, a loss,
 a metric or a section head) is told apart from the values after it, and names the catalog
-knows are builtins.
+knows are builtins. v2's constructs have their own kinds: `def`/`shared` declare a block
+(its name a function, its parameters variables), `name:` is a label, `@name` a variable,
+`[ | ]` and `{ }` punctuation, `* n` an operator and its count.
 """
 
 from __future__ import annotations
@@ -34,7 +36,18 @@ SECTION_HEADS = syntax.SECTION_HEADS
 CONSTANTS = frozenset(syntax.CONSTANTS)
 # The grammar's own token patterns (kdsl/language/syntax.py reads them from kdsl.lark).
 _NAME = syntax.terminal_pattern(syntax.NAME)
+_REF = syntax.terminal_pattern(syntax.REF)
 _ARROW = re.escape(syntax.ARROW_LITERAL)
+_SPACE = syntax.whitespace_pattern()
+_BLOCK_KEYWORDS = "|".join(sorted(syntax.BLOCK_KEYWORDS))
+# `* 3` or `* n` (a block's parameter) after an element: how many times it repeats.
+_REPEATS = [
+    (
+        rf"(\*)((?:{_SPACE})?)({syntax.terminal_pattern('INT')})",
+        bygroups(Operator, Whitespace, Number.Integer),
+    ),
+    (rf"(\*)((?:{_SPACE})?)({_NAME})", bygroups(Operator, Whitespace, Name.Variable)),
+]
 _KEYWORDS = "|".join(rf"{re.escape(word)}(?![A-Za-z0-9_])" for word in sorted(syntax.keywords()))
 
 
@@ -101,19 +114,39 @@ class KdslLexer(RegexLexer):
             (syntax.whitespace_pattern(), Whitespace),
             (syntax.terminal_pattern(syntax.COMMENT), Comment.Single),
         ],
-        # Where a call starts: the file's start, and after `->`, `;` and a metric's `,`.
+        # Where a call starts: the file's start, and after `->`, `;` and a metric's `,`;
+        # in v2 also after `[`, `|`, `{` and a label, where a block, a group or `@t` may be.
         "root": [
             include("space"),
+            (
+                rf"({_BLOCK_KEYWORDS})({_SPACE})({_NAME})",
+                bygroups(Keyword.Declaration, Whitespace, Name.Function),
+                "parameters",
+            ),
+            (rf"({_NAME})((?:{_SPACE})?)(:)", bygroups(Name.Label, Whitespace, Punctuation)),
             (_NAME, _call_name, "arguments"),
-            (rf"{_ARROW}|;|,", Punctuation),  # a doubled separator: shown, not flagged
+            (_REF, Name.Variable),
+            include("repeat"),
+            (rf"{_ARROW}", Operator),
+            (r"[;,\[\]|{}]", Punctuation),  # a doubled separator: shown, not flagged
             include("values"),
         ],
         "arguments": [
             include("space"),
             (_ARROW, Operator, "#pop"),
-            (r"[;,]", Punctuation, "#pop"),
+            (r"[;,\]|}]", Punctuation, "#pop"),
+            include("repeat"),
             (_KEYWORDS, Keyword),
             (rf"({_NAME})([ \t\f\r\n]*)(=)", bygroups(Name.Attribute, Whitespace, Operator)),
+            include("values"),
+        ],
+        "repeat": _REPEATS,
+        # A block's parameters, up to the `{` its body starts with.
+        "parameters": [
+            include("space"),
+            (r"\{", Punctuation, "#pop"),
+            (rf"({_NAME})([ \t\f\r\n]*)(=)", bygroups(Name.Variable, Whitespace, Operator)),
+            (_NAME, Name.Variable),
             include("values"),
         ],
         "tuple": [  # also a call's arguments: `l2(l2=0.01)`
@@ -137,6 +170,7 @@ class KdslLexer(RegexLexer):
             (syntax.terminal_pattern("DIMS"), Number),  # a shape: 28x28x1
             (syntax.terminal_pattern("FLOAT"), Number.Float),
             (syntax.terminal_pattern("INT"), Number.Integer),
+            (_REF, Name.Variable),  # `@name`: a labelled tensor
             (_NAME, _value_name),
             (r"\*\*|//|[*/%+-]", Operator),  # arithmetic: 1/255
         ],

@@ -11,13 +11,22 @@ client negotiated) from 0, and only "\\n" ends a line, as for kdsl's parser.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate
+from typing import Any, TypeGuard
+from urllib.parse import unquote
 
 from lsprotocol import types
+from pygls.exceptions import FeatureNotificationError, JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import PositionCodec, ServerTextPosition
 
 from kdsl import ir
@@ -40,7 +49,8 @@ from kdsl.semantics.checker import LAYER_DTYPES, SECTION_NAMES, WRAPPERS, analyz
 from kdsl.semantics.shapes import Row, Summary
 
 SOURCE = "kdsl"
-TRIGGER_CHARACTERS = [" ", ">", "=", ","]
+logger = logging.getLogger(__name__)
+TRIGGER_CHARACTERS = [" ", ">", "=", ",", "@", "[", "|"]
 
 
 # -- analysis (no LSP here: text in, kdsl's findings out) --------------------------------
@@ -104,6 +114,11 @@ def _analyze(text: str) -> Analysis:
         model, summary = analyze(program, source, shape_errors="keep")
     except SourceError as error:
         return Analysis(error.diagnostics, program)
+    except Exception as error:  # a bug in kdsl: said in the editor, as `kdsl check` says it
+        logger.exception("checking the program failed")
+        message = f"internal error ({type(error).__name__}): a bug in kdsl"
+        hint = "please report it with the program; the features that need no shapes still work"
+        return Analysis([Diagnostic(message, nodes.Span(1, 1, 1, 2), hint)], program)
     return Analysis(summary.diagnostics, program, model, summary, summary.notes)
 
 
@@ -145,6 +160,9 @@ def hover_text(
     program = analysis.program
     if program is None:
         return None
+    reference = _ref_hover(analysis, line, column)
+    if reference is not None:
+        return reference
     at = analysis.node_at(line, column)
     if at is not None:
         node, row = at
@@ -167,10 +185,17 @@ def hover_text(
     if source is not None and source.span is not None:
         shape = show_shape((None, *source.shape))
         return f"**`keras.Input`**\n\nOutput shape: `{shape}`", source.span
-    first = program.layers[0]
-    if first.name == "input" and _contains(first.span, line, column):
-        return "**`keras.Input`**", first.span  # a program with errors: no shape to show
-    for call in program.layers:  # a program with errors: what the catalog knows
+    calls = [named for named, _ in _written_names(program, sections=False)]
+    starts = {id(chain.elements[0].atom) for chain in _chains(program)}
+    blocks = {block.name: block for block in program.blocks}
+    for call in calls:  # a program with errors: what the catalog knows
+        if not isinstance(call, nodes.Call) or not _contains(call.span, line, column):
+            continue
+        if call.name == "input" and id(call) in starts:
+            return "**`keras.Input`**", call.span  # no shape to show
+        block = blocks.get(call.name)
+        if block is not None and _contains(call.name_span, line, column):
+            return _block_text(block), call.name_span
         entry = catalog.layer(call.name)
         if entry is not None and _contains(call.span, line, column):
             lines = _entry_text(entry, "layers", call.name)
@@ -205,6 +230,158 @@ def _compile_entry(catalog: Catalog, kind: str | None, name: str) -> tuple[Entry
     module, table, aliases = catalog.compile_table(kind)
     entry = table.get(aliases.get(name, name))
     return (entry, module) if entry else None
+
+
+# -- v2's names: blocks, labels, parameters (on the syntax tree alone) ------------------
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What a name in a body or the program can mean: the labels written in it, in text
+    order, and (in a block's body) the block's parameters."""
+
+    labels: tuple[nodes.Label, ...]
+    params: dict[str, nodes.Param]
+    in_block: bool = False  # a block's body, whose nodes the checker makes per call
+
+    def ref(self, ref: nodes.Ref) -> nodes.Label | nodes.Param | None:
+        """Where `@name` is defined: a tensor parameter, or the last label of that name
+        before it (a name is visible only after its definition)."""
+        param = self.params.get(ref.name)
+        if param is not None and param.tensor:
+            return param
+        before = [
+            label
+            for label in self.labels
+            if label.name == ref.name and (label.span.line, label.span.column) < _start(ref.span)
+        ]
+        return before[-1] if before else None
+
+
+def _start(span: nodes.Span) -> tuple[int, int]:
+    return span.line, span.column
+
+
+def _labels(chains: tuple[nodes.Chain, ...]) -> tuple[nodes.Label, ...]:
+    """Every label in the chains, groups included, in text order."""
+    found: list[nodes.Label] = []
+    for chain in chains:
+        for element in chain.elements:
+            if element.label is not None:
+                found.append(element.label)
+            if isinstance(element.atom, nodes.Group):
+                found += _labels(element.atom.branches)
+    return tuple(sorted(found, key=lambda label: _start(label.span)))
+
+
+Named = nodes.Ref | nodes.Name | nodes.Call
+
+
+def _written_names(program: nodes.Program, sections: bool = True) -> Iterator[tuple[Named, _Scope]]:
+    """Every call, reference and bare word of the program in text order (sections last
+    unless left out), with the scope it is read in."""
+    for block in program.blocks:
+        params = {param.name: param for param in block.params}
+        yield from _chain_names(block.body, _Scope(_labels(block.body), params, in_block=True))
+    scope = _Scope(_labels(program.chains), {})
+    yield from _chain_names(program.chains, scope)
+    for section in program.sections if sections else ():
+        for call in section.calls:
+            yield from _call_names(call, scope)
+
+
+def _chains(program: nodes.Program) -> Iterator[nodes.Chain]:
+    """Every chain: the program's, the blocks' bodies, the groups' branches."""
+    chains = [*program.chains, *(chain for block in program.blocks for chain in block.body)]
+    while chains:
+        chain = chains.pop()
+        yield chain
+        for element in chain.elements:
+            if isinstance(element.atom, nodes.Group):
+                chains += element.atom.branches
+
+
+def _block_text(block: nodes.BlockDef) -> str:
+    """A block's hover: how it is declared."""
+    params = "".join(
+        f" {'@' if param.tensor else ''}{param.name}{'=…' if param.default else ''}"
+        for param in block.params
+    )
+    keyword = "shared" if block.shared else "def"
+    return f"**`{keyword} {block.name}{params}`**: a block, called like a layer"
+
+
+def _chain_names(chains: tuple[nodes.Chain, ...], scope: _Scope) -> Iterator[tuple[Named, _Scope]]:
+    for chain in chains:
+        for element in chain.elements:
+            atom = element.atom
+            if isinstance(atom, nodes.Group):
+                yield from _chain_names(atom.branches, scope)
+            elif isinstance(atom, nodes.Call):
+                yield from _call_names(atom, scope)
+            else:
+                yield atom, scope
+            if isinstance(element.repeat, nodes.Name):
+                yield element.repeat, scope
+
+
+def _call_names(call: nodes.Call, scope: _Scope) -> Iterator[tuple[Named, _Scope]]:
+    yield call, scope
+    values = [arg.value for arg in call.args]
+    while values:
+        value = values.pop()
+        if isinstance(value, nodes.Tuple):
+            values += value.items
+        elif isinstance(value, nodes.Ref | nodes.Name):
+            yield value, scope
+
+
+def definition(program: nodes.Program, line: int, column: int) -> nodes.Span | None:
+    """Where the name at a 1-based position is defined: a block's `def` for a block call,
+    the label (or tensor parameter) for `@name`, the parameter for a bare word in a body."""
+    blocks = {block.name: block for block in program.blocks}
+    for named, scope in _written_names(program):
+        if isinstance(named, nodes.Call):
+            block = blocks.get(named.name)
+            if block is not None and _contains(named.name_span, line, column):
+                return block.name_span
+        elif _contains(named.span, line, column):
+            if isinstance(named, nodes.Ref):
+                found = scope.ref(named)
+                return found.span if found is not None else None
+            param = scope.params.get(named.name)
+            return param.span if param is not None and not param.tensor else None
+    return None
+
+
+def definition_at(text: str, line: int, column: int) -> nodes.Span | None:
+    """`definition` in `text`, once it parses."""
+    program = analyze_text(text).program
+    return None if program is None else definition(program, line, column)
+
+
+def _ref_hover(analysis: Analysis, line: int, column: int) -> tuple[str, nodes.Span] | None:
+    """`@name` in a program that checks: the tensor it reads, and its shape (the row of
+    the node the checker labelled with that name)."""
+    if analysis.program is None or analysis.model is None or analysis.summary is None:
+        return None
+    for named, scope in _written_names(analysis.program):
+        if isinstance(named, nodes.Ref) and _contains(named.span, line, column):
+            for node in analysis.model.nodes:  # in a body: the first call's node
+                row = analysis.summary.row(node.id)
+                same_scope = bool(node.scope) == scope.in_block
+                if node.label == named.name and same_scope and row is not None:
+                    shape = show_shape(row.output_shape)
+                    text = f"**@{named.name}**: the output of `{row.name}`"
+                    return f"{text}\n\nOutput shape: `{shape}`", named.span
+            for source in analysis.model.inputs:
+                if dict(source.kwargs).get("name") == named.name:
+                    shape = show_shape((None, *source.shape))
+                    return (
+                        f"**@{named.name}**: `keras.Input`\n\nOutput shape: `{shape}`",
+                        named.span,
+                    )
+    return None
 
 
 # -- completion ------------------------------------------------------------------------
@@ -332,11 +509,19 @@ def complete(text_before: str, catalog: Catalog | None = None) -> list[Item]:
     tokens = _tokens_before(text_before)
     if tokens is None:
         return []
-    parts = _split(tokens, syntax.SEMICOLON)
-    if len(parts) == 1:
-        calls = _split(tokens, syntax.terminal_named(syntax.ARROW_LITERAL))
-        return _complete_layer(_read_call(calls[-1]), catalog, first=len(calls) == 1)
-    prior = [_first_word(part) for part in parts[1:-1]]
+    body, header = _open_block(tokens)
+    if header is not None:  # in a block's body: its chain being written
+        if _after_at(text_before, tokens):
+            return _tensors(body, header)
+        chain = _split(body, syntax.SEMICOLON)[-1]
+        return _complete_chain(chain, catalog, _blocks(tokens), first=False)
+    program = tokens[_after_blocks(tokens) :]
+    if _after_at(text_before, tokens):
+        return _tensors(program, [])
+    parts = _split(program, syntax.SEMICOLON)
+    if len(parts) == 1 or _is_chain(parts[-1]):
+        return _complete_chain(parts[-1], catalog, _blocks(tokens), first=len(parts) == 1)
+    prior = [_first_word(part) for part in parts[1:-1] if not _is_chain(part)]
     section_calls = _split(parts[-1], syntax.COMMA, nested=False)
     call = _read_call(section_calls[-1])
     head = _first_word(section_calls[0]) if len(section_calls) > 1 else call.head
@@ -348,6 +533,104 @@ def complete(text_before: str, catalog: Catalog | None = None) -> list[Item]:
         used={kind for kind in kinds[:-1] if kind},
         continued=len(section_calls) > 1,
     )
+
+
+# Where a layer (or a block call, or `@name`) may start within a chain (v2).
+_ELEMENT_STARTS = (syntax.LSQB, syntax.VBAR, syntax.COLON, syntax.RSQB)
+
+
+def _complete_chain(
+    tokens: list[syntax.Token], catalog: Catalog, blocks: list[str], first: bool
+) -> list[Item]:
+    """A chain's element being written: a layer, a block, or the layer's arguments."""
+    arrow = syntax.terminal_named(syntax.ARROW_LITERAL)
+    calls: list[list[syntax.Token]] = [[]]
+    starts: list[str | None] = [None]  # the token each element follows
+    for token in tokens:
+        if token.type == arrow or token.type in _ELEMENT_STARTS:
+            calls.append([])
+            starts.append(token.type)
+        else:
+            calls[-1].append(token)
+    # `input` starts the first chain, or a later one after its label (`tags: input 12`).
+    first = (first and len(calls) == 1) or starts[1:] == [syntax.COLON]
+    call = _read_call(calls[-1])
+    if call.head in blocks:
+        return []  # a block's parameters have no catalog entry to complete from
+    items = _complete_layer(call, catalog, first=first)
+    if call.head is None and not call.at_value:
+        items += [Item(name, types.CompletionItemKind.Module, "block") for name in blocks]
+    return items
+
+
+def _is_chain(tokens: list[syntax.Token]) -> bool:
+    """Whether a `;`-separated part is a later chain (v2), not a section: it starts from
+    `@name` or a label, or has an arrow."""
+    arrow = syntax.terminal_named(syntax.ARROW_LITERAL)
+    kinds = [token.type for token in tokens]
+    return (kinds[:1] == [syntax.REF]) or kinds[1:2] == [syntax.COLON] or arrow in kinds
+
+
+def _open_block(tokens: list[syntax.Token]) -> tuple[list[syntax.Token], list | None]:
+    """Inside a block's body: (the body's tokens so far, the header's tokens); else
+    (tokens, None)."""
+    depth, opened = 0, 0
+    for index, token in enumerate(tokens):
+        if token.type == syntax.LBRACE:
+            depth += 1
+            opened = index if depth == 1 else opened
+        elif token.type == syntax.RBRACE:
+            depth = max(0, depth - 1)
+    if not depth:
+        return tokens, None
+    start = max(
+        (i for i in range(opened) if tokens[i].type in (syntax.DEF, syntax.SHARED)), default=0
+    )
+    return tokens[opened + 1 :], tokens[start:opened]
+
+
+def _after_blocks(tokens: list[syntax.Token]) -> int:
+    """Where the program's chains start: after the last `}` of its blocks."""
+    closes = [i for i, token in enumerate(tokens) if token.type == syntax.RBRACE]
+    return closes[-1] + 1 if closes else 0
+
+
+def _blocks(tokens: list[syntax.Token]) -> list[str]:
+    """The blocks defined (closed) before the cursor: callable like layers."""
+    names, pending = [], None
+    for index, token in enumerate(tokens[:-1]):
+        if token.type in (syntax.DEF, syntax.SHARED) and tokens[index + 1].type == syntax.NAME:
+            pending = tokens[index + 1].text
+        elif token.type == syntax.RBRACE and pending is not None:
+            names.append(pending)
+            pending = None
+    if tokens and tokens[-1].type == syntax.RBRACE and pending is not None:
+        names.append(pending)
+    return names
+
+
+def _after_at(text_before: str, tokens: list[syntax.Token]) -> bool:
+    """Whether the word being typed follows `@`: a tensor's name."""
+    partial = _PARTIAL.search(text_before)
+    cut = partial.start() if partial else len(text_before)
+    # `@` alone is a character no terminal matches; `@na` is a reference being typed.
+    return bool(tokens) and tokens[-1].text.startswith("@") and tokens[-1].start == cut - 1
+
+
+def _tensors(tokens: list[syntax.Token], header: list[syntax.Token]) -> list[Item]:
+    """The tensors `@` may name here: the labels written before (outside any block's
+    body), and in a body its tensor parameters and `@in`."""
+    names: list[str] = []
+    depth = 0
+    for index, token in enumerate(tokens[:-1]):
+        depth += (token.type == syntax.LBRACE) - (token.type == syntax.RBRACE)
+        if depth <= 0 and token.type == syntax.NAME and tokens[index + 1].type == syntax.COLON:
+            names.append(token.text)
+    if header:
+        names += [token.text[1:] for token in header if token.type == syntax.REF]
+        names.append("in")
+    unique = dict.fromkeys(names)
+    return [Item(name, types.CompletionItemKind.Variable, "tensor") for name in unique]
 
 
 def _first_word(tokens: list[syntax.Token]) -> str:
@@ -586,9 +869,14 @@ def to_range(codec: PositionCodec, text: str, span: nodes.Span | None) -> types.
 
 
 def _from_lsp(codec: PositionCodec, text: str, position: types.Position) -> tuple[int, int]:
-    """LSP position → kdsl's 1-based (line, column) in code points."""
+    """LSP position → kdsl's 1-based (line, column) in code points, clamped to the
+    document: past the last line is the end of the text, past a line's end its end."""
     lines = _lines(text)
-    server = codec.position_from_client_units(lines, position)
+    if position.line >= len(lines):
+        return len(lines), len(lines[-1]) + 1
+    units = codec.client_num_units(lines[position.line])
+    within = types.Position(line=position.line, character=min(position.character, units))
+    server = codec.position_from_client_units(lines, within)
     return server.line + 1, server.character + 1
 
 
@@ -609,42 +897,163 @@ def to_lsp_diagnostic(codec: PositionCodec, text: str, diagnostic: Diagnostic) -
     )
 
 
-def create_server() -> LanguageServer:
-    """A fresh server with kdsl's features (one per connection; tests make their own)."""
-    server = LanguageServer("kdsl", __version__)
+# LSP's positions are `uinteger`s: 0 to 2**31 - 1.
+UINTEGER_MAX = 2**31 - 1
+# Seconds a change waits before it is analyzed: typing faster than this analyzes the
+# last text only.
+DEBOUNCE_SECONDS = 0.25
 
-    def publish(uri: str) -> None:
-        document = server.workspace.get_text_document(uri)
-        text = document.source
-        codec = server.workspace.position_codec
-        diagnostics = [to_lsp_diagnostic(codec, text, d) for d in analyze_text(text).diagnostics]
-        server.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(
-                uri=uri, version=document.version, diagnostics=diagnostics
-            )
+
+def _clamp_position(data: dict) -> dict:
+    """A position as the client sent it, its numbers brought into LSP's range (a negative
+    line is line 0, one past 2**31 - 1 is the last line): pygls drops a request it cannot
+    read without answering it, so a cursor out of range would get no answer at all."""
+    for key in ("line", "character"):
+        value = data[key]
+        if isinstance(value, int) and not isinstance(value, bool):
+            data[key] = min(max(value, 0), UINTEGER_MAX)
+    return data
+
+
+class _Protocol(LanguageServerProtocol):
+    """pygls's protocol, answering every request: positions are clamped before they are
+    read, and a request whose parameters still cannot be read gets an "invalid params"
+    error (pygls would log it and leave the editor waiting)."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        # json.loads calls this for every object, innermost first: a position is seen
+        # before the request that holds it.
+        if data.keys() == {"line", "character"}:
+            return _clamp_position(data)
+        try:
+            return super().structure_message(data)
+        except JsonRpcException:
+            request_id = data.get("id")
+            if "jsonrpc" in data and "method" in data and _is_request_id(request_id):
+                error = JsonRpcInvalidParams(f"invalid parameters for {data['method']!r}")
+                self._send_response(request_id, error=error.to_response_error())
+            raise
+
+
+def _is_request_id(value: object) -> TypeGuard[int | str]:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+class KdslServer(LanguageServer):
+    """The server and what it runs beside pygls: each document's diagnostics waiting to be
+    published, and their analyses on threads of their own (the event loop keeps reading
+    and answering while a long document is checked), one document's one at a time."""
+
+    def __init__(self, debounce: float = DEBOUNCE_SECONDS):
+        super().__init__("kdsl", __version__, protocol_cls=_Protocol)
+        self.debounce = debounce
+        self.analyses = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kdsl-analysis")
+        self.publishing: dict[str, asyncio.Task] = {}  # by the document's URI
+        self.running: dict[str, asyncio.Future] = {}  # its analysis, on a thread
+
+    def open_document(self, uri: str) -> TextDocument | None:
+        """The document the editor opened at `uri`, or None: never the file on disk, which
+        pygls would read for a URI it does not know (a FIFO there would hang it)."""
+        return self.workspace.text_documents.get(unquote(uri))
+
+    def schedule_diagnostics(self, uri: str, delay: float) -> None:
+        """Publish the document's diagnostics after `delay` seconds, instead of any still
+        waiting: while the user types, only the text they stop at is analyzed."""
+        waiting = self.publishing.pop(uri, None)
+        if waiting is not None:
+            waiting.cancel()
+        task = asyncio.ensure_future(self._publish(uri, delay))
+        self.publishing[uri] = task
+        task.add_done_callback(lambda done: self._published(uri, done))
+
+    async def _publish(self, uri: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        previous = self.running.get(uri)
+        if previous is not None:  # an analysis of an older text: a thread cannot be stopped
+            await asyncio.wait({previous})
+        document = self.open_document(uri)
+        if document is None:
+            return
+        text, version = document.source, document.version
+        codec = self.workspace.position_codec
+        loop = asyncio.get_running_loop()
+        running = loop.run_in_executor(self.analyses, lsp_diagnostics, codec, text)
+        self.running[uri] = running
+        running.add_done_callback(lambda done: self._analyzed(uri, done))
+        # Shielded: a newer change cancels this task, not the analysis it waits for.
+        diagnostics = await asyncio.shield(running)
+        now = self.open_document(uri)
+        if now is None or now.version != version or now.source != text:
+            return  # closed or changed meanwhile: its own task publishes the new text
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, version=version, diagnostics=diagnostics)
         )
 
+    def _analyzed(self, uri: str, running: asyncio.Future) -> None:
+        if self.running.get(uri) is running:
+            del self.running[uri]
+        if not running.cancelled():
+            running.exception()  # retrieved: its task says it, if it still waits for it
+
+    def _published(self, uri: str, task: asyncio.Task) -> None:
+        if self.publishing.get(uri) is task:
+            del self.publishing[uri]
+        error = None if task.cancelled() else task.exception()
+        if isinstance(error, Exception):  # a bug in kdsl: said, as pygls says its own
+            logger.error("publishing diagnostics for %s failed", uri, exc_info=error)
+            self.report_server_error(error, FeatureNotificationError)
+
+    async def analysis_done(self, uri: str) -> None:
+        """Wait for the document's diagnostics still to come, if any: hover needs the same
+        analysis, and then finds it in `analyze_text`'s cache instead of doing it twice."""
+        waiting = self.publishing.get(uri)
+        if waiting is not None:
+            await asyncio.wait({waiting})  # not cancelled with the request that waits
+
+    def shutdown(self) -> None:
+        self.analyses.shutdown(wait=False, cancel_futures=True)
+        super().shutdown()
+
+
+def lsp_diagnostics(codec: PositionCodec, text: str) -> list[types.Diagnostic]:
+    """`kdsl check`'s diagnostics for `text`, as the editor receives them."""
+    return [to_lsp_diagnostic(codec, text, d) for d in analyze_text(text).diagnostics]
+
+
+def create_server(debounce: float = DEBOUNCE_SECONDS) -> KdslServer:
+    """A fresh server with kdsl's features (one per connection; tests make their own)."""
+    server = KdslServer(debounce)
+
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(params: types.DidOpenTextDocumentParams) -> None:
-        publish(params.text_document.uri)
+    async def did_open(params: types.DidOpenTextDocumentParams) -> None:
+        server.schedule_diagnostics(params.text_document.uri, delay=0)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(params: types.DidChangeTextDocumentParams) -> None:
-        publish(params.text_document.uri)
+    async def did_change(params: types.DidChangeTextDocumentParams) -> None:
+        server.schedule_diagnostics(params.text_document.uri, delay=server.debounce)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(params: types.DidCloseTextDocumentParams) -> None:
-        # The editor forgets the file's problems with the file.
+    async def did_close(params: types.DidCloseTextDocumentParams) -> None:
+        # The editor forgets the file's problems with the file (and any still waiting).
+        uri = params.text_document.uri
+        waiting = server.publishing.pop(uri, None)
+        if waiting is not None:
+            waiting.cancel()
         server.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[])
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
         )
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
-    def hover(params: types.HoverParams) -> types.Hover | None:
-        text = server.workspace.get_text_document(params.text_document.uri).source
+    async def hover(params: types.HoverParams) -> types.Hover | None:
+        document = server.open_document(params.text_document.uri)
+        if document is None:
+            return None
+        text = document.source
         codec = server.workspace.position_codec
         line, column = _from_lsp(codec, text, params.position)
-        found = hover_text(text, line, column)
+        await server.analysis_done(params.text_document.uri)
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(server.thread_pool, hover_text, text, line, column)
         if found is None:
             return None
         markdown, span = found
@@ -653,16 +1062,34 @@ def create_server() -> LanguageServer:
             range=to_range(codec, text, span),
         )
 
+    @server.feature(types.TEXT_DOCUMENT_DEFINITION)
+    async def goto_definition(params: types.DefinitionParams) -> types.Location | None:
+        """A block call's `def`, `@name`'s label (or tensor parameter), a parameter."""
+        uri = params.text_document.uri
+        document = server.open_document(uri)
+        if document is None:
+            return None
+        text = document.source
+        codec = server.workspace.position_codec
+        line, column = _from_lsp(codec, text, params.position)
+        await server.analysis_done(uri)
+        loop = asyncio.get_running_loop()
+        span = await loop.run_in_executor(server.thread_pool, definition_at, text, line, column)
+        return None if span is None else types.Location(uri=uri, range=to_range(codec, text, span))
+
     @server.feature(
         types.TEXT_DOCUMENT_COMPLETION,
         types.CompletionOptions(trigger_characters=TRIGGER_CHARACTERS),
     )
+    @server.thread()
     def completion(params: types.CompletionParams) -> types.CompletionList:
-        document = server.workspace.get_text_document(params.text_document.uri)
+        document = server.open_document(params.text_document.uri)
+        if document is None:
+            return types.CompletionList(is_incomplete=False, items=[])
         text = document.source
         line, column = _from_lsp(server.workspace.position_codec, text, params.position)
         lines = _lines(text)
-        before = "\n".join([*lines[: line - 1], lines[line - 1][: column - 1]]) if lines else ""
+        before = "\n".join([*lines[: line - 1], lines[line - 1][: column - 1]])
         items = [
             types.CompletionItem(
                 label=item.label,
@@ -675,10 +1102,14 @@ def create_server() -> LanguageServer:
         return types.CompletionList(is_incomplete=False, items=items)
 
     @server.feature(types.TEXT_DOCUMENT_FORMATTING)
+    @server.thread()
     def formatting(params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
         """`kdsl fmt` on the open file: one edit replacing it all; none if it has a syntax
-        error (the diagnostics already say where) or is already formatted."""
-        text = server.workspace.get_text_document(params.text_document.uri).source
+        error (the diagnostics already say where), is already formatted, or is not open."""
+        document = server.open_document(params.text_document.uri)
+        if document is None:
+            return None
+        text = document.source
         try:
             formatted = format_text(text)
         except KdslError:
