@@ -432,9 +432,14 @@ class _GraphLayout:
             if number + 1 < len(chains):
                 _end_with_semicolon(lines[-1])
         closing = self.last(tree)
-        if isinstance(body.children[-1], Token):  # a last `;` in the body: dropped
-            self.dropped[closing - 1] = (-1, 0)  # relative to the block's last lines
         lines.append(_Line("}", closing, closing))
+        trailing = isinstance(body.children[-1], Token)  # a last `;` in the body: dropped
+        # A short block stays on one line, as a short program does (`def bn6 { ... }`).
+        inline = f"{header} {'; '.join(self.chain_text(c) for c in chains)} }}"
+        if not trailing and len(inline) <= LINE_LENGTH and not self.held_apart(lines):
+            return [_Line(inline, lines[0].first, closing)]
+        if trailing:
+            self.dropped[closing - 1] = (-1, 0)  # relative to the block's last lines
         return lines
 
     # -- chains, elements, groups
