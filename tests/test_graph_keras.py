@@ -46,3 +46,47 @@ def test_example_is_the_keras_application(example: str) -> None:
     ours = collections.Counter(node.call.class_name for node in model.nodes)
     assert ours == theirs
     assert summary.output_shape == tuple(reference.output.shape)
+
+
+def _random_rows(shape: tuple, dtype: str, rows: int, rng) -> object:
+
+    if dtype.startswith(("int", "uint")):
+        return rng.integers(0, 10, (rows, *shape)).astype(dtype)
+    return rng.normal(size=(rows, *shape)).astype("float32")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", sorted(p.name for p in GRAPHS.glob("*.k")))
+def test_example_compiles_builds_and_trains_a_step(example: str) -> None:
+    """Each v2 example: its script builds with kdsl's parameter count and trains a step
+    on random rows of its inputs' shapes (labels of its outputs' shapes and losses)."""
+    import numpy as np
+
+    import kdsl
+
+    text = (GRAPHS / example).read_text()
+    source = Source(example, text)
+    model, summary = analyze(parse(source), source)
+    built = kdsl.build(text, example)
+    assert built.count_params() == summary.total()
+    rng = np.random.default_rng(0)
+    rows = 2
+    inputs = [_random_rows(i.shape, i.dtype, rows, rng) for i in model.inputs]
+    labels = []
+    for output, tensor in zip(model.outputs, built.outputs, strict=True):
+        shape = tuple(tensor.shape[1:])
+        if model.loss_key_of(output).startswith("sparse"):
+            labels.append(rng.integers(0, shape[-1], (rows, *shape[:-1])))
+        else:
+            labels.append(rng.uniform(size=(rows, *shape)).astype("float32"))
+    names = model.output_names
+    history = built.fit(
+        {dict(i.kwargs)["name"]: x for i, x in zip(model.inputs, inputs, strict=True)}
+        if len(inputs) > 1
+        else inputs[0],
+        dict(zip(names, labels, strict=True)) if names else labels[0],
+        epochs=1,
+        batch_size=rows,
+        verbose=0,
+    )
+    assert np.isfinite(history.history["loss"][-1])

@@ -1380,6 +1380,9 @@ class _PerOutput:
                 if metric is not None:
                     compiled.append(metric)
             metrics.append((ref.name, tuple(compiled)))
+        if weights:  # with one weight given, every output gets one (1.0 unless given)
+            given = dict(weights)
+            weights = [(name, given.get(name, 1.0)) for name, _, _ in losses]
         return losses, weights, metrics
 
     @staticmethod
