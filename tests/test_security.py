@@ -73,10 +73,10 @@ FORBIDDEN_CALLS = {
 # test_template_helpers_are_the_same_for_every_program checks, so the whitelist looks at
 # everything else, with the few extra names those options use.
 TEMPLATE_DEFS = {"NpyBatches", "read_rows", "batches", "MultiWorkerStrategy", "open_npz"}
-OPTION_IMPORTS = {"math", "mmap", "pathlib", "tensorflow"}
+OPTION_IMPORTS = {"concurrent.futures", "math", "mmap", "pathlib", "tensorflow", "threading"}
 OPTION_NAMES = {
     "Path", "tf", "strategy", "global_batch_size", "x_train", "y_train", "files", "file",
-    "names", "SystemExit",
+    "names", "SystemExit", "isinstance",
     *TEMPLATE_DEFS,
 }  # fmt: skip
 OPTION_ROOTS = {"tf", "strategy", "file"}
