@@ -31,17 +31,18 @@ from kdsl.options import STRATEGIES, STYLES, Mode
 from kdsl.semantics.catalog import KIND_EXAMPLES, load
 
 GOLDEN = ROOT / "tests" / "golden" / "expected"
-IMPORTS = {"argparse", "keras", "numpy", "keras.layers"}
+IMPORTS = {"argparse", "keras", "math", "numpy", "keras.layers"}
 # Names a generated script may use, besides the layer classes it imports from keras.
 NAMES = {
     "argparse", "keras", "np", "Input", "Sequential", "model", "parser", "args", "argv",
     "data", "npz", "key", "name", "alias", "path", "history", "x_eval", "y_eval",
     "evaluation", "predictions", "epochs", "batch_size", "EPOCHS", "BATCH_SIZE",
     "build_model", "load_data", "train_and_evaluate", "main", "print", "int", "None",
-    "True", "False", "__name__", "callbacks", "validation_data", "monitor",
+    "True", "False", "__name__", "callbacks", "validation_data", "monitor", "math", "len",
 }  # fmt: skip
 ROOTS = {
     "keras",
+    "math",
     "np",
     "argparse",
     "model",
