@@ -14,7 +14,9 @@ models on TensorFlow against JAX.
   rows trained per second (rows × epochs over the seconds of fit + evaluate + predict the
   run reports) and the process's peak resident memory.
 - small: `kdsl run examples/iris.k` on TensorFlow and on JAX, alternating: the seconds of
-  fit + evaluate + predict, and TensorFlow's speed as a fraction of JAX's.
+  fit + evaluate + predict, and TensorFlow's speed as a fraction of JAX's; then, in one
+  process on the default backend, the script's `train_and_evaluate` with and without the
+  `steps_per_epoch` line issue 17 added (before/after), and their final losses.
 
 Figures, not assertions: shared machines are noisy; the medians of --repeat runs.
 """
@@ -208,6 +210,42 @@ def small_section(repeat: int) -> None:
     ]
     print(table(["backend", "fit + evaluate + predict s", "final loss"], lines))
     print(f"\nTensorFlow's speed / JAX's: {jax / tf:.2f} (target ≥ 0.8)\n")
+    steps_section(program, repeat)
+
+
+STEPS_LINE = '        steps_per_epoch=math.ceil(len(data["x_train"]) / batch_size),\n'
+
+
+def steps_section(program: Path, repeat: int) -> None:
+    """Before and after issue 17 in one process, alternating: the script's own
+    `train_and_evaluate`, with and without the `steps_per_epoch` line."""
+    import contextlib
+    import io
+
+    keras = import_keras()
+    after = kdsl.compile_source(program.read_text())
+    before = after.replace(STEPS_LINE, "")
+    with np.load(program.with_suffix(".npz")) as npz:
+        data = {key: npz[key] for key in npz.files}
+    seconds: dict[str, list[float]] = {"before": [], "after": []}
+    losses: dict[str, float] = {}
+    for _ in range(repeat):
+        for name, code in (("before", before), ("after", after)):
+            script = load_script(code, program.name)
+            keras.utils.set_random_seed(0)
+            model = script["build_model"]()
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                history, _, _ = script["train_and_evaluate"](model, data)
+            seconds[name].append(time.perf_counter() - start)
+            losses[name] = history.history["loss"][-1]
+    print(f"### the script's `train_and_evaluate` on {keras.backend.backend()}, in one process\n")
+    lines = [
+        [name, f"{statistics.median(seconds[name]):.2f}", f"{losses[name]:.8f}"] for name in seconds
+    ]
+    print(table(["fit", "s", "final loss"], lines))
+    speedup = statistics.median(seconds["before"]) / statistics.median(seconds["after"])
+    print(f"\nafter / before: {speedup:.2f}× as fast; before: no steps_per_epoch\n")
 
 
 def main() -> None:
