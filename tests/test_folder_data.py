@@ -6,6 +6,7 @@ generated script once as a real subprocess.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -159,6 +160,31 @@ SMALL_BLOCKS = {  # block and buffer sizes in bytes; a row of ids_folder is 20 b
     "row-blocks": (1, 1),  # one row a block, one block a run
     "uneven": (140, 700),  # blocks of 7 rows, the last one short
 }
+
+
+def fit_keywords(code: str) -> dict[str, str]:
+    """The keyword arguments of the script's `model.fit(...)` call, as source text."""
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "fit":
+            return {k.arg: ast.unparse(k.value) for k in node.keywords if k.arg}
+    raise AssertionError("no fit call")
+
+
+SHUFFLES = {  # fit's shuffle as written: (in a --folder-data script, in a plain one)
+    "unwritten": ("", "not isinstance(x_train, NpyBatches)", None),
+    "true": ("; fit shuffle=true", "not isinstance(x_train, NpyBatches)", "True"),
+    "false": ("; fit shuffle=false", "False", "False"),
+}
+
+
+@pytest.mark.parametrize(("written", "folder", "plain"), SHUFFLES.values(), ids=SHUFFLES.keys())
+def test_keras_leaves_the_order_of_npy_batches_alone(written: str, folder: str, plain) -> None:
+    """NpyBatches read runs of blocks in order: Keras shuffling the batches' order would
+    make every batch read a run anew, so fit is told not to, however shuffle is written."""
+    text = f"{SPARSE_IRIS}{written}\n"
+    assert fit_keywords(compile_source(text, folder_data=True))["shuffle"] == folder
+    assert fit_keywords(compile_source(text)).get("shuffle") == plain
 
 
 @pytest.mark.parametrize("sizes", SMALL_BLOCKS.values(), ids=SMALL_BLOCKS.keys())
