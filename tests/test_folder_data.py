@@ -6,6 +6,7 @@ generated script once as a real subprocess.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -132,35 +133,122 @@ def test_train_and_evaluate_on_memory_maps_is_warning_free(script: dict, tmp_pat
 # -- the batches ---------------------------------------------------------------------------
 
 
-def test_batches_are_reshuffled_every_epoch_and_seeded(script: dict, tmp_path: Path) -> None:
-    rows = 100
+def ids_folder(path: Path, rows: int, features: int = 3) -> dict[str, np.ndarray]:
+    """Memory-mapped x (each row's id, repeated over its features) and y (10 x the id)."""
     ids = np.arange(rows)
-    loaded = script["load_data"](folder(tmp_path / "d", x_train=ids, y_train=ids * 10))
-    batches = script["NpyBatches"](loaded["x_train"], loaded["y_train"], 16, shuffle=True)
-    assert len(batches) == 7
+    x = np.repeat(ids[:, None], features, axis=1).astype("float32")
+    return load(folder(path, x_train=x, y_train=ids * 10)).arrays
 
-    def epoch() -> list[int]:
-        batches.on_epoch_begin()
-        seen = []
-        for index in range(len(batches)):
-            x, y = batches[index]
-            np.testing.assert_array_equal(y, x * 10)  # labels stay with their rows
-            seen += x.tolist()
-        batches.on_epoch_end()
-        return seen
 
+def epoch_of(batches) -> list[int]:
+    """One epoch's row ids in the order the batches give them, checking labels follow rows."""
+    batches.on_epoch_begin()
+    seen = []
+    for index in range(len(batches)):
+        x, y = batches[index]
+        assert len(x) == len(y) <= batches.batch_size
+        np.testing.assert_array_equal(y, x[:, 0] * 10)  # labels stay with their rows
+        np.testing.assert_array_equal(x, np.repeat(x[:, :1], x.shape[1], axis=1))
+        seen += x[:, 0].astype(int).tolist()
+    batches.on_epoch_end()
+    return seen
+
+
+SMALL_BLOCKS = {  # block and buffer sizes in bytes; a row of ids_folder is 20 bytes
+    "one-run": (1 << 20, 64 << 20),  # the defaults: the data fits in the buffer
+    "many-runs": (200, 1000),  # blocks of 10 rows, runs of 5 blocks
+    "row-blocks": (1, 1),  # one row a block, one block a run
+    "uneven": (140, 700),  # blocks of 7 rows, the last one short
+}
+
+
+def fit_keywords(code: str) -> dict[str, str]:
+    """The keyword arguments of the script's `model.fit(...)` call, as source text."""
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "fit":
+            return {k.arg: ast.unparse(k.value) for k in node.keywords if k.arg}
+    raise AssertionError("no fit call")
+
+
+SHUFFLES = {  # fit's shuffle as written: (in a --folder-data script, in a plain one)
+    "unwritten": ("", "not isinstance(x_train, NpyBatches)", None),
+    "true": ("; fit shuffle=true", "not isinstance(x_train, NpyBatches)", "True"),
+    "false": ("; fit shuffle=false", "False", "False"),
+}
+
+
+@pytest.mark.parametrize(("written", "folder", "plain"), SHUFFLES.values(), ids=SHUFFLES.keys())
+def test_keras_leaves_the_order_of_npy_batches_alone(written: str, folder: str, plain) -> None:
+    """NpyBatches read runs of blocks in order: Keras shuffling the batches' order would
+    make every batch read a run anew, so fit is told not to, however shuffle is written."""
+    text = f"{SPARSE_IRIS}{written}\n"
+    assert fit_keywords(compile_source(text, folder_data=True))["shuffle"] == folder
+    assert fit_keywords(compile_source(text)).get("shuffle") == plain
+
+
+@pytest.mark.parametrize("sizes", SMALL_BLOCKS.values(), ids=SMALL_BLOCKS.keys())
+def test_every_row_once_per_epoch_seeded_and_new_each_epoch(
+    script: dict, tmp_path: Path, monkeypatch, sizes: tuple[int, int]
+) -> None:
+    NpyBatches = script["NpyBatches"]
+    monkeypatch.setattr(NpyBatches, "BLOCK_BYTES", sizes[0])
+    monkeypatch.setattr(NpyBatches, "SHUFFLE_BUFFER_BYTES", sizes[1])
+    rows = 503
+    arrays = ids_folder(tmp_path / "d", rows)
+    batches = NpyBatches(arrays["x_train"], arrays["y_train"], 16, shuffle=True)
+    assert len(batches) == 32
     keras.utils.set_random_seed(7)
-    first, second = epoch(), epoch()
+    first, second = epoch_of(batches), epoch_of(batches)
     assert sorted(first) == sorted(second) == list(range(rows)), "every row once per epoch"
-    assert first != second
+    assert first != second, "a new order every epoch"
     assert first != list(range(rows))
-    batches.order = np.arange(rows)
+    again = NpyBatches(arrays["x_train"], arrays["y_train"], 16, shuffle=True)
     keras.utils.set_random_seed(7)
-    assert epoch() == first, "the same seed gives the same order"
+    assert epoch_of(again) == first and epoch_of(again) == second, "the seed gives the order"
+    keras.utils.set_random_seed(8)
+    assert epoch_of(again) != first
 
-    in_order = script["NpyBatches"](loaded["x_train"], loaded["y_train"], 16)
-    in_order.on_epoch_begin()
-    assert np.concatenate([in_order[i][0] for i in range(7)]).tolist() == list(range(rows))
+    in_order = NpyBatches(arrays["x_train"], arrays["y_train"], 16)
+    assert epoch_of(in_order) == list(range(rows)) == epoch_of(in_order)
+
+
+def test_batches_come_out_right_in_any_order_of_asking(script: dict, tmp_path: Path) -> None:
+    """Keras may ask for a batch twice (TensorFlow reads two to learn their shapes) or out
+    of order: the reading ahead must never hand out another batch's rows."""
+    NpyBatches = script["NpyBatches"]
+    arrays = ids_folder(tmp_path / "d", 300)
+    batches = NpyBatches(arrays["x_train"], arrays["y_train"], 32, shuffle=True)
+    batches.SHUFFLE_BUFFER_BYTES = 0  # an instance's own sizes are used from the start
+    keras.utils.set_random_seed(1)
+    batches.on_epoch_begin()
+    expected = [batches[i][0][:, 0].tolist() for i in range(len(batches))]
+    for index in [3, 0, 0, 9, 1, 5, 5, 2, 8, 4, 7, 6]:
+        assert batches[index][0][:, 0].tolist() == expected[index]
+
+
+@pytest.mark.parametrize("rows", [1, 7, 64, 1000])
+def test_a_run_of_blocks_is_the_buffer_at_most(script: dict, tmp_path: Path, rows: int) -> None:
+    """What the reader holds in memory: one run of blocks, no more than the buffer (or one
+    block, when a block alone is larger), plus the batches read ahead."""
+    NpyBatches = script["NpyBatches"]
+    arrays = ids_folder(tmp_path / "d", rows, features=50)  # 204-byte rows
+    row_bytes = 204
+    for block_bytes, buffer_bytes in [(1000, 5000), (4096, 4096), (1 << 20, 1 << 12)]:
+        batches = NpyBatches(arrays["x_train"], arrays["y_train"], 8, shuffle=True)
+        batches.BLOCK_BYTES, batches.SHUFFLE_BUFFER_BYTES = block_bytes, buffer_bytes
+        batches.__init__(arrays["x_train"], arrays["y_train"], 8, shuffle=True)
+        keras.utils.set_random_seed(0)
+        batches.on_epoch_begin()
+        largest = 0
+        for index in range(len(batches)):
+            batches[index]
+            held = batches.run[1]
+            if held is not None:
+                largest = max(largest, held[0].nbytes + held[1].nbytes)
+        block = max(1, block_bytes // row_bytes) * row_bytes
+        assert 0 < largest <= max(buffer_bytes, block)
+        assert len(batches.ahead) <= batches.PREFETCH_BATCHES
 
 
 @pytest.mark.parametrize("shape", [(50,), (50, 3), (50, 4, 2, 3)], ids=["1d", "2d", "4d"])
@@ -168,10 +256,11 @@ def test_read_rows_reads_what_indexing_gives(script: dict, tmp_path: Path, shape
     array = np.random.default_rng(0).normal(size=shape).astype(">f8")  # any byte order
     np.save(tmp_path / "a.npy", array)
     mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
-    for rows in (np.array([0, 3, 4, 49]), np.arange(10, 20), np.array([7])):
-        np.testing.assert_array_equal(script["read_rows"](mapped, rows), array[rows])
+    for spans in ([(0, 1), (3, 5), (49, 50)], [(10, 20)], [(40, 50), (0, 10)], [(7, 8)]):
+        expected = np.concatenate([array[start:stop] for start, stop in spans])
+        np.testing.assert_array_equal(script["read_rows"](mapped, spans), expected)
     np.testing.assert_array_equal(
-        script["read_rows"](mapped[10:], np.array([0, 5])), array[[10, 15]]
+        script["read_rows"](mapped[10:], [(0, 1), (5, 6)]), array[[10, 15]]
     )
 
 
@@ -186,9 +275,11 @@ def rss_kib(field: str) -> int:
 def test_a_pass_over_a_folder_keeps_memory_bounded(
     script: dict, tmp_path: Path, monkeypatch
 ) -> None:
-    """Checking and reading every batch of a 25 MB file, shuffled, never holds much of it:
-    neither in Python's allocations nor in the process's resident memory."""
+    """Checking and reading every batch of a 25 MB file, shuffled, never holds much of it
+    (a 4 MiB shuffle buffer, the batches read ahead): neither in Python's allocations nor
+    in the process's resident memory."""
     monkeypatch.setattr(data, "BLOCK_BYTES", 1 << 20)
+    monkeypatch.setattr(script["NpyBatches"], "SHUFFLE_BUFFER_BYTES", 4 << 20)
     rows, features = 100_000, 64
     path = tmp_path / "big"
     path.mkdir()

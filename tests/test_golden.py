@@ -162,7 +162,7 @@ def test_styles_differ_only_in_build_model() -> None:
     assert strip(add) == strip(constructor)
 
 
-ALLOWED_IMPORTS = {"argparse", "keras", "numpy"}  # plus math, mmap, pathlib with --folder-data
+ALLOWED_IMPORTS = {"argparse", "keras", "math", "numpy"}  # plus mmap, pathlib, ... for folders
 
 
 @pytest.mark.parametrize("program", all_programs(), ids=case_id)

@@ -15,9 +15,10 @@ import pytest
 from conftest import ROOT
 from conftest import kdsl_main as kdsl
 
+from kdsl import compile_source
 from kdsl.train.data import load
 from kdsl.train.plot import figure_size
-from kdsl.train.runner import import_keras
+from kdsl.train.runner import import_keras, load_script
 from kdsl.train.split import split
 
 keras = import_keras()
@@ -234,6 +235,39 @@ def test_same_seed_same_history_and_predictions(tmp_path: Path, capsys) -> None:
     assert first["predictions"] == second["predictions"]
     assert first["evaluation"] == second["evaluation"]
     assert other["history"] != first["history"]
+
+
+# A small model whose epochs end with a partial batch (105 rows in batches of 20).
+WHOLE_EPOCHS = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fit", ["", "; fit shuffle=false", "; fit steps_per_epoch=3"])
+def test_steps_per_epoch_trains_what_a_plain_fit_does(fit: str) -> None:
+    """The script tells `fit` its steps per epoch (Keras then starts reading each epoch
+    once, not twice: most of a small model's time on TensorFlow). What is trained must
+    not change: the same seed gives the final loss the script's plain `fit` gave before."""
+    code = compile_source(WHOLE_EPOCHS + fit + "\n")
+    written = "steps_per_epoch=3" in fit
+    assert ("steps_per_epoch=math.ceil(" in code) is not written
+    script = load_script(code, "iris.py")
+    data = iris_arrays()
+
+    def final_loss(train) -> list[float]:
+        keras.utils.set_random_seed(3)
+        model = script["build_model"]()
+        return train(model).history["loss"]
+
+    kwargs = {"batch_size": 20, "epochs": 6, "verbose": 0}
+    if "shuffle" in fit:
+        kwargs["shuffle"] = False
+    if written:
+        kwargs["steps_per_epoch"] = 3
+    today = final_loss(lambda model: model.fit(data["x_train"], data["y_train"], **kwargs))
+    now = final_loss(
+        lambda model: script["train_and_evaluate"](model, data, epochs=6, batch_size=20)[0]
+    )
+    np.testing.assert_allclose(now, today, rtol=0, atol=1e-6)
 
 
 @pytest.mark.slow

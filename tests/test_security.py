@@ -32,17 +32,18 @@ from kdsl.options import STRATEGIES, STYLES, Mode
 from kdsl.semantics.catalog import KIND_EXAMPLES, load
 
 GOLDEN = ROOT / "tests" / "golden" / "expected"
-IMPORTS = {"argparse", "keras", "numpy", "keras.layers"}
+IMPORTS = {"argparse", "keras", "math", "numpy", "keras.layers"}
 # Names a generated script may use, besides the layer classes it imports from keras.
 NAMES = {
     "argparse", "keras", "np", "Input", "Sequential", "model", "parser", "args", "argv",
     "data", "npz", "key", "name", "alias", "path", "history", "x_eval", "y_eval",
     "evaluation", "predictions", "epochs", "batch_size", "EPOCHS", "BATCH_SIZE",
     "build_model", "load_data", "train_and_evaluate", "main", "print", "int", "None",
-    "True", "False", "__name__", "callbacks", "validation_data", "monitor",
+    "True", "False", "__name__", "callbacks", "validation_data", "monitor", "math", "len",
 }  # fmt: skip
 ROOTS = {
     "keras",
+    "math",
     "np",
     "argparse",
     "model",
@@ -74,10 +75,10 @@ FORBIDDEN_CALLS = {
 # test_template_helpers_are_the_same_for_every_program checks, so the whitelist looks at
 # everything else, with the few extra names those options use.
 TEMPLATE_DEFS = {"NpyBatches", "read_rows", "batches", "MultiWorkerStrategy", "open_npz"}
-OPTION_IMPORTS = {"math", "mmap", "pathlib", "tensorflow"}
+OPTION_IMPORTS = {"concurrent.futures", "math", "mmap", "pathlib", "tensorflow", "threading"}
 OPTION_NAMES = {
     "Path", "tf", "strategy", "global_batch_size", "x_train", "y_train", "files", "file",
-    "names", "SystemExit",
+    "names", "SystemExit", "isinstance",
     *TEMPLATE_DEFS,
 }  # fmt: skip
 OPTION_ROOTS = {"tf", "strategy", "file"}

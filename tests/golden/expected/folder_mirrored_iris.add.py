@@ -15,8 +15,10 @@ BATCH_SIZE x replicas rows, split between the replicas.
 """
 
 import argparse
+import concurrent.futures
 import math
 import mmap
+import threading
 from pathlib import Path
 
 import keras
@@ -92,44 +94,146 @@ def open_npz(path):
 class NpyBatches(keras.utils.PyDataset):
     """Batches of rows of memory-mapped .npy files, for data larger than memory.
 
-    With `shuffle`, the rows come in a new order every epoch (seeded by
-    `keras.utils.set_random_seed`).
+    Rows are read in blocks of about BLOCK_BYTES of consecutive rows, each block with
+    one read, never a row at a time. With `shuffle`, every epoch takes the blocks in a
+    new random order and shuffles the rows within each run of blocks that fills the
+    buffer (SHUFFLE_BUFFER_BYTES), as tf.data's shuffle buffer does: data that fits in
+    the buffer is shuffled as a whole. The order comes from numpy's random state, which
+    `keras.utils.set_random_seed` seeds. A background thread reads the next batches
+    while the model trains on this one.
     """
+
+    BLOCK_BYTES = 1 << 20
+    SHUFFLE_BUFFER_BYTES = 64 << 20
+    PREFETCH_BATCHES = 4
 
     def __init__(self, x, y, batch_size, shuffle=False, **kwargs):
         super().__init__(**kwargs)
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self.order = np.arange(len(x))
+        row_bytes = max(1, x[:1].nbytes + y[:1].nbytes)
+        self.block_rows = max(1, self.BLOCK_BYTES // row_bytes)
+        self.run_blocks = max(
+            1, self.SHUFFLE_BUFFER_BYTES // (self.block_rows * row_bytes)
+        )
+        self.order = None  # the epoch's (seed, blocks in order, where each run starts)
+        self.run = (None, None)  # the run of blocks in memory: (key, (x, y, shuffled))
+        self.buffers = None  # the memory runs are read into
+        self.lock = threading.Lock()
+        self.reader = None  # the background thread, started by the first batch
+        self.ahead = {}  # batch index -> (the order it is read in, the reading)
 
     def __len__(self):
         return math.ceil(len(self.x) / self.batch_size)
 
-    def __getitem__(self, index):
-        start = index * self.batch_size
-        rows = np.sort(self.order[start : start + self.batch_size])
-        return read_rows(self.x, rows), read_rows(self.y, rows)
-
     def on_epoch_begin(self):
-        if self.shuffle:
-            np.random.shuffle(self.order)
+        if not self.shuffle:
+            return
+        seed = int(np.random.randint(2**31))
+        count = math.ceil(len(self.x) / self.block_rows)
+        blocks = np.random.default_rng(seed).permutation(count)
+        rows = (
+            np.minimum((blocks + 1) * self.block_rows, len(self.x))
+            - blocks * self.block_rows
+        )
+        run_ends = np.cumsum(rows)[self.run_blocks - 1 :: self.run_blocks]
+        with self.lock:
+            self.order = (seed, blocks, np.union1d([0, len(self.x)], run_ends))
+            self.ahead.clear()
+
+    def __getitem__(self, index):
+        with self.lock:
+            if self.reader is None:
+                self.reader = concurrent.futures.ThreadPoolExecutor(1, "NpyBatches")
+            order = self.order
+            wanted = range(index, min(index + 1 + self.PREFETCH_BATCHES, len(self)))
+            self.ahead = {
+                i: self.ahead[i]
+                for i in wanted
+                if i in self.ahead and self.ahead[i][0] is order
+            }
+            for i in wanted:
+                if i not in self.ahead:
+                    self.ahead[i] = (
+                        order,
+                        self.reader.submit(self.read_batch, order, i),
+                    )
+            reading = self.ahead.pop(index)[1]
+        return reading.result()
+
+    def read_batch(self, order, index):
+        """Batch `index` in the epoch's `order` (None: in file order); in the reader."""
+        start = index * self.batch_size
+        stop = min(start + self.batch_size, len(self.x))
+        if order is None:
+            return read_rows(self.x, [(start, stop)]), read_rows(
+                self.y, [(start, stop)]
+            )
+        parts = []
+        while start < stop:
+            run = int(np.searchsorted(order[2], start, side="right")) - 1
+            first, end = int(order[2][run]), min(stop, int(order[2][run + 1]))
+            parts.append(self.take(order, run, start - first, end - first))
+            start = end
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))
+
+    def take(self, order, run, start, stop):
+        """Rows `start:stop` of the `run`-th run of blocks, in the run's shuffled order.
+
+        The run stays in memory until the next one is read; only the reading thread
+        calls this."""
+        seed, blocks, _ = order
+        if self.run[0] != (seed, run):
+            chosen = blocks[run * self.run_blocks : (run + 1) * self.run_blocks]
+            spans = [
+                (
+                    block * self.block_rows,
+                    min((block + 1) * self.block_rows, len(self.x)),
+                )
+                for block in chosen.tolist()
+            ]
+            if self.buffers is None:  # every run is read into the same memory
+                rows = min(len(self.x), self.run_blocks * self.block_rows)
+                self.buffers = [
+                    np.empty((rows, *array.shape[1:]), array.dtype)
+                    for array in (self.x, self.y)
+                ]
+            x = read_rows(self.x, spans, self.buffers[0])
+            y = read_rows(self.y, spans, self.buffers[1])
+            shuffled = np.random.default_rng([seed, run]).permutation(len(x))
+            self.run = ((seed, run), (x, y, shuffled))
+        x, y, shuffled = self.run[1]
+        rows = shuffled[start:stop]
+        return np.take(x, rows, axis=0), np.take(y, rows, axis=0)
 
 
-def read_rows(array, rows):
-    """`array[rows]` (rows sorted) read from the file: indexing the memory map instead
-    would leave every page it touched counted in this process's memory."""
+def read_rows(array, spans, out=None):
+    """The rows of `array` in each (start, stop) span, one span after the other, each
+    read from the file with one read (into `out`, when given, which has room):
+    indexing the memory map instead would leave every page it touched counted in this
+    process's memory."""
+    rows = sum(stop - start for start, stop in spans)
+    batch = (
+        np.empty((rows, *array.shape[1:]), array.dtype) if out is None else out[:rows]
+    )
     if not isinstance(array.base, mmap.mmap) or not array.flags.c_contiguous:
-        return array[rows]  # not the map of a whole .npy file in row order
-    batch = np.empty((len(rows), *array.shape[1:]), array.dtype)
-    raw = batch.reshape(len(rows), -1).view(np.uint8)
-    row_bytes = raw.shape[1]
-    starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # runs of consecutive rows
-    with open(array.filename, "rb") as file:
-        for start, end in zip(starts, [*starts[1:], len(rows)], strict=True):
-            file.seek(array.offset + int(rows[start]) * row_bytes)
-            if file.readinto(raw[start:end]) != (end - start) * row_bytes:
+        # not the map of a whole .npy file in row order
+        return np.concatenate([array[start:stop] for start, stop in spans], out=batch)
+    raw = batch.reshape(-1).view(np.uint8).reshape(rows, -1)
+    row_bytes = array.itemsize * math.prod(array.shape[1:])
+    done = 0
+    with open(array.filename, "rb", buffering=0) as file:
+        for start, stop in spans:
+            file.seek(array.offset + start * row_bytes)
+            if (
+                file.readinto(raw[done : done + stop - start])
+                != (stop - start) * row_bytes
+            ):
                 raise EOFError(f"{array.filename} is shorter than its header says")
+            done += stop - start
     return batch
 
 
@@ -162,6 +266,8 @@ def train_and_evaluate(
         epochs=epochs,
         validation_data=validation_data,
         callbacks=callbacks,
+        # NpyBatches shuffle their own rows, in blocks: Keras need not shuffle them.
+        shuffle=not isinstance(x_train, NpyBatches),
     )
     print("History:", history.history)
 

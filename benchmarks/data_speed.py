@@ -1,0 +1,273 @@
+"""Throughput (issue 17): a folder of .npy files read at the speed of the disk, and small
+models on TensorFlow against JAX.
+
+    python benchmarks/data_speed.py [--rows 1000000] [--epochs 2] [--repeat 3]
+                                    [--only reader,run,small]
+
+- reader: the generated script's `NpyBatches` reading one epoch of a ROWS × 256 float32
+  folder in batches of 4,096, shuffled and in file order, in rows per second, against the
+  reader it replaced (one seek and read per run of sorted rows: ~4,096 reads a batch),
+  timed on its first batches. `held` is the most memory Python allocated during the
+  shuffled pass (tracemalloc): the shuffle buffer and the batches read ahead.
+- run: `kdsl run` of `dense 16 relu -> dense 1 sigmoid` (batch 4,096, --epochs) on the
+  folder, and on the same rows saved as an .npz (trained from memory), alternating:
+  rows trained per second (rows × epochs over the seconds of fit + evaluate + predict the
+  run reports) and the process's peak resident memory.
+- small: `kdsl run examples/iris.k` on TensorFlow and on JAX, alternating: the seconds of
+  fit + evaluate + predict, and TensorFlow's speed as a fraction of JAX's; then, in one
+  process on the default backend, the script's `train_and_evaluate` with and without the
+  `steps_per_epoch` line issue 17 added (before/after), and their final losses.
+
+Figures, not assertions: shared machines are noisy; the medians of --repeat runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.format import open_memmap
+
+import kdsl
+from kdsl.train.runner import import_keras, load_script
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+FEATURES = 256
+BATCH = 4096
+MODEL = "dense 16 relu in 256 -> dense 1 sigmoid; adam; binary_crossentropy\n"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table, the first column left-aligned and the others right-aligned."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|" + "|".join(
+        ":" + "-" * (w + 1) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)
+    )
+    return "\n".join([line(header), rule + "|", *map(line, rows)])
+
+
+def write_folder(path: Path, rows: int) -> None:
+    """x_train (rows × 256 float32, ~1 KiB a row), y_train, and a small test set."""
+    path.mkdir()
+    rng = np.random.default_rng(0)
+    x = open_memmap(path / "x_train.npy", "w+", "float32", (rows, FEATURES))
+    weights = rng.normal(size=FEATURES).astype("float32")
+    y = open_memmap(path / "y_train.npy", "w+", "float32", (rows,))
+    for start in range(0, rows, 65536):
+        block = rng.normal(size=(min(65536, rows - start), FEATURES)).astype("float32")
+        x[start : start + len(block)] = block
+        y[start : start + len(block)] = block @ weights > 0
+    x.flush()
+    y.flush()
+    np.save(path / "x_test.npy", np.asarray(x[:BATCH]))
+    np.save(path / "y_test.npy", np.asarray(y[:BATCH]))
+
+
+def seek_per_row(array: np.memmap, rows: np.ndarray) -> np.ndarray:
+    """The reader `NpyBatches` had before issue 17: sorted rows, one seek and read for
+    every run of consecutive rows (for a shuffled batch, about one a row)."""
+    batch = np.empty((len(rows), *array.shape[1:]), array.dtype)
+    raw = batch.reshape(len(rows), -1).view(np.uint8)
+    row_bytes = raw.shape[1]
+    starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)
+    with open(array.filename, "rb") as file:
+        for start, end in zip(starts, [*starts[1:], len(rows)], strict=True):
+            file.seek(array.offset + int(rows[start]) * row_bytes)
+            file.readinto(raw[start:end])
+    return batch
+
+
+def reader_section(folder: Path, repeat: int) -> None:
+    keras = import_keras()
+    script = load_script(kdsl.compile_source(MODEL, folder_data=True), "bench.py")
+    x = np.load(folder / "x_train.npy", mmap_mode="r")
+    y = np.load(folder / "y_train.npy", mmap_mode="r")
+    keras.utils.set_random_seed(0)
+
+    def one_epoch(shuffle: bool) -> tuple[float, float]:
+        batches = script["NpyBatches"](x, y, BATCH, shuffle=shuffle)
+        tracemalloc.start()
+        start = time.perf_counter()
+        batches.on_epoch_begin()
+        rows = sum(len(batches[index][0]) for index in range(len(batches)))
+        seconds = time.perf_counter() - start
+        held = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        return rows / seconds, held
+
+    def before(count: int = 20) -> float:
+        order = np.random.default_rng(0).permutation(len(x))
+        start = time.perf_counter()
+        for index in range(count):
+            rows = np.sort(order[index * BATCH : (index + 1) * BATCH])
+            seek_per_row(x, rows), seek_per_row(y, rows)
+        return count * BATCH / (time.perf_counter() - start)
+
+    figures: dict[str, list[tuple[float, float]]] = {"shuffled": [], "in order": []}
+    old = []
+    for _ in range(repeat):
+        figures["shuffled"].append(one_epoch(True))
+        figures["in order"].append(one_epoch(False))
+        old.append(before())
+    shuffled = statistics.median(speed for speed, _ in figures["shuffled"])
+    in_order = statistics.median(speed for speed, _ in figures["in order"])
+    held = max(held for _, held in figures["shuffled"])
+    print(f"## `NpyBatches` reading {len(x):,} × {FEATURES} float32, batch {BATCH:,}\n")
+    rows = [
+        ["shuffled (blocks + buffer)", f"{shuffled:,.0f}", f"{held:,.0f}", "≥ 2,000,000"],
+        ["in file order", f"{in_order:,.0f}", "", ""],
+        ["before: a seek per row, shuffled", f"{statistics.median(old):,.0f}", "", ""],
+    ]
+    print(table(["reader", "rows/s", "held MiB", "target"], rows))
+    print(f"\nshuffled vs before: {shuffled / statistics.median(old):.1f}×\n")
+
+
+def run_kdsl(args: list[str], env: dict[str, str]) -> tuple[dict, float]:
+    """`kdsl run ... --json`: its report and the process's peak resident memory in MiB."""
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "run.json"
+        command = [PYTHON, "-m", "kdsl", "run", *args, "--json", str(report)]
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()}")
+        process.stderr.close()
+        return json.loads(report.read_text()), usage.ru_maxrss / 1024
+
+
+def environment(backend: str | None) -> dict[str, str]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("KERAS_BACKEND", None)
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    return env
+
+
+def run_section(folder: Path, scratch: Path, epochs: int, repeat: int) -> None:
+    program = scratch / "wide.k"
+    program.write_text(MODEL)
+    npz = scratch / "wide.npz"
+    np.savez(npz, **{file.stem: np.load(file) for file in folder.glob("*.npy")})
+    rows = len(np.load(folder / "y_train.npy", mmap_mode="r"))
+    common = [str(program), "--epochs", str(epochs), "--batch-size", str(BATCH), "--seed", "0"]
+    speeds: dict[str, list[float]] = {"folder": [], "memory": []}
+    peaks: dict[str, list[float]] = {"folder": [], "memory": []}
+    for _ in range(repeat):
+        for name, data in (("folder", folder), ("memory", npz)):
+            report, peak = run_kdsl([*common, "--data", str(data)], environment(None))
+            speeds[name].append(rows * epochs / report["seconds"])
+            peaks[name].append(peak)
+    folder_speed = statistics.median(speeds["folder"])
+    memory_speed = statistics.median(speeds["memory"])
+    print(f"## `kdsl run` of `{MODEL.split(';')[0]}`, {rows:,} rows, batch {BATCH:,}, ")
+    print(f"{epochs} epochs, on tensorflow\n")
+    lines = [
+        [
+            f"--data {name}",
+            f"{statistics.median(speeds[name]):,.0f}",
+            f"{max(peaks[name]):,.0f}",
+        ]
+        for name in ("folder", "memory")
+    ]
+    print(table(["data", "rows/s", "peak RSS MiB"], lines))
+    print(f"\nfolder vs memory: {folder_speed / memory_speed:.2f}× (target ≥ 0.9×)\n")
+
+
+def small_section(repeat: int) -> None:
+    program = ROOT / "examples" / "iris.k"
+    seconds: dict[str, list[float]] = {"tensorflow": [], "jax": []}
+    losses: dict[str, float] = {}
+    for _ in range(repeat):
+        for backend in seconds:
+            report, _ = run_kdsl([str(program), "--seed", "0"], environment(backend))
+            seconds[backend].append(report["seconds"])
+            losses[backend] = report["history"]["loss"][-1]
+    tf, jax = (statistics.median(seconds[name]) for name in ("tensorflow", "jax"))
+    print("## `kdsl run examples/iris.k` (200 epochs of 105 rows, batch 20)\n")
+    lines = [
+        [name, f"{statistics.median(seconds[name]):.2f}", f"{losses[name]:.6f}"] for name in seconds
+    ]
+    print(table(["backend", "fit + evaluate + predict s", "final loss"], lines))
+    print(f"\nTensorFlow's speed / JAX's: {jax / tf:.2f} (target ≥ 0.8)\n")
+    steps_section(program, repeat)
+
+
+STEPS_LINE = '        steps_per_epoch=math.ceil(len(data["x_train"]) / batch_size),\n'
+
+
+def steps_section(program: Path, repeat: int) -> None:
+    """Before and after issue 17 in one process, alternating: the script's own
+    `train_and_evaluate`, with and without the `steps_per_epoch` line."""
+    import contextlib
+    import io
+
+    keras = import_keras()
+    after = kdsl.compile_source(program.read_text())
+    before = after.replace(STEPS_LINE, "")
+    with np.load(program.with_suffix(".npz")) as npz:
+        data = {key: npz[key] for key in npz.files}
+    seconds: dict[str, list[float]] = {"before": [], "after": []}
+    losses: dict[str, float] = {}
+    for _ in range(repeat):
+        for name, code in (("before", before), ("after", after)):
+            script = load_script(code, program.name)
+            keras.utils.set_random_seed(0)
+            model = script["build_model"]()
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                history, _, _ = script["train_and_evaluate"](model, data)
+            seconds[name].append(time.perf_counter() - start)
+            losses[name] = history.history["loss"][-1]
+    print(f"### the script's `train_and_evaluate` on {keras.backend.backend()}, in one process\n")
+    lines = [
+        [name, f"{statistics.median(seconds[name]):.2f}", f"{losses[name]:.8f}"] for name in seconds
+    ]
+    print(table(["fit", "s", "final loss"], lines))
+    speedup = statistics.median(seconds["before"]) / statistics.median(seconds["after"])
+    print(f"\nafter / before: {speedup:.2f}× as fast; before: no steps_per_epoch\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", default="reader,run,small")
+    args = parser.parse_args()
+    sections = set(args.only.split(","))
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "data"
+        if sections & {"reader", "run"}:
+            write_folder(folder, args.rows)
+        if "reader" in sections:
+            reader_section(folder, args.repeat)
+        if "run" in sections:
+            run_section(folder, Path(scratch), args.epochs, args.repeat)
+    if "small" in sections:
+        small_section(args.repeat)
+
+
+if __name__ == "__main__":
+    main()
