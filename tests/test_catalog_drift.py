@@ -238,3 +238,31 @@ def test_non_shorthand_names_are_refused_by_compile(stored: dict[str, Any]) -> N
         # Unknown names: "Could not interpret"; classes needing arguments: TypeError.
         with pytest.raises((ValueError, TypeError), match="Could not interpret|required"):
             model.evaluate(x, y, verbose=0)
+
+
+def test_recorded_argument_values_are_what_keras_checks(keras: Any, stored: dict[str, Any]) -> None:
+    """Each name an argument's `enum` lists, Keras takes, and a made-up one it refuses;
+    each `range` bound is where Keras starts refusing; each kind in `refuses` Keras
+    refuses (issue 19: the checker refuses exactly these)."""
+    from kdsl.semantics.catalog import _bounds
+
+    wrong: list[str] = []
+    for key, entry in stored["layers"].items():
+        cls = getattr(keras.layers, entry["class"])
+        base = catalog_gen.probe_base(keras, cls)
+        for param in entry["params"]:
+            name = param["name"]
+            for word in param.get("enum", ()):
+                if not catalog_gen.builds(cls, base, name, word):
+                    wrong.append(f"{key} {name}={word} is refused")
+            if param.get("enum") and catalog_gen.builds(cls, base, name, "kdsl_made_up"):
+                wrong.append(f"{key} {name} takes any name")
+            bounds = _bounds(param.get("range"))
+            if bounds is not None and bounds.low is not None:
+                number = type(param.get("default", 0.5))  # int or float
+                low = number(bounds.low if bounds.low_open else bounds.low - 1)
+                if catalog_gen.builds(cls, base, name, low):
+                    wrong.append(f"{key} {name}={low} is taken, below the range")
+            if "float" in param.get("refuses", ()) and catalog_gen.builds(cls, base, name, 0.5):
+                wrong.append(f"{key} {name}=0.5 is taken, though `float` is refused")
+    assert not wrong, "\n".join(wrong)

@@ -164,6 +164,27 @@ def test_a_long_line_is_shown_around_the_spot(capsys, tmp_path) -> None:
 
 # Programs that reach the diagnostics the snapshots and the fuzz inputs do not.
 EXTRA_PROGRAMS: list[str] = [
+    # What Keras checks (issue 19): names, kinds and ranges from the catalog, the tables
+    # of what Keras refuses only when the model runs, and the shape rules it led to.
+    "input 8x8x1 -> conv2d 4 3 data_format=channels_middle -> flatten -> dense 1; adam; mse",
+    "input 3 dtype=string -> textvectorization ngrams=zeros -> dense 1; adam; mse",
+    "input 5x5x3 -> randomcontrast same -> flatten -> dense 1; adam; mse",
+    "input 4 -> gaussiannoise 2.0 -> dense 1; adam; mse",
+    "input 4x4 -> lstm 3 dropout=1.5 -> dense 1; adam; mse",
+    "input 4 dtype=int32 -> categoryencoding -> dense 1; adam; mse",
+    "input 4x4 -> lstm 3 stateful=true -> dense 1; adam; mse",
+    "input 8x8x3 -> equalization; adam; mse",
+    "input 8 -> stftspectrogram; adam; mse",
+    "input 100 -> melspectrogram; adam; mse",
+    "input 5x5 -> dense 2 activity_regularizer=orthogonal_regularizer; adam; mse",
+    "input 4 -> einsumdense 0.5 3; adam; mse",
+    'input 4 -> einsumdense "ab,bc->ac" none; adam; mse',
+    'input 4x3 -> einsumdense "ab,bc->ac" 3; adam; mse',
+    'input (None, 4) -> einsumdense "abc,bd->acd" (4, 3); adam; mse',
+    'input 4 -> einsumdense "ab,bz->ac" 3; adam; mse',
+    'input 4 -> einsumdense "ab,bc->ac" (0,); adam; mse',
+    "input 8x8x1 -> conv2d 4 (0, 3) -> flatten -> dense 1; adam; mse",
+    "input 4x4 -> bidirectional lstm 2 merge_mode=none; adam; mse",
     "input 4 -> leakyrelu alpha=0.2 -> dense 1; adam; mse",
     "embedding 10 4 input_length=5 in 5 -> flatten -> dense 1; adam; mse",
     "input 4x4 -> bidirectional lstm 4 trainable=false -> dense 1; adam; mse",

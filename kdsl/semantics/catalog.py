@@ -109,6 +109,28 @@ KIND_EXAMPLES: dict[str, dict[str, Any]] = {
 # write (`Dense(3, trainable=None)`: "Expected `trainable` to be a boolean").
 NEVER_NONE = frozenset({"trainable"})
 
+# Arguments Keras clamps to [0, 1] rather than refuse (`LSTM(dropout=5)` is dropout 1):
+# kdsl refuses what is beyond, as no one means it (docs/language.md lists it).
+CLAMPED_FRACTIONS = frozenset({"dropout", "recurrent_dropout"})
+
+# What Keras refuses only once the model is built or run, where its signatures and its
+# checks at construction say nothing (found by tests/test_oracle.py), by layer kind:
+# arguments of which it needs one,
+NEEDS_ONE_OF: dict[str, tuple[str, ...]] = {
+    "categoryencoding": ("num_tokens",),
+    "discretization": ("num_bins", "bin_boundaries"),
+}
+# values of an argument it cannot run with in a kdsl model (any kind), and why,
+REFUSED_VALUES: dict[tuple[str, Any], str] = {
+    ("stateful", True): "a stateful layer needs a fixed batch size, and kdsl's models take "
+    "any batch size",
+}
+# and layers that cannot end a model, by class name, and why (Keras 3.15's symbolic
+# `Equalization` returns its input, and the model's graph then has a cycle).
+NOT_LAST_LAYERS: dict[str, str] = {
+    "Equalization": "Keras cannot build a model that ends with it (its graph has a cycle)",
+}
+
 # Short names Keras users say, beyond the names Keras itself exports.
 ALIASES: dict[str, str] = {
     "maxpool1d": "maxpooling1d",
@@ -167,6 +189,11 @@ class Param:
     default: Any = None
     has_default: bool = False
     example: Any = None  # a value of its kind, where the default shows none (KIND_EXAMPLES)
+    # What Keras checks as it makes the layer (found by `catalog_gen`, see `_value_rules`):
+    enum: tuple[str, ...] = ()  # the only names it takes
+    enum_any_case: bool = False  # Keras lowercases the name first (`padding=SAME`)
+    bounds: Bounds | None = None  # the numbers it takes
+    refuses: frozenset[str] = frozenset()  # kinds of value it never takes (`value_kind`)
 
     @property
     def kind(self) -> Any:
@@ -214,10 +241,69 @@ class Entry:
         return tuple(p.name for p in self.params if p.required)
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The numbers an argument takes: `low` to `high`, each bound itself included unless
+    it is open; None for no bound on that side."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def admits(self, number: float) -> bool:
+        if self.low is not None and (number < self.low or (self.low_open and number == self.low)):
+            return False
+        return self.high is None or not (
+            number > self.high or (self.high_open and number == self.high)
+        )
+
+    def describe(self) -> str:
+        """`from 0 to 1`, `≥ 1`, `> -1 and ≤ 1`."""
+        low = None if self.low is None else f"{'>' if self.low_open else '≥'} {self.low}"
+        high = None if self.high is None else f"{'<' if self.high_open else '≤'} {self.high}"
+        if low and high and not (self.low_open or self.high_open):
+            return f"from {self.low} to {self.high}"
+        return " and ".join(part for part in (low, high) if part)
+
+
+def value_kind(value: Any) -> str:
+    """The kind of a kdsl value, as the catalog's `refuses` names it."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "name"
+    return "tuple"
+
+
+def _bounds(raw: dict | None) -> Bounds | None:
+    if raw is None:
+        return None
+    return Bounds(
+        raw.get("min"), raw.get("max"), raw.get("min_open", False), raw.get("max_open", False)
+    )
+
+
 def _params(raw: list[dict], examples: dict[str, Any] | None = None) -> tuple[Param, ...]:
     examples = examples or {}
     return tuple(
-        Param(p["name"], p["required"], p.get("default"), "default" in p, examples.get(p["name"]))
+        Param(
+            p["name"],
+            p["required"],
+            p.get("default"),
+            "default" in p,
+            examples.get(p["name"]),
+            tuple(p.get("enum", ())),
+            p.get("enum_any_case", False),
+            _bounds(p.get("range")),
+            frozenset(p.get("refuses", ())),
+        )
         for p in raw
     )
 

@@ -17,7 +17,13 @@ from typing import Any
 from kdsl import ir
 from kdsl.errors import Diagnostic, line_safe
 from kdsl.ir import Shape, show_shape
-from kdsl.semantics.catalog import WRAPPER_CLASSES, Catalog, keras_snake_case, load
+from kdsl.semantics.catalog import (
+    NOT_LAST_LAYERS,
+    WRAPPER_CLASSES,
+    Catalog,
+    keras_snake_case,
+    load,
+)
 
 # What a layer outputs, e.g. (None, 28, 28, 1): batch first, None for any size.
 
@@ -101,6 +107,9 @@ def arguments(call: ir.KerasCall, catalog: Catalog) -> dict[str, object]:
     values = {p.name: _tuples(p.default) for p in entry.params if p.has_default}
     values.update(zip(required, call.args, strict=False))
     values.update(call.kwargs)
+    for param in entry.params:  # `padding=SAME` is `same` to Keras, which lowercases it
+        if param.enum_any_case and isinstance(value := values.get(param.name), str):
+            values[param.name] = value.lower()
     return values
 
 
@@ -359,6 +368,100 @@ def _normalization(layer: _Layer, shape: Shape) -> Out:
 def _same_image(layer: _Layer, shape: Shape) -> Out:
     _need_rank(layer, shape, (4,), "images (height, width, channels)")
     return Out(shape)
+
+
+# Keras's three forms of an EinsumDense equation (`...` written as `0`, as Keras does).
+_EINSUM_FORMS = (
+    (re.compile(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)"), False),
+    (re.compile(r"0([a-zA-Z]+),([a-zA-Z]+)->0([a-zA-Z]+)"), True),
+    (re.compile(r"([a-zA-Z]{2,})0,([a-zA-Z]+)->([a-zA-Z]+)0"), False),
+)
+
+
+@rule("EinsumDense")
+def _einsum_dense(layer: _Layer, shape: Shape) -> Out | None:
+    """What Keras's `EinsumDense` checks as it builds: an equation of its three forms,
+    an `output_shape` of whole numbers (or none) with a size for each output axis past the
+    batch, input axes that match the input, and weight axes of known size. What it
+    outputs: no rule yet."""
+    equation, output_shape = layer["equation"], layer["output_shape"]
+    hint = "e.g. `einsumdense ab,bc->ac 8` (input axes, weight axes -> output axes)"
+    found = None
+    if isinstance(equation, str):
+        for pattern, left in _EINSUM_FORMS:
+            if match := pattern.match(equation.replace("...", "0")):
+                found = match.groups(), left
+                break
+    if found is None:
+        raise ShapeProblem(
+            f"`{show_value(equation)}` is no equation `{layer.name}` takes: Keras takes "
+            "`X,Y->Z`, `...X,Y->...Z` or `X...,Y->Z...`",
+            hint,
+            arg="equation",
+        )
+    (inputs, weights, outputs), left = found
+    sizes = (output_shape,) if type(output_shape) is int else output_shape
+    if not isinstance(sizes, tuple) or not all(
+        size is None or (type(size) is int and size >= 1) for size in sizes
+    ):
+        raise ShapeProblem(
+            f"`output_shape` of `{layer.name}` must be a whole number ≥ 1 or a tuple of "
+            f"them (none for any size), not `{show_value(output_shape)}`",
+            hint,
+            arg="output_shape",
+        )
+    elided = len(shape) - len(inputs)
+    explicit = "..." not in equation
+    if elided < 0 or (explicit and (elided != 0 or len(sizes) + 1 != len(outputs))):
+        raise ShapeProblem(
+            f"the equation `{equation}` of `{layer.name}` names {len(inputs)} input "
+            f"axes and {len(outputs)} output axes, but it gets {show_shape(shape)} "
+            f"and `output_shape` gives {len(sizes)} sizes past the batch",
+            "name one input axis per input dimension (the batch too), and give "
+            "`output_shape` a size for each output axis but the batch",
+        )
+    if explicit:
+        input_size = dict(zip(inputs, shape, strict=True))
+        output_size = dict(zip(outputs, (None, *sizes), strict=True))
+        for axis in weights:
+            size = output_size.get(axis, input_size.get(axis))
+            if axis not in output_size and axis not in input_size:
+                raise ShapeProblem(
+                    f"the weight axis `{axis}` of `{layer.name}`'s equation `{equation}` "
+                    "is neither an input nor an output axis",
+                    hint,
+                    arg="equation",
+                )
+            if size is None:
+                raise ShapeProblem(
+                    f"the weight axis `{axis}` of `{layer.name}` has no known size: Keras "
+                    "cannot make a weight of any size",
+                    "give the input that size, or the axis a size in `output_shape`",
+                )
+    return None
+
+
+@rule("STFTSpectrogram")
+def _stft_spectrogram(layer: _Layer, shape: Shape) -> Out | None:
+    """Keras's STFT takes signals of (steps, channels); what it outputs: no rule yet."""
+    _need_rank(layer, shape, (3,), "signals (steps, channels)")
+    return None
+
+
+@rule("MelSpectrogram")
+def _mel_spectrogram(layer: _Layer, shape: Shape) -> Out | None:
+    """Keras's mel spectrogram takes one signal per sample, longer than half its FFT
+    window (it pads the signal by reflection); what it outputs: no rule yet."""
+    _need_rank(layer, shape, (2,), "one signal per sample (its samples)")
+    fft = layer["fft_length"]
+    if type(fft) is int and shape[1] is not None and shape[1] <= fft // 2:
+        raise ShapeProblem(
+            f"`{layer.name}` needs signals longer than half its `fft_length` ({fft}), "
+            f"but gets {shape[1]} samples",
+            f"give it longer signals, or a smaller `fft_length`, e.g. `fft_length={shape[1]}`",
+            arg="fft_length" if layer.call.kwarg("fft_length") is not None else None,
+        )
+    return None
 
 
 @rule("Hashing", "Discretization", "IntegerLookup", "StringLookup")
@@ -1216,7 +1319,16 @@ def _apply(layer: _Layer, shapes: Sequence[Shape], catalog: Catalog) -> Out | No
     if layer.call.class_name in WRAPPER_CLASSES:
         return _wrapper(layer, _one_input(layer, shapes), catalog)  # see `_wrapper_not_frozen`
     function = RULES.get(layer.call.class_name)
-    return _frozen(layer.call, function(layer, shapes)) if function else None
+    out = _frozen(layer.call, function(layer, shapes)) if function else None
+    orthogonal = layer.call.kwarg("activity_regularizer") == "orthogonal_regularizer"
+    if out is not None and orthogonal and len(out.shape) != 2:
+        raise ShapeProblem(
+            f"`activity_regularizer=orthogonal_regularizer` needs `{layer.name}` to output "
+            f"vectors, but it outputs {show_shape(out.shape)}",
+            "use `l1` or `l2`, or put the regularizer on a layer that outputs vectors",
+            arg="activity_regularizer",
+        )
+    return out
 
 
 def _frozen(call: ir.KerasCall, out: Out | None) -> Out | None:
@@ -1295,6 +1407,16 @@ def _output_layer(model: ir.Model, output: ir.Node) -> ir.KerasCall:
 
 def _check_output(model: ir.Model, last: ir.KerasCall, units: int | None) -> list[Diagnostic]:
     """The output layer's (`last`'s) activation and units against the loss."""
+    output = model.node(model.outputs[0]).call if len(model.outputs) == 1 else last
+    if (why := NOT_LAST_LAYERS.get(output.class_name)) is not None:
+        name = written_name(output)
+        return [
+            Diagnostic(
+                f"`{name}` cannot end the model: {why}",
+                output.span,
+                "add a layer after it, e.g. `flatten -> dense 1`",
+            )
+        ]
     activation: object = dict(last.kwargs).get("activation")
     if last.class_name == "Activation":
         activation = last.args[0] if last.args else None
