@@ -125,6 +125,15 @@ REFUSED_VALUES: dict[tuple[str, Any], str] = {
     ("stateful", True): "a stateful layer needs a fixed batch size, and kdsl's models take "
     "any batch size",
 }
+# initializers Keras makes only for weights of one rank (identity matrices, the STFT's
+# kernels), by the names `*_initializer=` takes,
+INITIALIZER_RANKS: dict[str, int] = {
+    **dict.fromkeys(("identity", "Identity", "IdentityInitializer"), 2),
+    **dict.fromkeys(("stft", "STFT", "STFTInitializer"), 3),
+}
+# arguments Keras reads as a pair, of numbers (`value_range=(0, 255)`) or of whole numbers
+# ≥ 1 (`tile_grid_size=(8, 8)`),
+PAIRS: dict[str, str] = {"value_range": "numbers", "tile_grid_size": "counts"}
 # and layers that cannot end a model, by class name, and why (Keras 3.15's symbolic
 # `Equalization` returns its input, and the model's graph then has a cycle).
 NOT_LAST_LAYERS: dict[str, str] = {

@@ -26,6 +26,7 @@ from kdsl.semantics.catalog import (
     FORBIDDEN_LAYER_KWARGS,
     NEEDS_ONE_OF,
     NEVER_NONE,
+    PAIRS,
     REFUSED_VALUES,
     WRAPPER_CLASSES,
     Bounds,
@@ -305,6 +306,25 @@ class _Checker:
                 else "give it a value of another kind"
                 if param.required
                 else "leave it out",
+            )
+        elif (pair := PAIRS.get(param.name)) is not None and not _is_pair(value, pair):
+            self.error(
+                f"`{param.name}` of `{owner}` is a pair of "
+                f"{'numbers' if pair == 'numbers' else 'whole numbers ≥ 1'}, "
+                f"not `{show_value(value)}`",
+                span,
+                f"e.g. `{param.name}={_example(param) or '(8, 8)'}`",
+            )
+        elif (
+            param.bounds is not None
+            and isinstance(value, tuple)
+            and not all(value_kind(item) in ("int", "float") for item in value)
+        ):
+            self.error(
+                f"`{param.name}` of `{owner}` is a number or a tuple of numbers, "
+                f"not `{show_value(value)}`",
+                span,
+                f"e.g. `{param.name}={_example(param) or _inside(param.bounds)}`",
             )
         elif (
             param.bounds is not None and kind in ("int", "float") and not param.bounds.admits(value)  # type: ignore[arg-type]
@@ -971,6 +991,15 @@ def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:
 def _without(entry: Entry, param: str) -> Entry:
     params = tuple(p for p in entry.params if p.name != param)
     return Entry(entry.key, entry.class_name, params, entry.shorthand, (), entry.category)
+
+
+def _is_pair(value: ir.PyValue, kind: str) -> bool:
+    """Whether `value` is two numbers (`kind` "numbers") or two whole numbers ≥ 1."""
+    if not isinstance(value, tuple) or len(value) != 2:
+        return False
+    if kind == "numbers":
+        return all(value_kind(item) in ("int", "float") for item in value)
+    return all(type(item) is int and item >= 1 for item in value)
 
 
 def _inside(bounds: Bounds) -> str:

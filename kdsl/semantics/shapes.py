@@ -18,6 +18,7 @@ from kdsl import ir
 from kdsl.errors import Diagnostic, line_safe
 from kdsl.ir import Shape, show_shape
 from kdsl.semantics.catalog import (
+    INITIALIZER_RANKS,
     NOT_LAST_LAYERS,
     WRAPPER_CLASSES,
     Catalog,
@@ -335,7 +336,7 @@ def _lora(layer: _Layer, shape: Shape, rows: int, columns: int, extra: int) -> O
 _SAME_SHAPE = (
     "Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise", "ActivityRegularization",
     "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Masking", "Rescaling",
-    "UnitNormalization", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
     "RandomContrast", "RandomBrightness",
 )  # fmt: skip
 # Image augmentation and colour layers: the image keeps its shape.
@@ -445,6 +446,18 @@ def _einsum_dense(layer: _Layer, shape: Shape) -> Out | None:
 def _stft_spectrogram(layer: _Layer, shape: Shape) -> Out | None:
     """Keras's STFT takes signals of (steps, channels); what it outputs: no rule yet."""
     _need_rank(layer, shape, (3,), "signals (steps, channels)")
+    frame = layer.count("frame_length")
+    for name in ("frame_step", "fft_length"):
+        if layer[name] is not None:
+            layer.count(name)
+    if layer["padding"] == "valid" and shape[1] is not None and shape[1] < frame:
+        raise ShapeProblem(
+            f"`{layer.name}` needs signals of at least `frame_length` ({frame}) steps with "
+            f"`padding=valid`, but gets {shape[1]}",
+            f"give it longer signals, a smaller `frame_length` (e.g. `frame_length={shape[1]}`)"
+            ", or `padding=same`",
+            arg="frame_length" if layer.call.kwarg("frame_length") is not None else None,
+        )
     return None
 
 
@@ -453,8 +466,12 @@ def _mel_spectrogram(layer: _Layer, shape: Shape) -> Out | None:
     """Keras's mel spectrogram takes one signal per sample, longer than half its FFT
     window (it pads the signal by reflection); what it outputs: no rule yet."""
     _need_rank(layer, shape, (2,), "one signal per sample (its samples)")
-    fft = layer["fft_length"]
-    if type(fft) is int and shape[1] is not None and shape[1] <= fft // 2:
+    fft = layer.count("fft_length")
+    for name in ("sequence_stride", "num_mel_bins", "sampling_rate"):
+        layer.count(name)
+    if layer["sequence_length"] is not None:
+        layer.count("sequence_length")
+    if shape[1] is not None and shape[1] <= fft // 2:
         raise ShapeProblem(
             f"`{layer.name}` needs signals longer than half its `fft_length` ({fft}), "
             f"but gets {shape[1]} samples",
@@ -878,6 +895,20 @@ def _norm_axis(layer: _Layer, shape: Shape) -> int:
             arg="axis" if "axis" in dict(layer.call.kwargs) else None,
         )
     return size
+
+
+@rule("UnitNormalization")
+def _unit_norm(layer: _Layer, shape: Shape) -> Out:
+    """Keras normalises over `axis` (one axis or a tuple), each an axis of the input."""
+    axes = layer["axis"] if isinstance(layer["axis"], tuple) else (layer["axis"],)
+    if not axes or not all(type(a) is int and -len(shape) <= a < len(shape) for a in axes):
+        raise ShapeProblem(
+            f"`axis` of `{layer.name}` must be axes of {show_shape(shape)}, "
+            f"not `{show_value(layer['axis'])}`",
+            f"e.g. `axis=-1` (the last), or axes from {-len(shape)} to {len(shape) - 1}",
+            arg="axis",
+        )
+    return Out(shape)
 
 
 @rule("BatchNormalization")
@@ -1320,6 +1351,8 @@ def _apply(layer: _Layer, shapes: Sequence[Shape], catalog: Catalog) -> Out | No
         return _wrapper(layer, _one_input(layer, shapes), catalog)  # see `_wrapper_not_frozen`
     function = RULES.get(layer.call.class_name)
     out = _frozen(layer.call, function(layer, shapes)) if function else None
+    if out is not None:
+        _check_initializer_ranks(layer, shapes)
     orthogonal = layer.call.kwarg("activity_regularizer") == "orthogonal_regularizer"
     if out is not None and orthogonal and len(out.shape) != 2:
         raise ShapeProblem(
@@ -1329,6 +1362,47 @@ def _apply(layer: _Layer, shapes: Sequence[Shape], catalog: Catalog) -> Out | No
             arg="activity_regularizer",
         )
     return out
+
+
+def _weight_rank(class_name: str, param: str) -> int | None:
+    """How many dimensions the weight an `*_initializer` argument makes has (None when
+    kdsl does not know): 1 for biases and normalisation scales, 2 for a dense or
+    recurrent kernel or an embedding, the rank + 2 of a convolution's kernel."""
+    if param.startswith(("bias", "beta", "gamma", "moving_")):
+        return 1
+    if (
+        param in ("recurrent_initializer", "embeddings_initializer")
+        and "ConvLSTM" not in class_name
+    ):
+        return 2
+    if class_name in ("Dense", "SimpleRNN", "LSTM", "GRU"):
+        return 2
+    spatial = re.search(r"([123])D", class_name)
+    if spatial and param in (
+        "kernel_initializer",
+        "depthwise_initializer",
+        "pointwise_initializer",
+        "recurrent_initializer",
+    ):
+        return int(spatial[1]) + 2
+    return None
+
+
+def _check_initializer_ranks(layer: _Layer, shapes: Sequence[Shape]) -> None:
+    """An initializer Keras makes only for weights of one rank (`identity`: matrices),
+    given for a weight of another (`conv2d ... kernel_initializer=identity`)."""
+    for param, value in layer.call.kwargs:
+        rank = INITIALIZER_RANKS.get(value) if isinstance(value, str) else None
+        if rank is None or not param.endswith("_initializer"):
+            continue
+        weight = _weight_rank(layer.call.class_name, param)
+        if weight is not None and weight != rank:
+            raise ShapeProblem(
+                f"the initializer `{value}` makes weights of {rank} dimensions, but "
+                f"`{param}` of `{layer.name}` is for a weight of {weight}",
+                "use another initializer, e.g. `glorot_uniform` (or `zeros` for a bias)",
+                arg=param,
+            )
 
 
 def _frozen(call: ir.KerasCall, out: Out | None) -> Out | None:
