@@ -125,11 +125,35 @@ REFUSED_VALUES: dict[tuple[str, Any], str] = {
     ("stateful", True): "a stateful layer needs a fixed batch size, and kdsl's models take "
     "any batch size",
 }
+# an argument's value that needs another argument to have one of some values (Keras
+# refuses `sparse=true` with integer ids),
+# (none of them: any value but none: `pad_to_max_tokens=true` needs `max_tokens`),
+NEEDS_VALUES: dict[tuple[str, Any], tuple[str, tuple[str, ...]]] = {
+    ("sparse", True): ("output_mode", ("one_hot", "multi_hot", "count", "tf_idf")),
+    ("pad_to_max_tokens", True): ("max_tokens", ()),
+}
+# ranges narrower than Keras's checks as it makes the layer (`alphadropout 1.0` divides by
+# zero when it runs; a lookup's `max_tokens` must be above 1),
+RUN_RANGES: dict[tuple[str, str], dict[str, Any]] = {
+    ("alphadropout", "rate"): {"min": 0, "max": 1, "max_open": True},
+    ("integerlookup", "max_tokens"): {"min": 2},
+    ("stringlookup", "max_tokens"): {"min": 2},
+}
+# the names any layer's argument of this name takes (Keras's `standardize_data_format`),
+# where the layer checks them only when it is built,
+ARGUMENT_ENUMS: dict[str, tuple[str, ...]] = {"data_format": ("channels_last", "channels_first")}
+# the names an argument takes where Keras checks them only when the model runs, by layer,
+CALL_ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
+    "resizing": {
+        "interpolation": ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area")
+    },
+}
 # initializers Keras makes only for weights of one rank (identity matrices, the STFT's
 # kernels), by the names `*_initializer=` takes,
 INITIALIZER_RANKS: dict[str, int] = {
     **dict.fromkeys(("identity", "Identity", "IdentityInitializer"), 2),
-    **dict.fromkeys(("stft", "STFT", "STFTInitializer"), 3),
+    # (Keras's STFT kernels have one shape only: kdsl keeps them to `stftspectrogram`)
+    **dict.fromkeys(("stft", "STFT", "STFTInitializer"), 0),
 }
 # arguments Keras reads as a pair, of numbers (`value_range=(0, 255)`) or of whole numbers
 # ≥ 1 (`tile_grid_size=(8, 8)`),
@@ -267,6 +291,14 @@ class Bounds:
             number > self.high or (self.high_open and number == self.high)
         )
 
+    def overlaps(self, first: float, second: float) -> bool:
+        """Whether a pair `(first, second)` passes Keras's check of a range argument
+        (`factor=(0.1, 0.3)`): the first not above the bounds, the second not below."""
+        return not (
+            (self.high is not None and first > self.high)
+            or (self.low is not None and second < self.low)
+        )
+
     def describe(self) -> str:
         """`from 0 to 1`, `≥ 1`, `> -1 and ≤ 1`."""
         low = None if self.low is None else f"{'>' if self.low_open else '≥'} {self.low}"
@@ -370,6 +402,10 @@ def load() -> Catalog:
     raw = json.loads(
         files("kdsl.semantics").joinpath("keras_catalog.json").read_text(encoding="utf-8")
     )
+    for (key, name), bounds in RUN_RANGES.items():
+        for param in raw["layers"][key]["params"]:
+            if param["name"] == name:
+                param["range"] = bounds
     layers = {
         key: Entry(
             key,

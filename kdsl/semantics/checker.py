@@ -20,11 +20,14 @@ from kdsl.language.syntax import COMPILE_SECTIONS, SECTION_NAMES
 from kdsl.language.syntax import CONSTANTS as _CONSTANTS
 from kdsl.semantics.catalog import (
     ACTIVATION_PARAMS,
+    ARGUMENT_ENUMS,
+    CALL_ENUMS,
     CLAMPED_FRACTIONS,
     DTYPES,
     FIT_CALLBACKS,
     FORBIDDEN_LAYER_KWARGS,
     NEEDS_ONE_OF,
+    NEEDS_VALUES,
     NEVER_NONE,
     PAIRS,
     REFUSED_VALUES,
@@ -318,11 +321,22 @@ class _Checker:
         elif (
             param.bounds is not None
             and isinstance(value, tuple)
-            and not all(value_kind(item) in ("int", "float") for item in value)
+            and (len(value) != 2 or not all(value_kind(i) in ("int", "float") for i in value))
         ):
             self.error(
-                f"`{param.name}` of `{owner}` is a number or a tuple of numbers, "
+                f"`{param.name}` of `{owner}` is a number or a pair of numbers, "
                 f"not `{show_value(value)}`",
+                span,
+                f"e.g. `{param.name}={_example(param) or _inside(param.bounds)}`",
+            )
+        elif (
+            param.bounds is not None
+            and isinstance(value, tuple)
+            and not param.bounds.overlaps(*value)
+        ):
+            self.error(
+                f"`{param.name}` of `{owner}` is a range that must meet "
+                f"{param.bounds.describe()}, not `{show_value(value)}`",
                 span,
                 f"e.g. `{param.name}={_example(param) or _inside(param.bounds)}`",
             )
@@ -456,6 +470,40 @@ class _Checker:
             )
             ok = False
         for name, value in bound.items():
+            need = NEEDS_VALUES.get((name, value)) if type(value) is bool else None
+            if need is not None:
+                other, allowed = need
+                param = entry.param(other)
+                given = bound.get(other, param.default if param is not None else None)
+                if (given not in allowed) if allowed else given is None:
+                    wanted = " or ".join(allowed) if allowed else "given"
+                    self.error(
+                        f"`{name}={show_value(value)}` of `{call.name}` needs `{other}` to be "
+                        f"{wanted}, not `{show_value(given)}`",
+                        spans[name],
+                        f"give `{other}={allowed[0] if allowed else 10}`, or leave `{name}` out",
+                    )
+                    ok = False
+            names = ARGUMENT_ENUMS.get(name)
+            param = entry.param(name)
+            named = isinstance(value, str) and value.lower() in (names or ())
+            if names and value is not None and param is not None and not param.enum and not named:
+                self.error(
+                    f"`{name}` of `{call.name}` must be {' or '.join(names)}, "
+                    f"not `{show_value(value)}`",
+                    spans[name],
+                    did_you_mean(str(value), names) or f"e.g. `{name}={names[0]}`",
+                )
+                ok = False
+            names = CALL_ENUMS.get(entry.key, {}).get(name)
+            if names is not None and isinstance(value, str) and value not in names:
+                self.error(
+                    f"`{name}` of `{call.name}` must be {', '.join(names)}, "
+                    f"not `{show_value(value)}`",
+                    spans[name],
+                    did_you_mean(value, names) or f"e.g. `{name}={names[0]}`",
+                )
+                ok = False
             if type(value) in (bool, int, float, str) and (name, value) in REFUSED_VALUES:
                 self.error(
                     f"`{call.name}` cannot take `{name}={show_value(value)}`: "

@@ -336,9 +336,18 @@ def _lora(layer: _Layer, shape: Shape, rows: int, columns: int, extra: int) -> O
 _SAME_SHAPE = (
     "Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise", "ActivityRegularization",
     "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Masking", "Rescaling",
-    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
-    "RandomContrast", "RandomBrightness",
 )  # fmt: skip
+# Keras's image layers that take a batch of images or, unbatched, one image (a model's
+# input of height x width: Keras reads it as one image of that many rows).
+_IMAGES_OR_ONE = (
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+    "RandomBrightness",
+)  # fmt: skip
+# Colour layers that take RGB (or grey) images only: the numbers of channels they take.
+_CHANNELS = {
+    **dict.fromkeys(("RandomColorDegeneration", "RandomHue", "RandomSaturation"), (3,)),
+    **dict.fromkeys(("RandomGrayscale", "AugMix"), (1, 3)),
+}
 # Image augmentation and colour layers: the image keeps its shape.
 _SAME_IMAGE = (
     "AugMix", "AutoContrast", "ContrastLimitedAdaptiveHistogramEqualization", "CutMix",
@@ -368,6 +377,20 @@ def _normalization(layer: _Layer, shape: Shape) -> Out:
 @rule(*_SAME_IMAGE)
 def _same_image(layer: _Layer, shape: Shape) -> Out:
     _need_rank(layer, shape, (4,), "images (height, width, channels)")
+    channels = shape[_channel_axis(layer, shape)]
+    allowed = _CHANNELS.get(layer.call.class_name)
+    if allowed and channels is not None and channels not in allowed:
+        what = "RGB images (3 channels)" if allowed == (3,) else "RGB or grey images (3 or 1)"
+        raise ShapeProblem(
+            f"`{layer.name}` needs {what}, but gets {channels} channels",
+            f"give it images of {' or '.join(map(str, allowed))} channels (height x width x 3)",
+        )
+    return Out(shape)
+
+
+@rule(*_IMAGES_OR_ONE)
+def _images_or_one(layer: _Layer, shape: Shape) -> Out:
+    _need_rank(layer, shape, (3, 4), "images (height, width, channels)")
     return Out(shape)
 
 
@@ -442,6 +465,25 @@ def _einsum_dense(layer: _Layer, shape: Shape) -> Out | None:
     return None
 
 
+@rule("TextVectorization")
+def _text_vectorization(layer: _Layer, shape: Shape) -> Out | None:
+    """Keras splits one string per sample: the input's last size must be 1. What it
+    outputs: no rule yet."""
+    if len(shape) > 1 and shape[-1] not in (1, None):
+        raise ShapeProblem(
+            f"`{layer.name}` splits one string per sample, but gets shape {show_shape(shape)}",
+            "give it one text per sample: `input 1 dtype=string`",
+        )
+    return None
+
+
+@rule("CategoryEncoding")
+def _category_encoding(layer: _Layer, shape: Shape) -> Out | None:
+    """Keras encodes one id or one list of ids per sample. What it outputs: no rule yet."""
+    _need_rank(layer, shape, (1, 2), "one id or one list of ids per sample")
+    return None
+
+
 @rule("STFTSpectrogram")
 def _stft_spectrogram(layer: _Layer, shape: Shape) -> Out | None:
     """Keras's STFT takes signals of (steps, channels); what it outputs: no rule yet."""
@@ -505,7 +547,15 @@ def _rms_norm(layer: _Layer, shape: Shape) -> Out:
 def _adaptive_pool(layer: _Layer, shape: Shape) -> Out:
     rank = _conv_rank(layer.call.class_name)
     _, channels = _conv_like(layer, shape, rank)
-    return Out(_assemble(layer, shape, list(layer.ints("output_size", rank)), channels))
+    sizes = layer.ints("output_size", rank)
+    if layer.call.class_name.startswith("AdaptiveMax") and set(sizes) == {1}:
+        raise ShapeProblem(
+            f"Keras 3.15's `{layer.call.class_name}` kills its process (a floating point "
+            "exception) when every output size is 1",
+            f"use global max pooling instead: `globalmaxpooling{rank}d keepdims=true`",
+            arg="output_size",
+        )
+    return Out(_assemble(layer, shape, list(sizes), channels))
 
 
 @rule("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
@@ -564,7 +614,12 @@ def _flatten(layer: _Layer, shape: Shape) -> Out:
 @rule("Reshape")
 def _reshape(layer: _Layer, shape: Shape) -> Out:
     target = layer["target_shape"]
-    target = (target,) if isinstance(target, int) else target
+    if type(target) is int:  # Keras iterates over it
+        raise ShapeProblem(
+            f"`{layer.name}` needs a shape, a tuple: `({target},)`, not `{target}`",
+            f"e.g. `{layer.name} ({target},)`",
+            arg="target_shape",
+        )
     if not isinstance(target, tuple) or not all(type(d) is int for d in target):
         raise ShapeProblem(
             f"`{layer.name}` needs a shape of whole numbers",
