@@ -320,6 +320,7 @@ class _Checker:
             )
         elif (
             param.bounds is not None
+            and _is_range(param.bounds)
             and isinstance(value, tuple)
             and (len(value) != 2 or not all(value_kind(i) in ("int", "float") for i in value))
         ):
@@ -331,6 +332,7 @@ class _Checker:
             )
         elif (
             param.bounds is not None
+            and _is_range(param.bounds)
             and isinstance(value, tuple)
             and not param.bounds.overlaps(*value)
         ):
@@ -1039,6 +1041,12 @@ def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:
 def _without(entry: Entry, param: str) -> Entry:
     params = tuple(p for p in entry.params if p.name != param)
     return Entry(entry.key, entry.class_name, params, entry.shorthand, (), entry.category)
+
+
+def _is_range(bounds: Bounds | None) -> bool:
+    """Whether an argument is a number within two bounds, which Keras also takes as a
+    pair (`factor=(0.1, 0.3)` of the random image layers)."""
+    return bounds is not None and bounds.low is not None and bounds.high is not None
 
 
 def _is_pair(value: ir.PyValue, kind: str) -> bool:
