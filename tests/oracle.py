@@ -405,7 +405,7 @@ KERAS_ACCEPTS = (
     "input 5x4 -> lstm 3 recurrent_dropout=1.0 dropout=1.0; adam; mse",
     "input 6x6x2 -> conv2d 2 3 padding=SAME; adam; mse",
     "input 6x6x2 -> conv2d 2 3 padding=Valid data_format=CHANNELS_LAST; adam; mse",
-    "input 6x2 -> maxpooling1d 2 padding=SAME; adam; mse",
+    "input 6x2 -> conv1d 2 2 padding=CAUSAL; adam; mse",
     "input 4 -> dense 2; Adam; MeanSquaredError",
     "input 4 -> dense 2; adam; MSE",
     "input 4 -> dense 2; RMSprop 0.01; mean_squared_error; metrics MeanAbsoluteError, MAE",

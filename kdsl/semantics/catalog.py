@@ -139,6 +139,10 @@ RUN_RANGES: dict[tuple[str, str], dict[str, Any]] = {
     ("integerlookup", "max_tokens"): {"min": 2},
     ("stringlookup", "max_tokens"): {"min": 2},
 }
+# arguments that take one value, never a tuple (Keras compares them with each id),
+SCALAR_ARGS = frozenset({"mask_value", "mask_token", "oov_token"})
+# and the arguments that take a tuple of tuples (`padding=((1, 1), (2, 2))`): no other does.
+NESTED_ARGS = frozenset({"padding", "cropping"})
 # the names any layer's argument of this name takes (Keras's `standardize_data_format`),
 # where the layer checks them only when it is built,
 ARGUMENT_ENUMS: dict[str, tuple[str, ...]] = {"data_format": ("channels_last", "channels_first")}

@@ -28,9 +28,11 @@ from kdsl.semantics.catalog import (
     FORBIDDEN_LAYER_KWARGS,
     NEEDS_ONE_OF,
     NEEDS_VALUES,
+    NESTED_ARGS,
     NEVER_NONE,
     PAIRS,
     REFUSED_VALUES,
+    SCALAR_ARGS,
     WRAPPER_CLASSES,
     Bounds,
     Catalog,
@@ -309,6 +311,17 @@ class _Checker:
                 else "give it a value of another kind"
                 if param.required
                 else "leave it out",
+            )
+        elif isinstance(value, tuple) and (
+            param.name in SCALAR_ARGS
+            or (param.name not in NESTED_ARGS and any(isinstance(v, tuple) for v in value))
+        ):
+            self.error(
+                f"`{param.name}` of `{owner}` takes "
+                f"{'one value' if param.name in SCALAR_ARGS else 'no tuple of tuples'}, "
+                f"not `{show_value(value)}`",
+                span,
+                f"e.g. `{param.name}={_example(param) or 0}`",
             )
         elif (pair := PAIRS.get(param.name)) is not None and not _is_pair(value, pair):
             self.error(

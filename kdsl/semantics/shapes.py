@@ -346,7 +346,7 @@ _IMAGES_OR_ONE = (
 # Colour layers that take RGB (or grey) images only: the numbers of channels they take.
 _CHANNELS = {
     **dict.fromkeys(("RandomColorDegeneration", "RandomHue", "RandomSaturation"), (3,)),
-    **dict.fromkeys(("RandomGrayscale", "AugMix"), (1, 3)),
+    **dict.fromkeys(("RandomGrayscale", "AugMix", "RandAugment"), (1, 3)),
 }
 # Image augmentation and colour layers: the image keeps its shape.
 _SAME_IMAGE = (
@@ -360,6 +360,19 @@ _SAME_IMAGE = (
 
 @rule(*_SAME_SHAPE)
 def _same_shape(layer: _Layer, shape: Shape) -> Out:
+    noise = layer["noise_shape"]
+    if noise is not None and not (
+        isinstance(noise, tuple)
+        and len(noise) == len(shape)
+        and all(n is None or n == 1 or n == size for n, size in zip(noise, shape, strict=True))
+    ):
+        raise ShapeProblem(
+            f"`noise_shape` of `{layer.name}` must have a size for each dimension of "
+            f"{show_shape(shape)} (the batch too), each 1, that size or none, "
+            f"not `{show_value(noise)}`",
+            f"e.g. `noise_shape=({', '.join(['none'] + ['1'] * (len(shape) - 1))})`",
+            arg="noise_shape",
+        )
     return Out(shape)
 
 
@@ -378,6 +391,15 @@ def _normalization(layer: _Layer, shape: Shape) -> Out:
 def _same_image(layer: _Layer, shape: Shape) -> Out:
     _need_rank(layer, shape, (4,), "images (height, width, channels)")
     channels = shape[_channel_axis(layer, shape)]
+    if layer.call.class_name == "RandomGaussianBlur":
+        sizes = layer.ints("kernel_size", 2)
+        if any(size % 2 == 0 for size in sizes):
+            raise ShapeProblem(
+                f"`kernel_size` of `{layer.name}` must be odd, "
+                f"not `{show_value(layer['kernel_size'])}`",
+                "e.g. `kernel_size=3`",
+                arg="kernel_size",
+            )
     allowed = _CHANNELS.get(layer.call.class_name)
     if allowed and channels is not None and channels not in allowed:
         what = "RGB images (3 channels)" if allowed == (3,) else "RGB or grey images (3 or 1)"
@@ -533,7 +555,15 @@ def _to_ids(layer: _Layer, shape: Shape) -> Out | None:
 
 @rule("RMSNormalization")
 def _rms_norm(layer: _Layer, shape: Shape) -> Out:
-    return Out(shape, _norm_axis(layer, shape))
+    size = _norm_axis(layer, shape)
+    if size != shape[-1]:  # Keras 3.15 multiplies the last axis by the scale
+        raise ShapeProblem(
+            f"`{layer.name}` over axis {layer['axis']} of {show_shape(shape)}: Keras scales "
+            "the last axis with it, and their sizes differ",
+            "normalise over the last axis: `axis=-1`",
+            arg="axis",
+        )
+    return Out(shape, size)
 
 
 @rule(
