@@ -27,7 +27,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     start = time.perf_counter()
-    report = run(args.programs, seed=args.seed)
+    report = run(
+        args.programs,
+        seed=args.seed,
+        progress=lambda so_far: print(so_far.summary(), file=sys.stderr, flush=True),
+    )
     seconds = time.perf_counter() - start
     print(report.summary())
     print(f"time: {seconds:.0f} s ({report.programs / seconds:,.1f} programs/s)")

@@ -22,6 +22,7 @@ import math
 import os
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -382,16 +383,24 @@ def judge(keras: KerasProcess, case: Case, report: Report, catalog: Catalog | No
     report.agreed += 1
 
 
-def run(programs: int, seed: int = 0, keras: KerasProcess | None = None) -> Report:
-    """Judge `programs` programs drawn with `seed`."""
+def run(
+    programs: int,
+    seed: int = 0,
+    keras: KerasProcess | None = None,
+    progress: Callable[[Report], None] | None = None,
+) -> Report:
+    """Judge `programs` programs drawn with `seed`; `progress` sees the report after
+    every 500."""
     own = keras is None
     keras = keras or KerasProcess()
     catalog = load()
     rng = random.Random(seed)
     report = Report()
     try:
-        for _ in range(programs):
+        for index in range(programs):
             judge(keras, generate(rng, catalog), report, catalog)
+            if progress is not None and (index + 1) % 500 == 0:
+                progress(report)
     finally:
         if own:
             keras.close()
