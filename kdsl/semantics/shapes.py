@@ -284,6 +284,11 @@ def _window(
 # layer that merges several (`add`, `concatenate`) is a rule over them all.
 Rule = Callable[[_Layer, Sequence[Shape]], Out | None]
 RULES: dict[str, Rule] = {}
+# Layers whose rule checks the input and the arguments but does not work out the output
+# (it returns None): for the docs' table, they have no shape rule yet.
+CHECKS_ONLY = frozenset(
+    {"EinsumDense", "CategoryEncoding", "MelSpectrogram", "STFTSpectrogram", "TextVectorization"}
+)
 OneInputRule = Callable[[_Layer, Shape], Out | None]
 
 
