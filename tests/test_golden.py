@@ -205,7 +205,7 @@ def test_fast_path_output_is_what_black_writes(text: str, number: float) -> None
         # `mode` and `interpolation` take any string as Keras makes the layer (initializers
         # and `fill_mode` are checked names).
         f"randomflip mode={text!r} in 4x4x3 -> upsampling2d interpolation={text!r} -> flatten "
-        f"-> dropout 0.5 noise_shape=({number!r},) -> dense 1; adam; mse"
+        f"-> rescaling {number!r} -> dense 1; adam; mse"
     )
     for style in STYLES:
         code = compile_source(program, style=style)

@@ -143,6 +143,13 @@ RUN_RANGES: dict[tuple[str, str], dict[str, Any]] = {
 SCALAR_ARGS = frozenset({"mask_value", "mask_token", "oov_token"})
 # and the arguments that take a tuple of tuples (`padding=((1, 1), (2, 2))`): no other does.
 NESTED_ARGS = frozenset({"padding", "cropping"})
+# arguments a layer hands to another, whose range Keras checks there: the other's,
+BORROWED_RANGES: dict[tuple[str, str], tuple[str, str]] = {
+    ("randomcolorjitter", "brightness_factor"): ("randombrightness", "factor"),
+    ("randomcolorjitter", "contrast_factor"): ("randomcontrast", "factor"),
+    ("randomcolorjitter", "saturation_factor"): ("randomsaturation", "factor"),
+    ("randomcolorjitter", "hue_factor"): ("randomhue", "factor"),
+}
 # the names any layer's argument of this name takes (Keras's `standardize_data_format`),
 # where the layer checks them only when it is built,
 ARGUMENT_ENUMS: dict[str, tuple[str, ...]] = {"data_format": ("channels_last", "channels_first")}
@@ -154,10 +161,11 @@ CALL_ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 # initializers Keras makes only for weights of one rank (identity matrices, the STFT's
 # kernels), by the names `*_initializer=` takes,
-INITIALIZER_RANKS: dict[str, int] = {
-    **dict.fromkeys(("identity", "Identity", "IdentityInitializer"), 2),
+INITIALIZER_RANKS: dict[str, tuple[int, int | None]] = {  # (fewest, most) dimensions
+    **dict.fromkeys(("identity", "Identity", "IdentityInitializer"), (2, 2)),
+    **dict.fromkeys(("orthogonal", "Orthogonal", "OrthogonalInitializer"), (2, None)),
     # (Keras's STFT kernels have one shape only: kdsl keeps them to `stftspectrogram`)
-    **dict.fromkeys(("stft", "STFT", "STFTInitializer"), 0),
+    **dict.fromkeys(("stft", "STFT", "STFTInitializer"), (0, 0)),
 }
 # arguments Keras reads as a pair, of numbers (`value_range=(0, 255)`) or of whole numbers
 # ≥ 1 (`tile_grid_size=(8, 8)`),
@@ -406,6 +414,9 @@ def load() -> Catalog:
     raw = json.loads(
         files("kdsl.semantics").joinpath("keras_catalog.json").read_text(encoding="utf-8")
     )
+    for (key, name), (layer, of) in BORROWED_RANGES.items():
+        found = next(p for p in raw["layers"][layer]["params"] if p["name"] == of)
+        next(p for p in raw["layers"][key]["params"] if p["name"] == name)["range"] = found["range"]
     for (key, name), bounds in RUN_RANGES.items():
         for param in raw["layers"][key]["params"]:
             if param["name"] == name:

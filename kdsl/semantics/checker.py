@@ -326,7 +326,7 @@ class _Checker:
         elif (pair := PAIRS.get(param.name)) is not None and not _is_pair(value, pair):
             self.error(
                 f"`{param.name}` of `{owner}` is a pair of "
-                f"{'numbers' if pair == 'numbers' else 'whole numbers ≥ 1'}, "
+                f"{'numbers, low then high' if pair == 'numbers' else 'whole numbers ≥ 1'}, "
                 f"not `{show_value(value)}`",
                 span,
                 f"e.g. `{param.name}={_example(param) or '(8, 8)'}`",
@@ -1066,8 +1066,9 @@ def _is_pair(value: ir.PyValue, kind: str) -> bool:
     """Whether `value` is two numbers (`kind` "numbers") or two whole numbers ≥ 1."""
     if not isinstance(value, tuple) or len(value) != 2:
         return False
-    if kind == "numbers":
-        return all(value_kind(item) in ("int", "float") for item in value)
+    if kind == "numbers":  # a range of values: the low end first (Keras divides by it)
+        numbers = all(value_kind(item) in ("int", "float") for item in value)
+        return numbers and value[0] < value[1]
     return all(type(item) is int and item >= 1 for item in value)
 
 

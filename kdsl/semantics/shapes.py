@@ -350,7 +350,9 @@ _IMAGES_OR_ONE = (
 )  # fmt: skip
 # Colour layers that take RGB (or grey) images only: the numbers of channels they take.
 _CHANNELS = {
-    **dict.fromkeys(("RandomColorDegeneration", "RandomHue", "RandomSaturation"), (3,)),
+    **dict.fromkeys(
+        ("RandomColorDegeneration", "RandomHue", "RandomSaturation", "RandomColorJitter"), (3,)
+    ),
     **dict.fromkeys(("RandomGrayscale", "AugMix", "RandAugment"), (1, 3)),
 }
 # Image augmentation and colour layers: the image keeps its shape.
@@ -365,6 +367,15 @@ _SAME_IMAGE = (
 
 @rule(*_SAME_SHAPE)
 def _same_shape(layer: _Layer, shape: Shape) -> Out:
+    if layer.call.class_name == "Softmax":
+        axes = layer["axis"] if isinstance(layer["axis"], tuple) else (layer["axis"],)
+        if not all(type(a) is int and -len(shape) <= a < len(shape) for a in axes):
+            raise ShapeProblem(
+                f"`axis` of `{layer.name}` must be an axis of {show_shape(shape)}, "
+                f"not `{show_value(layer['axis'])}`",
+                f"e.g. `axis=-1` (the last), or an axis from {-len(shape)} to {len(shape) - 1}",
+                arg="axis",
+            )
     noise = layer["noise_shape"]
     if noise is not None and not (
         isinstance(noise, tuple)
@@ -405,6 +416,8 @@ def _same_image(layer: _Layer, shape: Shape) -> Out:
                 "e.g. `kernel_size=3`",
                 arg="kernel_size",
             )
+    if layer.call.class_name == "ContrastLimitedAdaptiveHistogramEqualization":
+        _clahe_tiles(layer, shape)
     allowed = _CHANNELS.get(layer.call.class_name)
     if allowed and channels is not None and channels not in allowed:
         what = "RGB images (3 channels)" if allowed == (3,) else "RGB or grey images (3 or 1)"
@@ -413,6 +426,22 @@ def _same_image(layer: _Layer, shape: Shape) -> Out:
             f"give it images of {' or '.join(map(str, allowed))} channels (height x width x 3)",
         )
     return Out(shape)
+
+
+def _clahe_tiles(layer: _Layer, shape: Shape) -> None:
+    """Keras pads each image by reflection up to a whole number of tiles, which needs the
+    padding smaller than the image."""
+    tiles = layer.ints("tile_grid_size", 2)
+    for axis, tile in zip(_channels(layer, shape), tiles, strict=True):
+        size = shape[axis]
+        if size is not None and (-size) % tile >= size:
+            raise ShapeProblem(
+                f"`{layer.name}` cannot split a side of {size} into tiles of `tile_grid_size` "
+                f"{show_value(tiles)}: Keras pads by reflection, by less than the side only",
+                f"give it larger images, or a smaller `tile_grid_size`, e.g. "
+                f"`tile_grid_size=({size}, {size})`",
+                arg="tile_grid_size" if layer.call.kwarg("tile_grid_size") is not None else None,
+            )
 
 
 @rule(*_IMAGES_OR_ONE)
@@ -1005,7 +1034,8 @@ def _unit_norm(layer: _Layer, shape: Shape) -> Out:
 def _batch_norm(layer: _Layer, shape: Shape) -> Out:
     size = _norm_axis(layer, shape)
     trainable = size * (bool(layer["center"]) + bool(layer["scale"]))
-    return Out(shape, trainable, 2 * size)
+    renorm = 3 * size if layer["renorm"] is True else 0  # moving stddev, renorm mean/stddev
+    return Out(shape, trainable, 2 * size + renorm)
 
 
 @rule("LayerNormalization")
@@ -1479,16 +1509,19 @@ def _weight_rank(class_name: str, param: str) -> int | None:
 
 
 def _check_initializer_ranks(layer: _Layer, shapes: Sequence[Shape]) -> None:
-    """An initializer Keras makes only for weights of one rank (`identity`: matrices),
-    given for a weight of another (`conv2d ... kernel_initializer=identity`)."""
+    """An initializer Keras makes only for weights of some ranks (`identity`: matrices,
+    `orthogonal`: two dimensions or more), given for a weight of another
+    (`conv2d ... kernel_initializer=identity`, `bias_initializer=orthogonal`)."""
     for param, value in layer.call.kwargs:
-        rank = INITIALIZER_RANKS.get(value) if isinstance(value, str) else None
-        if rank is None or not param.endswith("_initializer"):
+        ranks = INITIALIZER_RANKS.get(value) if isinstance(value, str) else None
+        if ranks is None or not param.endswith("_initializer"):
             continue
         weight = _weight_rank(layer.call.class_name, param)
-        if weight is not None and weight != rank:
+        low, high = ranks
+        if weight is not None and not (low <= weight and (high is None or weight <= high)):
+            what = f"{low}" if low == high else f"{low} or more"
             raise ShapeProblem(
-                f"the initializer `{value}` makes weights of {rank} dimensions, but "
+                f"the initializer `{value}` makes weights of {what} dimensions, but "
                 f"`{param}` of `{layer.name}` is for a weight of {weight}",
                 "use another initializer, e.g. `glorot_uniform` (or `zeros` for a bias)",
                 arg=param,
