@@ -64,7 +64,12 @@ def test_version_is_the_installed_one(keras: Any, stored: dict[str, Any]) -> Non
 
 def test_well_known_entries(stored: dict[str, Any]) -> None:
     dense = _params(stored["layers"]["dense"])
-    assert dense["units"] == {"name": "units", "required": True}
+    assert dense["units"] == {
+        "name": "units",
+        "required": True,
+        "range": {"min": 1},  # Keras refuses Dense(0) as it makes it
+        "refuses": ["float", "name", "tuple", "none"],
+    }
     assert dense["activation"] == {"name": "activation", "required": False, "default": None}
     assert stored["layers"]["dense"]["category"] == "core"
     assert stored["layer_aliases"]["convolution2d"] == "conv2d"
@@ -175,7 +180,9 @@ def test_loss_strings_resolve(keras: Any, stored: dict[str, Any]) -> None:
             with pytest.raises(ValueError):
                 keras.losses.get(key)
     for alias, key in stored["loss_aliases"].items():
-        assert keras.losses.get(alias) is keras.losses.get(key), alias
+        # A class name (`MeanSquaredError`) gives an instance wrapping the same function.
+        resolved = catalog_gen._loss_id(keras.losses.get(alias))
+        assert resolved is catalog_gen._loss_id(keras.losses.get(key)), alias
 
 
 def _data(kind: str) -> tuple[Any, Any, Any]:
@@ -217,7 +224,7 @@ def test_shorthand_losses_work_in_compile(stored: dict[str, Any]) -> None:
 def test_shorthand_metrics_work_in_compile(stored: dict[str, Any]) -> None:
     names = [k for k, v in stored["metrics"].items() if v["shorthand"]]
     names += sorted(stored["metric_aliases"])
-    sparse = [n for n in names if n.startswith("sparse_")]
+    sparse = [n for n in names if n.lower().startswith("sparse")]  # `SparseTopK...` too
     dense = [n for n in names if n not in sparse]
     result = _compiles_and_evaluates(loss="categorical_crossentropy", metrics=dense)
     assert set(dense) <= set(result)
@@ -238,3 +245,31 @@ def test_non_shorthand_names_are_refused_by_compile(stored: dict[str, Any]) -> N
         # Unknown names: "Could not interpret"; classes needing arguments: TypeError.
         with pytest.raises((ValueError, TypeError), match="Could not interpret|required"):
             model.evaluate(x, y, verbose=0)
+
+
+def test_recorded_argument_values_are_what_keras_checks(keras: Any, stored: dict[str, Any]) -> None:
+    """Each name an argument's `enum` lists, Keras takes, and a made-up one it refuses;
+    each `range` bound is where Keras starts refusing; each kind in `refuses` Keras
+    refuses (issue 19: the checker refuses exactly these)."""
+    from kdsl.semantics.catalog import _bounds
+
+    wrong: list[str] = []
+    for key, entry in stored["layers"].items():
+        cls = getattr(keras.layers, entry["class"])
+        base = catalog_gen.probe_base(keras, cls)
+        for param in entry["params"]:
+            name = param["name"]
+            for word in param.get("enum", ()):
+                if not catalog_gen.builds(cls, base, name, word):
+                    wrong.append(f"{key} {name}={word} is refused")
+            if param.get("enum") and catalog_gen.builds(cls, base, name, "kdsl_made_up"):
+                wrong.append(f"{key} {name} takes any name")
+            bounds = _bounds(param.get("range"))
+            if bounds is not None and bounds.low is not None:
+                number = type(param.get("default", 0.5))  # int or float
+                low = number(bounds.low if bounds.low_open else bounds.low - 1)
+                if catalog_gen.builds(cls, base, name, low):
+                    wrong.append(f"{key} {name}={low} is taken, below the range")
+            if "float" in param.get("refuses", ()) and catalog_gen.builds(cls, base, name, 0.5):
+                wrong.append(f"{key} {name}=0.5 is taken, though `float` is refused")
+    assert not wrong, "\n".join(wrong)

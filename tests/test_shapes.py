@@ -435,7 +435,7 @@ REDUCED = {
     "flatten": ("input 28x28x1 -> flatten -> conv2d 8 3", "the `flatten` at 1:18", "remove it"),
     "gap2d": ("input 8x8x3 -> gap2d -> maxpool2d 2", "the `gap2d` at 1:16", "remove it"),
     "gmp1d": ("input 8x3 -> conv1d 4 2 -> gmp1d -> lstm 2", "the `gmp1d` at 1:28", "remove"),
-    "reshape": ("input 4x4x1 -> reshape 16 -> conv2d 2 2", "the `reshape` at 1:16", "remove"),
+    "reshape": ("input 4x4x1 -> reshape (16,) -> conv2d 2 2", "the `reshape` at 1:16", "remove"),
     "lstm": ("input 20x8 -> lstm 16 -> lstm 8", "the `lstm` at 1:15", "return_sequences=true"),
     "bidirectional": (
         "input 20x8 -> bidirectional gru 4 -> conv1d 2 2",

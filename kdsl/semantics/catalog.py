@@ -114,6 +114,73 @@ KIND_EXAMPLES: dict[str, dict[str, Any]] = {
 # write (`Dense(3, trainable=None)`: "Expected `trainable` to be a boolean").
 NEVER_NONE = frozenset({"trainable"})
 
+# Arguments Keras clamps to [0, 1] rather than refuse (`LSTM(dropout=5)` is dropout 1):
+# kdsl refuses what is beyond, as no one means it (docs/language.md lists it).
+CLAMPED_FRACTIONS = frozenset({"dropout", "recurrent_dropout"})
+
+# What Keras refuses only once the model is built or run, where its signatures and its
+# checks at construction say nothing (found by tests/test_oracle.py), by layer kind:
+# arguments of which it needs one,
+NEEDS_ONE_OF: dict[str, tuple[str, ...]] = {
+    "categoryencoding": ("num_tokens",),
+    "discretization": ("num_bins", "bin_boundaries"),
+}
+# values of an argument it cannot run with in a kdsl model (any kind), and why,
+REFUSED_VALUES: dict[tuple[str, Any], str] = {
+    ("stateful", True): "a stateful layer needs a fixed batch size, and kdsl's models take "
+    "any batch size",
+}
+# an argument's value that needs another argument to have one of some values (Keras
+# refuses `sparse=true` with integer ids),
+# (none of them: any value but none: `pad_to_max_tokens=true` needs `max_tokens`),
+NEEDS_VALUES: dict[tuple[str, Any], tuple[str, tuple[str, ...]]] = {
+    ("sparse", True): ("output_mode", ("one_hot", "multi_hot", "count", "tf_idf")),
+    ("pad_to_max_tokens", True): ("max_tokens", ()),
+}
+# ranges narrower than Keras's checks as it makes the layer (`alphadropout 1.0` divides by
+# zero when it runs; a lookup's `max_tokens` must be above 1),
+RUN_RANGES: dict[tuple[str, str], dict[str, Any]] = {
+    ("alphadropout", "rate"): {"min": 0, "max": 1, "max_open": True},
+    ("integerlookup", "max_tokens"): {"min": 2},
+    ("stringlookup", "max_tokens"): {"min": 2},
+}
+# arguments that take one value, never a tuple (Keras compares them with each id),
+SCALAR_ARGS = frozenset({"mask_value", "mask_token", "oov_token"})
+# and the arguments that take a tuple of tuples (`padding=((1, 1), (2, 2))`): no other does.
+NESTED_ARGS = frozenset({"padding", "cropping"})
+# arguments a layer hands to another, whose range Keras checks there: the other's,
+BORROWED_RANGES: dict[tuple[str, str], tuple[str, str]] = {
+    ("randomcolorjitter", "brightness_factor"): ("randombrightness", "factor"),
+    ("randomcolorjitter", "contrast_factor"): ("randomcontrast", "factor"),
+    ("randomcolorjitter", "saturation_factor"): ("randomsaturation", "factor"),
+    ("randomcolorjitter", "hue_factor"): ("randomhue", "factor"),
+}
+# the names any layer's argument of this name takes (Keras's `standardize_data_format`),
+# where the layer checks them only when it is built,
+ARGUMENT_ENUMS: dict[str, tuple[str, ...]] = {"data_format": ("channels_last", "channels_first")}
+# the names an argument takes where Keras checks them only when the model runs, by layer,
+CALL_ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
+    "resizing": {
+        "interpolation": ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area")
+    },
+}
+# initializers Keras makes only for weights of one rank (identity matrices, the STFT's
+# kernels), by the names `*_initializer=` takes,
+INITIALIZER_RANKS: dict[str, tuple[int, int | None]] = {  # (fewest, most) dimensions
+    **dict.fromkeys(("identity", "Identity", "IdentityInitializer"), (2, 2)),
+    **dict.fromkeys(("orthogonal", "Orthogonal", "OrthogonalInitializer"), (2, None)),
+    # (Keras's STFT kernels have one shape only: kdsl keeps them to `stftspectrogram`)
+    **dict.fromkeys(("stft", "STFT", "STFTInitializer"), (0, 0)),
+}
+# arguments Keras reads as a pair, of numbers (`value_range=(0, 255)`) or of whole numbers
+# ≥ 1 (`tile_grid_size=(8, 8)`),
+PAIRS: dict[str, str] = {"value_range": "numbers", "tile_grid_size": "counts"}
+# and layers that cannot end a model, by class name, and why (Keras 3.15's symbolic
+# `Equalization` returns its input, and the model's graph then has a cycle).
+NOT_LAST_LAYERS: dict[str, str] = {
+    "Equalization": "Keras cannot build a model that ends with it (its graph has a cycle)",
+}
+
 # Short names Keras users say, beyond the names Keras itself exports.
 ALIASES: dict[str, str] = {
     "maxpool1d": "maxpooling1d",
@@ -186,6 +253,11 @@ class Param:
     default: Any = None
     has_default: bool = False
     example: Any = None  # a value of its kind, where the default shows none (KIND_EXAMPLES)
+    # What Keras checks as it makes the layer (found by `catalog_gen`, see `_value_rules`):
+    enum: tuple[str, ...] = ()  # the only names it takes
+    enum_any_case: bool = False  # Keras lowercases the name first (`padding=SAME`)
+    bounds: Bounds | None = None  # the numbers it takes
+    refuses: frozenset[str] = frozenset()  # kinds of value it never takes (`value_kind`)
 
     @property
     def kind(self) -> Any:
@@ -233,10 +305,77 @@ class Entry:
         return tuple(p.name for p in self.params if p.required)
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The numbers an argument takes: `low` to `high`, each bound itself included unless
+    it is open; None for no bound on that side."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def admits(self, number: float) -> bool:
+        if self.low is not None and (number < self.low or (self.low_open and number == self.low)):
+            return False
+        return self.high is None or not (
+            number > self.high or (self.high_open and number == self.high)
+        )
+
+    def overlaps(self, first: float, second: float) -> bool:
+        """Whether a pair `(first, second)` passes Keras's check of a range argument
+        (`factor=(0.1, 0.3)`): the first not above the bounds, the second not below."""
+        return not (
+            (self.high is not None and first > self.high)
+            or (self.low is not None and second < self.low)
+        )
+
+    def describe(self) -> str:
+        """`from 0 to 1`, `≥ 1`, `> -1 and ≤ 1`."""
+        low = None if self.low is None else f"{'>' if self.low_open else '≥'} {self.low}"
+        high = None if self.high is None else f"{'<' if self.high_open else '≤'} {self.high}"
+        if low and high and not (self.low_open or self.high_open):
+            return f"from {self.low} to {self.high}"
+        return " and ".join(part for part in (low, high) if part)
+
+
+def value_kind(value: Any) -> str:
+    """The kind of a kdsl value, as the catalog's `refuses` names it."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "name"
+    return "tuple"
+
+
+def _bounds(raw: dict | None) -> Bounds | None:
+    if raw is None:
+        return None
+    return Bounds(
+        raw.get("min"), raw.get("max"), raw.get("min_open", False), raw.get("max_open", False)
+    )
+
+
 def _params(raw: list[dict], examples: dict[str, Any] | None = None) -> tuple[Param, ...]:
     examples = examples or {}
     return tuple(
-        Param(p["name"], p["required"], p.get("default"), "default" in p, examples.get(p["name"]))
+        Param(
+            p["name"],
+            p["required"],
+            p.get("default"),
+            "default" in p,
+            examples.get(p["name"]),
+            tuple(p.get("enum", ())),
+            p.get("enum_any_case", False),
+            _bounds(p.get("range")),
+            frozenset(p.get("refuses", ())),
+        )
         for p in raw
     )
 
@@ -310,6 +449,13 @@ def load() -> Catalog:
     raw = json.loads(
         files("kdsl.semantics").joinpath("keras_catalog.json").read_text(encoding="utf-8")
     )
+    for (key, name), (layer, of) in BORROWED_RANGES.items():
+        found = next(p for p in raw["layers"][layer]["params"] if p["name"] == of)
+        next(p for p in raw["layers"][key]["params"] if p["name"] == name)["range"] = found["range"]
+    for (key, name), bounds in RUN_RANGES.items():
+        for param in raw["layers"][key]["params"]:
+            if param["name"] == name:
+                param["range"] = bounds
     layers = {
         key: Entry(
             key,

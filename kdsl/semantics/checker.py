@@ -20,17 +20,29 @@ from kdsl.language.syntax import COMPILE_SECTIONS, SECTION_NAMES
 from kdsl.language.syntax import CONSTANTS as _CONSTANTS
 from kdsl.semantics.catalog import (
     ACTIVATION_PARAMS,
+    ARGUMENT_ENUMS,
+    CALL_ENUMS,
+    CLAMPED_FRACTIONS,
     DTYPES,
     FIT_CALLBACKS,
     FORBIDDEN_LAYER_KWARGS,
     MONITOR_MODES,
+    NEEDS_ONE_OF,
+    NEEDS_VALUES,
+    NESTED_ARGS,
     NEVER_NONE,
+    PAIRS,
+    REFUSED_VALUES,
+    SCALAR_ARGS,
     VALUE_CALL_KINDS,
     WRAPPER_CLASSES,
+    Bounds,
     Catalog,
     Entry,
     Param,
+    by_class,
     load,
+    value_kind,
 )
 from kdsl.semantics.graph import GraphBuilder
 from kdsl.semantics.shapes import Summary, infer, show_value
@@ -54,8 +66,17 @@ _POSITIVE_INTS = frozenset(
     {"units", "filters", "input_dim", "output_dim", "n", "epochs", "batch_size", "depth_multiplier",
      "steps_per_epoch", "validation_steps", "validation_batch_size", "validation_freq"}
 )  # fmt: skip
-# Arguments whose value is a fraction in [0, 1).
-_FRACTIONS = frozenset({"rate", "validation_split", "recurrent_dropout", "dropout"})
+# Arguments whose value is a fraction in [0, 1) (a layer's `rate` has Keras's own range).
+_FRACTIONS = frozenset({"validation_split"})
+# How the catalog's kinds of value (`catalog.value_kind`) are said.
+_KINDS = {
+    "bool": "true or false",
+    "int": "a whole number",
+    "float": "a number with a point",
+    "name": "a name",
+    "tuple": "a tuple",
+    "none": "none",
+}
 # What comes after a call of each kind, when a `;` between them is forgotten
 # (`dense 1 adam; mse`, `adam mse`, `mse accuracy`).
 _NEXT_SECTIONS = {"layer": ("optimizer", "loss"), "optimizer": ("loss",), "loss": ("metrics",)}
@@ -400,13 +421,23 @@ class _Checker:
                 span,
                 f"e.g. `{name}=0.2`",
             )
+        elif name in CLAMPED_FRACTIONS and (
+            type(value) not in (int, float) or not 0 <= value <= 1  # type: ignore[operator]
+        ):
+            self.error(
+                f"`{name}` of `{owner}` must be a fraction from 0 to 1, not `{show_value(value)}`",
+                span,
+                f"e.g. `{name}=0.2` (Keras takes any number but treats it as 0 or 1 beyond them)",
+            )
 
     def check_type(
         self, owner: str, param: Param | None, value: ir.PyValue, span: nodes.Span
     ) -> None:
         """Where Keras's default (or the catalog's example) is a flag, a number or a word,
         the value must be one too."""
-        if param is None or (value is None and param.name not in NEVER_NONE):
+        if param is None or (
+            value is None and param.name not in NEVER_NONE and "none" not in param.refuses
+        ):
             return
         if isinstance(value, ir.KerasCall | ir.PyDict):
             return  # `check_arg` said all there is
@@ -439,6 +470,92 @@ class _Checker:
                 f"not `{show_value(value)}`",
                 span,
                 f"e.g. `{param.name}={default}`",
+            )
+        else:
+            self.check_keras_value(owner, param, value, span)
+
+    def check_keras_value(
+        self, owner: str, param: Param, value: ir.PyValue, span: nodes.Span
+    ) -> None:
+        """What Keras itself checks as it makes the layer, as the catalog recorded it: the
+        names an argument takes, the numbers, and the kinds of value it refuses."""
+        kind = value_kind(value)
+        if param.enum and isinstance(value, str):
+            written = value.lower() if param.enum_any_case else value
+            if written not in param.enum:
+                names = sorted(param.enum, key=lambda name: name != param.default)
+                choices = " or ".join(
+                    filter(None, (", ".join(names[:-1]), names[-1]))  # `a, b or c`
+                )
+                self.error(
+                    f"`{param.name}` of `{owner}` must be {choices}, not `{show_value(value)}`",
+                    span,
+                    did_you_mean(value, param.enum) or f"e.g. `{param.name}={names[0]}`",
+                )
+        elif kind in param.refuses and not (param.required and kind in ("int", "tuple")):
+            # (a required number or tuple is the shape rules' to explain: `permute 1`)
+            example = _example(param)
+            self.error(
+                f"`{param.name}` of `{owner}` cannot be {_KINDS[kind]} "
+                f"(`{show_value(value)}`): Keras refuses it",
+                span,
+                f"e.g. `{param.name}={example}`"
+                if example
+                else "give it a value of another kind"
+                if param.required
+                else "leave it out",
+            )
+        elif isinstance(value, tuple) and (
+            param.name in SCALAR_ARGS
+            or (param.name not in NESTED_ARGS and any(isinstance(v, tuple) for v in value))
+        ):
+            self.error(
+                f"`{param.name}` of `{owner}` takes "
+                f"{'one value' if param.name in SCALAR_ARGS else 'no tuple of tuples'}, "
+                f"not `{show_value(value)}`",
+                span,
+                f"e.g. `{param.name}={_example(param) or 0}`",
+            )
+        elif (pair := PAIRS.get(param.name)) is not None and not _is_pair(value, pair):
+            self.error(
+                f"`{param.name}` of `{owner}` is a pair of "
+                f"{'numbers, low then high' if pair == 'numbers' else 'whole numbers ≥ 1'}, "
+                f"not `{show_value(value)}`",
+                span,
+                f"e.g. `{param.name}={_example(param) or '(8, 8)'}`",
+            )
+        elif (
+            param.bounds is not None
+            and _is_range(param.bounds)
+            and isinstance(value, tuple)
+            and (len(value) != 2 or not all(value_kind(i) in ("int", "float") for i in value))
+        ):
+            self.error(
+                f"`{param.name}` of `{owner}` is a number or a pair of numbers, "
+                f"not `{show_value(value)}`",
+                span,
+                f"e.g. `{param.name}={_example(param) or _inside(param.bounds)}`",
+            )
+        elif (
+            param.bounds is not None
+            and _is_range(param.bounds)
+            and isinstance(value, tuple)
+            and not param.bounds.overlaps(*value)
+        ):
+            self.error(
+                f"`{param.name}` of `{owner}` is a range that must meet "
+                f"{param.bounds.describe()}, not `{show_value(value)}`",
+                span,
+                f"e.g. `{param.name}={_example(param) or _inside(param.bounds)}`",
+            )
+        elif (
+            param.bounds is not None and kind in ("int", "float") and not param.bounds.admits(value)  # type: ignore[arg-type]
+        ):
+            self.error(
+                f"`{param.name}` of `{owner}` must be {param.bounds.describe()}, "
+                f"not `{show_value(value)}`",
+                span,
+                f"e.g. `{param.name}={_example(param) or _inside(param.bounds)}`",
             )
 
     # -- calls ----------------------------------------------------------------------------
@@ -512,7 +629,8 @@ class _Checker:
                 ok = False  # a number too large: nothing more to say about it
                 continue
             self.check_arg(call.name, name, value, arg.value.span)
-            self.check_type(call.name, entry.param(name), value, arg.value.span)
+            if len(self.diagnostics) == said:  # one error per argument
+                self.check_type(call.name, entry.param(name), value, arg.value.span)
             bound[name] = value
             spans[name] = arg.value.span
         missing = [p for p in entry.required if p not in bound]
@@ -526,6 +644,8 @@ class _Checker:
                 else " ".join(f"{m}=..." for m in missing),
             )
             ok = False
+        if ok and what == "layer":
+            ok = self.keras_refusals(call, entry, bound, spans)
         if not ok:
             return None
         # Required parameters go positionally, the rest by name, as Keras code is written.
@@ -539,6 +659,70 @@ class _Checker:
             written=call.name,
             arg_spans=tuple(spans.items()),
         )
+
+    def keras_refusals(
+        self,
+        call: nodes.Call,
+        entry: Entry,
+        bound: dict[str, ir.PyValue],
+        spans: dict[str, nodes.Span],
+    ) -> bool:
+        """What Keras refuses only when the model is built or run (`catalog`'s tables):
+        whether the layer passes."""
+        ok = True
+        needs = NEEDS_ONE_OF.get(entry.key, ())
+        if needs and not any(bound.get(name) is not None for name in needs):
+            self.error(
+                f"`{call.name}` needs {' or '.join(f'`{name}`' for name in needs)}: "
+                "Keras refuses to run it without",
+                call.span,
+                f"e.g. `{call.name} {needs[0]}=10`",
+            )
+            ok = False
+        for name, value in bound.items():
+            need = NEEDS_VALUES.get((name, value)) if type(value) is bool else None
+            if need is not None:
+                other, allowed = need
+                param = entry.param(other)
+                given = bound.get(other, param.default if param is not None else None)
+                if (given not in allowed) if allowed else given is None:
+                    wanted = " or ".join(allowed) if allowed else "given"
+                    self.error(
+                        f"`{name}={show_value(value)}` of `{call.name}` needs `{other}` to be "
+                        f"{wanted}, not `{show_value(given)}`",
+                        spans[name],
+                        f"give `{other}={allowed[0] if allowed else 10}`, or leave `{name}` out",
+                    )
+                    ok = False
+            names = ARGUMENT_ENUMS.get(name)
+            param = entry.param(name)
+            named = isinstance(value, str) and value.lower() in (names or ())
+            if names and value is not None and param is not None and not param.enum and not named:
+                self.error(
+                    f"`{name}` of `{call.name}` must be {' or '.join(names)}, "
+                    f"not `{show_value(value)}`",
+                    spans[name],
+                    did_you_mean(str(value), names) or f"e.g. `{name}={names[0]}`",
+                )
+                ok = False
+            names = CALL_ENUMS.get(entry.key, {}).get(name)
+            if names is not None and isinstance(value, str) and value not in names:
+                self.error(
+                    f"`{name}` of `{call.name}` must be {', '.join(names)}, "
+                    f"not `{show_value(value)}`",
+                    spans[name],
+                    did_you_mean(value, names) or f"e.g. `{name}={names[0]}`",
+                )
+                ok = False
+            if type(value) in (bool, int, float, str) and (name, value) in REFUSED_VALUES:
+                self.error(
+                    f"`{call.name}` cannot take `{name}={show_value(value)}`: "
+                    f"{REFUSED_VALUES[name, value]}",
+                    spans[name],
+                    f"leave `{name}` out",
+                )
+                ok = False
+        return ok
 
     def missing_semicolon(self, call: nodes.Call, value: nodes.Value, what: str) -> bool:
         """Whether a positional name is the next section's (an optimizer after a layer's
@@ -804,6 +988,8 @@ class _Checker:
     ) -> tuple[ir.CompileArg | None, str | None]:
         key = aliases.get(call.name, call.name)
         entry = table.get(key)
+        if entry is None and what == "optimizer":  # Keras takes its class names: `Adam`
+            entry = by_class(table, call.name)
         if entry is None:
             other = self.section_of(call.name)
             if other is not None and other != ("metrics" if what == "metric" else what):
@@ -1656,6 +1842,42 @@ def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:
 def _without(entry: Entry, param: str) -> Entry:
     params = tuple(p for p in entry.params if p.name != param)
     return Entry(entry.key, entry.class_name, params, entry.shorthand, (), entry.category)
+
+
+def _is_range(bounds: Bounds | None) -> bool:
+    """Whether an argument is a number within two bounds, which Keras also takes as a
+    pair (`factor=(0.1, 0.3)` of the random image layers)."""
+    return bounds is not None and bounds.low is not None and bounds.high is not None
+
+
+def _is_pair(value: ir.PyValue, kind: str) -> bool:
+    """Whether `value` is two numbers (`kind` "numbers") or two whole numbers ≥ 1."""
+    if not isinstance(value, tuple) or len(value) != 2:
+        return False
+    if kind == "numbers":  # a range of values: the low end first (Keras divides by it)
+        numbers = all(value_kind(item) in ("int", "float") for item in value)
+        return numbers and value[0] < value[1]
+    return all(type(item) is int and item >= 1 for item in value)
+
+
+def _inside(bounds: Bounds) -> str:
+    """A number within `bounds`: between them, or next to the one bound."""
+    low, high = bounds.low, bounds.high
+    if low is not None and high is not None:
+        return show_value((low + high) / 2)
+    if low is not None:
+        return show_value(low + 1 if bounds.low_open else low)
+    if high is not None:
+        return show_value(high - 1 if bounds.high_open else high)
+    return "0"
+
+
+def _example(param: Param) -> str | None:
+    """A value for `param` that Keras takes, as kdsl writes it: its default, where it has
+    one that is not none, or a name it takes."""
+    if param.kind is not None:
+        return show_value(param.kind if not isinstance(param.kind, list) else tuple(param.kind))
+    return param.enum[0] if param.enum else None
 
 
 def _param_list(entry: Entry) -> str:

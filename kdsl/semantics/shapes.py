@@ -17,7 +17,14 @@ from typing import Any
 from kdsl import ir
 from kdsl.errors import Diagnostic, line_safe
 from kdsl.ir import Shape, show_shape
-from kdsl.semantics.catalog import WRAPPER_CLASSES, Catalog, keras_snake_case, load
+from kdsl.semantics.catalog import (
+    INITIALIZER_RANKS,
+    NOT_LAST_LAYERS,
+    WRAPPER_CLASSES,
+    Catalog,
+    keras_snake_case,
+    load,
+)
 
 # What a layer outputs, e.g. (None, 28, 28, 1): batch first, None for any size.
 
@@ -101,6 +108,9 @@ def arguments(call: ir.KerasCall, catalog: Catalog) -> dict[str, object]:
     values = {p.name: _tuples(p.default) for p in entry.params if p.has_default}
     values.update(zip(required, call.args, strict=False))
     values.update(call.kwargs)
+    for param in entry.params:  # `padding=SAME` is `same` to Keras, which lowercases it
+        if param.enum_any_case and isinstance(value := values.get(param.name), str):
+            values[param.name] = value.lower()
     return values
 
 
@@ -274,6 +284,11 @@ def _window(
 # layer that merges several (`add`, `concatenate`) is a rule over them all.
 Rule = Callable[[_Layer, Sequence[Shape]], Out | None]
 RULES: dict[str, Rule] = {}
+# Layers whose rule checks the input and the arguments but does not work out the output
+# (it returns None): for the docs' table, they have no shape rule yet.
+CHECKS_ONLY = frozenset(
+    {"EinsumDense", "CategoryEncoding", "MelSpectrogram", "STFTSpectrogram", "TextVectorization"}
+)
 OneInputRule = Callable[[_Layer, Shape], Out | None]
 
 
@@ -326,9 +341,20 @@ def _lora(layer: _Layer, shape: Shape, rows: int, columns: int, extra: int) -> O
 _SAME_SHAPE = (
     "Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise", "ActivityRegularization",
     "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Masking", "Rescaling",
-    "UnitNormalization", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
-    "RandomContrast", "RandomBrightness",
 )  # fmt: skip
+# Keras's image layers that take a batch of images or, unbatched, one image (a model's
+# input of height x width: Keras reads it as one image of that many rows).
+_IMAGES_OR_ONE = (
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+    "RandomBrightness",
+)  # fmt: skip
+# Colour layers that take RGB (or grey) images only: the numbers of channels they take.
+_CHANNELS = {
+    **dict.fromkeys(
+        ("RandomColorDegeneration", "RandomHue", "RandomSaturation", "RandomColorJitter"), (3,)
+    ),
+    **dict.fromkeys(("RandomGrayscale", "AugMix", "RandAugment"), (1, 3)),
+}
 # Image augmentation and colour layers: the image keeps its shape.
 _SAME_IMAGE = (
     "AugMix", "AutoContrast", "ContrastLimitedAdaptiveHistogramEqualization", "CutMix",
@@ -341,6 +367,28 @@ _SAME_IMAGE = (
 
 @rule(*_SAME_SHAPE)
 def _same_shape(layer: _Layer, shape: Shape) -> Out:
+    if layer.call.class_name == "Softmax":
+        axes = layer["axis"] if isinstance(layer["axis"], tuple) else (layer["axis"],)
+        if not all(type(a) is int and -len(shape) <= a < len(shape) for a in axes):
+            raise ShapeProblem(
+                f"`axis` of `{layer.name}` must be an axis of {show_shape(shape)}, "
+                f"not `{show_value(layer['axis'])}`",
+                f"e.g. `axis=-1` (the last), or an axis from {-len(shape)} to {len(shape) - 1}",
+                arg="axis",
+            )
+    noise = layer["noise_shape"]
+    if noise is not None and not (
+        isinstance(noise, tuple)
+        and len(noise) == len(shape)
+        and all(n is None or n == 1 or n == size for n, size in zip(noise, shape, strict=True))
+    ):
+        raise ShapeProblem(
+            f"`noise_shape` of `{layer.name}` must have a size for each dimension of "
+            f"{show_shape(shape)} (the batch too), each 1, that size or none, "
+            f"not `{show_value(noise)}`",
+            f"e.g. `noise_shape=({', '.join(['none'] + ['1'] * (len(shape) - 1))})`",
+            arg="noise_shape",
+        )
     return Out(shape)
 
 
@@ -358,7 +406,177 @@ def _normalization(layer: _Layer, shape: Shape) -> Out:
 @rule(*_SAME_IMAGE)
 def _same_image(layer: _Layer, shape: Shape) -> Out:
     _need_rank(layer, shape, (4,), "images (height, width, channels)")
+    channels = shape[_channel_axis(layer, shape)]
+    if layer.call.class_name == "RandomGaussianBlur":
+        sizes = layer.ints("kernel_size", 2)
+        if any(size % 2 == 0 for size in sizes):
+            raise ShapeProblem(
+                f"`kernel_size` of `{layer.name}` must be odd, "
+                f"not `{show_value(layer['kernel_size'])}`",
+                "e.g. `kernel_size=3`",
+                arg="kernel_size",
+            )
+    if layer.call.class_name == "ContrastLimitedAdaptiveHistogramEqualization":
+        _clahe_tiles(layer, shape)
+    allowed = _CHANNELS.get(layer.call.class_name)
+    if allowed and channels is not None and channels not in allowed:
+        what = "RGB images (3 channels)" if allowed == (3,) else "RGB or grey images (3 or 1)"
+        raise ShapeProblem(
+            f"`{layer.name}` needs {what}, but gets {channels} channels",
+            f"give it images of {' or '.join(map(str, allowed))} channels (height x width x 3)",
+        )
     return Out(shape)
+
+
+def _clahe_tiles(layer: _Layer, shape: Shape) -> None:
+    """Keras pads each image by reflection up to a whole number of tiles, which needs the
+    padding smaller than the image."""
+    tiles = layer.ints("tile_grid_size", 2)
+    for axis, tile in zip(_channels(layer, shape), tiles, strict=True):
+        size = shape[axis]
+        if size is not None and (-size) % tile >= size:
+            raise ShapeProblem(
+                f"`{layer.name}` cannot split a side of {size} into tiles of `tile_grid_size` "
+                f"{show_value(tiles)}: Keras pads by reflection, by less than the side only",
+                f"give it larger images, or a smaller `tile_grid_size`, e.g. "
+                f"`tile_grid_size=({size}, {size})`",
+                arg="tile_grid_size" if layer.call.kwarg("tile_grid_size") is not None else None,
+            )
+
+
+@rule(*_IMAGES_OR_ONE)
+def _images_or_one(layer: _Layer, shape: Shape) -> Out:
+    _need_rank(layer, shape, (3, 4), "images (height, width, channels)")
+    return Out(shape)
+
+
+# Keras's three forms of an EinsumDense equation (`...` written as `0`, as Keras does).
+_EINSUM_FORMS = (
+    (re.compile(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)"), False),
+    (re.compile(r"0([a-zA-Z]+),([a-zA-Z]+)->0([a-zA-Z]+)"), True),
+    (re.compile(r"([a-zA-Z]{2,})0,([a-zA-Z]+)->([a-zA-Z]+)0"), False),
+)
+
+
+@rule("EinsumDense")
+def _einsum_dense(layer: _Layer, shape: Shape) -> Out | None:
+    """What Keras's `EinsumDense` checks as it builds: an equation of its three forms,
+    an `output_shape` of whole numbers (or none) with a size for each output axis past the
+    batch, input axes that match the input, and weight axes of known size. What it
+    outputs: no rule yet."""
+    equation, output_shape = layer["equation"], layer["output_shape"]
+    hint = "e.g. `einsumdense ab,bc->ac 8` (input axes, weight axes -> output axes)"
+    found = None
+    if isinstance(equation, str):
+        for pattern, left in _EINSUM_FORMS:
+            if match := pattern.match(equation.replace("...", "0")):
+                found = match.groups(), left
+                break
+    if found is None:
+        raise ShapeProblem(
+            f"`{show_value(equation)}` is no equation `{layer.name}` takes: Keras takes "
+            "`X,Y->Z`, `...X,Y->...Z` or `X...,Y->Z...`",
+            hint,
+            arg="equation",
+        )
+    (inputs, weights, outputs), left = found
+    sizes = (output_shape,) if type(output_shape) is int else output_shape
+    if not isinstance(sizes, tuple) or not all(
+        size is None or (type(size) is int and size >= 1) for size in sizes
+    ):
+        raise ShapeProblem(
+            f"`output_shape` of `{layer.name}` must be a whole number ≥ 1 or a tuple of "
+            f"them (none for any size), not `{show_value(output_shape)}`",
+            hint,
+            arg="output_shape",
+        )
+    elided = len(shape) - len(inputs)
+    explicit = "..." not in equation
+    if elided < 0 or (explicit and (elided != 0 or len(sizes) + 1 != len(outputs))):
+        raise ShapeProblem(
+            f"the equation `{equation}` of `{layer.name}` names {len(inputs)} input "
+            f"axes and {len(outputs)} output axes, but it gets {show_shape(shape)} "
+            f"and `output_shape` gives {len(sizes)} sizes past the batch",
+            "name one input axis per input dimension (the batch too), and give "
+            "`output_shape` a size for each output axis but the batch",
+        )
+    if explicit:
+        input_size = dict(zip(inputs, shape, strict=True))
+        output_size = dict(zip(outputs, (None, *sizes), strict=True))
+        for axis in weights:
+            size = output_size.get(axis, input_size.get(axis))
+            if axis not in output_size and axis not in input_size:
+                raise ShapeProblem(
+                    f"the weight axis `{axis}` of `{layer.name}`'s equation `{equation}` "
+                    "is neither an input nor an output axis",
+                    hint,
+                    arg="equation",
+                )
+            if size is None:
+                raise ShapeProblem(
+                    f"the weight axis `{axis}` of `{layer.name}` has no known size: Keras "
+                    "cannot make a weight of any size",
+                    "give the input that size, or the axis a size in `output_shape`",
+                )
+    return None
+
+
+@rule("TextVectorization")
+def _text_vectorization(layer: _Layer, shape: Shape) -> Out | None:
+    """Keras splits one string per sample: the input's last size must be 1. What it
+    outputs: no rule yet."""
+    if len(shape) > 1 and shape[-1] not in (1, None):
+        raise ShapeProblem(
+            f"`{layer.name}` splits one string per sample, but gets shape {show_shape(shape)}",
+            "give it one text per sample: `input 1 dtype=string`",
+        )
+    return None
+
+
+@rule("CategoryEncoding")
+def _category_encoding(layer: _Layer, shape: Shape) -> Out | None:
+    """Keras encodes one id or one list of ids per sample. What it outputs: no rule yet."""
+    _need_rank(layer, shape, (1, 2), "one id or one list of ids per sample")
+    return None
+
+
+@rule("STFTSpectrogram")
+def _stft_spectrogram(layer: _Layer, shape: Shape) -> Out | None:
+    """Keras's STFT takes signals of (steps, channels); what it outputs: no rule yet."""
+    _need_rank(layer, shape, (3,), "signals (steps, channels)")
+    frame = layer.count("frame_length")
+    for name in ("frame_step", "fft_length"):
+        if layer[name] is not None:
+            layer.count(name)
+    if layer["padding"] == "valid" and shape[1] is not None and shape[1] < frame:
+        raise ShapeProblem(
+            f"`{layer.name}` needs signals of at least `frame_length` ({frame}) steps with "
+            f"`padding=valid`, but gets {shape[1]}",
+            f"give it longer signals, a smaller `frame_length` (e.g. `frame_length={shape[1]}`)"
+            ", or `padding=same`",
+            arg="frame_length" if layer.call.kwarg("frame_length") is not None else None,
+        )
+    return None
+
+
+@rule("MelSpectrogram")
+def _mel_spectrogram(layer: _Layer, shape: Shape) -> Out | None:
+    """Keras's mel spectrogram takes one signal per sample, longer than half its FFT
+    window (it pads the signal by reflection); what it outputs: no rule yet."""
+    _need_rank(layer, shape, (2,), "one signal per sample (its samples)")
+    fft = layer.count("fft_length")
+    for name in ("sequence_stride", "num_mel_bins", "sampling_rate"):
+        layer.count(name)
+    if layer["sequence_length"] is not None:
+        layer.count("sequence_length")
+    if shape[1] is not None and shape[1] <= fft // 2:
+        raise ShapeProblem(
+            f"`{layer.name}` needs signals longer than half its `fft_length` ({fft}), "
+            f"but gets {shape[1]} samples",
+            f"give it longer signals, or a smaller `fft_length`, e.g. `fft_length={shape[1]}`",
+            arg="fft_length" if layer.call.kwarg("fft_length") is not None else None,
+        )
+    return None
 
 
 @rule("Hashing", "Discretization", "IntegerLookup", "StringLookup")
@@ -371,7 +589,15 @@ def _to_ids(layer: _Layer, shape: Shape) -> Out | None:
 
 @rule("RMSNormalization")
 def _rms_norm(layer: _Layer, shape: Shape) -> Out:
-    return Out(shape, _norm_axis(layer, shape))
+    size = _norm_axis(layer, shape)
+    if size != shape[-1]:  # Keras 3.15 multiplies the last axis by the scale
+        raise ShapeProblem(
+            f"`{layer.name}` over axis {layer['axis']} of {show_shape(shape)}: Keras scales "
+            "the last axis with it, and their sizes differ",
+            "normalise over the last axis: `axis=-1`",
+            arg="axis",
+        )
+    return Out(shape, size)
 
 
 @rule(
@@ -385,7 +611,15 @@ def _rms_norm(layer: _Layer, shape: Shape) -> Out:
 def _adaptive_pool(layer: _Layer, shape: Shape) -> Out:
     rank = _conv_rank(layer.call.class_name)
     _, channels = _conv_like(layer, shape, rank)
-    return Out(_assemble(layer, shape, list(layer.ints("output_size", rank)), channels))
+    sizes = layer.ints("output_size", rank)
+    if layer.call.class_name.startswith("AdaptiveMax") and set(sizes) == {1}:
+        raise ShapeProblem(
+            f"Keras 3.15's `{layer.call.class_name}` kills its process (a floating point "
+            "exception) when every output size is 1",
+            f"use global max pooling instead: `globalmaxpooling{rank}d keepdims=true`",
+            arg="output_size",
+        )
+    return Out(_assemble(layer, shape, list(sizes), channels))
 
 
 @rule("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
@@ -444,7 +678,12 @@ def _flatten(layer: _Layer, shape: Shape) -> Out:
 @rule("Reshape")
 def _reshape(layer: _Layer, shape: Shape) -> Out:
     target = layer["target_shape"]
-    target = (target,) if isinstance(target, int) else target
+    if type(target) is int:  # Keras iterates over it
+        raise ShapeProblem(
+            f"`{layer.name}` needs a shape, a tuple: `({target},)`, not `{target}`",
+            f"e.g. `{layer.name} ({target},)`",
+            arg="target_shape",
+        )
     if not isinstance(target, tuple) or not all(type(d) is int for d in target):
         raise ShapeProblem(
             f"`{layer.name}` needs a shape of whole numbers",
@@ -777,11 +1016,26 @@ def _norm_axis(layer: _Layer, shape: Shape) -> int:
     return size
 
 
+@rule("UnitNormalization")
+def _unit_norm(layer: _Layer, shape: Shape) -> Out:
+    """Keras normalises over `axis` (one axis or a tuple), each an axis of the input."""
+    axes = layer["axis"] if isinstance(layer["axis"], tuple) else (layer["axis"],)
+    if not axes or not all(type(a) is int and -len(shape) <= a < len(shape) for a in axes):
+        raise ShapeProblem(
+            f"`axis` of `{layer.name}` must be axes of {show_shape(shape)}, "
+            f"not `{show_value(layer['axis'])}`",
+            f"e.g. `axis=-1` (the last), or axes from {-len(shape)} to {len(shape) - 1}",
+            arg="axis",
+        )
+    return Out(shape)
+
+
 @rule("BatchNormalization")
 def _batch_norm(layer: _Layer, shape: Shape) -> Out:
     size = _norm_axis(layer, shape)
     trainable = size * (bool(layer["center"]) + bool(layer["scale"]))
-    return Out(shape, trainable, 2 * size)
+    renorm = 3 * size if layer["renorm"] is True else 0  # moving stddev, renorm mean/stddev
+    return Out(shape, trainable, 2 * size + renorm)
 
 
 @rule("LayerNormalization")
@@ -1270,7 +1524,62 @@ def _apply(layer: _Layer, shapes: Sequence[Shape], catalog: Catalog) -> Out | No
     if layer.call.class_name in WRAPPER_CLASSES:
         return _wrapper(layer, _one_input(layer, shapes), catalog)  # see `_wrapper_not_frozen`
     function = RULES.get(layer.call.class_name)
-    return _frozen(layer.call, function(layer, shapes)) if function else None
+    out = _frozen(layer.call, function(layer, shapes)) if function else None
+    if out is not None:
+        _check_initializer_ranks(layer, shapes)
+    orthogonal = layer.call.kwarg("activity_regularizer") == "orthogonal_regularizer"
+    if out is not None and orthogonal and len(out.shape) != 2:
+        raise ShapeProblem(
+            f"`activity_regularizer=orthogonal_regularizer` needs `{layer.name}` to output "
+            f"vectors, but it outputs {show_shape(out.shape)}",
+            "use `l1` or `l2`, or put the regularizer on a layer that outputs vectors",
+            arg="activity_regularizer",
+        )
+    return out
+
+
+def _weight_rank(class_name: str, param: str) -> int | None:
+    """How many dimensions the weight an `*_initializer` argument makes has (None when
+    kdsl does not know): 1 for biases and normalisation scales, 2 for a dense or
+    recurrent kernel or an embedding, the rank + 2 of a convolution's kernel."""
+    if param.startswith(("bias", "beta", "gamma", "moving_")):
+        return 1
+    if (
+        param in ("recurrent_initializer", "embeddings_initializer")
+        and "ConvLSTM" not in class_name
+    ):
+        return 2
+    if class_name in ("Dense", "SimpleRNN", "LSTM", "GRU"):
+        return 2
+    spatial = re.search(r"([123])D", class_name)
+    if spatial and param in (
+        "kernel_initializer",
+        "depthwise_initializer",
+        "pointwise_initializer",
+        "recurrent_initializer",
+    ):
+        return int(spatial[1]) + 2
+    return None
+
+
+def _check_initializer_ranks(layer: _Layer, shapes: Sequence[Shape]) -> None:
+    """An initializer Keras makes only for weights of some ranks (`identity`: matrices,
+    `orthogonal`: two dimensions or more), given for a weight of another
+    (`conv2d ... kernel_initializer=identity`, `bias_initializer=orthogonal`)."""
+    for param, value in layer.call.kwargs:
+        ranks = INITIALIZER_RANKS.get(value) if isinstance(value, str) else None
+        if ranks is None or not param.endswith("_initializer"):
+            continue
+        weight = _weight_rank(layer.call.class_name, param)
+        low, high = ranks
+        if weight is not None and not (low <= weight and (high is None or weight <= high)):
+            what = f"{low}" if low == high else f"{low} or more"
+            raise ShapeProblem(
+                f"the initializer `{value}` makes weights of {what} dimensions, but "
+                f"`{param}` of `{layer.name}` is for a weight of {weight}",
+                "use another initializer, e.g. `glorot_uniform` (or `zeros` for a bias)",
+                arg=param,
+            )
 
 
 def _frozen(call: ir.KerasCall, out: Out | None) -> Out | None:
@@ -1351,6 +1660,16 @@ def _check_output(
     model: ir.Model, last: ir.KerasCall, units: int | None, loss: str
 ) -> list[Diagnostic]:
     """The output layer's (`last`'s) activation and units against its loss (`loss`)."""
+    output = model.node(model.outputs[0]).call if len(model.outputs) == 1 else last
+    if (why := NOT_LAST_LAYERS.get(output.class_name)) is not None:
+        name = written_name(output)
+        return [
+            Diagnostic(
+                f"`{name}` cannot end the model: {why}",
+                output.span,
+                "add a layer after it, e.g. `flatten -> dense 1`",
+            )
+        ]
     activation: object = dict(last.kwargs).get("activation")
     if last.class_name == "Activation":
         activation = last.args[0] if last.args else None

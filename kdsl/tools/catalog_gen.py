@@ -283,6 +283,232 @@ def _deprecated_kwargs(keras: Any, cls: type[Any], params: list[dict]) -> dict[s
     return accepted
 
 
+# ----------------------------------------------------------------- argument values
+
+# Where Keras keeps the string values it checks arguments against, besides a layer's own
+# module and its bases' (`padding`, `data_format`, `interpolation`...).
+_VALUE_MODULES = (
+    "keras.src.utils.argument_validation",
+    "keras.src.backend.config",
+    "keras.src.ops.image",
+    "keras.src.utils.image_utils",
+)
+# Numbers tried on a numeric argument; a range is read from which ones Keras refuses. The
+# round ones are the bounds Keras uses; each is tried a hair to either side as well.
+_BOUNDS = (-1.0, 0.0, 1.0, 8.0)
+_EPSILON = 1e-6
+_NUMBER_LADDER = tuple(
+    sorted(
+        {
+            -2.0,
+            -0.5,
+            0.5,
+            1.5,
+            2.0,
+            9.0,
+            *_BOUNDS,
+            *(b + d for b in _BOUNDS for d in (-_EPSILON, _EPSILON)),
+        }
+    )
+)
+_INT_LADDER = (-2, -1, 0, 1, 2, 8, 9)
+# Values of each kind, to find the kinds an argument refuses outright (refused when Keras
+# takes none of them: a tuple of the wrong length or a number out of range is no proof).
+_KIND_PROBES: dict[str, tuple[Any, ...]] = {
+    "bool": (True, False),
+    "int": (1, 2, 0),
+    "float": (0.5, 0.1, 1.5),
+    "name": ("kdsl_probe",),
+    "tuple": ((1,), (1, 2), (1, 1, 1), (0.1, 0.2), ("a", "b")),
+    "none": (None,),
+}
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
+
+
+def _module_strings(modules: Iterable[Any]) -> set[str]:
+    """Word-like string constants in the source of `modules`: the values Keras compares
+    arguments with (`"channels_last"`, `"bilinear"`)."""
+    found: set[str] = set()
+    for module in modules:
+        try:
+            tree = ast.parse(inspect.getsource(module))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        for node in ast.walk(tree):
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and _WORD.fullmatch(text):
+                found.add(text)
+    return found
+
+
+def _candidate_words(cls: type[Any]) -> set[str]:
+    import importlib
+
+    modules = [sys.modules[c.__module__] for c in cls.__mro__ if c.__module__.startswith("keras")]
+    modules += [importlib.import_module(name) for name in _VALUE_MODULES]
+    return _module_strings(dict.fromkeys(modules))
+
+
+def builds(cls: type[Any], base: dict[str, Any], name: str, value: Any) -> bool:
+    """Whether Keras makes the layer with `name=value` (and `base` for the rest)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cls(**{**base, name: value})
+    except Exception:  # any refusal is a refusal
+        return False
+    return True
+
+
+def _range(accepted: dict[float, bool]) -> dict[str, Any] | None:
+    """The interval of accepted numbers, from the probes: None when Keras refuses none,
+    or when what it accepts is not one interval."""
+    points = sorted(accepted)
+    flags = [accepted[p] for p in points]
+    if all(flags) or not any(flags):
+        return None
+    first = flags.index(True)
+    last = len(flags) - 1 - flags[::-1].index(True)
+    if not all(flags[first : last + 1]):
+        return None
+    out: dict[str, Any] = {}
+    if first > 0:
+        low = points[first]
+        near = min(_BOUNDS, key=lambda b: abs(b - low))
+        if abs(low - near) < _EPSILON / 2:
+            out["min"] = _number(near)
+        elif abs(low - near - _EPSILON) < _EPSILON / 2:
+            out["min"], out["min_open"] = _number(near), True
+        else:
+            out["min"] = _number(low)
+    if last < len(points) - 1:
+        high = points[last]
+        near = min(_BOUNDS, key=lambda b: abs(b - high))
+        if abs(high - near) < _EPSILON / 2:
+            out["max"] = _number(near)
+        elif abs(near - high - _EPSILON) < _EPSILON / 2:
+            out["max"], out["max_open"] = _number(near), True
+        else:
+            out["max"] = _number(high)
+    return out
+
+
+def _other_base(base: dict[str, Any], skip: str) -> dict[str, Any] | None:
+    """`base` with its whole numbers made larger (None when it has none), to tell a bound
+    of an argument's own from one that depends on the others."""
+    other = {
+        key: value * 8 if type(value) is int and key != skip else value
+        for key, value in base.items()
+    }
+    return other if other != base else None
+
+
+def _number(value: float) -> int | float:
+    """A bound as written: `1` for 1.0."""
+    return int(value) if float(value).is_integer() else value
+
+
+def probe_base(keras: Any, cls: type[Any]) -> dict[str, Any] | None:
+    """Arguments with which Keras makes the layer `cls`: the base of every probe."""
+    for attempt in range(3):
+        kwargs = _probe_kwargs(keras, cls, attempt)
+        if kwargs is not None and builds(cls, kwargs, "name", "kdsl_probe"):
+            return kwargs
+    return None
+
+
+def _value_rules(keras: Any, cls: type[Any], params: list[dict]) -> dict[str, dict[str, Any]]:
+    """What Keras checks as it makes the layer, argument by argument, found by making it:
+
+    - `enum`: the only names an argument takes (a made-up name is refused; the names
+      tried are the string constants in the source of the layer, its bases and Keras's
+      argument checks), and `enum_any_case` when Keras lowercases them first;
+    - `range`: the numbers it takes (`min`/`max`, `min_open`/`max_open` when the bound
+      itself is refused), read from a ladder of numbers;
+    - `refuses`: kinds of value (a flag, a name, a tuple, none...) it never takes.
+
+    Only what Keras refuses as the layer is made is recorded: what it refuses later, when
+    the layer is built or called, is for the shape rules and `catalog.py`'s tables.
+    """
+    base = probe_base(keras, cls)
+    if base is None:
+        return {}
+    words: set[str] | None = None
+    rules: dict[str, dict[str, Any]] = {}
+    for param in params:
+        name = param["name"]
+        if name in (
+            "name",
+            "layer",
+            "dtype",
+            "activation",
+            "recurrent_activation",
+        ) or name.endswith(("_initializer", "_regularizer", "_constraint")):
+            continue
+        default = param.get("default", base.get(name))
+        if "default_repr" in param or (param["required"] and name not in base):
+            continue
+        rule: dict[str, Any] = {}
+        # Without the optional values probing adds (`num_bins`), which exclude some others
+        # (`bin_boundaries`): a kind is refused only when refused with either.
+        # Nor when the arguments that default to none take the same value too (`mean`
+        # needs `variance`).
+        lean = {key: value for key, value in base.items() if key not in _PROBE_EXTRAS}
+        partners = [
+            p["name"]
+            for p in params
+            if p.get("default", 0) is None and p is not param and p["name"] not in BASE_LAYER_KWARGS
+        ]
+        refused = [
+            kind
+            for kind, probes in _KIND_PROBES.items()
+            if not any(
+                builds(cls, b, name, probe)
+                for probe in probes
+                for b in (base, lean, {**lean, **dict.fromkeys(partners, probe)})
+            )
+        ]
+        if isinstance(default, str) and "name" in refused:
+            words = _candidate_words(cls) if words is None else words
+            enum = sorted(w for w in words | {default} if builds(cls, base, name, w))
+            if enum:
+                rule["enum"] = enum
+                upper = [w.upper() for w in enum]
+                if all(builds(cls, base, name, w) for w in upper):
+                    rule["enum_any_case"] = True
+                refused.remove("name")
+        elif default is None and "name" in refused and "int" in refused and "float" in refused:
+            words = _candidate_words(cls) if words is None else words
+            enum = sorted(w for w in words if builds(cls, base, name, w))
+            if enum:
+                rule["enum"] = enum
+                if all(builds(cls, base, name, w.upper()) for w in enum):
+                    rule["enum_any_case"] = True
+                refused.remove("name")
+        if type(default) in (int, float):
+            ladder = _INT_LADDER if type(default) is int else _NUMBER_LADDER
+            accepted = {float(v): builds(cls, base, name, v) for v in ladder}
+            if type(default) is int and not accepted.get(float(default), True):
+                accepted = {}  # the ladder misses what it takes
+            found = _range(accepted) if accepted else None
+            other = _other_base(base, name)
+            if (
+                found
+                and other is not None  # a bound that moves with the other arguments
+                and found != _range({float(v): builds(cls, other, name, v) for v in ladder})
+            ):
+                found = None  # (`groups` must divide `filters`) is no bound of its own
+            if found:
+                rule["range"] = found
+        if refused and default is not None and "none" in refused and len(refused) == 1:
+            refused = []  # only None is refused: NEVER_NONE's business, where it matters
+        if refused:
+            rule["refuses"] = refused
+        if rule:
+            rules[name] = rule
+    return rules
+
+
 def _layers(keras: Any) -> tuple[dict[str, dict], dict[str, str]]:
     """Sequential-usable layers keyed by lowercase class name, and their other names."""
     from keras.src.layers.layer import Layer
@@ -305,6 +531,8 @@ def _layers(keras: Any) -> tuple[dict[str, dict], dict[str, str]]:
         own = {p["name"] for p in params}
         for kwarg in _base_kwargs_accepted(keras, cls, own):
             params.append(_param(kwarg, base_defaults[kwarg].default))
+        for name, rule in _value_rules(keras, cls, params).items():
+            next(p for p in params if p["name"] == name).update(rule)
         layers[key] = {"class": public, "category": category, "params": params}
         deprecated = _deprecated_kwargs(keras, cls, params)
         if deprecated:
@@ -472,7 +700,15 @@ def _candidates(keras: Any, registry_modules: Iterable[Any]) -> list[str]:
             names.add(name)
             if inspect.isclass(getattr(module, name)):
                 names.update((to_snake_case(name), natural_snake_case(name)))
-    return sorted(n for n in names if n == n.lower() and n not in NOT_NAMES)
+    # Keras's class names (`MeanSquaredError`) and capitals (`MSE`) resolve too: probed
+    # as aliases, never as keys.
+    names.update(name.upper() for name in list(names) if len(name) <= 5)
+    return sorted(n for n in names if n.lower() not in NOT_NAMES and n.isidentifier())
+
+
+def _lowercase(names: Iterable[str]) -> list[str]:
+    """The candidates that may be keys: class names and capitals are aliases only."""
+    return [name for name in names if name == name.lower()]
 
 
 def _loss_id(obj: Any) -> Any:
@@ -585,9 +821,9 @@ def _losses(keras: Any, candidates: list[str]) -> tuple[dict[str, dict], dict[st
     entries = _keyed_entries(
         _exported_classes(keras.losses, keras.losses.Loss),
         EXCLUDED_LOSSES,
-        candidates,
+        _lowercase(candidates),
         keras.losses.get,
-        accepted,
+        {name: accepted[name] for name in _lowercase(accepted)},
         _loss_id,
         lambda cls: _loss_id(cls()),
     )
@@ -606,9 +842,9 @@ def _metrics(keras: Any, candidates: list[str]) -> tuple[dict[str, dict], dict[s
     entries = _keyed_entries(
         _exported_classes(keras.metrics, keras.metrics.Metric),
         EXCLUDED_METRICS,
-        candidates,
+        _lowercase(candidates),
         keras.metrics.get,
-        accepted,
+        {name: accepted[name] for name in _lowercase(accepted)},
         _metric_id,
         lambda cls: cls,
     )

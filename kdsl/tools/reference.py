@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kdsl.semantics.catalog import POSITIONAL, load
 from kdsl.semantics.checker import WRAPPERS
-from kdsl.semantics.shapes import RULES
+from kdsl.semantics.shapes import CHECKS_ONLY, RULES
 
 START, END = "<!-- kinds:start -->", "<!-- kinds:end -->"
 
@@ -30,7 +30,8 @@ def kinds_table() -> str:
             if entry.key in WRAPPERS
             else ", ".join(POSITIONAL.get(entry.key, ()))
         )
-        rule = "yes" if entry.class_name in RULES or entry.key in WRAPPERS else ""
+        has_rule = entry.class_name in RULES and entry.class_name not in CHECKS_ONLY
+        rule = "yes" if has_rule or entry.key in WRAPPERS else ""
         lines.append(
             f"| `{entry.key}` | `{entry.class_name}` | {positional} | {rule} | "
             f"{', '.join(f'`{o}`' for o in others)} |"

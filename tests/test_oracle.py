@@ -1,0 +1,49 @@
+"""`kdsl check` agrees with Keras: the differential test's fast profile (tests/oracle.py).
+
+A few hundred programs drawn from the catalog with a fixed seed, each checked by kdsl
+and, when accepted, built and run by real Keras in one Keras process: no program kdsl
+accepts may be refused by Keras, and shapes and parameter counts must be Keras's own.
+The long profile is `python benchmarks/oracle.py` (10,000 programs and more).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from oracle import KERAS_ACCEPTS, Case, KerasProcess, generate, judge, layer_kind, run
+
+import kdsl
+from kdsl.semantics.catalog import load
+
+FAST_PROGRAMS = 240
+
+
+@pytest.fixture(scope="module")
+def keras_process():
+    process = KerasProcess()
+    yield process
+    process.close()
+
+
+def test_check_agrees_with_keras(keras_process: KerasProcess) -> None:
+    report = run(FAST_PROGRAMS, seed=19, keras=keras_process)
+    assert report.accepted > FAST_PROGRAMS // 3, report.summary()  # the test tests something
+    shown = "\n".join(f"{text}\n    {why}" for text, why in report.disagreements[:20])
+    assert not report.disagreements, f"{report.summary()}\n{shown}"
+
+
+def test_the_generator_covers_every_layer_kind() -> None:
+    catalog = load()
+    rng = random.Random(0)
+    seen = {layer_kind(generate(rng, catalog).text) for _ in range(3000)}
+    assert seen >= set(catalog.layers)
+
+
+@pytest.mark.parametrize("text", KERAS_ACCEPTS)
+def test_what_keras_accepts_kdsl_accepts(text: str, keras_process: KerasProcess) -> None:
+    errors = [d for d in kdsl.check(text) if d.severity == "error"]
+    assert not errors, errors[0].message
+    report = run(0, keras=keras_process)
+    judge(keras_process, Case(text, "float32"), report)
+    assert report.agreed == 1, report.disagreements
