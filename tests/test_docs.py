@@ -29,7 +29,7 @@ def test_doc_example_compiles(where: str, program: str, _, style: str) -> None:
     and `add`/`constructor` say so."""
     model, _summary = analyze(parse(Source(where, program)), Source(where, program))
     if style != "functional" and not model.is_chain:
-        with pytest.raises(KdslError, match="--style functional"):
+        with pytest.raises(KdslError, match="this model is a graph"):
             compile_source(program, where, style=style)
         return
     assert "def build_model():" in compile_source(program, where, style=style)

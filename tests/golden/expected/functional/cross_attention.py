@@ -13,7 +13,7 @@ def build_model():
     x = layers.Attention()([x, memory])
     x = layers.GlobalAveragePooling1D()(x)
     outputs = layers.Dense(1)(x)
-    model = keras.Model(inputs=[query, memory, mask], outputs=[outputs])
+    model = keras.Model(inputs=[query, memory, mask], outputs=outputs)
     model.compile(
         optimizer="adam",
         loss="mean_squared_error",

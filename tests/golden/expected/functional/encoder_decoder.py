@@ -40,7 +40,7 @@ def build_model():
     for _ in range(2):
         x = decoder(x, heads=2, dim=16, memory=mem)
     outputs = layers.Dense(500, activation="softmax")(x)
-    model = keras.Model(inputs=[src, tgt], outputs=[outputs])
+    model = keras.Model(inputs=[src, tgt], outputs=outputs)
     model.compile(
         optimizer="adam",
         loss="sparse_categorical_crossentropy",
