@@ -154,9 +154,14 @@ def test_v1_meanings_are_kept() -> None:
 
 
 def test_a_spaced_operator_outside_parentheses_is_left_to_repetition() -> None:
-    """`dense 64 * 2` is the graph language's repetition, not 128 units."""
-    (error,) = kdsl.check("input 4 -> dense 64 * 2; adam; mse")
-    assert "unexpected `*`" in error.message and "without spaces" in error.hint
+    """`dense 64 * 2` is the graph language's repetition (two layers of 64), not 128
+    units; another spaced operator is a syntax error that says how to write it."""
+    program = "input 4 -> dense 64 * 2 -> dense 1; adam; mse"
+    assert kdsl.compile(program).count("Dense(64)") == 2  # a chain: Sequential, expanded
+    functional = kdsl.compile(program, style="functional")
+    assert functional.count("layers.Dense(64)") == 1 and "for _ in range(2):" in functional
+    (error,) = kdsl.check("input 4 -> dense 64 + 2; adam; mse")
+    assert "unexpected `+`" in error.message and "without spaces" in error.hint
 
 
 # -- Keras objects as values ----------------------------------------------------------------
