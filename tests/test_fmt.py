@@ -118,12 +118,18 @@ CASES = {
 
 # v2 (graphs): blocks, labels, references, groups, repeats, several chains.
 GRAPH_CASES = {
-    "a block's body has one element a line": (
+    "a short block stays on one line": (
         "def up f{conv2dtranspose f 2 strides=2}input 4->up 3;adam;mse",
-        "def up f {\n  conv2dtranspose f 2 strides=2\n}\ninput 4 -> up 3; adam; mse\n",
+        "def up f { conv2dtranspose f 2 strides=2 }\ninput 4 -> up 3; adam; mse\n",
+    ),
+    "a long block has one element a line": (
+        "def b f{conv2d f 3 padding=same use_bias=false->batchnorm epsilon=0.001 momentum=0.99"
+        "->relu}input 8x8x3->b 3;adam;mse",
+        "def b f {\n  conv2d f 3 padding=same use_bias=false\n    -> batchnorm epsilon=0.001"
+        " momentum=0.99\n    -> relu\n}\ninput 8x8x3 -> b 3; adam; mse\n",
     ),
     "labels, references, repeats and a short group, spaced one way": (
-        "input 4->a :dense 8*2->[dense 4|dense 4->relu]->add->concatenate @a;adam;mse;",
+        "input 4->a :dense 8 *2->[dense 4|dense 4->relu]->add->concatenate @a;adam;mse;",
         "input 4\n"
         "  -> a: dense 8 * 2\n"
         "  -> [dense 4 | dense 4 -> relu]\n"

@@ -436,10 +436,10 @@ class _GraphLayout:
         trailing = isinstance(body.children[-1], Token)  # a last `;` in the body: dropped
         # A short block stays on one line, as a short program does (`def bn6 { ... }`).
         inline = f"{header} {'; '.join(self.chain_text(c) for c in chains)} }}"
-        if not trailing and len(inline) <= LINE_LENGTH and not self.held_apart(lines):
-            return [_Line(inline, lines[0].first, closing)]
         if trailing:
             self.dropped[closing - 1] = (-1, 0)  # relative to the block's last lines
+        if len(inline) <= LINE_LENGTH and not self.held_apart(lines):
+            return [_Line(inline, lines[0].first, closing)]
         return lines
 
     # -- chains, elements, groups
