@@ -190,7 +190,7 @@ EXTRA_PROGRAMS: list[str] = [
     "input 7x7 -> dropout 0.5 noise_shape=(1, 2, 3) -> flatten -> dense 1; adam; mse",
     "input 7x7x3 -> randomgaussianblur kernel_size=2 -> flatten -> dense 1; adam; mse",
     "input 2x7x3 -> rmsnormalization axis=1 -> flatten -> dense 1; adam; mse",
-    "input 3 dtype=int32 -> hashing 4 mask_value=(1,) -> dense 1; adam; mse",
+    "input 3 dtype=int32 -> integerlookup mask_token=(1,) -> dense 1; adam; mse",
     "input 4 -> batchnormalization moving_variance_initializer=orthogonal; adam; mse",
     "input 5x5x3 -> autocontrast value_range=(2, 0) -> flatten -> dense 1; adam; mse",
     "input 8x8x4 -> randomhue 0.2 -> flatten -> dense 1; adam; mse",

@@ -124,6 +124,8 @@ NEEDS_ONE_OF: dict[str, tuple[str, ...]] = {
 REFUSED_VALUES: dict[tuple[str, Any], str] = {
     ("stateful", True): "a stateful layer needs a fixed batch size, and kdsl's models take "
     "any batch size",
+    ("return_state", True): "it then outputs a list of tensors, which no next layer of a "
+    "chain takes",
 }
 # an argument's value that needs another argument to have one of some values (Keras
 # refuses `sparse=true` with integer ids),
@@ -143,6 +145,13 @@ RUN_RANGES: dict[tuple[str, str], dict[str, Any]] = {
 SCALAR_ARGS = frozenset({"mask_value", "mask_token", "oov_token"})
 # and the arguments that take a tuple of tuples (`padding=((1, 1), (2, 2))`): no other does.
 NESTED_ARGS = frozenset({"padding", "cropping"})
+# kinds of value Keras refuses only when the layer runs (`hashing`'s mask is compared
+# with each integer id; `randomerasing` fills with a number or three),
+RUN_REFUSES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("hashing", "mask_value"): ("bool", "float", "tuple"),
+    ("randomerasing", "fill_value"): ("bool", "name"),
+    ("alphadropout", "rate"): ("bool",),
+}
 # arguments a layer hands to another, whose range Keras checks there: the other's,
 BORROWED_RANGES: dict[tuple[str, str], tuple[str, str]] = {
     ("randomcolorjitter", "brightness_factor"): ("randombrightness", "factor"),
@@ -417,6 +426,9 @@ def load() -> Catalog:
     for (key, name), (layer, of) in BORROWED_RANGES.items():
         found = next(p for p in raw["layers"][layer]["params"] if p["name"] == of)
         next(p for p in raw["layers"][key]["params"] if p["name"] == name)["range"] = found["range"]
+    for (key, name), kinds in RUN_REFUSES.items():
+        param = next(p for p in raw["layers"][key]["params"] if p["name"] == name)
+        param["refuses"] = sorted({*param.get("refuses", ()), *kinds})
     for (key, name), bounds in RUN_RANGES.items():
         for param in raw["layers"][key]["params"]:
             if param["name"] == name:
