@@ -187,6 +187,7 @@ EXTRA_PROGRAMS: list[str] = [
     "input 4x4 -> bidirectional lstm 2 merge_mode=none; adam; mse",
     "input 3x3x3 -> contrastlimitedadaptivehistogramequalization -> flatten -> dense 1; adam; mse",
     "input 6 -> softmax 3; adam; mse",
+    "input 7x8x8 -> spatialdropout2d (1, 2) -> flatten -> dense 1; adam; mse",
     "input 7x7 -> dropout 0.5 noise_shape=(1, 2, 3) -> flatten -> dense 1; adam; mse",
     "input 7x7x3 -> randomgaussianblur kernel_size=2 -> flatten -> dense 1; adam; mse",
     "input 2x7x3 -> rmsnormalization axis=1 -> flatten -> dense 1; adam; mse",

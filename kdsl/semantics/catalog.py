@@ -138,6 +138,7 @@ NEEDS_VALUES: dict[tuple[str, Any], tuple[str, tuple[str, ...]]] = {
 # zero when it runs; a lookup's `max_tokens` must be above 1),
 RUN_RANGES: dict[tuple[str, str], dict[str, Any]] = {
     ("alphadropout", "rate"): {"min": 0, "max": 1, "max_open": True},
+    ("gaussiandropout", "rate"): {"min": 0, "max": 1, "max_open": True},
     ("integerlookup", "max_tokens"): {"min": 2},
     ("stringlookup", "max_tokens"): {"min": 2},
 }
@@ -164,9 +165,10 @@ BORROWED_RANGES: dict[tuple[str, str], tuple[str, str]] = {
 ARGUMENT_ENUMS: dict[str, tuple[str, ...]] = {"data_format": ("channels_last", "channels_first")}
 # the names an argument takes where Keras checks them only when the model runs, by layer,
 CALL_ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
-    "resizing": {
-        "interpolation": ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area")
-    },
+    **dict.fromkeys(
+        ("resizing", "upsampling2d"),
+        {"interpolation": ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area")},
+    ),
 }
 # initializers Keras makes only for weights of one rank (identity matrices, the STFT's
 # kernels), by the names `*_initializer=` takes,
