@@ -202,9 +202,9 @@ def test_generated_code_is_ruff_clean(tmp_path: Path) -> None:
 def test_fast_path_output_is_what_black_writes(text: str, number: float) -> None:
     """kdsl skips black when no line is too long; that output must equal black's."""
     program = (
-        # `mode` and `interpolation` take any string as Keras makes the layer (initializers
-        # and `fill_mode` are checked names).
-        f"randomflip mode={text!r} in 4x4x3 -> upsampling2d interpolation={text!r} -> flatten "
+        # `mode` takes any string as Keras makes the layer (initializers, `fill_mode` and
+        # `interpolation` are checked names).
+        f"randomflip mode={text!r} in 4x4x3 -> randomflip mode={text!r} -> flatten "
         f"-> rescaling {number!r} -> dense 1; adam; mse"
     )
     for style in STYLES:

@@ -129,6 +129,8 @@ NEEDS_ONE_OF: dict[str, tuple[str, ...]] = {
 REFUSED_VALUES: dict[tuple[str, Any], str] = {
     ("stateful", True): "a stateful layer needs a fixed batch size, and kdsl's models take "
     "any batch size",
+    ("return_state", True): "it then outputs a list of tensors, which no next layer of a "
+    "chain takes",
 }
 # an argument's value that needs another argument to have one of some values (Keras
 # refuses `sparse=true` with integer ids),
@@ -141,6 +143,7 @@ NEEDS_VALUES: dict[tuple[str, Any], tuple[str, tuple[str, ...]]] = {
 # zero when it runs; a lookup's `max_tokens` must be above 1),
 RUN_RANGES: dict[tuple[str, str], dict[str, Any]] = {
     ("alphadropout", "rate"): {"min": 0, "max": 1, "max_open": True},
+    ("gaussiandropout", "rate"): {"min": 0, "max": 1, "max_open": True},
     ("integerlookup", "max_tokens"): {"min": 2},
     ("stringlookup", "max_tokens"): {"min": 2},
 }
@@ -148,6 +151,13 @@ RUN_RANGES: dict[tuple[str, str], dict[str, Any]] = {
 SCALAR_ARGS = frozenset({"mask_value", "mask_token", "oov_token"})
 # and the arguments that take a tuple of tuples (`padding=((1, 1), (2, 2))`): no other does.
 NESTED_ARGS = frozenset({"padding", "cropping"})
+# kinds of value Keras refuses only when the layer runs (`hashing`'s mask is compared
+# with each integer id; `randomerasing` fills with a number or three),
+RUN_REFUSES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("hashing", "mask_value"): ("bool", "float", "tuple"),
+    ("randomerasing", "fill_value"): ("bool", "name"),
+    ("alphadropout", "rate"): ("bool",),
+}
 # arguments a layer hands to another, whose range Keras checks there: the other's,
 BORROWED_RANGES: dict[tuple[str, str], tuple[str, str]] = {
     ("randomcolorjitter", "brightness_factor"): ("randombrightness", "factor"),
@@ -160,9 +170,10 @@ BORROWED_RANGES: dict[tuple[str, str], tuple[str, str]] = {
 ARGUMENT_ENUMS: dict[str, tuple[str, ...]] = {"data_format": ("channels_last", "channels_first")}
 # the names an argument takes where Keras checks them only when the model runs, by layer,
 CALL_ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
-    "resizing": {
-        "interpolation": ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area")
-    },
+    **dict.fromkeys(
+        ("resizing", "upsampling2d"),
+        {"interpolation": ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area")},
+    ),
 }
 # initializers Keras makes only for weights of one rank (identity matrices, the STFT's
 # kernels), by the names `*_initializer=` takes,
@@ -452,6 +463,9 @@ def load() -> Catalog:
     for (key, name), (layer, of) in BORROWED_RANGES.items():
         found = next(p for p in raw["layers"][layer]["params"] if p["name"] == of)
         next(p for p in raw["layers"][key]["params"] if p["name"] == name)["range"] = found["range"]
+    for (key, name), kinds in RUN_REFUSES.items():
+        param = next(p for p in raw["layers"][key]["params"] if p["name"] == name)
+        param["refuses"] = sorted({*param.get("refuses", ()), *kinds})
     for (key, name), bounds in RUN_RANGES.items():
         for param in raw["layers"][key]["params"]:
             if param["name"] == name:

@@ -516,6 +516,19 @@ class _Checker:
                 span,
                 f"e.g. `{param.name}={_example(param) or 0}`",
             )
+        elif (
+            isinstance(value, tuple)
+            and param.bounds is not None
+            and param.bounds.low is not None
+            and param.bounds.high is not None
+            and not _is_range(param)
+        ):
+            self.error(
+                f"`{param.name}` of `{owner}` is a number {param.bounds.describe()}, "
+                f"not `{show_value(value)}`",
+                span,
+                f"e.g. `{param.name}={_example(param) or _inside(param.bounds)}`",
+            )
         elif (pair := PAIRS.get(param.name)) is not None and not _is_pair(value, pair):
             self.error(
                 f"`{param.name}` of `{owner}` is a pair of "
@@ -526,7 +539,7 @@ class _Checker:
             )
         elif (
             param.bounds is not None
-            and _is_range(param.bounds)
+            and _is_range(param)
             and isinstance(value, tuple)
             and (len(value) != 2 or not all(value_kind(i) in ("int", "float") for i in value))
         ):
@@ -538,7 +551,7 @@ class _Checker:
             )
         elif (
             param.bounds is not None
-            and _is_range(param.bounds)
+            and _is_range(param)
             and isinstance(value, tuple)
             and not param.bounds.overlaps(*value)
         ):
@@ -1844,10 +1857,16 @@ def _without(entry: Entry, param: str) -> Entry:
     return Entry(entry.key, entry.class_name, params, entry.shorthand, (), entry.category)
 
 
-def _is_range(bounds: Bounds | None) -> bool:
-    """Whether an argument is a number within two bounds, which Keras also takes as a
-    pair (`factor=(0.1, 0.3)` of the random image layers)."""
-    return bounds is not None and bounds.low is not None and bounds.high is not None
+def _is_range(param: Param) -> bool:
+    """Whether an argument is a factor within two bounds, which Keras also takes as a
+    pair (`factor=(0.1, 0.3)` of the random image layers; a dropout's `rate` is no pair)."""
+    bounds = param.bounds
+    return (
+        param.name.endswith("factor")
+        and bounds is not None
+        and bounds.low is not None
+        and bounds.high is not None
+    )
 
 
 def _is_pair(value: ir.PyValue, kind: str) -> bool:
