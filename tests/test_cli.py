@@ -305,8 +305,7 @@ def test_keras_rejecting_the_model_is_an_error_not_a_traceback(tmp_path: Path) -
     program, not a traceback."""
     program = tmp_path / "bad.k"
     program.write_text(
-        'input 4 -> einsumdense "ab,b->ab" 3 -> dense 3 softmax; adam; '
-        "categorical_crossentropy\n"
+        'input 4 -> einsumdense "ab,b->ab" 3 -> dense 3 softmax; adam; categorical_crossentropy\n'
     )
     result = run_kdsl("run", str(program), "--data", "examples/iris.npz")
     assert result.returncode == 1
