@@ -300,12 +300,12 @@ def test_ctrl_c_stops_after_the_batch_reports_saves_and_exits_130(tmp_path: Path
 
 
 def test_keras_rejecting_the_model_is_an_error_not_a_traceback(tmp_path: Path) -> None:
-    """A mistake kdsl's static checks cannot see (no shape rule for einsumdense) still
-    ends as one line naming the program, not a traceback."""
+    """A mistake kdsl's static checks cannot see (einsumdense's rule checks the equation's
+    form and weights, not the sizes of a shared axis) still ends as one line naming the
+    program, not a traceback."""
     program = tmp_path / "bad.k"
     program.write_text(
-        'input 4 -> einsumdense "abc,cd->abd" (3, 4) -> flatten -> dense 3 softmax; adam; '
-        "categorical_crossentropy\n"
+        'input 4 -> einsumdense "ab,b->ab" 3 -> dense 3 softmax; adam; categorical_crossentropy\n'
     )
     result = run_kdsl("run", str(program), "--data", "examples/iris.npz")
     assert result.returncode == 1
