@@ -369,6 +369,7 @@ GRAPH_PROGRAMS: list[str] = [
     "input 4 -> dense 2 * 20000; adam; mse",
     "input 4 -> [a: dense 1 | b: dense 2]; outputs; adam; mse",
     "input 5x16 -> groupedqueryattention 8 4 3 -> gap1d -> dense 1; adam; mse",
+    "input 7x6x3x8 -> conv3dtranspose 1 2 output_padding=0 padding=same; adam; mse",
     "v: input 5x12 -> w: dense 12; q: input 5x16 -> groupedqueryattention 8 4 2 value=@w "
     "-> gap1d -> dense 1; adam; mse",
     "shared e { dense 4 }\nl: input 3 -> a: e; r: input 5 -> e -> add @a; adam; mse",

@@ -15,8 +15,9 @@ OPERATORS = ("+", "-", "*", "/", "//", "%", "**")
 
 
 def _layer_value(text: str) -> object:
-    """The folded value of `text` as the stddev of `gaussiannoise`, which takes any number."""
-    model = kdsl.check_source(f"input 4 -> gaussiannoise {text}; adam; mse")
+    """The folded value of `text` as the scale of `rescaling`, which takes any number
+    (gaussiannoise's stddev, as Keras checks it, is from 0 to 1)."""
+    model = kdsl.check_source(f"input 4 -> rescaling {text}; adam; mse")
     (value,) = model.nodes[0].call.args
     return value
 
@@ -116,14 +117,14 @@ def test_integers_stay_integers_where_keras_needs_them() -> None:
     ],
 )
 def test_arithmetic_errors_point_at_the_expression(value: str, message: str) -> None:
-    diagnostics = kdsl.check(f"input 4 -> gaussiannoise {value}; adam; mse")
+    diagnostics = kdsl.check(f"input 4 -> rescaling {value}; adam; mse")
     errors = [d for d in diagnostics if d.severity == "error"]
     assert errors and message in errors[0].message, errors
-    assert errors[0].span is not None and errors[0].span.column >= 26 and errors[0].hint
+    assert errors[0].span is not None and errors[0].span.column >= 22 and errors[0].hint
 
 
 def test_long_arithmetic_is_refused_before_parsing_deeply() -> None:
-    text = "input 4 -> gaussiannoise " + "+".join(["1"] * 5000) + "; adam; mse"
+    text = "input 4 -> rescaling " + "+".join(["1"] * 5000) + "; adam; mse"
     (error,) = kdsl.check(text)
     assert "more than 64 operators" in error.message
     # Operators inside brackets count toward the whole value, commas or not: a tree as
@@ -131,7 +132,7 @@ def test_long_arithmetic_is_refused_before_parsing_deeply() -> None:
     nested = "1"
     for _ in range(15):
         nested = f"({nested}{'+1' * 60}, 2)"
-    (error,) = kdsl.check(f"input 4 -> gaussiannoise {nested}; adam; mse")
+    (error,) = kdsl.check(f"input 4 -> rescaling {nested}; adam; mse")
     assert "more than 64 operators" in error.message
     # Many values with a few operators each are fine.
     kdsl.check_source("input 4 -> dense 1+1 " + "-> dense 2*2 " * 200 + "; adam; mse")
