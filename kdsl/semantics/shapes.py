@@ -890,13 +890,14 @@ def _conv_transpose(layer: _Layer, shape: Shape) -> Out:
         if padding == "valid":
             out.append((size - 1) * st + k + (max(k, st) - k if pad is None else pad))
         else:
-            out.append(size * st if pad is None else (size - 1) * st + k % 2 + pad)
-            if pad is not None and math.ceil(out[-1] / st) != size:
+            side = size * st if pad is None else (size - 1) * st + k % 2 + pad
+            out.append(side)
+            if pad is not None and math.ceil(side / st) != size:
                 # TensorFlow computes the transpose as the gradient of the convolution
                 # of its output, which must give back the input's size: it aborts if not.
                 raise ShapeProblem(
                     f"`{layer.name}` with padding=same and output_padding={pad} makes a "
-                    f"side of {out[-1]} from {size}, which the convolution it inverts "
+                    f"side of {side} from {size}, which the convolution it inverts "
                     "cannot map back: Keras fails when it runs",
                     "leave out output_padding, use an odd kernel size, or padding=valid",
                     arg="output_padding",
