@@ -145,19 +145,10 @@ def to_svg(model: ir.Model, summary: Summary, title: str) -> str:
     top = MARGIN + LINE_HEIGHT
     for index, box in enumerate(items):
         fill = COLOURS.get(box.category, "#ffffff")
-        parts.append(
-            f'<g class="layer"><rect x="{MARGIN}" y="{top}" width="{box_width}" '
-            f'height="{box_height}" rx="8" fill="{fill}" stroke="#555"/>'
-        )
-        for line, (text, weight) in enumerate(
-            ((box.title, "bold"), (box.code, "normal"), (box.figures, "normal"))
-        ):
-            y = top + PAD / 2 + LINE_HEIGHT * (line + 0.75)
-            parts.append(
-                f'<text x="{centre}" y="{y:g}" text-anchor="middle" font-weight="{weight}">'
-                f"{escape(text)}</text>"
-            )
-        parts.append("</g>")
+        parts += _layer_box(
+            box, f'<g class="layer"><rect x="{MARGIN}" y="{top}" ', top, str(centre), fill,
+            box_width, box_height,
+        )  # fmt: skip
         bottom = top + box_height
         if index < len(items) - 1:
             parts.append(
@@ -266,19 +257,10 @@ def _graph_svg(model: ir.Model, summary: Summary, title: str) -> str:
     for box in items:
         left, top = x_of(box), y_of(box)
         fill = COLOURS.get(box.category, "#ffffff")
-        parts.append(
-            f'<g class="layer" id="{box.node_id}"><rect x="{left:g}" y="{top:g}" '
-            f'width="{box_width}" height="{box_height}" rx="8" fill="{fill}" stroke="#555"/>'
-        )
-        for line, (text, weight) in enumerate(
-            ((box.title, "bold"), (box.code, "normal"), (box.figures, "normal"))
-        ):
-            y = top + PAD / 2 + LINE_HEIGHT * (line + 0.75)
-            parts.append(
-                f'<text x="{left + box_width / 2:g}" y="{y:g}" text-anchor="middle" '
-                f'font-weight="{weight}">{escape(text)}</text>'
-            )
-        parts.append("</g>")
+        parts += _layer_box(
+            box, f'<g class="layer" id="{box.node_id}"><rect x="{left:g}" y="{top:g}" ', top,
+            f"{left + box_width / 2:g}", fill, box_width, box_height,
+        )  # fmt: skip
         end_x, end_y = left + box_width / 2, top - 2
         for source_id in dict.fromkeys(box.inputs):
             source = by_id[source_id]
@@ -348,3 +330,21 @@ class GraphvizMissing(Exception):
 
 class GraphvizFailed(Exception):
     """`dot` ran and failed; the message is what it said."""
+
+
+def _layer_box(
+    box, opening: str, top: float, centre: str, fill: str, width: int, height: int
+) -> list[str]:
+    """A layer's box in the SVG, for a chain's column and a graph's rows alike: `opening`
+    starts its group and rectangle at their place, `centre` is its lines' x."""
+    parts = [f'{opening}width="{width}" height="{height}" rx="8" fill="{fill}" stroke="#555"/>']
+    for line, (text, weight) in enumerate(
+        ((box.title, "bold"), (box.code, "normal"), (box.figures, "normal"))
+    ):
+        y = top + PAD / 2 + LINE_HEIGHT * (line + 0.75)
+        parts.append(
+            f'<text x="{centre}" y="{y:g}" text-anchor="middle" font-weight="{weight}">'
+            f"{escape(text)}</text>"
+        )
+    parts.append("</g>")
+    return parts

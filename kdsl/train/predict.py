@@ -25,6 +25,7 @@ from kdsl.train.data import (
     check_shape,
     load_npy,
     load_npz,
+    named_keys,
 )
 from kdsl.train.preprocessing import token_ids
 from kdsl.train.saved import METADATA, SAVE_AGAIN
@@ -85,9 +86,7 @@ def load_inputs(path: str | Path, metadata: dict) -> Inputs:
     else:
         arrays = load_npz(path, aliases=False)
         for prefix in NPZ_KEYS:  # several inputs: x_test.title, x_test.tags, ...
-            named = {
-                k.partition(".")[2]: v for k, v in arrays.items() if k.startswith(prefix + ".")
-            }
+            named = {n: arrays[key] for n, key in named_keys(arrays, prefix).items()}
             if named and prefix not in arrays:
                 for key, array in named.items():
                     check_numeric(name, f"{prefix}.{key}", array)
