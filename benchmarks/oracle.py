@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from oracle import run  # noqa: E402
+from oracle import Report, run  # noqa: E402
 
 
 def main() -> int:
@@ -27,17 +27,24 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     start = time.perf_counter()
-    report = run(
-        args.programs,
-        seed=args.seed,
-        progress=lambda so_far: print(so_far.summary(), file=sys.stderr, flush=True),
-    )
+    shown = 0
+
+    def progress(so_far: Report) -> None:
+        """The counts so far, and each disagreement as it is found (a long run shows
+        what to fix before it ends)."""
+        nonlocal shown
+        print(so_far.summary(), file=sys.stderr, flush=True)
+        for text, why in so_far.disagreements[shown:]:
+            print(f"  {text}\n      {why[:300]}", file=sys.stderr, flush=True)
+        shown = len(so_far.disagreements)
+
+    report = run(args.programs, seed=args.seed, progress=progress)
     seconds = time.perf_counter() - start
     print(report.summary())
     print(f"time: {seconds:.0f} s ({report.programs / seconds:,.1f} programs/s)")
     for kind, count in report.kinds.most_common():
         print(f"  {kind}: {count}")
-    for text, why in report.disagreements[:40]:
+    for text, why in report.disagreements:
         print(f"  {text}\n      {why[:300]}")
     return 1 if report.disagreements else 0
 

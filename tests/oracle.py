@@ -78,6 +78,14 @@ _GOOD: dict[str, tuple[Any, ...]] = {
     "threshold": (0.0, 0.5),
     "momentum": (0.9, 0.99),
     "epsilon": (0.001, 1e-05),
+    # merges and attention (v2)
+    "axes": (-1, 1, 2),
+    "num_heads": (1, 2),
+    "key_dim": (2, 4),
+    "value_dim": (2, 4),
+    "head_dim": (2, 4),
+    "num_query_heads": (2, 4),
+    "num_key_value_heads": (1, 2),
 }
 
 # Deliberately wrong or unusual values, tried on any argument.
@@ -120,10 +128,11 @@ def _per_sample_ranks(entry: Entry) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Case:
-    """A program and what its input is."""
+    """A program, what its input is, and the layer kind it tries."""
 
     text: str
     dtype: str  # float32, int32 or string
+    kind: str = ""
 
 
 def _value(rng: random.Random, catalog: Catalog, param: Param) -> Any:
@@ -192,11 +201,44 @@ def _call(rng: random.Random, catalog: Catalog, entry: Entry) -> str:
     return " ".join(words)
 
 
+# Layers of several inputs, which only a graph feeds: merges and attention (v2).
+_MERGES = ("merging",)
+_ATTENTION = ("attention",)
+
+
+def _dims(rng: random.Random, rank: int) -> list[int]:
+    return [rng.randint(1, 8) if rng.random() < 0.2 else rng.randint(3, 8) for _ in range(rank)]
+
+
+def _graph(rng: random.Random, catalog: Catalog, entry: Entry) -> str:
+    """A program that feeds a merge or an attention layer: a fork (`[identity | dense 4]
+    -> add`), a merge with a labelled tensor (`a: dense 4 -> dense 4 -> add @a`), or
+    attention on itself or on a labelled value (`value=@v`)."""
+    call = _call(rng, catalog, entry)
+    rank = rng.choice((1, 2, 2, 3))
+    dims = _dims(rng, rank)
+    last = dims[-1] if rng.random() < 0.8 else rng.randint(1, 8)  # now and then, a misfit
+    head = f"input {'x'.join(map(str, dims))}"
+    if entry.category in _ATTENTION:
+        if rng.random() < 0.5:
+            return f"{head} -> {call}"
+        value = last if rng.random() < 0.8 else rng.randint(1, 8)
+        return f"{head} -> v: dense {value} -> dense {last} -> {call} value=@v"
+    branches = rng.choice((2, 2, 3))
+    if rng.random() < 0.6:
+        others = " | ".join(f"dense {last}" for _ in range(branches - 1))
+        return f"{head} -> [identity | {others}] -> {call}"
+    return f"{head} -> a: dense {last} -> dense {last} -> {call} @a"
+
+
 def generate(rng: random.Random, catalog: Catalog | None = None) -> Case:
-    """One program: a layer kind (all kinds equally likely) on an input it takes."""
+    """One program: a layer kind (all kinds equally likely) on an input it takes; a
+    layer of several inputs in a graph that feeds it."""
     catalog = catalog or load()
     key = rng.choice(sorted(catalog.layers))
     entry = catalog.layers[key]
+    if entry.category in (*_MERGES, *_ATTENTION):
+        return Case(f"{_graph(rng, catalog, entry)}; adam; mse", "float32", key)
     if key in ("bidirectional", "timedistributed", "spectralnormalization"):
         inner_kind = {"bidirectional": "lstm", "timedistributed": "dense"}.get(key, "dense")
         inner = _call(rng, catalog, catalog.layers[inner_kind])
@@ -207,17 +249,12 @@ def generate(rng: random.Random, catalog: Catalog | None = None) -> Case:
         rank = rng.choice(_per_sample_ranks(entry))
     if rng.random() < 0.1:  # one rank off now and then, for the rank rules
         rank = max(1, rank + rng.choice((-1, 1)))
-    dims = [rng.randint(1, 8) if rng.random() < 0.2 else rng.randint(3, 8) for _ in range(rank)]
+    dims = _dims(rng, rank)
     dtype = "int32" if key in _INT_INPUT else "string" if key in _TEXT_INPUT else "float32"
     head = f"input {'x'.join(map(str, dims))}"
     if dtype != "float32":
         head += f" dtype={dtype}"
-    return Case(f"{head} -> {call}; adam; mse", dtype)
-
-
-def layer_kind(text: str) -> str:
-    """The layer kind a generated program tries (`conv1d`)."""
-    return text.split("-> ", 1)[1].split(";")[0].split()[0]
+    return Case(f"{head} -> {call}; adam; mse", dtype, key)
 
 
 # ------------------------------------------------------------------------------ judging
@@ -255,16 +292,27 @@ def _zeros(keras: Any, shape: tuple, dtype: str) -> Any:
     return np.zeros(shape, dtype)
 
 
-def _rows(model: Any) -> list[tuple]:
-    rows = []
+def _rows(model: Any) -> dict[str, tuple]:
+    """Each layer's row by its name: class, output shape and weights. A weight counts as
+    trainable when `fit` trains it: by the variable's own flag, as the model collects its
+    trainable weights (`Bidirectional(LSTM(4), trainable=False)` reports no trainable
+    weights of its own, yet the LSTM's still train; kdsl warns about it)."""
+    rows = {}
     for layer in model.layers:
-        trainable = sum(math.prod(w.shape) for w in layer.trainable_weights)
-        non_trainable = sum(math.prod(w.shape) for w in layer.non_trainable_weights)
-        rows.append((type(layer).__name__, tuple(layer.output.shape), trainable, non_trainable))
+        if type(layer).__name__ == "InputLayer":
+            continue
+        trainable = sum(math.prod(w.shape) for w in layer.weights if w.trainable)
+        non_trainable = sum(math.prod(w.shape) for w in layer.weights if not w.trainable)
+        rows[layer.name] = (
+            type(layer).__name__,
+            tuple(layer.output.shape),
+            trainable,
+            non_trainable,
+        )
     return rows
 
 
-def keras_verdict(keras: Any, code: str, dtype: str) -> tuple[list[tuple] | None, str]:
+def keras_verdict(keras: Any, code: str, dtype: str) -> tuple[dict[str, tuple] | None, str]:
     """Keras's rows for the generated script's model after a forward pass, or None and why
     not (the exception, in a line)."""
     import warnings
@@ -278,17 +326,17 @@ def keras_verdict(keras: Any, code: str, dtype: str) -> tuple[list[tuple] | None
             warnings.simplefilter("ignore")
             exec(compile(code, "<oracle>", "exec"), namespace)
             model = namespace["build_model"]()
-            shape = (2, *model.input_shape[1:])
-            x = _zeros(keras, shape, dtype)
-            first = model.layers[0]
-            if needs_adapt(first):
+            inputs = [_zeros(keras, (2, *tensor.shape[1:]), dtype) for tensor in model.inputs]
+            x = inputs[0] if len(inputs) == 1 else inputs
+            first = next(layer for layer in model.layers if type(layer).__name__ != "InputLayer")
+            if len(inputs) == 1 and needs_adapt(first):
                 first.adapt(x)
             # Training mode, as `fit` runs it (Keras's RandomCrop at inference returns
             # its input uncropped, whatever shape the layer reports).
             out = model(x, training=True)
             rows = _rows(model)
             got = tuple(getattr(out, "shape", ()))
-            want = (2, *rows[-1][1][1:])
+            want = (2, *tuple(model.outputs[0].shape)[1:])
             if got != want:
                 return None, f"the forward pass gives {got}, the layer reports {want}"
             return rows, ""
@@ -326,7 +374,7 @@ class KerasProcess:
         self.process = context.Process(target=_serve, args=(child,), daemon=True)
         self.process.start()
 
-    def verdict(self, code: str, dtype: str) -> tuple[list[tuple] | None, str]:
+    def verdict(self, code: str, dtype: str) -> tuple[dict[str, tuple] | None, str]:
         if self.process is None or not self.process.is_alive():
             self._start()
         self.conn.send((code, dtype))
@@ -365,13 +413,20 @@ def judge(keras: KerasProcess, case: Case, report: Report, catalog: Catalog | No
     report.accepted += 1
     code = render_unformatted(model)
     rows, why = keras.verdict(code, case.dtype)
-    kind = layer_kind(case.text)
+    kind = case.kind
     if rows is None:
         report.disagreements.append((case.text, f"kdsl accepts, Keras refuses: {why}"))
         report.kinds[kind] += 1
         return
-    ours = [(r.class_name, r.output_shape, r.trainable, r.non_trainable) for r in summary.rows]
-    for mine, theirs in zip(ours, rows, strict=True):
+    if len(rows) != len({row.name for row in summary.rows}):
+        report.disagreements.append(
+            (case.text, f"kdsl has layers {[r.name for r in summary.rows]}, Keras {list(rows)}")
+        )
+        report.kinds[kind] += 1
+        return
+    for row in summary.rows:  # by name: a graph's order may differ from Keras's
+        mine = (row.class_name, row.output_shape, row.trainable, row.non_trainable)
+        theirs = rows.get(row.name)
         if mine[1] is None:  # no shape rule: kdsl says so and does not guess
             break
         if mine != theirs:

@@ -155,7 +155,7 @@ NESTED_ARGS = frozenset({"padding", "cropping"})
 # with each integer id; `randomerasing` fills with a number or three),
 RUN_REFUSES: dict[tuple[str, str], tuple[str, ...]] = {
     ("hashing", "mask_value"): ("bool", "float", "tuple"),
-    ("randomerasing", "fill_value"): ("bool", "name"),
+    ("randomerasing", "fill_value"): ("bool", "name"),  # (a tuple: 3 numbers, for RGB)
     ("alphadropout", "rate"): ("bool",),
 }
 # arguments a layer hands to another, whose range Keras checks there: the other's,
@@ -169,11 +169,10 @@ BORROWED_RANGES: dict[tuple[str, str], tuple[str, str]] = {
 # where the layer checks them only when it is built,
 ARGUMENT_ENUMS: dict[str, tuple[str, ...]] = {"data_format": ("channels_last", "channels_first")}
 # the names an argument takes where Keras checks them only when the model runs, by layer,
+_INTERPOLATIONS = ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area")
 CALL_ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
-    **dict.fromkeys(
-        ("resizing", "upsampling2d"),
-        {"interpolation": ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area")},
-    ),
+    "upsampling2d": {"interpolation": _INTERPOLATIONS},
+    "resizing": {"interpolation": _INTERPOLATIONS, "fill_mode": ("constant",)},  # pads with 0s
 }
 # initializers Keras makes only for weights of one rank (identity matrices, the STFT's
 # kernels), by the names `*_initializer=` takes,
@@ -269,6 +268,10 @@ class Param:
     enum_any_case: bool = False  # Keras lowercases the name first (`padding=SAME`)
     bounds: Bounds | None = None  # the numbers it takes
     refuses: frozenset[str] = frozenset()  # kinds of value it never takes (`value_kind`)
+    # How it checks a pair against `bounds`, where it takes one (`factor=(0.1, 0.3)`):
+    # `each` number within them, or only `overlap` (the first not above, the second not
+    # below); None where it takes no pair.
+    pairs: str | None = None
 
     @property
     def kind(self) -> Any:
@@ -386,6 +389,7 @@ def _params(raw: list[dict], examples: dict[str, Any] | None = None) -> tuple[Pa
             p.get("enum_any_case", False),
             _bounds(p.get("range")),
             frozenset(p.get("refuses", ())),
+            p.get("pairs"),
         )
         for p in raw
     )
@@ -462,7 +466,10 @@ def load() -> Catalog:
     )
     for (key, name), (layer, of) in BORROWED_RANGES.items():
         found = next(p for p in raw["layers"][layer]["params"] if p["name"] == of)
-        next(p for p in raw["layers"][key]["params"] if p["name"] == name)["range"] = found["range"]
+        param = next(p for p in raw["layers"][key]["params"] if p["name"] == name)
+        param["range"] = found["range"]
+        if "pairs" in found:
+            param["pairs"] = found["pairs"]
     for (key, name), kinds in RUN_REFUSES.items():
         param = next(p for p in raw["layers"][key]["params"] if p["name"] == name)
         param["refuses"] = sorted({*param.get("refuses", ()), *kinds})

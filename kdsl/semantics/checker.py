@@ -492,8 +492,10 @@ class _Checker:
                     span,
                     did_you_mean(value, param.enum) or f"e.g. `{param.name}={names[0]}`",
                 )
-        elif kind in param.refuses and not (param.required and kind in ("int", "tuple")):
-            # (a required number or tuple is the shape rules' to explain: `permute 1`)
+        elif kind in param.refuses and not (
+            param.required and kind in ("int", "tuple") and param.bounds is None
+        ):
+            # (a required shape or axes is the shape rules' to explain: `permute 1`)
             example = _example(param)
             self.error(
                 f"`{param.name}` of `{owner}` cannot be {_KINDS[kind]} "
@@ -515,19 +517,6 @@ class _Checker:
                 f"not `{show_value(value)}`",
                 span,
                 f"e.g. `{param.name}={_example(param) or 0}`",
-            )
-        elif (
-            isinstance(value, tuple)
-            and param.bounds is not None
-            and param.bounds.low is not None
-            and param.bounds.high is not None
-            and not _is_range(param)
-        ):
-            self.error(
-                f"`{param.name}` of `{owner}` is a number {param.bounds.describe()}, "
-                f"not `{show_value(value)}`",
-                span,
-                f"e.g. `{param.name}={_example(param) or _inside(param.bounds)}`",
             )
         elif (pair := PAIRS.get(param.name)) is not None and not _is_pair(value, pair):
             self.error(
@@ -553,16 +542,25 @@ class _Checker:
             param.bounds is not None
             and _is_range(param)
             and isinstance(value, tuple)
-            and not param.bounds.overlaps(*value)
+            and not (
+                all(param.bounds.admits(item) for item in value)
+                if param.pairs == "each"
+                else param.bounds.overlaps(*value)
+            )
         ):
             self.error(
                 f"`{param.name}` of `{owner}` is a range that must meet "
-                f"{param.bounds.describe()}, not `{show_value(value)}`",
+                f"{param.bounds.describe()}, not `{show_value(value)}`"
+                if param.pairs == "overlap"
+                else f"`{param.name}` of `{owner}` takes numbers {param.bounds.describe()}, "
+                f"not `{show_value(value)}`",
                 span,
                 f"e.g. `{param.name}={_example(param) or _inside(param.bounds)}`",
             )
         elif (
-            param.bounds is not None and kind in ("int", "float") and not param.bounds.admits(value)  # type: ignore[arg-type]
+            param.bounds is not None
+            and kind in ("int", "float", "bool")  # Keras compares a flag as 0 or 1
+            and not param.bounds.admits(value)  # type: ignore[arg-type]
         ):
             self.error(
                 f"`{param.name}` of `{owner}` must be {param.bounds.describe()}, "
@@ -889,6 +887,15 @@ class _Checker:
         inner = self.bind(inner_call, inner_entry, "layer", rest)
         outer = self.bind(call, _without(entry, "layer"), "layer", own)
         if inner is None or outer is None:
+            return None
+        if entry.key == "bidirectional" and inner.kwarg("go_backwards") is True:
+            # Keras runs a copy with `go_backwards` flipped, and refuses two of one value.
+            self.error(
+                f"`{call.name}` runs `{inner_name.name}` both ways itself: it cannot take "
+                "`go_backwards=true`",
+                inner.arg_span("go_backwards") or call.span,
+                "leave `go_backwards` out",
+            )
             return None
         return dataclasses.replace(outer, module="layers", args=(_with_module(inner, "layers"),))
 
@@ -1858,15 +1865,10 @@ def _without(entry: Entry, param: str) -> Entry:
 
 
 def _is_range(param: Param) -> bool:
-    """Whether an argument is a factor within two bounds, which Keras also takes as a
-    pair (`factor=(0.1, 0.3)` of the random image layers; a dropout's `rate` is no pair)."""
-    bounds = param.bounds
-    return (
-        param.name.endswith("factor")
-        and bounds is not None
-        and bounds.low is not None
-        and bounds.high is not None
-    )
+    """Whether an argument within bounds also takes a pair, as the catalog found Keras
+    checks it (`factor=(0.1, 0.3)` of the random image layers; a dropout's `rate` is no
+    pair)."""
+    return param.bounds is not None and param.pairs is not None
 
 
 def _is_pair(value: ir.PyValue, kind: str) -> bool:

@@ -418,6 +418,24 @@ def _same_image(layer: _Layer, shape: Shape) -> Out:
             )
     if layer.call.class_name == "ContrastLimitedAdaptiveHistogramEqualization":
         _clahe_tiles(layer, shape)
+    fill = layer["fill_value"] if layer.call.class_name == "RandomErasing" else None
+    if isinstance(fill, tuple) and (len(fill) != 3 or channels != 3):
+        # Keras takes a number, or three (one per channel of an RGB image), as it runs.
+        raise ShapeProblem(
+            f"`fill_value` of `{layer.name}` is a number, or 3 numbers for RGB images, "
+            f"not `{show_value(fill)}` for {channels} channels",
+            "e.g. `fill_value=0.0`",
+            arg="fill_value",
+        )
+    sides = [shape[axis] for axis in _channels(layer, shape)]
+    if layer.call.class_name == "RandomPerspective" and 1 in sides:
+        # Keras solves for the transform from the image's corners, which coincide on a
+        # side of 1: TensorFlow refuses the matrix as not invertible when it runs.
+        raise ShapeProblem(
+            f"`{layer.name}` needs images at least 2 pixels high and wide, but gets "
+            f"{show_shape(shape)}",
+            "give it larger images (a perspective of a one-pixel side has no corners to move)",
+        )
     allowed = _CHANNELS.get(layer.call.class_name)
     if allowed and channels is not None and channels not in allowed:
         what = "RGB images (3 channels)" if allowed == (3,) else "RGB or grey images (3 or 1)"
@@ -525,7 +543,7 @@ def _einsum_dense(layer: _Layer, shape: Shape) -> Out | None:
 def _text_vectorization(layer: _Layer, shape: Shape) -> Out | None:
     """Keras splits one string per sample: the input's last size must be 1. What it
     outputs: no rule yet."""
-    if len(shape) > 1 and shape[-1] not in (1, None):
+    if len(shape) > 2 or shape[-1] not in (1, None):
         raise ShapeProblem(
             f"`{layer.name}` splits one string per sample, but gets shape {show_shape(shape)}",
             "give it one text per sample: `input 1 dtype=string`",
@@ -612,12 +630,19 @@ def _adaptive_pool(layer: _Layer, shape: Shape) -> Out:
     rank = _conv_rank(layer.call.class_name)
     _, channels = _conv_like(layer, shape, rank)
     sizes = layer.ints("output_size", rank)
-    if layer.call.class_name.startswith("AdaptiveMax") and set(sizes) == {1}:
+    spatial = [shape[axis] for axis in _channels(layer, shape)]
+    # TensorFlow's adaptive max pooling pools its last spatial axis (the width) last, with
+    # a window one wider than the side over the output size: a side of 1 in or out makes
+    # that window wider than the side, and Keras 3.15's process dies (a floating point
+    # exception). The other axes survive it (found by tests/test_oracle.py).
+    if layer.call.class_name.startswith("AdaptiveMax") and 1 in (spatial[-1], sizes[-1]):
+        what = "its input's" if spatial[-1] == 1 else "its output's"
         raise ShapeProblem(
             f"Keras 3.15's `{layer.call.class_name}` kills its process (a floating point "
-            "exception) when every output size is 1",
-            f"use global max pooling instead: `globalmaxpooling{rank}d keepdims=true`",
-            arg="output_size",
+            f"exception) when {what} last side is 1",
+            f"use global max pooling instead: `globalmaxpooling{rank}d keepdims=true`, "
+            "or a last side of 2 or more",
+            arg="output_size" if sizes[-1] == 1 else None,
         )
     return Out(_assemble(layer, shape, list(sizes), channels))
 
@@ -950,9 +975,26 @@ def _upsample(layer: _Layer, shape: Shape) -> Out:
     return Out(_assemble(layer, shape, out, channels))
 
 
+def _amounts(value: object) -> list[int]:
+    """The whole numbers in a padding or cropping (`((1, 1), (2, 2))`), flattened."""
+    if type(value) is int:
+        return [value]
+    if isinstance(value, tuple):
+        return [amount for item in value for amount in _amounts(item)]
+    return []
+
+
 def _pairs(layer: _Layer, name: str, rank: int) -> list[tuple[int, int]]:
-    """Padding/cropping: `1`, `(1, 2)` (symmetric per axis) or `((1, 1), (2, 2))`."""
+    """Padding/cropping: `1`, `(1, 2)` (symmetric per axis) or `((1, 1), (2, 2))`, none
+    of it negative (Keras refuses that)."""
     value = layer[name]
+    example = "(1, 2)" if rank == 1 else f"({', '.join(['1'] * rank)})"
+    if any(amount < 0 for amount in _amounts(value)):
+        raise ShapeProblem(
+            f"`{name}` of `{layer.name}` cannot be negative: `{show_value(value)}`",
+            f"e.g. `{name}=1` or `{name}={example}`",
+            arg=name,
+        )
     if isinstance(value, int):
         return [(value, value)] * rank
     if (
@@ -966,7 +1008,6 @@ def _pairs(layer: _Layer, name: str, rank: int) -> list[tuple[int, int]]:
         pairs = [(v, v) if isinstance(v, int) else v for v in value]
         if all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
             return pairs
-    example = "(1, 2)" if rank == 1 else f"({', '.join(['1'] * rank)})"
     raise ShapeProblem(
         f"`{name}` of `{layer.name}` must be a number, {rank} numbers or "
         f"{rank} pairs, not `{show_value(value)}`",
@@ -1110,12 +1151,14 @@ class _Wrapped(Exception):
 
 
 def _inner(layer: _Layer, catalog: Catalog, shape: Shape) -> tuple[Out, _Layer]:
+    """The wrapped layer's output on `shape`, its own arguments checked as a layer's."""
     call = wrapped(layer.call)
     inner = _Layer(call, catalog, layer.path)
     function = RULES.get(call.class_name)
     out = _frozen(call, function(inner, [shape])) if function else None
     if out is None:
         raise _Wrapped(inner.name)
+    _check_initializer_ranks(inner, [shape])
     return out, inner
 
 
@@ -1131,9 +1174,14 @@ def _wrapper(layer: _Layer, shape: Shape, catalog: Catalog) -> Out:
         return Out(out.shape, out.trainable, out.non_trainable + _known(size))
     if layer.call.class_name == "TimeDistributed":
         _need_rank(layer, shape, tuple(range(3, 9)), "sequences: (steps, ...) per sample")
-        out, _ = _inner(layer, catalog, (shape[0], *shape[2:]))
-        return Out((shape[0], shape[1], *out.shape[1:]), out.trainable, out.non_trainable)
+        out, inner = _inner(layer, catalog, (shape[0], *shape[2:]))
+        # Keras runs the wrapped layer on every step at once: its activity regularizer
+        # sees the steps too.
+        steps = (shape[0], shape[1], *out.shape[1:])
+        _check_orthogonal(inner, steps)
+        return Out(steps, out.trainable, out.non_trainable)
     out, inner = _inner(layer, catalog, shape)
+    _check_orthogonal(inner, out.shape)
     mode = layer.choice("merge_mode", ("concat", "sum", "mul", "ave"))
     last = _known(out.shape[-1]) * 2 if mode == "concat" else out.shape[-1]
     return Out((*out.shape[:-1], last), 2 * out.trainable, 2 * out.non_trainable)
@@ -1438,7 +1486,7 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
                 if out is None:
                     unknown_from = unknown_from or f"`{layer.name}` (line {_line(call)})"
             except ShapeProblem as error:
-                span = call.arg_span(error.arg) if error.arg else call.span
+                span = _problem_span(call, error.arg)
                 summary.diagnostics.append(Diagnostic(str(error), span, error.hint))
             except _Wrapped as wrapped:
                 inner = str(wrapped)  # the wrapped layer's DSL name
@@ -1490,6 +1538,17 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
     return summary
 
 
+def _problem_span(call: ir.KerasCall, arg: str | None) -> ir.Span | None:
+    """Where a shape problem points: at the argument it names (a wrapped layer's own,
+    `bidirectional lstm 3 bias_initializer=...`, included), else at the whole call."""
+    if arg is None:
+        return call.span
+    spans = dict(call.arg_spans)
+    if arg not in spans and call.class_name in WRAPPER_CLASSES:
+        spans = dict(wrapped(call).arg_spans)
+    return spans.get(arg, call.span)
+
+
 def _dense_units(call: ir.KerasCall) -> int | None:
     """A `Dense` layer's units (its first argument), whatever its input; else None."""
     units = call.args[0] if call.class_name == "Dense" and call.args else None
@@ -1533,28 +1592,38 @@ def _apply_checked(layer: _Layer, shapes: Sequence[Shape], catalog: Catalog) -> 
 
 def _apply(layer: _Layer, shapes: Sequence[Shape], catalog: Catalog) -> Out | None:
     if layer.call.class_name in WRAPPER_CLASSES:
-        return _wrapper(layer, _one_input(layer, shapes), catalog)  # see `_wrapper_not_frozen`
+        wrapper = _wrapper(layer, _one_input(layer, shapes), catalog)  # `_wrapper_not_frozen`
+        _check_orthogonal(layer, wrapper.shape)
+        return wrapper
     function = RULES.get(layer.call.class_name)
     out = _frozen(layer.call, function(layer, shapes)) if function else None
     if out is not None:
         _check_initializer_ranks(layer, shapes)
-    orthogonal = layer.call.kwarg("activity_regularizer") == "orthogonal_regularizer"
-    if out is not None and orthogonal and len(out.shape) != 2:
-        raise ShapeProblem(
-            f"`activity_regularizer=orthogonal_regularizer` needs `{layer.name}` to output "
-            f"vectors, but it outputs {show_shape(out.shape)}",
-            "use `l1` or `l2`, or put the regularizer on a layer that outputs vectors",
-            arg="activity_regularizer",
-        )
+        _check_orthogonal(layer, out.shape)
     return out
 
 
-def _weight_rank(class_name: str, param: str) -> int | None:
+def _check_orthogonal(layer: _Layer, output: Shape) -> None:
+    """Keras's orthogonal activity regularizer takes vectors only (a batch of rank 2)."""
+    orthogonal = layer.call.kwarg("activity_regularizer") == "orthogonal_regularizer"
+    if orthogonal and len(output) != 2:
+        raise ShapeProblem(
+            f"`activity_regularizer=orthogonal_regularizer` needs `{layer.name}` to output "
+            f"vectors, but it outputs {show_shape(output)}",
+            "use `l1` or `l2`, or put the regularizer on a layer that outputs vectors",
+            arg="activity_regularizer",
+        )
+
+
+def _weight_rank(class_name: str, param: str, shape: Shape) -> int | None:
     """How many dimensions the weight an `*_initializer` argument makes has (None when
     kdsl does not know): 1 for biases and normalisation scales, 2 for a dense or
-    recurrent kernel or an embedding, the rank + 2 of a convolution's kernel."""
+    recurrent kernel or an embedding, the rank + 2 of a convolution's kernel, a PReLU's
+    slopes one per input value (`shape`, the input's, batch first)."""
     if param.startswith(("bias", "beta", "gamma", "moving_")):
         return 1
+    if class_name == "PReLU" and param == "alpha_initializer":
+        return len(shape) - 1
     if (
         param in ("recurrent_initializer", "embeddings_initializer")
         and "ConvLSTM" not in class_name
@@ -1581,7 +1650,7 @@ def _check_initializer_ranks(layer: _Layer, shapes: Sequence[Shape]) -> None:
         ranks = INITIALIZER_RANKS.get(value) if isinstance(value, str) else None
         if ranks is None or not param.endswith("_initializer"):
             continue
-        weight = _weight_rank(layer.call.class_name, param)
+        weight = _weight_rank(layer.call.class_name, param, shapes[0])
         low, high = ranks
         if weight is not None and not (low <= weight and (high is None or weight <= high)):
             what = f"{low}" if low == high else f"{low} or more"
@@ -1634,6 +1703,23 @@ def _check_dtype(layer: _Layer, dtype: str, fed_by_input: bool) -> Diagnostic | 
             f"`{layer.name}` needs integer sequences (token ids), but gets {dtype} values",
             layer.call.span,
             hint,
+        )
+    integers = dtype.startswith(("int", "uint"))
+    mask = layer["mask_value"] if layer.call.class_name == "Hashing" else None
+    if mask is not None and isinstance(mask, str) == integers and (integers or dtype == "string"):
+        # Keras compares every value with the mask as it runs, which needs one type.
+        return Diagnostic(
+            f"`mask_value` of `{layer.name}` is {'a string' if integers else 'a number'}, but "
+            f"its input holds {dtype} values: Keras compares each with it",
+            layer.call.arg_span("mask_value"),
+            f"give `mask_value` a {'whole number' if integers else 'string'} like the input's, "
+            "or leave it out",
+        )
+    if layer.call.class_name == "StringLookup" and layer["invert"] is True and not integers:
+        return Diagnostic(
+            f"`{layer.name} invert=true` turns ids back into strings, but gets {dtype} values",
+            layer.call.arg_span("invert"),
+            "give it integer ids (`dtype=int32`), or leave `invert` out",
         )
     return None
 

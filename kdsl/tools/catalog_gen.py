@@ -393,6 +393,36 @@ def _range(accepted: dict[float, bool]) -> dict[str, Any] | None:
     return out
 
 
+def _number_pair(value: Any) -> bool:
+    """Whether a default is a pair of numbers (a range such as `scale=(0.02, 0.33)`)."""
+    return (
+        isinstance(value, list) and len(value) == 2 and all(type(v) in (int, float) for v in value)
+    )
+
+
+def _pair_rule(
+    cls: type[Any], base: dict[str, Any], name: str, found: dict[str, Any]
+) -> str | None:
+    """How Keras checks a pair given for an argument with the range `found`, where it
+    takes one (`factor=(0.1, 0.3)`): `each` number within the range (`RandomZoom`), or
+    only `overlap`: the first not above it, the second not below (`RandomContrast`).
+    None when it takes no pair in range."""
+    low, high = found.get("min"), found.get("max")
+    if low is not None and high is not None:
+        inside = (low + high) / 2
+    elif low is not None:
+        inside = low + 1
+    elif high is not None:
+        inside = high - 1
+    else:
+        return None
+    if not builds(cls, base, name, (inside, inside)):
+        return None
+    outside = high + 1 if high is not None else inside - 2  # (below `low`: inside is low + 1)
+    pair = (inside, outside) if outside > inside else (outside, inside)
+    return "overlap" if builds(cls, base, name, pair) else "each"
+
+
 def _other_base(base: dict[str, Any], skip: str) -> dict[str, Any] | None:
     """`base` with its whole numbers made larger (None when it has none), to tell a bound
     of an argument's own from one that depends on the others."""
@@ -445,7 +475,11 @@ def _value_rules(keras: Any, cls: type[Any], params: list[dict]) -> dict[str, di
             "recurrent_activation",
         ) or name.endswith(("_initializer", "_regularizer", "_constraint")):
             continue
-        default = param.get("default", base.get(name))
+        # An argument that defaults to none but is probed with a value (`num_tokens`):
+        # that value shows its kind.
+        default = param.get("default")
+        if default is None:
+            default = base.get(name)
         if "default_repr" in param or (param["required"] and name not in base):
             continue
         rule: dict[str, Any] = {}
@@ -485,6 +519,11 @@ def _value_rules(keras: Any, cls: type[Any], params: list[dict]) -> dict[str, di
                 if all(builds(cls, base, name, w.upper()) for w in enum):
                     rule["enum_any_case"] = True
                 refused.remove("name")
+        # A pair of numbers by default (`scale=(0.02, 0.33)`) takes one number too: its
+        # range is read from single numbers, as a number's is.
+        if _number_pair(default):
+            whole = all(type(v) is int for v in default)  # type: ignore[union-attr]
+            default = default[0] if whole else float(default[0])  # type: ignore[index]
         if type(default) in (int, float):
             ladder = _INT_LADDER if type(default) is int else _NUMBER_LADDER
             accepted = {float(v): builds(cls, base, name, v) for v in ladder}
@@ -500,6 +539,9 @@ def _value_rules(keras: Any, cls: type[Any], params: list[dict]) -> dict[str, di
                 found = None  # (`groups` must divide `filters`) is no bound of its own
             if found:
                 rule["range"] = found
+                pairs = _pair_rule(cls, base, name, found)
+                if pairs:
+                    rule["pairs"] = pairs
         if refused and default is not None and "none" in refused and len(refused) == 1:
             refused = []  # only None is refused: NEVER_NONE's business, where it matters
         if refused:
