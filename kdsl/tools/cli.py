@@ -53,6 +53,24 @@ def _parser() -> argparse.ArgumentParser:
         "...), memory-mapped and read in batches, for data larger than memory "
         "(`kdsl run --data DIR` does this by itself)",
     )
+    data_kinds = compile_cmd.add_mutually_exclusive_group()
+    data_kinds.add_argument(
+        "--image-data",
+        dest="data_kind",
+        action="store_const",
+        const="images",
+        help="the script reads --data FOLDER, one subfolder of images per class (or "
+        "train/, val/, test/ of them), at the model's input size "
+        "(`kdsl run --data FOLDER` does this by itself)",
+    )
+    data_kinds.add_argument(
+        "--text-data",
+        dest="data_kind",
+        action="store_const",
+        const="text",
+        help="the script reads --data FOLDER, one subfolder of .txt files per class, and "
+        "adapts a first `textvectorization` to the training texts",
+    )
     compile_cmd.add_argument(
         "--explain",
         action="store_true",
@@ -230,11 +248,19 @@ def _parser() -> argparse.ArgumentParser:
         "  kdsl predict iris.keras new_rows.npz -o preds.csv\n\n"
         "DATA: an .npz (its x_test, else x, else x_train, else its only array), an .npy,\n"
         "or a .csv with a header (the model's feature columns; a label column is ignored).\n"
+        "For a model trained on an image (or text) folder: image (.txt) files and folders\n"
+        "of them, each file a row:  kdsl predict pets.keras cat.jpg more_photos/\n"
         "Class names saved with the model label the predictions.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     predict_cmd.add_argument("model", type=_suffix(".keras"), metavar="MODEL", help="a .keras file")
-    predict_cmd.add_argument("data", metavar="DATA", help="rows to predict: .npz, .npy or .csv")
+    predict_cmd.set_defaults(parser=predict_cmd)
+    predict_cmd.add_argument(
+        "data",
+        nargs="+",
+        metavar="DATA",
+        help="rows to predict: .npz, .npy or .csv; or image or text files, and folders of them",
+    )
     predict_cmd.add_argument(
         "-o",
         "--output",
@@ -411,6 +437,7 @@ def cmd_compile(args) -> int:
         explain=args.explain,
         strategy=args.strategy,
         folder_data=args.folder_data,
+        data_kind=args.data_kind,
     )
     code = render(_analyze(args.file)[1], mode)
     if args.output:
@@ -450,6 +477,8 @@ def cmd_run(args) -> int:
     from kdsl.errors import line_safe
     from kdsl.train import runner
     from kdsl.train.data import is_csv
+    from kdsl.train.folders import check_model as check_folder_model
+    from kdsl.train.folders import data_kind
 
     _check_run_usage(args)
     backend = runner.chosen_backend(args.backend)  # one that cannot load fails before work
@@ -494,9 +523,14 @@ def cmd_run(args) -> int:
         )
     if args.target and not is_csv(data_path):
         args.parser.error(f"--target names a CSV column, but {data_path} is not a .csv file")
-    # A folder of .npy files needs the script's batch reader; other data, the plain script.
-    folder_data = Path(data_path).is_dir()
-    code = render(model, Mode(style=args.style, strategy=args.strategy, folder_data=folder_data))
+    # A folder of .npy files needs the script's batch reader; a folder of class subfolders
+    # (images or text files), Keras's folder readers; other data, the plain script.
+    kind = data_kind(data_path)
+    if kind is not None:  # the model must fit the folder before the script is written
+        check_folder_model(data_path, model, kind)
+    folder_data = Path(data_path).is_dir() and kind is None
+    mode = Mode(style=args.style, strategy=args.strategy, folder_data=folder_data, data_kind=kind)
+    code = render(model, mode)
     # Only the chief writes outputs, so only the chief needs somewhere to write them.
     chief = args.strategy != "multi-worker" or runner.worker_task().chief
     # A folder's files are inputs too: --json data/x_train.npy must not replace one.
@@ -574,6 +608,8 @@ def _write_outputs(args, result, model, origin: str, seed: int) -> None:
             "feature_names": data.feature_names,
             "target": data.target,
         }
+        if data.kind:  # images or text files: `kdsl predict` reads such files
+            metadata["data_kind"] = data.kind
         if model.losses:  # several outputs: each one's loss, for `kdsl predict`
             metadata["losses"] = {name: dict(model.loss_keys)[name] for name, _ in model.losses}
         save_model(result.model, args.save, metadata, scaling=result.scaling)
@@ -602,9 +638,23 @@ def cmd_predict(args) -> int:
 
     chosen_backend(args.backend)
     metadata = read_metadata(args.model)  # cheap checks first, before TensorFlow's import
-    inputs = predict.load_inputs(args.data, metadata)
+    kind = predict.file_kind(args.data, metadata)
+    if kind is not None:  # image or text files, and folders of them
+        files = predict.list_files(args.data, kind)
+        if args.output:
+            _check_output(args.output, inputs=[args.model, *map(str, files)])
+        keras_model = load_model(import_keras(args.backend), args.model)
+        result = predict.predict_files(keras_model, files, kind, metadata)
+        _print_predictions(args.output, result)
+        return EXIT_OK
+    if len(args.data) > 1:
+        args.parser.error(
+            "several DATA are image or text files (or folders of them): give one .npz, .npy or .csv"
+        )
+    (data,) = args.data
+    inputs = predict.load_inputs(data, metadata)
     if args.output:
-        _check_output(args.output, inputs=[args.model, args.data])
+        _check_output(args.output, inputs=[args.model, data])
     keras_model = load_model(import_keras(args.backend), args.model)
     if isinstance(inputs.x, dict) or len(keras_model.outputs) > 1:
         named = predict.predict_named(keras_model, inputs, metadata)
@@ -621,15 +671,23 @@ def cmd_predict(args) -> int:
             print(f"kdsl: wrote {len(named[0][1].outputs)} predictions to {args.output}")
         return EXIT_OK
     result = predict.predict(keras_model, inputs, metadata, args.model)
-    if args.output is None:
-        print(predict.table(result))
-    elif args.output.lower().endswith(".npy"):
-        write_atomic(args.output, predict.to_npy(result))
-    else:
-        write_atomic(args.output, predict.to_csv(result))
-    if args.output:
-        print(f"kdsl: wrote {len(result.outputs)} predictions to {args.output}")
+    _print_predictions(args.output, result)
     return EXIT_OK
+
+
+def _print_predictions(output: str | None, result) -> None:
+    """A table on stdout, or the predictions written to `output` (.csv or .npy)."""
+    from kdsl.files import write_atomic
+    from kdsl.train import predict
+
+    if output is None:
+        print(predict.table(result))
+        return
+    if output.lower().endswith(".npy"):
+        write_atomic(output, predict.to_npy(result))
+    else:
+        write_atomic(output, predict.to_csv(result))
+    print(f"kdsl: wrote {len(result.outputs)} predictions to {output}")
 
 
 def cmd_lsp(args) -> int:
