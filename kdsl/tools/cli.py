@@ -16,6 +16,9 @@ from kdsl.options import STRATEGIES, STYLES, Mode
 
 EXAMPLE = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
 
+# `kdsl export`'s formats (kdsl.train.export.FORMATS, not imported here).
+EXPORT_FORMATS = ("savedmodel", "onnx", "litert", "openvino")
+
 # Keras 3's backends (kdsl.train.runner.BACKENDS, not imported here: it needs numpy).
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -233,6 +236,15 @@ def _parser() -> argparse.ArgumentParser:
         help="write history, evaluation and predictions as JSON",
     )
     outputs.add_argument(
+        "--export",
+        choices=EXPORT_FORMATS,
+        action="append",
+        metavar="FORMAT",
+        help="also export the trained model (savedmodel, onnx, litert or openvino; may be "
+        "repeated) beside --save's file, else beside FILE: model.onnx, model.tflite, "
+        "model.xml, model_savedmodel/ (see `kdsl export`)",
+    )
+    outputs.add_argument(
         "--plot",
         type=_suffix(".png"),
         metavar="CURVES.png",
@@ -269,6 +281,29 @@ def _parser() -> argparse.ArgumentParser:
         help="write the predictions here (.csv with a header, or .npy) instead of a table",
     )
     _backend_option(predict_cmd)
+
+    export_cmd = commands.add_parser(
+        "export",
+        help="export a saved model for other runtimes (SavedModel, ONNX, LiteRT, OpenVINO)",
+        description="Export a .keras model through Keras's own model.export, atomically: "
+        "a complete export replaces OUT, or nothing is written.",
+        epilog="examples:\n  kdsl export pets.keras --format onnx -o pets.onnx\n"
+        "  kdsl export pets.keras --format savedmodel -o pets_savedmodel\n"
+        "  kdsl export pets.keras --format litert            # writes pets.tflite\n\n"
+        "formats: savedmodel (a folder, TensorFlow Serving), onnx (.onnx; pip install\n"
+        "'kdsl[onnx]'), litert (.tflite, LiteRT/TFLite), openvino (.xml and .bin;\n"
+        "pip install 'kdsl[openvino]').",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export_cmd.set_defaults(parser=export_cmd)
+    export_cmd.add_argument("model", type=_suffix(".keras"), metavar="MODEL", help="a .keras file")
+    export_cmd.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    export_cmd.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="where to write (default: beside MODEL, named for the format)",
+    )
 
     commands.add_parser(
         "lsp",
@@ -540,6 +575,13 @@ def cmd_run(args) -> int:
     for output in (args.save, args.json, args.plot) if chief else ():
         if output:
             _check_output(output, inputs=inputs)
+    args.exports = _export_targets(args) if chief else []
+    for name, target in args.exports:
+        from kdsl.train.export import check_export
+
+        check_export(name, target, backend)
+        if target.suffix:  # a file (a SavedModel is a folder, replaced whole)
+            _check_output(str(target), inputs=inputs)
     seed = runner.DEFAULT_SEED if args.seed is None else args.seed
     origin = args.file if args.file != "-" else "<stdin>"
     shown = f"{line_safe(args.file)} on {line_safe(data_path)}"  # a name may hold ESC
@@ -565,6 +607,18 @@ def cmd_run(args) -> int:
     elif args.save or args.json or args.plot:
         print("kdsl: not the chief worker: the chief writes --save, --json and --plot")
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
+
+
+def _export_targets(args) -> list[tuple[str, Path]]:
+    """`kdsl run --export FORMAT`'s outputs: beside --save's file, else beside the program."""
+    from kdsl.train.export import default_output
+
+    if not args.export:
+        return []
+    if not args.save and args.file == "-":
+        args.parser.error("--export writes beside --save's file or the program: add --save")
+    base = args.save or args.file
+    return [(name, default_output(base, name)) for name in dict.fromkeys(args.export)]
 
 
 def _check_run_usage(args) -> None:
@@ -614,6 +668,17 @@ def _write_outputs(args, result, model, origin: str, seed: int) -> None:
             metadata["losses"] = {name: dict(model.loss_keys)[name] for name, _ in model.losses}
         save_model(result.model, args.save, metadata, scaling=result.scaling)
         print(f"kdsl: saved the model to {args.save}")
+    if args.exports:
+        from kdsl.train.export import export_model
+        from kdsl.train.saved import with_standardization
+
+        trained = result.model
+        if result.scaling:  # exported as saved: behind the layer that standardizes rows
+            trained = with_standardization(trained, result.scaling)
+        for name, target in args.exports:
+            with runner.quiet_native_stderr():
+                written = export_model(trained, name, target)
+            print(f"kdsl: exported the model as {name} to {', '.join(map(str, written))}")
     if args.json:
         report = runner.report(result, origin, seed)
         write_atomic(args.json, json.dumps(report, indent=2, allow_nan=False) + "\n")
@@ -690,6 +755,24 @@ def _print_predictions(output: str | None, result) -> None:
     print(f"kdsl: wrote {len(result.outputs)} predictions to {output}")
 
 
+def cmd_export(args) -> int:
+    from kdsl.train.export import check_export, default_output, export_model
+    from kdsl.train.runner import import_keras, quiet_native_stderr
+    from kdsl.train.saved import load_model, read_metadata
+
+    out = args.output or str(default_output(args.model, args.format))
+    check_export(args.format, out)  # before loading anything
+    if _same_file(out, args.model):
+        args.parser.error("OUT is MODEL: export to another path")
+    read_metadata(args.model)  # a file that is no model says so before TensorFlow loads
+    keras = import_keras("tensorflow")
+    model = load_model(keras, args.model)
+    with quiet_native_stderr():
+        written = export_model(model, args.format, out)
+    print(f"kdsl: exported {args.model} as {args.format} to {', '.join(map(str, written))}")
+    return EXIT_OK
+
+
 def cmd_lsp(args) -> int:
     from kdsl.errors import KdslError
 
@@ -741,6 +824,7 @@ def main(argv: list[str] | None = None) -> int:
             "fmt": cmd_fmt,
             "run": cmd_run,
             "predict": cmd_predict,
+            "export": cmd_export,
             "lsp": cmd_lsp,
             "import": cmd_import,
         }
