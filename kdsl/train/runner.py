@@ -418,8 +418,10 @@ def _run_folder(
     )  # fmt: skip
     keras, namespace, built = _start(code, origin, seed, backend, strategy, task)
     written = [call.written or call.class_name.lower() for call in model.calls]
-    if kind == "images":  # text: the script adapts a first textvectorization itself
+    first = next((layer for layer in built.layers if type(layer).__name__ != "InputLayer"), None)
+    if kind == "images" or type(first).__name__ != "TextVectorization":
         check_adaptable(origin, built, written, keras.backend.backend())
+    # else the script adapts the first textvectorization to the training texts itself
     check_classes(
         data_path, "the folder", folder.class_names, tuple(built.output_shape[1:]),
         model.loss_key,
