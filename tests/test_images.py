@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import kdsl_main as kdsl
-from folder_data import IMAGE_CLASSES, image_folder, png_bytes
+from folder_data import EXAMPLES, IMAGE_CLASSES, image_folder, png_bytes
 
 from kdsl import check_source
 from kdsl.codegen.render import format_code, render
@@ -380,3 +380,12 @@ def test_the_standalone_script_reads_the_same_folder(tmp_path, capsys):
     assert run.returncode == 0, run.stderr
     assert "Classes: ['left', 'square', 'top']" in run.stdout
     assert "val_loss" in run.stdout
+
+
+@pytest.mark.slow
+def test_the_image_example_runs_on_the_folder_its_maker_draws(tmp_path, capsys):
+    shapes = image_folder(tmp_path / "shapes", per_class=4, size=32)
+    example = EXAMPLES / "shapes.k"
+    code, out, err = kdsl(["run", example, "--data", shapes, "--epochs", "1"], capsys)
+    assert code == 0, err
+    assert "3 classes (12 train files)" in out

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import kdsl_main as kdsl
-from folder_data import image_folder, text_folder
+from folder_data import EXAMPLES, image_folder, text_folder
 
 from kdsl import check_source
 from kdsl.codegen.render import format_code, render
@@ -130,3 +130,12 @@ def test_the_standalone_script_reads_the_same_text_folder(tmp_path, capsys):
     assert run.returncode == 0, run.stderr
     assert "Classes: ['neg', 'pos']" in run.stdout
     assert "Adapted text_vectorization to the training texts." in run.stdout
+
+
+@pytest.mark.slow
+def test_the_text_example_runs_on_the_folder_its_maker_writes(tmp_path, capsys):
+    reviews = text_folder(tmp_path / "reviews", per_class=8)
+    example = EXAMPLES / "sentiment.k"
+    code, out, err = kdsl(["run", example, "--data", reviews, "--epochs", "1"], capsys)
+    assert code == 0, err
+    assert "Adapted text_vectorization to the training texts." in out
