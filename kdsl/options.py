@@ -19,6 +19,32 @@ SEQUENTIAL_STYLES: tuple[Style, ...] = ("add", "constructor")
 Strategy = Literal["mirrored", "multi-worker"]
 STRATEGIES: tuple[Strategy, ...] = ("mirrored", "multi-worker")
 
+# Folders of class subfolders the script can read instead of arrays (`--image-data`,
+# `--text-data`; `kdsl run --data DIR` picks by the files it finds): Keras's
+# image_dataset_from_directory and text_dataset_from_directory.
+DataKind = Literal["images", "text"]
+DATA_KINDS: tuple[DataKind, ...] = ("images", "text")
+
+# The `label_mode` of Keras's folder readers that each classification loss takes.
+LABEL_MODES = {
+    "sparse_categorical_crossentropy": "int",
+    "categorical_crossentropy": "categorical",
+    "binary_crossentropy": "binary",
+}
+# An image's channels → the `color_mode` that reads it with that many.
+COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
+
+
+def image_input(shape: tuple) -> tuple[int, int, str] | None:
+    """(height, width, color_mode) of an input shape `HxWxC` that an image folder can
+    feed (C 1, 3 or 4, every size fixed), else None."""
+    if len(shape) != 3 or not all(isinstance(size, int) and size > 0 for size in shape):
+        return None
+    height, width, channels = shape
+    color_mode = COLOR_MODES.get(channels)
+    return (height, width, color_mode) if color_mode else None
+
+
 # The width templates/script.py.jinja is laid out for, as black would lay it out.
 TEMPLATE_LINE_LENGTH = 88
 
@@ -36,6 +62,8 @@ class Mode:
     # The script also reads a folder of .npy files, memory-mapped and fed in batches
     # (data larger than memory). Off by default: it adds a PyDataset class to the script.
     folder_data: bool = False
+    # The script reads a folder of class subfolders of images or text files (DataKind).
+    data_kind: DataKind | None = None
 
     def __post_init__(self) -> None:
         # The Python API passes these straight through: a typo must not pass silently.
@@ -43,3 +71,7 @@ class Mode:
             raise ValueError(f"style must be None or one of {STYLES}, not {self.style!r}")
         if self.strategy is not None and self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be None or one of {STRATEGIES}, not {self.strategy!r}")
+        if self.data_kind is not None and self.data_kind not in DATA_KINDS:
+            raise ValueError(
+                f"data_kind must be None or one of {DATA_KINDS}, not {self.data_kind!r}"
+            )

@@ -20,7 +20,14 @@ import jinja2
 from kdsl import ir
 from kdsl._version import __version__
 from kdsl.errors import KdslError, _headline, line_safe
-from kdsl.options import SEQUENTIAL_STYLES, TEMPLATE_LINE_LENGTH, Mode, Style
+from kdsl.options import (
+    LABEL_MODES,
+    SEQUENTIAL_STYLES,
+    TEMPLATE_LINE_LENGTH,
+    Mode,
+    Style,
+    image_input,
+)
 from kdsl.resources import read_text
 from kdsl.semantics.catalog import FIT_CALLBACKS
 
@@ -152,6 +159,54 @@ class StyleError(KdslError):
         return _headline("kdsl", str(self), self.hint, color)
 
 
+class DataKindError(StyleError):
+    """A data kind the model cannot read: `--image-data` for an input that is no image."""
+
+
+def folder_settings(model: ir.Model, mode: Mode) -> dict[str, str]:
+    """What Keras's folder reader needs, as literals for the template: `label_mode` from
+    the loss, and for images `image_size` and `color_mode` from the input's shape (`HxWxC`).
+    Raises `DataKindError` for a model whose input or loss a folder cannot feed."""
+    kind = mode.data_kind
+    flag = f"--{'image' if kind == 'images' else 'text'}-data"
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or mode.folder_data:
+        raise DataKindError(
+            f"{flag} reads one folder of class subfolders, for a model of one input and "
+            "one output, without --folder-data",
+            "give the model one input and one output",
+        )
+    label_mode = LABEL_MODES.get(model.loss_key or "")
+    if label_mode is None:
+        raise DataKindError(
+            f"{flag} labels each file with its folder's class, but the loss "
+            f"`{model.loss_key}` does not classify",
+            "use sparse_categorical_crossentropy (or categorical_crossentropy, or "
+            "binary_crossentropy with one sigmoid unit for two classes)",
+        )
+    source = model.input_node()
+    settings = {"label_mode": literal(label_mode)}
+    if kind == "text":
+        if source.dtype != "string" or tuple(source.shape) != (1,):
+            raise DataKindError(
+                f"{flag} reads each file as one string, but the model's input is "
+                f"{ir.show_shape(source.shape)} {source.dtype}",
+                "start the model with `input 1 dtype=string -> textvectorization ...`",
+            )
+        return settings
+    image = image_input(tuple(source.shape))
+    if image is None:
+        raise DataKindError(
+            f"{flag} reads images, but the model's input {ir.show_shape(source.shape)} is "
+            "not an image",
+            "start the model with `input HEIGHTxWIDTHxCHANNELS` (channels 1 for grayscale, "
+            "3 for RGB, 4 for RGBA), e.g. `input 180x180x3`",
+        )
+    height, width, color_mode = image
+    settings["image_size"] = literal((height, width))
+    settings["color_mode"] = literal(color_mode)
+    return settings
+
+
 def style_for(model: ir.Model, mode: Mode) -> Style:
     """The style the script is written in: the one asked for, else `add` for a chain (every
     v1 program, as before) and `functional` for a graph or a program with blocks.
@@ -253,10 +308,11 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
         for name, value in model.fit
         if name not in ("epochs", "batch_size", "sample_weight", *FIT_CALLBACKS)
     ]
+    folder = folder_settings(model, mode) if mode.data_kind else None
     imports = [
         "import keras",
         "import numpy as np",
-        *(["import tensorflow as tf"] if mode.strategy else []),
+        *(["import tensorflow as tf"] if mode.strategy or folder else []),
         *layer_imports,
     ]
     return (
@@ -268,6 +324,8 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
             style=style,
             strategy=mode.strategy,
             folder_data=mode.folder_data,
+            data_kind=mode.data_kind,
+            folder=folder,
             # Several inputs or outputs: an array for each, named after it.
             named_data=len(model.inputs) > 1 or len(model.outputs) > 1,
             several_outputs=len(model.outputs) > 1,

@@ -16,6 +16,9 @@ from kdsl.options import STRATEGIES, STYLES, Mode
 
 EXAMPLE = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
 
+# `kdsl export`'s formats (kdsl.train.export.FORMATS, not imported here).
+EXPORT_FORMATS = ("savedmodel", "onnx", "litert", "openvino")
+
 # Keras 3's backends (kdsl.train.runner.BACKENDS, not imported here: it needs numpy).
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -52,6 +55,24 @@ def _parser() -> argparse.ArgumentParser:
         help="let the script also read --data DIR, a folder of .npy files (x_train.npy, "
         "...), memory-mapped and read in batches, for data larger than memory "
         "(`kdsl run --data DIR` does this by itself)",
+    )
+    data_kinds = compile_cmd.add_mutually_exclusive_group()
+    data_kinds.add_argument(
+        "--image-data",
+        dest="data_kind",
+        action="store_const",
+        const="images",
+        help="the script reads --data FOLDER, one subfolder of images per class (or "
+        "train/, val/, test/ of them), at the model's input size "
+        "(`kdsl run --data FOLDER` does this by itself)",
+    )
+    data_kinds.add_argument(
+        "--text-data",
+        dest="data_kind",
+        action="store_const",
+        const="text",
+        help="the script reads --data FOLDER, one subfolder of .txt files per class, and "
+        "adapts a first `textvectorization` to the training texts",
     )
     compile_cmd.add_argument(
         "--explain",
@@ -215,6 +236,15 @@ def _parser() -> argparse.ArgumentParser:
         help="write history, evaluation and predictions as JSON",
     )
     outputs.add_argument(
+        "--export",
+        choices=EXPORT_FORMATS,
+        action="append",
+        metavar="FORMAT",
+        help="also export the trained model (savedmodel, onnx, litert or openvino; may be "
+        "repeated) beside --save's file, else beside FILE: model.onnx, model.tflite, "
+        "model.xml, model_savedmodel/ (see `kdsl export`)",
+    )
+    outputs.add_argument(
         "--plot",
         type=_suffix(".png"),
         metavar="CURVES.png",
@@ -230,11 +260,19 @@ def _parser() -> argparse.ArgumentParser:
         "  kdsl predict iris.keras new_rows.npz -o preds.csv\n\n"
         "DATA: an .npz (its x_test, else x, else x_train, else its only array), an .npy,\n"
         "or a .csv with a header (the model's feature columns; a label column is ignored).\n"
+        "For a model trained on an image (or text) folder: image (.txt) files and folders\n"
+        "of them, each file a row:  kdsl predict pets.keras cat.jpg more_photos/\n"
         "Class names saved with the model label the predictions.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     predict_cmd.add_argument("model", type=_suffix(".keras"), metavar="MODEL", help="a .keras file")
-    predict_cmd.add_argument("data", metavar="DATA", help="rows to predict: .npz, .npy or .csv")
+    predict_cmd.set_defaults(parser=predict_cmd)
+    predict_cmd.add_argument(
+        "data",
+        nargs="+",
+        metavar="DATA",
+        help="rows to predict: .npz, .npy or .csv; or image or text files, and folders of them",
+    )
     predict_cmd.add_argument(
         "-o",
         "--output",
@@ -243,6 +281,29 @@ def _parser() -> argparse.ArgumentParser:
         help="write the predictions here (.csv with a header, or .npy) instead of a table",
     )
     _backend_option(predict_cmd)
+
+    export_cmd = commands.add_parser(
+        "export",
+        help="export a saved model for other runtimes (SavedModel, ONNX, LiteRT, OpenVINO)",
+        description="Export a .keras model through Keras's own model.export, atomically: "
+        "a complete export replaces OUT, or nothing is written.",
+        epilog="examples:\n  kdsl export pets.keras --format onnx -o pets.onnx\n"
+        "  kdsl export pets.keras --format savedmodel -o pets_savedmodel\n"
+        "  kdsl export pets.keras --format litert            # writes pets.tflite\n\n"
+        "formats: savedmodel (a folder, TensorFlow Serving), onnx (.onnx; pip install\n"
+        "'kdsl[onnx]'), litert (.tflite, LiteRT/TFLite), openvino (.xml and .bin;\n"
+        "pip install 'kdsl[openvino]').",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export_cmd.set_defaults(parser=export_cmd)
+    export_cmd.add_argument("model", type=_suffix(".keras"), metavar="MODEL", help="a .keras file")
+    export_cmd.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    export_cmd.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="where to write (default: beside MODEL, named for the format)",
+    )
 
     commands.add_parser(
         "lsp",
@@ -411,6 +472,7 @@ def cmd_compile(args) -> int:
         explain=args.explain,
         strategy=args.strategy,
         folder_data=args.folder_data,
+        data_kind=args.data_kind,
     )
     code = render(_analyze(args.file)[1], mode)
     if args.output:
@@ -450,6 +512,8 @@ def cmd_run(args) -> int:
     from kdsl.errors import line_safe
     from kdsl.train import runner
     from kdsl.train.data import is_csv
+    from kdsl.train.folders import check_model as check_folder_model
+    from kdsl.train.folders import data_kind
 
     _check_run_usage(args)
     backend = runner.chosen_backend(args.backend)  # one that cannot load fails before work
@@ -494,9 +558,14 @@ def cmd_run(args) -> int:
         )
     if args.target and not is_csv(data_path):
         args.parser.error(f"--target names a CSV column, but {data_path} is not a .csv file")
-    # A folder of .npy files needs the script's batch reader; other data, the plain script.
-    folder_data = Path(data_path).is_dir()
-    code = render(model, Mode(style=args.style, strategy=args.strategy, folder_data=folder_data))
+    # A folder of .npy files needs the script's batch reader; a folder of class subfolders
+    # (images or text files), Keras's folder readers; other data, the plain script.
+    kind = data_kind(data_path)
+    if kind is not None:  # the model must fit the folder before the script is written
+        check_folder_model(data_path, model, kind)
+    folder_data = Path(data_path).is_dir() and kind is None
+    mode = Mode(style=args.style, strategy=args.strategy, folder_data=folder_data, data_kind=kind)
+    code = render(model, mode)
     # Only the chief writes outputs, so only the chief needs somewhere to write them.
     chief = args.strategy != "multi-worker" or runner.worker_task().chief
     # A folder's files are inputs too: --json data/x_train.npy must not replace one.
@@ -506,6 +575,13 @@ def cmd_run(args) -> int:
     for output in (args.save, args.json, args.plot) if chief else ():
         if output:
             _check_output(output, inputs=inputs)
+    args.exports = _export_targets(args) if chief else []
+    for name, target in args.exports:
+        from kdsl.train.export import check_export
+
+        check_export(name, target, backend)
+        if target.suffix:  # a file (a SavedModel is a folder, replaced whole)
+            _check_output(str(target), inputs=inputs)
     seed = runner.DEFAULT_SEED if args.seed is None else args.seed
     origin = args.file if args.file != "-" else "<stdin>"
     shown = f"{line_safe(args.file)} on {line_safe(data_path)}"  # a name may hold ESC
@@ -531,6 +607,18 @@ def cmd_run(args) -> int:
     elif args.save or args.json or args.plot:
         print("kdsl: not the chief worker: the chief writes --save, --json and --plot")
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
+
+
+def _export_targets(args) -> list[tuple[str, Path]]:
+    """`kdsl run --export FORMAT`'s outputs: beside --save's file, else beside the program."""
+    from kdsl.train.export import default_output
+
+    if not args.export:
+        return []
+    if not args.save and args.file == "-":
+        args.parser.error("--export writes beside --save's file or the program: add --save")
+    base = args.save or args.file
+    return [(name, default_output(base, name)) for name in dict.fromkeys(args.export)]
 
 
 def _check_run_usage(args) -> None:
@@ -574,10 +662,23 @@ def _write_outputs(args, result, model, origin: str, seed: int) -> None:
             "feature_names": data.feature_names,
             "target": data.target,
         }
+        if data.kind:  # images or text files: `kdsl predict` reads such files
+            metadata["data_kind"] = data.kind
         if model.losses:  # several outputs: each one's loss, for `kdsl predict`
             metadata["losses"] = {name: dict(model.loss_keys)[name] for name, _ in model.losses}
         save_model(result.model, args.save, metadata, scaling=result.scaling)
         print(f"kdsl: saved the model to {args.save}")
+    if args.exports:
+        from kdsl.train.export import export_model
+        from kdsl.train.saved import with_standardization
+
+        trained = result.model
+        if result.scaling:  # exported as saved: behind the layer that standardizes rows
+            trained = with_standardization(trained, result.scaling)
+        for name, target in args.exports:
+            with runner.quiet_native_stderr():
+                written = export_model(trained, name, target)
+            print(f"kdsl: exported the model as {name} to {', '.join(map(str, written))}")
     if args.json:
         report = runner.report(result, origin, seed)
         write_atomic(args.json, json.dumps(report, indent=2, allow_nan=False) + "\n")
@@ -602,9 +703,23 @@ def cmd_predict(args) -> int:
 
     chosen_backend(args.backend)
     metadata = read_metadata(args.model)  # cheap checks first, before TensorFlow's import
-    inputs = predict.load_inputs(args.data, metadata)
+    kind = predict.file_kind(args.data, metadata)
+    if kind is not None:  # image or text files, and folders of them
+        files = predict.list_files(args.data, kind)
+        if args.output:
+            _check_output(args.output, inputs=[args.model, *map(str, files)])
+        keras_model = load_model(import_keras(args.backend), args.model)
+        result = predict.predict_files(keras_model, files, kind, metadata)
+        _print_predictions(args.output, result)
+        return EXIT_OK
+    if len(args.data) > 1:
+        args.parser.error(
+            "several DATA are image or text files (or folders of them): give one .npz, .npy or .csv"
+        )
+    (data,) = args.data
+    inputs = predict.load_inputs(data, metadata)
     if args.output:
-        _check_output(args.output, inputs=[args.model, args.data])
+        _check_output(args.output, inputs=[args.model, data])
     keras_model = load_model(import_keras(args.backend), args.model)
     if isinstance(inputs.x, dict) or len(keras_model.outputs) > 1:
         named = predict.predict_named(keras_model, inputs, metadata)
@@ -621,14 +736,40 @@ def cmd_predict(args) -> int:
             print(f"kdsl: wrote {len(named[0][1].outputs)} predictions to {args.output}")
         return EXIT_OK
     result = predict.predict(keras_model, inputs, metadata, args.model)
-    if args.output is None:
+    _print_predictions(args.output, result)
+    return EXIT_OK
+
+
+def _print_predictions(output: str | None, result) -> None:
+    """A table on stdout, or the predictions written to `output` (.csv or .npy)."""
+    from kdsl.files import write_atomic
+    from kdsl.train import predict
+
+    if output is None:
         print(predict.table(result))
-    elif args.output.lower().endswith(".npy"):
-        write_atomic(args.output, predict.to_npy(result))
+        return
+    if output.lower().endswith(".npy"):
+        write_atomic(output, predict.to_npy(result))
     else:
-        write_atomic(args.output, predict.to_csv(result))
-    if args.output:
-        print(f"kdsl: wrote {len(result.outputs)} predictions to {args.output}")
+        write_atomic(output, predict.to_csv(result))
+    print(f"kdsl: wrote {len(result.outputs)} predictions to {output}")
+
+
+def cmd_export(args) -> int:
+    from kdsl.train.export import check_export, default_output, export_model
+    from kdsl.train.runner import import_keras, quiet_native_stderr
+    from kdsl.train.saved import load_model, read_metadata
+
+    out = args.output or str(default_output(args.model, args.format))
+    check_export(args.format, out)  # before loading anything
+    if _same_file(out, args.model):
+        args.parser.error("OUT is MODEL: export to another path")
+    read_metadata(args.model)  # a file that is no model says so before TensorFlow loads
+    keras = import_keras("tensorflow")
+    model = load_model(keras, args.model)
+    with quiet_native_stderr():
+        written = export_model(model, args.format, out)
+    print(f"kdsl: exported {args.model} as {args.format} to {', '.join(map(str, written))}")
     return EXIT_OK
 
 
@@ -683,6 +824,7 @@ def main(argv: list[str] | None = None) -> int:
             "fmt": cmd_fmt,
             "run": cmd_run,
             "predict": cmd_predict,
+            "export": cmd_export,
             "lsp": cmd_lsp,
             "import": cmd_import,
         }

@@ -43,6 +43,7 @@ class Dataset:
     feature_names: list[str] | None = None
     target: str | None = None
     on_disk: bool = False
+    kind: str | None = None  # "images" or "text": a folder of class subfolders (folders.py)
 
 
 @dataclass(frozen=True)

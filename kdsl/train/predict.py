@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
 from kdsl.errors import DataError, ModelError, line_safe
+from kdsl.files import check_regular_file
+from kdsl.options import DataKind, image_input
 from kdsl.train.csvdata import read_features
 from kdsl.train.data import (
     apply_standardization,
@@ -27,6 +30,8 @@ from kdsl.train.data import (
     load_npz,
     named_keys,
 )
+from kdsl.train.folders import IMAGE_SUFFIXES, TEXT_SUFFIXES, kind_of_file, unreadable
+from kdsl.train.folders import listed as listed_files
 from kdsl.train.preprocessing import token_ids
 from kdsl.train.saved import METADATA, SAVE_AGAIN
 
@@ -50,6 +55,7 @@ class Predictions:
     outputs: np.ndarray  # the model's outputs, one row per input row
     kind: Kind
     class_names: list[str] | None
+    files: list[str] | None = None  # the image or text file of each row, when read from files
 
     def labels(self) -> list[str] | None:
         """The predicted class of each row (its name when known), or None for values."""
@@ -193,6 +199,101 @@ def predict(
     return Predictions(outputs, kind, metadata.get("class_names"))
 
 
+# -- image and text files ---------------------------------------------------------------
+
+FILE_BATCH = 256  # files read and predicted at a time: memory holds one batch of them
+
+
+def file_kind(paths: list[str], metadata: dict) -> DataKind | None:
+    """`images` or `text` when the paths are such files or folders of them (the model's
+    stored `data_kind` decides; else the first path's suffix, or a folder's files), None
+    for array files (.npz, .npy, .csv)."""
+    stored = metadata.get("data_kind")
+    if stored in ("images", "text"):
+        return cast(DataKind, stored)
+    for path in paths:
+        kind = kind_of_file(path)
+        if kind:
+            return kind
+        if Path(path).is_dir():
+            return "images"  # a folder of .npy files is not something kdsl predicts on
+    return None
+
+
+def list_files(paths: list[str], kind: DataKind) -> list[Path]:
+    """The files to predict on: each file given, and every image (or .txt) file in each
+    folder given, its subfolders included, in sorted order; checked to be readable."""
+    suffixes = IMAGE_SUFFIXES if kind == "images" else TEXT_SUFFIXES
+    what = "images" if kind == "images" else "text files (.txt)"
+    files: list[Path] = []
+    for path in paths:
+        given = Path(path)
+        if given.is_dir():
+            found = sorted(
+                Path(top, name)
+                for top, dirs, names in os.walk(given)
+                for name in names
+                if not name.startswith(".") and Path(name).suffix.lower() in suffixes
+            )
+            if not found:
+                raise DataError(path, f"has no {what} ({', '.join(suffixes)})")
+            files += found
+        elif not given.exists():
+            raise DataError(path, "no such file")
+        else:
+            check_regular_file(given, DataError, f"one of the model's {what}")
+            if given.suffix.lower() not in suffixes:
+                raise DataError(
+                    path,
+                    f"is not one of {', '.join(suffixes)}: the model was trained on {what}",
+                    f"predict on {what}, or on folders of them",
+                )
+            files.append(given)
+    bad = [f"{file} ({why})" for file in files if (why := unreadable(file, kind))]
+    if bad:
+        raise DataError(paths[0], f"cannot read {len(bad)} file(s): " + listed_files(bad))
+    return files
+
+
+def predict_files(keras_model, files: list[Path], kind: DataKind, metadata: dict) -> Predictions:
+    """Read the files as Keras's folder readers read them for training (TensorFlow's
+    decode_image and bilinear resize to the model's input size; a text file as one
+    string), `FILE_BATCH` at a time, and predict."""
+    shape = tuple(keras_model.input_shape[1:])
+    if kind == "images" and image_input(shape) is None:
+        raise DataError(
+            str(files[0]),
+            f"is an image, but the model's input {shape} is not an image",
+            "predict on rows in an .npz, .npy or .csv file",
+        )
+    import tensorflow as tf  # type: ignore[import-untyped]  # the folder readers' own decoding
+
+    outputs = []
+    for start in range(0, len(files), FILE_BATCH):
+        chunk = files[start : start + FILE_BATCH]
+        if kind == "images":
+            height, width, channels = shape
+            batch = np.stack(
+                [
+                    tf.image.resize(
+                        tf.io.decode_image(
+                            tf.io.read_file(str(file)), channels=channels, expand_animations=False
+                        ),
+                        (height, width),
+                        method="bilinear",
+                    ).numpy()
+                    for file in chunk
+                ]
+            )
+        else:
+            batch = tf.constant([[file.read_bytes()] for file in chunk])
+        outputs.append(np.asarray(keras_model.predict(batch, verbose=0)))
+    result = np.concatenate(outputs)
+    units = result.shape[-1] if result.ndim > 1 else 1
+    kind_out = kind_of(str(metadata.get("loss") or ""), units)
+    return Predictions(result, kind_out, metadata.get("class_names"), [str(f) for f in files])
+
+
 def column_names(result: Predictions) -> list[str]:
     """Header of the probability or value columns."""
     width = int(np.prod(result.outputs.shape[1:])) if result.outputs.ndim > 1 else 1
@@ -211,10 +312,15 @@ def to_csv(result: Predictions) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     values = result.outputs.reshape(len(result.outputs), -1)
     labels = result.labels()
-    writer.writerow((["prediction"] if labels else []) + column_names(result))
+    files = result.files
+    writer.writerow(
+        (["file"] if files else []) + (["prediction"] if labels else []) + column_names(result)
+    )
     for index, row in enumerate(values):
         figures = [f"{v:.6g}" for v in row]
-        writer.writerow(([labels[index]] if labels else []) + figures)
+        writer.writerow(
+            ([files[index]] if files else []) + ([labels[index]] if labels else []) + figures
+        )
     return buffer.getvalue()
 
 
@@ -227,16 +333,19 @@ def to_npy(result: Predictions) -> bytes:
 def table(result: Predictions) -> str:
     """A table for the terminal: row, predicted class and its probability, or the values."""
     labels = result.labels()
+    # Rows read from files are named by file.
+    names = result.files or [str(i) for i in range(len(result.outputs))]
+    first = "file" if result.files else "row"
     if labels is not None:
-        header = ["row", "prediction", "probability"]
+        header = [first, "prediction", "probability"]
         rows = [
-            [str(i), label, f"{p:.4f}"]
-            for i, (label, p) in enumerate(zip(labels, result.confidence(), strict=True))
+            [name, label, f"{p:.4f}"]
+            for name, label, p in zip(names, labels, result.confidence(), strict=True)
         ]
     else:
-        header = ["row", *column_names(result)]
+        header = [first, *column_names(result)]
         values = result.outputs.reshape(len(result.outputs), -1)
-        rows = [[str(i), *(f"{v:.4f}" for v in row)] for i, row in enumerate(values)]
+        rows = [[name, *(f"{v:.4f}" for v in row)] for name, row in zip(names, values, strict=True)]
     # Class names come from the data or a .keras file: ESC in one must not reach the terminal.
     header = [line_safe(cell) for cell in header]
     rows = [[line_safe(cell) for cell in row] for row in rows]

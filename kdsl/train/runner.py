@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import linecache
 import math
 import os
 import sys
@@ -29,8 +30,13 @@ import numpy as np
 from kdsl import ir
 from kdsl.errors import BackendError, DataError, InputError, ModelError, first_line
 from kdsl.files import check_regular_file
+from kdsl.options import DataKind
 from kdsl.train.data import Dataset, group_named, load, short_file, validate, validate_named
+from kdsl.train.data import _check_classes as check_classes
 from kdsl.train.data import standardize as standardize_features
+from kdsl.train.folders import check_model as check_folder_model
+from kdsl.train.folders import check_options as check_folder_options
+from kdsl.train.folders import data_kind, scan
 from kdsl.train.preprocessing import adapt_first_layer, check_adaptable, token_ids
 from kdsl.train.split import split
 
@@ -231,8 +237,15 @@ def describe_strategy(name: str, strategy, task: WorkerTask | None = None) -> st
 
 def load_script(code: str, origin: str = "<kdsl>") -> dict:
     """Execute a generated script as a module (not as __main__): its functions by name."""
-    namespace: dict = {"__name__": "kdsl_generated", "__file__": origin}
-    exec(compile(code, f"<kdsl:{origin}>", "exec"), namespace)  # the script kdsl generated
+    module = ModuleType("kdsl_generated")
+    namespace: dict = module.__dict__
+    namespace["__file__"] = origin
+    filename = f"<kdsl:{origin}>"
+    # Its module and source where `inspect` looks for them: tf.data's AutoGraph reads the
+    # functions the script maps over a dataset (the text folder reader's lambdas).
+    linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)
+    sys.modules[module.__name__] = module
+    exec(compile(code, filename, "exec"), namespace)  # the script kdsl generated
     return namespace
 
 
@@ -269,6 +282,13 @@ def run(
     """
     task = worker_task() if strategy == "multi-worker" else None
     check_callback_packages(model)
+    kind = data_kind(data_path)
+    if kind is not None:  # a folder of class subfolders: images or text files
+        return _run_folder(
+            code, model, data_path, kind, origin, seed, task,
+            test_split=test_split, validation_split=validation_split, standardize=standardize,
+            epochs=epochs, batch_size=batch_size, strategy=strategy, backend=backend,
+        )  # fmt: skip
     # Several inputs or outputs: arrays named after each (`x_train.title`), given to
     # `fit` as dicts keyed by name.
     named = len(model.inputs) > 1 or len(model.outputs) > 1
@@ -280,27 +300,7 @@ def run(
             standardize=standardize,
             fit_validation_split=bool(model.fit_option("validation_split")),
         )
-    # The script creates a multi-worker strategy as it loads: no TensorFlow op may precede it.
-    keras = import_keras(backend, probe=task is None)
-    if strategy:
-        try:
-            with quiet_native_stderr():  # the strategy's start-up logging
-                namespace = load_script(code, origin)
-        except Exception as error:  # e.g. a worker address that cannot be served
-            raise ModelError(
-                origin, f"could not start the {strategy} strategy: {first_line(error)}"
-            ) from None
-        print(f"kdsl: {describe_strategy(strategy, namespace['strategy'], task)}", flush=True)
-    else:
-        namespace = load_script(code, origin)
-    # It seeds TensorFlow too when installed, importing it on JAX and PyTorch as well: its
-    # C++ start-up lines would come out here.
-    with quiet_native_stderr():
-        keras.utils.set_random_seed(seed)
-    try:
-        built = namespace["build_model"]()
-    except Exception as error:  # Keras found what kdsl's checks could not
-        raise ModelError(origin, f"Keras rejected the model: {first_line(error)}") from None
+    keras, namespace, built = _start(code, origin, seed, backend, strategy, task)
     arrays = data.arrays
     written = [call.written or call.class_name.lower() for call in model.calls]
     check_adaptable(origin, built, written, keras.backend.backend())  # a model problem
@@ -354,6 +354,94 @@ def run(
         model, built, namespace, arrays, data, origin, epochs, batch_size, scaling,
         chief=task is None or task.chief, backend=keras.backend.backend(),
     )  # fmt: skip
+
+
+def _start(
+    code: str,
+    origin: str,
+    seed: int,
+    backend: str | None,
+    strategy: str | None,
+    task: WorkerTask | None,
+) -> tuple[ModuleType, dict, Any]:
+    """Import Keras, load the script (starting its strategy), seed, and build the model:
+    (keras, the script's namespace, the model)."""
+    # The script creates a multi-worker strategy as it loads: no TensorFlow op may precede it.
+    keras = import_keras(backend, probe=task is None)
+    if strategy:
+        try:
+            with quiet_native_stderr():  # the strategy's start-up logging
+                namespace = load_script(code, origin)
+        except Exception as error:  # e.g. a worker address that cannot be served
+            raise ModelError(
+                origin, f"could not start the {strategy} strategy: {first_line(error)}"
+            ) from None
+        print(f"kdsl: {describe_strategy(strategy, namespace['strategy'], task)}", flush=True)
+    else:
+        namespace = load_script(code, origin)
+    # It seeds TensorFlow too when installed, importing it on JAX and PyTorch as well: its
+    # C++ start-up lines would come out here.
+    with quiet_native_stderr():
+        keras.utils.set_random_seed(seed)
+    try:
+        built = namespace["build_model"]()
+    except Exception as error:  # Keras found what kdsl's checks could not
+        raise ModelError(origin, f"Keras rejected the model: {first_line(error)}") from None
+    return keras, namespace, built
+
+
+def _run_folder(
+    code: str,
+    model: ir.Model,
+    data_path: str,
+    kind: DataKind,
+    origin: str,
+    seed: int,
+    task: WorkerTask | None,
+    *,
+    test_split: float | None,
+    validation_split: float | None,
+    standardize: bool,
+    epochs: int | None,
+    batch_size: int | None,
+    strategy: str | None,
+    backend: str | None,
+) -> RunResult:
+    """`run` on a folder of class subfolders: checked here, then read by the script's
+    own `load_data` (Keras's folder readers) and trained by its `train_and_evaluate`."""
+    folder = scan(data_path, kind)  # before Keras's import: a bad folder fails at once
+    check_folder_model(data_path, model, kind, len(folder.class_names))
+    check_folder_options(
+        data_path, model, folder,
+        test_split=bool(test_split), validation_split=bool(validation_split),
+        standardize=standardize,
+    )  # fmt: skip
+    keras, namespace, built = _start(code, origin, seed, backend, strategy, task)
+    written = [call.written or call.class_name.lower() for call in model.calls]
+    first = next((layer for layer in built.layers if type(layer).__name__ != "InputLayer"), None)
+    if kind == "images" or type(first).__name__ != "TextVectorization":
+        check_adaptable(origin, built, written, keras.backend.backend())
+    # else the script adapts the first textvectorization to the training texts itself
+    check_classes(
+        data_path, "the folder", folder.class_names, tuple(built.output_shape[1:]),
+        model.loss_key,
+    )  # fmt: skip
+    shown = ", ".join(f"{count} {part}" for part, count in folder.counts.items())
+    print(f"kdsl: {len(folder.class_names)} classes ({shown} files)", flush=True)
+    with quiet_native_stderr():
+        data = namespace["load_data"](data_path, validation_split, seed)
+    dataset = Dataset({}, class_names=list(data["class_names"]), kind=kind)
+    try:
+        return _train(
+            model, built, namespace, data, dataset, origin, epochs, batch_size, None,
+            chief=task is None or task.chief, backend=keras.backend.backend(),
+        )  # fmt: skip
+    except Exception as error:
+        if type(error).__name__ in ("InvalidArgumentError", "NotFoundError", "UnknownError"):
+            raise DataError(  # a file that changed or cannot be decoded after all
+                data_path, f"a file could not be read during training: {first_line(error)}"
+            ) from None
+        raise
 
 
 def _run_named(

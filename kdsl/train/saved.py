@@ -148,6 +148,8 @@ def checked_metadata(name: str, record) -> dict:
             raise wrong(field, f"a list of {what} (strings)")
         if len(set(values)) != len(values):
             raise wrong(field, f"a list of distinct {what}")
+    if record.get("data_kind") not in (None, "images", "text"):
+        raise wrong("data_kind", '"images", "text" or null')
     losses = record.get("losses")
     if losses is not None and (
         not isinstance(losses, dict)
