@@ -8,11 +8,15 @@ importing the rebuilt model gives the same text (a fixed point).
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
+from conftest import heavy_imports, kdsl_main
 
 import kdsl
+from kdsl.errors import KdslError
 from kdsl.train.runner import import_keras, load_script
 
 keras = import_keras()
@@ -163,3 +167,166 @@ def test_graph_forms() -> None:
         "metrics @department accuracy",
     ):
         assert written in inputs_outputs, inputs_outputs
+
+
+# Every Application of `keras.applications` made only of Keras's own layers, at a small
+# input size (their smallest), built one at a time.
+APPLICATIONS = {
+    "ResNet50": 32,
+    "ResNet50V2": 32,
+    "MobileNet": 32,
+    "MobileNetV2": 32,
+    "MobileNetV3Small": 32,
+    "EfficientNetB0": 32,
+    "EfficientNetV2B0": 32,
+    "VGG16": 32,
+    "DenseNet121": 32,
+    "InceptionV3": 75,
+    "Xception": 71,
+    "NASNetMobile": 32,
+}
+# How many lines the compact form may take.
+MAX_LINES = {"ResNet50": 60, "MobileNetV2": 60}
+
+
+def application(name: str, **arguments):
+    keras.backend.clear_session()
+    size = APPLICATIONS[name]
+    model = getattr(keras.applications, name)(
+        weights=None, input_shape=(size, size, 3), **arguments
+    )
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    return model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(APPLICATIONS))
+def test_applications_round_trip(name: str, tmp_path: Path) -> None:
+    if name == "MobileNetV3Small":
+        with pytest.raises(KdslError, match="applies `keras.ops.add` at `add`"):
+            kdsl.import_model(application(name).to_json())
+        # Its hard-swish is `x * relu6(x + 3) / 6` written with keras.ops, not with layers:
+        # the minimalistic variant (ReLU, no squeeze-excite) is made of layers only.
+        model = application(name, minimalistic=True)
+    else:
+        model = application(name)
+    compact = round_trip(model, tmp_path, compact=True)
+    assert len(compact.splitlines()) <= MAX_LINES.get(name, 10**6), compact
+    round_trip(model, tmp_path, compact=False)
+
+
+@pytest.mark.slow
+def test_a_class_keras_does_not_ship_is_named(tmp_path: Path, capsys) -> None:
+    """ConvNeXtTiny's LayerScale: refused by name, exit 1, no traceback."""
+    keras.backend.clear_session()
+    saved = tmp_path / "convnext.keras"
+    keras.applications.ConvNeXtTiny(weights=None, input_shape=(32, 32, 3)).save(saved)
+    code, out, err = kdsl_main(["import", saved], capsys)
+    assert code == 1 and out == ""
+    assert "layer `convnext_tiny_stage_0_block_0_layer_scale` (LayerScale) is a class from " in err
+    assert "Traceback" not in err
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class Scale(L.Layer):
+    def call(self, x):
+        return 2 * x
+
+
+def halve(x):
+    return x / 2
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda x: L.Add()([x, Scale(name="scale")(x)]),
+            "layer `scale` (Scale) is a class from `test_import_graph` that kdsl cannot write",
+        ),
+        (
+            lambda x: L.Add()([x, L.Lambda(halve, name="halve")(x)]),
+            "layer `halve` (Lambda) is a Lambda layer, which kdsl refuses",
+        ),
+        (lambda x: L.Dense(4)(x) * 3.0, "applies `keras.ops.multiply` at `multiply`"),
+    ],
+    ids=["custom", "lambda", "operation"],
+)
+def test_what_a_graph_cannot_hold_is_refused(make, message: str, tmp_path: Path, capsys) -> None:
+    keras.backend.clear_session()
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, make(inputs))
+    path = tmp_path / "model.json"
+    path.write_text(model.to_json())
+    code, out, err = kdsl_main(["import", path], capsys)
+    assert (code, out) == (1, "")
+    assert message in err, err
+    assert "Traceback" not in err
+
+
+def test_shared_layer_is_a_shared_block() -> None:
+    keras.backend.clear_session()
+    left, right = keras.Input((8,), name="left"), keras.Input((8,), name="right")
+    encoder = L.Dense(4, name="encoder")
+    outputs = L.Dense(1, activation="sigmoid")(L.Concatenate()([encoder(left), encoder(right)]))
+    model = functional([left, right], outputs, optimizer="adam", loss="binary_crossentropy")
+    text = kdsl.import_model(model.to_json())
+    assert text.startswith("shared encoder { dense 4 }\n"), text
+    rebuilt = build(text)
+    assert rebuilt.count_params() == model.count_params()
+
+
+def test_cli_forms(tmp_path: Path, capsys) -> None:
+    """`--faithful` keeps the names, `--compact` (the default) folds and drops them."""
+    path = tmp_path / "model.json"
+    path.write_text(residual_model().to_json())
+    outputs = {}
+    for form in ("--compact", "--faithful", None):
+        code, out, _ = kdsl_main(["import", path, *([form] if form else [])], capsys)
+        assert code == 0
+        outputs[form] = out
+    assert outputs[None] == outputs["--compact"]
+    assert outputs["--faithful"] != outputs["--compact"]
+    assert build(outputs["--faithful"]).count_params() == build(outputs[None]).count_params()
+
+
+def residual_tower(blocks: int) -> dict:
+    """A config of `blocks` residual blocks, written by hand (no Keras needed)."""
+    layers = [{"class_name": "InputLayer", "name": "x", "module": "keras.layers",
+               "config": {"batch_shape": [None, 8], "name": "x"}, "inbound_nodes": []}]  # fmt: skip
+
+    def tensor(name: str) -> dict:
+        return {"class_name": "__keras_tensor__", "config": {"keras_history": [name, 0, 0]}}
+
+    last = "x"
+    for number in range(blocks):
+        inner, add = f"d{number}", f"a{number}"
+        layers.append({"class_name": "Dense", "name": inner, "module": "keras.layers",
+                       "config": {"name": inner, "units": 8},
+                       "inbound_nodes": [{"args": [tensor(last)], "kwargs": {}}]})  # fmt: skip
+        layers.append({"class_name": "Add", "name": add, "module": "keras.layers",
+                       "config": {"name": add},
+                       "inbound_nodes": [{"args": [[tensor(last), tensor(inner)]],
+                                          "kwargs": {}}]})  # fmt: skip
+        last = add
+    return {"class_name": "Functional", "config": {"layers": layers, "input_layers": ["x", 0, 0],
+            "output_layers": [last, 0, 0]}}  # fmt: skip
+
+
+def test_import_is_near_linear() -> None:
+    """Reading, grouping and folding: 8 times the layers take far less than 64 times as long."""
+    timings = []
+    for blocks in (250, 2000):
+        config = residual_tower(blocks)
+        start = time.perf_counter()
+        text = kdsl.import_model(json.loads(json.dumps(config)))
+        timings.append(time.perf_counter() - start)
+        assert f"[identity | dense 8] -> add] * {blocks}" in text, text
+    assert timings[1] < 20 * timings[0], timings
+
+
+def test_import_needs_no_tensorflow(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(residual_tower(3)))
+    code = f"import kdsl; kdsl.import_model({str(path)!r})"
+    assert heavy_imports(code) == []

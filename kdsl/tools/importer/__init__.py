@@ -264,7 +264,10 @@ class _Importer:
 
     def finish(self, chains: list[str], sections: list[str]) -> str:
         """The program checked by kdsl itself, with its notes, in `kdsl fmt`'s layout."""
-        program = "; ".join([*chains, *sections]) + "\n"
+        blocks = [c for c in chains if c.startswith(("def ", "shared "))]
+        chains = [c for c in chains if not c.startswith(("def ", "shared "))]
+        program = "".join(f"{block}\n" for block in blocks)
+        program += "; ".join([*chains, *sections]) + "\n"
         self.verify(program, compiled=bool(sections))
         notes = "".join(f"# note: {note}\n" for note in self.notes)
         return format_text(notes + program, self.origin)  # `kdsl fmt`'s canonical layout

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from kdsl.ir import SEVERAL_INPUTS as _SEVERAL_INPUTS
 from kdsl.language.syntax import INPUT
 from kdsl.semantics.catalog import keras_snake_case
+from kdsl.tools.importer.fold import Folder, Item
 from kdsl.tools.importer.graph import (
     NESTED_MODELS,
     Chain,
@@ -90,7 +91,19 @@ class FunctionalWriter:
         for op in sorted(layout.referenced, key=layout.position.__getitem__):
             if op not in self.labels:
                 self.labels[op] = label_name(self.tensor_name(op), self.taken, self.reserved)
-        chains = [self.chain(chain, first=index == 0) for index, chain in enumerate(layout.chains)]
+        starts = [self.start(chain, first=index == 0) for index, chain in enumerate(layout.chains)]
+        bodies = [[self.item(element) for element in chain.elements] for chain in layout.chains]
+        definitions: list[str] = []
+        if self.compact:
+            folder = Folder(
+                bodies, lambda number: label_name(f"block{number}", self.taken, self.reserved)
+            )
+            definitions = [block.text() for block in folder.fold()]
+        chains = [
+            " -> ".join([start, *(item.text() for item in body)])
+            for start, body in zip(starts, bodies, strict=True)
+        ]
+        chains = [*definitions, *chains]
         if outputs_section:
             chains.append("outputs " + " ".join(f"@{label}" for _, label in output_labels))
         return [*self.block_lines, *chains], output_labels
@@ -112,14 +125,11 @@ class FunctionalWriter:
         name = self.op_name(op)
         return not re.fullmatch(r"input_layer(_\d+)?", name)
 
-    def chain(self, chain: Chain, first: bool) -> str:
-        words: list[str] = []
+    def start(self, chain: Chain, first: bool) -> str:
+        """Where a chain starts: an input, or a label."""
         if chain.from_input:
-            words.append(self.input_text(chain.start, first))
-        else:
-            words.append(f"@{self.labels[chain.start]}")
-        words += [self.element(element) for element in chain.elements]
-        return " -> ".join(words)
+            return self.input_text(chain.start, first)
+        return f"@{self.labels[chain.start]}"
 
     def input_text(self, op: int, first: bool) -> str:
         shape, args = self.importer.input(
@@ -143,13 +153,19 @@ class FunctionalWriter:
                 return layer
         raise self.importer.fail(f"is not a Keras model config: no input layer `{name}`")
 
-    def element(self, element: Step | Group) -> str:
+    def item(self, element: Step | Group) -> Item:
+        """An element as an item to fold (layers written in the program's order, as the
+        rebuilt script makes them: the automatic names count in that order)."""
         if isinstance(element, Group):
-            branches = [
-                " -> ".join(self.element(e) for e in branch) if branch else "identity"
-                for branch in element.branches
-            ]
-            return f"[{' | '.join(branches)}] -> {self.element(element.merge)}"
+            branches = [[self.item(e) for e in branch] for branch in element.branches]
+            return Item(branches=branches, merge=self.item(element.merge))
+        text = self.element(element)
+        fixed = bool(element.refs or self.layout.by_id[element.op].tensors) or (
+            element.op in self.labels
+        )
+        return Item(words=text.split(" "), fixed=fixed)
+
+    def element(self, element: Step) -> str:
         op = self.layout.by_id[element.op]
         assert op.layer is not None
         label = self.labels.get(op.id)

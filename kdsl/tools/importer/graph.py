@@ -91,6 +91,8 @@ def read_graph(importer: _Importer, body: dict) -> Graph:
             and kind not in (*NESTED_MODELS, "InputLayer")
             and isinstance(kind, str)
         ):
+            if kind == "Lambda":
+                importer.layer(layer)  # refuses it, saying why
             importer.layer_entry(kind, f"`{layer.get('name')}` ({kind})", layer)
     for position, layer in layers_in_order(by_name):
         name = layer.get("name", _config(layer).get("name"))
