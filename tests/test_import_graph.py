@@ -278,15 +278,23 @@ def test_shared_layer_is_a_shared_block() -> None:
 
 def test_cli_forms(tmp_path: Path, capsys) -> None:
     """`--faithful` keeps the names, `--compact` (the default) folds and drops them."""
+    keras.backend.clear_session()
+    inputs = keras.Input((8,))
+    x = inputs
+    for number in range(1, 4):
+        x = L.Add(name=f"block{number}_add")([x, L.Dense(8, name=f"block{number}_dense")(x)])
+    model = functional(inputs, L.Dense(1, name="score")(x), optimizer="adam", loss="mse")
     path = tmp_path / "model.json"
-    path.write_text(residual_model().to_json())
+    path.write_text(model.to_json())
     outputs = {}
     for form in ("--compact", "--faithful", None):
         code, out, _ = kdsl_main(["import", path, *([form] if form else [])], capsys)
         assert code == 0
         outputs[form] = out
     assert outputs[None] == outputs["--compact"]
-    assert outputs["--faithful"] != outputs["--compact"]
+    assert "[[identity | dense 8] -> add] * 3" in outputs["--compact"]
+    assert "block" not in outputs["--compact"] and "name=score" in outputs["--compact"]
+    assert "dense 8 name=block3_dense]\n  -> add name=block3_add" in outputs["--faithful"]
     assert build(outputs["--faithful"]).count_params() == build(outputs[None]).count_params()
 
 

@@ -194,13 +194,14 @@ class Folder:
     ) -> list[tuple[int, int]]:
         chosen: list[tuple[int, int]] = []
         end: dict[int, int] = {}
+        names = self.block_names()
         for index, start in places:
             items = lists[index][0]
             if k == len(items) and id(items) in self.bodies:
                 continue  # a whole block body: the block already exists
-            if k == 1 and items[start].words is not None and items[start].repeat == 1:
-                if items[start].words[0] in {b.name for b in self.blocks}:
-                    continue  # a block of one block call
+            words = items[start].words
+            if k == 1 and words is not None and items[start].repeat == 1 and words[0] in names:
+                continue  # a block of one block call
             if start >= end.get(index, 0):
                 chosen.append((index, start))
                 end[index] = start + k

@@ -45,6 +45,7 @@ class FunctionalWriter:
         self.blocks: dict[str, str] = {}  # shared layer → its block's name
         self.block_lines: list[str] = []
         self.numbered = 0
+        self.defined: set[str] = set()  # the shared blocks written
 
     def chain_layers(self) -> list[dict] | None:
         """The layers in order, input first, when the graph is one plain chain."""
@@ -76,6 +77,8 @@ class FunctionalWriter:
         last = layout.chains[-1]
         last_end = _end(last)
         outputs_section = graph.outputs != [last_end]
+        for name in graph.shared:  # a shared layer's block is named after it
+            self.blocks[name] = label_name(name, self.taken, self.reserved)
         for op in graph.inputs:
             if len(graph.inputs) > 1 or op in layout.referenced or self.named_input(op):
                 self.labels[op] = label_name(self.op_name(op), self.taken, self.reserved)
@@ -112,7 +115,8 @@ class FunctionalWriter:
         """A label for a tensor read by name: its layer's name, or in the compact form,
         where that name says only where the layer is, `t` and a number."""
         name = self.op_name(op)
-        if self.compact and positional(name, self.layout.by_id[op].class_name):
+        shared = name in self.graph.shared  # the name is its block's
+        if shared or (self.compact and positional(name, self.layout.by_id[op].class_name)):
             self.numbered += 1
             return f"t{self.numbered}"
         return name
@@ -185,12 +189,12 @@ class FunctionalWriter:
 
     def layer_text(self, layer: dict, name: str, labelled: bool) -> str:
         if name in self.graph.shared:
-            if name not in self.blocks:
-                block = label_name(name, self.taken, self.reserved)
-                self.blocks[name] = block
+            block = self.blocks[name]
+            if block not in self.defined:
+                self.defined.add(block)
                 inner = self.importer.layer(layer, drop_name=True, labelled=labelled)
                 self.block_lines.append(f"shared {block} {{ {inner} }}")
-            return self.blocks[name]
+            return block
         drop = self.compact and positional(name, str(layer.get("class_name")))
         return self.importer.layer(layer, drop_name=drop, labelled=labelled)
 
