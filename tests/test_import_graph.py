@@ -195,8 +195,15 @@ def application(name: str, **arguments):
     model = getattr(keras.applications, name)(
         weights=None, input_shape=(size, size, 3), **arguments
     )
-    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def documented_resnet50() -> str:
+    """docs/language.md's ResNet50, as `kdsl import` writes it."""
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text()
+    start = docs.index("```k\ndef block1 ")
+    return docs[start + len("```k\n") : docs.index("```", start + 4)]
 
 
 @pytest.mark.slow
@@ -212,6 +219,8 @@ def test_applications_round_trip(name: str, tmp_path: Path) -> None:
         model = application(name)
     compact = round_trip(model, tmp_path, compact=True)
     assert len(compact.splitlines()) <= MAX_LINES.get(name, 10**6), compact
+    if name == "ResNet50":
+        assert compact == documented_resnet50().replace("224x224x3", "32x32x3")
     round_trip(model, tmp_path, compact=False)
 
 
