@@ -2,7 +2,7 @@
 against the same model written by hand in Keras.
 
     python benchmarks/speed.py [--repeat 5] [--run-repeat 3] [--backend jax]
-                               [--only compile,imports,run]
+                               [--only compile,import,imports,run]
 
 - compile: whole-process time of `kdsl check` and `kdsl compile` (median of --repeat
   runs) for each example and for synthetic chains of 10 to 10,000 layers, against the
@@ -18,6 +18,9 @@ against the same model written by hand in Keras.
   Programs with errors count too: every error prints its excerpt of the source line.
 - csv: `read_csv` on CSVs of 20 rows and 1,000 to 100,000 columns: `µs/column` steady
   means the columns are looked up in linear time.
+- import: `kdsl import` of `keras.applications.ResNet50(weights=None)` saved as `.keras`
+  (the file is made first, with Keras), whole process, compact and faithful forms, its
+  lines, and whether TensorFlow, Keras or numpy was imported (it must not be).
 - imports: `python -X importtime -m kdsl compile examples/iris.k`: what the compile path
   imports, and whether TensorFlow, Keras, numpy or matplotlib is among it (it must not be).
 - run: `kdsl run examples/X.k` and `python benchmarks/handwritten/X.py` (the same model, data,
@@ -316,6 +319,31 @@ def importtime(command: list[str]) -> tuple[list[tuple[int, str]], set[str], flo
     return top, {name.split(".")[0] for _, _, name in imports}, seconds
 
 
+def import_section(repeat: int) -> None:
+    """`kdsl import resnet50.keras`: target under 2 s, without TensorFlow."""
+    print(f"## kdsl import of ResNet50, whole process (median of {repeat})\n")
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        saved = Path(scratch) / "resnet50.keras"
+        make = "import sys, keras; keras.applications.ResNet50(weights=None).save(sys.argv[1])"
+        subprocess.run([PYTHON, "-c", make, str(saved)], check=True, capture_output=True)
+        for form in ("--compact", "--faithful"):
+            command = ["-m", "kdsl", "import", str(saved), form]
+            wall, cpu = timed([PYTHON, *command], repeat)
+            lines = subprocess.run(
+                [PYTHON, *command], capture_output=True, text=True, cwd=ROOT, check=True
+            ).stdout.count("\n")
+            _, names, _ = importtime(command)
+            heavy = [name for name in HEAVY if name in names]
+            rows.append(
+                [f"`kdsl import resnet50.keras {form}`", f"{lines}", f"{wall:.3f}", f"{cpu:.3f}",
+                 ", ".join(heavy) or "none"]
+            )  # fmt: skip
+    print(table(["command", "lines", "wall s", "CPU s", "tensorflow/keras/numpy"], rows,
+                left=(0, 4)))  # fmt: skip
+    print("\nTarget: under 2 s, without TensorFlow.\n")
+
+
 def imports_section() -> None:
     print("## What the compile path imports (`python -X importtime`)\n")
     rows = []
@@ -424,7 +452,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs per compile/check figure")
     parser.add_argument("--run-repeat", type=int, default=3, help="alternating runs per model")
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"))
-    parser.add_argument("--only", default="compile,linear,csv,imports,run")
+    parser.add_argument("--only", default="compile,linear,csv,import,imports,run")
     args = parser.parse_args()
     sections = set(args.only.split(","))
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n")
@@ -434,6 +462,8 @@ def main() -> None:
         linear_section(min(args.repeat, 3))
     if "csv" in sections:
         csv_section(min(args.repeat, 3))
+    if "import" in sections:
+        import_section(min(args.repeat, 3))
     if "imports" in sections:
         imports_section()
     if "run" in sections:

@@ -107,14 +107,16 @@ def compile_source(text: str, name: str = "<string>", style: str | None = None, 
     return compile(text, style=style, name=name, **options)  # type: ignore[arg-type]
 
 
-def import_model(source) -> str:
-    """The kdsl program for a saved Keras `Sequential` model: a `.keras` or `.json` path,
-    `model.to_json()`'s text, or its config dict. Reads the config only: no TensorFlow,
-    no weights, no code from the file runs. Raises `KdslError` for what kdsl cannot write.
+def import_model(source, compact: bool = True) -> str:
+    """The kdsl program for a saved Keras model (Sequential or functional): a `.keras` or
+    `.json` path, `model.to_json()`'s text, or its config dict. Reads the config only: no
+    TensorFlow, no weights, no code from the file runs. Raises `KdslError` for what kdsl
+    cannot write. `compact=False` writes a functional model's faithful form (every layer,
+    every name) instead of the compact one (folded into blocks, positional names dropped).
     """
     from kdsl.tools.importer import import_model as import_saved
 
-    return import_saved(source)
+    return import_saved(source, compact=compact)
 
 
 def build(text: str, name: str = "<string>", backend: str | None = None):

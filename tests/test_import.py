@@ -293,8 +293,8 @@ def double(x):
             "has metrics per output (a dict)",
         ),
         (
-            lambda: keras.Model(inputs := keras.Input((4,)), L.Dense(2)(inputs)),
-            "holds a `Functional` model, not a `Sequential` one",
+            lambda: keras.Model(inputs := keras.Input((4,)), L.Dense(2)(inputs) + 1.0),
+            "applies `keras.ops.add` at `add`, an operation on tensors",
         ),
     ],
     ids=[
@@ -304,7 +304,7 @@ def double(x):
         "nested",
         "backward",
         "dict_metrics",
-        "functional",
+        "operation",
     ],
 )
 def test_what_kdsl_cannot_write_is_refused(make, message: str) -> None:

@@ -319,16 +319,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     import_cmd = commands.add_parser(
         "import",
-        help="write a saved Keras Sequential model (.keras or to_json()) as a .k program",
-        description="Turn a saved Keras Sequential model into kdsl text: the shortest form, "
-        "only non-default arguments, and the optimizer, loss and metrics it was compiled "
-        "with. The model's config is read as JSON: no TensorFlow, no weights, no code runs.",
+        help="write a saved Keras model (.keras or to_json()) as a .k program",
+        description="Turn a saved Keras model (Sequential or functional) into kdsl text: the "
+        "shortest form, only non-default arguments, and the optimizer, loss and metrics it "
+        "was compiled with. A functional model's graph is written with groups, labels and "
+        "several inputs and outputs; by default (--compact) repeated structure is folded "
+        "into `def` blocks and `* n`, and names that only say where a layer is are dropped. "
+        "The model's config is read as JSON: no TensorFlow, no weights, no code runs.",
         epilog="examples:\n  kdsl import model.keras                 # the program on stdout\n"
         "  kdsl import model.keras -o model.k\n"
         "  python -c 'print(model.to_json())' | kdsl import - -o model.k\n\n"
         "MODEL: a .keras file (model.save), or a .json file with model.to_json()'s output.\n"
-        "Refused, naming the layer: Lambda and custom layers, functions, and what the\n"
-        "language cannot write (initializers with arguments, schedules, functional models).",
+        "Refused, naming the layer: Lambda and custom layers, functions, keras.ops\n"
+        "operations on tensors, and what the language cannot write.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     import_cmd.add_argument(
@@ -339,6 +342,20 @@ def _parser() -> argparse.ArgumentParser:
         "--output",
         metavar="OUT",
         help="write the program here (atomically) instead of stdout",
+    )
+    form = import_cmd.add_mutually_exclusive_group()
+    form.add_argument(
+        "--compact",
+        dest="compact",
+        action="store_true",
+        default=True,
+        help="a functional model folded into blocks, positional names dropped (the default)",
+    )
+    form.add_argument(
+        "--faithful",
+        dest="compact",
+        action="store_false",
+        help="a functional model layer by layer, every name Keras did not make up kept",
     )
     return parser
 
@@ -795,7 +812,11 @@ def cmd_import(args) -> int:
     if args.output:
         _check_output(args.output, inputs=[args.model], role="the model to import")
     from_stdin = args.model == "-"
-    text = import_config(read_stdin(), "<stdin>") if from_stdin else import_model(args.model)
+    text = (
+        import_config(read_stdin(), "<stdin>", compact=args.compact)
+        if from_stdin
+        else import_model(args.model, compact=args.compact)
+    )
     if args.output:
         write_atomic(args.output, text)
         for line in text.splitlines():

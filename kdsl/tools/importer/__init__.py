@@ -27,7 +27,7 @@ from typing import IO, Any, BinaryIO
 from kdsl.errors import ModelError, SourceError, with_article
 from kdsl.files import check_regular_file
 from kdsl.ir import CROSSENTROPY_LOSSES
-from kdsl.language.fmt import format_text, program_line, section_text
+from kdsl.language.fmt import format_text, section_text
 from kdsl.language.syntax import INPUT, constant_word, is_bare_word
 from kdsl.semantics.catalog import (
     ACTIVATION_PARAMS,
@@ -197,6 +197,7 @@ class _Importer:
     catalog: Catalog = field(default_factory=load)
     notes: list[str] = field(default_factory=list)
     auto_names: AutoNames = field(default_factory=lambda: AutoNames())
+    compact: bool = True  # a functional model's form: see `import_model`
 
     def fail(self, message: str, hint: str | None = None) -> ModelError:
         return ModelError(self.origin, message, hint)
@@ -211,28 +212,62 @@ class _Importer:
                 "give a .keras file or the output of model.to_json()",
             )
         kind = config.get("class_name")
+        if kind in ("Functional", "Model"):
+            from kdsl.tools.importer.functional import FunctionalWriter
+
+            writer = FunctionalWriter(self, config, self.compact)
+            chain = writer.chain_layers()
+            if chain is not None:  # a plain chain: written as a Sequential model is
+                return self.sequential(
+                    chain, {}, config.get("compile_config"), drop_positional=self.compact
+                )
+            chains, outputs = writer.write()
+            return self.finish(chains, self.sections(config.get("compile_config"), outputs))
         if kind != "Sequential":
             raise self.fail(
-                f"holds a `{kind}` model, not a `Sequential` one: kdsl writes one chain of layers",
-                "kdsl imports models built with keras.Sequential",
+                f"holds a `{kind}` model, which kdsl cannot write",
+                "kdsl imports models built with keras.Sequential or the functional API "
+                "(keras.Model(inputs, outputs))",
             )
         body = config.get("config")
         body = body if isinstance(body, dict) else {}
         layers = body.get("layers")
         if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
             raise self.fail("is not a Keras model config: the Sequential model has no layer list")
+        return self.sequential(layers, body, config.get("compile_config"))
+
+    def sequential(
+        self, layers: list[dict], body: dict, compile_config: Any, drop_positional: bool = False
+    ) -> str:
+        """One chain of layers (`drop_positional`: the compact form of a functional
+        model's chain, without the names that only say where a layer is)."""
+        from kdsl.tools.importer.functional import positional
+
         shape, input_args = self.input(layers, body)
         layers = [x for x in layers if x.get("class_name") != "InputLayer"]
         if not layers:
             raise self.fail("holds a Sequential model without layers: kdsl needs at least one")
-        texts = [self.layer(layer) for layer in layers]
+        texts = [
+            self.layer(
+                layer,
+                drop_name=drop_positional
+                and positional(str(_config(layer).get("name")), str(layer.get("class_name"))),
+            )
+            for layer in layers
+        ]
         shape_text = _shape(shape)
         if input_args:
             chain = [f"{INPUT} {shape_text} {' '.join(input_args)}", *texts]
         else:
             chain = [f"{texts[0]} in {shape_text}", *texts[1:]]
-        sections = self.sections(config.get("compile_config"))
-        program = program_line(chain, sections) + "\n"
+        return self.finish([" -> ".join(chain)], self.sections(compile_config))
+
+    def finish(self, chains: list[str], sections: list[str]) -> str:
+        """The program checked by kdsl itself, with its notes, in `kdsl fmt`'s layout."""
+        blocks = [c for c in chains if c.startswith(("def ", "shared "))]
+        chains = [c for c in chains if not c.startswith(("def ", "shared "))]
+        program = "".join(f"{block}\n" for block in blocks)
+        program += "; ".join([*chains, *sections]) + "\n"
         self.verify(program, compiled=bool(sections))
         notes = "".join(f"# note: {note}\n" for note in self.notes)
         return format_text(notes + program, self.origin)  # `kdsl fmt`'s canonical layout
@@ -263,8 +298,9 @@ class _Importer:
                 f"cannot be written as a kdsl program: {first.message}{where}", first.hint
             ) from None
 
-    def input(self, layers: list[dict], body: dict) -> tuple[list, list[str]]:
-        """The input shape (without the batch) and `input`'s own arguments, if any."""
+    def input(self, layers: list[dict], body: dict, named: bool = True) -> tuple[list, list[str]]:
+        """The input shape (without the batch) and `input`'s own arguments, if any
+        (`named`: whether its name is written as `name=`, not as a label)."""
         first = layers[0] if layers else {}
         args: list[str] = []
         if first.get("class_name") == "InputLayer":
@@ -280,7 +316,11 @@ class _Importer:
                 )
             if dtype not in (None, "float32"):
                 args.append(f"dtype={_value(dtype)}")
-            name = self.written_name(config.get("name"), "InputLayer", "`InputLayer`")
+            name = (
+                self.written_name(config.get("name"), "InputLayer", "`InputLayer`")
+                if named
+                else None
+            )
             if name is not None:
                 args.append(f"name={_value(name)}")
         else:
@@ -303,7 +343,15 @@ class _Importer:
 
     # -- layers ---------------------------------------------------------------------------
 
-    def layer(self, layer: dict, wrapped_by: str | None = None) -> str:
+    def layer(
+        self,
+        layer: dict,
+        wrapped_by: str | None = None,
+        drop_name: bool = False,
+        labelled: bool = False,
+    ) -> str:
+        """A layer's text; `drop_name`: its name is left out (the compact form, a shared
+        block's layer), `labelled`: a label names it (an output)."""
         kind = layer.get("class_name")
         config = layer.get("config")
         name = config.get("name") if isinstance(config, dict) else None
@@ -335,7 +383,13 @@ class _Importer:
                 self.check_backward(config, inner, label)
             words.append(self.layer(inner, wrapped_by=kind))  # the script builds it first
         # The language names the wrapper, not the layer inside: that one is built unnamed.
-        written = None if wrapped_by else self.written_name(name, kind, label)
+        if labelled:
+            written = None  # named by its label, so not counted among the unnamed
+        elif drop_name:
+            written = None
+            self.auto_names.take(kind)
+        else:
+            written = None if wrapped_by else self.written_name(name, kind, label)
         if wrapped_by:
             self.auto_names.take(kind)
         words += self.arguments(entry, config, label, wrapped_by, written)
@@ -550,7 +604,10 @@ class _Importer:
 
     # -- compile --------------------------------------------------------------------------
 
-    def sections(self, compile_config: Any) -> list[str]:
+    def sections(
+        self, compile_config: Any, outputs: list[tuple[str, str]] | None = None
+    ) -> list[str]:
+        """The compile sections; `outputs`: a model's several outputs, (Keras name, label)."""
         if not isinstance(compile_config, dict) or compile_config.get("optimizer") is None:
             self.notes.append(
                 "the model was saved without compile(), so it has no optimizer and no loss: "
@@ -558,6 +615,15 @@ class _Importer:
             )
             return []
         optimizer = self.compile_arg(compile_config.get("optimizer"), "optimizer")
+        if outputs and len(outputs) > 1:
+            return [optimizer, *self.output_sections(compile_config, outputs)]
+        output = outputs[0][0] if outputs else None
+        compile_config = {
+            key: _only_output(compile_config.get(key), output)
+            for key in ("loss", "metrics", "loss_weights")
+        } | {
+            k: v for k, v in compile_config.items() if k not in ("loss", "metrics", "loss_weights")
+        }
         loss, loss_key = self.loss(compile_config.get("loss"))
         sections = [optimizer, loss]
         metrics = compile_config.get("metrics")
@@ -591,6 +657,29 @@ class _Importer:
                 self.notes.append(
                     f"compile()'s `{key}={compile_config[key]!r}` is left out: kdsl cannot write it"
                 )
+        return sections
+
+    def output_sections(self, compile_config: dict, outputs: list[tuple[str, str]]) -> list[str]:
+        """`loss @out ... weight=w` and `metrics @out ...` for each of several outputs."""
+        losses = _per_output(self, compile_config.get("loss"), outputs, "loss")
+        weights = _per_output(self, compile_config.get("loss_weights"), outputs, "loss weight")
+        metrics = _per_output(self, compile_config.get("metrics"), outputs, "metrics")
+        sections: list[str] = []
+        crossentropy = False
+        for (_, label), loss, weight in zip(outputs, losses, weights, strict=True):
+            text, key = self.loss(loss)
+            crossentropy = crossentropy or key in CROSSENTROPY_LOSSES
+            weight_text = "" if weight is None else f" weight={_value(weight)}"
+            sections.append(f"loss @{label} {text}{weight_text}")
+        written_any = False
+        for (_, label), items in zip(outputs, metrics, strict=True):
+            items = [] if items is None else items if isinstance(items, list) else [items]
+            written = [self.compile_arg(m, "metric") for m in items]
+            if written:
+                written_any = True
+                sections.append(f"metrics @{label} " + section_text(written))
+        if not written_any and crossentropy:
+            sections.append("metrics none")
         return sections
 
     def loss(self, loss: Any) -> tuple[str, str]:
@@ -834,11 +923,16 @@ def read_stdin() -> Any:
     )
 
 
-def import_config(config: Any, origin: str = "<config>") -> str:
-    """kdsl text for a model config dict (as in `json.loads(model.to_json())`)."""
+def import_config(config: Any, origin: str = "<config>", compact: bool = True) -> str:
+    """kdsl text for a model config dict (as in `json.loads(model.to_json())`).
+
+    `compact` (the default) writes a functional model folded into blocks, without the
+    names that only say where a layer is; `compact=False` is the faithful form, every
+    layer written out with every name Keras did not make up. Both rebuild the same
+    architecture; a Sequential model is written the same way in both."""
     _refuse_huge_numbers(config, origin)
     try:
-        return _Importer(origin).model(config)
+        return _Importer(origin, compact=compact).model(config)
     except RecursionError:
         raise ModelError(origin, "nests too deeply to import") from None
 
@@ -874,13 +968,15 @@ def _refuse_huge_numbers(config: Any, origin: str) -> None:
             )
 
 
-def import_model(source: str | Path | dict) -> str:
-    """kdsl text for a saved model: a `.keras` or `.json` path, JSON text, or a config dict."""
+def import_model(source: str | Path | dict, compact: bool = True) -> str:
+    """kdsl text for a saved model: a `.keras` or `.json` path, JSON text, or a config dict
+    (`compact`: see `import_config`)."""
     if isinstance(source, dict):
-        return import_config(source)
+        return import_config(source, compact=compact)
     if isinstance(source, str) and source.lstrip().startswith("{"):
-        return import_config(_json(source, "<json>", "is not valid JSON"), "<json>")
-    return import_config(read_config(source), str(source))
+        config = _json(source, "<json>", "is not valid JSON")
+        return import_config(config, "<json>", compact=compact)
+    return import_config(read_config(source), str(source), compact=compact)
 
 
 # -- writing values -----------------------------------------------------------------------
@@ -993,6 +1089,41 @@ def _dtype_name(value: Any) -> Any:
     if isinstance(value, dict):
         return _config(value).get("name")
     return value
+
+
+def _only_output(value: Any, output: str | None) -> Any:
+    """A one-output functional model's loss or metrics, given per output (`{"out": "mse"}`,
+    `["mse"]`; `output`: its name, None for a Sequential model)."""
+    if output is None:
+        return value
+    if isinstance(value, dict) and "class_name" not in value and list(value) == [output]:
+        return value[output]
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list | dict):
+        return value[0]
+    return value
+
+
+def _per_output(importer: _Importer, value: Any, outputs: list[tuple[str, str]], what: str):
+    """A compile argument for each output: from a dict by output name, a list by position,
+    or one value for all."""
+    if isinstance(value, dict) and "class_name" not in value:
+        unknown = [key for key in value if key not in {name for name, _ in outputs}]
+        if unknown:
+            raise importer.fail(f"has a {what} for `{unknown[0]}`, which is not an output")
+        return [value.get(name) for name, _ in outputs]
+    if (
+        isinstance(value, list)
+        and what != "metrics"
+        or (
+            what == "metrics"
+            and isinstance(value, list)
+            and any(isinstance(v, list) for v in value)
+        )
+    ):
+        if len(value) != len(outputs):
+            raise importer.fail(f"has {len(value)} {what} values for {len(outputs)} outputs")
+        return list(value)
+    return [value] * len(outputs)
 
 
 def _config(layer: dict) -> dict:
