@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +168,160 @@ def test_the_generated_script_searches_two_trials_on_random_data(tmp_path: Path)
 
 def test_the_root_is_the_repository() -> None:
     assert (ROOT / "grammar" / "kdsl.lark").is_file()
+
+
+# -- the best program ---------------------------------------------------------------------
+
+
+def _best(text: str, values: dict) -> str:
+    from kdsl.errors import Source
+    from kdsl.language.parser import parse
+    from kdsl.semantics.catalog import load
+    from kdsl.semantics.space import best_text
+
+    return format_text(best_text(text, parse(Source("m.k", text)), load(), values))
+
+
+def test_the_best_program_unrolls_a_depth_whose_passes_chose_their_own_values() -> None:
+    values = {
+        "width": 32,
+        "group_1/repeat": 2,
+        "dense_2/units/pass_1": 8,
+        "dense_2/units/pass_2": 16,
+        "dropout_1/rate/pass_1": 0.25,
+        "dropout_1/rate/pass_2": 0.125,
+        "adam/learning_rate": 0.001,
+        "batch_size": 32,
+    }
+    best = _best(SEARCH, values)
+    assert best == (
+        "dense 32 relu in 4\n"
+        "  -> dense 8 relu\n"
+        "  -> dropout 0.25\n"
+        "  -> dense 16 relu\n"
+        "  -> dropout 0.125\n"
+        "  -> dense 3 softmax;\n"
+        "adam 0.001;\n"
+        "categorical_crossentropy;\n"
+        "metrics accuracy;\n"
+        "fit batch_size=32 epochs=2\n"
+    )
+    model = check_source(best)  # a plain program again: no search
+    assert model.search is None
+
+
+def test_the_best_program_keeps_a_plain_repeat_and_names_a_boolean() -> None:
+    text = (
+        "conv2d 8 3 relu padding=same in 8x8x1 -> [conv2d 8 3 relu padding=same] * choice(1, 3)"
+        " -> flatten -> dense 2 softmax use_bias=boolean(); adam; categorical_crossentropy\n"
+    )
+    best = _best(text, {"group_1/repeat": 3, "dense_1/use_bias": True})
+    assert "[conv2d 8 3 relu padding=same] * 3" in best
+    assert "use_bias=true" in best
+    check_source(best)
+
+
+def test_run_refuses_a_program_with_search_spaces(tmp_path: Path, capsys) -> None:
+    from conftest import kdsl_main
+
+    program = tmp_path / "m.k"
+    program.write_text(SEARCH)
+    code, _, err = kdsl_main(["run", program, "--data", program], capsys)
+    assert code == 1
+    assert "search them with `kdsl tune`" in err
+
+
+def test_tune_refuses_a_program_without_a_search_space(tmp_path: Path, capsys) -> None:
+    from conftest import kdsl_main
+
+    program = tmp_path / "m.k"
+    program.write_text("dense 3 softmax in 4; adam; categorical_crossentropy\n")
+    code, _, err = kdsl_main(["tune", program, "--data", program], capsys)
+    assert code == 1
+    assert "has no search space" in err
+
+
+def test_a_missing_keras_tuner_names_the_extra(monkeypatch) -> None:
+    import importlib.util
+
+    from kdsl.train import tune
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "keras_tuner" else real(name)
+    )
+    with pytest.raises(tune.MissingTuner) as caught:
+        tune.check_installed()
+    assert "pip install 'kdsl[tune]'" in str(caught.value)
+
+
+# -- kdsl tune, end to end ----------------------------------------------------------------
+
+
+def _random_data(path: Path, rows: int = 48) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 4)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, rows)]
+    np.savez(path, x_train=x, y_train=y, x_val=x[:16], y_val=y[:16])
+
+
+@pytest.mark.slow
+def test_kdsl_tune_searches_resumes_and_writes_a_best_program_kdsl_runs(tmp_path: Path) -> None:
+    from conftest import run_kdsl
+
+    (tmp_path / "m.k").write_text(SEARCH)
+    _random_data(tmp_path / "d.npz")
+    first = run_kdsl(
+        "tune", "m.k", "--data", "d.npz", "--json", "t.json", "--plot", "t.png", cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stdout.count("kdsl: trial ") == 2
+    assert "trial  width" in first.stdout  # the table's header
+    report = json.loads((tmp_path / "t.json").read_text())
+    assert [t["trial"] for t in report["trials"]] == [1, 2]
+    assert all(t["epochs"] == 2 for t in report["trials"])
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+    best = (tmp_path / "m.best.k").read_text()
+    assert "int(" not in best and "tune" not in best
+    assert format_text(best) == best
+    # Run again with one more trial allowed: the two done are kept.
+    again = run_kdsl("tune", "m.k", "--data", "d.npz", "--max-trials", "3", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming the search" in again.stdout
+    assert again.stdout.count("kdsl: trial ") == 1
+    # The best program is a plain program: kdsl run trains it as is.
+    run = run_kdsl("run", "m.best.k", "--data", "d.npz", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Done:" in run.stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_after_the_current_trial_with_the_results_so_far(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    program = SEARCH.replace("epochs=2", "epochs=40").replace("max_trials=2", "max_trials=6")
+    (tmp_path / "m.k").write_text(program)
+    _random_data(tmp_path / "d.npz", rows=2000)
+    env = {**os.environ, "NO_COLOR": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kdsl", "tune", "m.k", "--data", "d.npz"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    trial = tmp_path / "m.tune" / "search" / "trial_0"
+    deadline = time.monotonic() + 300
+    while not trial.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 130, err[-3000:]
+    assert "stopping after this trial" in err
+    assert out.count("kdsl: trial ") == 1
+    assert (tmp_path / "m.best.k").exists()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from kdsl import ir
@@ -956,3 +956,84 @@ def _search(found: Found, model: ir.Model, diagnostics: list[Diagnostic]) -> ir.
         seed=tune.seed,
         size=size(found.spaces),
     )
+
+
+# -- the best program: every space replaced by the value a search chose ---------------------
+
+
+def best_text(
+    text: str, program: nodes.Program, catalog: Catalog, values: Mapping[str, object]
+) -> str:
+    """`text` with each space written as its value in `values` (by hyperparameter name),
+    a searched depth unrolled where its passes took values of their own, and the tune
+    section removed; not yet formatted. A space without a value keeps its default."""
+    found = find(program, catalog)
+    starts = [0]
+    for line in text.split("\n"):
+        starts.append(starts[-1] + len(line) + 1)
+
+    def offsets(span: nodes.Span) -> tuple[int, int]:
+        return starts[span.line - 1] + span.column - 1, starts[
+            span.end_line - 1
+        ] + span.end_column - 1
+
+    def written(space: Space, name: str) -> str:
+        value = values.get(name, values.get(space.name))
+        if value is None:
+            value = _python(space.default()) if space.kind != "boolean" else False
+        return _literal(value, space.kind)
+
+    edits: list[tuple[int, int, str]] = []
+    depths = [space for space in found.spaces if space.repeat is not None]
+    inside: set[int] = set()
+    for depth in depths:
+        element = depth.repeat
+        assert element is not None
+        count = int(values.get(depth.name, depth.depth_values()[-1]))  # type: ignore[call-overload]
+        contained = [
+            s for s in found.spaces if s.repeat is None and in_span(s.span, element.atom.span)
+        ]
+        per_pass = any(not s.named for s in contained)
+        inside |= {id(s) for s in contained}
+        start, end = offsets(element.span)
+        atom = element.atom
+        # A pass written out: a group of one branch is its branch, without brackets.
+        body = (
+            atom.branches[0] if isinstance(atom, nodes.Group) and len(atom.branches) == 1 else atom
+        )
+        atom_start, atom_end = offsets(body.span)
+        passes = []
+        for number in range(1, count + 1 if per_pass else 2):
+            piece = text[atom_start:atom_end]
+            for s in sorted(contained, key=lambda s: offsets(s.span), reverse=True):
+                a, b = offsets(s.span)
+                name = s.name if s.named else f"{s.name}/pass_{number}"
+                piece = piece[: a - atom_start] + written(s, name) + piece[b - atom_start :]
+            passes.append(piece)
+        if per_pass or count == 1:
+            edits.append((start, end, " -> ".join(passes)))
+        else:
+            edits.append(
+                (start, end, f"{text[offsets(atom.span)[0] : offsets(atom.span)[1]]} * {count}")
+            )
+    for space in found.spaces:
+        if space.repeat is None and id(space) not in inside:
+            edits.append((*offsets(space.span), written(space, space.name)))
+    tune = next((s for s in program.sections if s.calls[0].name == TUNE), None)
+    if tune is not None:
+        spans = [chain.span for chain in program.chains] + [s.span for s in program.sections]
+        before = [offsets(span)[1] for span in spans if offsets(span)[1] <= offsets(tune.span)[0]]
+        edits.append((max(before), offsets(tune.span)[1], ""))
+    for start, end, replacement in sorted(edits, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def _literal(value: object, kind: str) -> str:
+    """A chosen value as kdsl writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if kind == "float" or isinstance(value, float):
+        shown = f"{float(value):.6g}"  # type: ignore[arg-type]
+        return shown if any(c in shown for c in ".en") else shown + ".0"
+    return str(value)
