@@ -325,3 +325,35 @@ def test_ctrl_c_stops_after_the_current_trial_with_the_results_so_far(tmp_path: 
     assert "stopping after this trial" in err
     assert out.count("kdsl: trial ") == 1
     assert (tmp_path / "m.best.k").exists()
+
+
+@pytest.mark.slow
+def test_tune_digits_beats_the_hand_picked_cnn_in_ten_trials_of_five_epochs(tmp_path: Path) -> None:
+    """The README's figures: the search's best validation accuracy against digits_cnn.k's
+    over the same five epochs, on the same validation rows (fit's validation_split)."""
+    from conftest import run_kdsl
+
+    data = ROOT / "examples" / "digits_cnn.npz"
+    hand = run_kdsl(
+        "run", ROOT / "examples" / "digits_cnn.k", "--data", data, "--epochs", "5",
+        "--json", tmp_path / "hand.json",
+    )  # fmt: skip
+    assert hand.returncode == 0, hand.stderr[-3000:]
+    hand_best = max(json.loads((tmp_path / "hand.json").read_text())["history"]["val_accuracy"])
+    tuned = run_kdsl(
+        "tune", ROOT / "examples" / "tune" / "tune_digits.k", "--data", data, "--dir", tmp_path / "search",
+        "--best", tmp_path / "best.k", "--json", tmp_path / "tune.json",
+    )  # fmt: skip
+    assert tuned.returncode == 0, tuned.stderr[-3000:]
+    report = json.loads((tmp_path / "tune.json").read_text())
+    assert len(report["trials"]) == 10
+    assert all(trial["epochs"] == 5 for trial in report["trials"])
+    assert report["best_score"] > hand_best, (report["best_score"], hand_best)
+    check_source((tmp_path / "best.k").read_text())
+
+
+def test_the_docs_example_is_the_example_file() -> None:
+    example = (ROOT / "examples" / "tune" / "tune_digits.k").read_text()
+    program = "".join(line + "\n" for line in example.splitlines() if not line.startswith("#"))
+    assert program in (ROOT / "docs" / "language.md").read_text()
+    check_source(example)
