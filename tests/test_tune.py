@@ -340,8 +340,9 @@ def test_tune_digits_beats_the_hand_picked_cnn_in_ten_trials_of_five_epochs(tmp_
     )  # fmt: skip
     assert hand.returncode == 0, hand.stderr[-3000:]
     hand_best = max(json.loads((tmp_path / "hand.json").read_text())["history"]["val_accuracy"])
+    example = ROOT / "examples" / "tune" / "tune_digits.k"
     tuned = run_kdsl(
-        "tune", ROOT / "examples" / "tune" / "tune_digits.k", "--data", data, "--dir", tmp_path / "search",
+        "tune", example, "--data", data, "--dir", tmp_path / "search",
         "--best", tmp_path / "best.k", "--json", tmp_path / "tune.json",
     )  # fmt: skip
     assert tuned.returncode == 0, tuned.stderr[-3000:]
