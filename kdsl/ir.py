@@ -228,6 +228,47 @@ REQUIRED: PyValue = _Required()  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
+class Hyperparameter:
+    """One value a search tries (issue 16): KerasTuner's `hp.Choice`/`Int`/`Float`/
+    `Boolean`, by its name (`dense_2/units`). `parent`: the repeat count whose values
+    (`parent_values`) build the layers it belongs to (`hp.conditional_scope`)."""
+
+    name: str
+    kind: str  # "choice", "int", "float" or "boolean"
+    values: tuple[int | float | str, ...] = ()  # a choice's
+    low: int | float | None = None
+    high: int | float | None = None
+    step: int | float | None = None
+    sampling: str | None = None  # "linear", "log" or "reverse_log"
+    parent: str | None = None
+    parent_values: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Search:
+    """A program's search space, for the tuner script: the hyperparameters, where each
+    is read (a node's argument, the optimizer's, `fit`'s, or a repeat's depth), and the
+    `tune` section's settings. The model it belongs to is the deepest one (every searched
+    repeat at its largest count); `depths` say which of its nodes a smaller count drops."""
+
+    hyperparameters: tuple[Hyperparameter, ...]
+    # Node id → (argument name, hyperparameter name) for each argument searched.
+    node_values: tuple[tuple[NodeId, tuple[tuple[str, str], ...]], ...] = ()
+    optimizer_values: tuple[tuple[str, str], ...] = ()
+    fit_values: tuple[tuple[str, str], ...] = ()  # `batch_size`/`epochs` → its name
+    # Node id → (depth hyperparameter, the pass it belongs to, from 1): built when the
+    # depth is at least that pass.
+    depths: tuple[tuple[NodeId, str, int], ...] = ()
+    tuner: str = "random"
+    max_trials: int = 10
+    objective: str = "val_loss"
+    direction: str = "min"
+    executions_per_trial: int = 1
+    seed: int | None = None
+    size: int | None = None  # how many models; None when a float range is continuous
+
+
+@dataclass(frozen=True)
 class Model:
     """The graph (`inputs`, `nodes` in topological order, `outputs`), then how it is
     compiled and fitted."""
@@ -259,6 +300,8 @@ class Model:
     # The `callbacks` section's Keras callbacks (`keras.callbacks.EarlyStopping(...)`),
     # passed to `fit` with those the `fit` options add.
     callbacks: tuple[KerasCall, ...] = ()
+    # A program with search spaces (issue 16): what `kdsl compile` writes a tuner for.
+    search: Search | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         """A malformed graph is a bug in whatever built it: say so at once, not later in a

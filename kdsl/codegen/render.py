@@ -240,6 +240,10 @@ def _commented(code: str, text: str | None, indent: int, mode: Mode) -> Line:
 
 def render(model: ir.Model, mode: Mode = Mode()) -> str:
     """The whole standalone script, black-formatted."""
+    if model.search is not None:  # issue 16: a program with search spaces
+        from kdsl.codegen import tuner
+
+        return tuner.render(model, mode)
     code = render_unformatted(model, mode)
     # The template and the literals are already in black's style, so black (and its
     # import, the largest cost of a compile) is needed only when a line is too long, and

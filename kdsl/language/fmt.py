@@ -556,7 +556,10 @@ def _end_with_semicolon(line: _Line) -> None:
 
 
 def _repeat_text(repeat: Tree | None) -> str:
-    return f" * {repeat.children[-1]}" if repeat is not None else ""
+    if repeat is None:
+        return ""
+    count = repeat.children[-1]
+    return f" * {_value(count) if isinstance(count, Tree) else count}"
 
 
 def _param(tree: Tree) -> str:

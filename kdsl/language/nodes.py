@@ -160,7 +160,8 @@ class Element:
     atom: Call | Ref | Group
     span: Span
     label: Label | None = None
-    repeat: Number | Name | None = None
+    # A search space's call (`* int(1, 4)`) where a program searches the depth.
+    repeat: Number | Name | ValueCall | None = None
 
     @property
     def is_plain(self) -> bool:

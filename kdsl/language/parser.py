@@ -94,7 +94,9 @@ class _Builder(Transformer):
 
     def repeat(self, meta, children):
         (token,) = children
-        count: nodes.Number | nodes.Name
+        count: nodes.Number | nodes.Name | nodes.ValueCall
+        if isinstance(token, nodes.ValueCall):  # a search space (`* int(1, 4)`)
+            return (token, token)
         if token.type == "INT":
             count = nodes.Number(_int(str(token)), str(token), _span(token))
         else:

@@ -46,6 +46,7 @@ from kdsl.semantics.catalog import (
 )
 from kdsl.semantics.graph import GraphBuilder
 from kdsl.semantics.shapes import Summary, infer, show_value
+from kdsl.semantics.space import has_search, may_search
 
 # What each wrapper can wrap, and how to say it (Keras refuses anything else at build).
 _RNNS = frozenset({"SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
@@ -1326,6 +1327,10 @@ def analyze(
     `shape_errors` says, as there is no model to infer; shapes only once every layer is
     known, so a typo never sets off a cascade of shape errors.
     """
+    if may_search(source.text) and has_search(program):  # issue 16: a tuner's program
+        from kdsl.semantics import space
+
+        return space.analyze(program, source, catalog or load(), shape_errors)
     warnings: list[Diagnostic] = []  # the checker's (deprecated arguments)
     model = _resolve(program, source, catalog or load(), warnings)
     summary = infer(model, catalog)

@@ -251,6 +251,8 @@ def _parser() -> argparse.ArgumentParser:
         help="draw the training curves (loss and metrics per epoch) as a PNG",
     )
 
+    _tune_parser(commands)
+
     predict_cmd = commands.add_parser(
         "predict",
         help="predict with a model saved by `kdsl run --save`",
@@ -358,6 +360,134 @@ def _parser() -> argparse.ArgumentParser:
         help="a functional model layer by layer, every name Keras did not make up kept",
     )
     return parser
+
+
+def _tune_parser(commands) -> None:
+    """`kdsl tune` (issue 16): search a program's search spaces with KerasTuner."""
+    tune_cmd = commands.add_parser(
+        "tune",
+        help="search a .k model's search spaces with KerasTuner, and write the best program",
+        description="Compile a .k model with search spaces (`int(16, 128)`, `choice(...)`, "
+        "...) into a KerasTuner script and run its search on the data, a line per trial; "
+        "then print a table of the trials and write MODEL.best.k: the program with the "
+        "best values, which `kdsl run` trains as is. Needs: pip install 'kdsl[tune]'.",
+        epilog="examples:\n  kdsl tune examples/tune_digits.k --data digits.npz --max-trials 10\n"
+        "  kdsl tune model.k --data d.csv --validation-split 0.2 --dir search --json t.json\n\n"
+        "data: as for `kdsl run` (.npz or .csv; --target, splits, --standardize).\n"
+        "The search resumes from DIR (default: MODEL.tune beside the model) when run again.\n"
+        "Ctrl-C stops after the current trial and still reports (exit 130).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tune_cmd.set_defaults(parser=tune_cmd)
+    tune_cmd.add_argument("file", metavar="FILE", help="the .k model with search spaces")
+    tune_cmd.add_argument("--data", metavar="DATA", help="training data, as for `kdsl run`")
+    tune_cmd.add_argument("--target", metavar="COLUMN", help="the CSV's label column")
+    tune_cmd.add_argument("--test-split", type=_fraction, metavar="F", help="hold out test rows")
+    tune_cmd.add_argument(
+        "--validation-split", type=_fraction, metavar="F", help="hold out validation rows"
+    )
+    tune_cmd.add_argument("--standardize", action="store_true", help="as for `kdsl run`")
+    tune_cmd.add_argument("--seed", type=int, default=None, metavar="N", help="(default: 0)")
+    tune_cmd.add_argument(
+        "--max-trials", type=_positive, metavar="N", help="override the tune section's max_trials"
+    )
+    tune_cmd.add_argument(
+        "--tuner",
+        choices=("random", "bayesian", "hyperband"),
+        help="override the tune section's tuner",
+    )
+    tune_cmd.add_argument("--dir", metavar="DIR", help="where the trials are kept")
+    tune_cmd.add_argument(
+        "--best", metavar="BEST.k", help="where the best program goes (default: FILE.best.k)"
+    )
+    _backend_option(tune_cmd)
+    tune_cmd.add_argument("--json", metavar="RESULTS.json", help="write the trials as JSON")
+    tune_cmd.add_argument(
+        "--plot", type=_suffix(".png"), metavar="TRIALS.png", help="draw the objective per trial"
+    )
+
+
+def cmd_tune(args) -> int:
+    """`kdsl tune`: the search, its table, and the best program (MODEL.best.k)."""
+    import dataclasses
+    import json
+
+    from kdsl.codegen.render import render
+    from kdsl.errors import KdslError, line_safe
+    from kdsl.files import write_atomic
+    from kdsl.language.fmt import format_text
+    from kdsl.language.parser import parse
+    from kdsl.semantics.catalog import load
+    from kdsl.semantics.space import best_text
+    from kdsl.train import runner, tune
+
+    if args.file == "-":
+        args.parser.error("kdsl tune reads its model from a file, not stdin")
+    tune.check_installed()
+    runner.chosen_backend(args.backend)
+    source, model, _ = _analyze(args.file)
+    if model.search is None:
+        raise KdslError(
+            f"{args.file} has no search space: write one where a value goes "
+            "(`dense int(32, 256) relu`), or train it with `kdsl run`"
+        )
+    settings = model.search
+    if args.tuner:
+        settings = dataclasses.replace(settings, tuner=args.tuner)
+    if args.max_trials:
+        settings = dataclasses.replace(settings, max_trials=args.max_trials)
+    model = dataclasses.replace(model, search=settings)
+    stem = Path(args.file)
+    best_path = args.best or str(stem.with_name(stem.stem + ".best.k"))
+    directory = args.dir or str(stem.with_name(stem.stem + ".tune"))
+    if args.data:
+        data_path = runner.check_data_file(Path(args.data), args.file, given=True)
+    else:
+        data_path = runner.check_data_file(runner.default_data_path(args.file), args.file, False)
+    for output in (best_path, args.json, args.plot):
+        if output:
+            _check_output(output, inputs=[args.file, data_path])
+    code = render(model)
+    seed = runner.DEFAULT_SEED if args.seed is None else args.seed
+    shown = f"{line_safe(args.file)} on {line_safe(data_path)}"
+    print(
+        f"kdsl: tuning {shown} ({settings.tuner}, up to {settings.max_trials} trials, "
+        f"{settings.objective}; seed {seed}; trials in {line_safe(directory)})",
+        flush=True,
+    )
+    result = tune.search(
+        code,
+        model,
+        data_path,
+        directory,
+        target=args.target,
+        test_split=args.test_split,
+        validation_split=args.validation_split,
+        standardize=args.standardize,
+        seed=seed,
+        origin=args.file,
+        backend=args.backend,
+    )
+    print(tune.table(result), flush=True)
+    written = None
+    if result.best is not None:
+        text = best_text(source.text, parse(source), load(), result.best.values)
+        write_atomic(best_path, format_text(text, best_path))
+        written = best_path
+        print(
+            f"kdsl: best trial {result.best.number}: {result.objective} "
+            f"{result.best.score:.4f}; wrote the program with its values to {line_safe(best_path)}"
+        )
+    else:
+        print("kdsl: no trial finished, so there is no best program")
+    if args.json:
+        report = tune.report(result, args.file, written)
+        write_atomic(args.json, json.dumps(report, indent=2, allow_nan=False) + "\n")
+        print(f"kdsl: wrote the trials to {line_safe(args.json)}")
+    if args.plot:
+        tune.plot(result, args.plot, f"{args.file}: {result.objective} per trial")
+        print(f"kdsl: drew the trials in {line_safe(args.plot)}")
+    return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 
 
 def _backend_option(command: argparse._ActionsContainer) -> None:
@@ -542,6 +672,13 @@ def cmd_run(args) -> int:
         )
     # The command line's callbacks mean exactly the same options in the `fit` section.
     model = _analyze(args.file)[1]
+    if model.search is not None:
+        from kdsl.errors import KdslError
+
+        raise KdslError(
+            f"{args.file} has search spaces: search them with `kdsl tune`, then train "
+            "the best program it writes (MODEL.best.k) with `kdsl run`"
+        )
     for flag, given, class_name in (
         ("--early-stopping", args.early_stopping, "EarlyStopping"),
         ("--reduce-lr-on-plateau", args.reduce_lr_on_plateau, "ReduceLROnPlateau"),
@@ -846,6 +983,7 @@ def main(argv: list[str] | None = None) -> int:
             "run": cmd_run,
             "predict": cmd_predict,
             "export": cmd_export,
+            "tune": cmd_tune,
             "lsp": cmd_lsp,
             "import": cmd_import,
         }

@@ -1,0 +1,379 @@
+"""`kdsl tune`: run the KerasTuner script `kdsl compile` writes, on the user's data.
+
+As `kdsl run` does for a plain script, the script's own `SearchedModel` and
+`make_tuner()` do the work; kdsl adds what is not searching: the data loaded, checked
+and split by `kdsl run`'s own functions before any trial, a progress line per trial,
+Ctrl-C that stops after the current trial, and the table of trials. A search resumes
+from its directory (KerasTuner keeps each trial there).
+
+KerasTuner and Keras are imported only when a search runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kdsl import ir
+from kdsl.errors import DataError, KdslError, ModelError, first_line
+from kdsl.files import write_atomic
+from kdsl.train.data import load, validate
+from kdsl.train.data import standardize as standardize_features
+from kdsl.train.runner import DEFAULT_SEED, import_keras, load_script, quiet_native_stderr
+from kdsl.train.split import split
+
+# Where the per-trial times are kept beside KerasTuner's own files, for a resumed search.
+TIMES_FILE = "kdsl_times.json"
+
+
+class MissingTuner(KdslError):
+    """keras-tuner is not installed."""
+
+    def __str__(self) -> str:
+        return "kdsl tune needs KerasTuner: pip install 'kdsl[tune]' (or keras-tuner)"
+
+
+@dataclass
+class Trial:
+    """One trial as the table shows it."""
+
+    number: int
+    values: dict[str, int | float | str | bool]
+    score: float | None
+    epochs: int | None
+    seconds: float | None
+    status: str
+
+
+@dataclass
+class TuneResult:
+    trials: list[Trial]
+    objective: str
+    direction: str
+    interrupted: bool = False
+    resumed: int = 0  # trials found in the directory when the search started
+    best: Trial | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def check_installed() -> None:
+    """Fail early, before any work, where keras-tuner is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("keras_tuner") is None:
+        raise MissingTuner()
+
+
+def search(
+    code: str,
+    model: ir.Model,
+    data_path: str,
+    directory: str,
+    *,
+    target: str | None = None,
+    test_split: float | None = None,
+    validation_split: float | None = None,
+    standardize: bool = False,
+    seed: int = DEFAULT_SEED,
+    origin: str = "<kdsl>",
+    backend: str | None = None,
+    progress: Callable[[str], None] = print,
+) -> TuneResult:
+    """Search with the tuner script `code` (from `model`, whose `search` is set) on the
+    data at `data_path`, keeping the trials in `directory`."""
+    assert model.search is not None
+    check_installed()
+    if len(model.inputs) > 1 or len(model.outputs) > 1:
+        raise ModelError(
+            origin,
+            "kdsl tune searches models of one input and one output",
+            # said before any data is read
+        )
+    data = load(data_path, target, False)  # bad data fails before Keras's import
+    if data.on_disk:
+        raise DataError(
+            data_path,
+            "kdsl tune reads an .npz or .csv file, not a folder of .npy files",
+            "save the arrays in one .npz file",
+        )
+    keras = import_keras(backend)
+    with quiet_native_stderr():
+        import keras_tuner
+
+        keras.utils.set_random_seed(seed)
+    namespace = load_script(code, origin)
+    try:
+        built = namespace["SearchedModel"]().build(keras_tuner.HyperParameters())
+    except Exception as error:  # Keras found what kdsl's checks could not
+        raise ModelError(origin, f"Keras rejected the model: {first_line(error)}") from None
+    arrays = data.arrays
+    notes: list[str | None] = list(
+        validate(
+            data_path,
+            arrays,
+            built.input_shape,
+            built.output_shape,
+            model.loss_key,
+            class_names=data.class_names,
+            feature_names=data.feature_names,
+            target=data.target,
+            on_disk=False,
+            input_dtype=model.input_node().dtype,
+        )
+    )
+    notes.append(
+        split(
+            data_path,
+            arrays,
+            model.loss_key,
+            test=test_split,
+            validation=validation_split,
+            seed=seed,
+        )
+    )
+    if standardize:
+        scaling = standardize_features(data_path, arrays, model.input_node().dtype)
+        notes.append(
+            f"note: standardized {len(scaling['mean'])} features with the training rows' mean "
+            "and standard deviation (train the best program with --standardize too)"
+        )
+    for note in filter(None, notes):
+        progress(note)
+    objective = model.search.objective
+    if (
+        objective.startswith("val_")
+        and "x_val" not in arrays
+        and not model.fit_option("validation_split")
+    ):
+        raise DataError(
+            data_path,
+            f"the objective {objective} is measured on validation data, and there is none",
+            "add x_val/y_val to the data, pass --validation-split 0.2, or tune on `loss`",
+        )
+    tuner = namespace["make_tuner"](directory, model.search.max_trials, model.search.seed)
+    return _search(tuner, namespace["search_options"](arrays), arrays, model.search, progress)
+
+
+def _search(tuner, options: dict, arrays: dict, settings: ir.Search, progress) -> TuneResult:
+    """`tuner.search`, with a line per trial and Ctrl-C stopping after the current one."""
+    oracle = tuner.oracle
+    times_path = Path(tuner.project_dir) / TIMES_FILE
+    times, ran = _read_times(times_path)
+    resumed = sum(1 for trial in oracle.trials.values() if trial.status == "COMPLETED")
+    if resumed:
+        progress(f"kdsl: resuming the search in {tuner.project_dir}: {resumed} trials done")
+    started: dict[str, float] = {}
+    epochs = _epoch_counter()
+    options = {**options, "callbacks": [*options.get("callbacks", []), epochs()]}
+    state = {"interrupted": False}
+    begin, end = tuner.on_trial_begin, tuner.on_trial_end
+
+    def on_trial_begin(trial) -> None:
+        started[trial.trial_id] = time.perf_counter()
+        epochs.count = 0
+        begin(trial)
+
+    def on_trial_end(trial) -> None:
+        end(trial)
+        seconds = time.perf_counter() - started.get(trial.trial_id, time.perf_counter())
+        times[trial.trial_id] = seconds
+        ran[trial.trial_id] = epochs.count // max(1, settings.executions_per_trial)
+        write_atomic(times_path, json.dumps({"seconds": times, "epochs": ran}) + "\n")
+        row = _row(trial, len(times), seconds, ran.get(trial.trial_id))
+        best = oracle.get_best_trials(1)
+        best_score = best[0].score if best else None
+        plural = "" if row.epochs == 1 else "s"
+        progress(
+            f"kdsl: trial {_trial_number(trial)}: {settings.objective} {_show(row.score)} "
+            f"({row.epochs} epoch{plural}, {seconds:.1f} s); best so far {_show(best_score)}; "
+            + _values_text(row.values)
+        )
+
+    def on_interrupt(signum, frame) -> None:
+        if state["interrupted"]:
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        state["interrupted"] = True
+        oracle.max_trials = max(1, len(oracle.trials))  # no trial after the current one
+        print(
+            "\nkdsl: stopping after this trial (press Ctrl-C again to abort)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    tuner.on_trial_begin, tuner.on_trial_end = on_trial_begin, on_trial_end
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        tuner.search(arrays["x_train"], arrays["y_train"], verbose=0, **options)
+    except (ValueError, TypeError) as error:
+        raise ModelError("<kdsl>", f"a trial failed: {first_line(error)}") from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    trials = [
+        _row(trial, number, times.get(trial.trial_id), ran.get(trial.trial_id))
+        for number, trial in enumerate(
+            sorted(oracle.trials.values(), key=lambda t: t.trial_id), start=1
+        )
+    ]
+    done = [t for t in trials if t.score is not None and t.status == "COMPLETED"]
+    best = None
+    if done:
+        pick = max if settings.direction == "max" else min
+        best = pick(done, key=lambda t: t.score)  # type: ignore[arg-type, return-value]
+    return TuneResult(
+        trials=trials,
+        objective=settings.objective,
+        direction=settings.direction,
+        interrupted=state["interrupted"],
+        resumed=resumed,
+        best=best,
+    )
+
+
+def _epoch_counter():
+    """A callback class counting the epochs a trial trains. KerasTuner gives each trial
+    a deep copy of the callbacks, so the count is kept on the class."""
+    import keras
+
+    class EpochCounter(keras.callbacks.Callback):
+        count = 0
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            type(self).count += 1
+
+    return EpochCounter
+
+
+def _row(trial, number: int, seconds: float | None, epochs: int | None) -> Trial:
+    hyperparameters = trial.hyperparameters
+    values = {
+        name: value
+        for name, value in hyperparameters.values.items()
+        if hyperparameters.is_active(name)
+    }
+    score = trial.score
+    return Trial(
+        number=number,
+        values=values,
+        score=float(score) if score is not None and math.isfinite(score) else None,
+        epochs=epochs,
+        seconds=seconds,
+        status=str(trial.status),
+    )
+
+
+def _trial_number(trial) -> int:
+    return int(trial.trial_id) + 1
+
+
+def _read_times(path: Path) -> tuple[dict[str, float], dict[str, int]]:
+    """The seconds and epochs of the trials of an earlier run of this search."""
+    try:
+        kept = json.loads(path.read_text())
+        seconds = {str(k): float(v) for k, v in kept["seconds"].items()}
+        epochs = {str(k): int(v) for k, v in kept["epochs"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}, {}
+    return seconds, epochs
+
+
+def _show(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _values_text(values: dict) -> str:
+    return ", ".join(f"{name}={_value(value)}" for name, value in values.items())
+
+
+def _value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def table(result: TuneResult) -> str:
+    """The trials, best first on the objective; a row per trial."""
+    names: list[str] = []
+    for trial in result.trials:
+        names += [name for name in trial.values if name not in names]
+    header = ["trial", *names, result.objective, "epochs", "time"]
+    order = sorted(
+        result.trials,
+        key=lambda t: (
+            t.score is None,
+            -(t.score or 0) if result.direction == "max" else (t.score or 0),
+        ),
+    )
+    rows = [
+        [
+            str(t.number),
+            *(_value(t.values[name]) if name in t.values else "" for name in names),
+            _show(t.score),
+            "-" if t.epochs is None else str(t.epochs),
+            "-" if t.seconds is None else f"{t.seconds:.1f} s",
+        ]
+        for t in order
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def report(result: TuneResult, program: str, best_program: str | None) -> dict:
+    """What `--json` writes: every trial, the best, where the best program went."""
+    return {
+        "model": program,
+        "objective": result.objective,
+        "direction": result.direction,
+        "interrupted": result.interrupted,
+        "trials": [
+            {
+                "trial": t.number,
+                "values": t.values,
+                "score": t.score,
+                "epochs": t.epochs,
+                "seconds": None if t.seconds is None else round(t.seconds, 3),
+                "status": t.status,
+            }
+            for t in result.trials
+        ],
+        "best": None if result.best is None else result.best.values,
+        "best_score": None if result.best is None else result.best.score,
+        "best_program": best_program,
+    }
+
+
+def plot(result: TuneResult, path: str, title: str) -> None:
+    """The objective per trial, and the best so far."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    from kdsl.train.plot import DPI, PANEL_INCHES
+
+    figure = Figure(figsize=PANEL_INCHES, dpi=DPI, layout="constrained")
+    ax = figure.subplots()
+    scored = [(t.number, t.score) for t in result.trials if t.score is not None]
+    if scored:
+        numbers, scores = zip(*scored, strict=True)
+        ax.plot(numbers, scores, "o", label="trial")
+        pick = max if result.direction == "max" else min
+        best = [pick(scores[: i + 1]) for i in range(len(scores))]
+        ax.step(numbers, best, where="post", label="best so far")
+        ax.legend()
+    ax.set_xlabel("trial")
+    ax.set_ylabel(result.objective)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    write_atomic(path, buffer.getvalue())

@@ -1,0 +1,360 @@
+"""Search spaces and `kdsl tune` (issue 16): the language, the check, the tuner script."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, heavy_imports, native_log_lines
+
+from kdsl import check_source
+from kdsl import compile as compile_source
+from kdsl.codegen.render import format_code
+from kdsl.errors import SourceError
+from kdsl.language.fmt import format_text
+from kdsl.language.parser import lark_parser
+
+SEARCH = (
+    "dense int(16, 64, step=16, name=width) relu in 4\n"
+    "  -> [dense choice(8, 16) relu -> dropout float(0.1, 0.5)] * int(1, 3)\n"
+    "  -> dense 3 softmax;\n"
+    "adam float(1e-4, 1e-2, sampling=log);\n"
+    "categorical_crossentropy;\n"
+    "metrics accuracy;\n"
+    "fit batch_size=choice(16, 32) epochs=2;\n"
+    "tune tuner=random max_trials=2 objective=val_accuracy seed=1\n"
+)
+
+
+def test_the_grammar_stays_lalr_without_conflicts() -> None:
+    assert lark_parser().options.parser == "lalr"  # lark refuses a conflict when it builds
+
+
+def test_spaces_format_canonically_and_round_trip() -> None:
+    assert format_text(SEARCH) == SEARCH
+
+
+def test_every_space_becomes_a_hyperparameter_named_after_its_place() -> None:
+    search = check_source(SEARCH).search
+    assert search is not None
+    names = [hp.name for hp in search.hyperparameters]
+    assert set(names) == {
+        "width",
+        "group_1/repeat",
+        "batch_size",
+        "adam/learning_rate",
+        *(f"{n}/pass_{i}" for n in ("dense_2/units", "dropout_1/rate") for i in (1, 2, 3)),
+    }
+    # Only the deeper passes of the searched depth hang on it.
+    conditional = {hp.name: hp.parent_values for hp in search.hyperparameters if hp.parent}
+    assert conditional == {
+        "dense_2/units/pass_2": (2, 3),
+        "dropout_1/rate/pass_2": (2, 3),
+        "dense_2/units/pass_3": (3,),
+        "dropout_1/rate/pass_3": (3,),
+    }
+    assert (search.tuner, search.max_trials, search.objective, search.direction) == (
+        "random",
+        2,
+        "val_accuracy",
+        "max",
+    )
+    assert search.size is None  # a float range without a step is continuous
+
+
+def test_check_prints_the_size_of_the_space_and_the_extremes(tmp_path: Path) -> None:
+    program = tmp_path / "m.k"
+    program.write_text(
+        "dense choice(8, 16, 32) relu in 4 -> dense 3 softmax; adam; categorical_crossentropy;"
+        " fit batch_size=int(16, 64, step=16)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "kdsl", "check", str(program)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "note: search space: 2 hyperparameters, 12 combinations" in result.stdout
+    # The table is the smallest model; the largest's count is said.
+    assert "Total params: 67" in result.stdout  # 4*8+8 + 8*3+3
+    assert "the largest has 259 parameters" in result.stdout  # 4*32+32 + 32*3+3
+
+
+@pytest.mark.parametrize(
+    ("program", "message"),
+    [
+        ("dense int(1, 8) relu in 4 -> dense 3 softmax; adam; mse; fit batch_size=0", "batch"),
+        ("conv2d choice(4, 8) 3 in 4x4x1 -> [conv2d 4 3] * int(1, 2) -> flatten -> dense 2; "
+         "adam; mse", "shrinks"),
+    ],
+)  # fmt: skip
+def test_errors_are_those_of_plain_values_at_the_value_that_breaks(program, message) -> None:
+    with pytest.raises(SourceError) as caught:
+        check_source(program)
+    assert message in str(caught.value.diagnostics[0].message)
+
+
+def test_the_depth_that_breaks_is_the_largest() -> None:
+    program = "conv2d 4 3 in 8x8x1 -> [conv2d 4 3] * int(1, 3) -> flatten -> dense 2; adam; mse"
+    with pytest.raises(SourceError) as caught:
+        check_source(program)
+    (diagnostic,) = caught.value.diagnostics
+    assert "largest model" in diagnostic.notes[-1]
+    check_source(program.replace("int(1, 3)", "int(1, 2)"))  # 8 → 6 → 4 → 2 fits
+
+
+def test_programs_without_a_space_compile_as_before() -> None:
+    """Words like `int` or `tune` in a comment change nothing (the goldens prove the rest)."""
+    plain = "dense 3 softmax in 4; adam; categorical_crossentropy\n"
+    commented = "# int(1, 2) tune\n" + plain
+    assert compile_source(commented) == compile_source(plain)
+    assert "keras_tuner" not in compile_source(plain)
+
+
+def test_the_tuner_script_is_black_stable_and_keeps_user_text_in_literals() -> None:
+    code = compile_source(SEARCH.replace("name=width", 'name="w\\"); import os #"'))
+    assert format_code(code) == code
+    tree = ast.parse(code)
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert "os" not in names
+    assert """hp.Int('w"); import os #', 16, 64, step=16)""" in code
+    assert 'hp.conditional_scope("group_1/repeat", [2, 3])' in code
+    assert 'kwargs["batch_size"] = hp.Choice("batch_size", [16, 32])' in code
+
+
+def test_a_graph_is_written_in_the_functional_style() -> None:
+    program = (
+        "x: dense 4 choice(relu, tanh) in 4 -> dense 4 relu -> add @x -> dense 3 softmax; "
+        "adam; categorical_crossentropy"
+    )
+    code = compile_source(program)
+    assert "keras.Model(" in code
+    assert 'activation=hp.Choice("dense_1/activation", ["relu", "tanh"])' in code
+
+
+def test_the_compile_path_stays_light() -> None:
+    code = f"import kdsl\nkdsl.compile({SEARCH!r})"
+    assert heavy_imports(code) == []
+
+
+@pytest.mark.slow
+def test_the_generated_script_searches_two_trials_on_random_data(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(48, 4)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 48)]
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_val=x[:16], y_val=y[:16])
+    (tmp_path / "tune.py").write_text(compile_source(SEARCH))
+    result = subprocess.run(
+        [sys.executable, "tune.py", "--data", "d.npz", "--directory", "search"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("Trial 2 Complete") == 1
+    assert "Results summary" in result.stdout
+    assert "Total params" in result.stdout
+    others = [
+        line for line in result.stderr.splitlines() if line not in native_log_lines(result.stderr)
+    ]
+    assert not [line for line in others if "Warning" in line], others
+    assert (tmp_path / "search" / "search" / "trial_1").is_dir()
+
+
+def test_the_root_is_the_repository() -> None:
+    assert (ROOT / "grammar" / "kdsl.lark").is_file()
+
+
+# -- the best program ---------------------------------------------------------------------
+
+
+def _best(text: str, values: dict) -> str:
+    from kdsl.errors import Source
+    from kdsl.language.parser import parse
+    from kdsl.semantics.catalog import load
+    from kdsl.semantics.space import best_text
+
+    return format_text(best_text(text, parse(Source("m.k", text)), load(), values))
+
+
+def test_the_best_program_unrolls_a_depth_whose_passes_chose_their_own_values() -> None:
+    values = {
+        "width": 32,
+        "group_1/repeat": 2,
+        "dense_2/units/pass_1": 8,
+        "dense_2/units/pass_2": 16,
+        "dropout_1/rate/pass_1": 0.25,
+        "dropout_1/rate/pass_2": 0.125,
+        "adam/learning_rate": 0.001,
+        "batch_size": 32,
+    }
+    best = _best(SEARCH, values)
+    assert best == (
+        "dense 32 relu in 4\n"
+        "  -> dense 8 relu\n"
+        "  -> dropout 0.25\n"
+        "  -> dense 16 relu\n"
+        "  -> dropout 0.125\n"
+        "  -> dense 3 softmax;\n"
+        "adam 0.001;\n"
+        "categorical_crossentropy;\n"
+        "metrics accuracy;\n"
+        "fit batch_size=32 epochs=2\n"
+    )
+    model = check_source(best)  # a plain program again: no search
+    assert model.search is None
+
+
+def test_the_best_program_keeps_a_plain_repeat_and_names_a_boolean() -> None:
+    text = (
+        "conv2d 8 3 relu padding=same in 8x8x1 -> [conv2d 8 3 relu padding=same] * choice(1, 3)"
+        " -> flatten -> dense 2 softmax use_bias=boolean(); adam; categorical_crossentropy\n"
+    )
+    best = _best(text, {"group_1/repeat": 3, "dense_1/use_bias": True})
+    assert "[conv2d 8 3 relu padding=same] * 3" in best
+    assert "use_bias=true" in best
+    check_source(best)
+
+
+def test_run_refuses_a_program_with_search_spaces(tmp_path: Path, capsys) -> None:
+    from conftest import kdsl_main
+
+    program = tmp_path / "m.k"
+    program.write_text(SEARCH)
+    code, _, err = kdsl_main(["run", program, "--data", program], capsys)
+    assert code == 1
+    assert "search them with `kdsl tune`" in err
+
+
+def test_tune_refuses_a_program_without_a_search_space(tmp_path: Path, capsys) -> None:
+    from conftest import kdsl_main
+
+    program = tmp_path / "m.k"
+    program.write_text("dense 3 softmax in 4; adam; categorical_crossentropy\n")
+    code, _, err = kdsl_main(["tune", program, "--data", program], capsys)
+    assert code == 1
+    assert "has no search space" in err
+
+
+def test_a_missing_keras_tuner_names_the_extra(monkeypatch) -> None:
+    import importlib.util
+
+    from kdsl.train import tune
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "keras_tuner" else real(name)
+    )
+    with pytest.raises(tune.MissingTuner) as caught:
+        tune.check_installed()
+    assert "pip install 'kdsl[tune]'" in str(caught.value)
+
+
+# -- kdsl tune, end to end ----------------------------------------------------------------
+
+
+def _random_data(path: Path, rows: int = 48) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 4)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, rows)]
+    np.savez(path, x_train=x, y_train=y, x_val=x[:16], y_val=y[:16])
+
+
+@pytest.mark.slow
+def test_kdsl_tune_searches_resumes_and_writes_a_best_program_kdsl_runs(tmp_path: Path) -> None:
+    from conftest import run_kdsl
+
+    (tmp_path / "m.k").write_text(SEARCH)
+    _random_data(tmp_path / "d.npz")
+    first = run_kdsl(
+        "tune", "m.k", "--data", "d.npz", "--json", "t.json", "--plot", "t.png", cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stdout.count("kdsl: trial ") == 2
+    assert "trial  width" in first.stdout  # the table's header
+    report = json.loads((tmp_path / "t.json").read_text())
+    assert [t["trial"] for t in report["trials"]] == [1, 2]
+    assert all(t["epochs"] == 2 for t in report["trials"])
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+    best = (tmp_path / "m.best.k").read_text()
+    assert "int(" not in best and "tune" not in best
+    assert format_text(best) == best
+    # Run again with one more trial allowed: the two done are kept.
+    again = run_kdsl("tune", "m.k", "--data", "d.npz", "--max-trials", "3", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming the search" in again.stdout
+    assert again.stdout.count("kdsl: trial ") == 1
+    # The best program is a plain program: kdsl run trains it as is.
+    run = run_kdsl("run", "m.best.k", "--data", "d.npz", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Done:" in run.stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_after_the_current_trial_with_the_results_so_far(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    program = SEARCH.replace("epochs=2", "epochs=40").replace("max_trials=2", "max_trials=6")
+    (tmp_path / "m.k").write_text(program)
+    _random_data(tmp_path / "d.npz", rows=2000)
+    env = {**os.environ, "NO_COLOR": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kdsl", "tune", "m.k", "--data", "d.npz"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    trial = tmp_path / "m.tune" / "search" / "trial_0"
+    deadline = time.monotonic() + 300
+    while not trial.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 130, err[-3000:]
+    assert "stopping after this trial" in err
+    assert out.count("kdsl: trial ") == 1
+    assert (tmp_path / "m.best.k").exists()
+
+
+@pytest.mark.slow
+def test_tune_digits_beats_the_hand_picked_cnn_in_ten_trials_of_five_epochs(tmp_path: Path) -> None:
+    """The README's figures: the search's best validation accuracy against digits_cnn.k's
+    over the same five epochs, on the same validation rows (fit's validation_split)."""
+    from conftest import run_kdsl
+
+    data = ROOT / "examples" / "digits_cnn.npz"
+    hand = run_kdsl(
+        "run", ROOT / "examples" / "digits_cnn.k", "--data", data, "--epochs", "5",
+        "--json", tmp_path / "hand.json",
+    )  # fmt: skip
+    assert hand.returncode == 0, hand.stderr[-3000:]
+    hand_best = max(json.loads((tmp_path / "hand.json").read_text())["history"]["val_accuracy"])
+    example = ROOT / "examples" / "tune" / "tune_digits.k"
+    tuned = run_kdsl(
+        "tune", example, "--data", data, "--dir", tmp_path / "search",
+        "--best", tmp_path / "best.k", "--json", tmp_path / "tune.json",
+    )  # fmt: skip
+    assert tuned.returncode == 0, tuned.stderr[-3000:]
+    report = json.loads((tmp_path / "tune.json").read_text())
+    assert len(report["trials"]) == 10
+    assert all(trial["epochs"] == 5 for trial in report["trials"])
+    assert report["best_score"] > hand_best, (report["best_score"], hand_best)
+    check_source((tmp_path / "best.k").read_text())
+
+
+def test_the_docs_example_is_the_example_file() -> None:
+    example = (ROOT / "examples" / "tune" / "tune_digits.k").read_text()
+    program = "".join(line + "\n" for line in example.splitlines() if not line.startswith("#"))
+    assert program in (ROOT / "docs" / "language.md").read_text()
+    check_source(example)
