@@ -358,3 +358,17 @@ def test_the_docs_example_is_the_example_file() -> None:
     program = "".join(line + "\n" for line in example.splitlines() if not line.startswith("#"))
     assert program in (ROOT / "docs" / "language.md").read_text()
     check_source(example)
+
+
+def test_the_editor_hovers_a_range_with_its_extremes() -> None:
+    from kdsl.tools.lsp import hover_text
+
+    first = SEARCH.splitlines()[0]
+    shown, span = hover_text(SEARCH, 1, first.index("int(") + 2)
+    assert shown.startswith("**search space `width`**: `int(16, 64, step=16)` (4 values)")
+    assert "Output shape: `(None, 16)` … `(None, 64)`" in shown
+    assert "Parameters: 80 … 320" in shown  # 4*16+16 … 4*64+64
+    second = SEARCH.splitlines()[1]
+    depth, _ = hover_text(SEARCH, 2, second.index("int(1, 3)") + 2)
+    assert depth.startswith("**search space `group_1/repeat`**")
+    assert "Model parameters:" in depth

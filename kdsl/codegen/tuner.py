@@ -85,7 +85,8 @@ def _with_hyperparameters(
 def render(model: ir.Model, mode: Mode = Mode()) -> str:
     """The tuner script, black-formatted."""
     search = model.search
-    assert search is not None
+    assert search is not None and search.deepest is not None
+    model = search.deepest
     table = {hp.name: hp for hp in search.hyperparameters}
     node_values = dict(search.node_values)
     calls = {
