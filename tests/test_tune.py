@@ -372,3 +372,66 @@ def test_the_editor_hovers_a_range_with_its_extremes() -> None:
     depth, _ = hover_text(SEARCH, 2, second.index("int(1, 3)") + 2)
     assert depth.startswith("**search space `group_1/repeat`**")
     assert "Model parameters:" in depth
+
+
+def test_a_bad_chief_address_is_refused_before_any_work(tmp_path: Path, capsys) -> None:
+    from conftest import kdsl_main
+
+    program = tmp_path / "m.k"
+    program.write_text(SEARCH)
+    for address in ("localhost", "localhost:0", "localhost:99999", ":8000", "host:port"):
+        code, _, err = kdsl_main(["tune", program, "--worker", address], capsys)
+        assert code == 1, address
+        assert "is not an address" in err
+
+
+def test_a_worker_without_a_chief_says_so() -> None:
+    import socket
+
+    from kdsl.errors import KdslError
+    from kdsl.train.tune import wait_for_chief
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(KdslError, match="no chief answers at 127.0.0.1"):
+        wait_for_chief("127.0.0.1", port, lambda line: None, seconds=1)
+
+
+@pytest.mark.slow
+def test_a_chief_and_two_workers_on_this_machine_end_with_one_best_program(
+    tmp_path: Path,
+) -> None:
+    import os
+    import socket
+
+    program = SEARCH.replace("max_trials=2", "max_trials=4")
+    (tmp_path / "m.k").write_text(program)
+    _random_data(tmp_path / "d.npz")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    env = {**os.environ, "NO_COLOR": "1"}
+
+    def start(*role: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kdsl", "tune", "m.k", "--data", "d.npz", *role],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    chief = start("--chief", address, "--json", "t.json")
+    workers = [start("--worker", address), start("--worker", address)]
+    outputs = [process.communicate(timeout=600) for process in (chief, *workers)]
+    for process, (_, err) in zip((chief, *workers), outputs, strict=True):
+        assert process.returncode == 0, err[-3000:]
+    ran = sum(out.count("kdsl: trial ") for out, _ in outputs[1:])
+    assert ran == 4  # the workers shared the four trials
+    report = json.loads((tmp_path / "t.json").read_text())
+    assert len(report["trials"]) == 4
+    assert all(trial["score"] is not None for trial in report["trials"])
+    check_source((tmp_path / "m.best.k").read_text())
+    assert "best program" in outputs[1][0]  # a worker says the chief writes it
