@@ -435,3 +435,26 @@ def test_a_chief_and_two_workers_on_this_machine_end_with_one_best_program(
     assert all(trial["score"] is not None for trial in report["trials"])
     check_source((tmp_path / "m.best.k").read_text())
     assert "best program" in outputs[1][0]  # a worker says the chief writes it
+
+
+def test_a_block_argument_is_searched_where_the_block_uses_it() -> None:
+    program = (
+        "def wide f a=relu {\n  dense f a -> dropout 0.1\n}\n"
+        "input 4 -> wide int(4, 8) a=choice(relu, tanh) -> wide 6 -> dense 3 softmax;\n"
+        "adam; categorical_crossentropy\n"
+    )
+    code = compile_source(program)
+    assert 'hp.Int("wide_1/f", 4, 8)' in code
+    assert 'activation=hp.Choice("wide_1/a", ["relu", "tanh"])' in code
+    assert code.count("hp.") == 2  # the second call's values are plain
+
+
+@pytest.mark.parametrize(
+    ("tuner", "call"),
+    [("bayesian", "keras_tuner.BayesianOptimization"), ("hyperband", "keras_tuner.Hyperband")],
+)
+def test_each_tuner_is_written(tuner: str, call: str) -> None:
+    code = compile_source(SEARCH.replace("tuner=random", f"tuner={tuner}"))
+    ast.parse(code)
+    assert f"class Tuner({call}):" in code
+    assert ("max_epochs=EPOCHS" in code) == (tuner == "hyperband")
