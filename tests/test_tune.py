@@ -458,3 +458,16 @@ def test_each_tuner_is_written(tuner: str, call: str) -> None:
     ast.parse(code)
     assert f"class Tuner({call}):" in code
     assert ("max_epochs=EPOCHS" in code) == (tuner == "hyperband")
+
+
+def test_the_highlighter_knows_search_spaces_and_the_tune_section() -> None:
+    from pygments import lex
+    from pygments.token import Error, Keyword, Name
+
+    from kdsl.tools.lexer import KdslLexer
+
+    tokens = list(lex(SEARCH, KdslLexer()))
+    assert not [value for kind, value in tokens if kind in Error]
+    builtins = [value for kind, value in tokens if kind is Name.Builtin]
+    assert builtins.count("int") == 2 and "choice" in builtins and "float" in builtins
+    assert (Keyword, "tune") in tokens
