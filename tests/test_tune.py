@@ -471,3 +471,17 @@ def test_the_highlighter_knows_search_spaces_and_the_tune_section() -> None:
     builtins = [value for kind, value in tokens if kind is Name.Builtin]
     assert builtins.count("int") == 2 and "choice" in builtins and "float" in builtins
     assert (Keyword, "tune") in tokens
+
+
+def test_kdsl_build_gives_the_model_at_keras_tuners_defaults() -> None:
+    import kdsl
+
+    model = kdsl.build(SEARCH)
+    # width 16, one pass of dense 8 and dropout (the depth's lower end), then softmax.
+    assert [layer.__class__.__name__ for layer in model.layers] == [
+        "Dense",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
+    assert model.layers[0].units == 16 and model.layers[1].units == 8

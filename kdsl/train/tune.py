@@ -72,6 +72,17 @@ def check_installed() -> None:
         raise MissingTuner()
 
 
+def build_default(code: str, origin: str = "<kdsl>", backend: str | None = None):
+    """The Keras model a tuner script builds with every hyperparameter at KerasTuner's
+    default (a choice's first value, a range's lower end, false): what `kdsl.build` and
+    `%%kdsl` give for a program with search spaces."""
+    check_installed()
+    import_keras(backend)
+    import keras_tuner
+
+    return load_script(code, origin)["SearchedModel"]().build(keras_tuner.HyperParameters())
+
+
 def search(
     code: str,
     model: ir.Model,
