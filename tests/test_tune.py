@@ -485,3 +485,13 @@ def test_kdsl_build_gives_the_model_at_keras_tuners_defaults() -> None:
         "Dense",
     ]
     assert model.layers[0].units == 16 and model.layers[1].units == 8
+
+
+@pytest.mark.parametrize(
+    "option", [{"explain": True}, {"strategy": "mirrored"}, {"folder_data": True}]
+)
+def test_options_a_tuner_script_cannot_honour_are_refused(option: dict) -> None:
+    from kdsl.codegen.render import StyleError
+
+    with pytest.raises(StyleError, match="cannot be used with a program with search spaces"):
+        compile_source(SEARCH, **option)
