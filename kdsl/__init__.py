@@ -126,9 +126,15 @@ def build(text: str, name: str = "<string>", backend: str | None = None):
     the script builds. `backend` ("tensorflow", "jax", "torch"; default $KERAS_BACKEND)
     must be chosen before Keras is first imported: a process cannot switch afterwards.
     """
+    from kdsl.codegen.render import render
     from kdsl.train.runner import build_model
 
-    return build_model(compile_source(text, name), name, backend)
+    model = check_source(text, name)
+    if model.search is not None:  # search spaces: the model at KerasTuner's defaults
+        from kdsl.train.tune import build_default
+
+        return build_default(render(model), name, backend)
+    return build_model(render(model), name, backend)
 
 
 def load_ipython_extension(ipython) -> None:

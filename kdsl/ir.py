@@ -248,8 +248,10 @@ class Hyperparameter:
 class Search:
     """A program's search space, for the tuner script: the hyperparameters, where each
     is read (a node's argument, the optimizer's, `fit`'s, or a repeat's depth), and the
-    `tune` section's settings. The model it belongs to is the deepest one (every searched
-    repeat at its largest count); `depths` say which of its nodes a smaller count drops."""
+    `tune` section's settings. It belongs to the smallest model (what `check` shows);
+    `deepest` is the model the tuner script writes (every searched repeat at its largest
+    count, each other space at its first value), the one its ids are of; `depths` say
+    which of its nodes a smaller count drops."""
 
     hyperparameters: tuple[Hyperparameter, ...]
     # Node id → (argument name, hyperparameter name) for each argument searched.
@@ -266,6 +268,7 @@ class Search:
     executions_per_trial: int = 1
     seed: int | None = None
     size: int | None = None  # how many models; None when a float range is continuous
+    deepest: Model | None = None
 
 
 @dataclass(frozen=True)

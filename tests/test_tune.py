@@ -358,3 +358,140 @@ def test_the_docs_example_is_the_example_file() -> None:
     program = "".join(line + "\n" for line in example.splitlines() if not line.startswith("#"))
     assert program in (ROOT / "docs" / "language.md").read_text()
     check_source(example)
+
+
+def test_the_editor_hovers_a_range_with_its_extremes() -> None:
+    from kdsl.tools.lsp import hover_text
+
+    first = SEARCH.splitlines()[0]
+    shown, span = hover_text(SEARCH, 1, first.index("int(") + 2)
+    assert shown.startswith("**search space `width`**: `int(16, 64, step=16)` (4 values)")
+    assert "Output shape: `(None, 16)` … `(None, 64)`" in shown
+    assert "Parameters: 80 … 320" in shown  # 4*16+16 … 4*64+64
+    second = SEARCH.splitlines()[1]
+    depth, _ = hover_text(SEARCH, 2, second.index("int(1, 3)") + 2)
+    assert depth.startswith("**search space `group_1/repeat`**")
+    assert "Model parameters:" in depth
+
+
+def test_a_bad_chief_address_is_refused_before_any_work(tmp_path: Path, capsys) -> None:
+    from conftest import kdsl_main
+
+    program = tmp_path / "m.k"
+    program.write_text(SEARCH)
+    for address in ("localhost", "localhost:0", "localhost:99999", ":8000", "host:port"):
+        code, _, err = kdsl_main(["tune", program, "--worker", address], capsys)
+        assert code == 1, address
+        assert "is not an address" in err
+
+
+def test_a_worker_without_a_chief_says_so() -> None:
+    import socket
+
+    from kdsl.errors import KdslError
+    from kdsl.train.tune import wait_for_chief
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(KdslError, match="no chief answers at 127.0.0.1"):
+        wait_for_chief("127.0.0.1", port, lambda line: None, seconds=1)
+
+
+@pytest.mark.slow
+def test_a_chief_and_two_workers_on_this_machine_end_with_one_best_program(
+    tmp_path: Path,
+) -> None:
+    import os
+    import socket
+
+    program = SEARCH.replace("max_trials=2", "max_trials=4")
+    (tmp_path / "m.k").write_text(program)
+    _random_data(tmp_path / "d.npz")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    env = {**os.environ, "NO_COLOR": "1"}
+
+    def start(*role: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kdsl", "tune", "m.k", "--data", "d.npz", *role],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    chief = start("--chief", address, "--json", "t.json")
+    workers = [start("--worker", address), start("--worker", address)]
+    outputs = [process.communicate(timeout=600) for process in (chief, *workers)]
+    for process, (_, err) in zip((chief, *workers), outputs, strict=True):
+        assert process.returncode == 0, err[-3000:]
+    ran = sum(out.count("kdsl: trial ") for out, _ in outputs[1:])
+    assert ran == 4  # the workers shared the four trials
+    report = json.loads((tmp_path / "t.json").read_text())
+    assert len(report["trials"]) == 4
+    assert all(trial["score"] is not None for trial in report["trials"])
+    check_source((tmp_path / "m.best.k").read_text())
+    assert "best program" in outputs[1][0]  # a worker says the chief writes it
+
+
+def test_a_block_argument_is_searched_where_the_block_uses_it() -> None:
+    program = (
+        "def wide f a=relu {\n  dense f a -> dropout 0.1\n}\n"
+        "input 4 -> wide int(4, 8) a=choice(relu, tanh) -> wide 6 -> dense 3 softmax;\n"
+        "adam; categorical_crossentropy\n"
+    )
+    code = compile_source(program)
+    assert 'hp.Int("wide_1/f", 4, 8)' in code
+    assert 'activation=hp.Choice("wide_1/a", ["relu", "tanh"])' in code
+    assert code.count("hp.") == 2  # the second call's values are plain
+
+
+@pytest.mark.parametrize(
+    ("tuner", "call"),
+    [("bayesian", "keras_tuner.BayesianOptimization"), ("hyperband", "keras_tuner.Hyperband")],
+)
+def test_each_tuner_is_written(tuner: str, call: str) -> None:
+    code = compile_source(SEARCH.replace("tuner=random", f"tuner={tuner}"))
+    ast.parse(code)
+    assert f"class Tuner({call}):" in code
+    assert ("max_epochs=EPOCHS" in code) == (tuner == "hyperband")
+
+
+def test_the_highlighter_knows_search_spaces_and_the_tune_section() -> None:
+    from pygments import lex
+    from pygments.token import Error, Keyword, Name
+
+    from kdsl.tools.lexer import KdslLexer
+
+    tokens = list(lex(SEARCH, KdslLexer()))
+    assert not [value for kind, value in tokens if kind in Error]
+    builtins = [value for kind, value in tokens if kind is Name.Builtin]
+    assert builtins.count("int") == 2 and "choice" in builtins and "float" in builtins
+    assert (Keyword, "tune") in tokens
+
+
+def test_kdsl_build_gives_the_model_at_keras_tuners_defaults() -> None:
+    import kdsl
+
+    model = kdsl.build(SEARCH)
+    # width 16, one pass of dense 8 and dropout (the depth's lower end), then softmax.
+    assert [layer.__class__.__name__ for layer in model.layers] == [
+        "Dense",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
+    assert model.layers[0].units == 16 and model.layers[1].units == 8
+
+
+@pytest.mark.parametrize(
+    "option", [{"explain": True}, {"strategy": "mirrored"}, {"folder_data": True}]
+)
+def test_options_a_tuner_script_cannot_honour_are_refused(option: dict) -> None:
+    from kdsl.codegen.render import StyleError
+
+    with pytest.raises(StyleError, match="cannot be used with a program with search spaces"):
+        compile_source(SEARCH, **option)

@@ -85,13 +85,29 @@ def _with_hyperparameters(
 def render(model: ir.Model, mode: Mode = Mode()) -> str:
     """The tuner script, black-formatted."""
     search = model.search
-    assert search is not None
+    assert search is not None and search.deepest is not None
+    model = search.deepest
     table = {hp.name: hp for hp in search.hyperparameters}
     node_values = dict(search.node_values)
     calls = {
         node.id: _with_hyperparameters(node.call, node_values.get(node.id, ()), table)
         for node in model.nodes
     }
+    refused = [
+        flag
+        for flag, given in (
+            ("--explain", mode.explain),
+            ("--strategy", mode.strategy),
+            ("--folder-data", mode.folder_data),
+        )
+        if given
+    ]
+    if refused:
+        raise StyleError(
+            f"{' and '.join(refused)} cannot be used with a program with search spaces: "
+            "its script is a KerasTuner search",
+            "compile without it, or compile the best program `kdsl tune` writes",
+        )
     depths = {node_id: (name, number) for node_id, name, number in search.depths}
     chain = model.is_chain
     if mode.style not in (None, "add", "functional") or (mode.style == "functional" and depths):

@@ -822,7 +822,8 @@ def analyze(program: nodes.Program, source: Source, catalog: Catalog, shape_erro
         "the table is the smallest model (every search space at its lower end); the "
         f"largest has {_params(largest[1])} parameters",
     ]
-    return dataclasses.replace(deepest[0], search=search), summary
+    search = dataclasses.replace(search, deepest=deepest[0])
+    return dataclasses.replace(model, search=search), summary
 
 
 def _one_choice(chosen: Space, item: nodes.Value) -> Callable[[Space], nodes.Value]:
@@ -1037,3 +1038,45 @@ def _literal(value: object, kind: str) -> str:
         shown = f"{float(value):.6g}"  # type: ignore[arg-type]
         return shown if any(c in shown for c in ".en") else shown + ".0"
     return str(value)
+
+
+# -- the editor: a space's extremes ---------------------------------------------------------
+
+
+def space_at(program: nodes.Program, catalog: Catalog, line: int, column: int) -> Space | None:
+    """The search space written at a 1-based position (None if its program's spaces are
+    not all well formed)."""
+    found = find(program, catalog)
+    if found.diagnostics:
+        return None
+    position = nodes.Span(line, column, line, column)
+    return next((s for s in found.spaces if in_span(position, s.span)), None)
+
+
+def extremes(program: nodes.Program, source: Source, catalog: Catalog):
+    """The smallest and the largest model with their summaries (None where one fails)."""
+    from kdsl.semantics import checker
+
+    spaces = find(program, catalog).spaces
+    models: list = []
+    for choose in (Space.lowest, Space.highest):
+        try:
+            models.append(
+                checker.analyze(instance(program, spaces, choose), source, catalog, "keep")
+            )
+        except SourceError:
+            models.append(None)
+    return models[0], models[1]
+
+
+def written_text(space: Space) -> str:
+    """The space as kdsl writes it, for a hover."""
+    if space.kind == "boolean":
+        return "boolean()"
+    if space.kind == "choice":
+        items = [i.text if isinstance(i, nodes.Number) else i.name for i in space.items]
+        return f"choice({', '.join(items)})"
+    assert space.low is not None and space.high is not None
+    extra = f", step={_show(space.step)}" if space.step else ""
+    extra += f", sampling={space.sampling}" if space.sampling else ""
+    return f"{space.kind}({_show(space.low.value)}, {_show(space.high.value)}{extra})"

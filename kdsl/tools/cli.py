@@ -401,6 +401,18 @@ def _tune_parser(commands) -> None:
         "--best", metavar="BEST.k", help="where the best program goes (default: FILE.best.k)"
     )
     _backend_option(tune_cmd)
+    several = tune_cmd.add_mutually_exclusive_group()
+    several.add_argument(
+        "--chief",
+        metavar="HOST:PORT",
+        help="serve the search's trials to workers at this address (KerasTuner's chief "
+        "oracle); it writes the table and the best program when they finish",
+    )
+    several.add_argument(
+        "--worker",
+        metavar="HOST:PORT",
+        help="run trials for the chief at this address (start as many as you like)",
+    )
     tune_cmd.add_argument("--json", metavar="RESULTS.json", help="write the trials as JSON")
     tune_cmd.add_argument(
         "--plot", type=_suffix(".png"), metavar="TRIALS.png", help="draw the objective per trial"
@@ -425,6 +437,8 @@ def cmd_tune(args) -> int:
         args.parser.error("kdsl tune reads its model from a file, not stdin")
     tune.check_installed()
     runner.chosen_backend(args.backend)
+    if args.chief or args.worker:
+        tune.parse_address(args.chief or args.worker)  # a bad address fails before any work
     source, model, _ = _analyze(args.file)
     if model.search is None:
         raise KdslError(
@@ -444,7 +458,7 @@ def cmd_tune(args) -> int:
         data_path = runner.check_data_file(Path(args.data), args.file, given=True)
     else:
         data_path = runner.check_data_file(runner.default_data_path(args.file), args.file, False)
-    for output in (best_path, args.json, args.plot):
+    for output in (best_path, args.json, args.plot) if not args.worker else ():
         if output:
             _check_output(output, inputs=[args.file, data_path])
     code = render(model)
@@ -467,8 +481,13 @@ def cmd_tune(args) -> int:
         seed=seed,
         origin=args.file,
         backend=args.backend,
+        chief=args.chief,
+        worker=args.worker,
     )
     print(tune.table(result), flush=True)
+    if result.role == "worker":
+        print("kdsl: a worker's trials; the chief writes the table of all and the best program")
+        return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
     written = None
     if result.best is not None:
         text = best_text(source.text, parse(source), load(), result.best.values)

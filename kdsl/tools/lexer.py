@@ -29,10 +29,12 @@ from pygments.token import (
 )
 
 from kdsl.language import syntax
+from kdsl.semantics.space import SPACE_CALLS, TUNE
 
 __all__ = ["KdslLexer"]
 
-SECTION_HEADS = syntax.SECTION_HEADS
+# With the `tune` section of a program with search spaces (issue 16).
+SECTION_HEADS = syntax.SECTION_HEADS | {TUNE}
 CONSTANTS = frozenset(syntax.CONSTANTS)
 # The grammar's own token patterns (kdsl/language/syntax.py reads them from kdsl.lark).
 _NAME = syntax.terminal_pattern(syntax.NAME)
@@ -42,6 +44,11 @@ _SPACE = syntax.whitespace_pattern()
 _BLOCK_KEYWORDS = "|".join(sorted(syntax.BLOCK_KEYWORDS))
 # `* 3` or `* n` (a block's parameter) after an element: how many times it repeats.
 _REPEATS = [
+    (  # a searched depth (issue 16): `* int(1, 3)`
+        rf"(\*)((?:{_SPACE})?)({_NAME})(\()",
+        bygroups(Operator, Whitespace, Name.Builtin, Punctuation),
+        "tuple",
+    ),
     (
         rf"(\*)((?:{_SPACE})?)({syntax.terminal_pattern('INT')})",
         bygroups(Operator, Whitespace, Number.Integer),
@@ -163,6 +170,11 @@ class KdslLexer(RegexLexer):
             include("values"),
         ],
         "values": [
+            (  # a search space (issue 16): `int(16, 64)`, `choice(relu, gelu)`
+                rf"({'|'.join(sorted(SPACE_CALLS))})(\()",
+                bygroups(Name.Builtin, Punctuation),
+                "tuple",
+            ),
             (rf"({_NAME})(\()", bygroups(Name.Function, Punctuation), "tuple"),  # l2(0.01)
             (r"\(", Punctuation, "tuple"),
             (r"\{", Punctuation, "dict"),

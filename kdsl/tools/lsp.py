@@ -163,6 +163,10 @@ def hover_text(
     reference = _ref_hover(analysis, line, column)
     if reference is not None:
         return reference
+    if analysis.model is not None and analysis.model.search is not None:
+        searched = _space_hover(text, program, catalog, line, column)
+        if searched is not None:
+            return searched
     at = analysis.node_at(line, column)
     if at is not None:
         node, row = at
@@ -219,6 +223,44 @@ def hover_text(
             entry, module = found
             return "\n\n".join(_entry_text(entry, module, name)), call.span
     return None
+
+
+def _space_hover(
+    text: str, program: nodes.Program, catalog: Catalog, line: int, column: int
+) -> tuple[str, nodes.Span] | None:
+    """A search space (issue 16): its values, and what its layer (or, for a depth, the
+    model) is in the smallest and the largest model."""
+    from kdsl.semantics import space as spaces
+
+    found = spaces.space_at(program, catalog, line, column)
+    if found is None:
+        return None
+    count = found.count()
+    size = f"{count:,} values" if count is not None else "continuous"
+    lines = [f"**search space `{found.name}`**: `{spaces.written_text(found)}` ({size})"]
+    smallest, largest = spaces.extremes(program, Source("<editor>", text), catalog)
+    if smallest is None or largest is None:
+        return "\n\n".join(lines), found.span
+    if found.repeat is not None:
+        low, high = smallest[1].total(), largest[1].total()
+        lines.append(f"Model parameters: {_count(low)} … {_count(high)} (smallest … largest)")
+        return "\n\n".join(lines), found.span
+    rows = []
+    for model, summary in (smallest, largest):
+        node = next(
+            (n for n in model.nodes if n.call.span and spaces.in_span(found.span, n.call.span)),
+            None,
+        )
+        rows.append(summary.row(node.id) if node else None)
+    if rows[0] is not None and rows[1] is not None:
+        shapes = f"`{show_shape(rows[0].output_shape)}` … `{show_shape(rows[1].output_shape)}`"
+        lines.append(f"Output shape: {shapes} (smallest … largest model)")
+        lines.append(f"Parameters: {_params(rows[0])} … {_params(rows[1])}")
+    return "\n\n".join(lines), found.span
+
+
+def _count(value: int | None) -> str:
+    return "unknown" if value is None else f"{value:,}"
 
 
 def _compile_entry(catalog: Catalog, kind: str | None, name: str) -> tuple[Entry, str] | None:

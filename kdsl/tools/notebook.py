@@ -127,9 +127,15 @@ class KdslMagics(Magics):
         from kdsl.codegen.render import render
         from kdsl.train.runner import build_model
 
-        code = render(_analyze(text, with_model=True), Mode())  # errors before Keras's import
+        checked = _analyze(text, with_model=True)
+        code = render(checked, Mode())  # errors before Keras's import
         try:
-            model = build_model(code, CELL)
+            if checked.search is not None:  # search spaces: the model at KerasTuner's defaults
+                from kdsl.train.tune import build_default
+
+                model = build_default(code, CELL)
+            else:
+                model = build_model(code, CELL)
         except KdslError:
             raise
         except Exception as error:  # Keras found what kdsl's checks could not, as in `run`

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from kdsl import ir
@@ -59,7 +61,7 @@ class TuneResult:
     interrupted: bool = False
     resumed: int = 0  # trials found in the directory when the search started
     best: Trial | None = None
-    extra: dict = field(default_factory=dict)
+    role: str | None = None  # "chief" or "worker" in a distributed search
 
 
 def check_installed() -> None:
@@ -68,6 +70,17 @@ def check_installed() -> None:
 
     if importlib.util.find_spec("keras_tuner") is None:
         raise MissingTuner()
+
+
+def build_default(code: str, origin: str = "<kdsl>", backend: str | None = None):
+    """The Keras model a tuner script builds with every hyperparameter at KerasTuner's
+    default (a choice's first value, a range's lower end, false): what `kdsl.build` and
+    `%%kdsl` give for a program with search spaces."""
+    check_installed()
+    import_keras(backend)
+    import keras_tuner
+
+    return load_script(code, origin)["SearchedModel"]().build(keras_tuner.HyperParameters())
 
 
 def search(
@@ -84,11 +97,15 @@ def search(
     origin: str = "<kdsl>",
     backend: str | None = None,
     progress: Callable[[str], None] = print,
+    chief: str | None = None,
+    worker: str | None = None,
 ) -> TuneResult:
     """Search with the tuner script `code` (from `model`, whose `search` is set) on the
     data at `data_path`, keeping the trials in `directory`."""
     assert model.search is not None
     check_installed()
+    role = "chief" if chief else "worker" if worker else None
+    address = parse_address(chief or worker) if role else None
     if len(model.inputs) > 1 or len(model.outputs) > 1:
         raise ModelError(
             origin,
@@ -156,16 +173,77 @@ def search(
             f"the objective {objective} is measured on validation data, and there is none",
             "add x_val/y_val to the data, pass --validation-split 0.2, or tune on `loss`",
         )
+    if address is not None:
+        host, port = address
+        if role == "worker":
+            wait_for_chief(host, port, progress)
+        os.environ["KERASTUNER_ORACLE_IP"] = host
+        os.environ["KERASTUNER_ORACLE_PORT"] = str(port)
+        os.environ["KERASTUNER_TUNER_ID"] = (
+            "chief" if role == "chief" else f"worker-{socket.gethostname()}-{os.getpid()}"
+        )
+        if role == "chief":
+            progress(f"kdsl: the chief serves trials at {host}:{port} until the workers finish")
     tuner = namespace["make_tuner"](directory, model.search.max_trials, model.search.seed)
-    return _search(tuner, namespace["search_options"](arrays), arrays, model.search, progress)
+    options = namespace["search_options"](arrays)
+    return _search(tuner, options, arrays, model.search, progress, role)
 
 
-def _search(tuner, options: dict, arrays: dict, settings: ir.Search, progress) -> TuneResult:
-    """`tuner.search`, with a line per trial and Ctrl-C stopping after the current one."""
+# Seconds a worker waits for its chief to answer before saying it is missing.
+CHIEF_WAIT_SECONDS = 120.0
+
+
+def parse_address(text: str | None) -> tuple[str, int]:
+    """`HOST:PORT` → (host, port), or an error naming what is wrong."""
+    host, colon, port = (text or "").rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise KdslError(
+            f"{text!r} is not an address: give the chief's HOST:PORT, e.g. 10.0.0.1:8000 "
+            "(a port from 1 to 65535)"
+        )
+    return host.strip("[]"), int(port)
+
+
+def wait_for_chief(host: str, port: int, progress, seconds: float | None = None) -> None:
+    """Wait until the chief's port answers; a clear error if it never does (KerasTuner
+    itself would wait an hour)."""
+    deadline = time.monotonic() + (CHIEF_WAIT_SECONDS if seconds is None else seconds)
+    said = False
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                return
+        except OSError as error:
+            if time.monotonic() > deadline:
+                raise KdslError(
+                    f"no chief answers at {host}:{port} ({error.strerror or error}): start "
+                    f"`kdsl tune FILE --chief {host}:{port}` there first, or check the address"
+                ) from None
+            if not said:
+                progress(f"kdsl: waiting for the chief at {host}:{port}")
+                said = True
+            time.sleep(1)
+
+
+class _StopSearch(Exception):
+    """Raised after a worker's trial once Ctrl-C was pressed: its search loop ends."""
+
+
+def _search(
+    tuner, options: dict, arrays: dict, settings: ir.Search, progress, role: str | None = None
+) -> TuneResult:
+    """`tuner.search`, with a line per trial and Ctrl-C stopping after the current one.
+    A worker (`role`) asks the chief for trials; the chief only serves them."""
     oracle = tuner.oracle
-    times_path = Path(tuner.project_dir) / TIMES_FILE
-    times, ran = _read_times(times_path)
-    resumed = sum(1 for trial in oracle.trials.values() if trial.status == "COMPLETED")
+    # Each worker keeps its trials' times in a file of its own, the chief reads them all.
+    own = "" if role != "worker" else "." + os.environ.get("KERASTUNER_TUNER_ID", "")
+    times_path = Path(tuner.project_dir) / f"{TIMES_FILE}{own}"
+    times, ran = _read_times(Path(tuner.project_dir))
+    local = role != "worker"  # the oracle is here, with every trial
+    resumed = (
+        sum(1 for trial in oracle.trials.values() if trial.status == "COMPLETED") if local else 0
+    )
+    mine: list[Trial] = []  # a worker's own trials
     if resumed:
         progress(f"kdsl: resuming the search in {tuner.project_dir}: {resumed} trials done")
     started: dict[str, float] = {}
@@ -185,7 +263,10 @@ def _search(tuner, options: dict, arrays: dict, settings: ir.Search, progress) -
         times[trial.trial_id] = seconds
         ran[trial.trial_id] = epochs.count // max(1, settings.executions_per_trial)
         write_atomic(times_path, json.dumps({"seconds": times, "epochs": ran}) + "\n")
-        row = _row(trial, len(times), seconds, ran.get(trial.trial_id))
+        if not local:  # the chief scored it
+            trial = oracle.get_trial(trial.trial_id)
+        row = _row(trial, _trial_number(trial), seconds, ran.get(trial.trial_id))
+        mine.append(row)
         best = oracle.get_best_trials(1)
         best_score = best[0].score if best else None
         plural = "" if row.epochs == 1 else "s"
@@ -194,13 +275,16 @@ def _search(tuner, options: dict, arrays: dict, settings: ir.Search, progress) -
             f"({row.epochs} epoch{plural}, {seconds:.1f} s); best so far {_show(best_score)}; "
             + _values_text(row.values)
         )
+        if state["interrupted"] and not local:
+            raise _StopSearch
 
     def on_interrupt(signum, frame) -> None:
         if state["interrupted"]:
             signal.signal(signal.SIGINT, previous)
             raise KeyboardInterrupt
         state["interrupted"] = True
-        oracle.max_trials = max(1, len(oracle.trials))  # no trial after the current one
+        if local:  # no trial after the current one (the chief: after those running)
+            oracle.max_trials = max(1, len(oracle.trials))
         print(
             "\nkdsl: stopping after this trial (press Ctrl-C again to abort)",
             file=sys.stderr,
@@ -211,16 +295,19 @@ def _search(tuner, options: dict, arrays: dict, settings: ir.Search, progress) -
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         tuner.search(arrays["x_train"], arrays["y_train"], verbose=0, **options)
+    except _StopSearch:
+        tuner.on_search_end()
     except (ValueError, TypeError) as error:
         raise ModelError("<kdsl>", f"a trial failed: {first_line(error)}") from None
     finally:
         signal.signal(signal.SIGINT, previous)
-    trials = [
-        _row(trial, number, times.get(trial.trial_id), ran.get(trial.trial_id))
-        for number, trial in enumerate(
-            sorted(oracle.trials.values(), key=lambda t: t.trial_id), start=1
-        )
-    ]
+    trials = mine
+    if local:
+        times, ran = _read_times(Path(tuner.project_dir))
+        trials = [
+            _row(trial, _trial_number(trial), times.get(trial.trial_id), ran.get(trial.trial_id))
+            for trial in sorted(oracle.trials.values(), key=lambda t: t.trial_id)
+        ]
     done = [t for t in trials if t.score is not None and t.status == "COMPLETED"]
     best = None
     if done:
@@ -233,6 +320,7 @@ def _search(tuner, options: dict, arrays: dict, settings: ir.Search, progress) -
         interrupted=state["interrupted"],
         resumed=resumed,
         best=best,
+        role=role,
     )
 
 
@@ -272,14 +360,18 @@ def _trial_number(trial) -> int:
     return int(trial.trial_id) + 1
 
 
-def _read_times(path: Path) -> tuple[dict[str, float], dict[str, int]]:
-    """The seconds and epochs of the trials of an earlier run of this search."""
-    try:
-        kept = json.loads(path.read_text())
-        seconds = {str(k): float(v) for k, v in kept["seconds"].items()}
-        epochs = {str(k): int(v) for k, v in kept["epochs"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}, {}
+def _read_times(directory: Path) -> tuple[dict[str, float], dict[str, int]]:
+    """The seconds and epochs of the trials kept in the search's directory (this run's,
+    an earlier run's, the workers')."""
+    seconds: dict[str, float] = {}
+    epochs: dict[str, int] = {}
+    for path in sorted(directory.glob(f"{TIMES_FILE}*")):
+        try:
+            kept = json.loads(path.read_text())
+            seconds |= {str(k): float(v) for k, v in kept["seconds"].items()}
+            epochs |= {str(k): int(v) for k, v in kept["epochs"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # a file cut short: those trials show no time
     return seconds, epochs
 
 
