@@ -246,6 +246,16 @@ def test_the_script_reads_images_at_the_input_size_with_the_losss_labels(
     assert format_code(code) == code  # already in black's style
 
 
+def test_running_a_script_without_the_folder_reader_on_a_folder_says_so(tmp_path):
+    from kdsl.errors import DataError
+    from kdsl.train.runner import run
+
+    photos = image_folder(tmp_path / "photos", per_class=2)
+    model = check_source(program(tmp_path).read_text())
+    with pytest.raises(DataError, match="compile with --image-data"):
+        run(render(model), model, str(photos))
+
+
 def test_v1_scripts_do_not_change_without_image_data(tmp_path):
     text = program(tmp_path).read_text()
     assert render(check_source(text)) == render(check_source(text), Mode(data_kind=None))
@@ -289,6 +299,20 @@ def test_run_learns_an_image_folder_saves_class_names_and_predicts_files(tmp_pat
     header, *csv_rows = out_csv.read_text().splitlines()
     assert header == "file,prediction,p_left,p_square,p_top"
     assert len(csv_rows) == 36
+    # What cannot be predicted on is refused, naming it.
+    (tmp_path / "empty").mkdir()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture\n")
+    fake = tmp_path / "fake.png"
+    fake.write_text("not a picture\n")
+    for given, expected in (
+        (tmp_path / "empty", "has no images (.bmp, .gif, .jpeg, .jpg, .png)"),
+        (notes, "is not one of .bmp, .gif, .jpeg, .jpg, .png"),
+        (fake, f"{fake} (not a PNG, JPEG, GIF or BMP image)"),
+        (tmp_path / "missing.png", "no such file"),
+    ):
+        code, _, err = kdsl(["predict", saved, given], capsys)
+        assert code == 1 and expected in err, err
 
 
 @pytest.mark.slow

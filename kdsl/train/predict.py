@@ -213,10 +213,11 @@ def file_kind(paths: list[str], metadata: dict) -> DataKind | None:
         return cast(DataKind, stored)
     for path in paths:
         kind = kind_of_file(path)
+        if kind is None and Path(path).is_dir():
+            names = (name for _, _, files in os.walk(path) for name in files)
+            kind = next(filter(None, map(kind_of_file, names)), None)
         if kind:
             return kind
-        if Path(path).is_dir():
-            return "images"  # a folder of .npy files is not something kdsl predicts on
     return None
 
 

@@ -416,6 +416,14 @@ def _run_folder(
         test_split=bool(test_split), validation_split=bool(validation_split),
         standardize=standardize,
     )  # fmt: skip
+    if "def read_folder(" not in code:  # rendered without Mode(data_kind=...): no reader
+        raise DataError(
+            data_path,
+            f"is a folder of {'images' if kind == 'images' else 'text files'}, but the "
+            "script was compiled without a reader for it",
+            f"compile with --{'image' if kind == 'images' else 'text'}-data "
+            "(Mode(data_kind=...)), as `kdsl run` does",
+        )
     keras, namespace, built = _start(code, origin, seed, backend, strategy, task)
     written = [call.written or call.class_name.lower() for call in model.calls]
     first = next((layer for layer in built.layers if type(layer).__name__ != "InputLayer"), None)
