@@ -252,8 +252,9 @@ def test_running_a_script_without_the_folder_reader_on_a_folder_says_so(tmp_path
 
     photos = image_folder(tmp_path / "photos", per_class=2)
     model = check_source(program(tmp_path).read_text())
-    with pytest.raises(DataError, match="compile with --image-data"):
+    with pytest.raises(DataError, match="compiled without a reader for it") as raised:
         run(render(model), model, str(photos))
+    assert "compile with --image-data" in str(raised.value.hint)
 
 
 def test_v1_scripts_do_not_change_without_image_data(tmp_path):
