@@ -246,6 +246,32 @@ def test_the_script_reads_images_at_the_input_size_with_the_losss_labels(
     assert format_code(code) == code  # already in black's style
 
 
+FOLDER_PROGRAMS = {
+    "images": CNN.format(
+        channels=3, units=3, activation="softmax", loss="categorical_crossentropy", epochs=2
+    )
+    + " shuffle=true early_stopping=2",
+    "text": "input 1 dtype=string -> textvectorization max_tokens=200 "
+    "output_sequence_length=16 -> embedding 200 8 -> flatten -> dense 1 sigmoid; adam; "
+    "binary_crossentropy",
+}
+
+
+@pytest.mark.parametrize("kind", FOLDER_PROGRAMS)
+@pytest.mark.parametrize("style", ["add", "constructor", "functional"])
+@pytest.mark.parametrize("explain", [False, True])
+@pytest.mark.parametrize("strategy", [None, "mirrored", "multi-worker"])
+def test_every_mode_writes_the_folder_reader_in_blacks_style(kind, style, explain, strategy):
+    """The template's folder code is laid out as black lays it out, in every mode, so
+    black is needed only for long lines of the program's own."""
+    from kdsl.codegen.render import render_unformatted
+
+    mode = Mode(style=style, explain=explain, strategy=strategy, data_kind=kind)
+    raw = render_unformatted(check_source(FOLDER_PROGRAMS[kind]), mode)
+    ast.parse(raw)
+    assert format_code(raw, mode) == raw
+
+
 def test_running_a_script_without_the_folder_reader_on_a_folder_says_so(tmp_path):
     from kdsl.errors import DataError
     from kdsl.train.runner import run
