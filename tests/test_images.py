@@ -440,3 +440,23 @@ def test_the_image_example_runs_on_the_folder_its_maker_draws(tmp_path, capsys):
     code, out, err = kdsl(["run", example, "--data", shapes, "--epochs", "1"], capsys)
     assert code == 0, err
     assert "3 classes (12 train files)" in out
+
+
+@pytest.mark.slow
+def test_predict_on_images_with_a_model_of_other_inputs_says_so(tmp_path, capsys):
+    """A model saved by other means (no kdsl.json): images are recognized by their
+    suffix, and refused when the model's input is no image; a .txt file stays a file of
+    unknown format for it."""
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    saved = tmp_path / "rows.keras"
+    model.save(saved)
+    photos = image_folder(tmp_path / "photos", per_class=1)
+    code, out, err = kdsl(["predict", saved, photos / "top" / "000.png"], capsys)
+    assert code == 1, err
+    assert "is an image, but the model's input (4,) is not an image" in err
+    notes = tmp_path / "notes.txt"
+    notes.write_text("1,2,3,4\n")
+    code, _, err = kdsl(["predict", saved, notes], capsys)
+    assert code == 1 and "is not an .npz, .npy or .csv file" in err
