@@ -246,6 +246,43 @@ def test_the_script_reads_images_at_the_input_size_with_the_losss_labels(
     assert format_code(code) == code  # already in black's style
 
 
+FOLDER_PROGRAMS = {
+    "images": CNN.format(
+        channels=3, units=3, activation="softmax", loss="categorical_crossentropy", epochs=2
+    )
+    + " shuffle=true early_stopping=2",
+    "text": "input 1 dtype=string -> textvectorization max_tokens=200 "
+    "output_sequence_length=16 -> embedding 200 8 -> flatten -> dense 1 sigmoid; adam; "
+    "binary_crossentropy",
+}
+
+
+@pytest.mark.parametrize("kind", FOLDER_PROGRAMS)
+@pytest.mark.parametrize("style", ["add", "constructor", "functional"])
+@pytest.mark.parametrize("explain", [False, True])
+@pytest.mark.parametrize("strategy", [None, "mirrored", "multi-worker"])
+def test_every_mode_writes_the_folder_reader_in_blacks_style(kind, style, explain, strategy):
+    """The template's folder code is laid out as black lays it out, in every mode, so
+    black is needed only for long lines of the program's own."""
+    from kdsl.codegen.render import render_unformatted
+
+    mode = Mode(style=style, explain=explain, strategy=strategy, data_kind=kind)
+    raw = render_unformatted(check_source(FOLDER_PROGRAMS[kind]), mode)
+    ast.parse(raw)
+    assert format_code(raw, mode) == raw
+
+
+def test_running_a_script_without_the_folder_reader_on_a_folder_says_so(tmp_path):
+    from kdsl.errors import DataError
+    from kdsl.train.runner import run
+
+    photos = image_folder(tmp_path / "photos", per_class=2)
+    model = check_source(program(tmp_path).read_text())
+    with pytest.raises(DataError, match="compiled without a reader for it") as raised:
+        run(render(model), model, str(photos))
+    assert "compile with --image-data" in str(raised.value.hint)
+
+
 def test_v1_scripts_do_not_change_without_image_data(tmp_path):
     text = program(tmp_path).read_text()
     assert render(check_source(text)) == render(check_source(text), Mode(data_kind=None))
@@ -289,6 +326,20 @@ def test_run_learns_an_image_folder_saves_class_names_and_predicts_files(tmp_pat
     header, *csv_rows = out_csv.read_text().splitlines()
     assert header == "file,prediction,p_left,p_square,p_top"
     assert len(csv_rows) == 36
+    # What cannot be predicted on is refused, naming it.
+    (tmp_path / "empty").mkdir()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture\n")
+    fake = tmp_path / "fake.png"
+    fake.write_text("not a picture\n")
+    for given, expected in (
+        (tmp_path / "empty", "has no images (.bmp, .gif, .jpeg, .jpg, .png)"),
+        (notes, "is not one of .bmp, .gif, .jpeg, .jpg, .png"),
+        (fake, f"{fake} (not a PNG, JPEG, GIF or BMP image)"),
+        (tmp_path / "missing.png", "no such file"),
+    ):
+        code, _, err = kdsl(["predict", saved, given], capsys)
+        assert code == 1 and expected in err, err
 
 
 @pytest.mark.slow
@@ -389,3 +440,23 @@ def test_the_image_example_runs_on_the_folder_its_maker_draws(tmp_path, capsys):
     code, out, err = kdsl(["run", example, "--data", shapes, "--epochs", "1"], capsys)
     assert code == 0, err
     assert "3 classes (12 train files)" in out
+
+
+@pytest.mark.slow
+def test_predict_on_images_with_a_model_of_other_inputs_says_so(tmp_path, capsys):
+    """A model saved by other means (no kdsl.json): images are recognized by their
+    suffix, and refused when the model's input is no image; a .txt file stays a file of
+    unknown format for it."""
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    saved = tmp_path / "rows.keras"
+    model.save(saved)
+    photos = image_folder(tmp_path / "photos", per_class=1)
+    code, out, err = kdsl(["predict", saved, photos / "top" / "000.png"], capsys)
+    assert code == 1, err
+    assert "is an image, but the model's input (4,) is not an image" in err
+    notes = tmp_path / "notes.txt"
+    notes.write_text("1,2,3,4\n")
+    code, _, err = kdsl(["predict", saved, notes], capsys)
+    assert code == 1 and "is not an .npz, .npy or .csv file" in err

@@ -154,6 +154,8 @@ def _parser() -> argparse.ArgumentParser:
         "Or, for data larger than memory, a folder of .npy files named like the\n"
         ".npz's arrays (x_train.npy, y_train.npy, ...): memory-mapped, read in\n"
         "shuffled batches; split and standardize it beforehand.\n"
+        "Or a folder with one subfolder of images (or .txt files) per class, optionally\n"
+        "under train/, val/, test/: read at the model's input size, labelled by folder.\n"
         "Ctrl-C stops after the current batch and still reports and saves (exit 130).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -163,7 +165,8 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--data",
         metavar="DATA",
-        help="training data: .npz, .csv or a folder of .npy files "
+        help="training data: .npz, .csv, a folder of .npy files, or a folder of class "
+        "subfolders of images or .txt files "
         "(default: the .npz, else .csv, beside FILE)",
     )
     data.add_argument(

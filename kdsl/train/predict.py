@@ -205,18 +205,20 @@ FILE_BATCH = 256  # files read and predicted at a time: memory holds one batch o
 
 
 def file_kind(paths: list[str], metadata: dict) -> DataKind | None:
-    """`images` or `text` when the paths are such files or folders of them (the model's
-    stored `data_kind` decides; else the first path's suffix, or a folder's files), None
-    for array files (.npz, .npy, .csv)."""
+    """`images` or `text` when the model reads such files: the kind stored with a model
+    trained on a folder; for a model saved by other means, `images` when the paths are
+    images or folders of them (a `.txt` file is no sign of a text model: it stays an
+    unknown format). None for array files (.npz, .npy, .csv)."""
     stored = metadata.get("data_kind")
     if stored in ("images", "text"):
         return cast(DataKind, stored)
     for path in paths:
         kind = kind_of_file(path)
-        if kind:
+        if kind is None and Path(path).is_dir():
+            names = (name for _, _, files in os.walk(path) for name in files)
+            kind = next(filter(None, map(kind_of_file, names)), None)
+        if kind == "images":
             return kind
-        if Path(path).is_dir():
-            return "images"  # a folder of .npy files is not something kdsl predicts on
     return None
 
 
@@ -264,6 +266,13 @@ def predict_files(keras_model, files: list[Path], kind: DataKind, metadata: dict
         raise DataError(
             str(files[0]),
             f"is an image, but the model's input {shape} is not an image",
+            "predict on rows in an .npz, .npy or .csv file",
+        )
+    if kind == "text" and (shape != (1,) or str(keras_model.inputs[0].dtype) != "string"):
+        raise DataError(
+            str(files[0]),
+            f"is a text file, but the model's input is {shape} "
+            f"{keras_model.inputs[0].dtype}, not one string",
             "predict on rows in an .npz, .npy or .csv file",
         )
     import tensorflow as tf  # type: ignore[import-untyped]  # the folder readers' own decoding

@@ -37,6 +37,7 @@ from kdsl.train.data import standardize as standardize_features
 from kdsl.train.folders import check_model as check_folder_model
 from kdsl.train.folders import check_options as check_folder_options
 from kdsl.train.folders import data_kind, scan
+from kdsl.train.preprocessing import _check_ids_fit as check_ids_fit
 from kdsl.train.preprocessing import adapt_first_layer, check_adaptable, token_ids
 from kdsl.train.split import split
 
@@ -416,6 +417,14 @@ def _run_folder(
         test_split=bool(test_split), validation_split=bool(validation_split),
         standardize=standardize,
     )  # fmt: skip
+    if "def read_folder(" not in code:  # rendered without Mode(data_kind=...): no reader
+        raise DataError(
+            data_path,
+            f"is a folder of {'images' if kind == 'images' else 'text files'}, but the "
+            "script was compiled without a reader for it",
+            f"compile with --{'image' if kind == 'images' else 'text'}-data "
+            "(Mode(data_kind=...)), as `kdsl run` does",
+        )
     keras, namespace, built = _start(code, origin, seed, backend, strategy, task)
     written = [call.written or call.class_name.lower() for call in model.calls]
     first = next((layer for layer in built.layers if type(layer).__name__ != "InputLayer"), None)
@@ -430,6 +439,12 @@ def _run_folder(
     print(f"kdsl: {len(folder.class_names)} classes ({shown} files)", flush=True)
     with quiet_native_stderr():
         data = namespace["load_data"](data_path, validation_split, seed)
+    if kind == "text" and type(first).__name__ == "TextVectorization":
+        # Adapted here rather than in train_and_evaluate (which then finds a vocabulary),
+        # so that the ids it learned are checked against the embedding after it.
+        batches = namespace["batched"](data, batch_size or namespace["BATCH_SIZE"])
+        namespace["adapt_text_layer"](built, batches["x_train"].map(lambda text, label: text))
+        check_ids_fit(data_path, built.layers, built.layers.index(first), written)
     dataset = Dataset({}, class_names=list(data["class_names"]), kind=kind)
     try:
         return _train(
@@ -438,8 +453,8 @@ def _run_folder(
         )  # fmt: skip
     except Exception as error:
         if type(error).__name__ in ("InvalidArgumentError", "NotFoundError", "UnknownError"):
-            raise DataError(  # a file that changed or cannot be decoded after all
-                data_path, f"a file could not be read during training: {first_line(error)}"
+            raise DataError(  # e.g. a file that changed, or cannot be decoded after all
+                data_path, f"training failed on the data: {first_line(error)}"
             ) from None
         raise
 
