@@ -285,6 +285,29 @@ def test_shared_layer_is_a_shared_block() -> None:
     assert rebuilt.count_params() == model.count_params()
 
 
+@pytest.mark.parametrize("compact", [True, False], ids=["compact", "faithful"])
+def test_nested_models_are_shared_blocks(compact: bool) -> None:
+    """A Sequential and a functional model used as layers: `shared` blocks named after
+    them, the same parameters, and a fixed point."""
+    keras.backend.clear_session()
+    tower = keras.Sequential([keras.Input((8,)), L.Dense(4), L.Dense(4)], name="tower")
+    inner_input = keras.Input((4,))
+    skip = L.Add()([inner_input, L.Dense(4, activation="relu")(inner_input)])
+    residual = keras.Model(inner_input, L.Dense(2)(skip), name="residual")
+    inputs = keras.Input((8,))
+    model = functional(inputs, residual(tower(inputs)), optimizer="adam", loss="mse")
+    text = kdsl.import_model(model.to_json(), compact=compact)
+    assert "shared tower {" in text and "shared residual {" in text, text
+    if compact:
+        assert "shared residual { [identity | dense 4 relu] -> add -> dense 2 }" in " ".join(
+            text.split()
+        ), text
+    rebuilt = build(text)
+    assert rebuilt.count_params() == model.count_params()
+    assert [layer.name for layer in rebuilt.layers][1:] == ["tower", "residual"]
+    assert kdsl.import_model(rebuilt.to_json(), compact=compact) == text
+
+
 def test_cli_forms(tmp_path: Path, capsys) -> None:
     """`--faithful` keeps the names, `--compact` (the default) folds and drops them."""
     keras.backend.clear_session()

@@ -113,11 +113,20 @@ def read_graph(importer: _Importer, body: dict) -> Graph:
             pending.append((op, node))
     for op, node in pending:
         read_node(importer, op, node, keys)
+    # The model's outputs count a nested functional model's nodes from 1 (its node 0, in
+    # Keras's reckoning, is its own, input to output); the layers' inputs from 0.
+    models = {
+        name
+        for name, (_, layer) in by_name.items()
+        if layer.get("class_name") in ("Functional", "Model")
+    }
     inputs = [
-        _endpoint(importer, item, keys, "input") for item in _endpoints(importer, body, "input")
+        _endpoint(importer, item, keys, "input", models)
+        for item in _endpoints(importer, body, "input")
     ]
     outputs = [
-        _endpoint(importer, item, keys, "output") for item in _endpoints(importer, body, "output")
+        _endpoint(importer, item, keys, "output", models)
+        for item in _endpoints(importer, body, "output")
     ]
     for op in ops:
         if op.layer is None and op.id not in inputs:
@@ -265,9 +274,11 @@ def _endpoints(importer: _Importer, body: dict, what: str) -> list:
     return value
 
 
-def _endpoint(importer: _Importer, item: Any, keys: dict, what: str) -> int:
+def _endpoint(importer: _Importer, item: Any, keys: dict, what: str, models: set[str]) -> int:
     if not isinstance(item, list) or len(item) < 3 or not isinstance(item[0], str):
         raise importer.fail(f"is not a Keras model config: a malformed model {what}")
+    if item[0] in models and type(item[1]) is int:
+        item = [item[0], item[1] - 1, *item[2:]]
     return _history(importer, item, keys, f"the model's {what}")
 
 
