@@ -80,7 +80,7 @@ class FunctionalWriter:
             or word.lower() in ("true", "false", "none")
         )
 
-    def write(self) -> tuple[list[str], list[str]]:
+    def write(self) -> tuple[list[str], list[tuple[str, str]]]:
         """The program's chains (and blocks), and the output labels for its sections."""
         graph, layout = self.graph, self.layout
         last = layout.chains[-1]
@@ -88,9 +88,9 @@ class FunctionalWriter:
         outputs_section = graph.outputs != [last_end]
         for name in graph.shared:  # a shared layer's block is named after it
             self.blocks[name] = label_name(name, self.taken, self.reserved)
-        for op in graph.ops:  # so is a nested model's
-            if op.class_name in NESTED_MODELS and op.name not in self.blocks:
-                self.blocks[op.name] = label_name(op.name, self.taken, self.reserved)
+        for applied in graph.ops:  # so is a nested model's
+            if applied.class_name in NESTED_MODELS and applied.name not in self.blocks:
+                self.blocks[applied.name] = label_name(applied.name, self.taken, self.reserved)
         if self.within is not None:  # a block's body: its input is `@in`
             if len(graph.inputs) != 1 or len(graph.outputs) != 1 or outputs_section:
                 raise self.importer.fail(

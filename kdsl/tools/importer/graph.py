@@ -95,7 +95,7 @@ def read_graph(importer: _Importer, body: dict) -> Graph:
                 importer.layer(layer)  # refuses it, saying why
             importer.layer_entry(kind, f"`{layer.get('name')}` ({kind})", layer)
     for position, layer in layers_in_order(by_name):
-        name = layer.get("name", _config(layer).get("name"))
+        name = str(layer.get("name", _config(layer).get("name")))
         if layer.get("class_name") == "InputLayer":
             keys[(name, 0)] = len(ops)
             ops.append(Op(len(ops), name, None))
