@@ -370,3 +370,11 @@ def test_import_needs_no_tensorflow(tmp_path: Path) -> None:
     path.write_text(json.dumps(residual_tower(3)))
     code = f"import kdsl; kdsl.import_model({str(path)!r})"
     assert heavy_imports(code) == []
+
+
+def test_a_shared_block_after_an_unknown_shape_is_checked() -> None:
+    """The checker crashed (exit 70) on a shared block fed by a layer whose shape an error
+    left unknown; the importer's fuzzing found it (a mutated `axis`)."""
+    text = "shared enc { dense 4 }\ninput 8 -> layernorm axis=() -> enc; adam; mse\n"
+    errors = [d.message for d in kdsl.check(text) if d.severity == "error"]
+    assert errors == ["`axis` of `layernorm` must be one axis of (None, 8)"], errors

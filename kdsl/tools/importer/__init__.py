@@ -674,6 +674,8 @@ class _Importer:
         for (_, label), loss, weight in zip(outputs, losses, weights, strict=True):
             text, key = self.loss(loss)
             crossentropy = crossentropy or key in CROSSENTROPY_LOSSES
+            if weight is not None and not _is_number(weight):
+                raise self.fail(f"has {_describe(weight)} as the loss weight of `{label}`")
             weight_text = "" if weight is None else f" weight={_value(weight)}"
             sections.append(f"loss @{label} {text}{weight_text}")
         written_any = False

@@ -135,11 +135,11 @@ class FunctionalWriter:
         return [*blocks, *chains], output_labels
 
     def tensor_name(self, op: int) -> str:
-        """A label for a tensor read by name: its layer's name, or in the compact form,
-        where that name says only where the layer is, `t` and a number."""
+        """A label for a tensor read by name: its layer's name, or `t` and a number where
+        that name says only where the layer is (a label is no layer's name)."""
         name = self.op_name(op)
         shared = name in self.graph.shared  # the name is its block's
-        if shared or (self.compact and positional(name, self.layout.by_id[op].class_name)):
+        if shared or positional(name, self.layout.by_id[op].class_name):
             self.numbered += 1
             return f"t{self.numbered}"
         return name
@@ -231,9 +231,11 @@ class FunctionalWriter:
         return self.importer.layer(layer, drop_name=drop, labelled=labelled)
 
     def inner_layer(self, layer: dict, name: str) -> str:
-        """A layer of a nested model: its name kept, or dropped where positional in the
-        compact form (no automatic names to predict: the sub-model is built apart)."""
-        keep = not (self.compact and positional(name, str(layer.get("class_name"))))
+        """A layer of a nested model: its name kept but where Keras made it up (`dense_2`)
+        or, in the compact form, where it is positional."""
+        kind = str(layer.get("class_name"))
+        automatic = re.fullmatch(rf"{re.escape(keras_snake_case(kind))}(_\d+)?", name)
+        keep = not automatic and not (self.compact and positional(name, kind))
         return self.importer.layer(layer, drop_name=not keep, keep_name=keep)
 
     def nested(self, layer: dict, name: str) -> str:
@@ -241,7 +243,8 @@ class FunctionalWriter:
         config = layer.get("config")
         config = config if isinstance(config, dict) else {}
         if layer.get("class_name") == "Sequential":
-            inner = [x for x in config.get("layers") or () if isinstance(x, dict)]
+            listed = config.get("layers")
+            inner = [x for x in listed if isinstance(x, dict)] if isinstance(listed, list) else []
             texts = [
                 self.inner_layer(x, str(_config(x).get("name")))
                 for x in inner

@@ -187,6 +187,10 @@ def read_node(importer: _Importer, op: Op, node: Any, keys: dict[tuple[str, int]
     flat: list[int] = []
     for arg in args:
         flat.extend(arg if isinstance(arg, list) else [arg])
+    if not all(isinstance(item, int) for item in flat):
+        raise importer.fail(
+            f"{label} is called with nested lists of tensors, which kdsl cannot write"
+        )
     if not flat:
         raise importer.fail(f"is not a Keras model config: {label} is applied to no tensor")
     if attention and op.class_name in ("MultiHeadAttention", "GroupedQueryAttention") or attention:
@@ -357,7 +361,10 @@ class Layout:
         self.outputs = set(self.graph.outputs)
 
     def build(self) -> Layout:
-        for op in self.graph.ops:
+        """Chains from each input in the model's order (the rebuilt model takes its inputs
+        in that order), then from the ops no chain reached, in the graph's order."""
+        firsts = [self.by_id[source] for source in self.graph.inputs]
+        for op in [*firsts, *self.graph.ops]:
             if op.id in self.written:
                 continue
             if op.layer is None:
