@@ -378,3 +378,11 @@ def test_a_shared_block_after_an_unknown_shape_is_checked() -> None:
     text = "shared enc { dense 4 }\ninput 8 -> layernorm axis=() -> enc; adam; mse\n"
     errors = [d.message for d in kdsl.check(text) if d.severity == "error"]
     assert errors == ["`axis` of `layernorm` must be one axis of (None, 8)"], errors
+
+
+def test_an_input_read_only_by_name_is_refused() -> None:
+    keras.backend.clear_session()
+    tokens, memory = keras.Input((5, 8), name="tokens"), keras.Input((3, 8), name="memory")
+    model = keras.Model([tokens, memory], L.MultiHeadAttention(2, 4)(tokens, memory))
+    with pytest.raises(KdslError, match="reads the input `memory` only as another layer's"):
+        kdsl.import_model(model.to_json())

@@ -116,6 +116,14 @@ class FunctionalWriter:
         for op in sorted(layout.referenced, key=layout.position.__getitem__):
             if op not in self.labels:
                 self.labels[op] = label_name(self.tensor_name(op), self.taken, self.reserved)
+        for chain in layout.chains:
+            if chain.from_input and not chain.elements and self.within is None:
+                raise self.importer.fail(
+                    f"reads the input `{self.op_name(chain.start)}` only as another layer's "
+                    "second tensor (a merge's or attention's), which kdsl cannot write: a "
+                    "chain from an input starts with a layer",
+                    "pass the input through a layer first (e.g. a Dense or a LayerNormalization)",
+                )
         starts = [self.start(chain, first=index == 0) for index, chain in enumerate(layout.chains)]
         bodies = [[self.item(element) for element in chain.elements] for chain in layout.chains]
         definitions: list[str] = []
