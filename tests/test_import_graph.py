@@ -386,3 +386,12 @@ def test_an_input_read_only_by_name_is_refused() -> None:
     model = keras.Model([tokens, memory], L.MultiHeadAttention(2, 4)(tokens, memory))
     with pytest.raises(KdslError, match="reads the input `memory` only as another layer's"):
         kdsl.import_model(model.to_json())
+
+
+def test_an_input_whose_first_layer_reads_a_later_input_is_written_after_it() -> None:
+    keras.backend.clear_session()
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    model = functional([a, b], L.Add()([a, L.Dense(4)(b)]), optimizer="adam", loss="mse")
+    text = kdsl.import_model(model.to_json())
+    assert text.index("b: input 4") < text.index("a: input 4"), text
+    assert build(text).count_params() == model.count_params()

@@ -116,14 +116,21 @@ class FunctionalWriter:
         for op in sorted(layout.referenced, key=layout.position.__getitem__):
             if op not in self.labels:
                 self.labels[op] = label_name(self.tensor_name(op), self.taken, self.reserved)
-        for chain in layout.chains:
-            if chain.from_input and not chain.elements and self.within is None:
-                raise self.importer.fail(
-                    f"reads the input `{self.op_name(chain.start)}` only as another layer's "
-                    "second tensor (a merge's or attention's), which kdsl cannot write: a "
-                    "chain from an input starts with a layer",
-                    "pass the input through a layer first (e.g. a Dense or a LayerNormalization)",
-                )
+        empty = [c.start for c in layout.chains if c.from_input and not c.elements]
+        if empty and self.within is None:
+            by_id = layout.by_id
+            never_first = [
+                source
+                for source in empty
+                if all(by_id[reader].inputs[0] != source for reader in by_id[source].consumers)
+            ]
+            source = (never_first or empty)[0]
+            raise self.importer.fail(
+                f"reads the input `{self.op_name(source)}` only as another layer's "
+                "second tensor (a merge's or attention's), which kdsl cannot write: a "
+                "chain from an input starts with a layer",
+                "pass the input through a layer first (e.g. a Dense or a LayerNormalization)",
+            )
         starts = [self.start(chain, first=index == 0) for index, chain in enumerate(layout.chains)]
         bodies = [[self.item(element) for element in chain.elements] for chain in layout.chains]
         definitions: list[str] = []

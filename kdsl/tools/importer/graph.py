@@ -361,10 +361,23 @@ class Layout:
         self.outputs = set(self.graph.outputs)
 
     def build(self) -> Layout:
-        """Chains from each input in the model's order (the rebuilt model takes its inputs
-        in that order), then from the ops no chain reached, in the graph's order."""
-        firsts = [self.by_id[source] for source in self.graph.inputs]
-        for op in [*firsts, *self.graph.ops]:
+        """Chains from each input in the model's order where it can (the rebuilt model takes
+        its inputs in that order), then from the ops no chain reached, in the graph's order."""
+        waiting = list(self.graph.inputs)
+        deferred: set[int] = set()
+        while waiting:
+            source = waiting.pop(0)
+            chain = Chain(source, True)
+            self.written.add(source)
+            self.chains.append(chain)
+            self.walk(chain.elements, source, journal=None)
+            if not chain.elements and waiting and source not in deferred:
+                # Its first layer reads a later input too: that input's chain goes first.
+                self.chains.pop()
+                self.written.discard(source)
+                deferred.add(source)
+                waiting.append(source)
+        for op in self.graph.ops:
             if op.id in self.written:
                 continue
             if op.layer is None:
