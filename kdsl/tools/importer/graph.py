@@ -169,7 +169,7 @@ def read_node(importer: _Importer, op: Op, node: Any, keys: dict[tuple[str, int]
     Keras 2's list of `[layer, node, tensor, kwargs]`."""
     label = f"layer `{op.name}` ({op.class_name})"
     if isinstance(node, list):  # Keras 2
-        tensors = [_history(importer, item, keys, label, legacy=True) for item in node]
+        tensors = [_history(importer, item, keys, label) for item in node]
         args: list[Any] = [tensors if len(tensors) > 1 else tensors[0]] if tensors else []
         kwargs: dict = {}
         for item in node:
@@ -193,7 +193,7 @@ def read_node(importer: _Importer, op: Op, node: Any, keys: dict[tuple[str, int]
         )
     if not flat:
         raise importer.fail(f"is not a Keras model config: {label} is applied to no tensor")
-    if attention and op.class_name in ("MultiHeadAttention", "GroupedQueryAttention") or attention:
+    if attention:  # the query flows in; the value and key follow it, or come by name
         op.inputs = flat[:1]
         named = dict(zip(("value", "key"), flat[1:], strict=False))
     else:
@@ -244,7 +244,7 @@ def _tensors(importer: _Importer, value: Any, keys: dict, label: str) -> Any:
     )
 
 
-def _history(importer: _Importer, history: Any, keys: dict, label: str, legacy: bool = False):
+def _history(importer: _Importer, history: Any, keys: dict, label: str) -> int:
     """The op a `keras_history` `[layer, node, tensor]` names."""
     if (
         not isinstance(history, list)
