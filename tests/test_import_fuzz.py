@@ -83,7 +83,31 @@ def small_models() -> list:
             loss=keras.losses.Huber(),
         ),
         model(L.Embedding(10, 4), L.Flatten(), L.Dense(1, "sigmoid"), shape=(6,)),
+        *functional_models(),
     ]
+
+
+def functional_models() -> list:
+    """Graphs: a residual, two inputs and outputs with a loss per output, attention, a
+    shared layer and a nested model."""
+    keras.backend.clear_session()
+    a, b = keras.Input((8,), name="a"), keras.Input((4, 8), name="b")
+    x = L.Add()([a, L.Dense(8, activation="relu")(a)])
+    shared = L.Dense(8, name="shared")
+    y = L.MultiHeadAttention(2, 4)(b, b)
+    y = L.GlobalAveragePooling1D()(L.LayerNormalization()(L.Add()([b, y])))
+    tower = keras.Sequential([keras.Input((8,)), L.Dense(8)], name="tower")
+    z = L.Concatenate()([shared(x), shared(tower(y))])
+    first = L.Dense(1, activation="sigmoid", name="first")(z)
+    second = L.Dense(3, activation="softmax", name="second")(z)
+    graph = keras.Model([a, b], [first, second])
+    graph.compile(
+        optimizer="adam",
+        loss={"first": "binary_crossentropy", "second": "categorical_crossentropy"},
+        loss_weights={"first": 1.0, "second": 0.5},
+        metrics={"second": ["accuracy"]},
+    )
+    return [graph]
 
 
 @pytest.fixture(scope="module")

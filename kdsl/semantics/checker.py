@@ -1725,9 +1725,12 @@ def _shared_inputs(model: ir.Model, summary: Summary) -> ir.Model:
             kwargs: tuple[tuple[str, ir.PyValue], ...] = ()
             if row is not None and row.output_shape is not None:
                 dims = row.output_shape[1:]
-            else:  # fed by a model input
+            elif any(source.id == feed for source in model.inputs):  # fed by a model input
                 source = model.input_node(feed)
                 dims, kwargs = source.shape, tuple((k, v) for k, v in source.kwargs if k == "dtype")
+            else:  # after a layer whose shape is unknown (an error said why)
+                blocks.append(block)
+                continue
             inputs = (dataclasses.replace(block.inputs[0], shape=dims, kwargs=kwargs),)
             block = dataclasses.replace(block, inputs=inputs)
         blocks.append(block)

@@ -349,6 +349,7 @@ class _Importer:
         wrapped_by: str | None = None,
         drop_name: bool = False,
         labelled: bool = False,
+        keep_name: bool = False,
     ) -> str:
         """A layer's text; `drop_name`: its name is left out (the compact form, a shared
         block's layer), `labelled`: a label names it (an output)."""
@@ -366,8 +367,10 @@ class _Importer:
             raise self.fail(f"is not a Keras model config: a layer without a class: {layer!r:.80}")
         if kind in ("Sequential", "Functional", "Model"):
             raise self.fail(
-                f"nests a model in layer {label}: kdsl writes one flat chain of layers",
-                "flatten the inner model's layers into the outer Sequential",
+                f"nests a model in layer {label}: kdsl writes a nested model only in a "
+                "functional model (as a `shared` block)",
+                "build the outer model with keras.Model(inputs, outputs), or flatten the inner "
+                "model's layers into the outer Sequential",
             )
         entry = self.layer_entry(kind, label, layer)
         if wrapped_by and kind in WRAPPER_CLASSES:
@@ -385,6 +388,8 @@ class _Importer:
         # The language names the wrapper, not the layer inside: that one is built unnamed.
         if labelled:
             written = None  # named by its label, so not counted among the unnamed
+        elif keep_name and isinstance(name, str):
+            written = name
         elif drop_name:
             written = None
             self.auto_names.take(kind)
@@ -669,6 +674,8 @@ class _Importer:
         for (_, label), loss, weight in zip(outputs, losses, weights, strict=True):
             text, key = self.loss(loss)
             crossentropy = crossentropy or key in CROSSENTROPY_LOSSES
+            if weight is not None and not _is_number(weight):
+                raise self.fail(f"has {_describe(weight)} as the loss weight of `{label}`")
             weight_text = "" if weight is None else f" weight={_value(weight)}"
             sections.append(f"loss @{label} {text}{weight_text}")
         written_any = False

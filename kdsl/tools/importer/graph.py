@@ -95,7 +95,7 @@ def read_graph(importer: _Importer, body: dict) -> Graph:
                 importer.layer(layer)  # refuses it, saying why
             importer.layer_entry(kind, f"`{layer.get('name')}` ({kind})", layer)
     for position, layer in layers_in_order(by_name):
-        name = layer.get("name", _config(layer).get("name"))
+        name = str(layer.get("name", _config(layer).get("name")))
         if layer.get("class_name") == "InputLayer":
             keys[(name, 0)] = len(ops)
             ops.append(Op(len(ops), name, None))
@@ -113,11 +113,20 @@ def read_graph(importer: _Importer, body: dict) -> Graph:
             pending.append((op, node))
     for op, node in pending:
         read_node(importer, op, node, keys)
+    # The model's outputs count a nested functional model's nodes from 1 (its node 0, in
+    # Keras's reckoning, is its own, input to output); the layers' inputs from 0.
+    models = {
+        name
+        for name, (_, layer) in by_name.items()
+        if layer.get("class_name") in ("Functional", "Model")
+    }
     inputs = [
-        _endpoint(importer, item, keys, "input") for item in _endpoints(importer, body, "input")
+        _endpoint(importer, item, keys, "input", models)
+        for item in _endpoints(importer, body, "input")
     ]
     outputs = [
-        _endpoint(importer, item, keys, "output") for item in _endpoints(importer, body, "output")
+        _endpoint(importer, item, keys, "output", models)
+        for item in _endpoints(importer, body, "output")
     ]
     for op in ops:
         if op.layer is None and op.id not in inputs:
@@ -160,7 +169,7 @@ def read_node(importer: _Importer, op: Op, node: Any, keys: dict[tuple[str, int]
     Keras 2's list of `[layer, node, tensor, kwargs]`."""
     label = f"layer `{op.name}` ({op.class_name})"
     if isinstance(node, list):  # Keras 2
-        tensors = [_history(importer, item, keys, label, legacy=True) for item in node]
+        tensors = [_history(importer, item, keys, label) for item in node]
         args: list[Any] = [tensors if len(tensors) > 1 else tensors[0]] if tensors else []
         kwargs: dict = {}
         for item in node:
@@ -178,9 +187,13 @@ def read_node(importer: _Importer, op: Op, node: Any, keys: dict[tuple[str, int]
     flat: list[int] = []
     for arg in args:
         flat.extend(arg if isinstance(arg, list) else [arg])
+    if not all(isinstance(item, int) for item in flat):
+        raise importer.fail(
+            f"{label} is called with nested lists of tensors, which kdsl cannot write"
+        )
     if not flat:
         raise importer.fail(f"is not a Keras model config: {label} is applied to no tensor")
-    if attention and op.class_name in ("MultiHeadAttention", "GroupedQueryAttention") or attention:
+    if attention:  # the query flows in; the value and key follow it, or come by name
         op.inputs = flat[:1]
         named = dict(zip(("value", "key"), flat[1:], strict=False))
     else:
@@ -231,7 +244,7 @@ def _tensors(importer: _Importer, value: Any, keys: dict, label: str) -> Any:
     )
 
 
-def _history(importer: _Importer, history: Any, keys: dict, label: str, legacy: bool = False):
+def _history(importer: _Importer, history: Any, keys: dict, label: str) -> int:
     """The op a `keras_history` `[layer, node, tensor]` names."""
     if (
         not isinstance(history, list)
@@ -265,9 +278,11 @@ def _endpoints(importer: _Importer, body: dict, what: str) -> list:
     return value
 
 
-def _endpoint(importer: _Importer, item: Any, keys: dict, what: str) -> int:
+def _endpoint(importer: _Importer, item: Any, keys: dict, what: str, models: set[str]) -> int:
     if not isinstance(item, list) or len(item) < 3 or not isinstance(item[0], str):
         raise importer.fail(f"is not a Keras model config: a malformed model {what}")
+    if item[0] in models and type(item[1]) is int:
+        item = [item[0], item[1] - 1, *item[2:]]
     return _history(importer, item, keys, f"the model's {what}")
 
 
@@ -346,6 +361,22 @@ class Layout:
         self.outputs = set(self.graph.outputs)
 
     def build(self) -> Layout:
+        """Chains from each input in the model's order where it can (the rebuilt model takes
+        its inputs in that order), then from the ops no chain reached, in the graph's order."""
+        waiting = list(self.graph.inputs)
+        deferred: set[int] = set()
+        while waiting:
+            source = waiting.pop(0)
+            chain = Chain(source, True)
+            self.written.add(source)
+            self.chains.append(chain)
+            self.walk(chain.elements, source, journal=None)
+            if not chain.elements and waiting and source not in deferred:
+                # Its first layer reads a later input too: that input's chain goes first.
+                self.chains.pop()
+                self.written.discard(source)
+                deferred.add(source)
+                waiting.append(source)
         for op in self.graph.ops:
             if op.id in self.written:
                 continue
