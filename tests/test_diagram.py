@@ -18,12 +18,13 @@ from kdsl import parse
 from kdsl.codegen import diagram
 from kdsl.ir import show_shape
 from kdsl.semantics.checker import analyze
+from kdsl.source import Source
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _analyzed(text: str):
-    model, summary = analyze(parse(text), text)
+    model, summary = analyze(parse(text), Source("m.k", text))
     return model, summary
 
 
