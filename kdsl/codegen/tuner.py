@@ -143,6 +143,7 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     objective = (
         f"keras_tuner.Objective({literal(search.objective)}, direction={literal(search.direction)})"
     )
+    split = model.fit_option("validation_split", 0.0)  # 0: only the file's x_val/y_val
     code = (
         _environment()
         .get_template("tune.py.jinja")
@@ -154,7 +155,7 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
             fit_options=[f"{k}={literal(v)}" for k, v in fit_options.items()],
             epochs=literal(model.fit_option("epochs", 10)),
             batch_size=literal(model.fit_option("batch_size", 32)),
-            validation_split=literal(model.fit_option("validation_split", 0.0)),
+            validation_split=literal(split) if split else None,
             objective=objective,
             tuner_class=TUNER_CLASSES[search.tuner],
             hyperband=search.tuner == "hyperband",
