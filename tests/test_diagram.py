@@ -16,9 +16,9 @@ from golden_cases import all_programs, case_id
 
 from kdsl import parse
 from kdsl.codegen import diagram
+from kdsl.errors import Source
 from kdsl.ir import show_shape
 from kdsl.semantics.checker import analyze
-from kdsl.source import Source
 
 SVG = "{http://www.w3.org/2000/svg}"
 
