@@ -95,7 +95,7 @@ def seek_per_row(array: np.memmap, rows: np.ndarray) -> np.ndarray:
     return batch
 
 
-def reader_section(folder: Path, repeat: int) -> None:
+def reader_section(folder: Path, repeat: int) -> dict[str, float]:
     keras = import_keras()
     script = load_script(kdsl.compile_source(MODEL, folder_data=True), "bench.py")
     x = np.load(folder / "x_train.npy", mmap_mode="r")
@@ -138,6 +138,7 @@ def reader_section(folder: Path, repeat: int) -> None:
     ]
     print(table(["reader", "rows/s", "held MiB", "target"], rows))
     print(f"\nshuffled vs before: {shuffled / statistics.median(old):.1f}×\n")
+    return {"shuffled": shuffled, "in order": in_order, "held MiB": held}
 
 
 def run_kdsl(args: list[str], env: dict[str, str]) -> tuple[dict, float]:
@@ -164,7 +165,7 @@ def environment(backend: str | None) -> dict[str, str]:
     return env
 
 
-def run_section(folder: Path, scratch: Path, epochs: int, repeat: int) -> None:
+def run_section(folder: Path, scratch: Path, epochs: int, repeat: int) -> dict[str, float]:
     program = scratch / "wide.k"
     program.write_text(MODEL)
     npz = scratch / "wide.npz"
@@ -192,9 +193,14 @@ def run_section(folder: Path, scratch: Path, epochs: int, repeat: int) -> None:
     ]
     print(table(["data", "rows/s", "peak RSS MiB"], lines))
     print(f"\nfolder vs memory: {folder_speed / memory_speed:.2f}× (target ≥ 0.9×)\n")
+    return {
+        "folder": folder_speed,
+        "memory": memory_speed,
+        "folder RSS MiB": max(peaks["folder"]),
+    }
 
 
-def small_section(repeat: int) -> None:
+def small_section(repeat: int, steps: bool = True) -> dict[str, float]:
     program = ROOT / "examples" / "iris.k"
     seconds: dict[str, list[float]] = {"tensorflow": [], "jax": []}
     losses: dict[str, float] = {}
@@ -210,7 +216,9 @@ def small_section(repeat: int) -> None:
     ]
     print(table(["backend", "fit + evaluate + predict s", "final loss"], lines))
     print(f"\nTensorFlow's speed / JAX's: {jax / tf:.2f} (target ≥ 0.8)\n")
-    steps_section(program, repeat)
+    if steps:
+        steps_section(program, repeat)
+    return {"tensorflow": tf, "jax": jax}
 
 
 STEPS_LINE = '        steps_per_epoch=math.ceil(len(data["x_train"]) / batch_size),\n'
