@@ -141,20 +141,38 @@ def reader_section(folder: Path, repeat: int) -> dict[str, float]:
     return {"shuffled": shuffled, "in order": in_order, "held MiB": held}
 
 
+# Linux starts a forked child's peak RSS at its parent's resident size (and exec keeps
+# it): a child of this process, which holds the data, would report at least that. So a
+# small fresh Python forks the command, and reports its CPU seconds and peak RSS in KiB.
+LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+"""
+
+
+def measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """`command`'s CPU seconds (user + system) and its own peak RSS in MiB."""
+    result = subprocess.run(
+        [PYTHON, "-c", LAUNCHER, *command], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    code, cpu, peak = result.stdout.split()
+    if int(code):
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    return float(cpu), int(peak) / 1024
+
+
 def run_kdsl(args: list[str], env: dict[str, str]) -> tuple[dict, float]:
     """`kdsl run ... --json`: its report and the process's peak resident memory in MiB."""
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "run.json"
         command = [PYTHON, "-m", "kdsl", "run", *args, "--json", str(report)]
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode:
-            raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()}")
-        process.stderr.close()
-        return json.loads(report.read_text()), usage.ru_maxrss / 1024
+        _, peak = measured(command, env)
+        return json.loads(report.read_text()), peak
 
 
 def environment(backend: str | None) -> dict[str, str]:

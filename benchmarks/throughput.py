@@ -52,16 +52,6 @@ def graph(layers: int) -> str:
     )
 
 
-def cpu_and_peak(command: list[str]) -> tuple[float, float]:
-    """The process's CPU seconds (user + system) and peak RSS in MiB (its own, os.wait4)."""
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    error = process.stderr.read().decode() if process.stderr else ""
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"{' '.join(command)} failed:\n{error[-2000:]}")
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
 def compile_figures(layers: int, repeat: int) -> dict[str, dict[int, tuple[float, float, int]]]:
     """{program kind: {layers: (CPU s, peak MiB, bytes)}}, medians of `repeat`."""
     kinds = {
@@ -81,7 +71,9 @@ def compile_figures(layers: int, repeat: int) -> dict[str, dict[int, tuple[float
                 program.write_text(make(size))
                 output = Path(scratch, "program.py")
                 runs = [
-                    cpu_and_peak([PYTHON, "-m", "kdsl", "compile", str(program), "-o", str(output)])
+                    data_speed.measured(
+                        [PYTHON, "-m", "kdsl", "compile", str(program), "-o", str(output)]
+                    )
                     for _ in range(repeat)
                 ]
                 cpu = statistics.median(r[0] for r in runs)
