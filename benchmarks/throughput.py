@@ -52,8 +52,11 @@ def graph(layers: int) -> str:
     )
 
 
-def compile_figures(layers: int, repeat: int) -> dict[str, dict[int, tuple[float, float, int]]]:
-    """{program kind: {layers: (CPU s, peak MiB, bytes)}}, medians of `repeat`."""
+def compile_figures(
+    layers: int, repeat: int
+) -> tuple[dict[str, dict[int, tuple[float, float, int]]], str]:
+    """{program kind: {layers: (CPU s, peak MiB, bytes)}}, medians of `repeat`, and their
+    table."""
     kinds = {
         "short layers": lambda n: chain(n),
         "long layers": lambda n: chain(n, long_lines=True),
@@ -97,13 +100,13 @@ def compile_figures(layers: int, repeat: int) -> dict[str, dict[int, tuple[float
                 )
                 print(f"  {kind}, {size:,} layers: {cpu:.2f} s, {peak:,.0f} MiB", flush=True)
     header = ["program", "layers", "MB", "CPU s", "µs/layer", "peak RSS MiB", "RSS B/byte"]
-    print()
-    print(table(header, rows, left=(0,)))
-    print(
-        f"\nµs/layer: what each layer adds beyond {sizes[0]:,} layers (steady: linear). "
-        "RSS B/byte: peak resident memory per byte of the program.\n"
+    text = (
+        table(header, rows, left=(0,))
+        + f"\n\nµs/layer: what each layer adds beyond {sizes[0]:,} layers (steady: "
+        "linear). RSS B/byte: peak resident memory per byte of the program."
     )
-    return figures
+    print(f"\n{text}\n")
+    return figures, text
 
 
 def suite_seconds() -> float:
@@ -209,7 +212,9 @@ def main() -> None:
             data["reader"] = data_speed.reader_section(folder, args.repeat)
             data["run"] = data_speed.run_section(folder, Path(scratch), args.epochs, args.repeat)
     small = data_speed.small_section(args.repeat, steps=False) if "small" in sections else None
-    compiled = compile_figures(args.layers, args.compile_repeat) if "compile" in sections else None
+    compiled, compile_table = (
+        compile_figures(args.layers, args.compile_repeat) if "compile" in sections else (None, "")
+    )
     suite = suite_seconds() if args.suite else None
     result = summary(data, small, compiled, args.layers, suite)
     print("## Issue 17's table\n")
@@ -221,6 +226,7 @@ def main() -> None:
             f"Measured with `{command}` on {date}: {machine()}; medians of "
             f"{args.repeat} runs (data, small models), {args.compile_repeat} (compile).\n\n"
             + result
+            + (f"\n\n`kdsl compile` at scale:\n\n{compile_table}" if compile_table else "")
         )
 
 
