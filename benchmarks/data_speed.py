@@ -95,7 +95,7 @@ def seek_per_row(array: np.memmap, rows: np.ndarray) -> np.ndarray:
     return batch
 
 
-def reader_section(folder: Path, repeat: int) -> None:
+def reader_section(folder: Path, repeat: int) -> dict[str, float]:
     keras = import_keras()
     script = load_script(kdsl.compile_source(MODEL, folder_data=True), "bench.py")
     x = np.load(folder / "x_train.npy", mmap_mode="r")
@@ -138,6 +138,32 @@ def reader_section(folder: Path, repeat: int) -> None:
     ]
     print(table(["reader", "rows/s", "held MiB", "target"], rows))
     print(f"\nshuffled vs before: {shuffled / statistics.median(old):.1f}×\n")
+    return {"shuffled": shuffled, "in order": in_order, "held MiB": held}
+
+
+# Linux starts a forked child's peak RSS at its parent's resident size (and exec keeps
+# it): a child of this process, which holds the data, would report at least that. So a
+# small fresh Python forks the command, and reports its CPU seconds and peak RSS in KiB.
+LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+"""
+
+
+def measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """`command`'s CPU seconds (user + system) and its own peak RSS in MiB."""
+    result = subprocess.run(
+        [PYTHON, "-c", LAUNCHER, *command], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    code, cpu, peak = result.stdout.split()
+    if int(code):
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    return float(cpu), int(peak) / 1024
 
 
 def run_kdsl(args: list[str], env: dict[str, str]) -> tuple[dict, float]:
@@ -145,15 +171,8 @@ def run_kdsl(args: list[str], env: dict[str, str]) -> tuple[dict, float]:
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "run.json"
         command = [PYTHON, "-m", "kdsl", "run", *args, "--json", str(report)]
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode:
-            raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()}")
-        process.stderr.close()
-        return json.loads(report.read_text()), usage.ru_maxrss / 1024
+        _, peak = measured(command, env)
+        return json.loads(report.read_text()), peak
 
 
 def environment(backend: str | None) -> dict[str, str]:
@@ -164,7 +183,7 @@ def environment(backend: str | None) -> dict[str, str]:
     return env
 
 
-def run_section(folder: Path, scratch: Path, epochs: int, repeat: int) -> None:
+def run_section(folder: Path, scratch: Path, epochs: int, repeat: int) -> dict[str, float]:
     program = scratch / "wide.k"
     program.write_text(MODEL)
     npz = scratch / "wide.npz"
@@ -192,9 +211,14 @@ def run_section(folder: Path, scratch: Path, epochs: int, repeat: int) -> None:
     ]
     print(table(["data", "rows/s", "peak RSS MiB"], lines))
     print(f"\nfolder vs memory: {folder_speed / memory_speed:.2f}× (target ≥ 0.9×)\n")
+    return {
+        "folder": folder_speed,
+        "memory": memory_speed,
+        "folder RSS MiB": max(peaks["folder"]),
+    }
 
 
-def small_section(repeat: int) -> None:
+def small_section(repeat: int, steps: bool = True) -> dict[str, float]:
     program = ROOT / "examples" / "iris.k"
     seconds: dict[str, list[float]] = {"tensorflow": [], "jax": []}
     losses: dict[str, float] = {}
@@ -210,7 +234,9 @@ def small_section(repeat: int) -> None:
     ]
     print(table(["backend", "fit + evaluate + predict s", "final loss"], lines))
     print(f"\nTensorFlow's speed / JAX's: {jax / tf:.2f} (target ≥ 0.8)\n")
-    steps_section(program, repeat)
+    if steps:
+        steps_section(program, repeat)
+    return {"tensorflow": tf, "jax": jax}
 
 
 STEPS_LINE = '        steps_per_epoch=math.ceil(len(data["x_train"]) / batch_size),\n'

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from kdsl.source import Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Number:
     value: int | float
     text: str
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Name:
     """A bare word: `relu`, `same`, `true`, `none`."""
 
@@ -27,13 +27,13 @@ class Name:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class String:
     value: str
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tuple:
     items: tuple[Value, ...]
     span: Span
@@ -42,7 +42,7 @@ class Tuple:
     grouping: bool = field(default=False, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ref:
     """`@name`: the tensor a label named (v2), as an argument or where a chain starts."""
 
@@ -50,7 +50,7 @@ class Ref:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BinOp:
     """`1/255`, `4*8`, `2**10`: arithmetic, folded by the checker (`fold`) into a number.
     A node of its own, so a name in it (a block parameter) can be substituted first."""
@@ -61,7 +61,7 @@ class BinOp:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Neg:
     """`-(1/255)`, `-x`: unary minus on what is not a number literal (`-1` is a Number)."""
 
@@ -69,7 +69,7 @@ class Neg:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ValueCall:
     """`l2(0.01)`, `random_normal(stddev=0.05)`: a Keras object (an initializer, a
     regularizer, a constraint, a learning-rate schedule) built with arguments."""
@@ -80,7 +80,7 @@ class ValueCall:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Dict:
     """`{0: 1, 1: 5}`: where Keras takes a dict (`class_weight`)."""
 
@@ -92,13 +92,13 @@ Value = Number | Name | String | Tuple | Ref | BinOp | Neg | ValueCall | Dict
 VALUE_TYPES = (Number, Name, String, Tuple, Ref, BinOp, Neg, ValueCall, Dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Positional:
     value: Value
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Keyword:
     name: str
     value: Value
@@ -106,7 +106,7 @@ class Keyword:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InputShape:
     """`in SHAPE` on a layer."""
 
@@ -117,7 +117,7 @@ class InputShape:
 Arg = Positional | Keyword | InputShape
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Call:
     """A name with arguments: a layer, an optimizer, a loss, a metric or a section head."""
 
@@ -127,7 +127,7 @@ class Call:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Section:
     """One `;`-separated part after the layer chain; `,` separates its calls."""
 
@@ -135,7 +135,7 @@ class Section:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Group:
     """`[a | b | c]`: branches that each start from the tensor flowing in (v2); one
     branch only groups (`[conv2d 8 3 -> relu] * 2`)."""
@@ -144,7 +144,7 @@ class Group:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Label:
     """`name:` before an element: names its output tensor."""
 
@@ -152,7 +152,7 @@ class Label:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Element:
     """One step of a chain: a layer or block call, a reference or a group, perhaps
     labelled (`s1: ...`) and repeated (`... * 3`, a count or a block parameter)."""
@@ -169,7 +169,7 @@ class Element:
         return isinstance(self.atom, Call) and self.label is None and self.repeat is None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Chain:
     """`a -> b -> c`."""
 
@@ -177,7 +177,7 @@ class Chain:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Param:
     """A block's parameter: a value (`f`, `s=1`) or a tensor (`@memory`)."""
 
@@ -187,7 +187,7 @@ class Param:
     tensor: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BlockDef:
     """`def name params { chains }`, or `shared name { chains }` (one set of weights)."""
 
@@ -199,7 +199,7 @@ class BlockDef:
     shared: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Program:
     """A v1 program is one chain of calls and its sections: `layers` holds the chain's
     calls, `chains` the same chain as elements. A v2 program may also have blocks and

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import ast
+import gc
 import math
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import UnlessCallback
+from lark.parsers.lalr_analysis import Shift
 
 from kdsl.errors import Diagnostic, Source, SourceError
 from kdsl.language import nodes
@@ -54,6 +59,8 @@ def lark_parser(keep_all_tokens: bool = False) -> Lark:
 
 
 def _span(item) -> nodes.Span:
+    if type(item) is nodes.Span:  # the fast path's positions are spans already
+        return item
     return nodes.Span(item.line, item.column, item.end_line, item.end_column)
 
 
@@ -270,6 +277,30 @@ def parse(source: Source) -> nodes.Program:
                 )
             ],
         )
+    with collector_paused():
+        try:
+            return _fast_parse(source.text)
+        except (_Fallback, _BadToken):
+            return _full_parse(source)  # the same tree, or the error in a user's words
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector: a large program's tree (and its model) is millions
+    of small objects that all live to the end, without a cycle among them; the
+    collector's passes over them freed nothing and took 40% of a compile's time."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _full_parse(source: Source) -> nodes.Program:
+    """Lark's own lexer, parser and tree: slower than `_fast_parse`, but it knows what a
+    syntax error expected, for the diagnostic."""
     try:
         _check_nesting(source)
         tree = lark_parser().parse(source.text)
@@ -283,6 +314,184 @@ def parse(source: Source) -> nodes.Program:
             diagnostic = Diagnostic(str(original), _span(original.token), original.hint)
             raise SourceError(source, [diagnostic]) from None
         raise
+
+
+class _Fallback(Exception):
+    """The fast path stops: a syntax error, or values nested or long enough to be near
+    the limits. `_full_parse` reads the text again and says what is wrong, if anything."""
+
+
+class _Rule:
+    """What a reduction by one grammar rule does, worked out once from lark's tables: the
+    children it keeps (lark drops punctuation and splices `_rule`s and `x*` repeats
+    into their parent) and the `_Builder` method it calls."""
+
+    __slots__ = ("size", "origin", "keep", "splice", "expand1", "inline", "build", "passthrough")
+
+    def __init__(self, rule: Any, builder: _Builder):
+        self.size = len(rule.expansion)
+        self.origin = rule.origin.name
+        keep = [
+            (index, not symbol.is_term and symbol.name.startswith("_"))
+            for index, symbol in enumerate(rule.expansion)
+            if rule.options.keep_all_tokens or not (symbol.is_term and symbol.filter_out)
+        ]
+        self.keep = tuple(index for index, _ in keep)
+        self.splice = tuple(index for index, splice in keep if splice)
+        self.expand1 = bool(rule.options.expand1 and not rule.alias)
+        self.inline = self.origin.startswith("_")  # spliced into its parent: a list
+        # `?value: gsum`: the child is the value, in the same place (most reductions).
+        self.passthrough = self.expand1 and self.size == 1 and self.keep == (0,)
+        name = rule.alias or rule.options.template_source or self.origin
+        method = type(builder).__dict__.get(name)
+        method = getattr(method, "base_func", method)  # the function under v_args
+        self.build: Callable[..., Any] | None = (
+            method.__get__(builder) if callable(method) and not name.startswith("_") else None
+        )
+
+
+@cache
+def _fast_tables() -> tuple[dict, dict, int, int]:
+    """lark's LALR table with each reduction as a `_Rule`, and each state's lexer as
+    (the compiled pattern's `match`, the ignored terminals, the words that turn a
+    `NAME` into a keyword): what lark's contextual lexer uses, without its objects."""
+    frontend = lark_parser().parser
+    table = frontend.parser.parser.parse_table
+    builder = _Builder()
+    rules: dict[Any, _Rule] = {}
+    states: dict[int, dict[str, tuple[bool, Any]]] = {}
+    for state, actions in table.states.items():
+        states[state] = {
+            terminal: (True, arg)
+            if action is Shift
+            else (False, rules.setdefault(arg, _Rule(arg, builder)))
+            for terminal, (action, arg) in actions.items()
+        }
+    lexers: dict[int, tuple] = {}
+    for state, lexer in frontend.lexer.lexers.items():
+        (pattern,) = lexer.scanner._mres
+        keywords: dict[str, dict[str, str]] = {}
+        for kind, callback in lexer.callback.items():
+            if not isinstance(callback, UnlessCallback):
+                raise TypeError(f"the fast path does not know lark's callback {callback!r}")
+            words = keywords[kind] = {}
+            for terminal in callback.scanner.terminals:
+                if terminal.pattern.type != "str" or terminal.pattern.flags:
+                    raise TypeError(f"the fast path does not know {terminal!r}")
+                words[terminal.pattern.value] = terminal.name
+        lexers[state] = (pattern.match, lexer.ignore_types, keywords)
+    start = table.start_states["start"]
+    return states, lexers, start, table.end_states["start"]
+
+
+def _fast_parse(text: str) -> nodes.Program:
+    """The tree `_full_parse` builds, in one pass: lark's contextual lexer and LALR
+    table driven here, each reduction calling its `_Builder` method at once, with
+    positions computed as lark's `propagate_positions` does (a node spans its first
+    child to its last, punctuation included). Raises `_Fallback` where lark would
+    raise a syntax error, and where `_check_nesting` might refuse the text."""
+    states, lexers, state, end_state = _fast_tables()
+    Span = nodes.Span  # noqa: N806 - a local for speed, in the loop below
+    state_stack = [state]
+    values: list[Any] = []
+    places: list[Any] = []  # each value's position: its token, or the span of its rule
+    pos, line, line_start, end = 0, 1, 0, len(text)
+    depth = operators = previous_end = 0
+    while True:
+        if pos < end:
+            match, ignore, keywords = lexers[state]
+            found = match(text, pos)
+            if found is None:
+                raise _Fallback
+            kind = found.lastgroup
+            value = found.group()
+            length = len(value)
+            if kind in ignore:
+                newlines = value.count("\n")
+                if newlines:
+                    line += newlines
+                    line_start = pos + value.rindex("\n") + 1
+                pos += length
+                continue
+            if kind in keywords:
+                kind = keywords[kind].get(value, kind)
+            column = pos - line_start + 1
+            token = Token(kind, value, pos, line, column, line, column + length, pos + length)
+            # _check_nesting's count on the same tokens; far from its limits only.
+            if depth == 0 and (kind in _BETWEEN_VALUES or pos > previous_end):
+                operators = 0
+            if kind in _OPENERS:
+                depth += 1
+                if depth > MAX_NESTING // 2:
+                    raise _Fallback
+            elif kind in _CLOSERS:
+                depth -= 1
+            elif kind in _COUNTED_OPERATORS:
+                operators += 1
+                if operators > MAX_OPERATORS // 2:
+                    raise _Fallback
+            pos += length
+            previous_end = pos
+            if "\n" in value:
+                raise _Fallback  # no token but the ignored ones crosses a line
+        else:
+            kind = "$END"
+            token = None
+        while True:
+            try:
+                shift, arg = states[state][kind]
+            except KeyError:
+                raise _Fallback from None
+            if shift:
+                state = arg
+                state_stack.append(state)
+                values.append(token)
+                places.append(token)
+                break
+            rule: _Rule = arg
+            if rule.passthrough:
+                state = states[state_stack[-2]][rule.origin][1]
+                state_stack[-1] = state
+                if token is None and state == end_state:
+                    return cast(nodes.Program, values[-1])
+                continue
+            size = rule.size
+            if not size:
+                raise _Fallback
+            children = values[-size:]
+            first, last = places[-size], places[-1]
+            del values[-size:], places[-size:], state_stack[-size:]
+            place = Span(first.line, first.column, last.end_line, last.end_column)
+            if rule.splice:
+                kept: list[Any] = []
+                for index in rule.keep:
+                    if index in rule.splice:
+                        if kept:
+                            kept += children[index]
+                        else:  # left recursion: `a*` grows one list
+                            kept = children[index]
+                    else:
+                        kept.append(children[index])
+            elif len(rule.keep) == size:
+                kept = children
+            else:
+                kept = [children[index] for index in rule.keep]
+            if rule.expand1 and len(kept) == 1:
+                result = kept[0]  # `?rule` with one child is that child
+                if type(result) is Token and size > 1:
+                    raise _Fallback  # lark keeps the token's own position then
+            elif rule.inline:
+                result = kept
+            elif rule.build is None:
+                raise _Fallback
+            else:
+                result = rule.build(place, kept)
+            state = states[state_stack[-1]][rule.origin][1]
+            state_stack.append(state)
+            values.append(result)
+            places.append(place)
+            if token is None and state == end_state:
+                return cast(nodes.Program, values[-1])
 
 
 MAX_NESTING = 16
@@ -311,7 +520,7 @@ def _check_nesting(source: Source) -> None:
                 _refuse(source, token, f"tuples nest more than {MAX_NESTING} deep", "parentheses")
         elif token.type in _CLOSERS:
             depth -= 1
-        elif token.type in _OPERATOR_TERMINALS | {"NEG"}:
+        elif token.type in _COUNTED_OPERATORS:
             operators += 1
             if operators > MAX_OPERATORS:
                 _refuse(
@@ -340,6 +549,8 @@ _OPERATOR_TERMINALS = {
     "PLUS", "MINUS", "STAR", "SLASH", "DSLASH", "PERCENT", "POW",
     "GPLUS", "GMINUS", "GSTAR", "GSLASH", "GDSLASH", "GPERCENT", "GPOW",
 }  # fmt: skip
+# What _check_nesting counts toward a value's operators.
+_COUNTED_OPERATORS = frozenset(_OPERATOR_TERMINALS | {"NEG"})
 
 
 def _expected_words(expected: set[str]) -> str:

@@ -539,6 +539,7 @@ def _object_entry(key: str, raw: dict, positional: tuple[str, ...], module: str)
     )
 
 
+@cache  # a few dozen class names, asked once per layer
 def keras_snake_case(class_name: str) -> str:
     """Keras's `to_snake_case` of a class name, which makes layers' automatic names
     (`MaxPooling2D` is `max_pooling2d`)."""

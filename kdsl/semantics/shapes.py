@@ -104,14 +104,31 @@ def arguments(call: ir.KerasCall, catalog: Catalog) -> dict[str, object]:
     entry = catalog.layers.get(call.class_name.lower())
     if entry is None:  # a layer the language cannot write yet (merges): keywords only
         return dict(call.kwargs)
-    required = [p.name for p in entry.params if p.required]
-    values = {p.name: _tuples(p.default) for p in entry.params if p.has_default}
+    required, defaults, any_case = _argument_plan(entry)
+    values = dict(defaults)
     values.update(zip(required, call.args, strict=False))
     values.update(call.kwargs)
-    for param in entry.params:  # `padding=SAME` is `same` to Keras, which lowercases it
-        if param.enum_any_case and isinstance(value := values.get(param.name), str):
-            values[param.name] = value.lower()
+    for name in any_case:  # `padding=SAME` is `same` to Keras, which lowercases it
+        if isinstance(value := values.get(name), str):
+            values[name] = value.lower()
     return values
+
+
+_ARGUMENT_PLANS: dict[int, tuple[Any, tuple[str, ...], dict[str, object], tuple[str, ...]]] = {}
+
+
+def _argument_plan(entry: Any) -> tuple[tuple[str, ...], dict[str, object], tuple[str, ...]]:
+    """An entry's required names, defaults and lowercased enums, worked out once per
+    entry rather than once per layer (a 100,000-layer chain asks 100,000 times)."""
+    plan = _ARGUMENT_PLANS.get(id(entry))
+    if plan is None or plan[0] is not entry:  # the entry is kept: its id is not reused
+        plan = _ARGUMENT_PLANS[id(entry)] = (
+            entry,
+            tuple(p.name for p in entry.params if p.required),
+            {p.name: _tuples(p.default) for p in entry.params if p.has_default},
+            tuple(p.name for p in entry.params if p.enum_any_case),
+        )
+    return plan[1], plan[2], plan[3]
 
 
 @dataclass(frozen=True)
