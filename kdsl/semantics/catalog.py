@@ -157,6 +157,9 @@ RUN_REFUSES: dict[tuple[str, str], tuple[str, ...]] = {
     ("hashing", "mask_value"): ("bool", "float", "tuple"),
     ("randomerasing", "fill_value"): ("bool", "name"),  # (a tuple: 3 numbers, for RGB)
     ("alphadropout", "rate"): ("bool",),
+    # (`Rescaling` multiplies by its scale and adds its offset as it runs: no none)
+    ("rescaling", "scale"): ("none",),
+    ("rescaling", "offset"): ("none",),
 }
 # arguments a layer hands to another, whose range Keras checks there: the other's,
 BORROWED_RANGES: dict[tuple[str, str], tuple[str, str]] = {
@@ -292,6 +295,14 @@ class Entry:
     # Old keyword arguments Keras still takes with a deprecation warning: (old, new name),
     # new None for one Keras ignores (`Embedding(input_length=...)`).
     deprecated: tuple[tuple[str, str | None], ...] = ()
+    # Keras's automatic layer names' stem where its class is exported under another
+    # name (`GroupQueryAttention` makes `grouped_query_attention`).
+    auto_name: str = ""
+
+    @property
+    def name_stem(self) -> str:
+        """The stem of Keras's automatic names for this layer (`max_pooling2d`)."""
+        return self.auto_name or keras_snake_case(self.class_name)
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -485,6 +496,7 @@ def load() -> Catalog:
             positional=POSITIONAL.get(key, ()),
             category=e.get("category", ""),
             deprecated=tuple(e.get("deprecated", {}).items()),
+            auto_name=e.get("auto_name", ""),
         )
         for key, e in raw["layers"].items()
     }
