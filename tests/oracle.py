@@ -5,12 +5,19 @@ catalog's defaults and from deliberately wrong values) on an input of a rank it 
 
     input 6x5 -> conv1d 3 2 padding=same strides=2; adam; mse
 
+A wrapper wraps one of a few layers and takes its own arguments too; a layer of several
+inputs (the merges, attention) gets a graph that feeds it:
+
+    input 4x6 -> [identity | dense 6] -> add; adam; mse
+    input 5x8 -> v: dense 8 -> dense 8 -> multiheadattention 2 4 value=@v; adam; mse
+
 kdsl checks it; when kdsl accepts, real Keras builds it from the generated script and
 runs a forward pass on zeros of the input (ids for integer inputs, empty strings for
 text), adapting a preprocessing layer first as `kdsl run` does. They disagree when kdsl
 accepts and Keras refuses or cannot run the model, or when a parameter count or an output
-shape differs. Refusals by kdsl alone are counted (some are lints, on purpose) but are not
-disagreements; `KERAS_ACCEPTS` lists things kdsl must not refuse.
+shape differs (layer by layer, by Keras's layer names). Refusals by kdsl alone are
+counted (some are lints, on purpose) but are not disagreements; `KERAS_ACCEPTS` lists
+things kdsl must not refuse.
 
 Used by tests/test_oracle.py (a fast, fixed-seed profile) and benchmarks/oracle.py (the
 long one, which prints the counts).
