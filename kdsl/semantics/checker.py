@@ -888,6 +888,15 @@ class _Checker:
         outer = self.bind(call, _without(entry, "layer"), "layer", own)
         if inner is None or outer is None:
             return None
+        if entry.key == "spectralnormalization" and inner.kwarg("lora_rank") is not None:
+            # Keras normalises the kernel variable itself, which LoRA replaces by a sum.
+            self.error(
+                f"`{call.name}` cannot normalise a kernel with LoRA (`lora_rank`): Keras "
+                "refuses it as the model runs",
+                inner.arg_span("lora_rank") or call.span,
+                "leave `lora_rank` out",
+            )
+            return None
         if entry.key == "bidirectional" and inner.kwarg("go_backwards") is True:
             # Keras runs a copy with `go_backwards` flipped, and refuses two of one value.
             self.error(
