@@ -312,6 +312,18 @@ def _zeros(keras: Any, shape: tuple, dtype: str) -> Any:
     return np.zeros(shape, dtype)
 
 
+def _varied(zeros: Any) -> Any:
+    """Data to adapt a preprocessing layer on, of the input's shape and type: a few
+    distinct values (zeros alone are a lookup's only token, which may be its OOV token,
+    and then its vocabulary is empty, which no training data makes)."""
+    import numpy as np
+
+    values = np.arange(zeros.size).reshape(zeros.shape) % 7 + 1
+    if zeros.dtype == object:
+        return np.vectorize(lambda v: f"w{v}", otypes=[object])(values)
+    return values.astype(zeros.dtype)
+
+
 def _rows(model: Any) -> dict[str, tuple]:
     """Each layer's row by its name: class, output shape and weights. A weight counts as
     trainable when `fit` trains it: by the variable's own flag, as the model collects its
@@ -351,7 +363,7 @@ def keras_verdict(keras: Any, code: str, dtype: str) -> tuple[dict[str, tuple] |
             x = inputs[0] if len(inputs) == 1 else inputs
             first = next(layer for layer in model.layers if type(layer).__name__ != "InputLayer")
             if len(inputs) == 1 and needs_adapt(first):
-                first.adapt(x)
+                first.adapt(_varied(x))  # as `kdsl run` adapts it on the training data
             # Training mode, as `fit` runs it (Keras's RandomCrop at inference returns
             # its input uncropped, whatever shape the layer reports).
             out = model(x, training=True)

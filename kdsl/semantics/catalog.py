@@ -108,6 +108,8 @@ KIND_EXAMPLES: dict[str, dict[str, Any]] = {
     "rescaling": {"scale": 1.0},
     "relu": {"max_value": 6.0},
     "gaussiannoise": {"stddev": 0.1},
+    "multiheadattention": {"flash_attention": False},
+    "groupqueryattention": {"flash_attention": False},
 }
 
 # Arguments of every layer that Keras refuses as None, though None is a value kdsl can
@@ -131,6 +133,8 @@ REFUSED_VALUES: dict[tuple[str, Any], str] = {
     "any batch size",
     ("return_state", True): "it then outputs a list of tensors, which no next layer of a "
     "chain takes",
+    ("flash_attention", True): "Keras runs flash attention on some backends and devices "
+    "only (not on TensorFlow's), and kdsl's models run on any",
 }
 # an argument's value that needs another argument to have one of some values (Keras
 # refuses `sparse=true` with integer ids),
@@ -157,9 +161,12 @@ RUN_REFUSES: dict[tuple[str, str], tuple[str, ...]] = {
     ("hashing", "mask_value"): ("bool", "float", "tuple"),
     ("randomerasing", "fill_value"): ("bool", "name"),  # (a tuple: 3 numbers, for RGB)
     ("alphadropout", "rate"): ("bool",),
+    ("randomposterization", "factor"): ("float",),  # (bits: cast to whole numbers)
     # (`Rescaling` multiplies by its scale and adds its offset as it runs: no none)
     ("rescaling", "scale"): ("none",),
     ("rescaling", "offset"): ("none",),
+    ("mixup", "alpha"): ("none",),  # (drawn from a distribution of it as it runs)
+    ("elu", "alpha"): ("none",),  # (multiplies as it runs)
 }
 # arguments a layer hands to another, whose range Keras checks there: the other's,
 BORROWED_RANGES: dict[tuple[str, str], tuple[str, str]] = {

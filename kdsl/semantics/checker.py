@@ -507,6 +507,16 @@ class _Checker:
                 if param.required
                 else "leave it out",
             )
+        elif (
+            isinstance(value, tuple)
+            and "float" in param.refuses
+            and any(value_kind(item) == "float" for item in value)
+        ):
+            self.error(
+                f"`{param.name}` of `{owner}` takes whole numbers, not `{show_value(value)}`",
+                span,
+                f"e.g. `{param.name}={_example(param) or 1}`",
+            )
         elif isinstance(value, tuple) and (
             param.name in SCALAR_ARGS
             or (param.name not in NESTED_ARGS and any(isinstance(v, tuple) for v in value))

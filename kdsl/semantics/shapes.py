@@ -1665,6 +1665,13 @@ def _check_initializer_ranks(layer: _Layer, shapes: Sequence[Shape]) -> None:
             continue
         weight = _weight_rank(layer.call.class_name, param, shapes[0])
         low, high = ranks
+        if high == 0:  # the STFT's kernels, of one shape: no other layer's weight
+            raise ShapeProblem(
+                f"the initializer `{value}` makes the kernels of `stftspectrogram` only, "
+                f"not `{param}` of `{layer.name}`",
+                "use another initializer, e.g. `glorot_uniform` (or `zeros` for a bias)",
+                arg=param,
+            )
         if weight is not None and not (low <= weight and (high is None or weight <= high)):
             what = f"{low}" if low == high else f"{low} or more"
             raise ShapeProblem(

@@ -100,6 +100,7 @@ _PROBE_VALUES: dict[str, tuple[Any, ...]] = {
     "pool_size": (2,),
     "rate": (0.5,),
     "scale": (1.0,),
+    "sliding_window": (2,),
     "stddev": (0.1,),
     "target_shape": ((2,),),
     "units": (2,),
