@@ -13,7 +13,8 @@ inputs (the merges, attention) gets a graph that feeds it:
 
 kdsl checks it; when kdsl accepts, real Keras builds it from the generated script and
 runs a forward pass on zeros of the input (ids for integer inputs, empty strings for
-text), adapting a preprocessing layer first as `kdsl run` does. They disagree when kdsl
+text), or, where a preprocessing layer needs adapting first (as `kdsl run` does), on the
+few distinct values it is adapted on. They disagree when kdsl
 accepts and Keras refuses or cannot run the model, or when a parameter count or an output
 shape differs (layer by layer, by Keras's layer names). Refusals by kdsl alone are
 counted (some are lints, on purpose) but are not disagreements; `KERAS_ACCEPTS` lists
@@ -363,7 +364,8 @@ def keras_verdict(keras: Any, code: str, dtype: str) -> tuple[dict[str, tuple] |
             x = inputs[0] if len(inputs) == 1 else inputs
             first = next(layer for layer in model.layers if type(layer).__name__ != "InputLayer")
             if len(inputs) == 1 and needs_adapt(first):
-                first.adapt(_varied(x))  # as `kdsl run` adapts it on the training data
+                x = _varied(x)  # as `kdsl run` adapts it on the data it trains on
+                first.adapt(x)
             # Training mode, as `fit` runs it (Keras's RandomCrop at inference returns
             # its input uncropped, whatever shape the layer reports).
             out = model(x, training=True)
