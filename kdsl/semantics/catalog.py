@@ -135,6 +135,8 @@ REFUSED_VALUES: dict[tuple[str, Any], str] = {
     "chain takes",
     ("flash_attention", True): "Keras runs flash attention on some backends and devices "
     "only (not on TensorFlow's), and kdsl's models run on any",
+    ("num_oov_indices", 0): "the model then fails on any value its vocabulary lacks, "
+    "as soon as one comes",
 }
 # an argument's value that needs another argument to have one of some values (Keras
 # refuses `sparse=true` with integer ids),
@@ -150,6 +152,7 @@ RUN_RANGES: dict[tuple[str, str], dict[str, Any]] = {
     ("gaussiandropout", "rate"): {"min": 0, "max": 1, "max_open": True},
     ("integerlookup", "max_tokens"): {"min": 2},
     ("stringlookup", "max_tokens"): {"min": 2},
+    ("discretization", "num_bins"): {"min": 1},  # (0 bins divide by zero as it adapts)
 }
 # arguments that take one value, never a tuple (Keras compares them with each id),
 SCALAR_ARGS = frozenset({"mask_value", "mask_token", "oov_token"})

@@ -1354,6 +1354,12 @@ def _multi_head_attention(layer: _Layer, shapes: Sequence[Shape]) -> Out:
     if given is None:
         given = _known(query[-1])
     last = (given,) if isinstance(given, int) else tuple(given)
+    if not all(type(size) is int and size >= 1 for size in last):
+        raise ShapeProblem(
+            f"`output_shape` of `{layer.name}` is sizes ≥ 1, not `{show_value(given)}`",
+            "e.g. `output_shape=16`, or leave it out for the query's size",
+            arg="output_shape",
+        )
     bias = layer["use_bias"] is not False
     width = math.prod(last)
     # `use_gate`: a sigmoid gate projected from the query like the value's heads.
