@@ -5,12 +5,20 @@ catalog's defaults and from deliberately wrong values) on an input of a rank it 
 
     input 6x5 -> conv1d 3 2 padding=same strides=2; adam; mse
 
+A wrapper wraps one of a few layers and takes its own arguments too; a layer of several
+inputs (the merges, attention) gets a graph that feeds it:
+
+    input 4x6 -> [identity | dense 6] -> add; adam; mse
+    input 5x8 -> v: dense 8 -> dense 8 -> multiheadattention 2 4 value=@v; adam; mse
+
 kdsl checks it; when kdsl accepts, real Keras builds it from the generated script and
 runs a forward pass on zeros of the input (ids for integer inputs, empty strings for
-text), adapting a preprocessing layer first as `kdsl run` does. They disagree when kdsl
+text), or, where a preprocessing layer needs adapting first (as `kdsl run` does), on the
+few distinct values it is adapted on. They disagree when kdsl
 accepts and Keras refuses or cannot run the model, or when a parameter count or an output
-shape differs. Refusals by kdsl alone are counted (some are lints, on purpose) but are not
-disagreements; `KERAS_ACCEPTS` lists things kdsl must not refuse.
+shape differs (layer by layer, by Keras's layer names). Refusals by kdsl alone are
+counted (some are lints, on purpose) but are not disagreements; `KERAS_ACCEPTS` lists
+things kdsl must not refuse.
 
 Used by tests/test_oracle.py (a fast, fixed-seed profile) and benchmarks/oracle.py (the
 long one, which prints the counts).
@@ -29,12 +37,12 @@ from typing import Any
 from kdsl.codegen.render import render_unformatted
 from kdsl.errors import Source, SourceError
 from kdsl.language.parser import parse
-from kdsl.semantics.catalog import Catalog, Entry, Param, load
+from kdsl.semantics.catalog import Catalog, Entry, Param, keras_snake_case, load
 from kdsl.semantics.checker import analyze
 
 # Arguments the generator leaves alone: objects kdsl cannot write, or that only make Keras
 # slow or the comparison meaningless (a name is drawn separately).
-_SKIPPED = frozenset(
+SKIPPED = frozenset(
     {"layer", "weights", "backward_layer", "quantization_config", "name", "vocabulary",
      "idf_weights", "mean", "variance", "bin_boundaries", "seed", "salt", "dtype"}
 )  # fmt: skip
@@ -178,7 +186,19 @@ def literal(value: Any) -> str:
     return repr(value)
 
 
-def _call(rng: random.Random, catalog: Catalog, entry: Entry) -> str:
+# What each wrapper wraps in the generated programs (on steps x features), and the
+# arguments of a wrapper that the wrapped layer takes as well (they go to the wrapper).
+WRAPS = {
+    "bidirectional": ("lstm", "gru", "simplernn"),
+    "timedistributed": ("dense", "dropout", "batchnormalization", "layernormalization"),
+    "spectralnormalization": ("dense",),
+}
+WRAPPER_SKIPPED = SKIPPED | {"trainable", "autocast", "activity_regularizer"}
+
+
+def _call(
+    rng: random.Random, catalog: Catalog, entry: Entry, skipped: frozenset[str] = SKIPPED
+) -> str:
     """`conv1d 3 2 padding=same`: the required arguments, then a few optional ones."""
     words = [entry.key]
     params = {p.name: p for p in entry.params}
@@ -192,10 +212,10 @@ def _call(rng: random.Random, catalog: Catalog, entry: Entry) -> str:
             break
     written = set(entry.positional[: len(words) - 1])
     for param in entry.params:
-        if param.required and param.name not in written and param.name not in _SKIPPED:
+        if param.required and param.name not in written and param.name not in skipped:
             words.append(f"{param.name}={literal(_value(rng, catalog, param))}")
             written.add(param.name)
-    optional = [p for p in entry.params if p.name not in written and p.name not in _SKIPPED]
+    optional = [p for p in entry.params if p.name not in written and p.name not in skipped]
     for param in rng.sample(optional, min(len(optional), rng.choice((0, 1, 1, 2, 3)))):
         words.append(f"{param.name}={literal(_value(rng, catalog, param))}")
     return " ".join(words)
@@ -239,10 +259,11 @@ def generate(rng: random.Random, catalog: Catalog | None = None) -> Case:
     entry = catalog.layers[key]
     if entry.category in (*_MERGES, *_ATTENTION):
         return Case(f"{_graph(rng, catalog, entry)}; adam; mse", "float32", key)
-    if key in ("bidirectional", "timedistributed", "spectralnormalization"):
-        inner_kind = {"bidirectional": "lstm", "timedistributed": "dense"}.get(key, "dense")
+    if key in WRAPS:
+        inner_kind = rng.choice(WRAPS[key])
         inner = _call(rng, catalog, catalog.layers[inner_kind])
-        call = f"{key} {inner}"
+        own = _call(rng, catalog, entry, WRAPPER_SKIPPED).split()[1:]  # its own arguments
+        call = " ".join((key, inner, *own))
         rank = 2 if key != "spectralnormalization" else rng.choice((1, 2))
     else:
         call = _call(rng, catalog, entry)
@@ -292,6 +313,18 @@ def _zeros(keras: Any, shape: tuple, dtype: str) -> Any:
     return np.zeros(shape, dtype)
 
 
+def _varied(zeros: Any) -> Any:
+    """Data to adapt a preprocessing layer on, of the input's shape and type: a few
+    distinct values (zeros alone are a lookup's only token, which may be its OOV token,
+    and then its vocabulary is empty, which no training data makes)."""
+    import numpy as np
+
+    values = np.arange(zeros.size).reshape(zeros.shape) % 7 + 1
+    if zeros.dtype == object:
+        return np.vectorize(lambda v: f"w{v}", otypes=[object])(values)
+    return values.astype(zeros.dtype)
+
+
 def _rows(model: Any) -> dict[str, tuple]:
     """Each layer's row by its name: class, output shape and weights. A weight counts as
     trainable when `fit` trains it: by the variable's own flag, as the model collects its
@@ -303,8 +336,9 @@ def _rows(model: Any) -> dict[str, tuple]:
             continue
         trainable = sum(math.prod(w.shape) for w in layer.weights if w.trainable)
         non_trainable = sum(math.prod(w.shape) for w in layer.weights if not w.trainable)
-        rows[layer.name] = (
-            type(layer).__name__,
+        rows[layer.name] = (  # the class by its names' stem: `GroupQueryAttention` is
+            # exported for the class `GroupedQueryAttention`, which names it
+            keras_snake_case(type(layer).__name__),
             tuple(layer.output.shape),
             trainable,
             non_trainable,
@@ -330,6 +364,7 @@ def keras_verdict(keras: Any, code: str, dtype: str) -> tuple[dict[str, tuple] |
             x = inputs[0] if len(inputs) == 1 else inputs
             first = next(layer for layer in model.layers if type(layer).__name__ != "InputLayer")
             if len(inputs) == 1 and needs_adapt(first):
+                x = _varied(x)  # as `kdsl run` adapts it on the data it trains on
                 first.adapt(x)
             # Training mode, as `fit` runs it (Keras's RandomCrop at inference returns
             # its input uncropped, whatever shape the layer reports).
@@ -425,10 +460,18 @@ def judge(keras: KerasProcess, case: Case, report: Report, catalog: Catalog | No
         report.kinds[kind] += 1
         return
     for row in summary.rows:  # by name: a graph's order may differ from Keras's
-        mine = (row.class_name, row.output_shape, row.trainable, row.non_trainable)
+        entry = (catalog or load()).layers.get(row.class_name.lower())
+        stem = entry.name_stem if entry else keras_snake_case(row.class_name)
+        mine = (stem, row.output_shape, row.trainable, row.non_trainable)
         theirs = rows.get(row.name)
         if mine[1] is None:  # no shape rule: kdsl says so and does not guess
             break
+        if theirs is None:
+            report.disagreements.append(
+                (case.text, f"kdsl names a layer `{row.name}`, Keras has {list(rows)}")
+            )
+            report.kinds[kind] += 1
+            return
         if mine != theirs:
             report.disagreements.append(
                 (case.text, f"kdsl says {mine[1:]}, Keras {theirs[1:]} (shape, counts)")
@@ -474,4 +517,12 @@ KERAS_ACCEPTS = (
     "input 4 -> dense 2; adam; MSE",
     "input 4 -> dense 2; RMSprop 0.01; mean_squared_error; metrics MeanAbsoluteError, MAE",
     "input 4 -> dense 2 sigmoid; SGD; BinaryCrossentropy; metrics BinaryAccuracy, AUC",
+    # found by the long profile: counted as Keras's fit trains them, named as Keras names
+    # them, called as Keras calls them
+    "input 8x5 -> bidirectional lstm 8 trainable=false; adam; mse",
+    "input 7x6 -> multiheadattention 2 4 trainable=false; adam; mse",
+    "input 4x5 -> multiheadattention 2 2 use_gate=true value_dim=3; adam; mse",
+    "input 4x6 -> groupqueryattention 2 4 2; adam; mse",
+    "input 8x6 -> v: dense 6 -> dense 6 -> groupqueryattention 2 4 1 value=@v; adam; mse",
+    "input 4x3 -> q: dense 3 -> [identity | dense 3 | dense 3] -> add -> dot 2 @q; adam; mse",
 )

@@ -139,6 +139,9 @@ def test_automatic_names_are_kerass(keras: Any, stored: dict[str, Any]) -> None:
     classes += [entry["class"] for entry in stored["optimizers"].values()]
     for name in [*classes, "InputLayer"]:
         assert keras_snake_case(name) == to_snake_case(name), name
+    for key, entry in stored["layers"].items():  # the class's own name, where exported as another
+        stem = to_snake_case(getattr(keras.layers, entry["class"]).__name__)
+        assert stem == entry.get("auto_name", keras_snake_case(entry["class"])), key
     assert all(name.lower() in stored["layers"] for name in WRAPPER_CLASSES)
 
 
@@ -267,7 +270,10 @@ def test_recorded_argument_values_are_what_keras_checks(keras: Any, stored: dict
                 wrong.append(f"{key} {name} takes any name")
             bounds = _bounds(param.get("range"))
             if bounds is not None and bounds.low is not None:
-                number = type(param.get("default", 0.5))  # int or float
+                default = param.get("default", 0.5)
+                if isinstance(default, list):  # a pair's range: one number
+                    default = default[0]
+                number = int if type(default) is int else float
                 low = number(bounds.low if bounds.low_open else bounds.low - 1)
                 if catalog_gen.builds(cls, base, name, low):
                     wrong.append(f"{key} {name}={low} is taken, below the range")

@@ -11,7 +11,17 @@ from __future__ import annotations
 import random
 
 import pytest
-from oracle import KERAS_ACCEPTS, Case, KerasProcess, generate, judge, run
+from oracle import (
+    KERAS_ACCEPTS,
+    SKIPPED,
+    WRAPPER_SKIPPED,
+    WRAPS,
+    Case,
+    KerasProcess,
+    generate,
+    judge,
+    run,
+)
 
 import kdsl
 from kdsl.semantics.catalog import load
@@ -40,6 +50,30 @@ def test_the_generator_covers_every_layer_kind() -> None:
     assert {case.kind for case in cases} >= set(catalog.layers)
     for case in cases:  # each program holds its kind (a merge or attention in a graph)
         assert f" {case.kind}" in case.text, case
+
+
+def test_the_generator_covers_every_argument_of_every_kind() -> None:
+    """The claim is over the catalog: each layer kind with each of its arguments (but
+    the objects kdsl cannot write), a wrapper's own among them, in the long profile's
+    number of programs or so."""
+    catalog = load()
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(30_000):
+        case = generate(rng, catalog)
+        after = case.text.split(f" {case.kind}", 1)[1].split(";")[0].split()
+        positional = [word for word in after if "=" not in word and not word.startswith("@")]
+        entry = catalog.layers[case.kind]
+        seen.update((case.kind, name) for name in entry.positional[: len(positional)])
+        seen.update((case.kind, word.split("=")[0]) for word in after if "=" in word)
+    missing = [
+        (key, param.name)
+        for key, entry in catalog.layers.items()
+        for param in entry.params
+        if param.name not in (WRAPPER_SKIPPED if key in WRAPS else SKIPPED)
+        and (key, param.name) not in seen
+    ]
+    assert not missing, missing
 
 
 @pytest.mark.parametrize("text", KERAS_ACCEPTS)

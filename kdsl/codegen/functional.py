@@ -41,7 +41,9 @@ LIST_CALLS = frozenset(
     }
 )
 # Layers called as `(query, value, key)`; a lone query is self-attention: `(x, x)`.
-QUERY_VALUE_CALLS = frozenset({"MultiHeadAttention", "GroupedQueryAttention"})
+QUERY_VALUE_CALLS = frozenset(
+    {"MultiHeadAttention", "GroupQueryAttention", "GroupedQueryAttention"}
+)
 # Names the script itself defines or imports, at module level or in build_model().
 SCRIPT_NAMES = frozenset(
     {

@@ -108,6 +108,8 @@ KIND_EXAMPLES: dict[str, dict[str, Any]] = {
     "rescaling": {"scale": 1.0},
     "relu": {"max_value": 6.0},
     "gaussiannoise": {"stddev": 0.1},
+    "multiheadattention": {"flash_attention": False},
+    "groupqueryattention": {"flash_attention": False},
 }
 
 # Arguments of every layer that Keras refuses as None, though None is a value kdsl can
@@ -131,6 +133,10 @@ REFUSED_VALUES: dict[tuple[str, Any], str] = {
     "any batch size",
     ("return_state", True): "it then outputs a list of tensors, which no next layer of a "
     "chain takes",
+    ("flash_attention", True): "Keras runs flash attention on some backends and devices "
+    "only (not on TensorFlow's), and kdsl's models run on any",
+    ("num_oov_indices", 0): "the model then fails on any value its vocabulary lacks, "
+    "as soon as one comes",
 }
 # an argument's value that needs another argument to have one of some values (Keras
 # refuses `sparse=true` with integer ids),
@@ -146,6 +152,7 @@ RUN_RANGES: dict[tuple[str, str], dict[str, Any]] = {
     ("gaussiandropout", "rate"): {"min": 0, "max": 1, "max_open": True},
     ("integerlookup", "max_tokens"): {"min": 2},
     ("stringlookup", "max_tokens"): {"min": 2},
+    ("discretization", "num_bins"): {"min": 1},  # (0 bins divide by zero as it adapts)
 }
 # arguments that take one value, never a tuple (Keras compares them with each id),
 SCALAR_ARGS = frozenset({"mask_value", "mask_token", "oov_token"})
@@ -157,6 +164,12 @@ RUN_REFUSES: dict[tuple[str, str], tuple[str, ...]] = {
     ("hashing", "mask_value"): ("bool", "float", "tuple"),
     ("randomerasing", "fill_value"): ("bool", "name"),  # (a tuple: 3 numbers, for RGB)
     ("alphadropout", "rate"): ("bool",),
+    ("randomposterization", "factor"): ("float",),  # (bits: cast to whole numbers)
+    # (`Rescaling` multiplies by its scale and adds its offset as it runs: no none)
+    ("rescaling", "scale"): ("none",),
+    ("rescaling", "offset"): ("none",),
+    ("mixup", "alpha"): ("none",),  # (drawn from a distribution of it as it runs)
+    ("elu", "alpha"): ("none",),  # (multiplies as it runs)
 }
 # arguments a layer hands to another, whose range Keras checks there: the other's,
 BORROWED_RANGES: dict[tuple[str, str], tuple[str, str]] = {
@@ -292,6 +305,14 @@ class Entry:
     # Old keyword arguments Keras still takes with a deprecation warning: (old, new name),
     # new None for one Keras ignores (`Embedding(input_length=...)`).
     deprecated: tuple[tuple[str, str | None], ...] = ()
+    # Keras's automatic layer names' stem where its class is exported under another
+    # name (`GroupQueryAttention` makes `grouped_query_attention`).
+    auto_name: str = ""
+
+    @property
+    def name_stem(self) -> str:
+        """The stem of Keras's automatic names for this layer (`max_pooling2d`)."""
+        return self.auto_name or keras_snake_case(self.class_name)
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -485,6 +506,7 @@ def load() -> Catalog:
             positional=POSITIONAL.get(key, ()),
             category=e.get("category", ""),
             deprecated=tuple(e.get("deprecated", {}).items()),
+            auto_name=e.get("auto_name", ""),
         )
         for key, e in raw["layers"].items()
     }

@@ -508,6 +508,16 @@ class _Checker:
                 if param.required
                 else "leave it out",
             )
+        elif (
+            isinstance(value, tuple)
+            and "float" in param.refuses
+            and any(value_kind(item) == "float" for item in value)
+        ):
+            self.error(
+                f"`{param.name}` of `{owner}` takes whole numbers, not `{show_value(value)}`",
+                span,
+                f"e.g. `{param.name}={_example(param) or 1}`",
+            )
         elif isinstance(value, tuple) and (
             param.name in SCALAR_ARGS
             or (param.name not in NESTED_ARGS and any(isinstance(v, tuple) for v in value))
@@ -888,6 +898,15 @@ class _Checker:
         inner = self.bind(inner_call, inner_entry, "layer", rest)
         outer = self.bind(call, _without(entry, "layer"), "layer", own)
         if inner is None or outer is None:
+            return None
+        if entry.key == "spectralnormalization" and inner.kwarg("lora_rank") is not None:
+            # Keras normalises the kernel variable itself, which LoRA replaces by a sum.
+            self.error(
+                f"`{call.name}` cannot normalise a kernel with LoRA (`lora_rank`): Keras "
+                "refuses it as the model runs",
+                inner.arg_span("lora_rank") or call.span,
+                "leave `lora_rank` out",
+            )
             return None
         if entry.key == "bidirectional" and inner.kwarg("go_backwards") is True:
             # Keras runs a copy with `go_backwards` flipped, and refuses two of one value.

@@ -1363,18 +1363,29 @@ def _multi_head_attention(layer: _Layer, shapes: Sequence[Shape]) -> Out:
     into `num_heads` heads of `key_dim` (`value_dim`) each, then one back to the query's
     last size or `output_shape`."""
     query, value, key = _query_value_key(layer, shapes, 1)
+    for tensor in (query, value, key):  # (Keras's softmax over the scores needs steps)
+        _need_rank(layer, tensor, tuple(range(3, 9)), "sequences: (steps, features) per sample")
     heads, key_dim = layer.count("num_heads"), layer.count("key_dim")
     value_dim = key_dim if layer["value_dim"] is None else layer.count("value_dim")
     given = layer["output_shape"]
     if given is None:
         given = _known(query[-1])
     last = (given,) if isinstance(given, int) else tuple(given)
+    if not all(type(size) is int and size >= 1 for size in last):
+        raise ShapeProblem(
+            f"`output_shape` of `{layer.name}` is sizes ≥ 1, not `{show_value(given)}`",
+            "e.g. `output_shape=16`, or leave it out for the query's size",
+            arg="output_shape",
+        )
     bias = layer["use_bias"] is not False
     width = math.prod(last)
+    # `use_gate`: a sigmoid gate projected from the query like the value's heads.
+    gate = heads * value_dim * (_known(query[-1]) + bias) if layer["use_gate"] is True else 0
     weights = (
         heads * key_dim * (_known(query[-1]) + _known(key[-1]) + 2 * bias)
         + heads * value_dim * (_known(value[-1]) + bias + width)
         + width * bias
+        + gate
     )
     return Out((*query[:-1], *last), weights)
 
@@ -1404,6 +1415,8 @@ def _grouped_query_attention(layer: _Layer, shapes: Sequence[Shape]) -> Out:
     the key and value into `num_key_value_heads` (which must divide them), each of
     `head_dim`; an optional sigmoid gate like the query's; back to the query's depth."""
     query, value, key = _query_value_key(layer, shapes, 1)
+    for tensor in (query, value, key):  # (Keras's projections are of steps x features)
+        _need_rank(layer, tensor, (3,), "sequences (steps, features)")
     head_dim = layer.count("head_dim")
     query_heads, kv_heads = layer.count("num_query_heads"), layer.count("num_key_value_heads")
     if query_heads % kv_heads:
@@ -1466,7 +1479,7 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
         layer = _Layer(call, catalog, path)
         owner = node.shares
         # A shared layer applied again: its name and weights are the first use's.
-        name = row_names[owner] if owner is not None else _layer_name(call, names)
+        name = row_names[owner] if owner is not None else _layer_name(call, names, catalog)
         row_names[node.id] = name
         if owner is not None:
             first_input = model.node(owner).inputs[0]
@@ -1572,14 +1585,20 @@ def _dense_units(call: ir.KerasCall) -> int | None:
     return units if type(units) is int else None
 
 
-def _layer_name(call: ir.KerasCall, names: dict[str, int]) -> str:
+def _layer_name(call: ir.KerasCall, names: dict[str, int], catalog: Catalog) -> str:
     """The layer's Keras name: its `name=`, or the automatic one Keras gives it, counting
     the layers made before it (`names`); a wrapped layer is made, and named, first."""
     for inner in call.args:  # `Bidirectional(LSTM(...))`: the inner layer is named first
         if isinstance(inner, ir.KerasCall) and inner.kwarg("name") is None:
-            _auto_name(inner.class_name, names)
+            _auto_name(_stem(inner.class_name, catalog), names)
     given = call.kwarg("name")
-    return given if isinstance(given, str) else _auto_name(call.class_name, names)
+    return given if isinstance(given, str) else _auto_name(_stem(call.class_name, catalog), names)
+
+
+def _stem(class_name: str, catalog: Catalog) -> str:
+    """The stem of Keras's automatic names for a layer class (`dense`, `max_pooling2d`)."""
+    entry = catalog.layers.get(class_name.lower())
+    return entry.name_stem if entry is not None else keras_snake_case(class_name)
 
 
 def _line(call: ir.KerasCall) -> int | str:
@@ -1669,6 +1688,13 @@ def _check_initializer_ranks(layer: _Layer, shapes: Sequence[Shape]) -> None:
             continue
         weight = _weight_rank(layer.call.class_name, param, shapes[0])
         low, high = ranks
+        if high == 0:  # the STFT's kernels, of one shape: no other layer's weight
+            raise ShapeProblem(
+                f"the initializer `{value}` makes the kernels of `stftspectrogram` only, "
+                f"not `{param}` of `{layer.name}`",
+                "use another initializer, e.g. `glorot_uniform` (or `zeros` for a bias)",
+                arg=param,
+            )
         if weight is not None and not (low <= weight and (high is None or weight <= high)):
             what = f"{low}" if low == high else f"{low} or more"
             raise ShapeProblem(
@@ -1681,24 +1707,37 @@ def _check_initializer_ranks(layer: _Layer, shapes: Sequence[Shape]) -> None:
 
 def _frozen(call: ir.KerasCall, out: Out | None) -> Out | None:
     """`trainable=false` turns all of a layer's weights non-trainable, as Keras counts
-    them. Not a wrapper's: Keras 3 sets it on the wrapper alone, and the wrapped layer
-    still trains (`_wrapper_not_frozen` warns)."""
-    if out is None or call.kwarg("trainable", True) is not False:
+    them. Not a wrapper's, nor an attention layer's: Keras 3 sets it on the layer alone,
+    and the layers it is made of still train (`_wrapper_not_frozen` warns)."""
+    if (
+        out is None
+        or call.kwarg("trainable", True) is not False
+        or call.class_name in _MADE_OF_LAYERS
+    ):
         return out
     return replace(out, trainable=0, non_trainable=out.trainable + out.non_trainable)
 
 
+# Layers whose weights belong to layers they make as they are built (the projections of
+# `MultiHeadAttention`): `trainable=False` given to them does not reach those.
+_MADE_OF_LAYERS = frozenset({*WRAPPER_CLASSES, "MultiHeadAttention", "GroupQueryAttention"})
+
+
 def _wrapper_not_frozen(layer: _Layer) -> Diagnostic | None:
     """`bidirectional lstm 4 trainable=false`: Keras 3's `Bidirectional(LSTM(4),
-    trainable=False)` leaves the LSTM trainable, and `fit` changes its weights."""
+    trainable=False)` leaves the LSTM trainable, and `fit` changes its weights; so do
+    the attention layers' projections (found by tests/test_oracle.py)."""
     call = layer.call
-    if call.class_name not in WRAPPER_CLASSES or call.kwarg("trainable", True) is not False:
+    if call.class_name not in _MADE_OF_LAYERS or call.kwarg("trainable", True) is not False:
         return None
-    inner = wrapped(call)
-    inner_name = inner.written or inner.class_name.lower()
+    if call.class_name in WRAPPER_CLASSES:
+        inner = wrapped(call)
+        what = f"the wrapped `{inner.written or inner.class_name.lower()}`"
+    else:
+        what = "its projections (layers Keras makes inside it)"
     return Diagnostic(
-        f"`trainable=false` on `{layer.name}` does not freeze the wrapped `{inner_name}`: "
-        "Keras 3 still trains its weights, and they count as trainable",
+        f"`trainable=false` on `{layer.name}` does not freeze {what}: "
+        "Keras 3 still trains their weights, and they count as trainable",
         call.arg_span("trainable"),
         f"to freeze it, set `trainable = False` on the built model's `{layer.name}` layer "
         "in Python, or remove `trainable=false`",
@@ -1837,9 +1876,8 @@ def _check_output(
     return []
 
 
-def _auto_name(class_name: str, seen: dict[str, int]) -> str:
-    """Keras's automatic layer names: dense, dense_1, max_pooling2d, ..."""
-    base = keras_snake_case(class_name)
+def _auto_name(base: str, seen: dict[str, int]) -> str:
+    """Keras's automatic layer names after their stem `base`: dense, dense_1, ..."""
     count = seen.get(base, 0)
     seen[base] = count + 1
     return base if count == 0 else f"{base}_{count}"

@@ -75,24 +75,32 @@ WELL_KNOWN_SHORTHANDS = (
 # keyword arguments a layer really takes; tried in order (later ones are fallbacks).
 _PROBE_VALUES: dict[str, tuple[Any, ...]] = {
     "activation": ("relu",),
+    "axes": (1,),
     "dims": ((1,),),
     "equation": ("ab,bc->ac",),
     "factor": (0.1, 2),
     "filters": (2,),
     "height": (2,),
+    "head_dim": (2,),
     "height_factor": (0.1,),
     "input_dim": (3,),
     "kernel_size": (3,),
+    "key_dim": (2,),
     "layers": ([],),
     "max_number": (2,),
+    "max_value": (6.0,),
     "n": (2,),
     "num_bins": (2,),
+    "num_heads": (2,),
+    "num_key_value_heads": (1,),
+    "num_query_heads": (2,),
     "output_dim": (2,),
     "output_shape": (2,),
     "output_size": (2,),
     "pool_size": (2,),
     "rate": (0.5,),
     "scale": (1.0,),
+    "sliding_window": (2,),
     "stddev": (0.1,),
     "target_shape": ((2,),),
     "units": (2,),
@@ -475,11 +483,11 @@ def _value_rules(keras: Any, cls: type[Any], params: list[dict]) -> dict[str, di
             "recurrent_activation",
         ) or name.endswith(("_initializer", "_regularizer", "_constraint")):
             continue
-        # An argument that defaults to none but is probed with a value (`num_tokens`):
-        # that value shows its kind.
+        # An argument that defaults to none but is probed with a value (`num_tokens`), or
+        # has one to probe with (`width_factor` like `height_factor`): that shows its kind.
         default = param.get("default")
         if default is None:
-            default = base.get(name)
+            default = base.get(name, _PROBE_VALUES.get(name, (None,))[0])
         if "default_repr" in param or (param["required"] and name not in base):
             continue
         rule: dict[str, Any] = {}
@@ -554,6 +562,7 @@ def _value_rules(keras: Any, cls: type[Any], params: list[dict]) -> dict[str, di
 def _layers(keras: Any) -> tuple[dict[str, dict], dict[str, str]]:
     """Sequential-usable layers keyed by lowercase class name, and their other names."""
     from keras.src.layers.layer import Layer
+    from keras.src.utils.naming import to_snake_case
 
     base_defaults = inspect.signature(Layer.__init__).parameters
     layers: dict[str, dict] = {}
@@ -576,6 +585,10 @@ def _layers(keras: Any) -> tuple[dict[str, dict], dict[str, str]]:
         for name, rule in _value_rules(keras, cls, params).items():
             next(p for p in params if p["name"] == name).update(rule)
         layers[key] = {"class": public, "category": category, "params": params}
+        if to_snake_case(cls.__name__) != to_snake_case(public):
+            # Keras names a layer after its class (`grouped_query_attention`), which
+            # may be exported under another name (`GroupQueryAttention`).
+            layers[key]["auto_name"] = to_snake_case(cls.__name__)
         deprecated = _deprecated_kwargs(keras, cls, params)
         if deprecated:
             layers[key]["deprecated"] = deprecated
