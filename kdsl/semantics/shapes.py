@@ -1690,7 +1690,7 @@ def _check_initializer_ranks(layer: _Layer, shapes: Sequence[Shape]) -> None:
         low, high = ranks
         if high == 0:  # the STFT's kernels, of one shape: no other layer's weight
             raise ShapeProblem(
-                f"the initializer `{value}` makes the kernels of `stftspectrogram` only, "
+                f"the initializer `{value}` makes the STFT spectrogram layer's kernels only, "
                 f"not `{param}` of `{layer.name}`",
                 "use another initializer, e.g. `glorot_uniform` (or `zeros` for a bias)",
                 arg=param,
