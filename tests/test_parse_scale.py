@@ -182,3 +182,17 @@ def test_memory_per_byte_is_flat() -> None:
         small, large = (peak_per_byte(_chain(n, long_lines)) for n in (500, 2_000))
         assert large < 100, large  # with lark's tree: 300 (short layers), 139 (long)
         assert large < small * 1.15, (small, large)
+
+
+@pytest.mark.parametrize("command", ["check", "compile"])
+def test_check_and_compile_turn_the_collector_on_again(command, tmp_path: Path, capsys) -> None:
+    """The commands pause it while they work, not for whoever called `main` (a test
+    process, the API): a process left without its collector grows without bound."""
+    from conftest import kdsl_main
+
+    program = tmp_path / "m.k"
+    program.write_text(_chain(5))
+    assert gc.isenabled()
+    code, _out, err = kdsl_main([command, program], capsys)
+    assert code == 0, err
+    assert gc.isenabled()

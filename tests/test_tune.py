@@ -495,3 +495,30 @@ def test_options_a_tuner_script_cannot_honour_are_refused(option: dict) -> None:
 
     with pytest.raises(StyleError, match="cannot be used with a program with search spaces"):
         compile_source(SEARCH, **option)
+
+
+def test_tensorboard_missing_on_tensorflow_is_named_before_any_work(monkeypatch) -> None:
+    """KerasTuner imports TensorBoard for every trial on TensorFlow: without it every
+    trial would fail, so `kdsl tune` says what to install first."""
+    import importlib.util
+
+    from kdsl.train import tune
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "tensorboard" else real(name)
+    )
+    with pytest.raises(tune.MissingTuner, match="needs tensorboard"):
+        tune.check_installed("tensorflow")
+    tune.check_installed("jax")  # KerasTuner imports it only on TensorFlow
+
+
+def test_trials_failing_in_a_row_say_the_trials_own_error() -> None:
+    from kdsl.train import tune
+
+    error = RuntimeError(
+        "Number of consecutive failures exceeded the limit of 3.\n"
+        "Traceback (most recent call last):\n  File ...\n"
+        "ValueError: Input 0 is incompatible with the layer\n"
+    )
+    assert tune._last_error(error) == "ValueError: Input 0 is incompatible with the layer"

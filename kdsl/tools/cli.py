@@ -6,9 +6,10 @@ Exit codes: 0 ok, 1 DSL/data error, 2 CLI misuse, 130 interrupted, 70 a bug in k
 from __future__ import annotations
 
 import argparse
-import gc
+import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from kdsl import ir
@@ -439,8 +440,7 @@ def cmd_tune(args) -> int:
 
     if args.file == "-":
         args.parser.error("kdsl tune reads its model from a file, not stdin")
-    tune.check_installed()
-    runner.chosen_backend(args.backend)
+    tune.check_installed(runner.chosen_backend(args.backend))
     if args.chief or args.worker:
         tune.parse_address(args.chief or args.worker)  # a bad address fails before any work
     source, model, _ = _analyze(args.file)
@@ -590,17 +590,25 @@ def _analyze(path: str):
     return source, model, summary
 
 
-def _pause_collector() -> None:
-    """For the rest of a check or compile: the tree, the model and the script live to the
-    end of the process without a cycle among them, and the collector's passes over their
-    millions of objects freed nothing (see parser.collector_paused)."""
-    gc.disable()
+def _collector_paused(command: Callable[[argparse.Namespace], int]):
+    """A check or compile with the collector paused: the tree, the model and the script
+    live to the command's end without a cycle among them, and the collector's passes
+    over their millions of objects freed nothing (see parser.collector_paused). Turned
+    on again after, for whoever calls `main` in a longer-lived process (tests, the API)."""
+
+    @functools.wraps(command)
+    def paused(args: argparse.Namespace) -> int:
+        from kdsl.language.parser import collector_paused
+
+        with collector_paused():
+            return command(args)
+
+    return paused
 
 
+@_collector_paused
 def cmd_check(args) -> int:
     from kdsl.semantics.shapes import summary_report
-
-    _pause_collector()
 
     if args.diagram:
         _check_output(args.diagram, inputs=[args.file])
@@ -639,10 +647,9 @@ def _write_diagram(path: str, model, summary, title: str) -> None:
     print(f"kdsl: drew the diagram in {line_safe(path)} ({drawn_by})")
 
 
+@_collector_paused
 def cmd_compile(args) -> int:
     from kdsl.files import write_atomic
-
-    _pause_collector()
 
     if args.output:
         _check_output(args.output, inputs=[args.file], role="the input program")

@@ -35,10 +35,14 @@ TIMES_FILE = "kdsl_times.json"
 
 
 class MissingTuner(KdslError):
-    """keras-tuner is not installed."""
+    """keras-tuner, or the TensorBoard it needs on TensorFlow, is not installed."""
+
+    def __init__(self, package: str = "keras-tuner") -> None:
+        super().__init__(package)
+        self.package = package
 
     def __str__(self) -> str:
-        return "kdsl tune needs KerasTuner: pip install 'kdsl[tune]' (or keras-tuner)"
+        return f"kdsl tune needs {self.package}: pip install 'kdsl[tune]' (or {self.package})"
 
 
 @dataclass
@@ -64,12 +68,16 @@ class TuneResult:
     role: str | None = None  # "chief" or "worker" in a distributed search
 
 
-def check_installed() -> None:
-    """Fail early, before any work, where keras-tuner is missing."""
+def check_installed(backend: str | None = None) -> None:
+    """Fail early, before any work, where keras-tuner is missing, or TensorBoard on
+    TensorFlow (KerasTuner imports its HParams plugin before every trial there)."""
     import importlib.util
 
     if importlib.util.find_spec("keras_tuner") is None:
         raise MissingTuner()
+    on_tensorflow = (backend or os.environ.get("KERAS_BACKEND") or "tensorflow") == "tensorflow"
+    if on_tensorflow and importlib.util.find_spec("tensorboard") is None:
+        raise MissingTuner("tensorboard")
 
 
 def build_default(code: str, origin: str = "<kdsl>", backend: str | None = None):
@@ -103,7 +111,7 @@ def search(
     """Search with the tuner script `code` (from `model`, whose `search` is set) on the
     data at `data_path`, keeping the trials in `directory`."""
     assert model.search is not None
-    check_installed()
+    check_installed(backend)
     role = "chief" if chief else "worker" if worker else None
     address = parse_address(chief or worker) if role else None
     if len(model.inputs) > 1 or len(model.outputs) > 1:
@@ -229,6 +237,12 @@ class _StopSearch(Exception):
     """Raised after a worker's trial once Ctrl-C was pressed: its search loop ends."""
 
 
+def _last_error(error: RuntimeError) -> str:
+    """The failing trial's own error, which KerasTuner appends as a traceback's last line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else first_line(error)
+
+
 def _search(
     tuner, options: dict, arrays: dict, settings: ir.Search, progress, role: str | None = None
 ) -> TuneResult:
@@ -299,6 +313,8 @@ def _search(
         tuner.on_search_end()
     except (ValueError, TypeError) as error:
         raise ModelError("<kdsl>", f"a trial failed: {first_line(error)}") from None
+    except RuntimeError as error:  # KerasTuner gives up after failed trials in a row
+        raise ModelError("<kdsl>", f"trials failed: {_last_error(error)}") from None
     finally:
         signal.signal(signal.SIGINT, previous)
     trials = mine
