@@ -305,12 +305,53 @@ def run(
     arrays = data.arrays
     written = [call.written or call.class_name.lower() for call in model.calls]
     check_adaptable(origin, built, written, keras.backend.backend())  # a model problem
-    if named:
-        return _run_named(
-            model, built, namespace, data_path, data, origin, seed,
+    checked = check_data(
+        data_path, data, model, built, written,
+        test_split=test_split, validation_split=validation_split, standardize=standardize,
+        seed=seed,
+    )  # fmt: skip
+    notes = checked.notes
+    if not named:  # a first normalization layer learns the one input's statistics
+        notes.append(adapt_first_layer(data_path, built, arrays, written))
+    for note in filter(None, notes):
+        print(note)
+    return _train(
+        model, built, namespace, arrays, data, origin, epochs, batch_size, checked.scaling,
+        chief=task is None or task.chief, backend=keras.backend.backend(),
+        grouped=group_named(arrays) if named else None,
+    )  # fmt: skip
+
+
+@dataclass
+class CheckedData:
+    """A dataset checked against a built model and split, ready for `fit`."""
+
+    notes: list[str | None]  # to print (split, one-hot labels, ...); None: nothing to say
+    scaling: dict | None = None  # --standardize's mean and variance per feature
+    named: bool = False  # several inputs or outputs: arrays keyed `x_train.NAME`
+
+
+def check_data(
+    data_path: str,
+    data: Dataset,
+    model: ir.Model,
+    built,
+    written: list[str],
+    *,
+    test_split: float | None,
+    validation_split: float | None,
+    standardize: bool,
+    seed: int,
+) -> CheckedData:
+    """Check `data`'s arrays (in place) against `built`, the Keras model of `model`,
+    then split and standardize them as asked: what `kdsl run` and `kdsl tune` both do
+    before training, so a search trains on exactly what a run would. Raises `DataError`."""
+    arrays = data.arrays
+    if len(model.inputs) > 1 or len(model.outputs) > 1:
+        return _check_named(
+            data_path, data, model, built,
             test_split=test_split, validation_split=validation_split, standardize=standardize,
-            epochs=epochs, batch_size=batch_size, chief=task is None or task.chief,
-            backend=keras.backend.backend(),
+            seed=seed,
         )  # fmt: skip
     input_dtype = model.input_node().dtype
     notes: list[str | None] = list(  # split and adapting may have nothing to say
@@ -348,13 +389,7 @@ def run(
             f"note: standardized {len(scaling['mean'])} features with the training rows' mean "
             "and standard deviation"
         )
-    notes.append(adapt_first_layer(data_path, built, arrays, written))
-    for note in filter(None, notes):
-        print(note)
-    return _train(
-        model, built, namespace, arrays, data, origin, epochs, batch_size, scaling,
-        chief=task is None or task.chief, backend=keras.backend.backend(),
-    )  # fmt: skip
+    return CheckedData(notes, scaling)
 
 
 def _start(
@@ -459,24 +494,18 @@ def _run_folder(
         raise
 
 
-def _run_named(
-    model: ir.Model,
-    built,
-    namespace: dict,
+def _check_named(
     data_path: str,
     data: Dataset,
-    origin: str,
-    seed: int,
+    model: ir.Model,
+    built,
     *,
     test_split: float | None,
     validation_split: float | None,
     standardize: bool,
-    epochs: int | None,
-    batch_size: int | None,
-    chief: bool,
-    backend: str,
-) -> RunResult:
-    """`run` for a model with several inputs or outputs: its arrays by name."""
+    seed: int,
+) -> CheckedData:
+    """`check_data` for a model with several inputs or outputs: its arrays by name."""
     if standardize:
         raise DataError(
             data_path,
@@ -511,12 +540,7 @@ def _run_named(
             seed=seed,
         )
     )
-    for note in filter(None, notes):
-        print(note)
-    return _train(
-        model, built, namespace, arrays, data, origin, epochs, batch_size, None,
-        chief=chief, backend=backend, grouped=group_named(arrays),
-    )  # fmt: skip
+    return CheckedData(notes, named=True)
 
 
 def _train(

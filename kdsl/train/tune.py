@@ -25,10 +25,14 @@ from pathlib import Path
 from kdsl import ir
 from kdsl.errors import DataError, KdslError, ModelError, first_line
 from kdsl.files import write_atomic
-from kdsl.train.data import load, validate
-from kdsl.train.data import standardize as standardize_features
-from kdsl.train.runner import DEFAULT_SEED, import_keras, load_script, quiet_native_stderr
-from kdsl.train.split import split
+from kdsl.train.data import group_named, load
+from kdsl.train.runner import (
+    DEFAULT_SEED,
+    check_data,
+    import_keras,
+    load_script,
+    quiet_native_stderr,
+)
 
 # Where the per-trial times are kept beside KerasTuner's own files, for a resumed search.
 TIMES_FILE = "kdsl_times.json"
@@ -114,13 +118,9 @@ def search(
     check_installed(backend)
     role = "chief" if chief else "worker" if worker else None
     address = parse_address(chief or worker) if role else None
-    if len(model.inputs) > 1 or len(model.outputs) > 1:
-        raise ModelError(
-            origin,
-            "kdsl tune searches models of one input and one output",
-            # said before any data is read
-        )
-    data = load(data_path, target, False)  # bad data fails before Keras's import
+    # Several inputs or outputs: arrays named after each (`x_train.title`), as for `kdsl run`.
+    named = len(model.inputs) > 1 or len(model.outputs) > 1
+    data = load(data_path, target, named)  # bad data fails before Keras's import
     if data.on_disk:
         raise DataError(
             data_path,
@@ -137,39 +137,18 @@ def search(
         built = namespace["SearchedModel"]().build(keras_tuner.HyperParameters())
     except Exception as error:  # Keras found what kdsl's checks could not
         raise ModelError(origin, f"Keras rejected the model: {first_line(error)}") from None
-    arrays = data.arrays
-    notes: list[str | None] = list(
-        validate(
-            data_path,
-            arrays,
-            built.input_shape,
-            built.output_shape,
-            model.loss_key,
-            class_names=data.class_names,
-            feature_names=data.feature_names,
-            target=data.target,
-            on_disk=False,
-            input_dtype=model.input_node().dtype,
-        )
-    )
-    notes.append(
-        split(
-            data_path,
-            arrays,
-            model.loss_key,
-            test=test_split,
-            validation=validation_split,
-            seed=seed,
-        )
-    )
-    if standardize:
-        scaling = standardize_features(data_path, arrays, model.input_node().dtype)
-        notes.append(
-            f"note: standardized {len(scaling['mean'])} features with the training rows' mean "
-            "and standard deviation (train the best program with --standardize too)"
-        )
+    written = [call.written or call.class_name.lower() for call in model.calls]
+    checked = check_data(
+        data_path, data, model, built, written,
+        test_split=test_split, validation_split=validation_split, standardize=standardize,
+        seed=seed,
+    )  # fmt: skip
+    notes = checked.notes
+    if checked.scaling is not None:
+        notes.append("note: train the best program with --standardize too")
     for note in filter(None, notes):
         progress(note)
+    arrays = group_named(data.arrays) if named else data.arrays
     objective = model.search.objective
     if (
         objective.startswith("val_")
