@@ -149,3 +149,122 @@ def test_tune_searches_two_inputs_and_two_outputs_and_the_best_program_runs(
     )
     assert code == 0, err
     assert "best val_department_accuracy" in out
+
+
+# -- folders of images and texts ------------------------------------------------------------
+
+IMAGES = (
+    "input 16x16x3 -> rescaling 0.00392 -> conv2d choice(4, 8) 3x3 relu -> flatten "
+    "-> dense 3 softmax;\nadam; sparse_categorical_crossentropy; metrics accuracy;\n"
+    "fit epochs=2 batch_size=choice(4, 8);\ntune max_trials=2 objective=val_accuracy seed=1\n"
+)
+TEXTS = (
+    "input 1 dtype=string -> textvectorization max_tokens=200 output_sequence_length=16\n"
+    "  -> embedding 200 choice(4, 8) -> globalaveragepooling1d -> dense 1 sigmoid;\n"
+    "adam float(0.01, 0.05, sampling=log); binary_crossentropy; metrics accuracy;\n"
+    "fit epochs=2 batch_size=8;\ntune max_trials=2 objective=val_accuracy seed=1\n"
+)
+
+
+def _folder(tmp_path: Path, kind: str) -> Path:
+    from folder_data import image_folder, text_folder
+
+    if kind == "images":
+        return image_folder(tmp_path / "photos", per_class=6)
+    return text_folder(tmp_path / "reviews", per_class=10)
+
+
+@pytest.mark.parametrize(
+    ("kind", "program", "wrong", "message"),
+    [
+        ("images", IMAGES, ("dense 3 softmax", "dense 4 softmax"), "3 classes"),
+        ("texts", TEXTS, ("fit epochs=2", "fit validation_split=0.2 epochs=2"), "validation_spl"),
+        ("images", IMAGES, ("sparse_categorical_crossentropy", "mse"), "classif"),
+    ],
+)
+def test_tune_checks_a_folder_as_run_does_before_any_trial(
+    tmp_path: Path, capsys, kind: str, program: str, wrong: tuple, message: str
+) -> None:
+    folder = _folder(tmp_path, kind)
+    (tmp_path / "m.k").write_text(program.replace(*wrong))
+    args = ["--data", folder, "--validation-split", "0.3", "--dir", tmp_path / "t"]
+    code, out, err = kdsl_main(["tune", tmp_path / "m.k", *args], capsys)
+    assert code == 1, err
+    assert message in err
+    assert "kdsl: trial" not in out
+    assert "not a folder of .npy files" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "program"), [("images", IMAGES), ("texts", TEXTS)])
+def test_tune_searches_a_folder_and_the_best_program_runs_on_it(
+    tmp_path: Path, capsys, kind: str, program: str
+) -> None:
+    folder = _folder(tmp_path, kind)
+    (tmp_path / "m.k").write_text(program)
+    code, out, err = kdsl_main(
+        ["tune", tmp_path / "m.k", "--data", folder, "--validation-split", "0.3",
+         "--json", tmp_path / "t.json"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "kdsl: 3 classes" in out or "kdsl: 2 classes" in out
+    # Adapted once before the trials, as `kdsl run` does; each trial's says nothing.
+    assert out.count("Adapted") == (kind == "texts")
+    report = json.loads((tmp_path / "t.json").read_text())
+    assert len(report["trials"]) == 2
+    assert all(trial["epochs"] == 2 for trial in report["trials"])
+    assert all(0 <= trial["score"] <= 1 for trial in report["trials"])
+    best = tmp_path / "m.best.k"
+    code, out, err = kdsl_main(["run", best, "--data", folder, "--validation-split", "0.3"], capsys)
+    assert code == 0, err
+    assert "best val_accuracy" in out
+
+
+# -- folders of .npy files ----------------------------------------------------------------
+
+NPY = SEARCHED.format(fit="").replace("batch_size=16", "batch_size=choice(8, 16)").replace(
+    "max_trials=1 objective=accuracy", "max_trials=2 objective=val_accuracy seed=1"
+)
+
+
+def _npy_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    for part, rows in (("train", _rows(40)), ("val", _rows(16))):
+        np.save(folder / f"x_{part}.npy", rows["x_train"])
+        np.save(folder / f"y_{part}.npy", rows["y_train"])
+    return folder
+
+
+def test_tune_refuses_what_would_copy_a_npy_folder_into_memory_as_run_does(
+    tmp_path: Path, capsys
+) -> None:
+    folder = _npy_folder(tmp_path)
+    (tmp_path / "s.k").write_text(NPY)
+    (tmp_path / "p.k").write_text(PLAIN.format(fit=""))
+    for option in ("--validation-split", "--test-split"):
+        args = ["--data", folder, option, "0.2"]
+        run_code, _, run_err = kdsl_main(["run", tmp_path / "p.k", *args], capsys)
+        tune_code, _, tune_err = kdsl_main(["tune", tmp_path / "s.k", *args], capsys)
+        assert run_code == tune_code == 1
+        assert "would copy its rows into memory" in tune_err
+        assert tune_err == run_err
+
+
+@pytest.mark.slow
+def test_tune_reads_a_npy_folder_in_batches_and_the_best_program_runs_on_it(
+    tmp_path: Path, capsys
+) -> None:
+    folder = _npy_folder(tmp_path)
+    (tmp_path / "m.k").write_text(NPY)
+    code, out, err = kdsl_main(
+        ["tune", tmp_path / "m.k", "--data", folder, "--json", tmp_path / "t.json"], capsys
+    )
+    assert code == 0, err
+    report = json.loads((tmp_path / "t.json").read_text())
+    assert len(report["trials"]) == 2
+    assert all(0 <= trial["score"] <= 1 for trial in report["trials"])
+    code, out, err = kdsl_main(["run", tmp_path / "m.best.k", "--data", folder], capsys)
+    assert code == 0, err
+    assert "best val_accuracy" in out

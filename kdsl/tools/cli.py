@@ -437,6 +437,8 @@ def cmd_tune(args) -> int:
     from kdsl.semantics.catalog import load
     from kdsl.semantics.space import best_text
     from kdsl.train import runner, tune
+    from kdsl.train.folders import check_model as check_folder_model
+    from kdsl.train.folders import data_kind
 
     if args.file == "-":
         args.parser.error("kdsl tune reads its model from a file, not stdin")
@@ -466,6 +468,14 @@ def cmd_tune(args) -> int:
         if output:
             _check_output(output, inputs=[args.file, data_path])
     code = render(model)
+    kind = data_kind(data_path)  # a folder of images or texts: read as `kdsl run` reads it
+    reader = None  # a folder's: the plain script `kdsl run` would read it with
+    plain = dataclasses.replace(model, search=None)
+    if kind is not None:  # the model must fit the folder before its reader is written
+        check_folder_model(data_path, model, kind)
+        reader = render(plain, Mode(data_kind=kind))
+    elif Path(data_path).is_dir():  # .npy files, read in batches by its NpyBatches
+        reader = render(plain, Mode(folder_data=True))
     seed = runner.DEFAULT_SEED if args.seed is None else args.seed
     shown = f"{line_safe(args.file)} on {line_safe(data_path)}"
     print(
@@ -487,6 +497,7 @@ def cmd_tune(args) -> int:
         backend=args.backend,
         chief=args.chief,
         worker=args.worker,
+        reader=reader,
     )
     print(tune.table(result), flush=True)
     if result.role == "worker":

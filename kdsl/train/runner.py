@@ -18,7 +18,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +34,9 @@ from kdsl.options import DataKind
 from kdsl.train.data import Dataset, group_named, load, short_file, validate, validate_named
 from kdsl.train.data import _check_classes as check_classes
 from kdsl.train.data import standardize as standardize_features
+from kdsl.train.folders import FolderData, data_kind, scan
 from kdsl.train.folders import check_model as check_folder_model
 from kdsl.train.folders import check_options as check_folder_options
-from kdsl.train.folders import data_kind, scan
 from kdsl.train.preprocessing import _check_ids_fit as check_ids_fit
 from kdsl.train.preprocessing import adapt_first_layer, check_adaptable, token_ids
 from kdsl.train.split import split
@@ -295,7 +295,7 @@ def run(
     named = len(model.inputs) > 1 or len(model.outputs) > 1
     data = load(data_path, target, named)  # fail on bad data before paying for Keras's import
     if data.on_disk:
-        _check_folder_options(
+        check_npy_folder_options(
             data_path,
             split=bool(test_split or validation_split),
             standardize=standardize,
@@ -445,12 +445,9 @@ def _run_folder(
 ) -> RunResult:
     """`run` on a folder of class subfolders: checked here, then read by the script's
     own `load_data` (Keras's folder readers) and trained by its `train_and_evaluate`."""
-    folder = scan(data_path, kind)  # before Keras's import: a bad folder fails at once
-    check_folder_model(data_path, model, kind, len(folder.class_names))
-    check_folder_options(
-        data_path, model, folder,
-        test_split=bool(test_split), validation_split=bool(validation_split),
-        standardize=standardize,
+    folder = check_folder(
+        data_path, model, kind,
+        test_split=test_split, validation_split=validation_split, standardize=standardize,
     )  # fmt: skip
     if "def read_folder(" not in code:  # rendered without Mode(data_kind=...): no reader
         raise DataError(
@@ -461,25 +458,10 @@ def _run_folder(
             "(Mode(data_kind=...)), as `kdsl run` does",
         )
     keras, namespace, built = _start(code, origin, seed, backend, strategy, task)
-    written = [call.written or call.class_name.lower() for call in model.calls]
-    first = next((layer for layer in built.layers if type(layer).__name__ != "InputLayer"), None)
-    if kind == "images" or type(first).__name__ != "TextVectorization":
-        check_adaptable(origin, built, written, keras.backend.backend())
-    # else the script adapts the first textvectorization to the training texts itself
-    check_classes(
-        data_path, "the folder", folder.class_names, tuple(built.output_shape[1:]),
-        model.loss_key,
+    data = read_folder_data(
+        data_path, model, kind, folder, namespace, built,
+        validation_split=validation_split, seed=seed, batch_size=batch_size, origin=origin,
     )  # fmt: skip
-    shown = ", ".join(f"{count} {part}" for part, count in folder.counts.items())
-    print(f"kdsl: {len(folder.class_names)} classes ({shown} files)", flush=True)
-    with quiet_native_stderr():
-        data = namespace["load_data"](data_path, validation_split, seed)
-    if kind == "text" and type(first).__name__ == "TextVectorization":
-        # Adapted here rather than in train_and_evaluate (which then finds a vocabulary),
-        # so that the ids it learned are checked against the embedding after it.
-        batches = namespace["batched"](data, batch_size or namespace["BATCH_SIZE"])
-        namespace["adapt_text_layer"](built, batches["x_train"].map(lambda text, label: text))
-        check_ids_fit(data_path, built.layers, built.layers.index(first), written)
     dataset = Dataset({}, class_names=list(data["class_names"]), kind=kind)
     try:
         return _train(
@@ -492,6 +474,70 @@ def _run_folder(
                 data_path, f"training failed on the data: {first_line(error)}"
             ) from None
         raise
+
+
+def check_folder(
+    data_path: str,
+    model: ir.Model,
+    kind: DataKind,
+    *,
+    test_split: float | None,
+    validation_split: float | None,
+    standardize: bool,
+) -> FolderData:
+    """A folder of class subfolders checked against the program and the options, before
+    Keras's import (a bad folder fails at once): for `kdsl run` and `kdsl tune`."""
+    folder = scan(data_path, kind)
+    check_folder_model(data_path, model, kind, len(folder.class_names))
+    check_folder_options(
+        data_path, model, folder,
+        test_split=bool(test_split), validation_split=bool(validation_split),
+        standardize=standardize,
+    )  # fmt: skip
+    return folder
+
+
+def read_folder_data(
+    data_path: str,
+    model: ir.Model,
+    kind: DataKind,
+    folder: FolderData,
+    namespace: dict,
+    built,
+    *,
+    validation_split: float | None,
+    seed: int,
+    batch_size: int | None,
+    origin: str,
+    say: Callable[[str], None] = print,
+) -> dict:
+    """The folder read by a script's own `load_data` (`namespace`'s: Keras's folder
+    readers), once `built` (the Keras model) is checked against its classes; a first
+    textvectorization of `built` is adapted to the training texts and checked against
+    the embedding after it. The datasets, unbatched, with `class_names`."""
+    import keras
+
+    written = [call.written or call.class_name.lower() for call in model.calls]
+    first = next((layer for layer in built.layers if type(layer).__name__ != "InputLayer"), None)
+    if kind == "images" or type(first).__name__ != "TextVectorization":
+        check_adaptable(origin, built, written, keras.backend.backend())
+    # else the script adapts the first textvectorization to the training texts itself
+    check_classes(
+        data_path, "the folder", folder.class_names, tuple(built.output_shape[1:]),
+        model.loss_key,
+    )  # fmt: skip
+    shown = ", ".join(f"{count} {part}" for part, count in folder.counts.items())
+    say(f"kdsl: {len(folder.class_names)} classes ({shown} files)")
+    sys.stdout.flush()
+    with quiet_native_stderr():
+        data = namespace["load_data"](data_path, validation_split, seed)
+    if kind == "text" and type(first).__name__ == "TextVectorization":
+        # Adapted here rather than in train_and_evaluate (which then finds a vocabulary),
+        # so that the ids it learned are checked against the embedding after it.
+        batches = namespace["batched"](data, batch_size or namespace["BATCH_SIZE"])
+        namespace["adapt_text_layer"](built, batches["x_train"].map(lambda text, label: text))
+        check_ids_fit(data_path, built.layers, built.layers.index(first), written)
+    return data
 
 
 def _check_named(
@@ -708,7 +754,7 @@ def _whole_option(model: ir.Model, name: str, default: int) -> int:
     return int(value) if isinstance(value, int | float) and value else default
 
 
-def _check_folder_options(
+def check_npy_folder_options(
     path: str, *, split: bool, standardize: bool, fit_validation_split: bool
 ) -> None:
     """A folder's rows stay on disk, so what would copy them into memory is refused."""

@@ -11,6 +11,8 @@ KerasTuner and Keras are imported only when a search runs.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -26,12 +28,16 @@ from kdsl import ir
 from kdsl.errors import DataError, KdslError, ModelError, first_line
 from kdsl.files import write_atomic
 from kdsl.train.data import group_named, load
+from kdsl.train.folders import data_kind
 from kdsl.train.runner import (
     DEFAULT_SEED,
     check_data,
+    check_folder,
+    check_npy_folder_options,
     import_keras,
     load_script,
     quiet_native_stderr,
+    read_folder_data,
 )
 
 # Where the per-trial times are kept beside KerasTuner's own files, for a resumed search.
@@ -111,22 +117,35 @@ def search(
     progress: Callable[[str], None] = print,
     chief: str | None = None,
     worker: str | None = None,
+    reader: str | None = None,
 ) -> TuneResult:
     """Search with the tuner script `code` (from `model`, whose `search` is set) on the
-    data at `data_path`, keeping the trials in `directory`."""
+    data at `data_path`, keeping the trials in `directory`. A folder of images or texts
+    is read by `reader`: the plain script `kdsl run` would use for it (its `load_data`
+    and `batched`), rendered from `model` with `Mode(data_kind=...)`."""
     assert model.search is not None
     check_installed(backend)
     role = "chief" if chief else "worker" if worker else None
     address = parse_address(chief or worker) if role else None
+    kind = data_kind(data_path)  # a folder of class subfolders: images or text files
+    folder = None
+    data = None
     # Several inputs or outputs: arrays named after each (`x_train.title`), as for `kdsl run`.
     named = len(model.inputs) > 1 or len(model.outputs) > 1
-    data = load(data_path, target, named)  # bad data fails before Keras's import
-    if data.on_disk:
-        raise DataError(
-            data_path,
-            "kdsl tune reads an .npz or .csv file, not a folder of .npy files",
-            "save the arrays in one .npz file",
-        )
+    if kind is not None:  # checked before Keras's import, as `kdsl run` does
+        folder = check_folder(
+            data_path, model, kind,
+            test_split=test_split, validation_split=validation_split, standardize=standardize,
+        )  # fmt: skip
+    else:
+        data = load(data_path, target, named)  # bad data fails before Keras's import
+        if data.on_disk:  # a folder of .npy files: read in batches, never copied
+            check_npy_folder_options(
+                data_path,
+                split=bool(test_split or validation_split),
+                standardize=standardize,
+                fit_validation_split=bool(model.fit_option("validation_split")),
+            )
     keras = import_keras(backend)
     with quiet_native_stderr():
         import keras_tuner
@@ -137,18 +156,47 @@ def search(
         built = namespace["SearchedModel"]().build(keras_tuner.HyperParameters())
     except Exception as error:  # Keras found what kdsl's checks could not
         raise ModelError(origin, f"Keras rejected the model: {first_line(error)}") from None
-    written = [call.written or call.class_name.lower() for call in model.calls]
-    checked = check_data(
-        data_path, data, model, built, written,
-        test_split=test_split, validation_split=validation_split, standardize=standardize,
-        seed=seed,
-    )  # fmt: skip
-    notes = checked.notes
-    if checked.scaling is not None:
-        notes.append("note: train the best program with --standardize too")
-    for note in filter(None, notes):
-        progress(note)
-    arrays = group_named(data.arrays) if named else data.arrays
+    folder_reader = None
+    if kind is not None or (data is not None and data.on_disk):
+        # `kdsl run`'s own reader for a folder: the plain script's (Keras's folder readers
+        # for images and texts, NpyBatches for .npy files).
+        needed = "def read_folder(" if kind is not None else "class NpyBatches"
+        if reader is None or needed not in reader:
+            raise DataError(
+                data_path,
+                "is a folder, and no reader for it was given",
+                "pass the plain script rendered with Mode(data_kind=...) or "
+                "Mode(folder_data=True) as `reader`, as `kdsl tune` does",
+            )
+        folder_reader = load_script(reader, origin)
+    if kind is not None:
+        assert folder is not None and folder_reader is not None
+        datasets = read_folder_data(
+            data_path, model, kind, folder, folder_reader, built,
+            validation_split=validation_split, seed=seed, batch_size=None, origin=origin,
+            say=progress,
+        )  # fmt: skip
+        # Unbatched: each trial batches them with its own batch size (`_FolderTrial`).
+        arrays: dict = {
+            f"{x}_{part}": datasets[f"x_{part}"] if x == "x" else None
+            for part in ("train", "val")
+            if f"x_{part}" in datasets
+            for x in ("x", "y")
+        }
+    else:
+        assert data is not None
+        written = [call.written or call.class_name.lower() for call in model.calls]
+        checked = check_data(
+            data_path, data, model, built, written,
+            test_split=test_split, validation_split=validation_split, standardize=standardize,
+            seed=seed,
+        )  # fmt: skip
+        notes = checked.notes
+        if checked.scaling is not None:
+            notes.append("note: train the best program with --standardize too")
+        for note in filter(None, notes):
+            progress(note)
+        arrays = group_named(data.arrays) if named else data.arrays
     objective = model.search.objective
     if (
         objective.startswith("val_")
@@ -172,8 +220,59 @@ def search(
         if role == "chief":
             progress(f"kdsl: the chief serves trials at {host}:{port} until the workers finish")
     tuner = namespace["make_tuner"](directory, model.search.max_trials, model.search.seed)
+    if folder_reader is not None:
+        tuner.hypermodel.fit = _FolderTrial(tuner.hypermodel.fit, folder_reader, kind)
     options = namespace["search_options"](arrays)
     return _search(tuner, options, arrays, model.search, progress, role)
+
+
+class _FolderTrial:
+    """A folder's trial: the script's `fit(hp, model, x, ...)` gets a model whose `fit`
+    reads the folder in batches of the trial's batch size (searched or not), with the run
+    script's own readers (`_BatchingModel`)."""
+
+    def __init__(self, searched_fit: Callable, reader: dict, kind: str | None) -> None:
+        self.searched_fit, self.reader, self.kind = searched_fit, reader, kind
+
+    def __call__(self, hp, model, *args, **kwargs):
+        batching = _BatchingModel(model, self.reader, self.kind)
+        return self.searched_fit(hp, batching, *args, **kwargs)
+
+
+class _BatchingModel:
+    """A Keras model whose `fit` batches as `kdsl run`'s script does: a folder of images
+    or texts (`kind`) is given as unbatched datasets, batched by the script's `batched`,
+    after a first textvectorization is adapted to the training texts (each trial builds
+    a new one); memory-mapped .npy arrays are read by its `NpyBatches`."""
+
+    def __init__(self, model, reader: dict, kind: str | None) -> None:
+        self.model, self.reader, self.kind = model, reader, kind
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
+
+    def fit(self, x, y=None, *, batch_size=None, validation_data=None, shuffle=True, **options):
+        size = batch_size or self.reader["BATCH_SIZE"]
+        if self.kind is None:  # .npy files: NpyBatches shuffle their own rows, in blocks
+            data = {"x_train": x, "y_train": y}
+            x_train, y_train = self.reader["batches"](data, "train", size, shuffle=shuffle)
+            if validation_data is not None:
+                data["x_val"], data["y_val"] = validation_data
+                options["validation_data"] = self.reader["batches"](data, "val", size)
+            return self.model.fit(x_train, y_train, shuffle=False, **options)
+        data = {"x_train": x}
+        if validation_data is not None:
+            data["x_val"] = validation_data[0]
+        batches = self.reader["batched"](data, size)
+        if self.kind == "text":
+            with contextlib.redirect_stdout(io.StringIO()):  # its "Adapted ..." line
+                self.reader["adapt_text_layer"](
+                    self.model, batches["x_train"].map(lambda text, label: text)
+                )
+        if "x_val" in batches:
+            options["validation_data"] = batches["x_val"]
+        # The datasets shuffle themselves (Keras's folder readers): fit cannot.
+        return self.model.fit(batches["x_train"], shuffle=False, **options)
 
 
 # Seconds a worker waits for its chief to answer before saying it is missing.
