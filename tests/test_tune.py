@@ -490,9 +490,7 @@ def test_kdsl_build_gives_the_model_at_keras_tuners_defaults() -> None:
     assert model.layers[0].units == 16 and model.layers[1].units == 8
 
 
-@pytest.mark.parametrize(
-    "option", [{"explain": True}, {"strategy": "mirrored"}, {"folder_data": True}]
-)
+@pytest.mark.parametrize("option", [{"strategy": "mirrored"}, {"folder_data": True}])
 def test_options_a_tuner_script_cannot_honour_are_refused(option: dict) -> None:
     from kdsl.codegen.render import StyleError
 
@@ -525,3 +523,52 @@ def test_trials_failing_in_a_row_say_the_trials_own_error() -> None:
         "ValueError: Input 0 is incompatible with the layer\n"
     )
     assert tune._last_error(error) == "ValueError: Input 0 is incompatible with the layer"
+
+
+# -- --explain for the tuner script ----------------------------------------------------------
+
+EXPLAINED = [
+    SEARCH,  # a chain with a searched depth, the optimizer, fit's batch size
+    SEARCH.replace("name=width", 'name="w\\"); import os #"'),  # user text in a name
+    SEARCH.replace("tuner=random", "tuner=hyperband").replace("epochs=2", "epochs=3"),
+    "x: dense 4 choice(relu, tanh) in 4 -> dense int(4, 8) relu -> dense 4 -> add @x -> dense 3"
+    " softmax; adam; categorical_crossentropy; fit epochs=choice(1, 2)\n",  # a graph
+    "def wide f a=relu {\n  dense f a -> dropout 0.1\n}\n"
+    "input 4 -> wide int(4, 8) a=choice(relu, tanh) -> dense 3 softmax use_bias=boolean();\n"
+    "adam; categorical_crossentropy; tune tuner=bayesian objective=loss\n",  # block arguments
+    (ROOT / "examples" / "tune" / "tune_digits.k").read_text(),
+]
+
+
+@pytest.mark.parametrize("program", EXPLAINED)
+def test_explain_comments_the_tuner_script_and_changes_no_code(program: str) -> None:
+    plain = compile_source(program)
+    explained = compile_source(program, explain=True)
+    assert explained != plain
+    assert format_code(explained) == explained  # black-stable
+    # Comments only: without its comment lines, the script is the plain one.
+    code_lines = [line for line in explained.splitlines() if not line.lstrip().startswith("#")]
+    assert "\n".join(code_lines) + "\n" == plain
+    assert ast.dump(ast.parse(explained)) == ast.dump(ast.parse(plain))
+    comments = " ".join(line.strip() for line in explained.splitlines() if "# " in line)
+    search = check_source(program).search
+    assert search is not None
+    for hp in search.hyperparameters:  # every space said in words, where it is drawn
+        assert f"Searched `{hp.name}`: each trial takes" in comments, hp.name
+    assert "KerasTuner calls build(hp) once per trial" in comments
+    assert f"scored by its best epoch's {search.objective}" in comments
+
+
+def test_explain_says_what_each_kind_of_space_draws() -> None:
+    explained = compile_source(SEARCH, explain=True)
+    words = " ".join(line.strip().lstrip("# ") for line in explained.splitlines())
+    assert "`width`: each trial takes a whole number from 16 to 64 in steps of 16" in words
+    assert (
+        "`adam/learning_rate`: each trial takes a number from 0.0001 to 0.01, drawn on a log"
+        in words
+    )
+    assert "`batch_size`: each trial takes one of 16, 32" in words
+    assert "`group_1/repeat`: each trial takes a whole number from 1 to 3. It is a depth" in words
+    assert "exists only in trials whose `group_1/repeat` is 2, 3" in words
+    assert "Dense: a fully connected layer of `width` units" in words
+    assert "RandomSearch draws each trial's values at random" in words

@@ -9,6 +9,7 @@ a layer kdsl has no sentence for still gets an honest, shorter one.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -519,3 +520,163 @@ def _named_params(call: ir.KerasCall) -> ir.KerasCall:
     args = tuple(_named_params(a) if isinstance(a, ir.KerasCall) else named(a) for a in call.args)
     kwargs = tuple((name, named(value)) for name, value in call.kwargs)
     return replace(call, args=args, kwargs=kwargs)
+
+
+# -- the tuner script (a program with search spaces, issue 16) -------------------------------
+
+TUNERS = {
+    "random": "RandomSearch draws each trial's values at random from the spaces",
+    "bayesian": "BayesianOptimization fits a model of the objective to the trials so far "
+    "and picks the values it expects to score best next",
+    "hyperband": "Hyperband trains many trials for a few epochs and gives more epochs only "
+    "to the best of them",
+}
+_HP_CALLS = {"Int", "Float", "Choice", "Boolean"}
+
+
+def search_script(code: str, search: ir.Search, line_length: int = 88) -> str:
+    """`--explain` for the tuner script `code` (black-formatted) of a program whose
+    search is `search`: a comment above each hyperparameter (what KerasTuner draws it
+    from), each layer (its role), the depth's `if`, `build`, `compile`, `fit` and the
+    tuner. Comments only: the code is unchanged, and stays black-stable."""
+    import ast
+
+    from kdsl.codegen.render import _commented
+    from kdsl.options import Mode
+
+    table = {hp.name: hp for hp in search.hyperparameters}
+    depth_names = {name for _, name, _ in search.depths}
+    notes: dict[int, list[tuple[int, str]]] = {}  # line (from 1) → comments above it
+
+    def note(line: int, text: str, order: int = 1) -> None:
+        notes.setdefault(line, []).append((order, text))
+
+    tree = ast.parse(code)
+    lines = code.splitlines(keepends=True)
+    statement_of: dict[int, int] = {}  # id of an expression → its statement's first line
+    for statement in ast.walk(tree):  # outer statements first: the innermost wins
+        if isinstance(statement, ast.stmt):
+            for child in ast.iter_child_nodes(statement):
+                if not isinstance(child, ast.stmt):
+                    for part in ast.walk(child):
+                        statement_of[id(part)] = statement.lineno
+
+    def above(call: ast.Call) -> int:
+        """The line a comment on `call` goes above: the call's own where it stands alone
+        on its lines (an argument of an exploded call), else its statement's, so that
+        black would write the script as it is."""
+        text = lines[call.lineno - 1]
+        start = text[: call.col_offset].strip()
+        end_line, end_col = call.end_lineno or call.lineno, call.end_col_offset or 0
+        rest = lines[end_line - 1][end_col:].strip()
+        alone = (start == "" or re.fullmatch(r"\w+=", start)) and rest in ("", ",")
+        return call.lineno if alone else statement_of.get(id(call), call.lineno)
+
+    layer_calls = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name in _FUNCTION_WORDS:
+            note(node.lineno, _FUNCTION_WORDS[node.name])
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        owner = node.func.value
+        if not isinstance(owner, ast.Name):
+            continue
+        if owner.id == "hp" and node.func.attr in _HP_CALLS and node.args:
+            name = node.args[0]
+            if isinstance(name, ast.Constant) and name.value in table:
+                note(above(node), hyperparameter_comment(table[name.value], depth_names))
+        elif owner.id == "layers":
+            layer_calls.append(node)
+        elif owner.id == "model" and node.func.attr == "compile":
+            note(node.lineno, compile_comment())
+        elif owner.id == "keras_tuner" and node.func.attr == "Objective":
+            note(node.lineno, objective_comment(search))
+        elif owner.id == "keras_tuner":
+            note(node.lineno, TUNERS.get(search.tuner, search.tuner) + ".")
+    model = search.deepest
+    if model is not None:  # each layer's role, the calls in the order of the nodes
+        nodes = iter(model.nodes)
+        searched = dict(search.node_values)
+        for call in sorted(layer_calls, key=lambda c: (c.lineno, c.col_offset)):
+            assert isinstance(call.func, ast.Attribute)
+            for graph_node in nodes:
+                if graph_node.call.class_name == call.func.attr:
+                    words = _searched_layer(graph_node, searched.get(graph_node.id, ()))
+                    note(above(call), words, order=0)  # a layer's role before its spaces
+                    break
+    mode = Mode(explain=True, line_length=line_length)
+    out: list[str] = []
+    for number, line in enumerate(lines, 1):
+        indent = len(line) - len(line.lstrip())
+        for _, text in sorted(notes.get(number, ()), key=lambda pair: pair[0]):
+            wrapped = _commented("", text, indent, mode).comment
+            out.extend(f"{' ' * indent}# {part}\n" for part in wrapped)
+        out.append(line)
+    return "".join(out)
+
+
+_FUNCTION_WORDS = {
+    "build": "KerasTuner calls build(hp) once per trial: each hp call below hands out this "
+    "trial's value of one hyperparameter, so each trial builds a model of its own.",
+    "fit": "Each trial trains the model it built with fit; the searched fit options are "
+    "set here, per trial.",
+    "make_tuner": "The tuner runs the trials and keeps each one (its values, its score, "
+    "its weights) in the directory, so that a search stopped early resumes there.",
+}
+
+
+def hyperparameter_comment(hp: ir.Hyperparameter, depths: Collection[str] = ()) -> str:
+    """What KerasTuner draws `hp` from, in words."""
+    if hp.kind == "choice":
+        drawn = "one of " + ", ".join(str(value) for value in hp.values)
+    elif hp.kind == "boolean":
+        drawn = "true or false"
+    else:
+        whole = "a whole number" if hp.kind == "int" else "a number"
+        drawn = f"{whole} from {hp.low} to {hp.high}"
+        if hp.step is not None:
+            drawn += f" in steps of {hp.step}"
+        if hp.sampling == "log":
+            drawn += ", drawn on a log scale: each tenfold range as likely as another"
+        elif hp.sampling == "reverse_log":
+            drawn += ", drawn on a reverse log scale (denser near the upper end)"
+    text = f"Searched `{hp.name}`: each trial takes {drawn}."
+    if hp.name in depths:
+        text += (
+            " It is a depth: how many passes of the repeated layers the trial builds; "
+            "each deeper pass's layers are built (and own hyperparameters, in their "
+            "conditional_scope) only when the depth reaches that pass."
+        )
+    if hp.parent is not None:
+        shown = ", ".join(str(value) for value in hp.parent_values)
+        text += f" It exists only in trials whose `{hp.parent}` is {shown}."
+    return text
+
+
+def objective_comment(search: ir.Search) -> str:
+    better = "higher" if search.direction == "max" else "lower"
+    where = "on the validation data" if search.objective.startswith("val_") else "in training"
+    return (
+        f"Each trial is scored by its best epoch's {search.objective}, measured {where}; "
+        f"{better} is better, and the best trial is the one with the best score."
+    )
+
+
+def _searched_layer(node: ir.Node, searched: tuple[tuple[str, str], ...]) -> str:
+    """A layer's role, its searched arguments named rather than given a value."""
+    names = dict(searched)
+    call = node.call
+    kwargs = tuple(
+        (param, f"`{names.pop(param)}`" if param in names else value)
+        for param, value in call.kwargs
+    )
+    words_call = replace(call, kwargs=kwargs)
+    if names:  # a required argument given positionally, searched
+        entry = load().layer(call.written) if call.module == "layers" else None
+        required = [p.name for p in entry.params if p.required] if entry else []
+        args = list(words_call.args)
+        for param, name in names.items():
+            if param in required and required.index(param) < len(args):
+                args[required.index(param)] = f"`{name}`"
+        words_call = replace(words_call, args=tuple(args))
+    return _singular(f"{call.class_name}: {_role(words_call, category(call.class_name))}.")

@@ -7,6 +7,7 @@ text passes through `line_safe` (it may quote user text, but can never end its l
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import textwrap
@@ -243,7 +244,12 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     if model.search is not None:  # issue 16: a program with search spaces
         from kdsl.codegen import tuner
 
-        return tuner.render(model, mode)
+        if not mode.explain:
+            return tuner.render(model, mode)
+        from kdsl.codegen import explain  # its comments go into the finished script
+
+        code = tuner.render(model, dataclasses.replace(mode, explain=False))
+        return explain.search_script(code, model.search, mode.line_length)
     code = render_unformatted(model, mode)
     # The template and the literals are already in black's style, so black (and its
     # import, the largest cost of a compile) is needed only when a line is too long, and
