@@ -223,8 +223,10 @@ def test_tune_searches_a_folder_and_the_best_program_runs_on_it(
 
 # -- folders of .npy files ----------------------------------------------------------------
 
-NPY = SEARCHED.format(fit="").replace("batch_size=16", "batch_size=choice(8, 16)").replace(
-    "max_trials=1 objective=accuracy", "max_trials=2 objective=val_accuracy seed=1"
+NPY = (
+    SEARCHED.format(fit="")
+    .replace("batch_size=16", "batch_size=choice(8, 16)")
+    .replace("max_trials=1 objective=accuracy", "max_trials=2 objective=val_accuracy seed=1")
 )
 
 
@@ -268,3 +270,22 @@ def test_tune_reads_a_npy_folder_in_batches_and_the_best_program_runs_on_it(
     code, out, err = kdsl_main(["run", tmp_path / "m.best.k", "--data", folder], capsys)
     assert code == 0, err
     assert "best val_accuracy" in out
+
+
+@pytest.mark.slow
+def test_an_objective_keras_never_logs_is_an_error_not_an_empty_search(
+    tmp_path: Path, capsys
+) -> None:
+    """`accuracy` is a metric of `department` only: Keras logs no `priority_accuracy`.
+    Every trial then fails in KerasTuner, and tune says why (exit 1), not "no trial
+    finished" with exit 0. (A check that refuses it before any trial passes too.)"""
+    np.savez(tmp_path / "d.npz", **_named_arrays())
+    program = TWO_BY_TWO.replace("val_department_accuracy", "val_priority_accuracy")
+    (tmp_path / "m.k").write_text(program)
+    code, out, err = kdsl_main(
+        ["tune", tmp_path / "m.k", "--data", tmp_path / "d.npz", "--validation-split", "0.25"],
+        capsys,
+    )
+    assert code == 1
+    assert "val_priority_accuracy" in err
+    assert not (tmp_path / "m.best.k").exists()

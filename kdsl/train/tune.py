@@ -403,6 +403,16 @@ def _search(
             for trial in sorted(oracle.trials.values(), key=lambda t: t.trial_id)
         ]
     done = [t for t in trials if t.score is not None and t.status == "COMPLETED"]
+    failed = [t for t in oracle.trials.values() if str(t.status) == "FAILED"] if local else []
+    if not done and failed and not state["interrupted"]:  # not one trial scored
+        error = _last_error(RuntimeError(failed[-1].message or ""))
+        hint = None
+        if f"KeyError: '{settings.objective}'" in error:
+            hint = (
+                f"Keras logged no `{settings.objective}`: tune on what fit logs (the loss "
+                "or a metric the output has, e.g. `val_loss`)"
+            )
+        raise ModelError("<kdsl>", f"every trial failed: {error}", hint)
     best = None
     if done:
         pick = max if settings.direction == "max" else min
