@@ -405,14 +405,14 @@ def _search(
     done = [t for t in trials if t.score is not None and t.status == "COMPLETED"]
     failed = [t for t in oracle.trials.values() if str(t.status) == "FAILED"] if local else []
     if not done and failed and not state["interrupted"]:  # not one trial scored
-        error = _last_error(RuntimeError(failed[-1].message or ""))
+        reason = _last_error(RuntimeError(failed[-1].message or ""))
         hint = None
-        if f"KeyError: '{settings.objective}'" in error:
+        if f"KeyError: '{settings.objective}'" in reason:
             hint = (
                 f"Keras logged no `{settings.objective}`: tune on what fit logs (the loss "
                 "or a metric the output has, e.g. `val_loss`)"
             )
-        raise ModelError("<kdsl>", f"every trial failed: {error}", hint)
+        raise ModelError("<kdsl>", f"every trial failed: {reason}", hint)
     best = None
     if done:
         pick = max if settings.direction == "max" else min
