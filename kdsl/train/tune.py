@@ -120,9 +120,10 @@ def search(
     reader: str | None = None,
 ) -> TuneResult:
     """Search with the tuner script `code` (from `model`, whose `search` is set) on the
-    data at `data_path`, keeping the trials in `directory`. A folder of images or texts
-    is read by `reader`: the plain script `kdsl run` would use for it (its `load_data`
-    and `batched`), rendered from `model` with `Mode(data_kind=...)`."""
+    data at `data_path`, keeping the trials in `directory`. A folder is read by `reader`:
+    the plain script `kdsl run` would use for it, rendered from `model` with
+    `Mode(data_kind=...)` for images or texts (its `load_data` and `batched`), with
+    `Mode(folder_data=True)` for .npy files (its `NpyBatches`)."""
     assert model.search is not None
     check_installed(backend)
     role = "chief" if chief else "worker" if worker else None
@@ -168,7 +169,7 @@ def search(
                 "pass the plain script rendered with Mode(data_kind=...) or "
                 "Mode(folder_data=True) as `reader`, as `kdsl tune` does",
             )
-        folder_reader = load_script(reader, origin)
+        folder_reader = load_script(reader, f"{origin} (its reader)")  # own source lines
     if kind is not None:
         assert folder is not None and folder_reader is not None
         datasets = read_folder_data(
