@@ -120,7 +120,8 @@ def test_the_tuner_script_is_black_stable_and_keeps_user_text_in_literals() -> N
     names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     assert "os" not in names
     assert """hp.Int('w"); import os #', 16, 64, step=16)""" in code
-    assert 'hp.conditional_scope("group_1/repeat", [2, 3])' in code
+    assert 'for i in range(1, hp.Int("group_1/repeat", 1, 3) + 1):' in code
+    assert 'hp.conditional_scope("group_1/repeat", list(range(i, 4)))' in code
     assert 'kwargs["batch_size"] = hp.Choice("batch_size", [16, 32])' in code
 
 
@@ -445,7 +446,7 @@ def test_a_block_argument_is_searched_where_the_block_uses_it() -> None:
     )
     code = compile_source(program)
     assert 'hp.Int("wide_1/f", 4, 8)' in code
-    assert 'activation=hp.Choice("wide_1/a", ["relu", "tanh"])' in code
+    assert 'a=hp.Choice("wide_1/a", ["relu", "tanh"])' in code
     assert code.count("hp.") == 2  # the second call's values are plain
 
 
