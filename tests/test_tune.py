@@ -140,15 +140,11 @@ def test_the_compile_path_stays_light() -> None:
     assert heavy_imports(code) == []
 
 
-@pytest.mark.slow
-def test_the_generated_script_searches_two_trials_on_random_data(tmp_path: Path) -> None:
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(48, 4)).astype("float32")
-    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 48)]
-    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_val=x[:16], y_val=y[:16])
-    (tmp_path / "tune.py").write_text(compile_source(SEARCH))
+def search_with_the_script(tmp_path: Path, program: str) -> None:
+    """The program's tuner script searches two trials on random data, without a warning,
+    and shows the best model (also used by test_tune_graph)."""
+    _random_data(tmp_path / "d.npz")
+    (tmp_path / "tune.py").write_text(compile_source(program))
     result = subprocess.run(
         [sys.executable, "tune.py", "--data", "d.npz", "--directory", "search"],
         capture_output=True,
@@ -165,6 +161,11 @@ def test_the_generated_script_searches_two_trials_on_random_data(tmp_path: Path)
     ]
     assert not [line for line in others if "Warning" in line], others
     assert (tmp_path / "search" / "search" / "trial_1").is_dir()
+
+
+@pytest.mark.slow
+def test_the_generated_script_searches_two_trials_on_random_data(tmp_path: Path) -> None:
+    search_with_the_script(tmp_path, SEARCH)
 
 
 def test_the_root_is_the_repository() -> None:

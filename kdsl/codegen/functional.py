@@ -329,7 +329,7 @@ class GraphWriter:
             arguments = [tensors[0], *given, *keywords]
         else:
             arguments = [tensors[0], *given[:required], *tensors[1:], *given[required:], *keywords]
-        if block.name in self.hooks.hp_blocks:
+        if block.name in self.hooks.hp_blocks and not block.shared:  # built with it
             arguments.insert(0, "hp")
         return f"{self.block_names[block.name]}({', '.join(arguments)})"
 

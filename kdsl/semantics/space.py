@@ -239,7 +239,11 @@ class _Finder:
             ):
                 where = "a searched repeat count is `int(lo, hi)` or a `choice` of whole numbers"
             elif in_block:
-                where = "a repeat count is searched in the model's chains, not in a block's body"
+                where = (
+                    "a repeat count is searched in the model's chains, not in a block's body: "
+                    "give the block a parameter for it (`def stack n { dense 8 * n }`) and "
+                    "search that where the block is called (`stack int(1, 3)`)"
+                )
             elif element.label is not None:
                 where = "a labelled element's repeat count is not searched: remove the label"
             elif _nested_depth(atom):
