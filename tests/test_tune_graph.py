@@ -6,6 +6,7 @@ Keras and KerasTuner."""
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,29 @@ def test_a_block_calls_depth_and_arithmetic_are_checked_at_their_extremes(
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 def test_the_script_searches_two_trials_on_random_data(name: str, tmp_path: Path) -> None:
     search_with_the_script(tmp_path, PROGRAMS[name])
+
+
+@pytest.mark.slow
+def test_kdsl_tune_writes_a_best_graph_program_kdsl_runs(tmp_path: Path) -> None:
+    """`kdsl tune` reads the graph script's values back: a block call's passes written
+    out with their own values, every depth and argument replaced, and `kdsl run` trains
+    the result."""
+    from conftest import run_kdsl
+    from test_tune import _random_data
+
+    (tmp_path / "m.k").write_text(GRAPH.replace("max_trials=2", "max_trials=3"))
+    _random_data(tmp_path / "d.npz")
+    tuned = run_kdsl("tune", "m.k", "--data", "d.npz", "--json", "t.json", cwd=tmp_path)
+    assert tuned.returncode == 0, tuned.stderr[-3000:]
+    best = (tmp_path / "m.best.k").read_text()
+    assert not [word for word in ("int(", "choice(", "tune") if word in best], best
+    report = json.loads((tmp_path / "t.json").read_text())
+    values = report["best"]
+    quads = [line for line in best.splitlines() if line.strip().startswith("-> quad")]
+    assert len(quads) == 1 + values["quad_2/repeat"]  # quad_1, then each pass
+    assert [line.split()[-1] for line in quads[1:]] == [
+        str(values[f"quad_2/f/pass_{number}"]) for number in range(1, values["quad_2/repeat"] + 1)
+    ]
+    assert f"-> res 8 * {values['res_1/repeat']}" in best or values["res_1/repeat"] == 1
+    run = run_kdsl("run", "m.best.k", "--data", "d.npz", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
