@@ -14,6 +14,7 @@ from a space are found by their spans (`ir.KerasCall.arg_spans`).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import re
@@ -886,6 +887,13 @@ def _search(found: Found, model: ir.Model) -> ir.Search:
     repeated = {node.call.span: node for node in program_nodes if node.repeat is not None}
     depths: list[tuple[ir.NodeId, str]] = []
     per_pass: dict[str, str] = {}
+    # The spaces of each depth's element found by bisection in the spaces in text order
+    # (depths never nest): linear in the program, however many depths it searches.
+    in_order = sorted(
+        (s for s in found.spaces if s.repeat is None and not s.named),
+        key=lambda s: (s.span.line, s.span.column),
+    )
+    starts = [(s.span.line, s.span.column) for s in in_order]
     for depth in found.spaces:
         if depth.repeat is None:
             continue
@@ -895,24 +903,19 @@ def _search(found: Found, model: ir.Model) -> ir.Search:
         assert node is not None, f"the searched depth {depth.name!r} repeats no node"
         depths.append((node.id, depth.name))
         values = depth.depth_values()
-        for space in found.spaces:
-            if (
-                space.repeat is None
-                and not space.named
-                and in_span(space.span, depth.repeat.atom.span)
-            ):
-                per_pass[space.name] = depth.name
-                for number in range(1, values[-1] + 1):
-                    conditional = number > values[0]
-                    name = f"{space.name}/pass_{number}"
-                    hyperparameters.setdefault(
-                        name,
-                        space.hyperparameter(
-                            name,
-                            depth.name if conditional else None,
-                            [v for v in values if v >= number] if conditional else (),
-                        ),
-                    )
+        atom = depth.repeat.atom.span
+        index = bisect.bisect_left(starts, (atom.line, atom.column))
+        while index < len(in_order) and in_span(in_order[index].span, atom):
+            space = in_order[index]
+            index += 1
+            per_pass[space.name] = depth.name
+            for number in range(1, values[-1] + 1):
+                conditional = number > values[0]
+                name = f"{space.name}/pass_{number}"
+                built = values[bisect.bisect_left(values, number) :] if conditional else ()
+                hyperparameters.setdefault(
+                    name, space.hyperparameter(name, depth.name if conditional else None, built)
+                )
     reached: set[str] = set()
 
     def value_of(space: Space) -> str:
