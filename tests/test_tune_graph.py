@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from test_tune import search_with_the_script
 
 from kdsl import check_source
@@ -133,6 +135,28 @@ def test_blocks_without_a_search_are_written_as_compile_writes_them() -> None:
     for function in ("def res(x, f):", "def quad(x, f):"):
         body = script.split(function)[1].split("\n\n")[0]
         assert function + body in code
+
+
+def _normalized(code: str) -> str:
+    """Code without its layout: black wraps a line by its indentation."""
+    return re.sub(r",([)\]])", r"\1", re.sub(r"\s+", "", code))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples" / "graphs").glob("*.k")), ids=str)
+def test_each_graph_example_builds_as_compile_writes_it(path: Path) -> None:
+    """Every graph example with its batch size searched: the tuner script's block
+    functions and build(hp)'s statements are compile's functional ones."""
+    text = path.read_text()
+    assert "batch_size" not in text
+    plain = compile_source(text)
+    code = compile_source(text.rstrip().rstrip(";") + ";\nfit batch_size=choice(16, 32)\n")
+    assert 'kwargs["batch_size"] = hp.Choice("batch_size", [16, 32])' in code
+    functions = plain.split("\nBATCH_SIZE = 32\n")[1].split("\ndef build_model():")[0]
+    searched_functions = code.split("\nOBJECTIVE = ")[1].split("\nclass SearchedModel")[0]
+    assert _normalized(functions) in _normalized(searched_functions)
+    body = plain.split('"""Build and compile the model."""')[1].split("model.compile(")[0]
+    built = code.split("def build(self, hp):")[1].split("model.compile(")[0]
+    assert _normalized(body) == _normalized(built)
 
 
 def _names(search) -> set[str]:

@@ -884,6 +884,7 @@ def _search(found: Found, model: ir.Model) -> ir.Search:
             hyperparameters.setdefault(space.name, space.hyperparameter())
     _, program_nodes, _ = model.program or (model.inputs, model.nodes, model.outputs)
     written = [*program_nodes, *(node for block in model.blocks for node in block.nodes)]
+    assert len({node.id for node in written}) == len(written), "a written form's ids repeat"
     repeated = {node.call.span: node for node in program_nodes if node.repeat is not None}
     depths: list[tuple[ir.NodeId, str]] = []
     per_pass: dict[str, str] = {}
