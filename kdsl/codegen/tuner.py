@@ -189,7 +189,6 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
             max_trials=literal(search.max_trials),
             executions_per_trial=literal(search.executions_per_trial),
             seed=literal(search.seed),
-            functional=not sequential,
         )
     )
     return format_code(code, mode)
