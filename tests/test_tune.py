@@ -153,9 +153,10 @@ def search_with_the_script(tmp_path: Path, program: str) -> None:
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("Trial 2 Complete") == 1
-    assert "Results summary" in result.stdout
-    assert "Total params" in result.stdout
+    shown = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.stdout.count("Trial 2 Complete") == 1, shown
+    assert "Results summary" in result.stdout, shown
+    assert "Total params" in result.stdout, shown
     others = [
         line for line in result.stderr.splitlines() if line not in native_log_lines(result.stderr)
     ]
