@@ -250,17 +250,19 @@ class Search:
     is read (a node's argument, the optimizer's, `fit`'s, or a repeat's depth), and the
     `tune` section's settings. It belongs to the smallest model (what `check` shows);
     `deepest` is the model the tuner script writes (every searched repeat at its largest
-    count, each other space at its first value), the one its ids are of; `depths` say
-    which of its nodes a smaller count drops."""
+    count, each other space at its first value), the one its ids are of: the ids of its
+    written form (`Model.program` and `Model.blocks`, or its nodes when it has none)."""
 
     hyperparameters: tuple[Hyperparameter, ...]
-    # Node id → (argument name, hyperparameter name) for each argument searched.
+    # Node id → (argument name, hyperparameter name) for each argument searched; a name
+    # in `per_pass` is the stem of one hyperparameter per pass (`NAME/pass_1`, ...).
     node_values: tuple[tuple[NodeId, tuple[tuple[str, str], ...]], ...] = ()
     optimizer_values: tuple[tuple[str, str], ...] = ()
     fit_values: tuple[tuple[str, str], ...] = ()  # `batch_size`/`epochs` → its name
-    # Node id → (depth hyperparameter, the pass it belongs to, from 1): built when the
-    # depth is at least that pass.
-    depths: tuple[tuple[NodeId, str, int], ...] = ()
+    # Node id (a repeated node of the program) → its depth's hyperparameter.
+    depths: tuple[tuple[NodeId, str], ...] = ()
+    # A space written inside a searched depth: its stem → that depth's hyperparameter.
+    per_pass: tuple[tuple[str, str], ...] = ()
     tuner: str = "random"
     max_trials: int = 10
     objective: str = "val_loss"

@@ -120,7 +120,8 @@ def test_the_tuner_script_is_black_stable_and_keeps_user_text_in_literals() -> N
     names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     assert "os" not in names
     assert """hp.Int('w"); import os #', 16, 64, step=16)""" in code
-    assert 'hp.conditional_scope("group_1/repeat", [2, 3])' in code
+    assert 'for i in range(1, hp.Int("group_1/repeat", 1, 3) + 1):' in code
+    assert 'hp.conditional_scope("group_1/repeat", list(range(i, 4)))' in code
     assert 'kwargs["batch_size"] = hp.Choice("batch_size", [16, 32])' in code
 
 
@@ -139,15 +140,11 @@ def test_the_compile_path_stays_light() -> None:
     assert heavy_imports(code) == []
 
 
-@pytest.mark.slow
-def test_the_generated_script_searches_two_trials_on_random_data(tmp_path: Path) -> None:
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(48, 4)).astype("float32")
-    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 48)]
-    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_val=x[:16], y_val=y[:16])
-    (tmp_path / "tune.py").write_text(compile_source(SEARCH))
+def search_with_the_script(tmp_path: Path, program: str) -> None:
+    """The program's tuner script searches two trials on random data, without a warning,
+    and shows the best model (also used by test_tune_graph)."""
+    _random_data(tmp_path / "d.npz")
+    (tmp_path / "tune.py").write_text(compile_source(program))
     result = subprocess.run(
         [sys.executable, "tune.py", "--data", "d.npz", "--directory", "search"],
         capture_output=True,
@@ -156,14 +153,20 @@ def test_the_generated_script_searches_two_trials_on_random_data(tmp_path: Path)
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("Trial 2 Complete") == 1
-    assert "Results summary" in result.stdout
-    assert "Total params" in result.stdout
+    shown = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.stdout.count("Trial 2 Complete") == 1, shown
+    assert "Results summary" in result.stdout, shown
+    assert "Total params" in result.stdout, shown
     others = [
         line for line in result.stderr.splitlines() if line not in native_log_lines(result.stderr)
     ]
     assert not [line for line in others if "Warning" in line], others
     assert (tmp_path / "search" / "search" / "trial_1").is_dir()
+
+
+@pytest.mark.slow
+def test_the_generated_script_searches_two_trials_on_random_data(tmp_path: Path) -> None:
+    search_with_the_script(tmp_path, SEARCH)
 
 
 def test_the_root_is_the_repository() -> None:
@@ -448,7 +451,7 @@ def test_a_block_argument_is_searched_where_the_block_uses_it() -> None:
     )
     code = compile_source(program)
     assert 'hp.Int("wide_1/f", 4, 8)' in code
-    assert 'activation=hp.Choice("wide_1/a", ["relu", "tanh"])' in code
+    assert 'a=hp.Choice("wide_1/a", ["relu", "tanh"])' in code
     assert code.count("hp.") == 2  # the second call's values are plain
 
 

@@ -117,6 +117,22 @@ class Function:
 ValueWriter = Callable[[Any], str]
 
 
+def plain_loop(node: ir.Node, count: str) -> list[str]:
+    """A repeat's header lines: `for _ in range(n):`."""
+    return [f"for _ in range({count}):"]
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What another script (the KerasTuner search) changes in the functional writing:
+    names its code uses besides the script's (`hp`), the blocks whose functions take
+    `hp` first, and a repeat's header lines (a loop under a conditional scope)."""
+
+    reserved: frozenset[str] = frozenset()
+    hp_blocks: frozenset[str] = frozenset()
+    loop: Callable[[ir.Node, str], list[str]] = plain_loop
+
+
 class GraphWriter:
     """Writes one graph (the model's, or a block's body) as statements."""
 
@@ -130,12 +146,15 @@ class GraphWriter:
         write_call: Callable[[ir.KerasCall, ValueWriter], str],
         blocks: dict[str, ir.Block],
         block_names: dict[str, str],
+        hooks: Hooks = Hooks(),
     ):
+        self.hooks = hooks
         self.nodes = list(nodes)
         self.outputs = list(outputs)
         self.variables = dict(variables)  # tensor id → the variable holding it now
         self.holds: dict[str, ir.NodeId] = {v: t for t, v in variables.items()}
-        self.fixed = set(variables.values()) | taken  # never reused for another tensor
+        # Never reused for another tensor.
+        self.fixed = set(variables.values()) | taken | hooks.reserved
         self.write_value = write_value
         self.write_call = write_call
         self.blocks = blocks
@@ -298,7 +317,7 @@ class GraphWriter:
         arguments, then any values for defaulted parameters (the function's order);
         the tensor arguments by keyword when a required value is given by keyword."""
         block = self.blocks[node.call.class_name]
-        values, tensor_names = parameter_names(block, self.block_names)
+        values, tensor_names = parameter_names(block, self.block_names, self.hooks.reserved)
         required = sum(default is ir.REQUIRED for _, default in block.params)
         given = [self.write_value(v) for v in node.call.args]
         unknown = [name for name, _ in node.call.kwargs if name not in values]
@@ -310,6 +329,8 @@ class GraphWriter:
             arguments = [tensors[0], *given, *keywords]
         else:
             arguments = [tensors[0], *given[:required], *tensors[1:], *given[required:], *keywords]
+        if block.name in self.hooks.hp_blocks and not block.shared:  # built with it
+            arguments.insert(0, "hp")
         return f"{self.block_names[block.name]}({', '.join(arguments)})"
 
     def write(self, returns: ir.NodeId | None = None) -> list[Statement]:
@@ -345,10 +366,10 @@ class GraphWriter:
             first = self.variables[node.inputs[0]]
             if first != target:
                 statements.append(Statement(f"{target} = {first}"))
-            count = self.write_value(node.repeat)
-            statements.append(Statement(f"for _ in range({count}):"))
+            header = self.hooks.loop(node, self.write_value(node.repeat))
+            statements += [Statement(line, depth) for depth, line in enumerate(header)]
             code = self.call_code(node, {node.inputs[0]: target})
-            statements.append(Statement(f"{target} = {code}", 1, node.id))
+            statements.append(Statement(f"{target} = {code}", len(header), node.id))
         if saved is not None:
             self.bind(self.holds["x"], saved)
         self.bind(node.id, target)
@@ -362,7 +383,8 @@ class GraphWriter:
         if first != target:
             statements.append(Statement(f"{target} = {first}"))
         count = self.write_value(node.repeat if node.repeat is not None else 1)
-        statements.append(Statement(f"for _ in range({count}):"))
+        header = self.hooks.loop(node, count)
+        statements += [Statement(line, depth) for depth, line in enumerate(header)]
         inner = GraphWriter(
             block.nodes,
             [block.output],
@@ -372,12 +394,15 @@ class GraphWriter:
             self.write_call,
             self.blocks,
             self.block_names,
+            self.hooks,
         )
         for statement in inner.write():
-            statements.append(Statement(statement.code, statement.depth + 1, statement.commented))
+            statements.append(
+                Statement(statement.code, statement.depth + len(header), statement.commented)
+            )
         result = inner.variables[block.output]
         if result != target:
-            statements.append(Statement(f"{target} = {result}", 1))
+            statements.append(Statement(f"{target} = {result}", len(header)))
 
 
 def _numbered(base: str, number: int) -> str:
@@ -412,12 +437,12 @@ def _tensor_parameter(source: ir.Input) -> str:
 
 
 def parameter_names(
-    block: ir.Block, block_names: dict[str, str]
+    block: ir.Block, block_names: dict[str, str], reserved: frozenset[str] = frozenset()
 ) -> tuple[dict[str, str], list[str]]:
     """A block function's Python names: of its value parameters (by the program's name),
-    and of its tensor parameters in order; none a keyword, builtin, the script's or a
-    block function's name."""
-    taken = set(block_names.values())
+    and of its tensor parameters in order; none a keyword, builtin, the script's (or
+    `reserved`) or a block function's name."""
+    taken = set(block_names.values()) | reserved
     names: dict[str, str] = {}
     for name, _ in block.params:
         names[name] = python_name(name, SCRIPT_NAMES | taken)
@@ -435,9 +460,10 @@ def _function(
     literal: ValueWriter,
     blocks: dict[str, ir.Block],
     block_names: dict[str, str],
+    hooks: Hooks = Hooks(),
 ) -> Function:
     """`def stage(x, f, o, s, n):` and its body."""
-    names, tensor_names = parameter_names(block, block_names)
+    names, tensor_names = parameter_names(block, block_names, hooks.reserved)
     taken = {*block_names.values(), *names.values(), *tensor_names}
 
     def write_value(value: ir.PyValue) -> str:
@@ -456,14 +482,16 @@ def _function(
         for name, default in block.params
         if default is not ir.REQUIRED
     ]
-    params = ", ".join(["x", *required, *tensor_names, *defaulted])
+    leading = ["hp"] if block.name in hooks.hp_blocks else []
+    params = ", ".join([*leading, "x", *required, *tensor_names, *defaulted])
     variables = {block.inputs[0].id: "x"}
     variables |= {
         source.id: name for source, name in zip(block.inputs[1:], tensor_names, strict=True)
     }
     writer = GraphWriter(
-        block.nodes, [block.output], variables, taken, write_value, write_call, blocks, block_names
-    )
+        block.nodes, [block.output], variables, taken, write_value, write_call, blocks,
+        block_names, hooks,
+    )  # fmt: skip
     body = writer.write(returns=block.output)
     return Function(block_names[block.name], params, block, body)
 
@@ -475,6 +503,7 @@ def _shared_model(
     blocks: dict[str, ir.Block],
     block_names: dict[str, str],
     input_code: Callable[[ir.Input], str],
+    hooks: Hooks = Hooks(),
 ) -> Function:
     """`def build_encoder():` a `shared` block as a sub-model (keras.io's siamese
     example): its own `keras.Input`, its layers, `keras.Model(..., name="encoder")`."""
@@ -484,12 +513,12 @@ def _shared_model(
     variables = {source.id: "inputs"}
     writer = GraphWriter(
         block.nodes, [block.output], variables, {"inputs", *block_names.values()}, literal,
-        write_call, blocks, block_names,
+        write_call, blocks, block_names, hooks,
     )  # fmt: skip
     body = [Statement(f"inputs = {input_code(start)}"), *writer.write()]
     output = writer.variables[block.output]
     body.append(Statement(f"return keras.Model(inputs, {output}, name={literal(block.name)})"))
-    return Function(f"build_{name}", "", block, body)
+    return Function(f"build_{name}", "hp" if block.name in hooks.hp_blocks else "", block, body)
 
 
 def _expression(expr: ir.Expr, write_value: ValueWriter) -> str:
@@ -505,13 +534,15 @@ def _expression(expr: ir.Expr, write_value: ValueWriter) -> str:
     return f"{operand(left)} {expr.op} {operand(right)}"
 
 
-def _input_names(inputs: Sequence[ir.Input]) -> dict[ir.NodeId, str]:
+def _input_names(
+    inputs: Sequence[ir.Input], reserved: frozenset[str] = frozenset()
+) -> dict[ir.NodeId, str]:
     """`inputs` for the one unnamed input; a named one's name (`tags`); `inputs_2`..."""
     names: dict[ir.NodeId, str] = {}
     for number, source in enumerate(inputs, 1):
         given = dict(source.kwargs).get("name")
         if isinstance(given, str) and given.isascii() and given.isidentifier():
-            names[source.id] = python_name(given, SCRIPT_NAMES | set(names.values()))
+            names[source.id] = python_name(given, SCRIPT_NAMES | reserved | set(names.values()))
         else:
             names[source.id] = "inputs" if len(inputs) == 1 else f"inputs_{number}"
     return names
@@ -522,6 +553,7 @@ def write_model(
     write_call: Callable[[ir.KerasCall, ValueWriter], str],
     literal: ValueWriter,
     input_code: Callable[[ir.Input], str],
+    hooks: Hooks = Hooks(),
 ) -> tuple[list[Function], list[Statement]]:
     """The block functions (in dependency order) and build_model()'s statements up to
     `model = keras.Model(...)`: the program as written (`Model.program`) when it used
@@ -529,18 +561,22 @@ def write_model(
     blocks = {block.name: block for block in model.blocks}
     block_names: dict[str, str] = {}
     for block in model.blocks:
-        block_names[block.name] = python_name(block.name, SCRIPT_NAMES | set(block_names.values()))
+        block_names[block.name] = python_name(
+            block.name, SCRIPT_NAMES | hooks.reserved | set(block_names.values())
+        )
     functions = [
-        _shared_model(block, write_call, literal, blocks, block_names, input_code)
+        _shared_model(block, write_call, literal, blocks, block_names, input_code, hooks)
         if block.shared
-        else _function(block, write_call, literal, blocks, block_names)
+        else _function(block, write_call, literal, blocks, block_names, hooks)
         for block in _ordered_blocks(model.blocks)
         if not block.inline  # written in place, where it is repeated
     ]
     inputs, nodes, outputs = model.program or (model.inputs, model.nodes, model.outputs)
-    variables = _input_names(inputs)
+    variables = _input_names(inputs, hooks.reserved)
     taken = set(block_names.values()) | set(variables.values())
-    writer = GraphWriter(nodes, outputs, variables, taken, literal, write_call, blocks, block_names)
+    writer = GraphWriter(
+        nodes, outputs, variables, taken, literal, write_call, blocks, block_names, hooks
+    )
     unlabelled = [output for output in outputs if output not in writer.labels]
     for number, output in enumerate(unlabelled, 1):
         name = "outputs" if len(outputs) == 1 else f"output_{number}"
@@ -554,7 +590,8 @@ def write_model(
     for block in model.blocks:
         if block.shared:  # built once, applied at each use: `a = encoder(left)`
             name = block_names[block.name]
-            statements.append(Statement(f"{name} = build_{name}()"))
+            argument = "hp" if block.name in hooks.hp_blocks else ""
+            statements.append(Statement(f"{name} = build_{name}({argument})"))
     # Each input just before the first node that reads it: a later chain's own input
     # starts that chain, as the program wrote it.
     pending = sorted(inputs, key=lambda source: first_read.get(source.id, -1))

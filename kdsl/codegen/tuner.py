@@ -2,9 +2,11 @@
 
 The script's `HyperModel.build(hp)` is the program with each search space a
 hyperparameter (`hp.Int("dense_2/units", 32, 256, step=32)`, written where the value
-goes); a chain is built as a Sequential model, each searched depth's deeper passes
-under `hp.conditional_scope`, so that only the layers built own hyperparameters; a
-graph in the functional style. Its `fit(hp, model, ...)` searches `batch_size` and
+goes); a chain is built as a Sequential model, a graph in the functional style with
+the program's blocks as functions (taking `hp` where they search), as `compile` writes
+them. A searched depth is a loop over `hp.Int(...)` passes, each pass's own
+hyperparameters under `hp.conditional_scope`, so that only the layers built own
+hyperparameters. Its `fit(hp, model, ...)` searches `batch_size` and
 `epochs`. As in `render`, user text reaches the script only as literals.
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from kdsl import ir
 from kdsl._version import __version__
+from kdsl.codegen import functional
 from kdsl.codegen.render import (
     StyleError,
     _compile_lines,
@@ -35,14 +38,20 @@ TUNER_CLASSES = {
 
 @dataclass(frozen=True)
 class _Searched:
-    """Where a hyperparameter's value goes in a call: the script writes its `hp` call."""
+    """Where a hyperparameter's value goes in a call: the script writes its `hp` call;
+    `per_pass`: one hyperparameter per pass of the loop around it (`f"NAME/pass_{i}"`)."""
 
     hp: ir.Hyperparameter
+    per_pass: bool = False
 
 
-def hp_call(hp: ir.Hyperparameter) -> str:
-    """`hp.Int("dense_2/units", 32, 256, step=32)`: KerasTuner's call for it."""
+def hp_call(hp: ir.Hyperparameter, per_pass: bool = False) -> str:
+    """`hp.Int("dense_2/units", 32, 256, step=32)`: KerasTuner's call for it; per pass,
+    named by the loop's pass number (`f"dense_2/units/pass_{i}"`)."""
     name = literal(hp.name)
+    if per_pass:  # the stem as an f-string's text: braces doubled, then the pass number
+        text = literal(hp.name.replace("{", "{{").replace("}", "}}") + "/pass_")
+        name = f"f{text[:-1]}{{i}}{text[-1]}"
     if hp.kind == "boolean":
         return f"hp.Boolean({name})"
     if hp.kind == "choice":
@@ -57,26 +66,39 @@ def hp_call(hp: ir.Hyperparameter) -> str:
 
 
 def _value(value) -> str:
-    return hp_call(value.hp) if isinstance(value, _Searched) else literal(value)
+    return hp_call(value.hp, value.per_pass) if isinstance(value, _Searched) else literal(value)
 
 
 def _with_hyperparameters(
-    call: ir.KerasCall, searched: tuple[tuple[str, str], ...], table: dict[str, ir.Hyperparameter]
+    call: ir.KerasCall,
+    searched: tuple[tuple[str, str], ...],
+    table: dict[str, ir.Hyperparameter],
+    blocks: dict[str, ir.Block] | None = None,
 ) -> ir.KerasCall:
-    """The call with each searched argument (by name) standing for its hyperparameter."""
+    """The call with each searched argument (by name) standing for its hyperparameter
+    (a per-pass stem's: the first pass's, named by the stem)."""
     if not searched:
         return call
-    values = {param: _Searched(table[name]) for param, name in searched}
+    values = {}
+    for param, name in searched:
+        if name in table:
+            values[param] = _Searched(table[name])
+        else:
+            values[param] = _Searched(replace(table[f"{name}/pass_1"], name=name), per_pass=True)
     kwargs: tuple = tuple((k, values.pop(k, v)) for k, v in call.kwargs)
     args = list(call.args)
     if values:  # the required arguments, given positionally in the catalog's order
-        catalog = load()
-        entry = (
-            catalog.layer(call.written)
-            if call.module == "layers"
-            else catalog.optimizers.get(call.written.lower())
-        )
-        required = [p.name for p in entry.params if p.required] if entry else []
+        if call.module == "blocks":  # a block's values, in its parameters' order
+            assert blocks is not None
+            required = [name for name, _ in blocks[call.class_name].params]
+        else:
+            catalog = load()
+            entry = (
+                catalog.layer(call.written)
+                if call.module == "layers"
+                else catalog.optimizers.get(call.written.lower())
+            )
+            required = [p.name for p in entry.params if p.required] if entry else []
         for param, value in values.items():
             args[required.index(param)] = value  # type: ignore[call-overload]
     return replace(call, args=tuple(args), kwargs=kwargs)
@@ -88,10 +110,14 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     assert search is not None and search.deepest is not None
     model = search.deepest
     table = {hp.name: hp for hp in search.hyperparameters}
+    blocks = {block.name: block for block in model.blocks}
     node_values = dict(search.node_values)
+    _, program_nodes, _ = model.program or (model.inputs, model.nodes, model.outputs)
+    written = [*program_nodes, *(node for block in model.blocks for node in block.nodes)]
     calls = {
-        node.id: _with_hyperparameters(node.call, node_values.get(node.id, ()), table)
-        for node in model.nodes
+        node.id: _with_hyperparameters(node.call, node_values[node.id], table, blocks)
+        for node in written
+        if node.id in node_values
     }
     refused = [
         flag
@@ -108,23 +134,23 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
             "its script is a KerasTuner search",
             "compile without it, or compile the best program `kdsl tune` writes",
         )
-    depths = {node_id: (name, number) for node_id, name, number in search.depths}
-    chain = model.is_chain
-    if mode.style not in (None, "add", "functional") or (mode.style == "functional" and depths):
+    if mode.style not in (None, "add", "functional"):
         raise StyleError(
             f"a search is written in the add style for a chain and the functional style "
             f"for a graph, not in the {mode.style} style",
             "leave --style out for a program with search spaces",
         )
-    if chain and mode.style != "functional":
-        lines = _sequential(model, calls, depths, table)
-    elif depths:
-        raise StyleError(
-            "a searched depth is written for a chain of layers; this model is a graph",
-            "search the depth of a chain, or write the repeat count as a number",
-        )
+    loop = _DepthLoops(dict(search.depths), set(dict(search.per_pass).values()), table)
+    functions = any(not block.inline for block in model.blocks)
+    sequential = model.is_chain and not functions and mode.style != "functional"
+    defined: list[str] = []
+    if sequential:
+        lines = _sequential(model, program_nodes, calls, blocks, loop)
     else:
-        lines = _functional(model, calls)
+        hooks = functional.Hooks(
+            reserved=RESERVED, hp_blocks=_hp_blocks(blocks, set(node_values)), loop=loop
+        )
+        defined, lines = _functional(model, calls, hooks)
     optimizer = model.optimizer
     if optimizer.call is not None:
         optimizer_call = _with_hyperparameters(optimizer.call, search.optimizer_values, table)
@@ -150,6 +176,7 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
         .render(
             kdsl_version=__version__,
             lines=lines,
+            functions=defined,
             compile_args=compile_args,
             fit_values=fit_values,
             fit_options=[f"{k}={literal(v)}" for k, v in fit_options.items()],
@@ -162,38 +189,76 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
             max_trials=literal(search.max_trials),
             executions_per_trial=literal(search.executions_per_trial),
             seed=literal(search.seed),
-            functional=not chain or mode.style == "functional",
         )
     )
     return format_code(code, mode)
 
 
+# Names the build method's code uses besides the script's: no label, input or block
+# parameter may take them.
+RESERVED = frozenset({"hp", "i", "self", "keras_tuner", "depth"})
+
+
+@dataclass(frozen=True)
+class _DepthLoops:
+    """A repeat's header lines. A searched depth is KerasTuner's loop,
+    `for _ in range(hp.Int("group_1/repeat", 1, 3)):`; when the layers it repeats own
+    hyperparameters, one per pass (`f"dense_2/units/pass_{i}"`), each pass's under
+    `hp.conditional_scope` of the depths that build it, so that a trial of a smaller
+    depth reports only the values it built (KerasTuner counts a value registered in an
+    earlier trial as active unless a condition says otherwise)."""
+
+    depths: dict[ir.NodeId, str]
+    with_passes: set[str]
+    table: dict[str, ir.Hyperparameter]
+
+    def __call__(self, node: ir.Node, count: str) -> list[str]:
+        name = self.depths.get(node.id)
+        if name is None:
+            return functional.plain_loop(node, count)
+        depth = self.table[name]
+        if name not in self.with_passes:
+            return [f"for _ in range({hp_call(depth)}):"]
+        values = _depth_values(depth)
+        if values == list(range(1, values[-1] + 1)):
+            building = f"list(range(i, {values[-1] + 1}))"
+        else:
+            shown = ", ".join(literal(v) for v in values)
+            building = f"[depth for depth in [{shown}] if depth >= i]"
+        return [
+            f"for i in range(1, {hp_call(depth)} + 1):",
+            f"with hp.conditional_scope({literal(name)}, {building}):",
+        ]
+
+
 def _sequential(
     model: ir.Model,
+    program_nodes: tuple[ir.Node, ...],
     calls: dict[ir.NodeId, ir.KerasCall],
-    depths: dict[ir.NodeId, tuple[str, int]],
-    table: dict[str, ir.Hyperparameter],
+    blocks: dict[str, ir.Block],
+    loop: _DepthLoops,
 ) -> list[str]:
-    """build()'s lines for a chain: `model.add(...)`, a depth's passes under `if`."""
+    """build()'s lines for a chain: `model.add(...)`, a repeat's in its loop."""
     (source,) = model.inputs
     lines = ["model = keras.Sequential()", f"model.add(keras.{input_expression(source)})"]
-    open_pass: tuple[str, int] | None = None
-    for node in model.nodes:
-        add = f"model.add({expression(calls[node.id], 'layers.', _value)})"
-        where = depths.get(node.id)
-        if where is None:
-            open_pass = None
-            lines.append(add)
-            continue
-        if where != open_pass:
-            name, number = where
-            depth = table[name]
-            values = [v for v in _depth_values(depth) if v >= number]
-            lines.append(f"if {hp_call(depth)} >= {number}:")
-            shown = "[" + ", ".join(literal(v) for v in values) + "]"
-            lines.append(f"    with hp.conditional_scope({literal(name)}, {shown}):")
-            open_pass = where
-        lines.append(f"        {add}")
+
+    def add(node: ir.Node, indent: str) -> None:
+        call = calls.get(node.id, node.call)
+        body = blocks[call.class_name].nodes if call.module == "blocks" else None
+        if body is None and node.repeat is None:
+            lines.append(f"{indent}model.add({expression(call, 'layers.', _value)})")
+            return
+        header = loop(node, _value(node.repeat if node.repeat is not None else 1))
+        lines.extend(f"{indent}{'    ' * depth}{line}" for depth, line in enumerate(header))
+        inner = indent + "    " * len(header)
+        if body is None:
+            lines.append(f"{inner}model.add({expression(call, 'layers.', _value)})")
+        else:
+            for step in body:
+                add(step, inner)
+
+    for node in program_nodes:
+        add(node, "")
     return lines
 
 
@@ -204,11 +269,41 @@ def _depth_values(depth: ir.Hyperparameter) -> list[int]:
     return list(range(int(depth.low), int(depth.high) + 1, int(depth.step or 1)))
 
 
-def _functional(model: ir.Model, calls: dict[ir.NodeId, ir.KerasCall]) -> list[str]:
-    """build()'s lines for a graph: the expanded graph in the functional style."""
-    from kdsl.codegen import functional
+def _hp_blocks(blocks: dict[str, ir.Block], searched: set[ir.NodeId]) -> frozenset[str]:
+    """The blocks whose functions take `hp`: a searched value in their body, or a call of
+    a block that takes it (a repeated group's body is its writer's)."""
+    needs: dict[str, bool] = {}
 
-    graph = replace(model, blocks=(), program=None, search=None).with_calls(calls)
+    def need(block: ir.Block) -> bool:
+        if block.name not in needs:
+            needs[block.name] = any(
+                node.id in searched
+                or (node.call.module == "blocks" and need(blocks[node.call.class_name]))
+                for node in block.nodes
+            )
+        return needs[block.name]
+
+    return frozenset(name for name, block in blocks.items() if not block.inline and need(block))
+
+
+def _functional(
+    model: ir.Model, calls: dict[ir.NodeId, ir.KerasCall], hooks: functional.Hooks
+) -> tuple[list[str], list[str]]:
+    """The block functions' lines (each taking `hp` first when it searches), and
+    build()'s lines for the graph, in the functional style."""
+
+    def written(nodes: tuple[ir.Node, ...]) -> tuple[ir.Node, ...]:
+        return tuple(replace(node, call=calls.get(node.id, node.call)) for node in nodes)
+
+    program = model.program
+    graph = replace(
+        model,
+        blocks=tuple(replace(block, nodes=written(block.nodes)) for block in model.blocks),
+        program=None if program is None else (program[0], written(program[1]), program[2]),
+        search=None,
+    )
+    if program is None:
+        graph = graph.with_calls(calls)
 
     def layer_call(call: ir.KerasCall, value) -> str:
         return expression(call, "layers.", value)
@@ -216,5 +311,10 @@ def _functional(model: ir.Model, calls: dict[ir.NodeId, ir.KerasCall]) -> list[s
     def keras_input(source: ir.Input) -> str:
         return f"keras.{input_expression(source)}"
 
-    _, statements = functional.write_model(graph, layer_call, _value, keras_input)
-    return ["    " * statement.depth + statement.code for statement in statements]
+    functions, statements = functional.write_model(graph, layer_call, _value, keras_input, hooks)
+    defined = []
+    for function in functions:
+        defined.append(f"def {function.name}({function.params}):")
+        defined += ["    " * (s.depth + 1) + s.code for s in function.body]
+        defined.append("")
+    return defined, ["    " * statement.depth + statement.code for statement in statements]

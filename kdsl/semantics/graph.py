@@ -989,9 +989,12 @@ class GraphBuilder:
             for a in call.args
             if isinstance(a, nodes.Keyword) and a.name in value_params
         )
+        # Where each given value was written: a search finds its spaces by these spans.
+        given = [*value_params[:positional], *(name for name, _ in kwargs)]
         keras_call = ir.KerasCall(
-            "blocks", block.name, args, kwargs, span=call.span, written=call.name
-        )
+            "blocks", block.name, args, kwargs, span=call.span, written=call.name,
+            arg_spans=tuple((name, values[name].span) for name in given),
+        )  # fmt: skip
         node = ir.Node(
             self.ids.next(),
             keras_call,

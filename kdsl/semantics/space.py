@@ -14,6 +14,7 @@ from a space are found by their spans (`ir.KerasCall.arg_spans`).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import re
@@ -239,9 +240,11 @@ class _Finder:
             ):
                 where = "a searched repeat count is `int(lo, hi)` or a `choice` of whole numbers"
             elif in_block:
-                where = "a repeat count is searched in the model's chains, not in a block's body"
-            elif isinstance(atom, nodes.Call) and atom.name in self.blocks:
-                where = "a block's repeat count is not searched yet: repeat a group instead"
+                where = (
+                    "a repeat count is searched in the model's chains, not in a block's body: "
+                    "give the block a parameter for it (`def stack n { dense 8 * n }`) and "
+                    "search that where the block is called (`stack int(1, 3)`)"
+                )
             elif element.label is not None:
                 where = "a labelled element's repeat count is not searched: remove the label"
             elif _nested_depth(atom):
@@ -813,7 +816,7 @@ def analyze(program: nodes.Program, source: Source, catalog: Catalog, shape_erro
     if errors or smallest is None or largest is None or deepest is None:
         raise SourceError(source, diagnostics or errors)
     model, summary = smallest
-    search = _search(found, deepest[0], diagnostics)
+    search = _search(found, deepest[0])
     if any(d.severity == "error" for d in diagnostics):
         raise SourceError(source, diagnostics)
     summary.diagnostics = [d for d in diagnostics if d.severity == "warning"]
@@ -870,56 +873,62 @@ def _settings(found: Found, model: ir.Model, diagnostics: list[Diagnostic]) -> l
     return errors
 
 
-def _search(found: Found, model: ir.Model, diagnostics: list[Diagnostic]) -> ir.Search:
-    """Where each space reaches the deepest model, by the spans of its calls' arguments."""
+def _search(found: Found, model: ir.Model) -> ir.Search:
+    """Where each space reaches the deepest model's written form (the program and its
+    blocks, as the script writes them), by the spans of its calls' arguments; a depth
+    by the span of the element it repeats."""
     by_span = {space.span: space for space in found.spaces if space.repeat is None}
     hyperparameters: dict[str, ir.Hyperparameter] = {}
     for space in found.spaces:
         if space.repeat is not None or space.name in found.fit:
             hyperparameters.setdefault(space.name, space.hyperparameter())
-    passes: dict[ir.NodeId, tuple[Space, int]] = {}
-    depths: list[tuple[ir.NodeId, str, int]] = []
-    for space in found.spaces:
-        if space.repeat is None:
+    _, program_nodes, _ = model.program or (model.inputs, model.nodes, model.outputs)
+    written = [*program_nodes, *(node for block in model.blocks for node in block.nodes)]
+    assert len({node.id for node in written}) == len(written), "a written form's ids repeat"
+    repeated = {node.call.span: node for node in program_nodes if node.repeat is not None}
+    depths: list[tuple[ir.NodeId, str]] = []
+    per_pass: dict[str, str] = {}
+    # The spaces of each depth's element found by bisection in the spaces in text order
+    # (depths never nest): linear in the program, however many depths it searches.
+    in_order = sorted(
+        (s for s in found.spaces if s.repeat is None and not s.named),
+        key=lambda s: (s.span.line, s.span.column),
+    )
+    starts = [(s.span.line, s.span.column) for s in in_order]
+    for depth in found.spaces:
+        if depth.repeat is None:
             continue
-        values = space.depth_values()
-        inside = [n for n in model.nodes if in_span(n.call.span, space.repeat.atom.span)]
-        per = max(1, len(inside) // values[-1])
-        for index, node in enumerate(inside):
-            number = index // per + 1
-            passes[node.id] = (space, number)
-            if number > values[0]:
-                depths.append((node.id, space.name, number))
+        node = repeated.get(depth.repeat.atom.span)
+        # `find` lets a depth stand only on an element of the model's chains: the
+        # program's own repeated node, made from that element.
+        assert node is not None, f"the searched depth {depth.name!r} repeats no node"
+        depths.append((node.id, depth.name))
+        values = depth.depth_values()
+        atom = depth.repeat.atom.span
+        index = bisect.bisect_left(starts, (atom.line, atom.column))
+        while index < len(in_order) and in_span(in_order[index].span, atom):
+            space = in_order[index]
+            index += 1
+            per_pass[space.name] = depth.name
+            for number in range(1, values[-1] + 1):
+                conditional = number > values[0]
+                name = f"{space.name}/pass_{number}"
+                built = values[bisect.bisect_left(values, number) :] if conditional else ()
+                hyperparameters.setdefault(
+                    name, space.hyperparameter(name, depth.name if conditional else None, built)
+                )
     reached: set[str] = set()
 
-    def value_of(space: Space, node_id: ir.NodeId | None) -> str:
+    def value_of(space: Space) -> str:
         reached.add(space.name)
-        depth = passes.get(node_id) if node_id else None
-        element = depth[0].repeat if depth else None
-        if (
-            depth is None
-            or element is None
-            or space.named
-            or not in_span(space.span, element.atom.span)
-        ):
+        if space.name not in per_pass:
             hyperparameters.setdefault(space.name, space.hyperparameter())
-            return space.name
-        outer, number = depth
-        name = f"{space.name}/pass_{number}"
-        values = [v for v in outer.depth_values() if v >= number]
-        conditional = number > outer.depth_values()[0]
-        hyperparameters.setdefault(
-            name,
-            space.hyperparameter(
-                name, outer.name if conditional else None, values if conditional else ()
-            ),
-        )
-        return name
+        return space.name
 
     node_values = []
-    for node in model.nodes:
+    for node in written:
         searched = tuple(
-            (param, value_of(by_span[span], node.id))
+            (param, value_of(by_span[span]))
             for param, span in node.call.arg_spans
             if span in by_span
         )
@@ -927,20 +936,14 @@ def _search(found: Found, model: ir.Model, diagnostics: list[Diagnostic]) -> ir.
             node_values.append((node.id, searched))
     optimizer = model.optimizer.call
     optimizer_values = tuple(
-        (param, value_of(by_span[span], None))
+        (param, value_of(by_span[span]))
         for param, span in (optimizer.arg_spans if optimizer else ())
         if span in by_span
     )
-    for space in found.spaces:
-        if space.repeat is None and space.name not in found.fit and space.name not in reached:
-            diagnostics.append(
-                Diagnostic(
-                    "this search space reaches no argument as it is written",
-                    space.span,
-                    "a block's parameter that is searched must be used as is, not in "
-                    "arithmetic (`4*f`): search the value the layer takes",
-                )
-            )
+    # Each space stands for a whole argument of a layer, a block call or the optimizer
+    # (`find` refuses any other place), and each such argument keeps its span.
+    missed = [s.name for s in found.spaces if s.repeat is None and s.name not in found.fit]
+    assert reached >= set(missed), f"search spaces that reach no argument: {missed}"
     tune = found.tune or Tune()
     objective = tune.objective or "val_loss"
     return ir.Search(
@@ -949,6 +952,7 @@ def _search(found: Found, model: ir.Model, diagnostics: list[Diagnostic]) -> ir.
         optimizer_values=optimizer_values,
         fit_values=tuple((name, space.name) for name, space in found.fit.items()),
         depths=tuple(depths),
+        per_pass=tuple(per_pass.items()),
         tuner=tune.tuner,
         max_trials=tune.max_trials,
         objective=objective,
