@@ -100,7 +100,10 @@ class KerasCall:
         return f"{self.written or self.class_name}({', '.join(args)})"
 
     def kwarg(self, name: str, default: PyValue = None) -> PyValue:
-        return dict(self.kwargs).get(name, default)
+        for key, value in reversed(self.kwargs):  # the last one, as `dict` would keep
+            if key == name:
+                return value
+        return default
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +197,8 @@ class Node:
     @property
     def reads(self) -> tuple[NodeId, ...]:
         """Every tensor the node reads: its inputs, then its call's tensor keywords."""
+        if not self.call_tensors:
+            return self.inputs
         return (*self.inputs, *(node_id for _, node_id in self.call_tensors))
 
 

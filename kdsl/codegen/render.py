@@ -114,6 +114,22 @@ def expression(
     return f"{callee}({', '.join(args)})"
 
 
+def _expressions() -> Callable[[ir.KerasCall], str]:
+    """`expression`, written once for the calls that share their argument tuples (the
+    checker gives the same tuples to every layer written alike): by identity, as equal
+    values may be written differently (`1` and `1.0` are equal)."""
+    written: dict[tuple[str, str, int, int], str] = {}
+
+    def once(call: ir.KerasCall) -> str:
+        key = (call.module, call.class_name, id(call.args), id(call.kwargs))
+        text = written.get(key)
+        if text is None:
+            text = written[key] = expression(call)
+        return text
+
+    return once
+
+
 def input_expression(source: ir.Input) -> str:
     """`Input(shape=(4,))`, with the input's other arguments (`dtype=...`)."""
     args = [f"shape={literal(source.shape)}"]
@@ -293,10 +309,11 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
     else:
         layer_indent = body if style == "add" else body + 8
         (source,) = model.inputs
+        written = _expressions()
         layers = [
             _commented(input_expression(source), comments.get(source.id), layer_indent, mode),
             *(
-                _commented(expression(node.call), comments.get(node.id), layer_indent, mode)
+                _commented(written(node.call), comments.get(node.id), layer_indent, mode)
                 for node in model.nodes
             ),
         ]
