@@ -1361,12 +1361,33 @@ def analyze(
     `shape_errors` says, as there is no model to infer; shapes only once every layer is
     known, so a typo never sets off a cascade of shape errors.
     """
+    return _analyze([program], source, catalog, shape_errors)
+
+
+def analyze_source(
+    source: Source, catalog: Catalog | None = None, shape_errors: ShapeErrors = "raise"
+) -> tuple[ir.Model, Summary]:
+    """`analyze(parse(source), source)`, but the syntax tree is let go of as soon as
+    the model is made: at 100,000 layers it is most of what a compile holds, and shape
+    inference and rendering need only the model (the caller of `analyze` holds it)."""
+    from kdsl.language.parser import parse
+
+    return _analyze([parse(source)], source, catalog, shape_errors)
+
+
+def _analyze(
+    held: list[nodes.Program], source: Source, catalog: Catalog | None, shape_errors: ShapeErrors
+) -> tuple[ir.Model, Summary]:
+    """`analyze`, with the program in `held`, which it empties: then the program lives
+    no longer than the checking, unless its caller keeps it."""
+    program = held.pop()
     if may_search(source.text) and has_search(program):  # issue 16: a tuner's program
         from kdsl.semantics import space
 
         return space.analyze(program, source, catalog or load(), shape_errors)
     warnings: list[Diagnostic] = []  # the checker's (deprecated arguments)
     model = _resolve(program, source, catalog or load(), warnings)
+    del program
     summary = infer(model, catalog)
     if model.instance_sites:
         summary.diagnostics = _with_block_notes(model, summary.diagnostics)
