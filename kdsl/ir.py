@@ -18,7 +18,7 @@ from typing import Union
 from kdsl.source import Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Param:
     """A block parameter standing where a value goes, in a block's body (`Block`): the
     script writes its name (`layers.Conv2D(f, 3)`). Never in the expanded graph."""
@@ -26,7 +26,7 @@ class Param:
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Expr:
     """Arithmetic on block parameters (`4*f`, `f//2`), in a block's written form: the
     script writes it as Python (`4 * f`); the expanded graph holds its folded value.
@@ -69,7 +69,7 @@ def show_shape(shape: Shape | None) -> str:
     return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KerasCall:
     """A Keras constructor call such as `Dense(3, activation="relu")`."""
 
@@ -80,7 +80,16 @@ class KerasCall:
     # Where it was written, for diagnostics from later passes (not part of its identity).
     span: Span | None = field(default=None, compare=False)
     written: str = field(default="", compare=False)  # the DSL name used: `maxpool2d`
-    arg_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False)
+    # Where each argument's value was written: the names, and their spans in the same
+    # order. Two tuples rather than pairs: every layer written alike shares the names,
+    # and a model of 100,000 layers holds no pair per argument (`arg_spans` makes them).
+    arg_names: tuple[str, ...] = field(default=(), compare=False)
+    value_spans: tuple[Span, ...] = field(default=(), compare=False)
+
+    @property
+    def arg_spans(self) -> tuple[tuple[str, Span], ...]:
+        """Each argument's name and the span of its value, as written."""
+        return tuple(zip(self.arg_names, self.value_spans, strict=True))
 
     def arg_span(self, name: str) -> Span | None:
         return dict(self.arg_spans).get(name, self.span)
@@ -91,10 +100,13 @@ class KerasCall:
         return f"{self.written or self.class_name}({', '.join(args)})"
 
     def kwarg(self, name: str, default: PyValue = None) -> PyValue:
-        return dict(self.kwargs).get(name, default)
+        for key, value in reversed(self.kwargs):  # the last one, as `dict` would keep
+            if key == name:
+                return value
+        return default
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PyDict:
     """`{0: 1.0, 1: 5.0}` (`class_weight`): a dict, kept hashable like every value here."""
 
@@ -104,7 +116,7 @@ class PyDict:
         return "{" + ", ".join(f"{key}: {value}" for key, value in self.items) + "}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompileArg:
     """An optimizer, loss or metric: a string shorthand (`"adam"`) or an object."""
 
@@ -133,7 +145,7 @@ class IdCounter:
         return node_id
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Input:
     """One input of the model: `keras.Input(shape=..., dtype=..., name=...)`."""
 
@@ -149,7 +161,7 @@ class Input:
         return str(dict(self.kwargs).get("dtype", "float32"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     """A layer call applied to the outputs of `inputs` (ids of inputs or earlier nodes).
 
@@ -185,6 +197,8 @@ class Node:
     @property
     def reads(self) -> tuple[NodeId, ...]:
         """Every tensor the node reads: its inputs, then its call's tensor keywords."""
+        if not self.call_tensors:
+            return self.inputs
         return (*self.inputs, *(node_id for _, node_id in self.call_tensors))
 
 

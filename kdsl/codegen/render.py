@@ -42,7 +42,7 @@ COMPILE_ARG_INDENT = 8
 
 @cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: read_text("templates", name)),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # the output is Python, not HTML; values are literals made here
@@ -50,6 +50,22 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    environment.filters["indent"] = _indent_by
+    return environment
+
+
+# Where `str.splitlines` ends a line, besides "\n".
+_OTHER_LINE_BREAKS = re.compile(r"[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _indent_by(text: str, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+    """Jinja's `indent` filter; by nothing (the script's model outside a strategy's
+    scope), the text as it is. Jinja would split it into lines and join them again:
+    for 100,000 layers, three more copies of the script held at once, for the same text
+    (its only change, other line breaks made "\n", cannot happen then)."""
+    if width in (0, "") and not _OTHER_LINE_BREAKS.search(text):
+        return text
+    return jinja2.filters.do_indent(text, width, first, blank)
 
 
 def literal(value: ir.PyValue) -> str:
@@ -115,6 +131,22 @@ def expression(
     return f"{callee}({', '.join(args)})"
 
 
+def _expressions() -> Callable[[ir.KerasCall], str]:
+    """`expression`, written once for the calls that share their argument tuples (the
+    checker gives the same tuples to every layer written alike): by identity, as equal
+    values may be written differently (`1` and `1.0` are equal)."""
+    written: dict[tuple[str, str, int, int], str] = {}
+
+    def once(call: ir.KerasCall) -> str:
+        key = (call.module, call.class_name, id(call.args), id(call.kwargs))
+        text = written.get(key)
+        if text is None:
+            text = written[key] = expression(call)
+        return text
+
+    return once
+
+
 def input_expression(source: ir.Input) -> str:
     """`Input(shape=(4,))`, with the input's other arguments (`dtype=...`)."""
     args = [f"shape={literal(source.shape)}"]
@@ -139,7 +171,7 @@ def _layer_classes(calls: tuple[ir.KerasCall, ...]) -> list[str]:
     return sorted(names, key=lambda name: (not name.isupper(), name))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Line:
     """One generated line (a layer, a compile argument) and the comment above it, if any;
     `indent` is its depth inside the functional style's `for` loops, as spaces."""
@@ -260,9 +292,18 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     # So is another line length: black may join lines the template splits for 88.
     if not code.isascii() or mode.line_length != TEMPLATE_LINE_LENGTH:
         return format_code(code, mode)
-    if max(map(len, code.splitlines())) <= mode.line_length:
+    if _LONG_LINE.search(code) is None:
         return code
-    return format_long_lines(code, mode) or format_code(code, mode)
+    # A large script is held once at a time: as its text, then as its lines.
+    lines = code.split("\n")
+    del code
+    formatted = _format_long_lines(lines, mode)
+    return formatted if formatted is not None else format_code("\n".join(lines), mode)
+
+
+# A line longer than the template's length (what `str.splitlines` ends a line at, in
+# ASCII text): found without splitting the script.
+_LONG_LINE = re.compile(rf"[^\n\r\x0b\x0c\x1c\x1d\x1e]{{{TEMPLATE_LINE_LENGTH + 1},}}")
 
 
 def _metrics_list(items: list[str], indent: int, mode: Mode) -> str:
@@ -299,10 +340,11 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
     else:
         layer_indent = body if style == "add" else body + 8
         (source,) = model.inputs
+        written = _expressions()
         layers = [
             _commented(input_expression(source), comments.get(source.id), layer_indent, mode),
             *(
-                _commented(expression(node.call), comments.get(node.id), layer_indent, mode)
+                _commented(written(node.call), comments.get(node.id), layer_indent, mode)
                 for node in model.nodes
             ),
         ]
@@ -472,9 +514,13 @@ def format_long_lines(code: str, mode: Mode = Mode()) -> str | None:
     repeated long layers costs one line). None when a long line is not a simple statement
     or item of a bracket; the caller formats the whole script then.
     """
+    return _format_long_lines(code.split("\n"), mode)
+
+
+def _format_long_lines(lines: list[str], mode: Mode) -> str | None:
+    """`format_long_lines` of the script's lines."""
     import black
 
-    lines = code.split("\n")
     contexts: dict[tuple[str, ...], dict[str, None]] = {}  # distinct long lines, in order
     openers: list[str] = []  # the lines whose blocks or brackets enclose this one
     in_string = False  # inside a triple-quoted string (a docstring): not code

@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
+from sys import intern
 from typing import Any, NoReturn, cast
 
 from lark import Lark, Token, Transformer, v_args
@@ -59,9 +60,34 @@ def lark_parser(keep_all_tokens: bool = False) -> Lark:
 
 
 def _span(item) -> nodes.Span:
-    if type(item) is nodes.Span:  # the fast path's positions are spans already
+    kind = type(item)
+    if kind is nodes.Span:  # the fast path's positions are spans already
         return item
+    if kind is _Lexeme:
+        return item.span
     return nodes.Span(item.line, item.column, item.end_line, item.end_column)
+
+
+class _Lexeme:
+    """A token of `_fast_parse`: what `_Builder` reads of lark's `Token` (its text by
+    `str`, its terminal as `type`, its place by `_span`), without building one (a str
+    subclass made from eight arguments, with a dict) for each of a program's tokens."""
+
+    __slots__ = ("type", "value", "span")
+
+    def __init__(self, kind: str, value: str, span: nodes.Span) -> None:
+        self.type = kind
+        self.value = value
+        self.span = span
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __contains__(self, part: str) -> bool:
+        return part in self.value
+
+    def __float__(self) -> float:
+        return float(self.value)
 
 
 @v_args(meta=True)
@@ -351,10 +377,11 @@ class _Rule:
 
 
 @cache
-def _fast_tables() -> tuple[dict, dict, int, int]:
+def _fast_tables() -> tuple[dict, dict, int, int, dict]:
     """lark's LALR table with each reduction as a `_Rule`, and each state's lexer as
     (the compiled pattern's `match`, the ignored terminals, the words that turn a
-    `NAME` into a keyword): what lark's contextual lexer uses, without its objects."""
+    `NAME` into a keyword): what lark's contextual lexer uses, without its objects;
+    then the runs of pass-through reductions met so far (`_passes`)."""
     frontend = lark_parser().parser
     table = frontend.parser.parser.parse_table
     builder = _Builder()
@@ -381,7 +408,22 @@ def _fast_tables() -> tuple[dict, dict, int, int]:
                 words[terminal.pattern.value] = terminal.name
         lexers[state] = (pattern.match, lexer.ignore_types, keywords)
     start = table.start_states["start"]
-    return states, lexers, start, table.end_states["start"]
+    return states, lexers, start, table.end_states["start"], {}
+
+
+def _passes(states: dict, below: int, state: int, kind: str) -> int:
+    """The state after the run of pass-through reductions (`?value: gsum`, six in a row
+    for a plain number) that `kind` starts on top of `below`: each only replaces the
+    state on top, so the run depends on these three alone, and is worked out once."""
+    start = state
+    action = states[state][kind]
+    while True:
+        state = states[below][action[1].origin][1]
+        action = states[state].get(kind)
+        if action is None or action[0] or not action[1].passthrough:
+            break
+    _fast_tables()[4][below, start, kind] = state
+    return state
 
 
 def _fast_parse(text: str) -> nodes.Program:
@@ -390,11 +432,13 @@ def _fast_parse(text: str) -> nodes.Program:
     positions computed as lark's `propagate_positions` does (a node spans its first
     child to its last, punctuation included). Raises `_Fallback` where lark would
     raise a syntax error, and where `_check_nesting` might refuse the text."""
-    states, lexers, state, end_state = _fast_tables()
+    states, lexers, state, end_state, passes = _fast_tables()
     Span = nodes.Span  # noqa: N806 - a local for speed, in the loop below
     state_stack = [state]
     values: list[Any] = []
-    places: list[Any] = []  # each value's position: its token, or the span of its rule
+    token: _Lexeme | None
+    span: nodes.Span | None
+    places: list[Any] = []  # each value's span: its token's, or its rule's
     pos, line, line_start, end = 0, 1, 0, len(text)
     depth = operators = previous_end = 0
     while True:
@@ -416,7 +460,10 @@ def _fast_parse(text: str) -> nodes.Program:
             if kind in keywords:
                 kind = keywords[kind].get(value, kind)
             column = pos - line_start + 1
-            token = Token(kind, value, pos, line, column, line, column + length, pos + length)
+            span = Span(line, column, line, column + length)
+            # One string per distinct word: a layer's name, its activation, its numbers'
+            # text are the same few words a hundred thousand times in a large program.
+            token = _Lexeme(kind, intern(value), span)
             # _check_nesting's count on the same tokens; far from its limits only.
             if depth == 0 and (kind in _BETWEEN_VALUES or pos > previous_end):
                 operators = 0
@@ -434,9 +481,11 @@ def _fast_parse(text: str) -> nodes.Program:
             previous_end = pos
             if "\n" in value:
                 raise _Fallback  # no token but the ignored ones crosses a line
+            if pos < end and text[pos] == " ":
+                pos += 1  # the one space between most tokens, without the lexer's match
         else:
             kind = "$END"
-            token = None
+            token = span = None
         while True:
             try:
                 shift, arg = states[state][kind]
@@ -446,11 +495,12 @@ def _fast_parse(text: str) -> nodes.Program:
                 state = arg
                 state_stack.append(state)
                 values.append(token)
-                places.append(token)
+                places.append(span)
                 break
             rule: _Rule = arg
             if rule.passthrough:
-                state = states[state_stack[-2]][rule.origin][1]
+                below = state_stack[-2]
+                state = passes.get((below, state, kind)) or _passes(states, below, state, kind)
                 state_stack[-1] = state
                 if token is None and state == end_state:
                     return cast(nodes.Program, values[-1])
@@ -461,7 +511,11 @@ def _fast_parse(text: str) -> nodes.Program:
             children = values[-size:]
             first, last = places[-size], places[-1]
             del values[-size:], places[-size:], state_stack[-size:]
-            place = Span(first.line, first.column, last.end_line, last.end_column)
+            place = (
+                first
+                if size == 1
+                else Span(first.line, first.column, last.end_line, last.end_column)
+            )
             if rule.splice:
                 kept: list[Any] = []
                 for index in rule.keep:
@@ -478,7 +532,7 @@ def _fast_parse(text: str) -> nodes.Program:
                 kept = [children[index] for index in rule.keep]
             if rule.expand1 and len(kept) == 1:
                 result = kept[0]  # `?rule` with one child is that child
-                if type(result) is Token and size > 1:
+                if type(result) is _Lexeme and size > 1:
                     raise _Fallback  # lark keeps the token's own position then
             elif rule.inline:
                 result = kept

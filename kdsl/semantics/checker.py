@@ -126,6 +126,10 @@ class _Checker:
         self.symbolic: frozenset[str] = frozenset()
         # The block calls being expanded, innermost first (notes for diagnostics).
         self.context: list[str] = []
+        # Each layer written the same way as one checked before without a word said
+        # (`dense 64 relu` a hundred thousand times): its call, which only its spans
+        # tell apart (see `layer`).
+        self.checked_layers: dict[tuple, ir.KerasCall] = {}
 
     def error(self, message: str, span: nodes.Span, hint: str) -> None:
         """Every problem has a place (`span`) and a way out (`hint`), as the README says;
@@ -283,7 +287,8 @@ class _Checker:
             kwargs=tuple(kwargs.items()),
             span=call.span,
             written=call.name,
-            arg_spans=tuple(spans.items()),
+            arg_names=tuple(spans),
+            value_spans=tuple(spans.values()),
         )
 
     def check_object(self, owner: str, name: str, value: ir.KerasCall, span: nodes.Span) -> None:
@@ -679,7 +684,8 @@ class _Checker:
             kwargs=tuple((k, v) for k, v in bound.items() if k not in required),
             span=call.span,
             written=call.name,
-            arg_spans=tuple(spans.items()),
+            arg_names=tuple(spans),
+            value_spans=tuple(spans.values()),
         )
 
     def keras_refusals(
@@ -836,13 +842,22 @@ class _Checker:
         return entry
 
     def layer(self, call: nodes.Call) -> ir.KerasCall | None:
+        plan = None if self.symbolic else _plan(call)
+        if plan is not None and (checked := self.checked_layers.get(plan)) is not None:
+            return _placed(checked, call)
+        said = len(self.diagnostics)
         entry = self.layer_entry(call)
         if entry is None:
             return None
         if entry.key in WRAPPERS:
             return self.wrapper(call, entry)
         result = self.bind(call, entry, "layer", call.args)
-        return None if result is None else _with_module(result, "layers")
+        if result is None:
+            return None
+        result = _with_module(result, "layers")
+        if plan is not None and len(self.diagnostics) == said:
+            self.checked_layers[plan] = result
+        return result
 
     def wrapper(self, call: nodes.Call, entry: Entry) -> ir.KerasCall | None:
         """`bidirectional lstm 64 return_sequences=true`: the rest is the wrapped layer."""
@@ -1346,12 +1361,33 @@ def analyze(
     `shape_errors` says, as there is no model to infer; shapes only once every layer is
     known, so a typo never sets off a cascade of shape errors.
     """
+    return _analyze([program], source, catalog, shape_errors)
+
+
+def analyze_source(
+    source: Source, catalog: Catalog | None = None, shape_errors: ShapeErrors = "raise"
+) -> tuple[ir.Model, Summary]:
+    """`analyze(parse(source), source)`, but the syntax tree is let go of as soon as
+    the model is made: at 100,000 layers it is most of what a compile holds, and shape
+    inference and rendering need only the model (the caller of `analyze` holds it)."""
+    from kdsl.language.parser import parse
+
+    return _analyze([parse(source)], source, catalog, shape_errors)
+
+
+def _analyze(
+    held: list[nodes.Program], source: Source, catalog: Catalog | None, shape_errors: ShapeErrors
+) -> tuple[ir.Model, Summary]:
+    """`analyze`, with the program in `held`, which it empties: then the program lives
+    no longer than the checking, unless its caller keeps it."""
+    program = held.pop()
     if may_search(source.text) and has_search(program):  # issue 16: a tuner's program
         from kdsl.semantics import space
 
         return space.analyze(program, source, catalog or load(), shape_errors)
     warnings: list[Diagnostic] = []  # the checker's (deprecated arguments)
     model = _resolve(program, source, catalog or load(), warnings)
+    del program
     summary = infer(model, catalog)
     if model.instance_sites:
         summary.diagnostics = _with_block_notes(model, summary.diagnostics)
@@ -1880,6 +1916,42 @@ def _finite(value: ir.PyValue) -> bool:
     if isinstance(value, tuple):
         return all(_finite(item) for item in value)
     return not isinstance(value, float) or math.isfinite(value)
+
+
+def _plan(call: nodes.Call) -> tuple | None:
+    """What a layer's checked call depends on, as a key: its name and each argument's
+    keyword and written value (numbers by their text and type: `-0.0` is not `0.0`); None
+    where a value is more than a number, a name or a string. `in SHAPE` is the chain's."""
+    plan: list[tuple] = []
+    for arg in call.args:
+        if type(arg) is nodes.InputShape:
+            continue
+        value = arg.value
+        if isinstance(value, nodes.Name):
+            written: tuple = (nodes.Name, value.name)
+        elif isinstance(value, nodes.Number):
+            written = (nodes.Number, value.text, type(value.value), value.value)
+        elif isinstance(value, nodes.String):
+            written = (nodes.String, value.value)
+        else:
+            return None
+        plan.append((arg.name if type(arg) is nodes.Keyword else None, written))
+    return (call.name, *plan)
+
+
+def _placed(checked: ir.KerasCall, call: nodes.Call) -> ir.KerasCall:
+    """`checked` (a layer written as `call` is, checked without a word said) at `call`'s
+    place: its spans, in the order `bind` gave them."""
+    return ir.KerasCall(
+        module=checked.module,
+        class_name=checked.class_name,
+        args=checked.args,
+        kwargs=checked.kwargs,
+        span=call.span,
+        written=call.name,
+        arg_names=checked.arg_names,
+        value_spans=tuple(arg.value.span for arg in call.args if type(arg) is not nodes.InputShape),
+    )
 
 
 def _with_module(call: ir.KerasCall, module: str) -> ir.KerasCall:

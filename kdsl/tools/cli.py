@@ -590,11 +590,10 @@ def _analyze(path: str):
     """Parse and check a program; print its warnings; return the model and its summary."""
     from kdsl.errors import format_diagnostics, use_color
     from kdsl.files import read_source
-    from kdsl.language.parser import parse
-    from kdsl.semantics.checker import analyze
+    from kdsl.semantics.checker import analyze_source
 
     source = read_source(path)
-    model, summary = analyze(parse(source), source)
+    model, summary = analyze_source(source)  # the syntax tree let go of early
     if summary.diagnostics:
         text = format_diagnostics(source, summary.diagnostics, use_color(sys.stderr))
         print(text, file=sys.stderr)

@@ -1,0 +1,146 @@
+"""Compiling at scale (issue 17): a layer written as one checked before is not checked
+again, and the IR's per-layer objects carry no dict; neither changes a model, a span, a
+message or a script."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import jinja2.filters
+import pytest
+from known_programs import known_programs
+
+from kdsl import ir
+from kdsl.codegen import render as render_module
+from kdsl.codegen.render import render
+from kdsl.errors import Source, SourceError
+from kdsl.language import nodes
+from kdsl.language.parser import parse
+from kdsl.options import Mode
+from kdsl.semantics import checker
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Layers written the same way several times, with what would tell them apart if a
+# checked layer were reused wrongly: a number's type (`1`, `1.0`) and sign (`-0.0`),
+# a warning (a deprecated argument) and errors, each said at every place.
+REPEATS = {
+    "numbers": "rescaling 1 in 4 -> rescaling 1.0 -> rescaling 1 -> rescaling 0.0"
+    " -> rescaling -0.0 -> rescaling 0.0 -> rescaling -0.0 -> dense 2; adam; mse",
+    "keywords and strings": "dense 3 relu in 4 name='a' -> dense 3 relu name=\"b\""
+    " -> dense 3 relu kernel_initializer=he_normal -> dense 3 kernel_initializer=he_normal"
+    " relu -> dense 3 relu kernel_initializer=he_normal; adam; mse",
+    "a warning": "embedding 10 4 input_length=3 in 3 -> embedding 10 4 input_length=3"
+    " -> flatten -> leaky_relu alpha=0.1 -> leaky_relu alpha=0.1 -> dense 1; adam; mse",
+    "errors": "dense 3 relu in 4 -> dense 3 rellu -> dense 3 rellu -> dense 3 relu"
+    " -> dense 3 relu units=4 -> dense 3 relu units=4; adam; mse",
+    "shape errors": "dense 3 in 4 -> reshape (2, 2) -> reshape (2, 2) -> dense 3; adam; mse",
+    "many": " -> ".join(["dense 8 relu in 4"] + ["dense 8 relu", "dropout 0.5"] * 50)
+    + "; adam; mse",
+}
+ERRORS = sorted((ROOT / "tests" / "errors").glob("*.k"))
+PROGRAMS = (
+    known_programs()
+    + list(REPEATS.items())
+    + [(str(p.relative_to(ROOT)), p.read_text(errors="replace")) for p in ERRORS]
+)
+
+
+def _outcome(text: str) -> object:
+    """Everything `analyze` says of a program, spans included (the IR's `==` leaves them
+    out): each node's call with its spans, the shape rows, every diagnostic, the
+    script; or the diagnostics of the error."""
+    source = Source("x.k", text)
+    try:
+        model, summary = checker.analyze(parse(source), source)
+    except SourceError as error:
+        return error.diagnostics
+    calls = [
+        (node.id, node.call, node.call.span, node.call.written, node.call.arg_spans)
+        for node in model.nodes
+    ]
+    try:
+        script = render(model, Mode())
+    except Exception as error:  # a graph the default style refuses: its words
+        script = str(error)
+    return model, calls, summary.rows, summary.diagnostics, script
+
+
+@pytest.mark.parametrize(("where", "text"), PROGRAMS, ids=[w for w, _ in PROGRAMS])
+def test_a_layer_checked_once_is_the_layer_checked_anew(
+    where: str, text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same model, spans, messages and script as when every layer is bound again."""
+    reused = _outcome(text)
+    monkeypatch.setattr(checker, "_plan", lambda call: None)
+    assert reused == _outcome(text)
+
+
+def test_repeated_layers_are_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bind` runs once per way a layer is written, not once per layer."""
+    bound = []
+    original = checker._Checker.bind
+
+    def counting(self, call, *args, **kwargs):
+        bound.append(call.name)
+        return original(self, call, *args, **kwargs)
+
+    monkeypatch.setattr(checker._Checker, "bind", counting)
+    text = REPEATS["many"]
+    model, _ = checker.analyze(parse(Source("x.k", text)), Source("x.k", text))
+    assert len(model.nodes) == 101
+    assert sorted(bound) == ["dense", "dropout"]
+
+
+def test_numbers_keep_their_type_and_sign() -> None:
+    """`1` and `1.0`, `0.0` and `-0.0` are equal in Python, not in the script."""
+    source = Source("x.k", REPEATS["numbers"])
+    model, _ = checker.analyze(parse(source), source)
+    script = render(model, Mode())
+    written = [line.strip() for line in script.splitlines() if "Rescaling(" in line]
+    scales = ["1", "1.0", "1", "0.0", "-0.0", "0.0", "-0.0"]
+    assert written == [f"model.add(Rescaling({scale}))" for scale in scales]
+
+
+@pytest.mark.parametrize(
+    "ir_class",
+    [ir.KerasCall, ir.Node, ir.Input, ir.Param, ir.Expr, ir.PyDict, ir.CompileArg],
+)
+def test_the_ir_s_many_objects_have_slots(ir_class: type) -> None:
+    """A model holds one call and one node per layer: no per-instance dict (~100 bytes)."""
+    assert "__slots__" in vars(ir_class)
+
+
+def test_the_syntax_tree_is_let_go_of_before_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`analyze_source` (what `kdsl check` and `compile` use) gives what `analyze` gives,
+    but no syntax tree is alive while shapes are inferred and the script is written: at
+    100,000 layers the tree is most of a compile's memory."""
+    alive = []
+    original = checker.infer
+
+    def counting(*args, **kwargs):
+        alive.append(sum(type(o) is nodes.Program for o in gc.get_objects()))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(checker, "infer", counting)
+    source = Source("x.k", REPEATS["many"])
+    model, summary = checker.analyze_source(source)
+    tree = parse(source)
+    assert (model, summary.rows) == checker.analyze(tree, source)[:1] + (summary.rows,)
+    assert alive == [0, 1]
+
+
+@pytest.mark.parametrize("width", [0, "", 4, "  "])
+@pytest.mark.parametrize("first", [False, True])
+@pytest.mark.parametrize("blank", [False, True])
+@pytest.mark.parametrize(
+    "text",
+    ["", "a", "a\n", "a\n\nb\n", "a\n  b", "a\rb\n", "a\r\nb", "a\x0cb\x1d\n", "a\u2028b\x85c"],
+)
+def test_the_indent_filter_is_jinja_s(text: str, width, first: bool, blank: bool) -> None:
+    """The template's `indent` gives jinja's text for every text and width; by nothing,
+    it returns the text itself where that is the same (no other line break)."""
+    assert render_module._indent_by(text, width, first, blank) == jinja2.filters.do_indent(
+        text, width, first, blank
+    )
