@@ -150,7 +150,8 @@ def summary(
         shuffled = data["reader"]["shuffled"]
         row(
             "`NpyBatches` reading, shuffled",
-            f"{shuffled:,.0f} rows/s (in order: {data['reader']['in order']:,.0f})",
+            f"{shuffled:,.0f} rows/s (in order: {data['reader']['in order']:,.0f}; "
+            f"{data['reader']['shuffled per CPU s']:,.0f} per CPU second)",
             "≥ 2,000,000 rows/s",
             shuffled / 2e6,
         )

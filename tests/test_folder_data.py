@@ -213,6 +213,28 @@ def test_every_row_once_per_epoch_seeded_and_new_each_epoch(
     assert epoch_of(in_order) == list(range(rows)) == epoch_of(in_order)
 
 
+@pytest.mark.parametrize("sizes", SMALL_BLOCKS.values(), ids=SMALL_BLOCKS.keys())
+def test_copies_split_between_two_threads_give_the_same_batches(
+    script: dict, tmp_path: Path, monkeypatch, sizes: tuple[int, int]
+) -> None:
+    """Large reads and copies are made in halves by two threads at once: every batch keeps
+    its rows, in the same order, labels with their rows, as when one thread makes it all."""
+    NpyBatches = script["NpyBatches"]
+    monkeypatch.setattr(NpyBatches, "BLOCK_BYTES", sizes[0])
+    monkeypatch.setattr(NpyBatches, "SHUFFLE_BUFFER_BYTES", sizes[1])
+    arrays = ids_folder(tmp_path / "d", 503)
+    epochs = {}
+    for split_bytes in (1 << 40, 0):  # never split; split every copy
+        monkeypatch.setattr(NpyBatches, "SPLIT_BYTES", split_bytes)
+        batches = NpyBatches(arrays["x_train"], arrays["y_train"], 16, shuffle=True)
+        keras.utils.set_random_seed(7)
+        epochs[split_bytes] = [epoch_of(batches), epoch_of(batches)]
+        runs_of_rows = batches.run_blocks * batches.block_rows > 1  # else nothing to split
+        assert (batches.helper is not None) == (split_bytes == 0 and runs_of_rows)
+    assert epochs[0] == epochs[1 << 40]
+    assert sorted(epochs[0][0]) == list(range(503))
+
+
 def test_batches_come_out_right_in_any_order_of_asking(script: dict, tmp_path: Path) -> None:
     """Keras may ask for a batch twice (TensorFlow reads two to learn their shapes) or out
     of order: the reading ahead must never hand out another batch's rows."""

@@ -100,12 +100,14 @@ class NpyBatches(keras.utils.PyDataset):
     buffer (SHUFFLE_BUFFER_BYTES), as tf.data's shuffle buffer does: data that fits in
     the buffer is shuffled as a whole. The order comes from numpy's random state, which
     `keras.utils.set_random_seed` seeds. A background thread reads the next batches
-    while the model trains on this one.
+    while the model trains on this one, and a helper thread makes half of each large
+    read and copy at the same time.
     """
 
     BLOCK_BYTES = 1 << 20
     SHUFFLE_BUFFER_BYTES = 64 << 20
     PREFETCH_BATCHES = 4
+    SPLIT_BYTES = 1 << 20  # copies this large are made by two threads
 
     def __init__(self, x, y, batch_size, shuffle=False, **kwargs):
         super().__init__(**kwargs)
@@ -122,6 +124,7 @@ class NpyBatches(keras.utils.PyDataset):
         self.buffers = None  # the memory runs are read into
         self.lock = threading.Lock()
         self.reader = None  # the background thread, started by the first batch
+        self.helper = None  # the thread making half of each large copy
         self.ahead = {}  # batch index -> (the order it is read in, the reading)
 
     def __len__(self):
@@ -201,13 +204,44 @@ class NpyBatches(keras.utils.PyDataset):
                     np.empty((rows, *array.shape[1:]), array.dtype)
                     for array in (self.x, self.y)
                 ]
-            x = read_rows(self.x, spans, self.buffers[0])
-            y = read_rows(self.y, spans, self.buffers[1])
+            ends = np.cumsum([0] + [stop - start for start, stop in spans]).tolist()
+            x, y = (buffer[: ends[-1]] for buffer in self.buffers)
+            self.in_halves(
+                lambda first, last: read_rows(
+                    self.x, spans[first:last], x[ends[first] :]
+                ),
+                len(spans),
+                x.nbytes,
+            )
+            read_rows(self.y, spans, y)
             shuffled = np.random.default_rng([seed, run]).permutation(len(x))
             self.run = ((seed, run), (x, y, shuffled))
         x, y, shuffled = self.run[1]
         rows = shuffled[start:stop]
-        return np.take(x, rows, axis=0), np.take(y, rows, axis=0)
+        batch = np.empty((len(rows), *x.shape[1:]), x.dtype)
+        self.in_halves(
+            lambda first, last: np.take(
+                x, rows[first:last], axis=0, out=batch[first:last], mode="clip"
+            ),
+            len(rows),
+            batch.nbytes,
+        )
+        return batch, np.take(y, rows, axis=0)
+
+    def in_halves(self, work, count, nbytes):
+        """work(first, last) over range(count), its second half in a helper thread when
+        there is much to copy: numpy's copies and file reads let go of Python's lock, so
+        both halves run at once, from and to the same memory, while it is in cache."""
+        if nbytes < self.SPLIT_BYTES or count < 2:
+            work(0, count)
+            return
+        if self.helper is None:
+            self.helper = concurrent.futures.ThreadPoolExecutor(1, "NpyBatchesHelper")
+        other = self.helper.submit(work, count // 2, count)
+        try:
+            work(0, count // 2)
+        finally:
+            other.result()  # the memory is not read into again before this half is done
 
 
 def read_rows(array, spans, out=None):
