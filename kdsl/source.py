@@ -10,6 +10,8 @@ from typing import Any
 # program's first 8 million lines fits in four of Python's 30-bit digits.
 _BITS = 32
 _MASK = (1 << _BITS) - 1
+_BITS_2, _BITS_3 = 2 * _BITS, 3 * _BITS
+_END_MASK = (1 << _BITS_2) - 1  # end_line and end_column
 
 
 class Span(int):
@@ -18,33 +20,39 @@ class Span(int):
 
     Packed into one integer rather than a four-field object: a 100,000-layer program's
     syntax tree holds millions of spans, and an object with four fields (and four integer
-    objects, at columns past 256) took ~130 bytes each, with the cycle collector tracking
-    every one; an `int` subclass without slots is ~48 bytes and never tracked. Nothing
-    else about it is numeric: use its four attributes."""
+    objects, at columns past 256) took ~130 bytes each; an `int` subclass without slots
+    takes 56. Nothing else about it is numeric: use its four attributes."""
 
     __slots__ = ()
 
     def __new__(cls, line: int, column: int, end_line: int, end_column: int) -> Span:
-        if not all(0 <= part <= _MASK for part in (line, column, end_line, end_column)):
+        # One test for all four: a negative number or one past the field sets high bits.
+        if (line | column | end_line | end_column) >> _BITS:
             raise ValueError(f"a position out of range: {(line, column, end_line, end_column)}")
-        packed = line << 3 * _BITS | column << 2 * _BITS | end_line << _BITS | end_column
-        return super().__new__(cls, packed)
+        return int.__new__(
+            cls, line << _BITS_3 | column << _BITS_2 | end_line << _BITS | end_column
+        )
+
+    @classmethod
+    def joined(cls, first: Span, last: Span) -> Span:
+        """From `first`'s start to `last`'s end: what a node spanning its children is."""
+        return int.__new__(cls, first >> _BITS_2 << _BITS_2 | last & _END_MASK)
 
     @property
     def line(self) -> int:
-        return int(self >> 3 * _BITS)
+        return self >> _BITS_3
 
     @property
     def column(self) -> int:
-        return int(self >> 2 * _BITS) & _MASK
+        return self >> _BITS_2 & _MASK
 
     @property
     def end_line(self) -> int:
-        return int(self >> _BITS) & _MASK
+        return self >> _BITS & _MASK
 
     @property
     def end_column(self) -> int:
-        return int(self) & _MASK
+        return self & _MASK
 
     def __repr__(self) -> str:
         return (
