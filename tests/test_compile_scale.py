@@ -11,6 +11,7 @@ import jinja2.filters
 import pytest
 from known_programs import known_programs
 
+import kdsl
 from kdsl import ir
 from kdsl.codegen import render as render_module
 from kdsl.codegen.render import render
@@ -144,3 +145,36 @@ def test_the_indent_filter_is_jinja_s(text: str, width, first: bool, blank: bool
     assert render_module._indent_by(text, width, first, blank) == jinja2.filters.do_indent(
         text, width, first, blank
     )
+
+
+def _notebook_analyze(text: str) -> object:
+    from kdsl.tools import notebook  # IPython, for this test only
+
+    return notebook._analyze(text, with_model=True)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        lambda text: kdsl.check(text),
+        lambda text: kdsl.check_source(text),
+        lambda text: kdsl.compile(text),
+        lambda text: _notebook_analyze(text),
+    ],
+    ids=["check", "check_source", "compile", "notebook"],
+)
+def test_the_api_lets_the_syntax_tree_go_before_shapes(
+    entry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API and the notebook check as `kdsl check` does: no syntax tree alive while
+    shapes are inferred (each held one before)."""
+    alive = []
+    original = checker.infer
+
+    def counting(*args, **kwargs):
+        alive.append(sum(type(o) is nodes.Program for o in gc.get_objects()))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(checker, "infer", counting)
+    entry(REPEATS["many"])
+    assert alive == [0]
