@@ -113,11 +113,9 @@ def test_the_ir_s_many_objects_have_slots(ir_class: type) -> None:
     assert "__slots__" in vars(ir_class)
 
 
-def test_the_syntax_tree_is_let_go_of_before_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`analyze_source` (what `kdsl check` and `compile` use) gives what `analyze` gives,
-    but no syntax tree is alive while shapes are inferred and the script is written: at
-    100,000 layers the tree is most of a compile's memory."""
-    alive = []
+def _trees_alive_at_shapes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Filled with how many syntax trees are alive each time shapes are inferred."""
+    alive: list[int] = []
     original = checker.infer
 
     def counting(*args, **kwargs):
@@ -125,6 +123,14 @@ def test_the_syntax_tree_is_let_go_of_before_shapes(monkeypatch: pytest.MonkeyPa
         return original(*args, **kwargs)
 
     monkeypatch.setattr(checker, "infer", counting)
+    return alive
+
+
+def test_the_syntax_tree_is_let_go_of_before_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`analyze_source` (what `kdsl check` and `compile` use) gives what `analyze` gives,
+    but no syntax tree is alive while shapes are inferred and the script is written: at
+    100,000 layers the tree is most of a compile's memory."""
+    alive = _trees_alive_at_shapes(monkeypatch)
     source = Source("x.k", REPEATS["many"])
     model, summary = checker.analyze_source(source)
     tree = parse(source)
@@ -168,13 +174,6 @@ def test_the_api_lets_the_syntax_tree_go_before_shapes(
 ) -> None:
     """The API and the notebook check as `kdsl check` does: no syntax tree alive while
     shapes are inferred (each held one before)."""
-    alive = []
-    original = checker.infer
-
-    def counting(*args, **kwargs):
-        alive.append(sum(type(o) is nodes.Program for o in gc.get_objects()))
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(checker, "infer", counting)
+    alive = _trees_alive_at_shapes(monkeypatch)
     entry(REPEATS["many"])
     assert alive == [0]
