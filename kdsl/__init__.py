@@ -61,11 +61,11 @@ def parse(text: str, name: str = "<string>") -> nodes.Program:
 def check(text: str, name: str = "<string>") -> list[Diagnostic]:
     """Every problem in a program, errors and warnings, in source order ([] when clean)."""
     from kdsl.errors import Source
-    from kdsl.semantics.checker import analyze
+    from kdsl.semantics.checker import analyze_source
 
     source = Source(name, text)
     try:
-        _, summary = analyze(parse(text, name), source)
+        _, summary = analyze_source(source)
     except SourceError as error:
         return error.diagnostics
     return SourceError(source, summary.diagnostics).diagnostics if summary.diagnostics else []
@@ -74,9 +74,9 @@ def check(text: str, name: str = "<string>") -> list[Diagnostic]:
 def check_source(text: str, name: str = "<string>") -> ir.Model:
     """Parse and check a program; return the checked model (`kdsl.ir.Model`)."""
     from kdsl.errors import Source
-    from kdsl.semantics.checker import analyze
+    from kdsl.semantics.checker import analyze_source
 
-    return analyze(parse(text, name), Source(name, text))[0]
+    return analyze_source(Source(name, text))[0]  # the syntax tree let go of early
 
 
 def compile(  # noqa: A001 - `kdsl.compile` is the name users expect

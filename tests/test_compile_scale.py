@@ -11,6 +11,7 @@ import jinja2.filters
 import pytest
 from known_programs import known_programs
 
+import kdsl
 from kdsl import ir
 from kdsl.codegen import render as render_module
 from kdsl.codegen.render import render
@@ -112,11 +113,9 @@ def test_the_ir_s_many_objects_have_slots(ir_class: type) -> None:
     assert "__slots__" in vars(ir_class)
 
 
-def test_the_syntax_tree_is_let_go_of_before_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`analyze_source` (what `kdsl check` and `compile` use) gives what `analyze` gives,
-    but no syntax tree is alive while shapes are inferred and the script is written: at
-    100,000 layers the tree is most of a compile's memory."""
-    alive = []
+def _trees_alive_at_shapes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Filled with how many syntax trees are alive each time shapes are inferred."""
+    alive: list[int] = []
     original = checker.infer
 
     def counting(*args, **kwargs):
@@ -124,6 +123,14 @@ def test_the_syntax_tree_is_let_go_of_before_shapes(monkeypatch: pytest.MonkeyPa
         return original(*args, **kwargs)
 
     monkeypatch.setattr(checker, "infer", counting)
+    return alive
+
+
+def test_the_syntax_tree_is_let_go_of_before_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`analyze_source` (what `kdsl check` and `compile` use) gives what `analyze` gives,
+    but no syntax tree is alive while shapes are inferred and the script is written: at
+    100,000 layers the tree is most of a compile's memory."""
+    alive = _trees_alive_at_shapes(monkeypatch)
     source = Source("x.k", REPEATS["many"])
     model, summary = checker.analyze_source(source)
     tree = parse(source)
@@ -144,3 +151,29 @@ def test_the_indent_filter_is_jinja_s(text: str, width, first: bool, blank: bool
     assert render_module._indent_by(text, width, first, blank) == jinja2.filters.do_indent(
         text, width, first, blank
     )
+
+
+def _notebook_analyze(text: str) -> object:
+    from kdsl.tools import notebook  # IPython, for this test only
+
+    return notebook._analyze(text, with_model=True)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        lambda text: kdsl.check(text),
+        lambda text: kdsl.check_source(text),
+        lambda text: kdsl.compile(text),
+        lambda text: _notebook_analyze(text),
+    ],
+    ids=["check", "check_source", "compile", "notebook"],
+)
+def test_the_api_lets_the_syntax_tree_go_before_shapes(
+    entry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API and the notebook check as `kdsl check` does: no syntax tree alive while
+    shapes are inferred (each held one before)."""
+    alive = _trees_alive_at_shapes(monkeypatch)
+    entry(REPEATS["many"])
+    assert alive == [0]

@@ -4,9 +4,11 @@ every syntax error to it."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import gc
 import inspect
+import pickle
 import tracemalloc
 from pathlib import Path
 
@@ -196,3 +198,49 @@ def test_check_and_compile_turn_the_collector_on_again(command, tmp_path: Path, 
     code, _out, err = kdsl_main([command, program], capsys)
     assert code == 0, err
     assert gc.isenabled()
+
+
+def test_a_tree_s_positions_are_compact() -> None:
+    """Positions are most of a large tree: a long layer's 19 spans took 2 KB with four
+    integer objects each (columns past 256 are not shared). Packed, the tree of long
+    layers holds under 19 bytes per byte of text (22.6 before) and of short ones under
+    45 (50.3 before)."""
+
+    def peak_per_byte(text: str) -> float:
+        tracemalloc.start()
+        try:
+            parser.parse(Source("x.k", text))
+            return tracemalloc.get_traced_memory()[1] / len(text)
+        finally:
+            tracemalloc.stop()
+
+    parser._fast_tables()
+    assert peak_per_byte(_chain(2_000, long_lines=True)) < 19
+    assert peak_per_byte(_chain(2_000)) < 45
+
+
+@pytest.mark.parametrize(
+    "parts", [(1, 1, 1, 2), (3, 7, 3, 10), (1, 13_000_000, 1, 13_000_005), (2**32 - 1,) * 4]
+)
+def test_a_span_is_its_four_numbers(parts: tuple[int, int, int, int]) -> None:
+    """Packed into one integer, a span still reads, compares, hashes, prints, copies and
+    pickles as its four numbers, and is no number itself."""
+    span = source_module.Span(*parts)
+    assert (span.line, span.column, span.end_line, span.end_column) == parts
+    assert span == source_module.Span(*parts) and hash(span) == hash(source_module.Span(*parts))
+    assert span != source_module.Span(parts[0], parts[1], parts[2], parts[3] - 1)
+    assert span != int(span) and int(span) != span and bool(span)
+    line, column, end_line, end_column = parts
+    assert repr(span) == (
+        f"Span(line={line}, column={column}, end_line={end_line}, end_column={end_column})"
+    )
+    for copied in (copy.copy(span), copy.deepcopy(span), pickle.loads(pickle.dumps(span))):
+        assert type(copied) is source_module.Span and copied == span
+    assert {span: 1}[source_module.Span(*parts)] == 1
+
+
+def test_a_span_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError):
+        source_module.Span(1, 2**32, 1, 1)
+    with pytest.raises(ValueError):
+        source_module.Span(-1, 1, 1, 1)

@@ -434,6 +434,7 @@ def _fast_parse(text: str) -> nodes.Program:
     raise a syntax error, and where `_check_nesting` might refuse the text."""
     states, lexers, state, end_state, passes = _fast_tables()
     Span = nodes.Span  # noqa: N806 - a local for speed, in the loop below
+    joined = Span.joined
     state_stack = [state]
     values: list[Any] = []
     token: _Lexeme | None
@@ -511,11 +512,7 @@ def _fast_parse(text: str) -> nodes.Program:
             children = values[-size:]
             first, last = places[-size], places[-1]
             del values[-size:], places[-size:], state_stack[-size:]
-            place = (
-                first
-                if size == 1
-                else Span(first.line, first.column, last.end_line, last.end_column)
-            )
+            place = first if size == 1 else joined(first, last)
             if rule.splice:
                 kept: list[Any] = []
                 for index in rule.keep:

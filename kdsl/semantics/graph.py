@@ -993,7 +993,7 @@ class GraphBuilder:
         given = [*value_params[:positional], *(name for name, _ in kwargs)]
         keras_call = ir.KerasCall(
             "blocks", block.name, args, kwargs, span=call.span, written=call.name,
-            arg_spans=tuple((name, values[name].span) for name in given),
+            arg_names=tuple(given), value_spans=tuple(values[name].span for name in given),
         )  # fmt: skip
         node = ir.Node(
             self.ids.next(),

@@ -161,11 +161,10 @@ class KdslMagics(Magics):
 def _analyze(text: str, with_model: bool = False):
     """The program's summary (or its checked model); its warnings go to stderr, its errors
     raise `SourceError`."""
-    from kdsl.language.parser import parse
-    from kdsl.semantics.checker import analyze
+    from kdsl.semantics.checker import analyze_source
 
     source = Source(CELL, text)
-    model, summary = analyze(parse(source), source)
+    model, summary = analyze_source(source)  # the syntax tree let go of early
     for diagnostic in summary.diagnostics:
         print(format_diagnostic(source, diagnostic), file=sys.stderr)
     return model if with_model else summary
