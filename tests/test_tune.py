@@ -556,10 +556,31 @@ def test_explain_comments_the_tuner_script_and_changes_no_code(program: str) -> 
     comments = " ".join(line.strip() for line in explained.splitlines() if "# " in line)
     search = check_source(program).search
     assert search is not None
+    per_pass = dict(search.per_pass)
     for hp in search.hyperparameters:  # every space said in words, where it is drawn
-        assert f"Searched `{hp.name}`: each trial takes" in comments, hp.name
+        stem = hp.name.rpartition("/pass_")[0]
+        if stem in per_pass:  # one of a depth loop's per-pass names: said with its siblings
+            assert f"`{hp.name}`" in comments, hp.name
+            assert f"one per pass of the depth `{per_pass[stem]}`" in comments, hp.name
+        else:
+            assert f"Searched `{hp.name}`: each trial takes" in comments, hp.name
     assert "KerasTuner calls build(hp) once per trial" in comments
     assert f"scored by its best epoch's {search.objective}" in comments
+
+
+def test_compile_explain_of_a_search_program_writes_the_commented_tuner_script(
+    tmp_path: Path, capsys
+) -> None:
+    """`kdsl compile --explain` reaches the tuner script's own commenting (render.py), never
+    the tuner's refusal of the flags a search script cannot honour."""
+    from conftest import kdsl_main
+
+    program = tmp_path / "search.k"
+    program.write_text(SEARCH)
+    code, out, err = kdsl_main(["compile", program, "--explain"], capsys)
+    assert code == 0, err
+    assert "KerasTuner calls build(hp) once per trial" in out
+    assert out == compile_source(SEARCH, explain=True)
 
 
 def test_explain_says_what_each_kind_of_space_draws() -> None:
@@ -572,6 +593,10 @@ def test_explain_says_what_each_kind_of_space_draws() -> None:
     )
     assert "`batch_size`: each trial takes one of 16, 32" in words
     assert "`group_1/repeat`: each trial takes a whole number from 1 to 3. It is a depth" in words
-    assert "exists only in trials whose `group_1/repeat` is 2, 3" in words
+    assert (
+        "Searched `dense_2/units/pass_1`, `dense_2/units/pass_2`, `dense_2/units/pass_3`: one"
+        " per pass of the depth `group_1/repeat`; each trial takes one of 8, 16 for each pass"
+        " it builds. Pass i's exists only in trials whose `group_1/repeat` is i or more."
+    ) in words
     assert "Dense: a fully connected layer of `width` units" in words
     assert "RandomSearch draws each trial's values at random" in words

@@ -122,7 +122,6 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     refused = [
         flag
         for flag, given in (
-            ("--explain", mode.explain),
             ("--strategy", mode.strategy),
             ("--folder-data", mode.folder_data),
         )
