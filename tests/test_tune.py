@@ -600,3 +600,45 @@ def test_explain_says_what_each_kind_of_space_draws() -> None:
     ) in words
     assert "Dense: a fully connected layer of `width` units" in words
     assert "RandomSearch draws each trial's values at random" in words
+
+
+# -- the objective: what fit logs, Keras the oracle -------------------------------------------
+
+LOGGING = [
+    # two outputs, metrics on one of them only
+    "a: input 6 -> dense 8 relu -> [priority: dense 1 sigmoid | department: dense 4 softmax];\n"
+    "adam;\nloss @priority binary_crossentropy;\nloss @department categorical_crossentropy;\n"
+    "metrics @department accuracy, auc\n",
+    # two outputs, the default metrics (accuracy for each cross-entropy output)
+    "a: input 6 -> dense 8 relu -> [priority: dense 1 sigmoid | department: dense 4 softmax];\n"
+    "adam;\nloss @priority binary_crossentropy;\nloss @department categorical_crossentropy\n",
+    # one output: plain names, also when its metrics name it
+    "input 6 -> dense 8 relu -> dense 4 softmax; adam; categorical_crossentropy;"
+    " metrics accuracy, mae\n",
+    "input 6 -> dense 8 relu -> out: dense 4 softmax; adam; categorical_crossentropy;"
+    " metrics @out accuracy\n",
+]
+
+
+def test_the_objectives_accepted_are_the_names_keras_logs() -> None:
+    """`space.logged_names` against the history of one real step of each model's fit, on
+    validation data: an objective `check` accepts is one the tuner finds, and the reverse."""
+    import numpy as np
+
+    from kdsl.semantics.space import logged_names
+    from kdsl.train.runner import build_model
+
+    rng = np.random.default_rng(0)
+    for program in LOGGING:
+        model = build_model(compile_source(program))
+        x = rng.random((8, 6), dtype="float32")
+        targets = [
+            np.eye(width, dtype="float32")[rng.integers(0, width, 8)]
+            if width > 1
+            else rng.integers(0, 2, (8, 1)).astype("float32")
+            for width in (output.shape[-1] for output in model.outputs)
+        ]
+        y = targets[0] if len(targets) == 1 else dict(zip(model.output_names, targets, strict=True))
+        history = model.fit(x, y, epochs=1, batch_size=8, validation_data=(x, y), verbose=0)
+        logged = logged_names(check_source(program))
+        assert set(history.history) == logged | {f"val_{name}" for name in logged}, program
