@@ -642,3 +642,36 @@ def test_the_objectives_accepted_are_the_names_keras_logs() -> None:
         history = model.fit(x, y, epochs=1, batch_size=8, validation_data=(x, y), verbose=0)
         logged = logged_names(check_source(program))
         assert set(history.history) == logged | {f"val_{name}" for name in logged}, program
+
+
+# -- fit sample_weight=true in the trials -----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_trials_weigh_the_rows_with_the_datas_sample_weight(tmp_path: Path) -> None:
+    """Both the standalone script and `kdsl tune` pass the data's `sample_weight` to each
+    trial's fit: with every weight 1e-6, the training loss each trial scores is about a
+    millionth of the unweighted one (about 1 on these random labels)."""
+    import numpy as np
+    from conftest import run_kdsl
+
+    program = SEARCH.replace("epochs=2", "epochs=2 sample_weight=true").replace(
+        "objective=val_accuracy", "objective=loss"
+    )
+    _random_data(tmp_path / "d.npz")
+    with np.load(tmp_path / "d.npz") as npz:
+        arrays = dict(npz)
+    np.savez(tmp_path / "d.npz", **arrays, sample_weight=np.full(48, 1e-6, dtype="float32"))
+    (tmp_path / "tune.py").write_text(compile_source(program))
+    script = subprocess.run(
+        [sys.executable, "tune.py", "--data", "d.npz", "--directory", "search"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert script.returncode == 0, script.stderr[-3000:]
+    scores = [float(line.split()[-1]) for line in script.stdout.splitlines() if "Score:" in line]
+    assert len(scores) == 2 and max(scores) < 1e-3, script.stdout[-3000:]
+    (tmp_path / "m.k").write_text(program)
+    tuned = run_kdsl("tune", "m.k", "--data", "d.npz", "--json", "t.json", cwd=tmp_path)
+    assert tuned.returncode == 0, tuned.stderr[-3000:]
+    report = json.loads((tmp_path / "t.json").read_text())
+    assert len(report["trials"]) == 2 and report["best_score"] < 1e-3, report

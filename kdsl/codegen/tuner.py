@@ -182,6 +182,7 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
             epochs=literal(model.fit_option("epochs", 10)),
             batch_size=literal(model.fit_option("batch_size", 32)),
             validation_split=literal(split) if split else None,
+            sample_weight=model.fit_option("sample_weight") is True,
             objective=objective,
             tuner_class=TUNER_CLASSES[search.tuner],
             hyperband=search.tuner == "hyperband",
