@@ -183,6 +183,10 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
             batch_size=literal(model.fit_option("batch_size", 32)),
             validation_split=literal(split) if split else None,
             sample_weight=model.fit_option("sample_weight") is True,
+            # Several inputs or outputs: an array for each, named after it (the plain
+            # script's `load_data`, shared through templates/load_data.py.jinja).
+            named_data=len(model.inputs) > 1 or len(model.outputs) > 1,
+            folder_data=False,  # refused above: the search reads an .npz
             objective=objective,
             tuner_class=TUNER_CLASSES[search.tuner],
             hyperband=search.tuner == "hyperband",
