@@ -556,10 +556,31 @@ def test_explain_comments_the_tuner_script_and_changes_no_code(program: str) -> 
     comments = " ".join(line.strip() for line in explained.splitlines() if "# " in line)
     search = check_source(program).search
     assert search is not None
+    per_pass = dict(search.per_pass)
     for hp in search.hyperparameters:  # every space said in words, where it is drawn
-        assert f"Searched `{hp.name}`: each trial takes" in comments, hp.name
+        stem = hp.name.rpartition("/pass_")[0]
+        if stem in per_pass:  # one of a depth loop's per-pass names: said with its siblings
+            assert f"`{hp.name}`" in comments, hp.name
+            assert f"one per pass of the depth `{per_pass[stem]}`" in comments, hp.name
+        else:
+            assert f"Searched `{hp.name}`: each trial takes" in comments, hp.name
     assert "KerasTuner calls build(hp) once per trial" in comments
     assert f"scored by its best epoch's {search.objective}" in comments
+
+
+def test_compile_explain_of_a_search_program_writes_the_commented_tuner_script(
+    tmp_path: Path, capsys
+) -> None:
+    """`kdsl compile --explain` reaches the tuner script's own commenting (render.py), never
+    the tuner's refusal of the flags a search script cannot honour."""
+    from conftest import kdsl_main
+
+    program = tmp_path / "search.k"
+    program.write_text(SEARCH)
+    code, out, err = kdsl_main(["compile", program, "--explain"], capsys)
+    assert code == 0, err
+    assert "KerasTuner calls build(hp) once per trial" in out
+    assert out == compile_source(SEARCH, explain=True)
 
 
 def test_explain_says_what_each_kind_of_space_draws() -> None:
@@ -572,6 +593,85 @@ def test_explain_says_what_each_kind_of_space_draws() -> None:
     )
     assert "`batch_size`: each trial takes one of 16, 32" in words
     assert "`group_1/repeat`: each trial takes a whole number from 1 to 3. It is a depth" in words
-    assert "exists only in trials whose `group_1/repeat` is 2, 3" in words
+    assert (
+        "Searched `dense_2/units/pass_1`, `dense_2/units/pass_2`, `dense_2/units/pass_3`: one"
+        " per pass of the depth `group_1/repeat`; each trial takes one of 8, 16 for each pass"
+        " it builds. Pass i's exists only in trials whose `group_1/repeat` is i or more."
+    ) in words
     assert "Dense: a fully connected layer of `width` units" in words
     assert "RandomSearch draws each trial's values at random" in words
+
+
+# -- the objective: what fit logs, Keras the oracle -------------------------------------------
+
+LOGGING = [
+    # two outputs, metrics on one of them only
+    "a: input 6 -> dense 8 relu -> [priority: dense 1 sigmoid | department: dense 4 softmax];\n"
+    "adam;\nloss @priority binary_crossentropy;\nloss @department categorical_crossentropy;\n"
+    "metrics @department accuracy, auc\n",
+    # two outputs, the default metrics (accuracy for each cross-entropy output)
+    "a: input 6 -> dense 8 relu -> [priority: dense 1 sigmoid | department: dense 4 softmax];\n"
+    "adam;\nloss @priority binary_crossentropy;\nloss @department categorical_crossentropy\n",
+    # one output: plain names, also when its metrics name it
+    "input 6 -> dense 8 relu -> dense 4 softmax; adam; categorical_crossentropy;"
+    " metrics accuracy, mae\n",
+    "input 6 -> dense 8 relu -> out: dense 4 softmax; adam; categorical_crossentropy;"
+    " metrics @out accuracy\n",
+]
+
+
+def test_the_objectives_accepted_are_the_names_keras_logs() -> None:
+    """`space.logged_names` against the history of one real step of each model's fit, on
+    validation data: an objective `check` accepts is one the tuner finds, and the reverse."""
+    import numpy as np
+
+    from kdsl.semantics.space import logged_names
+    from kdsl.train.runner import build_model
+
+    rng = np.random.default_rng(0)
+    for program in LOGGING:
+        model = build_model(compile_source(program))
+        x = rng.random((8, 6), dtype="float32")
+        targets = [
+            np.eye(width, dtype="float32")[rng.integers(0, width, 8)]
+            if width > 1
+            else rng.integers(0, 2, (8, 1)).astype("float32")
+            for width in (output.shape[-1] for output in model.outputs)
+        ]
+        y = targets[0] if len(targets) == 1 else dict(zip(model.output_names, targets, strict=True))
+        history = model.fit(x, y, epochs=1, batch_size=8, validation_data=(x, y), verbose=0)
+        logged = logged_names(check_source(program))
+        assert set(history.history) == logged | {f"val_{name}" for name in logged}, program
+
+
+# -- fit sample_weight=true in the trials -----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_trials_weigh_the_rows_with_the_datas_sample_weight(tmp_path: Path) -> None:
+    """Both the standalone script and `kdsl tune` pass the data's `sample_weight` to each
+    trial's fit: with every weight 1e-6, the training loss each trial scores is about a
+    millionth of the unweighted one (about 1 on these random labels)."""
+    import numpy as np
+    from conftest import run_kdsl
+
+    program = SEARCH.replace("epochs=2", "epochs=2 sample_weight=true").replace(
+        "objective=val_accuracy", "objective=loss"
+    )
+    _random_data(tmp_path / "d.npz")
+    with np.load(tmp_path / "d.npz") as npz:
+        arrays = dict(npz)
+    np.savez(tmp_path / "d.npz", **arrays, sample_weight=np.full(48, 1e-6, dtype="float32"))
+    (tmp_path / "tune.py").write_text(compile_source(program))
+    script = subprocess.run(
+        [sys.executable, "tune.py", "--data", "d.npz", "--directory", "search"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert script.returncode == 0, script.stderr[-3000:]
+    scores = [float(line.split()[-1]) for line in script.stdout.splitlines() if "Score:" in line]
+    assert len(scores) == 2 and max(scores) < 1e-3, script.stdout[-3000:]
+    (tmp_path / "m.k").write_text(program)
+    tuned = run_kdsl("tune", "m.k", "--data", "d.npz", "--json", "t.json", cwd=tmp_path)
+    assert tuned.returncode == 0, tuned.stderr[-3000:]
+    report = json.loads((tmp_path / "t.json").read_text())
+    assert len(report["trials"]) == 2 and report["best_score"] < 1e-3, report

@@ -11,12 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdsl import ir
 from kdsl.ir import show_shape
 from kdsl.semantics.catalog import by_class, load
 from kdsl.semantics.shapes import Row, arguments, infer
+
+if TYPE_CHECKING:
+    import ast
 
 ACTIVATIONS = {
     "relu": "ReLU (max(0, x)) passes positive values and zeroes the rest",
@@ -545,7 +548,8 @@ def search_script(code: str, search: ir.Search, line_length: int = 88) -> str:
     from kdsl.options import Mode
 
     table = {hp.name: hp for hp in search.hyperparameters}
-    depth_names = {name for _, name, _ in search.depths}
+    depth_names = {name for _, name in search.depths}
+    per_pass = dict(search.per_pass)  # a space in a searched depth: its stem → the depth
     notes: dict[int, list[tuple[int, str]]] = {}  # line (from 1) → comments above it
 
     def note(line: int, text: str, order: int = 1) -> None:
@@ -585,6 +589,9 @@ def search_script(code: str, search: ir.Search, line_length: int = 88) -> str:
             name = node.args[0]
             if isinstance(name, ast.Constant) and name.value in table:
                 note(above(node), hyperparameter_comment(table[name.value], depth_names))
+            elif isinstance(name, ast.JoinedStr) and (stem := _pass_stem(name)) in per_pass:
+                passes = [table[n] for n in table if n.startswith(f"{stem}/pass_")]
+                note(above(node), per_pass_comment(passes, per_pass[stem]))
         elif owner.id == "layers":
             layer_calls.append(node)
         elif owner.id == "model" and node.func.attr == "compile":
@@ -625,8 +632,29 @@ _FUNCTION_WORDS = {
 }
 
 
-def hyperparameter_comment(hp: ir.Hyperparameter, depths: Collection[str] = ()) -> str:
-    """What KerasTuner draws `hp` from, in words."""
+def _pass_stem(name: ast.JoinedStr) -> str | None:
+    """The stem of a per-pass name the depth loop writes (`f"dense_2/units/pass_{i}"`)."""
+    import ast
+
+    first = name.values[0] if name.values else None
+    if isinstance(first, ast.Constant) and isinstance(first.value, str):
+        return first.value.removesuffix("/pass_")
+    return None
+
+
+def per_pass_comment(passes: list[ir.Hyperparameter], depth: str) -> str:
+    """What KerasTuner draws a space inside a searched depth from: one hyperparameter per
+    pass, each owned by the trials deep enough to build its pass."""
+    names = ", ".join(f"`{hp.name}`" for hp in passes)
+    return (
+        f"Searched {names}: one per pass of the depth `{depth}`; each trial takes "
+        f"{_drawn(passes[0])} for each pass it builds. Pass i's exists only in trials "
+        f"whose `{depth}` is i or more."
+    )
+
+
+def _drawn(hp: ir.Hyperparameter) -> str:
+    """The values KerasTuner draws `hp` from, in words."""
     if hp.kind == "choice":
         drawn = "one of " + ", ".join(str(value) for value in hp.values)
     elif hp.kind == "boolean":
@@ -640,7 +668,12 @@ def hyperparameter_comment(hp: ir.Hyperparameter, depths: Collection[str] = ()) 
             drawn += ", drawn on a log scale: each tenfold range as likely as another"
         elif hp.sampling == "reverse_log":
             drawn += ", drawn on a reverse log scale (denser near the upper end)"
-    text = f"Searched `{hp.name}`: each trial takes {drawn}."
+    return drawn
+
+
+def hyperparameter_comment(hp: ir.Hyperparameter, depths: Collection[str] = ()) -> str:
+    """What KerasTuner draws `hp` from, in words."""
+    text = f"Searched `{hp.name}`: each trial takes {_drawn(hp)}."
     if hp.name in depths:
         text += (
             " It is a depth: how many passes of the repeated layers the trial builds; "

@@ -122,7 +122,6 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     refused = [
         flag
         for flag, given in (
-            ("--explain", mode.explain),
             ("--strategy", mode.strategy),
             ("--folder-data", mode.folder_data),
         )
@@ -183,6 +182,11 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
             epochs=literal(model.fit_option("epochs", 10)),
             batch_size=literal(model.fit_option("batch_size", 32)),
             validation_split=literal(split) if split else None,
+            sample_weight=model.fit_option("sample_weight") is True,
+            # Several inputs or outputs: an array for each, named after it (the plain
+            # script's `load_data`, shared through templates/load_data.py.jinja).
+            named_data=len(model.inputs) > 1 or len(model.outputs) > 1,
+            folder_data=False,  # refused above: the search reads an .npz
             objective=objective,
             tuner_class=TUNER_CLASSES[search.tuner],
             hyperband=search.tuner == "hyperband",

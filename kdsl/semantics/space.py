@@ -839,26 +839,44 @@ def _params(summary) -> str:
     return "?" if total is None else f"{total:,}"
 
 
-def _settings(found: Found, model: ir.Model, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    """The objective checked against what `fit` logs; hyperband's epochs not searched."""
+def logged_names(model: ir.Model) -> set[str]:
+    """The names Keras 3's `fit` logs for `model` (each also with `val_` on validation
+    data): `loss` and the metrics; with several outputs also each output's `NAME_loss`,
+    and each output's metrics under that output's name only (`department_accuracy`)."""
     from kdsl.semantics.checker import _metric_name
 
+    shared = {_metric_name(m) for m in model.metrics}  # compile-level: every output's
+    if len(model.output_names) <= 1:
+        own = {_metric_name(m) for _, metrics in model.output_metrics for m in metrics}
+        return {"loss"} | shared | own
+    logged = {"loss"}
+    for output in model.output_names:
+        logged |= {f"{output}_loss"} | {f"{output}_{name}" for name in shared}
+    for output, metrics in model.output_metrics:
+        logged |= {f"{output}_{_metric_name(m)}" for m in metrics}
+    return logged
+
+
+def _settings(found: Found, model: ir.Model, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """The objective checked against what `fit` logs; hyperband's epochs not searched."""
     tune = found.tune or Tune()
     objective = tune.objective or "val_loss"
-    logged = {"loss"} | {_metric_name(m) for m in model.metrics}
-    for _, metrics in model.output_metrics:
-        logged |= {_metric_name(m) for m in metrics}
-    for output in model.output_names:
-        logged |= {f"{output}_{name}" for name in list(logged)}
+    logged = logged_names(model)
     errors = []
-    if objective.removeprefix("val_") not in logged:
+    wanted = objective.removeprefix("val_")
+    if wanted not in logged:
         shown = ", ".join(f"`{name}`" for name in sorted(logged))
+        where = "to the metrics section"
+        for output in model.output_names if len(model.output_names) > 1 else ():
+            if wanted.startswith(f"{output}_"):  # one output's metric: name it there
+                metric = wanted.removeprefix(f"{output}_")
+                where = f"to that output's metrics (`metrics @{output} {metric}`)"
         errors.append(
             Diagnostic(
                 f"`fit` does not log `{objective}`",
                 tune.objective_span or tune.span,
                 f"it logs {shown}, and each with `val_` on validation data; add the metric "
-                "to the metrics section",
+                + where,
             )
         )
     if tune.tuner == "hyperband" and "epochs" in found.fit:
