@@ -517,6 +517,38 @@ def test_tensorboard_missing_on_tensorflow_is_named_before_any_work(monkeypatch)
     tune.check_installed("jax")  # KerasTuner imports it only on TensorFlow
 
 
+def test_bayesian_search_without_scikit_learn_is_named_before_any_work(monkeypatch) -> None:
+    """KerasTuner's Bayesian oracle needs scikit-learn: without it `kdsl tune` stopped
+    with exit 70 at the first trial; now it says what to install, for that tuner only."""
+    import importlib.util
+
+    from kdsl.train import tune
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "sklearn" else real(name)
+    )
+    with pytest.raises(tune.MissingTuner, match="needs scikit-learn"):
+        tune.check_installed("tensorflow", "bayesian")
+    for other in ("random", "hyperband", None):
+        tune.check_installed("tensorflow", other)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tuner", ["bayesian", "hyperband"])
+def test_kdsl_tune_searches_with_every_tuner(tmp_path: Path, tuner: str) -> None:
+    """`--tuner bayesian` stopped with exit 70 (scikit-learn missing from the extra)."""
+    from conftest import run_kdsl
+
+    (tmp_path / "m.k").write_text(SEARCH)
+    _random_data(tmp_path / "d.npz")
+    result = run_kdsl("tune", "m.k", "--data", "d.npz", "--tuner", tuner, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"({tuner}, up to 2 trials" in result.stdout
+    assert "kdsl: trial " in result.stdout
+    assert check_source((tmp_path / "m.best.k").read_text()).search is None
+
+
 def test_trials_failing_in_a_row_say_the_trials_own_error() -> None:
     from kdsl.train import tune
 

@@ -457,6 +457,7 @@ def cmd_tune(args) -> int:
     if args.max_trials:
         settings = dataclasses.replace(settings, max_trials=args.max_trials)
     model = dataclasses.replace(model, search=settings)
+    tune.check_installed(runner.chosen_backend(args.backend), settings.tuner)
     stem = Path(args.file)
     best_path = args.best or str(stem.with_name(stem.stem + ".best.k"))
     directory = args.dir or str(stem.with_name(stem.stem + ".tune"))

@@ -45,7 +45,8 @@ TIMES_FILE = "kdsl_times.json"
 
 
 class MissingTuner(KdslError):
-    """keras-tuner, or the TensorBoard it needs on TensorFlow, is not installed."""
+    """keras-tuner, the TensorBoard it needs on TensorFlow, or the scikit-learn its
+    Bayesian search needs, is not installed."""
 
     def __init__(self, package: str = "keras-tuner") -> None:
         super().__init__(package)
@@ -78,9 +79,10 @@ class TuneResult:
     role: str | None = None  # "chief" or "worker" in a distributed search
 
 
-def check_installed(backend: str | None = None) -> None:
-    """Fail early, before any work, where keras-tuner is missing, or TensorBoard on
-    TensorFlow (KerasTuner imports its HParams plugin before every trial there)."""
+def check_installed(backend: str | None = None, tuner: str | None = None) -> None:
+    """Fail early, before any work, where keras-tuner is missing, TensorBoard on
+    TensorFlow (KerasTuner imports its HParams plugin before every trial there), or
+    scikit-learn for `tuner=bayesian` (its Gaussian process; KerasTuner fails without)."""
     import importlib.util
 
     if importlib.util.find_spec("keras_tuner") is None:
@@ -88,6 +90,8 @@ def check_installed(backend: str | None = None) -> None:
     on_tensorflow = (backend or os.environ.get("KERAS_BACKEND") or "tensorflow") == "tensorflow"
     if on_tensorflow and importlib.util.find_spec("tensorboard") is None:
         raise MissingTuner("tensorboard")
+    if tuner == "bayesian" and importlib.util.find_spec("sklearn") is None:
+        raise MissingTuner("scikit-learn")
 
 
 def build_default(code: str, origin: str = "<kdsl>", backend: str | None = None):
@@ -125,7 +129,7 @@ def search(
     `Mode(data_kind=...)` for images or texts (its `load_data` and `batched`), with
     `Mode(folder_data=True)` for .npy files (its `NpyBatches`)."""
     assert model.search is not None
-    check_installed(backend)
+    check_installed(backend, model.search.tuner)
     role = "chief" if chief else "worker" if worker else None
     address = parse_address(chief or worker) if role else None
     kind = data_kind(data_path)  # a folder of class subfolders: images or text files
