@@ -20,11 +20,11 @@ GOLDEN = ROOT / "tests" / "golden"
 HEAVY = ("tensorflow", "keras", "numpy", "matplotlib")
 
 
-# The modules that take longest, longest first (measured on two cores, see README's
-# Development). pytest-xdist hands out work units in collection order, so a long unit
-# collected last would run alone at the end while the other workers idle: starting the
-# longest first keeps every worker busy until the end. A module not listed that trains
-# (has `slow` tests) comes next, then the rest.
+# The modules that take longest, longest first (seen in suite runs on two cores on
+# 2026-12-07: test_tune alone ran over 6 minutes). pytest-xdist hands out work units in
+# collection order, so a long unit collected last would run alone at the end while the
+# other workers idle: starting the longest first keeps every worker busy until the end.
+# A module not listed that trains (has `slow` tests) comes next, then the rest.
 LONGEST_FIRST = (
     "test_tune.py",
     "test_backends.py",
@@ -56,25 +56,37 @@ def _is_mark(node: ast.expr, *names: str) -> bool:
     return isinstance(node, ast.Attribute) and node.attr in names
 
 
-def _wider_fixtures(tree: ast.Module) -> set[str]:
-    """The fixtures of `tree` that outlive a test (shared between tests)."""
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef):
+def _shared_fixtures(*trees: ast.Module) -> set[str]:
+    """The fixtures of `trees` that outlive a test (shared between tests), and those that
+    use one of them."""
+    fixtures: dict[str, tuple[bool, set[str]]] = {}  # name: (outlives a test, arguments)
+    for tree in trees:
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef):
+                continue
             for decorator in node.decorator_list:
-                if isinstance(decorator, ast.Call) and _is_mark(decorator, "fixture"):
-                    scope = next((k.value for k in decorator.keywords if k.arg == "scope"), None)
-                    if isinstance(scope, ast.Constant) and scope.value in WIDER_THAN_A_TEST:
-                        names.add(node.name)
-    return names
+                if _is_mark(decorator, "fixture"):
+                    keywords = decorator.keywords if isinstance(decorator, ast.Call) else []
+                    scope = next((k.value for k in keywords if k.arg == "scope"), None)
+                    wider = isinstance(scope, ast.Constant) and scope.value in WIDER_THAN_A_TEST
+                    fixtures[node.name] = (wider, {a.arg for a in node.args.args})
+    shared = {name for name, (wider, _) in fixtures.items() if wider}
+    while True:
+        using = {name for name, (_, args) in fixtures.items() if args & shared} - shared
+        if not using:
+            return shared
+        shared |= using
 
 
 @functools.cache
 def _trainings_alone(module: str) -> frozenset[str]:
     """The training tests (marked `slow`) of `module` (a path from the root) that use no
     fixture shared with other tests: each can run in any worker, on its own."""
-    tree = ast.parse((ROOT / module).read_text())
-    shared = _wider_fixtures(tree) | _wider_fixtures(ast.parse(Path(__file__).read_text()))
+    path = ROOT / module
+    if not path.is_file():
+        return frozenset()
+    tree = ast.parse(path.read_text())
+    shared = _shared_fixtures(tree, ast.parse(Path(__file__).read_text()))
     alone = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
@@ -94,7 +106,7 @@ def _unit(nodeid: str) -> str:
 try:
     from xdist.scheduler import LoadFileScheduling
 except ImportError:  # xdist is in the `test` extra; without it, tests run in one process
-    LoadFileScheduling = None
+    pass
 else:
 
     class TrainingsApart(LoadFileScheduling):
