@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import re
 import subprocess
@@ -17,6 +18,131 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 # What the compile path (compile, check, fmt, the API, the LSP) must never import.
 HEAVY = ("tensorflow", "keras", "numpy", "matplotlib")
+
+
+# The modules that take longest, longest first (seen in suite runs on two cores on
+# 2026-12-07: test_tune alone ran over 6 minutes). pytest-xdist hands out work units in
+# collection order, so a long unit collected last would run alone at the end while the
+# other workers idle: starting the longest first keeps every worker busy until the end.
+# A module not listed that trains (has `slow` tests) comes next, then the rest.
+LONGEST_FIRST = (
+    "test_tune.py",
+    "test_backends.py",
+    "test_folder_data.py",
+    "test_cli.py",
+    "test_distribute.py",
+    "test_types.py",
+    "test_install.py",
+    "test_images.py",
+    "test_run.py",
+    "test_import.py",
+    "test_oracle.py",
+    "test_execute.py",
+    "test_fuzz.py",
+)
+WIDER_THAN_A_TEST = ("class", "module", "package", "session")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config.option, "loadscopereorder"):
+        # xdist's own order (most tests first) would start the long, few-test modules last.
+        config.option.loadscopereorder = False
+
+
+def _is_mark(node: ast.expr, *names: str) -> bool:
+    """`node` is `pytest.mark.NAME` or a call of it, NAME one of `names`."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    return isinstance(node, ast.Attribute) and node.attr in names
+
+
+def _shared_fixtures(*trees: ast.Module) -> set[str]:
+    """The fixtures of `trees` that outlive a test (shared between tests), and those that
+    use one of them."""
+    fixtures: dict[str, tuple[bool, set[str]]] = {}  # name: (outlives a test, arguments)
+    for tree in trees:
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for decorator in node.decorator_list:
+                if _is_mark(decorator, "fixture"):
+                    keywords = decorator.keywords if isinstance(decorator, ast.Call) else []
+                    scope = next((k.value for k in keywords if k.arg == "scope"), None)
+                    wider = isinstance(scope, ast.Constant) and scope.value in WIDER_THAN_A_TEST
+                    fixtures[node.name] = (wider, {a.arg for a in node.args.args})
+    shared = {name for name, (wider, _) in fixtures.items() if wider}
+    while True:
+        using = {name for name, (_, args) in fixtures.items() if args & shared} - shared
+        if not using:
+            return shared
+        shared |= using
+
+
+@functools.cache
+def _trainings_alone(module: str) -> frozenset[str]:
+    """The training tests (marked `slow`) of `module` (a path from the root) that use no
+    fixture shared with other tests: each can run in any worker, on its own."""
+    path = ROOT / module
+    if not path.is_file():
+        return frozenset()
+    tree = ast.parse(path.read_text())
+    shared = _shared_fixtures(tree, ast.parse(Path(__file__).read_text()))
+    alone = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+            arguments = {a.arg for a in node.args.args}
+            if any(_is_mark(d, "slow") for d in node.decorator_list) and not arguments & shared:
+                alone.add(node.name)
+    return frozenset(alone)
+
+
+def _unit(nodeid: str) -> str:
+    """The work unit of a test: its module, or itself where it trains alone."""
+    module, _, rest = nodeid.partition("::")
+    name = rest.split("::")[-1].split("[")[0]
+    return nodeid if module.endswith(".py") and name in _trainings_alone(module) else module
+
+
+try:
+    from xdist.scheduler import LoadFileScheduling
+except ImportError:  # xdist is in the `test` extra; without it, tests run in one process
+    pass
+else:
+
+    class TrainingsApart(LoadFileScheduling):
+        """`--dist loadfile`, but a training test that uses no shared fixture is a unit of
+        its own: a module imports TensorFlow once per worker and keeps its module-scoped
+        fixtures, while one module's long trainings run on every worker, not in a row.
+        (xdist's `loadgroup` would do this with marks, but it cannot rename tests on
+        pytest 9.)"""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    def pytest_xdist_make_scheduler(config: pytest.Config, log):
+        if config.getvalue("dist") == "loadfile":
+            return TrainingsApart(config, log)
+        return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Work units longest first (LONGEST_FIRST), a module's trainings alone before the
+    unit of its other tests. Only in xdist's workers: `-n 0` keeps the order of the files."""
+    if not hasattr(config, "workerinput"):
+        return
+    trains = {item.path for item in items if item.get_closest_marker("slow")}
+    sizes: dict[Path, int] = {}
+    for item in items:
+        sizes[item.path] = sizes.get(item.path, 0) + 1
+
+    def rank(item: pytest.Item) -> tuple[int, int, int]:
+        name = item.path.name
+        own = 0 if _unit(item.nodeid) == item.nodeid else 1
+        if name in LONGEST_FIRST:
+            return LONGEST_FIRST.index(name), own, 0
+        return len(LONGEST_FIRST) + (item.path not in trains), own, -sizes[item.path]
+
+    items.sort(key=rank)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

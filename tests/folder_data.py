@@ -17,3 +17,16 @@ image_folder = make_folders.image_folder
 png_bytes = make_folders.png_bytes
 text_folder = make_folders.text_folder
 EXAMPLES = _PATH.parent
+
+# A small CNN for image folders (tests/test_images.py fills in its input and its loss).
+CNN = (
+    "input 16x16x{channels} -> rescaling 0.00392 -> conv2d 8 3x3 relu -> maxpool2d 2 "
+    "-> flatten -> dense {units} {activation}; adam 0.01; {loss}; metrics accuracy; "
+    "fit epochs={epochs} batch_size=8"
+)
+# The Keras text-classification tutorial (IMDB), as one kdsl program, for text folders.
+SENTIMENT = (
+    "input 1 dtype=string -> textvectorization max_tokens=200 output_sequence_length=16 "
+    "-> embedding 200 8 -> globalaveragepooling1d -> dense 1 sigmoid; adam 0.02; "
+    "binary_crossentropy; metrics accuracy; fit epochs={epochs} batch_size=8"
+)

@@ -1,4 +1,10 @@
-"""The `kdsl` command as users run it: real subprocesses, real files."""
+"""The `kdsl` command as users run it: real subprocesses, real files.
+
+What depends on the process (its output streams byte for byte, exit codes, signals, start-up
+imports and log lines) runs `python -m kdsl`; checks of what a command says or learns that
+need TensorFlow call `main()` in this process (`kdsl_main`), which shares its TensorFlow
+instead of importing it again for each command (seconds each).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, heavy_imports, native_log_lines, run_kdsl
+from conftest import ROOT, heavy_imports, kdsl_main, native_log_lines, run_kdsl
 
 IRIS = "examples/iris.k"
 TUTORIAL = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
@@ -167,26 +173,26 @@ def test_broken_pipe_is_not_an_error() -> None:
 # -- run ----------------------------------------------------------------------------------
 
 
-def test_run_without_data_says_so(tmp_path: Path) -> None:
+def test_run_without_data_says_so(tmp_path: Path, plain_output, capsys) -> None:
     program = tmp_path / "model.k"
     program.write_text(TUTORIAL)
-    result = run_kdsl("run", str(program))
-    assert result.returncode == 1
-    assert result.stderr.splitlines()[0] == (
+    code, _, err = kdsl_main(["run", program], capsys)
+    assert code == 1
+    assert err.splitlines()[0] == (
         f"{tmp_path / 'model.npz'}: error: no data given and none found beside {program}"
     )
-    assert "--data" in result.stderr
+    assert "--data" in err
 
 
-def test_run_rejects_bad_data_before_training(tmp_path: Path) -> None:
+def test_run_rejects_bad_data_before_training(tmp_path: Path, plain_output, capsys) -> None:
     data = tmp_path / "d.npz"
     np.savez(data, x_train=np.zeros((10, 5), "float32"), y_train=np.zeros((10, 3), "float32"))
-    result = run_kdsl("run", IRIS, "--data", str(data))
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[0] == (
+    code, out, err = kdsl_main(["run", ROOT / IRIS, "--data", data], capsys)
+    assert code == 1
+    assert err.strip().splitlines()[0] == (
         f"{data}: error: model expects rows of shape (4,), `x_train` has rows of shape (5,)"
     )
-    assert "Epoch" not in result.stdout
+    assert "Epoch" not in out
 
 
 @pytest.mark.slow
@@ -207,12 +213,14 @@ def test_run_iris_reaches_good_accuracy() -> None:
 
 
 @pytest.mark.slow
-def test_run_is_reproducible_with_a_seed() -> None:
-    first = run_kdsl("run", "examples/breast_cancer.k", "--epochs", "3", "--seed", "7")
-    second = run_kdsl("run", "examples/breast_cancer.k", "--epochs", "3", "--seed", "7")
-    assert first.returncode == second.returncode == 0, first.stderr
+def test_run_is_reproducible_with_a_seed(plain_output, capsys) -> None:
+    """A fresh process and this test's process (other tests' TensorFlow) train alike."""
+    args = ["run", "examples/breast_cancer.k", "--epochs", "3", "--seed", "7"]
+    first = run_kdsl(*args)
+    code, out, err = kdsl_main([*args[:1], ROOT / args[1], *args[2:]], capsys)
+    assert first.returncode == code == 0, first.stderr + err
     history = lambda out: re.search(r"History: (\{.*\})", out).group(1)  # noqa: E731
-    assert history(first.stdout) == history(second.stdout)
+    assert history(first.stdout) == history(out)
 
 
 @pytest.mark.slow
@@ -299,7 +307,9 @@ def test_ctrl_c_stops_after_the_batch_reports_saves_and_exits_130(tmp_path: Path
     assert 2 <= results["epochs_run"] < 100000
 
 
-def test_keras_rejecting_the_model_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+def test_keras_rejecting_the_model_is_an_error_not_a_traceback(
+    tmp_path: Path, plain_output, capsys
+) -> None:
     """A mistake kdsl's static checks cannot see (einsumdense's rule checks the equation's
     form and weights, not the sizes of a shared axis) still ends as one line naming the
     program, not a traceback."""
@@ -307,9 +317,9 @@ def test_keras_rejecting_the_model_is_an_error_not_a_traceback(tmp_path: Path) -
     program.write_text(
         'input 4 -> einsumdense "ab,b->ab" 3 -> dense 3 softmax; adam; categorical_crossentropy\n'
     )
-    result = run_kdsl("run", str(program), "--data", "examples/iris.npz")
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
+    code, _, err = kdsl_main(["run", program, "--data", ROOT / "examples/iris.npz"], capsys)
+    assert code == 1
+    assert err.strip() == (
         f"{program}: error: Keras rejected the model: Input shape and output shape do not "
         "match at shared dimension 'b'. Input shape is 4, and output shape is 3."
     )
@@ -382,10 +392,10 @@ def test_check_errors_exit_1() -> None:
 @pytest.mark.parametrize(
     ("program", "floor"), [("examples/digits_cnn.k", 0.9), ("examples/sequence.k", 0.95)]
 )
-def test_run_examples_learn(program: str, floor: float) -> None:
-    result = run_kdsl("run", program)
-    assert result.returncode == 0, result.stderr
-    summary = result.stdout.strip().splitlines()[-1]
+def test_run_examples_learn(program: str, floor: float, plain_output, capsys) -> None:
+    code, out, err = kdsl_main(["run", ROOT / program], capsys)
+    assert code == 0, err
+    summary = out.strip().splitlines()[-1]
     accuracy = float(re.search(r"accuracy (\d\.\d+)", summary).group(1))
     assert accuracy >= floor, summary
 

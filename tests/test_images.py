@@ -2,7 +2,9 @@
 under train/ val/ test/), the script's `--image-data`, and `kdsl predict` on image files.
 
 The folders are drawn here with numpy (tests/folder_data.py), never downloaded. The
-checks before training run without Keras; the training tests are marked slow.
+checks before training run without Keras; the training tests are marked slow. The
+standalone script and the example on a folder are tested here for text folders too
+(FOLDER_KINDS), one parametrized test each.
 """
 
 from __future__ import annotations
@@ -12,12 +14,22 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import kdsl_main as kdsl
-from folder_data import EXAMPLES, IMAGE_CLASSES, image_folder, png_bytes
+from folder_data import (
+    CNN,
+    EXAMPLES,
+    IMAGE_CLASSES,
+    SENTIMENT,
+    image_folder,
+    png_bytes,
+    text_folder,
+)
 
 from kdsl import check_source
 from kdsl.codegen.render import format_code, render
@@ -25,12 +37,6 @@ from kdsl.options import Mode
 from kdsl.train.folders import data_kind, scan
 
 pytestmark = pytest.mark.usefixtures("plain_output")
-
-CNN = (
-    "input 16x16x{channels} -> rescaling 0.00392 -> conv2d 8 3x3 relu -> maxpool2d 2 "
-    "-> flatten -> dense {units} {activation}; adam 0.01; {loss}; metrics accuracy; "
-    "fit epochs={epochs} batch_size=8"
-)
 
 
 def program(
@@ -416,30 +422,85 @@ def test_train_val_test_folders_and_validation_split(tmp_path, capsys):
     assert "val_accuracy" in json.loads(results.read_text())["history"]
 
 
+@dataclass(frozen=True)
+class FolderKind:
+    """An image or a text folder, as the standalone script and an example read it."""
+
+    make: Callable[..., Path]  # the folder's maker: (root, per_class=..., ...)
+    program: str  # a program for it, at one epoch
+    option: str  # what `kdsl compile` needs to write the folder reader
+    script_args: tuple[str, ...]
+    script_prints: tuple[str, ...]
+    example: str  # the example made for such folders, its files per class, its image size
+    example_files: int
+    example_size: dict[str, int]
+    run_prints: str
+
+
+FOLDER_KINDS = {
+    "images": FolderKind(
+        make=image_folder,
+        program=CNN.format(
+            channels=3,
+            units=3,
+            activation="softmax",
+            loss="sparse_categorical_crossentropy",
+            epochs=1,
+        ),
+        option="--image-data",
+        script_args=("--validation-split", "0.25"),
+        script_prints=("Classes: ['left', 'square', 'top']", "val_loss"),
+        example="shapes.k",
+        example_files=4,
+        example_size={"size": 32},
+        run_prints="3 classes (12 train files)",
+    ),
+    "text": FolderKind(
+        make=text_folder,
+        program=SENTIMENT.format(epochs=1),
+        option="--text-data",
+        script_args=(),
+        script_prints=(
+            "Classes: ['neg', 'pos']",
+            "Adapted text_vectorization to the training texts.",
+        ),
+        example="sentiment.k",
+        example_files=8,
+        example_size={},
+        run_prints="to the training texts.",  # Keras numbers the layer names
+    ),
+}
+
+
 @pytest.mark.slow
-def test_the_standalone_script_reads_the_same_folder(tmp_path, capsys):
-    photos = image_folder(tmp_path / "photos", per_class=4)
-    script = tmp_path / "model.py"
-    code, _, err = kdsl(["compile", program(tmp_path), "--image-data", "-o", script], capsys)
+@pytest.mark.parametrize(("kind", "files"), [("images", 4), ("text", 6)])
+def test_the_standalone_script_reads_the_same_folder(kind, files, tmp_path, capsys):
+    spec = FOLDER_KINDS[kind]
+    folder = spec.make(tmp_path / kind, per_class=files)
+    model, script = tmp_path / "model.k", tmp_path / "model.py"
+    model.write_text(spec.program + "\n")
+    code, _, err = kdsl(["compile", model, spec.option, "-o", script], capsys)
     assert code == 0, err
     run = subprocess.run(
-        [sys.executable, script, "--data", photos, "--validation-split", "0.25", "--seed", "0"],
+        [sys.executable, script, "--data", folder, *spec.script_args, "--seed", "0"],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    assert "Classes: ['left', 'square', 'top']" in run.stdout
-    assert "val_loss" in run.stdout
+    for line in spec.script_prints:
+        assert line in run.stdout
 
 
 @pytest.mark.slow
-def test_the_image_example_runs_on_the_folder_its_maker_draws(tmp_path, capsys):
-    shapes = image_folder(tmp_path / "shapes", per_class=4, size=32)
-    example = EXAMPLES / "shapes.k"
-    code, out, err = kdsl(["run", example, "--data", shapes, "--epochs", "1"], capsys)
+@pytest.mark.parametrize("kind", FOLDER_KINDS)
+def test_the_example_runs_on_the_folder_its_maker_writes(kind, tmp_path, capsys):
+    spec = FOLDER_KINDS[kind]
+    folder = spec.make(tmp_path / kind, per_class=spec.example_files, **spec.example_size)
+    example = EXAMPLES / spec.example
+    code, out, err = kdsl(["run", example, "--data", folder, "--epochs", "1"], capsys)
     assert code == 0, err
-    assert "3 classes (12 train files)" in out
+    assert spec.run_prints in out
 
 
 @pytest.mark.slow

@@ -2,20 +2,19 @@
 class), a first `textvectorization` adapted to the training texts as a Keras user does by
 hand, the script's `--text-data`, and `kdsl predict` on text files.
 
-The folders are written here (tests/folder_data.py), never downloaded.
+The folders are written here (tests/folder_data.py), never downloaded. The standalone
+script and the example on a folder: tests/test_images.py, for both kinds of folder.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import kdsl_main as kdsl
-from folder_data import EXAMPLES, image_folder, text_folder
+from folder_data import SENTIMENT, image_folder, text_folder
 
 from kdsl import check_source
 from kdsl.codegen.render import format_code, render
@@ -23,13 +22,6 @@ from kdsl.options import Mode
 from kdsl.train.folders import data_kind, scan
 
 pytestmark = pytest.mark.usefixtures("plain_output")
-
-# The Keras text-classification tutorial (IMDB), as one kdsl program.
-SENTIMENT = (
-    "input 1 dtype=string -> textvectorization max_tokens=200 output_sequence_length=16 "
-    "-> embedding 200 8 -> globalaveragepooling1d -> dense 1 sigmoid; adam 0.02; "
-    "binary_crossentropy; metrics accuracy; fit epochs={epochs} batch_size=8"
-)
 
 
 def program(tmp_path: Path, epochs: int = 1, text: str = SENTIMENT) -> Path:
@@ -113,32 +105,6 @@ def test_an_imdb_style_model_is_a_one_liner(tmp_path, capsys):
     rows = [line.split() for line in out.splitlines()[1:]]
     assert rows[0][:2] == [str(new), "pos"]
     assert sum(row[1] == "neg" for row in rows[1:]) >= 18
-
-
-@pytest.mark.slow
-def test_the_standalone_script_reads_the_same_text_folder(tmp_path, capsys):
-    reviews = text_folder(tmp_path / "reviews", per_class=6)
-    script = tmp_path / "sentiment.py"
-    code, _, err = kdsl(["compile", program(tmp_path), "--text-data", "-o", script], capsys)
-    assert code == 0, err
-    run = subprocess.run(
-        [sys.executable, script, "--data", reviews, "--seed", "0"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr
-    assert "Classes: ['neg', 'pos']" in run.stdout
-    assert "Adapted text_vectorization to the training texts." in run.stdout
-
-
-@pytest.mark.slow
-def test_the_text_example_runs_on_the_folder_its_maker_writes(tmp_path, capsys):
-    reviews = text_folder(tmp_path / "reviews", per_class=8)
-    example = EXAMPLES / "sentiment.k"
-    code, out, err = kdsl(["run", example, "--data", reviews, "--epochs", "1"], capsys)
-    assert code == 0, err
-    assert "to the training texts." in out  # Keras numbers the layer names
 
 
 @pytest.mark.slow
