@@ -195,9 +195,7 @@ class NpyBatches(keras.utils.PyDataset):
             ends = np.cumsum([0] + [stop - start for start, stop in spans]).tolist()
             x, y = (buffer[: ends[-1]] for buffer in self.buffers)
             self.in_halves(
-                lambda first, last: read_rows(
-                    self.x, spans[first:last], x[ends[first] :]
-                ),
+                lambda lo, hi: read_rows(self.x, spans[lo:hi], x[ends[lo] :]),
                 len(spans),
                 x.nbytes,
             )
