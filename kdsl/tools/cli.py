@@ -376,9 +376,10 @@ def _tune_parser(commands) -> None:
         "...) into a KerasTuner script and run its search on the data, a line per trial; "
         "then print a table of the trials and write MODEL.best.k: the program with the "
         "best values, which `kdsl run` trains as is. Needs: pip install 'kdsl[tune]'.",
-        epilog="examples:\n  kdsl tune examples/tune_digits.k --data digits.npz --max-trials 10\n"
+        epilog="examples:\n  kdsl tune examples/tune/tune_digits.k --data examples/digits_cnn.npz\n"
         "  kdsl tune model.k --data d.csv --validation-split 0.2 --dir search --json t.json\n\n"
-        "data: as for `kdsl run` (.npz or .csv; --target, splits, --standardize).\n"
+        "data: as for `kdsl run` (.npz, .csv, a folder of .npy files, images or texts;\n"
+        "--target, splits, --standardize).\n"
         "The search resumes from DIR (default: MODEL.tune beside the model) when run again.\n"
         "Ctrl-C stops after the current trial and still reports (exit 130).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
