@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from copy import copy
 from dataclasses import dataclass
 from functools import cache
 
 from lark.exceptions import UnexpectedCharacters
+from lark.lexer import BasicLexer, LexerThread
 from lark.utils import TextSlice
 
 from kdsl.language.parser import lark_parser
@@ -160,12 +162,23 @@ def scan(text: str) -> Iterator[Token]:
         yield token
 
 
+@cache
+def _lexer_keeping_all() -> BasicLexer:
+    """The grammar's lexer, keeping what the parser ignores (white space, comments), built
+    once: `Lark.lex(dont_ignore=True)` builds one on every call, a millisecond each, and the
+    editor's completion scans the text at every keystroke."""
+    conf = copy(lark_parser().lexer_conf)
+    conf.ignore = ()
+    return BasicLexer(conf)
+
+
 def _scan(text: str) -> Iterator[Token]:
-    lexer = lark_parser()
+    lexer = _lexer_keeping_all()
     position = 0
     while position < len(text):
         try:
-            for token in lexer.lex(TextSlice(text, position, len(text)), dont_ignore=True):
+            rest = TextSlice(text, position, len(text))
+            for token in LexerThread.from_text(lexer, rest).lex(None):
                 if not token.type.startswith("__IGNORE"):
                     start, end = token.start_pos or 0, token.end_pos or 0
                     yield Token(token.type, str(token), start, end)
