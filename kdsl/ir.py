@@ -371,8 +371,14 @@ class Model:
 
     @property
     def output_nodes(self) -> tuple[Node, ...]:
-        """The nodes whose outputs are the model's, in order (an input is never one)."""
-        return tuple(self.node(output) for output in self.outputs)
+        """The nodes whose outputs are the model's, in order (an input is never one).
+        Found by a walk rather than by `node`, whose index of every node a compile of
+        100,000 layers needs nowhere else."""
+        wanted = set(self.outputs)
+        found = {node.id: node for node in self.nodes if node.id in wanted}
+        return tuple(
+            found[output] if output in found else self.node(output) for output in self.outputs
+        )
 
     @property
     def calls(self) -> tuple[KerasCall, ...]:
