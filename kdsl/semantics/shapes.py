@@ -1559,8 +1559,8 @@ def infer(model: ir.Model, catalog: Catalog | None = None, rows: bool = True) ->
         else:
             shapes[node.id] = None
         for read in (*node.inputs, *((model.node(owner).inputs[0],) if owner else ())):
-            last = far_reads.get(read)
-            if read not in kept and (last is None or last == position):
+            last_reader = far_reads.get(read)
+            if read not in kept and (last_reader is None or last_reader == position):
                 shapes.pop(read, None)  # popped: a node may read one tensor twice
                 paths.pop(read, None)
                 dtypes.pop(read, None)
