@@ -335,14 +335,18 @@ class Model:
         `_check_graph` accepts, found without a set of every id (at 100,000 layers,
         megabytes for a moment)."""
         count = 0
+        previous = ""
         items: Iterable[Input | Node] = itertools.chain(self.inputs, self.nodes)
         for item in items:
-            if item.id != f"n{count}":
+            node_id = f"n{count}"
+            if item.id != node_id:
                 return False
-            if type(item) is Node and not (
-                item.inputs and all(_earlier(read, count) for read in item.reads)
-            ):
-                return False
+            if type(item) is Node:
+                reads = item.reads if item.call_tensors else item.inputs
+                chained = len(reads) == 1 and reads[0] == previous  # the node before
+                if not (chained or (reads and all(_earlier(read, count) for read in reads))):
+                    return False
+            previous = node_id
             count += 1
         return bool(self.outputs) and all(_earlier(output, count) for output in self.outputs)
 

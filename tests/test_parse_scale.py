@@ -288,3 +288,22 @@ def test_a_name_span_elsewhere_is_kept() -> None:
     assert same == nodes.Call("bidirectional", (), outer) and same.given_name_span is None
     keyword = nodes.Keyword("units", nodes.Number(3, "3", nodes.Span(1, 7, 1, 8)), outer)
     assert keyword.name_span == nodes.Span(2, 5, 2, 10)
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [(1, 1, 1, 2), (3, 7, 5, 10), (1, 13_000_000, 1, 13_000_005), (2**32 - 1, 1, 2**32 - 1, 9)],
+)
+@pytest.mark.parametrize("length", [0, 1, 5, 1_000])
+def test_a_span_s_first_columns(parts: tuple[int, int, int, int], length: int) -> None:
+    """`Span.first` (where a call's name is written) is the span of those columns."""
+    line, column = parts[:2]
+    span = source_module.Span(*parts)
+    assert span.first(length) == source_module.Span(line, column, line, column + length)
+
+
+def test_a_span_s_first_columns_out_of_range_are_refused() -> None:
+    with pytest.raises(ValueError):
+        source_module.Span(1, 2**32 - 3, 1, 2**32 - 1).first(3)
+    with pytest.raises(ValueError):
+        source_module.Span(1, 5, 1, 9).first(-1)

@@ -125,7 +125,7 @@ class _NamedAtStart:
 
 def _name_at(span: Span, name: str) -> Span:
     """Where `name` is written when it starts `span`: on its first line, as long as it."""
-    return Span(span.line, span.column, span.line, span.column + len(name))
+    return span.first(len(name))
 
 
 @dataclass(frozen=True, slots=True)
