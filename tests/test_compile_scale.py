@@ -259,6 +259,8 @@ def test_rows_added_after_a_look_up_are_found() -> None:
     second = shapes.Row("dense_1", "Dense", (None, 2), 8, 0, "n2")
     summary.add(second)
     assert (summary.row("n1"), summary.row("n2")) == (first, second)
+    summary.rows.pop()
+    assert (summary.row("n1"), summary.row("n2")) == (first, None)
 
 
 def test_a_repeated_layer_s_spans_are_the_model_s_own() -> None:

@@ -78,9 +78,12 @@ class Summary:
         """The row of the node `node_id`; None for an input (it has no row). The index by
         id is made at the first look-up, not as rows are added: a compile of 100,000
         layers never looks one up, and the index would be megabytes."""
-        if self._indexed != len(self.rows):
-            self._by_id = {row.node_id: row for row in self.rows}
-            self._indexed = len(self.rows)
+        rows = self.rows
+        if self._indexed > len(rows):  # rows taken away: index them anew
+            self._by_id, self._indexed = {}, 0
+        for index in range(self._indexed, len(rows)):  # only those added since: linear
+            self._by_id[rows[index].node_id] = rows[index]
+        self._indexed = len(rows)
         return self._by_id.get(node_id)
 
     @property
