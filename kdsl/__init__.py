@@ -65,7 +65,7 @@ def check(text: str, name: str = "<string>") -> list[Diagnostic]:
 
     source = Source(name, text)
     try:
-        _, summary = analyze_source(source)
+        _, summary = analyze_source(source, rows=False)
     except SourceError as error:
         return error.diagnostics
     return SourceError(source, summary.diagnostics).diagnostics if summary.diagnostics else []
@@ -76,7 +76,7 @@ def check_source(text: str, name: str = "<string>") -> ir.Model:
     from kdsl.errors import Source
     from kdsl.semantics.checker import analyze_source
 
-    return analyze_source(Source(name, text))[0]  # the syntax tree let go of early
+    return analyze_source(Source(name, text), rows=False)[0]  # the tree let go of early
 
 
 def compile(  # noqa: A001 - `kdsl.compile` is the name users expect

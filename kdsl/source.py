@@ -38,6 +38,15 @@ class Span(int):
         """From `first`'s start to `last`'s end: what a node spanning its children is."""
         return int.__new__(cls, first >> _BITS_2 << _BITS_2 | last & _END_MASK)
 
+    def first(self, length: int) -> Span:
+        """The first `length` columns of the span, on its first line: where a name that
+        starts it is written (`nodes.Call.name_span`), made without decoding it."""
+        start = self >> _BITS_2  # line and column
+        end_column = (start & _MASK) + length
+        if end_column >> _BITS or length < 0:
+            raise ValueError(f"a span {length} columns long is out of range at {self!r}")
+        return int.__new__(Span, start << _BITS_2 | self >> _BITS_3 << _BITS | end_column)
+
     @property
     def line(self) -> int:
         return self >> _BITS_3

@@ -5,6 +5,7 @@ message or a script."""
 from __future__ import annotations
 
 import gc
+import tracemalloc
 from pathlib import Path
 
 import jinja2.filters
@@ -19,7 +20,7 @@ from kdsl.errors import Source, SourceError
 from kdsl.language import nodes
 from kdsl.language.parser import parse
 from kdsl.options import Mode
-from kdsl.semantics import checker
+from kdsl.semantics import checker, shapes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -184,3 +185,139 @@ def test_the_api_lets_the_syntax_tree_go_before_shapes(
     alive = _trees_alive_at_shapes(monkeypatch)
     entry(REPEATS["many"])
     assert alive == [0]
+
+
+def _peak_per_layer(layers: int, work) -> float:
+    """Bytes allocated at most while `work` runs on a chain of `layers` short layers
+    (`benchmarks/speed.py`'s), per layer; the program's text is made before."""
+    from test_parse_scale import _chain
+
+    text = _chain(layers)
+    work(_chain(20))  # one-off tables, templates and caches are not the program's
+    tracemalloc.start()
+    try:
+        work(text)
+        return tracemalloc.get_traced_memory()[1] / layers
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_compile_s_memory_per_layer() -> None:
+    """What `kdsl compile` holds at most, per layer (issue 17: 100,000 short layers in
+    100 MiB): 1,157 bytes when the tree and the model were held together, shape
+    inference kept a row, a name and three table entries per layer, the model's check
+    a set of every id and the template a list of every line; now the tree's 665."""
+
+    def compile_text(text: str) -> None:
+        model, _ = checker.analyze_source(Source("x.k", text), rows=False)
+        render(model, Mode())
+
+    assert _peak_per_layer(10_000, compile_text) < 700
+
+
+def test_shape_inference_keeps_nothing_per_layer_without_rows() -> None:
+    """`infer(rows=False)` (a compile's) holds no row, name or table entry per layer: a
+    chain's shapes are let go of once the next layer has read them."""
+    from test_parse_scale import _chain
+
+    source = Source("x.k", _chain(5_000))
+    model, summary = checker.analyze(parse(source), source)
+
+    def without_rows(_text: str) -> None:
+        assert checker.infer(model, rows=False).diagnostics == summary.diagnostics
+
+    assert _peak_per_layer(5_000, without_rows) < 5
+
+
+@pytest.mark.parametrize(("where", "text"), PROGRAMS, ids=[w for w, _ in PROGRAMS])
+def test_without_rows_the_same_model_and_messages(where: str, text: str) -> None:
+    """`analyze_source(rows=False)` (`kdsl compile`'s) finds what `analyze` finds: the
+    same model and every message, in the same order; only the rows are left out."""
+    source = Source("x.k", text)
+    try:
+        model, summary = checker.analyze(parse(source), source)
+    except SourceError as error:
+        with pytest.raises(SourceError) as lean:
+            checker.analyze_source(source, rows=False)
+        assert lean.value.diagnostics == error.diagnostics
+        return
+    lean_model, lean_summary = checker.analyze_source(source, rows=False)
+    assert lean_model == model
+    assert lean_summary.diagnostics == summary.diagnostics
+    assert lean_summary.notes == summary.notes
+    shared = any(block.shared for block in model.blocks)  # their inputs' shapes need rows
+    assert lean_summary.rows == (summary.rows if shared else [])
+
+
+def test_rows_added_after_a_look_up_are_found() -> None:
+    """`Summary.row` indexes the rows when first asked, and again after more are added."""
+    summary = shapes.Summary()
+    first = shapes.Row("dense", "Dense", (None, 3), 15, 0, "n1")
+    summary.add(first)
+    assert summary.row("n1") is first
+    assert summary.row("n2") is None
+    second = shapes.Row("dense_1", "Dense", (None, 2), 8, 0, "n2")
+    summary.add(second)
+    assert (summary.row("n1"), summary.row("n2")) == (first, second)
+    summary.rows.pop()
+    assert (summary.row("n1"), summary.row("n2")) == (first, None)
+
+
+def test_a_repeated_layer_s_spans_are_the_model_s_own() -> None:
+    """The model of a layer written as one before holds equal spans, not the tree's:
+    the tree is let go of as the model is made, and a span it shared would keep its
+    block of the tree's memory (Python frees a block of small objects only whole):
+    11 MB more peak RSS at 100,000 short layers."""
+    source = Source("x.k", REPEATS["many"])
+    tree = parse(source)
+    model, _ = checker.analyze(tree, source)
+    repeated = list(zip(tree.layers, model.nodes, strict=True))[3:]  # after the first ones
+    assert len(repeated) == 98
+    for call, node in repeated:
+        written = [arg.value.span for arg in call.args if type(arg) is not nodes.InputShape]
+        assert (node.call.span, node.call.value_spans) == (call.span, tuple(written))
+        assert node.call.span is not call.span
+        assert not any(a is b for a, b in zip(node.call.value_spans, written, strict=True))
+
+
+def _graph_model(node_ids: list[str], reads: list[tuple[str, ...]], outputs: tuple[str, ...]):
+    dense = ir.KerasCall("layers", "Dense", (1,), ())
+    adam, mse = ir.CompileArg(shorthand="adam"), ir.CompileArg(shorthand="mse")
+    graph_nodes = tuple(
+        ir.Node(node_id, dense, read) for node_id, read in zip(node_ids, reads, strict=True)
+    )
+    return ir.Model((ir.Input("n0", (4,)),), graph_nodes, outputs, adam, mse, (), (), "mse")
+
+
+@pytest.mark.parametrize(
+    ("node_ids", "reads", "outputs", "problem"),
+    [
+        (["n1", "n1"], [("n0",), ("n1",)], ("n1",), "two nodes"),
+        (["n1", "n2"], [("n2",), ("n1",)], ("n2",), "reads"),
+        (["n1", "n2"], [("n0",), ()], ("n2",), "reads nothing"),
+        (["n1", "n2"], [("n0",), ("n01",)], ("n2",), "reads"),
+        (["n1", "n2"], [("n0",), ("n3",)], ("n2",), "reads"),
+        (["n1", "n2"], [("n0",), ("n1",)], ("n3",), "outputs"),
+        (["n1", "n2"], [("n0",), ("n1",)], ("n02",), "outputs"),
+        (["n1", "n2"], [("n0",), ("n1",)], (), "outputs"),
+    ],
+)
+def test_a_malformed_graph_of_the_checker_s_ids_is_refused(node_ids, reads, outputs, problem):
+    """The checker's ids in order (`n0`, `n1`, ...) are checked without a set of every
+    id; a wrong read or output among such ids is refused as any other graph's."""
+    with pytest.raises(ValueError, match=problem):
+        _graph_model(node_ids, reads, outputs)
+
+
+def test_a_graph_of_the_checker_s_ids_is_checked_without_a_table() -> None:
+    """A well-made graph (far reads, several outputs) is accepted, and checking one of
+    10,000 nodes holds nothing per node (a set of every id: ~100 bytes a node)."""
+    ids = [f"n{k}" for k in range(1, 10_001)]
+    reads = [("n0",)] + [(f"n{k - 1}", "n0") if k % 7 else (f"n{k - 1}",) for k in range(2, 10_001)]
+    tracemalloc.start()
+    try:
+        model = _graph_model(ids, reads, ("n10000", "n3"))
+        assert tracemalloc.get_traced_memory()[1] - tracemalloc.get_traced_memory()[0] < 100_000
+    finally:
+        tracemalloc.stop()
+    assert model.output_nodes == (model.nodes[-1], model.nodes[2])

@@ -8,10 +8,11 @@ text passes through `line_safe` (it may quote user text, but can never end its l
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
@@ -334,6 +335,7 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
     # Where comments start: build_model's body, one level deeper in `strategy.scope()`.
     body = 8 if mode.strategy else 4
     functions: list[dict] = []
+    layers: Iterable[Line]
     if style == "functional":
         functions, layers = _functional_lines(model, comments, body, mode)
         layer_imports = ["from keras import layers"]
@@ -341,13 +343,15 @@ def render_unformatted(model: ir.Model, mode: Mode = Mode()) -> str:
         layer_indent = body if style == "add" else body + 8
         (source,) = model.inputs
         written = _expressions()
-        layers = [
-            _commented(input_expression(source), comments.get(source.id), layer_indent, mode),
-            *(
+        # Made as the template writes them, one at a time: a list would hold a `Line`
+        # per layer beside the script (7 MB at 100,000 layers).
+        layers = itertools.chain(
+            (_commented(input_expression(source), comments.get(source.id), layer_indent, mode),),
+            (
                 _commented(written(node.call), comments.get(node.id), layer_indent, mode)
                 for node in model.nodes
             ),
-        ]
+        )
         layer_imports = [
             "from keras import Input, Sequential",
             f"from keras.layers import {', '.join(_layer_classes(model.calls))}",

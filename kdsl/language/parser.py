@@ -173,11 +173,11 @@ class _Builder(Transformer):
     def call(self, meta, children):
         name, *args = children
         args = tuple(a if not _is_value(a) else nodes.Positional(a, a.span) for a in args)
-        return nodes.Call(str(name), args, _span(meta), _span(name))
+        return nodes.Call(str(name), args, _span(meta))  # its name starts its span
 
     def keyword(self, meta, children):
         name, value = children
-        return nodes.Keyword(str(name), value, _span(meta), _span(name))
+        return nodes.Keyword(str(name), value, _span(meta))  # its name starts its span
 
     def input_shape(self, meta, children):
         return nodes.InputShape(children[0], _span(meta))

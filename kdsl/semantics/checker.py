@@ -10,7 +10,7 @@ import dataclasses
 import math
 import re
 from collections.abc import Iterable
-from typing import Literal
+from typing import Literal, cast
 
 from kdsl import ir
 from kdsl.errors import Diagnostic, Source, SourceError, did_you_mean, with_article
@@ -974,28 +974,32 @@ class _Checker:
                 kwargs.append((arg.name, value))
         return shape, tuple(kwargs)
 
-    def chain(self, calls: tuple[nodes.Call, ...]) -> ir.Graph | None:
+    def chain(self, written: list[nodes.Call | None]) -> ir.Graph | None:
         """The layers written `a -> b -> c` as a chain graph (`ir.chain`); None when an
-        error was found."""
+        error was found. Each call in `written` is replaced by None once checked, so that
+        what the caller no longer holds is freed as its layer is made."""
         shape: ir.Dims | None = None
         input_kwargs: tuple[tuple[str, ir.PyValue], ...] = ()
         input_span: nodes.Span | None = None
         has_shape = False
         layers: list[ir.KerasCall] = []
-        has_input_element = calls[0].name == "input"
+        first = cast(nodes.Call, written[0])
+        has_input_element = first.name == "input"
+        start = 0
         if has_input_element:
-            program_input = calls[0]
-            input_span = program_input.span
-            shape, input_kwargs = self.input_element(calls[0])
+            input_span = first.span
+            shape, input_kwargs = self.input_element(first)
             has_shape = True
-            calls = calls[1:]
-            if not calls:
+            start = 1
+            if len(written) == 1:
                 self.error(
                     "the model has no layers after `input`",
-                    program_input.span,
+                    first.span,
                     "add layers with `->`, e.g. `input 4 -> dense 3 softmax`",
                 )
-        for index, call in enumerate(calls):
+        for index in range(start, len(written)):
+            call = cast(nodes.Call, written[index])
+            written[index] = None
             if call.name == "input":
                 self.error(
                     "`input` can only start the chain",
@@ -1006,7 +1010,7 @@ class _Checker:
             for arg in call.args:
                 if not isinstance(arg, nodes.InputShape):
                     continue
-                if index > 0 or has_shape:
+                if index > start or has_shape:
                     self.error(
                         "only the first layer can take the input shape",
                         arg.span,
@@ -1020,14 +1024,14 @@ class _Checker:
             layer = self.layer(call)
             if layer is not None:
                 layers.append(layer)
-        if not has_shape:  # so there is no `input` element, and calls[0] is a layer
+        if not has_shape:  # so there is no `input` element, and `first` is a layer
             self.error(
                 "the model has no input shape",
-                calls[0].span,
-                f"add `in SHAPE` to the first layer, e.g. `{calls[0].name} ... in 4`, or start "
+                first.span,
+                f"add `in SHAPE` to the first layer, e.g. `{first.name} ... in 4`, or start "
                 "with `input 4 ->`",
             )
-        if shape is None or not layers or len(layers) != len(calls):
+        if shape is None or not layers or len(layers) != len(written) - start:
             return None  # an error was said
         return ir.chain(ir.IdCounter(), shape, layers, input_kwargs, input_span)
 
@@ -1365,18 +1369,27 @@ def analyze(
 
 
 def analyze_source(
-    source: Source, catalog: Catalog | None = None, shape_errors: ShapeErrors = "raise"
+    source: Source,
+    catalog: Catalog | None = None,
+    shape_errors: ShapeErrors = "raise",
+    rows: bool = True,
 ) -> tuple[ir.Model, Summary]:
     """`analyze(parse(source), source)`, but the syntax tree is let go of as soon as
     the model is made: at 100,000 layers it is most of what a compile holds, and shape
-    inference and rendering need only the model (the caller of `analyze` holds it)."""
+    inference and rendering need only the model (the caller of `analyze` holds it).
+    `rows=False` leaves the summary's rows out (its diagnostics are the same), for a
+    caller that wants only the model and the messages (`kdsl compile`)."""
     from kdsl.language.parser import parse
 
-    return _analyze([parse(source)], source, catalog, shape_errors)
+    return _analyze([parse(source)], source, catalog, shape_errors, rows)
 
 
 def _analyze(
-    held: list[nodes.Program], source: Source, catalog: Catalog | None, shape_errors: ShapeErrors
+    held: list[nodes.Program],
+    source: Source,
+    catalog: Catalog | None,
+    shape_errors: ShapeErrors,
+    rows: bool = True,
 ) -> tuple[ir.Model, Summary]:
     """`analyze`, with the program in `held`, which it empties: then the program lives
     no longer than the checking, unless its caller keeps it."""
@@ -1386,12 +1399,14 @@ def _analyze(
 
         return space.analyze(program, source, catalog or load(), shape_errors)
     warnings: list[Diagnostic] = []  # the checker's (deprecated arguments)
-    model = _resolve(program, source, catalog or load(), warnings)
+    held.append(program)
     del program
-    summary = infer(model, catalog)
+    model = _resolve_held(held, source, catalog or load(), warnings)
+    shared = any(block.shared for block in model.blocks)
+    summary = infer(model, catalog, rows=rows or shared)  # `_shared_inputs` reads rows
     if model.instance_sites:
         summary.diagnostics = _with_block_notes(model, summary.diagnostics)
-    if any(block.shared for block in model.blocks):
+    if shared:
         model = _shared_inputs(model, summary)
     summary.diagnostics[:0] = warnings
     if shape_errors == "raise" and any(d.severity == "error" for d in summary.diagnostics):
@@ -1406,18 +1421,37 @@ def _resolve(
     warnings: list[Diagnostic] | None = None,
 ) -> ir.Model:
     """The checked model, its warnings added to `warnings`; `SourceError` on an error."""
+    return _resolve_held([program], source, catalog, warnings)
+
+
+def _resolve_held(
+    held: list[nodes.Program],
+    source: Source,
+    catalog: Catalog,
+    warnings: list[Diagnostic] | None = None,
+) -> ir.Model:
+    """The checked model of the program in `held` (which it empties), its warnings added
+    to `warnings`; `SourceError` on an error. A v1 chain's layers are let go of one by
+    one as they are checked, unless the caller keeps the program: the model then takes
+    the tree's place in memory rather than adding to it (at 100,000 layers each is
+    tens of megabytes)."""
+    program = held.pop()
     checker = _Checker(catalog)
-    sections = program.sections
+    written_sections = program.sections
     per_output = _PerOutput()
-    sections = per_output.take(checker, sections)
+    sections = per_output.take(checker, written_sections)
     several_inputs = any(
         (entry := catalog.layer(call.name)) is not None and entry.class_name in ir.SEVERAL_INPUTS
         for call in program.layers
     )
-    if program.is_v1 and len(sections) == len(program.sections) and not several_inputs:
-        graph = checker.chain(program.layers)  # v1: one chain, every message as in v1
+    end = written_sections[-1].span if written_sections else program.chains[-1].span
+    if program.is_v1 and len(sections) == len(written_sections) and not several_inputs:
+        layers: list[nodes.Call | None] = list(program.layers)
+        del program  # the chain's calls are now held by `layers` alone
+        graph = checker.chain(layers)  # v1: one chain, every message as in v1
     else:
         graph = _graph(checker, program, per_output)
+        del program
     found, tried = checker.sections(sections)
     c = checker.catalog
     if per_output.losses:
@@ -1437,7 +1471,6 @@ def _resolve(
         loss, loss_key = losses[0][1], losses[0][2]
     missing = [k for k in ("optimizer", "loss") if k not in tried and k not in checker.swallowed]
     if missing:
-        end = program.sections[-1].span if program.sections else program.chains[-1].span
         checker.error(
             f"the model has no {' and no '.join(missing)}",
             nodes.Span(end.end_line, end.end_column, end.end_line, end.end_column + 1),
@@ -1939,6 +1972,14 @@ def _plan(call: nodes.Call) -> tuple | None:
     return (call.name, *plan)
 
 
+def _copied(span: nodes.Span) -> nodes.Span:
+    """An equal span of the model's own. The model of a large chain is made as its tree
+    is let go of (`_Checker.chain`); were its spans the tree's, they would pin the
+    tree's memory (Python returns a block of small objects only once all are freed):
+    at 100,000 layers, 11 MB more at the peak than copying them costs."""
+    return int.__new__(nodes.Span, span)
+
+
 def _placed(checked: ir.KerasCall, call: nodes.Call) -> ir.KerasCall:
     """`checked` (a layer written as `call` is, checked without a word said) at `call`'s
     place: its spans, in the order `bind` gave them."""
@@ -1947,10 +1988,12 @@ def _placed(checked: ir.KerasCall, call: nodes.Call) -> ir.KerasCall:
         class_name=checked.class_name,
         args=checked.args,
         kwargs=checked.kwargs,
-        span=call.span,
+        span=_copied(call.span),
         written=call.name,
         arg_names=checked.arg_names,
-        value_spans=tuple(arg.value.span for arg in call.args if type(arg) is not nodes.InputShape),
+        value_spans=tuple(
+            _copied(arg.value.span) for arg in call.args if type(arg) is not nodes.InputShape
+        ),
     )
 
 

@@ -642,7 +642,7 @@ class GraphBuilder:
                 )
                 return None
             call_values.append((name, bound))
-        stripped = nodes.Call(call.name, tuple(args), call.span, call.name_span)
+        stripped = nodes.Call(call.name, tuple(args), call.span, call.given_name_span)
         keras_call = checker.layer(self.substitute_call(stripped, scope))
         if keras_call is None:
             return None

@@ -38,10 +38,10 @@ class ShapeProblem(Exception):
         self.arg = arg
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One line of the summary: a layer (the node `node_id`), its output shape and its
-    parameters."""
+    parameters. Slotted: a 100,000-layer summary holds as many."""
 
     name: str
     class_name: str
@@ -71,12 +71,19 @@ class Summary:
         return None if any(v is None for v in values) else sum(values)
 
     def add(self, row: Row) -> None:
-        """Append `row`, indexed by its node's id for `row()`."""
+        """Append `row` (found by its node's id with `row()`)."""
         self.rows.append(row)
-        self._by_id[row.node_id] = row
 
     def row(self, node_id: ir.NodeId) -> Row | None:
-        """The row of the node `node_id`; None for an input (it has no row)."""
+        """The row of the node `node_id`; None for an input (it has no row). The index by
+        id is made at the first look-up, not as rows are added: a compile of 100,000
+        layers never looks one up, and the index would be megabytes."""
+        rows = self.rows
+        if self._indexed > len(rows):  # rows taken away: index them anew
+            self._by_id, self._indexed = {}, 0
+        for index in range(self._indexed, len(rows)):  # only those added since: linear
+            self._by_id[rows[index].node_id] = rows[index]
+        self._indexed = len(rows)
         return self._by_id.get(node_id)
 
     @property
@@ -88,6 +95,7 @@ class Summary:
         return row.output_shape if row else None
 
     _by_id: dict[ir.NodeId, Row] = field(default_factory=dict, repr=False, compare=False)
+    _indexed: int = field(default=0, repr=False, compare=False)  # rows in `_by_id`
 
 
 @dataclass(frozen=True)
@@ -1452,8 +1460,9 @@ RULES["Attention"] = RULES["AdditiveAttention"] = _dot_attention
 # -- the pass ---------------------------------------------------------------------------
 
 
-def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
-    """Shapes and parameters of every node, and every problem found on the way.
+def infer(model: ir.Model, catalog: Catalog | None = None, rows: bool = True) -> Summary:
+    """Shapes and parameters of every node, and every problem found on the way; with
+    `rows=False`, the problems only (the same ones), without a row per node.
 
     Walks the graph in its (topological) order, with a shape, a dtype and a `_Path` per
     edge: what each input and node outputs. A node whose input is unknown (no rule, or a
@@ -1461,26 +1470,37 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
     """
     catalog = catalog or load()
     summary = Summary()
+    # Each edge's shape, dtype and path, kept until its last reader is done (`far_reads`,
+    # `_done_reading`): at 100,000 layers, tables of every node's would be megabytes.
     shapes: dict[ir.NodeId, Shape | None] = {}
     dtypes: dict[ir.NodeId, str] = {}
     paths: dict[ir.NodeId, _Path] = {}
+    far_reads = _far_reads(model)
+    kept = set(model.outputs)
+    input_ids = {source.id for source in model.inputs}
     for source in model.inputs:
         shapes[source.id] = (None, *source.shape)
         dtypes[source.id] = source.dtype
         paths[source.id] = _Path(tuple(source.shape))
     names: dict[str, int] = {}  # automatic names given so far, per class
-    row_names: dict[ir.NodeId, str] = {}
+    owners = {node.shares for node in model.nodes if node.shares is not None}
+    row_names: dict[ir.NodeId, str] = {}  # a shared layer's first use's name
+    # One tuple per distinct shape: a long chain's layers mostly output a few.
+    distinct_shapes: dict[Shape, Shape] = {}
+    # The names given so far, when two layers may get one name (else none is kept).
+    track_names = _names_may_repeat(model, catalog)
     used: set[str] = set()
     unknown_from: str | None = None
     skipped = 0
-    for node in model.nodes:
+    for position, node in enumerate(model.nodes):
         call = node.call
         path = paths[node.inputs[0]]
         layer = _Layer(call, catalog, path)
         owner = node.shares
         # A shared layer applied again: its name and weights are the first use's.
         name = row_names[owner] if owner is not None else _layer_name(call, names, catalog)
-        row_names[node.id] = name
+        if node.id in owners:
+            row_names[node.id] = name
         if owner is not None:
             first_input = model.node(owner).inputs[0]
             here, there = shapes.get(node.inputs[0]), shapes.get(first_input)
@@ -1493,7 +1513,7 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
                         "a shared block applies the same weights: give every use the same shape",
                     )
                 )
-        elif name in used:
+        elif track_names and name in used:
             summary.diagnostics.append(
                 Diagnostic(
                     f"two layers are named `{name}`; Keras needs every layer's name to differ",
@@ -1501,13 +1521,14 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
                     "rename one (layers without `name=` are called dense, dense_1, ...)",
                 )
             )
-        used.add(name)
+        if track_names:
+            used.add(name)
         out: Out | None = None
         known = [shape for shape in map(shapes.__getitem__, node.inputs) if shape is not None]
         if len(known) == len(node.inputs):
             shape = known[0]
             dtype = dtypes[node.inputs[0]]
-            fed_by_input = model.is_input(node.inputs[0])
+            fed_by_input = node.inputs[0] in input_ids
             for problem in (_check_dtype(layer, dtype, fed_by_input), _wrapper_not_frozen(layer)):
                 if problem:
                     summary.diagnostics.append(problem)
@@ -1536,19 +1557,30 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
         else:
             skipped += 1
         paths[node.id] = path
-        shapes[node.id] = out.shape if out is not None else None
+        if out is not None:
+            shapes[node.id] = distinct_shapes.setdefault(out.shape, out.shape)
+        else:
+            shapes[node.id] = None
+        for read in (*node.inputs, *((model.node(owner).inputs[0],) if owner else ())):
+            last_reader = far_reads.get(read)
+            if read not in kept and (last_reader is None or last_reader == position):
+                shapes.pop(read, None)  # popped: a node may read one tensor twice
+                paths.pop(read, None)
+                dtypes.pop(read, None)
+                far_reads.pop(read, None)
         if owner is not None and out is not None:
             out = replace(out, trainable=0, non_trainable=0)  # counted at the first use
-        summary.add(
-            Row(
-                name,
-                call.class_name,
-                shapes[node.id],
-                out.trainable if out else None,
-                out.non_trainable if out else None,
-                node.id,
+        if rows:
+            summary.add(
+                Row(
+                    name,
+                    call.class_name,
+                    shapes[node.id],
+                    out.trainable if out else None,
+                    out.non_trainable if out else None,
+                    node.id,
+                )
             )
-        )
     units_unknown = False
     for output in model.output_nodes:
         last = _output_layer(model, output)
@@ -1566,6 +1598,41 @@ def infer(model: ir.Model, catalog: Catalog | None = None) -> Summary:
             f"unknown from there on, so {what} could not be checked"
         )
     return summary
+
+
+def _far_reads(model: ir.Model) -> dict[ir.NodeId, int]:
+    """Where `infer` is done with an input or node read further on than by the node
+    right after it: its last reader's position in `model.nodes` (a shared layer applied
+    again reads its first use's input too). One read by the next node alone is done
+    with there: in a chain, every node, and the table stays small."""
+    far: dict[ir.NodeId, int] = {}
+    previous: ir.NodeId | None = None
+    for position, node in enumerate(model.nodes):
+        for read in node.inputs:
+            if read != previous:
+                far[read] = position
+        if node.shares is not None:
+            far[model.node(node.shares).inputs[0]] = position
+        previous = node.id
+    return far
+
+
+def _names_may_repeat(model: ir.Model, catalog: Catalog) -> bool:
+    """Whether two layers may get one Keras name: one is given (`name=`), or one class's
+    automatic names can be another's (a `dense_1` stem beside `dense`). Else every name
+    differs (`dense`, `dense_1`, ... per stem) and `infer` keeps none to compare."""
+    classes: set[str] = set()
+    for node in model.nodes:
+        if node.call.kwarg("name") is not None:
+            return True
+        classes.add(node.call.class_name)
+        classes.update(a.class_name for a in node.call.args if isinstance(a, ir.KerasCall))
+    stems = {_stem(class_name, catalog) for class_name in classes}
+    for stem in stems:
+        head, _, tail = stem.rpartition("_")
+        if head in stems and tail.isdigit():
+            return True
+    return False
 
 
 def _problem_span(call: ir.KerasCall, arg: str | None) -> ir.Span | None:
@@ -1813,7 +1880,7 @@ def _check_output(
     model: ir.Model, last: ir.KerasCall, units: int | None, loss: str
 ) -> list[Diagnostic]:
     """The output layer's (`last`'s) activation and units against its loss (`loss`)."""
-    output = model.node(model.outputs[0]).call if len(model.outputs) == 1 else last
+    output = model.output_nodes[0].call if len(model.outputs) == 1 else last
     if (why := NOT_LAST_LAYERS.get(output.class_name)) is not None:
         name = written_name(output)
         return [

@@ -588,14 +588,15 @@ def _suffix(*suffixes: str):
     return check
 
 
-def _analyze(path: str):
-    """Parse and check a program; print its warnings; return the model and its summary."""
+def _analyze(path: str, rows: bool = True):
+    """Parse and check a program; print its warnings; return the model and its summary
+    (without its rows when `rows` is False: see `analyze_source`)."""
     from kdsl.errors import format_diagnostics, use_color
     from kdsl.files import read_source
     from kdsl.semantics.checker import analyze_source
 
     source = read_source(path)
-    model, summary = analyze_source(source)  # the syntax tree let go of early
+    model, summary = analyze_source(source, rows=rows)  # the syntax tree let go of early
     if summary.diagnostics:
         text = format_diagnostics(source, summary.diagnostics, use_color(sys.stderr))
         print(text, file=sys.stderr)
@@ -674,7 +675,7 @@ def cmd_compile(args) -> int:
         folder_data=args.folder_data,
         data_kind=args.data_kind,
     )
-    code = render(_analyze(args.file)[1], mode)
+    code = render(_analyze(args.file, rows=False)[1], mode)
     if args.output:
         write_atomic(args.output, code)
     else:
