@@ -263,32 +263,53 @@ STEPS_LINE = '        steps_per_epoch=math.ceil(len(data["x_train"]) / batch_siz
 
 def steps_section(program: Path, repeat: int) -> None:
     """Before and after issue 17 in one process, alternating: the script's own
-    `train_and_evaluate`, with and without the `steps_per_epoch` line."""
+    `train_and_evaluate`, without the `steps_per_epoch` line, as written, and as
+    `kdsl run` runs it (its steps per call for a small model); seconds and CPU seconds."""
     import contextlib
     import io
+
+    from kdsl.train.runner import small_model_steps_per_execution, training_rows
 
     keras = import_keras()
     after = kdsl.compile_source(program.read_text())
     before = after.replace(STEPS_LINE, "")
+    model_ir = kdsl.check_source(program.read_text())
     with np.load(program.with_suffix(".npz")) as npz:
         data = {key: npz[key] for key in npz.files}
-    seconds: dict[str, list[float]] = {"before": [], "after": []}
+    variants = {"before": before, "after": after, "kdsl run": after}
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     losses: dict[str, float] = {}
+    calls: dict[str, int] = {}
     for _ in range(repeat):
-        for name, code in (("before", before), ("after", after)):
+        for name, code in variants.items():
             script = load_script(code, program.name)
             keras.utils.set_random_seed(0)
             model = script["build_model"]()
-            start = time.perf_counter()
+            if name == "kdsl run":
+                model.steps_per_execution = small_model_steps_per_execution(
+                    model_ir, model, training_rows(data), script["BATCH_SIZE"],
+                    backend=keras.backend.backend(), in_memory=True,
+                )  # fmt: skip
+            calls[name] = model.steps_per_execution
+            start, start_cpu = time.perf_counter(), time.process_time()
             with contextlib.redirect_stdout(io.StringIO()):
                 history, _, _ = script["train_and_evaluate"](model, data)
             seconds[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
             losses[name] = history.history["loss"][-1]
     print(f"### the script's `train_and_evaluate` on {keras.backend.backend()}, in one process\n")
     lines = [
-        [name, f"{statistics.median(seconds[name]):.2f}", f"{losses[name]:.8f}"] for name in seconds
+        [
+            name,
+            str(calls[name]),
+            f"{statistics.median(seconds[name]):.2f}",
+            f"{statistics.median(cpu[name]):.2f}",
+            f"{losses[name]:.8f}",
+        ]
+        for name in variants
     ]
-    print(table(["fit", "s", "final loss"], lines))
+    print(table(["fit", "steps per call", "s", "CPU s", "final loss"], lines))
     speedup = statistics.median(seconds["before"]) / statistics.median(seconds["after"])
     print(f"\nafter / before: {speedup:.2f}× as fast; before: no steps_per_epoch\n")
 

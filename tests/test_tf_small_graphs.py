@@ -1,5 +1,6 @@
-"""`kdsl run` on TensorFlow leaves small graphs unoptimized (issue 17: small models were
-slow on TensorFlow), and trains exactly what the generated script trains on its own.
+"""`kdsl run` on TensorFlow leaves small graphs unoptimized and runs a small model's
+steps several per call (issue 17: small models were slow on TensorFlow), and trains
+exactly what the generated script trains on its own, with the same per-epoch output.
 
 Grappler, TensorFlow's graph optimizer, ran on the functions of tf.data's pipeline with
 every iterator, one per epoch: most of a small model's time. TensorFlow reads the setting
@@ -12,6 +13,7 @@ import ast
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,8 +21,14 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from kdsl import compile_source
-from kdsl.train.runner import TF_MIN_GRAPH_NODES
+from kdsl import check_source, compile_source
+from kdsl.train.runner import (
+    MAX_STEPS_PER_EXECUTION,
+    TF_MIN_GRAPH_NODES,
+    import_keras,
+    load_script,
+    small_model_steps_per_execution,
+)
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed"
@@ -85,3 +93,97 @@ def test_kdsl_run_trains_as_the_script_alone(
     assert len(run["loss"]) == epochs
     for name, values in alone.items():
         assert run[name] == pytest.approx(values, abs=1e-6), name
+
+
+IRIS = (ROOT / "examples" / "iris.k").read_text()
+IRIS_LAYERS = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
+
+
+def steps_per_execution(
+    program: str, rows: int = 105, batch: int = 20, backend: str = "tensorflow", **kwargs
+) -> int:
+    """What `kdsl run` picks for `program`, built for real by its script on TensorFlow."""
+    import_keras("tensorflow")
+    built = load_script(compile_source(program), "model.py")["build_model"]()
+    model = check_source(program)
+    return small_model_steps_per_execution(
+        model, built, rows, batch, backend=backend, in_memory=kwargs.get("in_memory", True)
+    )
+
+
+def test_a_small_model_runs_an_epoch_per_call() -> None:
+    """Iris: 105 rows in batches of 20, 6 steps an epoch, all in one call."""
+    assert steps_per_execution(IRIS) == 6
+    assert steps_per_execution(IRIS_LAYERS, rows=100_000) == MAX_STEPS_PER_EXECUTION
+    # Callbacks that act once an epoch (early stopping, a checkpoint saved each epoch).
+    epochly = '; callbacks early_stopping monitor=loss, model_checkpoint "m.keras", csv_logger "l"'
+    assert steps_per_execution(IRIS_LAYERS + epochly) == 6
+
+
+@pytest.mark.parametrize(
+    ("program", "kwargs"),
+    [
+        (IRIS, {"backend": "jax"}),  # measured on TensorFlow only
+        (IRIS, {"in_memory": False}),  # memory-mapped or under a strategy
+        (IRIS_LAYERS + "; fit steps_per_epoch=3", {}),  # epochs that are not one pass
+        ("dense 1024 in 512 -> dense 10 softmax; adam; categorical_crossentropy", {}),
+        (IRIS, {"batch": 40_000}),  # small model, large batches
+        (IRIS_LAYERS + "; callbacks terminate_on_nan", {}),
+        (IRIS_LAYERS + '; callbacks tensorboard "logs" update_freq="batch"', {}),
+        (IRIS_LAYERS + '; callbacks tensorboard "logs" profile_batch=2', {}),
+    ],
+    ids=[
+        "jax", "on-disk", "steps_per_epoch", "large-model", "large-batch", "terminate_on_nan",
+        "tensorboard-per-batch", "profiled-batch",
+    ],
+)  # fmt: skip
+def test_one_step_per_call_where_more_would_show(program: str, kwargs: dict) -> None:
+    """Where a call's size could be seen (a callback acting on batches, a slow step, an
+    epoch that is not one pass over the rows), steps stay one per call."""
+    assert steps_per_execution(program, **kwargs) == 1
+
+
+# The per-epoch lines of Keras's progress bar: the last update of each epoch's bar.
+PROGRESS = re.compile(r"(\d+/\d+) \S+ \S+ \d+m?s/step - (.*)")
+
+
+def epoch_lines(out: str) -> list[str]:
+    """Each epoch's final progress line, without its timings, colours or earlier updates."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    lines = []
+    for epoch in re.split(r"^Epoch \d+/\d+$", plain, flags=re.M)[1:]:
+        last = [m for m in PROGRESS.finditer(epoch)][-1]
+        lines.append(f"{last.group(1)} {last.group(2).strip()}")
+    return lines
+
+
+RUNS = {  # (program, epochs): an epoch of 6 steps; the same stopped early by a callback
+    "iris": (IRIS, 6),
+    "early-stopping": (IRIS_LAYERS + "; callbacks early_stopping monitor=loss min_delta=0.2\n", 30),
+    "validation": (IRIS_LAYERS + "; fit validation_split=0.2\n", 4),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("program", "epochs"), RUNS.values(), ids=RUNS.keys())
+def test_kdsl_run_shows_what_the_script_shows_each_epoch(
+    tmp_path: Path, program: str, epochs: int
+) -> None:
+    """Several steps per call, yet the same epochs (an early stop included), the same
+    history and the same line per epoch as the script alone prints (timings aside)."""
+    source = tmp_path / "model.k"
+    source.write_text(program)
+    script = tmp_path / "model.py"
+    script.write_text(compile_source(program))
+    common = ["--data", str(ROOT / "examples" / "iris.npz"), "--epochs", str(epochs), "--seed", "2"]
+    alone = python(str(script), *common, cwd=tmp_path)
+    report = tmp_path / "run.json"
+    run = python("-m", "kdsl", "run", str(source), *common, "--json", str(report))
+    history = next(line for line in alone.splitlines() if line.startswith("History: "))
+    expected = ast.literal_eval(history.removeprefix("History: "))
+    got = json.loads(report.read_text())["history"]
+    assert got.keys() == expected.keys()
+    for name, values in expected.items():
+        assert got[name] == pytest.approx(values, abs=1e-6), name
+    assert epoch_lines(run) == epoch_lines(alone)
+    assert len(epoch_lines(run)) == len(expected["loss"])

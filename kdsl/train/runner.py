@@ -51,6 +51,14 @@ DEFAULT_SEED = 0
 # hundred nodes for the smallest model) is optimized as before, and trains the same.
 TF_MIN_GRAPH_NODES = 20
 
+# A training step this small (the model's parameters × the rows of a batch) takes well
+# under a millisecond, less than TensorFlow spends calling it from Python: `kdsl run`
+# then has Keras run up to MAX_STEPS_PER_EXECUTION steps per call
+# (`steps_per_execution`, as `compile` takes it). The same steps in the same order, so
+# the same weights; callbacks and the progress bar hear of the steps once per call.
+SMALL_STEP = 1 << 20
+MAX_STEPS_PER_EXECUTION = 32
+
 # History names whose best value is the lowest; for every other metric higher is better.
 _LOWER_IS_BETTER = ("loss", "error", "crossentropy", "hinge", "divergence", "poisson")
 _LOWER_IS_BETTER_NAMES = {"mae", "mse", "mape", "msle", "rmse", "logcosh"}
@@ -331,6 +339,11 @@ def run(
         seed=seed,
     )  # fmt: skip
     notes = checked.notes
+    batch = batch_size or namespace["BATCH_SIZE"]
+    steps = small_model_steps_per_execution(
+        model, built, training_rows(arrays), batch, backend=keras.backend.backend(),
+        in_memory=not data.on_disk and strategy is None,
+    )  # fmt: skip
     if not named:  # a first normalization layer learns the one input's statistics
         notes.append(adapt_first_layer(data_path, built, arrays, written))
     for note in filter(None, notes):
@@ -338,7 +351,7 @@ def run(
     return _train(
         model, built, namespace, arrays, data, origin, epochs, batch_size, checked.scaling,
         chief=task is None or task.chief, backend=keras.backend.backend(),
-        grouped=group_named(arrays) if named else None,
+        grouped=group_named(arrays) if named else None, steps_per_execution=steps,
     )  # fmt: skip
 
 
@@ -623,10 +636,16 @@ def _train(
     chief: bool,
     backend: str,
     grouped: dict | None = None,
+    steps_per_execution: int = 1,
 ) -> RunResult:
     """The script's `train_and_evaluate` on the checked arrays (`grouped` into dicts by
-    input and output name for a model with several), with Ctrl-C stopping it cleanly."""
+    input and output name for a model with several), with Ctrl-C stopping it cleanly,
+    `steps_per_execution` training steps per call."""
     from kdsl.train.interrupt import StopOnInterrupt
+
+    if steps_per_execution > 1:  # what `compile(steps_per_execution=...)` sets; the
+        # compile settings the model saves stay as the script wrote them
+        built.steps_per_execution = steps_per_execution
 
     kwargs: dict = {"epochs": epochs or namespace["EPOCHS"]}
     if batch_size is not None:
@@ -662,6 +681,45 @@ def _train(
         backend=backend,
         validation_freq=_whole_option(model, "validation_freq", 1),
     )
+
+
+def training_rows(arrays: Mapping[str, Any]) -> int:
+    """The rows `fit` trains on: x_train's (the first input's, with several)."""
+    return next(len(array) for key, array in arrays.items() if key.partition(".")[0] == "x_train")
+
+
+def small_model_steps_per_execution(
+    model: ir.Model, built, rows: int, batch_size: int, *, backend: str, in_memory: bool
+) -> int:
+    """How many training steps Keras runs per call from Python: all of an epoch's (up to
+    MAX_STEPS_PER_EXECUTION) for a small model on TensorFlow, where calling a step costs
+    more than the step (issue 17); else 1, as the script compiles it.
+
+    Only where nothing but the count of calls changes: arrays in memory (each epoch is one
+    pass over them, so a call stops where the epoch ends) on one device, the script's own
+    steps per epoch, and no callback acting every few batches.
+    """
+    if backend != "tensorflow" or not in_memory or model.fit_option("steps_per_epoch"):
+        return 1
+    if any(_acts_on_batches(callback) for callback in model.callbacks):
+        return 1
+    if built.count_params() * batch_size > SMALL_STEP:
+        return 1
+    return max(1, min(MAX_STEPS_PER_EXECUTION, math.ceil(rows / batch_size)))
+
+
+def _acts_on_batches(callback: ir.KerasCall) -> bool:
+    """Whether a callback does something every few batches: stops on a NaN loss, or
+    saves, logs or profiles by batches (`save_freq=100`, `update_freq="batch"`,
+    `profile_batch=5`). Keras's defaults, `"epoch"` and 0, act once an epoch or never."""
+    if callback.class_name == "TerminateOnNaN":
+        return True
+    defaults: dict[str, ir.PyValue] = {
+        "save_freq": "epoch",
+        "update_freq": "epoch",
+        "profile_batch": 0,
+    }
+    return any(callback.kwarg(name, default) != default for name, default in defaults.items())
 
 
 # -- the `fit` options and callbacks that depend on the data ---------------------------------
