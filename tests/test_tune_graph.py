@@ -240,17 +240,22 @@ def test_the_script_searches_two_trials_on_random_data(name: str, tmp_path: Path
 
 
 @pytest.mark.slow
-def test_kdsl_tune_writes_a_best_graph_program_kdsl_runs(tmp_path: Path) -> None:
+def test_kdsl_tune_writes_a_best_graph_program_kdsl_runs(
+    tmp_path: Path, plain_output, capsys
+) -> None:
     """`kdsl tune` reads the graph script's values back: a block call's passes written
     out with their own values, every depth and argument replaced, and `kdsl run` trains
-    the result."""
-    from conftest import run_kdsl
+    the result (both in this process: the test is not about the process)."""
+    from conftest import kdsl_main
     from test_tune import _random_data
 
-    (tmp_path / "m.k").write_text(GRAPH.replace("max_trials=2", "max_trials=3"))
-    _random_data(tmp_path / "d.npz")
-    tuned = run_kdsl("tune", "m.k", "--data", "d.npz", "--json", "t.json", cwd=tmp_path)
-    assert tuned.returncode == 0, tuned.stderr[-3000:]
+    program, data = tmp_path / "m.k", tmp_path / "d.npz"
+    program.write_text(GRAPH)
+    _random_data(data)
+    code, _, err = kdsl_main(
+        ["tune", program, "--data", data, "--json", tmp_path / "t.json"], capsys
+    )
+    assert code == 0, err[-3000:]
     best = (tmp_path / "m.best.k").read_text()
     assert not [word for word in ("int(", "choice(", "tune") if word in best], best
     report = json.loads((tmp_path / "t.json").read_text())
@@ -261,5 +266,5 @@ def test_kdsl_tune_writes_a_best_graph_program_kdsl_runs(tmp_path: Path) -> None
         str(values[f"quad_2/f/pass_{number}"]) for number in range(1, values["quad_2/repeat"] + 1)
     ]
     assert f"-> res 8 * {values['res_1/repeat']}" in best or values["res_1/repeat"] == 1
-    run = run_kdsl("run", "m.best.k", "--data", "d.npz", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr[-3000:]
+    code, _, err = kdsl_main(["run", tmp_path / "m.best.k", "--data", data], capsys)
+    assert code == 0, err[-3000:]

@@ -12,6 +12,7 @@ KerasTuner and Keras are imported only when a search runs.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import json
 import math
@@ -391,7 +392,8 @@ def _search(
     tuner.on_trial_begin, tuner.on_trial_end = on_trial_begin, on_trial_end
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        tuner.search(arrays["x_train"], arrays["y_train"], verbose=0, **options)
+        with heap_set_aside():
+            tuner.search(arrays["x_train"], arrays["y_train"], verbose=0, **options)
     except _StopSearch:
         tuner.on_search_end()
     except (ValueError, TypeError) as error:
@@ -431,6 +433,23 @@ def _search(
         best=best,
         role=role,
     )
+
+
+@contextlib.contextmanager
+def heap_set_aside():
+    """Keep the objects that exist now (TensorFlow's and KerasTuner's modules: some
+    450,000) out of the garbage collector's full passes while the search runs. Before
+    each trial KerasTuner calls `gc.collect()` and Keras's `clear_session()` another:
+    each pass walked all of them, 1 to 2 seconds a pass measured on two busy cores (two
+    trials: 3.9 s of collecting, 0.1 s set aside). The trials' own objects are collected
+    as before; the heap is as it was afterwards."""
+    already = gc.get_freeze_count() > 0  # someone froze objects: leave them so
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if not already:
+            gc.unfreeze()
 
 
 def _epoch_counter():
