@@ -5,7 +5,8 @@ programs) renders, and its script's `build_model()` runs with real Keras: the mo
 kdsl's own parameter count, every layer kdsl's output shape, as many layers of each class
 as the graph has nodes. The scripts are black-stable and kept as goldens; every v1 chain
 also renders functional and builds the same model as its Sequential script. One Keras
-process serves the module (`clear_session()` before each build).
+process serves the module (`clear_session()` before each build, without its full garbage
+collection: 0.3-1.3 s a build with TensorFlow loaded, most of the module's time).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ KERAS_SYMBOLIC_IDENTITY = {
 
 def build(code: str, name: str = "functional"):
     """Run a script's `build_model()` (as a module, not as __main__); fail on a warning."""
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     namespace: dict = {"__name__": f"script_{name}"}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -132,7 +133,7 @@ def test_resnet50_blocks_build_keras_applications_resnet50(update_goldens: bool)
     built = build(code, "resnet50")
     assert built.count_params() == 25_636_712 == infer(spec).total()
     assert_builds_as_summarized(spec, built)
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     reference = keras.applications.ResNet50(weights=None)
     assert built.count_params() == reference.count_params()
 
