@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import GOLDEN, kdsl_main, run_kdsl
+from conftest import GOLDEN, ROOT, kdsl_main
 from golden_cases import all_programs, case_id, compare_golden
 from graph_models import GRAPHS, Graph, block, block_model, layer, model
 
@@ -407,18 +407,22 @@ def test_writing_a_graph_takes_time_linear_in_its_size(make) -> None:
 
 
 @pytest.mark.slow
-def test_kdsl_run_trains_the_functional_script_as_the_sequential_one(tmp_path: Path) -> None:
+def test_kdsl_run_trains_the_functional_script_as_the_sequential_one(
+    tmp_path: Path, capsys, plain_output
+) -> None:
     """`kdsl run --style functional` on a v1 program: the same seed gives the same history
-    and evaluation as the default (Sequential) script, layer for layer the same model."""
+    and evaluation as the default (Sequential) script, layer for layer the same model.
+    In this process: `kdsl run` seeds before it builds, so the order of the two runs
+    cannot matter (the functional one runs first)."""
     import json
 
     results = {}
+    iris = ROOT / "examples" / "iris.k"
     for style in ("functional", "add"):
         out = tmp_path / f"{style}.json"
-        done = run_kdsl(
-            "run", "examples/iris.k", "--style", style, "--epochs", "2", "--json", str(out)
-        )
-        assert done.returncode == 0, done.stderr
+        command = ["run", iris, "--style", style, "--epochs", "2", "--json", out]
+        code, _, err = kdsl_main(command, capsys)
+        assert code == 0, err
         results[style] = json.loads(out.read_text())
     for key in ("history", "evaluation"):
         assert results["functional"][key] == results["add"][key]
