@@ -349,17 +349,17 @@ def saved_iris(tmp_path_factory) -> Path:
     return path
 
 
-def test_cli_import(saved_iris: Path, tmp_path: Path) -> None:
+def test_cli_import(saved_iris: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    """In this process: what is tested is the command's output, not the process (that
+    importing needs no TensorFlow is test_import_graph.py's test, in a fresh one)."""
     expected = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy\n"
-    result = run_kdsl("import", str(saved_iris))
-    assert (result.returncode, result.stdout, result.stderr) == (0, expected, "")
+    assert kdsl_main(["import", saved_iris], capsys) == (0, expected, "")
     out = tmp_path / "iris.k"
-    result = run_kdsl("import", str(saved_iris), "-o", str(out))
-    assert (result.returncode, result.stdout) == (0, "")
+    assert kdsl_main(["import", saved_iris, "-o", out], capsys)[:2] == (0, "")
     assert out.read_text() == expected
-    config = zipfile.ZipFile(saved_iris).read("config.json").decode()
-    result = run_kdsl("import", "-", stdin=config)
-    assert (result.returncode, result.stdout) == (0, expected)
+    config = zipfile.ZipFile(saved_iris).read("config.json")
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(config)))
+    assert kdsl_main(["import", "-"], capsys)[:2] == (0, expected)
 
 
 def test_cli_refuses_to_overwrite_the_model(saved_iris: Path, capsys) -> None:
