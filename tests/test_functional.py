@@ -5,7 +5,8 @@ programs) renders, and its script's `build_model()` runs with real Keras: the mo
 kdsl's own parameter count, every layer kdsl's output shape, as many layers of each class
 as the graph has nodes. The scripts are black-stable and kept as goldens; every v1 chain
 also renders functional and builds the same model as its Sequential script. One Keras
-process serves the module (`clear_session()` before each build).
+process serves the module (`clear_session()` before each build, without its full garbage
+collection: 0.3-1.3 s a build with TensorFlow loaded, most of the module's time).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import GOLDEN, kdsl_main, run_kdsl
+from conftest import GOLDEN, ROOT, kdsl_main
 from golden_cases import all_programs, case_id, compare_golden
 from graph_models import GRAPHS, Graph, block, block_model, layer, model
 
@@ -49,7 +50,7 @@ KERAS_SYMBOLIC_IDENTITY = {
 
 def build(code: str, name: str = "functional"):
     """Run a script's `build_model()` (as a module, not as __main__); fail on a warning."""
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     namespace: dict = {"__name__": f"script_{name}"}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -132,7 +133,7 @@ def test_resnet50_blocks_build_keras_applications_resnet50(update_goldens: bool)
     built = build(code, "resnet50")
     assert built.count_params() == 25_636_712 == infer(spec).total()
     assert_builds_as_summarized(spec, built)
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     reference = keras.applications.ResNet50(weights=None)
     assert built.count_params() == reference.count_params()
 
@@ -406,18 +407,22 @@ def test_writing_a_graph_takes_time_linear_in_its_size(make) -> None:
 
 
 @pytest.mark.slow
-def test_kdsl_run_trains_the_functional_script_as_the_sequential_one(tmp_path: Path) -> None:
+def test_kdsl_run_trains_the_functional_script_as_the_sequential_one(
+    tmp_path: Path, capsys, plain_output
+) -> None:
     """`kdsl run --style functional` on a v1 program: the same seed gives the same history
-    and evaluation as the default (Sequential) script, layer for layer the same model."""
+    and evaluation as the default (Sequential) script, layer for layer the same model.
+    In this process: `kdsl run` seeds before it builds, so the order of the two runs
+    cannot matter (the functional one runs first)."""
     import json
 
     results = {}
+    iris = ROOT / "examples" / "iris.k"
     for style in ("functional", "add"):
         out = tmp_path / f"{style}.json"
-        done = run_kdsl(
-            "run", "examples/iris.k", "--style", style, "--epochs", "2", "--json", str(out)
-        )
-        assert done.returncode == 0, done.stderr
+        command = ["run", iris, "--style", style, "--epochs", "2", "--json", out]
+        code, _, err = kdsl_main(command, capsys)
+        assert code == 0, err
         results[style] = json.loads(out.read_text())
     for key in ("history", "evaluation"):
         assert results["functional"][key] == results["add"][key]

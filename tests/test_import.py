@@ -48,10 +48,13 @@ LAYER_STEMS = {keras_snake_case(e.class_name) for e in CATALOG.layers.values()} 
 def build(text: str):
     """The model a program builds, in a fresh session so automatic names restart.
 
+    `free_memory=False`: a full garbage collection with TensorFlow loaded costs 0.3-1.3 s
+    a build, most of this module's time; Python's own collector still runs as usual.
+
     The constructor style: Keras 3.15's `Sequential.add(Equalization())` fails (see
     test_kinds.py), and both styles build the same model.
     """
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     return load_script(kdsl.compile(text, style="constructor"))["build_model"]()
 
 
@@ -150,7 +153,7 @@ def test_canonical_text(program: str, expected: str) -> None:
 
 
 def keras_model(*layers, compile_args=None):
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     model = keras.Sequential([keras.Input((8,)), *layers])
     if compile_args is not None:
         model.compile(**compile_args)
@@ -210,7 +213,8 @@ def test_notes_for_what_kdsl_adds_or_lacks() -> None:
 def test_objects_with_arguments_round_trip() -> None:
     """What v1 refused to import (issue 14): initializers, regularizers and constraints
     with arguments, a learning-rate schedule, no metrics under a cross-entropy loss."""
-    keras.backend.clear_session()  # the optimizer, made first, gets the name `adam`
+    # The optimizer, made first, gets the name `adam`.
+    keras.backend.clear_session(free_memory=False)
     model = keras_model(
         L.Dense(
             4,
@@ -345,17 +349,17 @@ def saved_iris(tmp_path_factory) -> Path:
     return path
 
 
-def test_cli_import(saved_iris: Path, tmp_path: Path) -> None:
+def test_cli_import(saved_iris: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    """In this process: what is tested is the command's output, not the process (that
+    importing needs no TensorFlow is test_import_graph.py's test, in a fresh one)."""
     expected = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy\n"
-    result = run_kdsl("import", str(saved_iris))
-    assert (result.returncode, result.stdout, result.stderr) == (0, expected, "")
+    assert kdsl_main(["import", saved_iris], capsys) == (0, expected, "")
     out = tmp_path / "iris.k"
-    result = run_kdsl("import", str(saved_iris), "-o", str(out))
-    assert (result.returncode, result.stdout) == (0, "")
+    assert kdsl_main(["import", saved_iris, "-o", out], capsys)[:2] == (0, "")
     assert out.read_text() == expected
-    config = zipfile.ZipFile(saved_iris).read("config.json").decode()
-    result = run_kdsl("import", "-", stdin=config)
-    assert (result.returncode, result.stdout) == (0, expected)
+    config = zipfile.ZipFile(saved_iris).read("config.json")
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(config)))
+    assert kdsl_main(["import", "-"], capsys)[:2] == (0, expected)
 
 
 def test_cli_refuses_to_overwrite_the_model(saved_iris: Path, capsys) -> None:
@@ -676,7 +680,7 @@ def test_layer_names_survive_import(make, written: list[str]) -> None:
     """After import, compile and build (in a fresh session, as the script runs), every
     layer has its name from the original model; only the names the rebuilt model gives
     anyway are left out of the text."""
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     original = make()
     text = kdsl.import_model(original.to_json())
     assert re.findall(r"name=(\w+)", text) == written, text
@@ -702,7 +706,7 @@ def test_layer_names_survive_import(make, written: list[str]) -> None:
 )
 def test_layers_built_inside_match_keras(class_name: str, arguments: dict) -> None:
     """The layers a layer builds in its constructor, each counted by Keras's names."""
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     layer = getattr(L, class_name)(**arguments)
     counts = keras_name_counts()
     counts.pop(keras_snake_case(class_name), None)
