@@ -248,7 +248,7 @@ def test_a_sequential_style_for_a_graph_is_a_user_error(
         render(graph, Mode(style=style))
     assert "--style functional" in raised.value.render()
     # The command line: exit 1, the message and its hint, no traceback.
-    monkeypatch.setattr("kdsl.tools.cli._analyze", lambda *_: (None, graph))
+    monkeypatch.setattr("kdsl.tools.cli._analyze", lambda *_, **__: (None, graph))
     data = tmp_path / "d.npz"
     np.savez(data, x_train=np.zeros((2, 8, 8, 16)), y_train=np.zeros((2, 10)))
     for command in (["compile", "model.k"], ["run", "model.k", "--data", data]):

@@ -581,15 +581,25 @@ def test_the_search_keeps_the_heap_out_of_the_collectors_passes_and_gives_it_bac
 
     from kdsl.train.tune import heap_set_aside
 
-    before = gc.get_freeze_count()
-    existing = len(gc.get_objects())
-    with heap_set_aside():
-        assert gc.get_freeze_count() >= existing
-        cycle: list = []
-        cycle.append(cycle)
-        del cycle
-        assert gc.collect() >= 1  # the trials' own garbage is collected as before
-    assert gc.get_freeze_count() == before
+    callers = gc.get_freeze_count()  # the test process's own (conftest freezes once)
+    gc.unfreeze()
+    try:
+        existing = len(gc.get_objects())
+        with heap_set_aside():
+            assert gc.get_freeze_count() >= existing
+            cycle: list = []
+            cycle.append(cycle)
+            del cycle
+            assert gc.collect() >= 1  # the trials' own garbage is collected as before
+        assert gc.get_freeze_count() == 0
+        gc.freeze()  # a caller that set its heap aside keeps it as it was
+        frozen = gc.get_freeze_count()
+        with heap_set_aside():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        if not callers:
+            gc.unfreeze()
 
 
 def test_trials_failing_in_a_row_say_the_trials_own_error() -> None:
