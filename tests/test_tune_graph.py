@@ -292,6 +292,8 @@ def test_kdsl_tune_writes_a_best_graph_program_kdsl_runs(
     best = (tmp_path / "m.best.k").read_text()
     assert not [word for word in ("int(", "choice(", "tune") if word in best], best
     report = json.loads((tmp_path / "t.json").read_text())
+    # No trial failed (a shared block built for another width than the trial's did).
+    assert [trial["status"] for trial in report["trials"]] == ["COMPLETED"] * 2, report
     values = report["best"]
     quads = [line for line in best.splitlines() if line.strip().startswith("-> quad")]
     assert len(quads) == 1 + values["quad_2/repeat"]  # quad_1, then each pass
