@@ -100,7 +100,10 @@ def test_a_graph_writes_its_blocks_as_functions_taking_hp_where_they_search() ->
     assert "def outer(hp, x, f):" in code  # it calls wide
     assert "    x = wide(hp, x)" in code
     assert "def res(x, f):" in code and "def quad(x, f):" in code  # plain
-    assert "def build_enc(hp):" in code and "enc = build_enc(hp)" in code
+    # The shared model is built where it is first applied, from that trial's shape.
+    assert "def build_enc(hp, input_shape):" in code
+    assert "keras.Input(shape=input_shape)" in code
+    assert code.count("enc = build_enc(hp, x.shape[1:])") == 1
     assert "x = enc(x)" in code  # the shared model is applied, not built again
     # Labels named `i` and `hp` do not overwrite the loop's or KerasTuner's names.
     assert "i_ = layers.Dense(8" in code
@@ -230,6 +233,36 @@ def test_a_block_calls_depth_and_arithmetic_are_checked_at_their_extremes(
     check_source(fitting + tail)
 
 
+# A shared block after a searched width: each value reaches it with its own width.
+SHARED_AFTER_A_SEARCH = {
+    "graph": (GRAPH, [{"quad_2/repeat": 1, "quad_2/f/pass_1": f} for f in (2, 3)]),
+    "units": (  # two uses: the second applies the model the first built
+        "shared enc {\n  dense 8 relu -> dense 4 relu\n}\n"
+        "a: dense choice(8, 16) relu in 4 -> b: enc;\n"
+        "@a -> enc -> add @b -> dense 3 softmax;\n" + TAIL + TUNE,
+        [{"dense_1/units": units} for units in (8, 16)],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHARED_AFTER_A_SEARCH))
+def test_a_shared_block_after_a_searched_width_builds_at_each_value(name: str) -> None:
+    """The hypermodel built with each value fixed (the other spaces at their defaults)
+    builds its shared model from the width reaching it, and a forward pass works."""
+    import keras_tuner
+    import numpy as np
+
+    program, trials = SHARED_AFTER_A_SEARCH[name]
+    namespace: dict = {}
+    exec(compile(compile_source(program), "tune.py", "exec"), namespace)  # noqa: S102
+    for values in trials:
+        hp = keras_tuner.HyperParameters()
+        hp.values.update(values)
+        model = namespace["SearchedModel"]().build(hp)
+        assert {k: hp.values[k] for k in values} == values
+        assert model(np.zeros((2, 4), "float32")).shape == (2, 3)
+
+
 # -- the scripts searched on random data ----------------------------------------------------
 
 
@@ -259,6 +292,8 @@ def test_kdsl_tune_writes_a_best_graph_program_kdsl_runs(
     best = (tmp_path / "m.best.k").read_text()
     assert not [word for word in ("int(", "choice(", "tune") if word in best], best
     report = json.loads((tmp_path / "t.json").read_text())
+    # No trial failed (a shared block built for another width than the trial's did).
+    assert [trial["status"] for trial in report["trials"]] == ["COMPLETED"] * 2, report
     values = report["best"]
     quads = [line for line in best.splitlines() if line.strip().startswith("-> quad")]
     assert len(quads) == 1 + values["quad_2/repeat"]  # quad_1, then each pass

@@ -131,6 +131,10 @@ class Hooks:
     reserved: frozenset[str] = frozenset()
     hp_blocks: frozenset[str] = frozenset()
     loop: Callable[[ir.Node, str], list[str]] = plain_loop
+    # Build each `shared` block's sub-model where the program first applies it, from that
+    # tensor's shape (`encoder = build_encoder(x.shape[1:])`): a searched width upstream
+    # gives each trial another shape than the one `check` inferred.
+    shared_at_first_use: bool = False
 
 
 class GraphWriter:
@@ -504,21 +508,61 @@ def _shared_model(
     block_names: dict[str, str],
     input_code: Callable[[ir.Input], str],
     hooks: Hooks = Hooks(),
+    shape_given: bool = False,
 ) -> Function:
     """`def build_encoder():` a `shared` block as a sub-model (keras.io's siamese
-    example): its own `keras.Input`, its layers, `keras.Model(..., name="encoder")`."""
+    example): its own `keras.Input`, its layers, `keras.Model(..., name="encoder")`;
+    `shape_given`: the input's shape is the caller's (`def build_encoder(input_shape):`)."""
     name = block_names[block.name]
     source = block.inputs[0]
     start = dataclasses.replace(source, kwargs=tuple(kv for kv in source.kwargs if kv[0] != "name"))
     variables = {source.id: "inputs"}
+    taken = {"inputs", *block_names.values(), *(["input_shape"] if shape_given else [])}
     writer = GraphWriter(
-        block.nodes, [block.output], variables, {"inputs", *block_names.values()}, literal,
-        write_call, blocks, block_names, hooks,
+        block.nodes, [block.output], variables, taken, literal, write_call, blocks,
+        block_names, hooks,
     )  # fmt: skip
-    body = [Statement(f"inputs = {input_code(start)}"), *writer.write()]
+    start_code = input_code(start)
+    if shape_given:  # `keras.Input(shape=input_shape, dtype=...)`
+        written_shape = f"shape={literal(start.shape)}"
+        if written_shape not in start_code:
+            raise ValueError(f"an input written without {written_shape}: {start_code}")
+        start_code = start_code.replace(written_shape, "shape=input_shape", 1)
+    body = [Statement(f"inputs = {start_code}"), *writer.write()]
     output = writer.variables[block.output]
     body.append(Statement(f"return keras.Model(inputs, {output}, name={literal(block.name)})"))
-    return Function(f"build_{name}", "hp" if block.name in hooks.hp_blocks else "", block, body)
+    params = ["hp"] if block.name in hooks.hp_blocks else []
+    params += ["input_shape"] if shape_given else []
+    return Function(f"build_{name}", ", ".join(params), block, body)
+
+
+def _shared_first_uses(nodes: Sequence[ir.Node], blocks: dict[str, ir.Block]) -> dict[str, int]:
+    """The shared blocks whose first use is a node of `nodes` itself (not one inside
+    another block's body or a repeated group), each with that node's index: where
+    build() can build it from the shape reaching it. Linear in the blocks' nodes."""
+    used: dict[str, frozenset[str]] = {}  # a block → the shared blocks its body applies
+
+    def shared_in(block: ir.Block) -> frozenset[str]:
+        if block.name not in used:
+            used[block.name] = frozenset()  # a block never calls itself (checked)
+            found: set[str] = set()
+            for node in block.nodes:
+                called = blocks.get(node.call.class_name) if node.call.module == "blocks" else None
+                if called is not None:
+                    found |= shared_in(called) | ({called.name} if called.shared else set())
+            used[block.name] = frozenset(found)
+        return used[block.name]
+
+    seen: set[str] = set()
+    first_uses: dict[str, int] = {}
+    for index, node in enumerate(nodes):
+        called = blocks.get(node.call.class_name) if node.call.module == "blocks" else None
+        if called is None:
+            continue
+        if called.shared and called.name not in seen:
+            first_uses[called.name] = index
+        seen |= shared_in(called) | {called.name}
+    return {name: index for name, index in first_uses.items() if blocks[name].shared}
 
 
 def _expression(expr: ir.Expr, write_value: ValueWriter) -> str:
@@ -564,14 +608,24 @@ def write_model(
         block_names[block.name] = python_name(
             block.name, SCRIPT_NAMES | hooks.reserved | set(block_names.values())
         )
+    inputs, nodes, outputs = model.program or (model.inputs, model.nodes, model.outputs)
+    built_at = _shared_first_uses(nodes, blocks) if hooks.shared_at_first_use else {}
     functions = [
-        _shared_model(block, write_call, literal, blocks, block_names, input_code, hooks)
+        _shared_model(
+            block,
+            write_call,
+            literal,
+            blocks,
+            block_names,
+            input_code,
+            hooks,
+            shape_given=block.name in built_at,
+        )  # fmt: skip
         if block.shared
         else _function(block, write_call, literal, blocks, block_names, hooks)
         for block in _ordered_blocks(model.blocks)
         if not block.inline  # written in place, where it is repeated
     ]
-    inputs, nodes, outputs = model.program or (model.inputs, model.nodes, model.outputs)
     variables = _input_names(inputs, hooks.reserved)
     taken = set(block_names.values()) | set(variables.values())
     writer = GraphWriter(
@@ -587,11 +641,15 @@ def write_model(
         for tensor in node.reads:
             first_read.setdefault(tensor, index)
     statements: list[Statement] = []
+    building: dict[int, list[str]] = {}  # a node's index → the shared blocks built there
     for block in model.blocks:
         if block.shared:  # built once, applied at each use: `a = encoder(left)`
             name = block_names[block.name]
             argument = "hp" if block.name in hooks.hp_blocks else ""
-            statements.append(Statement(f"{name} = build_{name}({argument})"))
+            if block.name in built_at:
+                building.setdefault(built_at[block.name], []).append(block.name)
+            else:
+                statements.append(Statement(f"{name} = build_{name}({argument})"))
     # Each input just before the first node that reads it: a later chain's own input
     # starts that chain, as the program wrote it.
     pending = sorted(inputs, key=lambda source: first_read.get(source.id, -1))
@@ -602,6 +660,13 @@ def write_model(
             next_input += 1
             code = f"{variables[source.id]} = {input_code(source)}"
             statements.append(Statement(code, 0, source.id))
+        for block_name in building.get(index, ()):
+            name, shape = (
+                block_names[block_name],
+                f"{writer.variables[nodes[index].inputs[0]]}.shape[1:]",
+            )
+            argument = "hp, " if block_name in hooks.hp_blocks else ""
+            statements.append(Statement(f"{name} = build_{name}({argument}{shape})"))
         writer.write_node(index, statements)
     input_list = [variables[source.id] for source in inputs]
     output_list = [writer.variables[output] for output in outputs]

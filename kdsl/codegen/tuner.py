@@ -147,7 +147,11 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
         lines = _sequential(model, program_nodes, calls, blocks, loop)
     else:
         hooks = functional.Hooks(
-            reserved=RESERVED, hp_blocks=_hp_blocks(blocks, set(node_values)), loop=loop
+            reserved=RESERVED,
+            hp_blocks=_hp_blocks(blocks, set(node_values)),
+            loop=loop,
+            # A searched layer or depth may change the width reaching a shared block.
+            shared_at_first_use=bool(search.node_values or search.depths),
         )
         defined, lines = _functional(model, calls, hooks)
     optimizer = model.optimizer
