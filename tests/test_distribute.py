@@ -24,7 +24,9 @@ import pytest
 from conftest import ROOT, run_kdsl
 
 import kdsl
+from kdsl.codegen.render import render, render_unformatted
 from kdsl.errors import InputError
+from kdsl.options import STRATEGIES, STYLES, Mode
 from kdsl.train.runner import WorkerTask, worker_task
 
 # Small enough to train in seconds, learnable enough for the loss to fall in two epochs.
@@ -81,6 +83,18 @@ def test_strategy_script_builds_in_scope_with_a_per_replica_batch(strategy: str)
     assignments = [n for n in tree.body if isinstance(n, ast.Assign)]
     strategy_line = next(n.lineno for n in assignments if n.targets[0].id == "strategy")
     assert strategy_line < first_function.lineno
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("style", STYLES)
+def test_explained_script_in_the_scope_fits_88_columns(strategy: str, style: str) -> None:
+    """`--explain`'s comments fit black's 88 columns at the scope's indent too: the script
+    is already black's, and render() needs no black pass over the whole of it."""
+    model = kdsl.check_source(PROGRAM)
+    mode = Mode(style, explain=True, strategy=strategy)  # type: ignore[arg-type]
+    code = render_unformatted(model, mode)
+    assert max(len(line) for line in code.splitlines()) <= 88
+    assert render(model, mode) == code
 
 
 def test_compile_option(workdir: Path) -> None:
