@@ -58,6 +58,19 @@ def test_formatting_the_long_lines_is_formatting_the_script(seed: int) -> None:
         assert format_long_lines(raw, Mode(style=style)) == format_code(raw, Mode(style=style))
 
 
+@pytest.mark.parametrize("strategy", ["mirrored", "multi-worker"])
+@pytest.mark.parametrize("seed", range(8))
+def test_long_lines_in_the_strategy_scope_are_formatted_alone(seed: int, strategy: str) -> None:
+    """Under `with strategy.scope():` too, black sees only the long lines (in the scope's
+    block), and gives what it gives for the whole script."""
+    text = program(random.Random(seed))
+    for style in ("add", "constructor"):
+        mode = Mode(style=style, strategy=strategy)
+        raw = render_unformatted(kdsl.check_source(text), mode)
+        assert max(map(len, raw.splitlines())) > 88, "the test needs a long line"
+        assert format_long_lines(raw, mode) == format_code(raw, mode)
+
+
 def test_black_sees_each_distinct_long_line_once(monkeypatch) -> None:
     long_layer = LAYERS[0]
     text = f"input 20 -> {' -> '.join([long_layer] * 1000)} -> dense 3 softmax; adam; mse"

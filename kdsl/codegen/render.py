@@ -587,6 +587,11 @@ def _context(openers: list[str], line: str, lines: list[str], index: int):
     outermost, *inner = openers
     if _indent(outermost) or not outermost.endswith(":"):
         return None
-    if any(text[-1] not in _CLOSERS for text in inner):
+    # Blocks (`with strategy.scope():`), then brackets: a block inside a bracket is not
+    # Python, and black refusing the context falls back to the whole script.
+    blocks = 0
+    while blocks < len(inner) and inner[blocks].endswith(":"):
+        blocks += 1
+    if any(text[-1] not in _CLOSERS for text in inner[blocks:]):
         return None
     return ("def _():", *inner)  # of the `def` line, only its body's depth matters
