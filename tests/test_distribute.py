@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_kdsl
+from conftest import ROOT, kdsl_main
 
 import kdsl
 from kdsl.codegen.render import render, render_unformatted
@@ -97,13 +97,17 @@ def test_explained_script_in_the_scope_fits_88_columns(strategy: str, style: str
     assert render(model, mode) == code
 
 
-def test_compile_option(workdir: Path) -> None:
-    result = run_kdsl("compile", str(workdir / "model.k"), "--strategy", "multi-worker")
-    assert result.returncode == 0, result.stderr
-    assert "strategy = MultiWorkerStrategy()" in result.stdout
-    bad = run_kdsl("compile", str(workdir / "model.k"), "--strategy", "tpu")
-    assert bad.returncode == 2
-    assert "invalid choice: 'tpu'" in bad.stderr
+def test_compile_option(workdir: Path, capsys) -> None:
+    """In this process: what the command writes, not how a process exits."""
+    code, out, err = kdsl_main(
+        ["compile", workdir / "model.k", "--strategy", "multi-worker"], capsys
+    )
+    assert code == 0, err
+    assert "strategy = MultiWorkerStrategy()" in out
+    with pytest.raises(SystemExit) as exit_:
+        kdsl_main(["compile", workdir / "model.k", "--strategy", "tpu"], capsys)
+    assert exit_.value.code == 2
+    assert "invalid choice: 'tpu'" in capsys.readouterr().err
 
 
 # --- TF_CONFIG ----------------------------------------------------------------------------
