@@ -162,3 +162,29 @@ def test_attention_layers_take_their_required_arguments_by_keyword() -> None:
         "GroupedQueryAttention(head_dim=8, num_query_heads=4, num_key_value_heads=2)"
     )
     assert expression(ir.KerasCall("layers", "Dense", (4,))) == "Dense(4)"
+
+
+# `mode` takes any string: text the script holds as a literal.
+NON_ASCII = ["naïve café", "ﬁle 𝕖𝕧𝕒𝕝", "é" * 100, "日本語", "e\u0301" * 60]
+
+
+@pytest.mark.parametrize("text", NON_ASCII)
+@pytest.mark.parametrize("strategy", [None, "mirrored"])
+def test_non_ascii_text_is_laid_out_as_black_would(text: str, strategy: str | None) -> None:
+    """One-column characters are laid out as ASCII is (black sees the long lines alone);
+    wide or combining ones go to black whole: either way, what black gives the script."""
+    model = kdsl.check_source(f'randomflip mode="{text}" in 4x4x3 -> flatten -> dense 1; adam; mse')
+    for style in ("add", "constructor", "functional"):
+        mode = Mode(style=style, strategy=strategy)
+        assert render(model, mode) == format_code(render_unformatted(model, mode), mode)
+
+
+def test_short_one_column_non_ascii_text_needs_no_black(monkeypatch) -> None:
+    def refuse(source: str, *, mode: black.Mode) -> str:
+        raise AssertionError("black was called")
+
+    model = kdsl.check_source(
+        'randomflip mode="naïve ﬁle" in 4x4x3 -> flatten -> dense 1; adam; mse'
+    )
+    monkeypatch.setattr(black, "format_str", refuse)
+    assert 'RandomFlip(mode="naïve ﬁle")' in render(model)
