@@ -1,13 +1,15 @@
 """The `kdsl` command as users run it: real subprocesses, real files.
 
-What depends on the process (its output streams byte for byte, exit codes, signals, start-up
-imports and log lines) runs `python -m kdsl`; checks of what a command says or learns that
-need TensorFlow call `main()` in this process (`kdsl_main`), which shares its TensorFlow
-instead of importing it again for each command (seconds each).
+What depends on the process (its output streams byte for byte, the exit status the shell
+sees, signals, broken pipes, start-up imports and log lines) runs `python -m kdsl`; checks
+of what a command says, writes or learns call `main()` in this process (`kdsl_main`, or
+`kdsl_in` with stdin), which costs no Python start-up and shares this process's
+TensorFlow instead of importing it again for each command (seconds each).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -22,62 +24,78 @@ import numpy as np
 import pytest
 from conftest import ROOT, heavy_imports, kdsl_main, native_log_lines, run_kdsl
 
+from kdsl.tools.cli import main
+
 IRIS = "examples/iris.k"
 TUTORIAL = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
+GOLDEN_IRIS = ROOT / "tests/golden/expected/example_iris.add.py"
+
+
+@pytest.fixture
+def kdsl_in(plain_output, capsys, monkeypatch):
+    """`kdsl ARGS` in this process, plain output, from the repository root: (exit code,
+    stdout, stderr); `stdin` is what the command reads from standard input."""
+
+    def run(*args, stdin: str | None = None) -> tuple[int, str, str]:
+        monkeypatch.chdir(ROOT)
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+        return kdsl_main(list(args), capsys)
+
+    return run
 
 
 def test_compile_to_stdout() -> None:
     result = run_kdsl("compile", IRIS)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    expected = (ROOT / "tests/golden/expected/example_iris.add.py").read_text()
-    assert result.stdout == expected
+    assert result.stdout == GOLDEN_IRIS.read_text()
 
 
-def test_compile_constructor_style() -> None:
-    result = run_kdsl("compile", IRIS, "--style", "constructor")
-    assert result.returncode == 0
-    assert result.stdout == (ROOT / "tests/golden/expected/example_iris.constructor.py").read_text()
+def test_compile_constructor_style(kdsl_in) -> None:
+    code, out, _ = kdsl_in("compile", IRIS, "--style", "constructor")
+    assert code == 0
+    assert out == (ROOT / "tests/golden/expected/example_iris.constructor.py").read_text()
 
 
-def test_compile_from_stdin() -> None:
-    result = run_kdsl("compile", "-", stdin=TUTORIAL + "\n")
-    assert result.returncode == 0, result.stderr
-    assert 'model.add(Dense(3, activation="softmax"))' in result.stdout
+def test_compile_from_stdin(kdsl_in) -> None:
+    code, out, err = kdsl_in("compile", "-", stdin=TUTORIAL + "\n")
+    assert code == 0, err
+    assert 'model.add(Dense(3, activation="softmax"))' in out
 
 
-def test_stdin_errors_are_named_stdin() -> None:
-    result = run_kdsl("compile", "-", stdin="dense 5 in 4 -> dens 3; adam; mse\n")
-    assert result.returncode == 1
-    assert result.stderr.startswith("<stdin>:1:17: error: unknown layer `dens`")
+def test_stdin_errors_are_named_stdin(kdsl_in) -> None:
+    code, _, err = kdsl_in("compile", "-", stdin="dense 5 in 4 -> dens 3; adam; mse\n")
+    assert code == 1
+    assert err.startswith("<stdin>:1:17: error: unknown layer `dens`")
 
 
-def test_compile_output_file(tmp_path: Path) -> None:
+def test_compile_output_file(tmp_path: Path, kdsl_in) -> None:
     out = tmp_path / "model.py"
-    result = run_kdsl("compile", IRIS, "-o", str(out))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == ""
-    assert out.read_text() == (ROOT / "tests/golden/expected/example_iris.add.py").read_text()
+    code, stdout, err = kdsl_in("compile", IRIS, "-o", out)
+    assert code == 0, err
+    assert stdout == ""
+    assert out.read_text() == GOLDEN_IRIS.read_text()
     assert list(tmp_path.iterdir()) == [out], "no temporary files left behind"
 
 
-def test_failed_compile_leaves_existing_output_untouched(tmp_path: Path) -> None:
+def test_failed_compile_leaves_existing_output_untouched(tmp_path: Path, kdsl_in) -> None:
     bad = tmp_path / "bad.k"
     bad.write_text("dense 5 in 4 -> ; adam; mse\n")
     out = tmp_path / "model.py"
     out.write_text("# my precious script\n")
-    result = run_kdsl("compile", str(bad), "-o", str(out))
-    assert result.returncode == 1
+    code, _, _ = kdsl_in("compile", bad, "-o", out)
+    assert code == 1
     assert out.read_text() == "# my precious script\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.k", "model.py"]
 
 
-def test_output_refuses_to_overwrite_the_program(tmp_path: Path) -> None:
+def test_output_refuses_to_overwrite_the_program(tmp_path: Path, kdsl_in) -> None:
     program = tmp_path / "model.k"
     program.write_text(TUTORIAL)
-    result = run_kdsl("compile", str(program), "-o", str(program))
-    assert result.returncode == 1
-    assert "refusing to overwrite" in result.stderr
+    code, _, err = kdsl_in("compile", program, "-o", program)
+    assert code == 1
+    assert "refusing to overwrite" in err
     assert program.read_text() == TUTORIAL
 
 
@@ -90,19 +108,22 @@ def test_compile_never_imports_tensorflow() -> None:
 
 
 @pytest.mark.parametrize("command", [[], ["compile"], ["run"], ["predict"]])
-def test_help_has_an_example(command: list[str]) -> None:
-    result = run_kdsl(*command, "--help")
-    assert result.returncode == 0
-    assert "example" in result.stdout.lower()
-    assert "kdsl" in result.stdout
+def test_help_has_an_example(command: list[str], kdsl_in, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        kdsl_in(*command, "--help")
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    assert "example" in out.lower()
+    assert "kdsl" in out
 
 
-def test_version() -> None:
+def test_version(kdsl_in, capsys) -> None:
     from kdsl._version import __version__
 
-    result = run_kdsl("--version")
-    assert result.returncode == 0
-    assert result.stdout.strip() == f"kdsl {__version__}"
+    with pytest.raises(SystemExit) as exit_:
+        kdsl_in("--version")
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"kdsl {__version__}"
 
 
 @pytest.mark.parametrize(
@@ -140,7 +161,16 @@ def test_version() -> None:
         "predict-output-kind",
     ],
 )
-def test_misuse_exits_2(args: list[str]) -> None:
+def test_misuse_exits_2(args: list[str], kdsl_in, capsys) -> None:
+    """argparse ends the command with status 2 (any other exception fails the test)."""
+    with pytest.raises(SystemExit) as exit_:
+        kdsl_in(*args)
+    assert exit_.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["frobnicate"], ["run", IRIS, "--epochs", "0"]])
+def test_misuse_exit_status_reaches_the_shell(args: list[str]) -> None:
     result = run_kdsl(*args)
     assert result.returncode == 2
     assert "usage:" in result.stderr
@@ -155,7 +185,7 @@ def test_python_dash_m_and_console_script_agree() -> None:
         [str(script), "compile", IRIS], capture_output=True, text=True, cwd=ROOT
     )
     assert direct.returncode == 0
-    assert direct.stdout == run_kdsl("compile", IRIS).stdout
+    assert direct.stdout == GOLDEN_IRIS.read_text()  # as `python -m kdsl` (test above)
 
 
 def test_broken_pipe_is_not_an_error() -> None:
@@ -231,7 +261,7 @@ def test_generated_script_runs_standalone(tmp_path: Path) -> None:
     source = (ROOT / "examples/breast_cancer.k").read_text().rstrip()
     program.write_text(source + " early_stopping=5 reduce_lr_on_plateau=2\n")
     script = tmp_path / "breast_cancer.py"
-    assert run_kdsl("compile", str(program), "-o", str(script)).returncode == 0
+    assert main(["compile", str(program), "-o", str(script)]) == 0
     assert "keras.callbacks.EarlyStopping(" in script.read_text()
     blocker = tmp_path / "kdsl.py"  # shadows the real kdsl for the script
     blocker.write_text("raise ImportError('kdsl must not be needed by generated scripts')\n")
@@ -338,11 +368,11 @@ def test_error_snapshots_hold_through_the_real_command(name: str) -> None:
 # -- check --------------------------------------------------------------------------------
 
 
-def test_check_prints_a_summary() -> None:
-    result = run_kdsl("check", IRIS)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    lines = result.stdout.splitlines()
+def test_check_prints_a_summary(kdsl_in) -> None:
+    code, out, err = kdsl_in("check", IRIS)
+    assert code == 0, err
+    assert err == ""
+    lines = out.splitlines()
     assert lines[0] == 'Model: "examples/iris.k"'
     assert [line.split()[:2] for line in lines[4:7]] == [
         ["dense", "(Dense)"],
@@ -358,34 +388,34 @@ def test_check_never_imports_tensorflow() -> None:
     assert heavy_imports(code) == []
 
 
-def test_warnings_print_but_keep_exit_0() -> None:
+def test_warnings_print_but_keep_exit_0(kdsl_in) -> None:
     program = "input 4 -> flatten -> dense 3 softmax; adam; categorical_crossentropy\n"
     for command in ("check", "compile"):
-        result = run_kdsl(command, "-", stdin=program)
-        assert result.returncode == 0
-        assert result.stderr.startswith(
+        code, _, err = kdsl_in(command, "-", stdin=program)
+        assert code == 0
+        assert err.startswith(
             "<stdin>:1:12: warning: `flatten` on an already flat input (None, 4) does nothing"
         )
 
 
-def test_check_says_what_it_could_not_check() -> None:
+def test_check_says_what_it_could_not_check(kdsl_in) -> None:
     program = 'input 10 -> einsumdense "ab,bc->ac" 4 -> dense 3 -> dense 2; adam; mse\n'
-    result = run_kdsl("check", "-", stdin=program)
-    assert result.returncode == 0
-    assert "einsum_dense (EinsumDense)  ?" in result.stdout
-    assert "Total params: unknown" in result.stdout
-    assert result.stdout.strip().splitlines()[-1] == (
+    code, out, _ = kdsl_in("check", "-", stdin=program)
+    assert code == 0
+    assert "einsum_dense (EinsumDense)  ?" in out
+    assert "Total params: unknown" in out
+    assert out.strip().splitlines()[-1] == (
         "note: kdsl has no shape rule for `einsumdense` (line 1): shapes and parameter counts "
         "are unknown from there on, so 2 later layers could not be checked"
     )
 
 
-def test_check_errors_exit_1() -> None:
-    result = run_kdsl("check", "tests/errors/shape_conv2d_after_flatten.k")
-    assert result.returncode == 1
-    assert result.stdout == ""
+def test_check_errors_exit_1(kdsl_in) -> None:
+    code, out, err = kdsl_in("check", "tests/errors/shape_conv2d_after_flatten.k")
+    assert code == 1
+    assert out == ""
     expected = (ROOT / "tests/errors/shape_conv2d_after_flatten.out").read_text()
-    assert f"exit: 1\n{result.stderr}" == expected
+    assert f"exit: 1\n{err}" == expected
 
 
 @pytest.mark.slow
@@ -400,24 +430,24 @@ def test_run_examples_learn(program: str, floor: float, plain_output, capsys) ->
     assert accuracy >= floor, summary
 
 
-def test_outputs_that_cannot_be_written_are_errors_not_crashes(tmp_path: Path) -> None:
+def test_outputs_that_cannot_be_written_are_errors_not_crashes(tmp_path: Path, kdsl_in) -> None:
     """compile -o and import -o check the output like run's outputs: exit 1, a message."""
     for output, message in (
         (tmp_path / "missing" / "x.py", "there is no folder"),
         (tmp_path, "is a directory"),
     ):
-        result = run_kdsl("compile", "examples/iris.k", "-o", str(output))
-        assert result.returncode == 1, result.stderr
-        assert f"{output}: error: " in result.stderr and message in result.stderr
-        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+        code, _, err = kdsl_in("compile", "examples/iris.k", "-o", output)
+        assert code == 1, err
+        assert f"{output}: error: " in err and message in err
+        assert "Traceback" not in err and "internal error" not in err
 
 
-def test_writing_through_a_symlink_replaces_the_file_it_points_to(tmp_path: Path) -> None:
+def test_writing_through_a_symlink_replaces_the_file_it_points_to(tmp_path: Path, kdsl_in) -> None:
     real = tmp_path / "real.k"
     real.write_text("dense 1 in 2;adam;mse\n")
     link = tmp_path / "link.k"
     link.symlink_to(real)
-    result = run_kdsl("fmt", str(link))
-    assert result.returncode == 0, result.stderr
+    code, _, err = kdsl_in("fmt", link)
+    assert code == 0, err
     assert link.is_symlink()
     assert real.read_text() == "dense 1 in 2; adam; mse\n"

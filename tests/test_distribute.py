@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_kdsl
+from conftest import ROOT, kdsl_main
 
 import kdsl
+from kdsl.codegen.render import render, render_unformatted
 from kdsl.errors import InputError
+from kdsl.options import STRATEGIES, STYLES, Mode
 from kdsl.train.runner import WorkerTask, worker_task
 
 # Small enough to train in seconds, learnable enough for the loss to fall in two epochs.
@@ -83,13 +85,29 @@ def test_strategy_script_builds_in_scope_with_a_per_replica_batch(strategy: str)
     assert strategy_line < first_function.lineno
 
 
-def test_compile_option(workdir: Path) -> None:
-    result = run_kdsl("compile", str(workdir / "model.k"), "--strategy", "multi-worker")
-    assert result.returncode == 0, result.stderr
-    assert "strategy = MultiWorkerStrategy()" in result.stdout
-    bad = run_kdsl("compile", str(workdir / "model.k"), "--strategy", "tpu")
-    assert bad.returncode == 2
-    assert "invalid choice: 'tpu'" in bad.stderr
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("style", STYLES)
+def test_explained_script_in_the_scope_fits_88_columns(strategy: str, style: str) -> None:
+    """`--explain`'s comments fit black's 88 columns at the scope's indent too: the script
+    is already black's, and render() needs no black pass over the whole of it."""
+    model = kdsl.check_source(PROGRAM)
+    mode = Mode(style, explain=True, strategy=strategy)  # type: ignore[arg-type]
+    code = render_unformatted(model, mode)
+    assert max(len(line) for line in code.splitlines()) <= 88
+    assert render(model, mode) == code
+
+
+def test_compile_option(workdir: Path, capsys) -> None:
+    """In this process: what the command writes, not how a process exits."""
+    code, out, err = kdsl_main(
+        ["compile", workdir / "model.k", "--strategy", "multi-worker"], capsys
+    )
+    assert code == 0, err
+    assert "strategy = MultiWorkerStrategy()" in out
+    with pytest.raises(SystemExit) as exit_:
+        kdsl_main(["compile", workdir / "model.k", "--strategy", "tpu"], capsys)
+    assert exit_.value.code == 2
+    assert "invalid choice: 'tpu'" in capsys.readouterr().err
 
 
 # --- TF_CONFIG ----------------------------------------------------------------------------

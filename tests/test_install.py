@@ -31,11 +31,14 @@ def plain_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
     )
     env = scratch / "env"
-    venv.create(env, with_pip=True)
+    # No pip of its own (ensurepip takes seconds): this pip installs into it (`--python`).
+    venv.create(env)
     python = env / "bin" / "python"
     wheel = next((scratch / "dist").glob("kdsl-*.whl"))
     subprocess.run(
-        [python, "-m", "pip", "install", "-q", "--no-deps", wheel], check=True, capture_output=True
+        [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", wheel],
+        check=True,
+        capture_output=True,
     )
     # kdsl's dependencies (lark, jinja2, black) come from this environment: a plain path
     # line adds the folder without running its .pth files (so not this checkout's

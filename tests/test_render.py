@@ -58,6 +58,19 @@ def test_formatting_the_long_lines_is_formatting_the_script(seed: int) -> None:
         assert format_long_lines(raw, Mode(style=style)) == format_code(raw, Mode(style=style))
 
 
+@pytest.mark.parametrize("strategy", ["mirrored", "multi-worker"])
+@pytest.mark.parametrize("seed", range(8))
+def test_long_lines_in_the_strategy_scope_are_formatted_alone(seed: int, strategy: str) -> None:
+    """Under `with strategy.scope():` too, black sees only the long lines (in the scope's
+    block), and gives what it gives for the whole script."""
+    text = program(random.Random(seed))
+    for style in ("add", "constructor"):
+        mode = Mode(style=style, strategy=strategy)
+        raw = render_unformatted(kdsl.check_source(text), mode)
+        assert max(map(len, raw.splitlines())) > 88, "the test needs a long line"
+        assert format_long_lines(raw, mode) == format_code(raw, mode)
+
+
 def test_black_sees_each_distinct_long_line_once(monkeypatch) -> None:
     long_layer = LAYERS[0]
     text = f"input 20 -> {' -> '.join([long_layer] * 1000)} -> dense 3 softmax; adam; mse"
@@ -149,3 +162,29 @@ def test_attention_layers_take_their_required_arguments_by_keyword() -> None:
         "GroupedQueryAttention(head_dim=8, num_query_heads=4, num_key_value_heads=2)"
     )
     assert expression(ir.KerasCall("layers", "Dense", (4,))) == "Dense(4)"
+
+
+# `mode` takes any string: text the script holds as a literal.
+NON_ASCII = ["naïve café", "ﬁle 𝕖𝕧𝕒𝕝", "é" * 100, "日本語", "e\u0301" * 60]
+
+
+@pytest.mark.parametrize("text", NON_ASCII)
+@pytest.mark.parametrize("strategy", [None, "mirrored"])
+def test_non_ascii_text_is_laid_out_as_black_would(text: str, strategy: str | None) -> None:
+    """One-column characters are laid out as ASCII is (black sees the long lines alone);
+    wide or combining ones go to black whole: either way, what black gives the script."""
+    model = kdsl.check_source(f'randomflip mode="{text}" in 4x4x3 -> flatten -> dense 1; adam; mse')
+    for style in ("add", "constructor", "functional"):
+        mode = Mode(style=style, strategy=strategy)
+        assert render(model, mode) == format_code(render_unformatted(model, mode), mode)
+
+
+def test_short_one_column_non_ascii_text_needs_no_black(monkeypatch) -> None:
+    def refuse(source: str, *, mode: black.Mode) -> str:
+        raise AssertionError("black was called")
+
+    model = kdsl.check_source(
+        'randomflip mode="naïve ﬁle" in 4x4x3 -> flatten -> dense 1; adam; mse'
+    )
+    monkeypatch.setattr(black, "format_str", refuse)
+    assert 'RandomFlip(mode="naïve ﬁle")' in render(model)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import io
 import os
 import signal
@@ -88,12 +89,13 @@ FUNCTIONAL_NAMES = {"layers", "inputs", "x", "outputs"}
 
 
 def _without_template_defs(tree: ast.Module) -> ast.Module:
-    tree.body = [
+    """A new module of `tree`'s statements but the template's helpers (`tree` is kept)."""
+    body = [
         node
         for node in tree.body
         if not (isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name in TEMPLATE_DEFS)
     ]
-    return tree
+    return ast.Module(body=body, type_ignores=[])
 
 
 def template_defs(code: str) -> dict[str, str]:
@@ -108,28 +110,44 @@ def template_defs(code: str) -> dict[str, str]:
 FUNCTIONAL_NAMES = {"layers", "range", "zip", "x", "inputs", "outputs", "_"}
 
 
-def _bound_names(tree: ast.Module) -> set[str]:
-    """Names the script itself binds: variables, functions and their parameters. In the
-    functional style labels and blocks become such names (`s1 = dbl(x, 64)`): checked
-    identifiers that may never rebind a builtin or a name the script relies on."""
-    bound = {
-        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-    }
-    bound |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
-    bound |= {n.arg for n in ast.walk(tree) if isinstance(n, ast.arg)}
-    shadowed = bound & (set(dir(builtins)) | FORBIDDEN_CALLS | {"keras", "np", "layers"})
+# Names a script may never bind: a builtin, a forbidden call, or a module it relies on.
+NEVER_BOUND = frozenset(dir(builtins)) | FORBIDDEN_CALLS | {"keras", "np", "layers"}
+
+
+def _bound_names(nodes: list[ast.AST]) -> set[str]:
+    """Names the script (all its `nodes`) binds: variables, functions and their
+    parameters. In the functional style labels and blocks become such names
+    (`s1 = dbl(x, 64)`): checked identifiers that may never rebind a builtin or a name
+    the script relies on."""
+    bound = set()
+    for node in nodes:
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+        elif isinstance(node, ast.FunctionDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    shadowed = bound & NEVER_BOUND
     assert not shadowed, f"the script rebinds {sorted(shadowed)}"
     return bound
 
 
-def check_script(code: str, graph: bool = False) -> None:
-    """Raise AssertionError if the script steps outside what kdsl generates (`graph`: a
-    functional-style script, whose own names `_bound_names` checks in every case)."""
-    tree = _without_template_defs(ast.parse(code))
-    bound = _bound_names(tree)
-    layer_classes = {e.class_name for e in load().layers.values()}
+@functools.cache
+def _layer_classes() -> frozenset[str]:
+    return frozenset(e.class_name for e in load().layers.values())
+
+
+def check_script(code: str | ast.Module, graph: bool = False) -> None:
+    """Raise AssertionError if the script (its text, or its parsed tree, left unchanged)
+    steps outside what kdsl generates (`graph`: a functional-style script, whose own names
+    `_bound_names` checks in every case)."""
+    tree = _without_template_defs(ast.parse(code) if isinstance(code, str) else code)
+    nodes = list(ast.walk(tree))
+    bound = _bound_names(nodes)
+    layer_classes = _layer_classes()
     imports = IMPORTS | OPTION_IMPORTS
-    for node in ast.walk(tree):
+    allowed = NAMES | OPTION_NAMES | FUNCTIONAL_NAMES | bound
+    for node in nodes:
         if isinstance(node, ast.Import):
             assert {a.name for a in node.names} <= imports, ast.dump(node)
         elif isinstance(node, ast.ImportFrom):
@@ -141,7 +159,6 @@ def check_script(code: str, graph: bool = False) -> None:
             else:
                 assert {a.name for a in node.names} <= {"Input", "Sequential", "layers"}
         elif isinstance(node, ast.Name):
-            allowed = NAMES | OPTION_NAMES | FUNCTIONAL_NAMES | bound
             assert node.id in allowed or node.id in layer_classes, node.id
             assert node.id not in FORBIDDEN_CALLS
         elif isinstance(node, ast.Attribute):
@@ -269,15 +286,17 @@ def test_hostile_strings_are_inert_or_rejected(template: str, text: str) -> None
         return  # rejected, with a message
     decoded = ast.literal_eval(f'"{text}"')
     scripts = {mode: render(model, mode) for mode in MODES}
+    trees = {mode: ast.parse(code) for mode, code in scripts.items()}  # each parsed once
     for mode, code in scripts.items():
-        check_script(code, graph=mode.style == "functional")
+        tree = trees[mode]
+        check_script(tree, graph=mode.style == "functional")
         code.encode("utf-8")
-        strings = [n.value for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Constant)]
+        strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)]
         assert decoded in strings, "the text must reach the script as one string literal"
         if mode.explain:
-            plain = scripts[replace(mode, explain=False)]
-            assert code_tokens(code) == code_tokens(plain), mode
-            assert ast.dump(ast.parse(code)) == ast.dump(ast.parse(plain)), mode
+            plain = replace(mode, explain=False)
+            assert code_tokens(code) == code_tokens(scripts[plain]), mode
+            assert ast.dump(tree) == ast.dump(trees[plain]), mode
 
 
 @pytest.mark.parametrize("char", [*LINE_BREAKS, "\ud800"], ids=lambda c: hex(ord(c)))
@@ -315,12 +334,12 @@ def test_explain_comments_are_line_safe_whatever_the_value(value: str) -> None:
     hostile = {node.id: replace(node.call, args=(value,)) for node in (rescaling, relu)}
     model = model.with_calls(hostile)
     assert value in explain.comments(model)[rescaling.id]  # the sentence does quote it
-    for mode in MODES:
-        code = render(model, mode)
+    scripts = {mode: render(model, mode) for mode in MODES}
+    for mode, code in scripts.items():
         code.encode("utf-8")
         assert "print" not in build_model_calls(code), mode
         if mode.explain:
-            assert code_tokens(code) == code_tokens(render(model, replace(mode, explain=False)))
+            assert code_tokens(code) == code_tokens(scripts[replace(mode, explain=False)])
 
 
 @pytest.mark.parametrize("char", [*LINE_BREAKS, "\ud800", "\x00", "\t", "\x1b", "\u200b"])

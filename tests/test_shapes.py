@@ -38,7 +38,8 @@ def built(text: str):
     source = Source("model.k", text)
     namespace: dict = {"__name__": "generated"}
     exec(render(_resolve(parse(source), source, load())), namespace)
-    keras.backend.clear_session()
+    # The name counters reset, without a full collection (0.2 s of CPU with TensorFlow).
+    keras.backend.clear_session(free_memory=False)
     return namespace["build_model"]()
 
 

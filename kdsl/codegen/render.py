@@ -289,9 +289,10 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     # then only for those lines. The golden tests check that black leaves every generated
     # script unchanged, and test_render.py that formatting only the long lines gives what
     # black gives for the whole script.
-    # Non-ASCII text is left to black too: it measures wide characters as two columns.
+    # Non-ASCII text is left to black too where a character is not one column (black
+    # measures wide characters as two, combining ones as none) or could end a line.
     # So is another line length: black may join lines the template splits for 88.
-    if not code.isascii() or mode.line_length != TEMPLATE_LINE_LENGTH:
+    if not _one_column_each(code) or mode.line_length != TEMPLATE_LINE_LENGTH:
         return format_code(code, mode)
     if _LONG_LINE.search(code) is None:
         return code
@@ -300,6 +301,20 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     del code
     formatted = _format_long_lines(lines, mode)
     return formatted if formatted is not None else format_code("\n".join(lines), mode)
+
+
+def _one_column_each(code: str) -> bool:
+    """Each character of `code` is one column wide as black measures a line, and none ends
+    a line but the ASCII ones: black then lays it out as it lays out ASCII text."""
+    if code.isascii():
+        return True
+    from black.strings import char_width
+
+    return all(
+        char_width(char) == 1 and char not in "\x85\u2028\u2029"
+        for char in set(code)
+        if not char.isascii()
+    )
 
 
 # A line longer than the template's length (what `str.splitlines` ends a line at, in
@@ -591,6 +606,11 @@ def _context(openers: list[str], line: str, lines: list[str], index: int):
     outermost, *inner = openers
     if _indent(outermost) or not outermost.endswith(":"):
         return None
-    if any(text[-1] not in _CLOSERS for text in inner):
+    # Blocks (`with strategy.scope():`), then brackets: a block inside a bracket is not
+    # Python, and black refusing the context falls back to the whole script.
+    blocks = 0
+    while blocks < len(inner) and inner[blocks].endswith(":"):
+        blocks += 1
+    if any(text[-1] not in _CLOSERS for text in inner[blocks:]):
         return None
     return ("def _():", *inner)  # of the `def` line, only its body's depth matters
