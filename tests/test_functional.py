@@ -330,6 +330,47 @@ def test_block_functions_come_before_their_callers() -> None:
     assert functional.python_name("id") == "id_"
 
 
+# A shared block applied inside `def` blocks: directly, through another block, inside a
+# repeated group, and inside another shared block; each program applies `enc` 3 times.
+SHARED_IN_BLOCKS = {
+    "def": "shared enc { dense 8 relu }\ndef b { enc -> dense 8 }\n"
+    "input 8 -> b -> b -> enc -> dense 1; adam; mse",
+    "def in def": "shared enc { dense 8 relu }\ndef b f { enc -> dense f }\n"
+    "def c { b 8 -> [enc | b 8] -> add }\ninput 8 -> c -> dense 1; adam; mse",
+    "repeated group": "shared enc { dense 8 relu }\ndef b { [enc -> dense 8] * 3 }\n"
+    "input 8 -> b -> dense 1; adam; mse",
+    "shared in shared": "shared enc { dense 8 relu }\nshared s { enc -> dense 8 }\n"
+    "def b { s -> enc }\ninput 8 -> b -> enc -> dense 1; adam; mse",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHARED_IN_BLOCKS))
+def test_a_shared_block_inside_def_blocks_is_one_model_passed_to_them(name: str) -> None:
+    """The block functions take the shared model built once in build_model() (before they
+    took a name only build_model() had: NameError); every use applies that one model."""
+    program = SHARED_IN_BLOCKS[name]
+    code = kdsl.compile(program)
+    assert format_code(code) == code
+    built = build(code, "shared")
+    assert built.count_params() == infer(check_source(program)).total()
+    encoders = [item for item in _sublayers(built) if item.name == "enc"]
+    assert len(encoders) == 1  # one model, one set of weights
+    assert len(encoders[0]._inbound_nodes) == 3  # applied at each of its 3 uses
+    assert built(np.ones((2, 8), "float32")).shape == (2, 1)
+
+
+def _sublayers(built) -> list:
+    """Every layer of a model and of the models inside it, each once."""
+    found: dict[int, object] = {}
+    pending = list(built.layers)
+    while pending:
+        item = pending.pop()
+        if id(item) not in found:
+            found[id(item)] = item
+            pending += getattr(item, "layers", [])
+    return list(found.values())
+
+
 def test_svg_of_a_graph_has_no_overlaps_and_edges_clear_of_boxes() -> None:
     """kdsl's own SVG of ResNet50 (177 layers): every layer a box, no two boxes overlap,
     an arrow per edge, and no arrow runs through a box it does not end at."""

@@ -242,6 +242,13 @@ SHARED_AFTER_A_SEARCH = {
         "@a -> enc -> add @b -> dense 3 softmax;\n" + TAIL + TUNE,
         [{"dense_1/units": units} for units in (8, 16)],
     ),
+    "in a def block": (  # first applied inside `b`, to its input; `pair` passes it on
+        "shared enc {\n  dense choice(4, 8) relu\n}\n"
+        "def b {\n  enc -> dense 8\n}\n"
+        "def pair {\n  [b | b] -> add\n}\n"
+        "dense choice(8, 16) relu in 4 -> pair -> dense 3 softmax;\n" + TAIL + TUNE,
+        [{"dense_1/units": units, "enc/dense_1/units": 8} for units in (8, 16)],
+    ),
 }
 
 
@@ -261,6 +268,9 @@ def test_a_shared_block_after_a_searched_width_builds_at_each_value(name: str) -
         model = namespace["SearchedModel"]().build(hp)
         assert {k: hp.values[k] for k in values} == values
         assert model(np.zeros((2, 4), "float32")).shape == (2, 3)
+        shared = [item for item in model.layers if item.name == "enc"]
+        # One model for every use (those inside blocks included): one set of weights.
+        assert len(shared) == 1
 
 
 # -- the scripts searched on random data ----------------------------------------------------

@@ -151,8 +151,11 @@ class GraphWriter:
         blocks: dict[str, ir.Block],
         block_names: dict[str, str],
         hooks: Hooks = Hooks(),
+        shared_models: dict[str, tuple[str, ...]] | None = None,
     ):
         self.hooks = hooks
+        # Each block → the shared blocks it applies, passed to its function as models.
+        self.shared_models = shared_models or {}
         self.nodes = list(nodes)
         self.outputs = list(outputs)
         self.variables = dict(variables)  # tensor id → the variable holding it now
@@ -333,6 +336,8 @@ class GraphWriter:
             arguments = [tensors[0], *given, *keywords]
         else:
             arguments = [tensors[0], *given[:required], *tensors[1:], *given[required:], *keywords]
+        if not block.shared:  # the shared models its body applies: `b(x, encoder)`
+            arguments[1:1] = [self.block_names[name] for name in self.shared_models[block.name]]
         if block.name in self.hooks.hp_blocks and not block.shared:  # built with it
             arguments.insert(0, "hp")
         return f"{self.block_names[block.name]}({', '.join(arguments)})"
@@ -399,6 +404,7 @@ class GraphWriter:
             self.blocks,
             self.block_names,
             self.hooks,
+            self.shared_models,
         )
         for statement in inner.write():
             statements.append(
@@ -465,9 +471,13 @@ def _function(
     blocks: dict[str, ir.Block],
     block_names: dict[str, str],
     hooks: Hooks = Hooks(),
+    shared_models: dict[str, tuple[str, ...]] | None = None,
 ) -> Function:
-    """`def stage(x, f, o, s, n):` and its body."""
+    """`def stage(x, f, o, s, n):` and its body; `def b(x, encoder):` takes the models of
+    the shared blocks it applies (built once by the caller, so every use shares weights)."""
+    shared_models = shared_models or {}
     names, tensor_names = parameter_names(block, block_names, hooks.reserved)
+    models = [block_names[name] for name in shared_models.get(block.name, ())]
     taken = {*block_names.values(), *names.values(), *tensor_names}
 
     def write_value(value: ir.PyValue) -> str:
@@ -487,14 +497,14 @@ def _function(
         if default is not ir.REQUIRED
     ]
     leading = ["hp"] if block.name in hooks.hp_blocks else []
-    params = ", ".join([*leading, "x", *required, *tensor_names, *defaulted])
+    params = ", ".join([*leading, "x", *models, *required, *tensor_names, *defaulted])
     variables = {block.inputs[0].id: "x"}
     variables |= {
         source.id: name for source, name in zip(block.inputs[1:], tensor_names, strict=True)
     }
     writer = GraphWriter(
         block.nodes, [block.output], variables, taken, write_value, write_call, blocks,
-        block_names, hooks,
+        block_names, hooks, shared_models,
     )  # fmt: skip
     body = writer.write(returns=block.output)
     return Function(block_names[block.name], params, block, body)
@@ -509,10 +519,14 @@ def _shared_model(
     input_code: Callable[[ir.Input], str],
     hooks: Hooks = Hooks(),
     shape_given: bool = False,
+    shared_models: dict[str, tuple[str, ...]] | None = None,
 ) -> Function:
     """`def build_encoder():` a `shared` block as a sub-model (keras.io's siamese
     example): its own `keras.Input`, its layers, `keras.Model(..., name="encoder")`;
-    `shape_given`: the input's shape is the caller's (`def build_encoder(input_shape):`)."""
+    `shape_given`: the input's shape is the caller's (`def build_encoder(input_shape):`);
+    the models of the shared blocks its body applies are parameters, as in `_function`."""
+    shared_models = shared_models or {}
+    models = [block_names[name] for name in shared_models.get(block.name, ())]
     name = block_names[block.name]
     source = block.inputs[0]
     start = dataclasses.replace(source, kwargs=tuple(kv for kv in source.kwargs if kv[0] != "name"))
@@ -520,7 +534,7 @@ def _shared_model(
     taken = {"inputs", *block_names.values(), *(["input_shape"] if shape_given else [])}
     writer = GraphWriter(
         block.nodes, [block.output], variables, taken, literal, write_call, blocks,
-        block_names, hooks,
+        block_names, hooks, shared_models,
     )  # fmt: skip
     start_code = input_code(start)
     if shape_given:  # `keras.Input(shape=input_shape, dtype=...)`
@@ -533,14 +547,15 @@ def _shared_model(
     body.append(Statement(f"return keras.Model(inputs, {output}, name={literal(block.name)})"))
     params = ["hp"] if block.name in hooks.hp_blocks else []
     params += ["input_shape"] if shape_given else []
+    params += models
     return Function(f"build_{name}", ", ".join(params), block, body)
 
 
-def _shared_first_uses(nodes: Sequence[ir.Node], blocks: dict[str, ir.Block]) -> dict[str, int]:
-    """The shared blocks whose first use is a node of `nodes` itself (not one inside
-    another block's body or a repeated group), each with that node's index: where
-    build() can build it from the shape reaching it. Linear in the blocks' nodes."""
-    used: dict[str, frozenset[str]] = {}  # a block → the shared blocks its body applies
+def _shared_within(blocks: dict[str, ir.Block]) -> dict[str, tuple[str, ...]]:
+    """Each block → the shared blocks its body applies, directly or through the `def`
+    blocks it calls (in the program's order of blocks): the models its function is given.
+    A shared block it applies brings its own (given to it where it is built)."""
+    used: dict[str, frozenset[str]] = {}
 
     def shared_in(block: ir.Block) -> frozenset[str]:
         if block.name not in used:
@@ -549,20 +564,58 @@ def _shared_first_uses(nodes: Sequence[ir.Node], blocks: dict[str, ir.Block]) ->
             for node in block.nodes:
                 called = blocks.get(node.call.class_name) if node.call.module == "blocks" else None
                 if called is not None:
-                    found |= shared_in(called) | ({called.name} if called.shared else set())
+                    found |= {called.name} if called.shared else shared_in(called)
             used[block.name] = frozenset(found)
         return used[block.name]
 
-    seen: set[str] = set()
-    first_uses: dict[str, int] = {}
-    for index, node in enumerate(nodes):
-        called = blocks.get(node.call.class_name) if node.call.module == "blocks" else None
-        if called is None:
-            continue
-        if called.shared and called.name not in seen:
-            first_uses[called.name] = index
-        seen |= shared_in(called) | {called.name}
-    return {name: index for name, index in first_uses.items() if blocks[name].shared}
+    order = {name: index for index, name in enumerate(blocks)}
+    return {
+        name: tuple(sorted(shared_in(block), key=order.__getitem__))
+        for name, block in blocks.items()
+    }
+
+
+def _shared_first_uses(
+    nodes: Sequence[ir.Node],
+    blocks: dict[str, ir.Block],
+    shared_models: dict[str, tuple[str, ...]],
+) -> dict[str, int]:
+    """The shared blocks first applied to the tensor a node of `nodes` itself reads (the
+    node, or a block's body applying it to its input first: `def b { enc -> dense 8 }`),
+    each with that node's index: where build() can build it from the shape reaching it.
+    Others keep check's shape. Linear in the blocks' nodes times the shared blocks."""
+    reach: dict[str, frozenset[str]] = {}  # a block → every shared block it applies
+
+    def reached(name: str) -> frozenset[str]:
+        if name not in reach:
+            reach[name] = frozenset(shared_models[name]).union(
+                *(reached(used) for used in shared_models[name])
+            )
+        return reach[name]
+
+    at_input: dict[str, list[str]] = {}  # a block → the shared blocks it first applies to @in
+
+    def first_at_input(block: ir.Block) -> list[str]:
+        if block.name not in at_input:
+            at_input[block.name] = [name for name, _ in walk(block.nodes, block.inputs[0].id)]
+        return at_input[block.name]
+
+    def walk(body: Sequence[ir.Node], start: ir.NodeId | None) -> list[tuple[str, int]]:
+        """The shared blocks first applied (in `body`) to `start`, or to any tensor if
+        None, each with the index of the node of `body` applying it."""
+        seen: set[str] = set()
+        found: list[tuple[str, int]] = []
+        for index, node in enumerate(body):
+            called = blocks.get(node.call.class_name) if node.call.module == "blocks" else None
+            if called is None:
+                continue
+            if start is None or node.inputs[0] == start:
+                applied = [called.name] if called.shared else first_at_input(called)
+                found += [(name, index) for name in applied if name not in seen]
+            seen |= {called.name, *reached(called.name)}
+        return found
+
+    return dict(walk(nodes, None))
 
 
 def _expression(expr: ir.Expr, write_value: ValueWriter) -> str:
@@ -609,7 +662,9 @@ def write_model(
             block.name, SCRIPT_NAMES | hooks.reserved | set(block_names.values())
         )
     inputs, nodes, outputs = model.program or (model.inputs, model.nodes, model.outputs)
-    built_at = _shared_first_uses(nodes, blocks) if hooks.shared_at_first_use else {}
+    shared_models = _shared_within(blocks)
+    built_at = _shared_first_uses(nodes, blocks, shared_models) if hooks.shared_at_first_use else {}
+    ordered = _ordered_blocks(model.blocks)
     functions = [
         _shared_model(
             block,
@@ -620,17 +675,19 @@ def write_model(
             input_code,
             hooks,
             shape_given=block.name in built_at,
+            shared_models=shared_models,
         )  # fmt: skip
         if block.shared
-        else _function(block, write_call, literal, blocks, block_names, hooks)
-        for block in _ordered_blocks(model.blocks)
+        else _function(block, write_call, literal, blocks, block_names, hooks, shared_models)
+        for block in ordered
         if not block.inline  # written in place, where it is repeated
     ]
     variables = _input_names(inputs, hooks.reserved)
     taken = set(block_names.values()) | set(variables.values())
     writer = GraphWriter(
-        nodes, outputs, variables, taken, literal, write_call, blocks, block_names, hooks
-    )
+        nodes, outputs, variables, taken, literal, write_call, blocks, block_names, hooks,
+        shared_models,
+    )  # fmt: skip
     unlabelled = [output for output in outputs if output not in writer.labels]
     for number, output in enumerate(unlabelled, 1):
         name = "outputs" if len(outputs) == 1 else f"output_{number}"
@@ -642,14 +699,21 @@ def write_model(
             first_read.setdefault(tensor, index)
     statements: list[Statement] = []
     building: dict[int, list[str]] = {}  # a node's index → the shared blocks built there
-    for block in model.blocks:
+
+    def build_call(block_name: str, shape: str | None) -> Statement:
+        """`encoder = build_encoder(hp, x.shape[1:], inner)`: what its function takes."""
+        name = block_names[block_name]
+        arguments = ["hp"] if block_name in hooks.hp_blocks else []
+        arguments += [shape] if shape is not None else []
+        arguments += [block_names[used] for used in shared_models[block_name]]
+        return Statement(f"{name} = build_{name}({', '.join(arguments)})")
+
+    for block in ordered:  # a shared block after those it applies
         if block.shared:  # built once, applied at each use: `a = encoder(left)`
-            name = block_names[block.name]
-            argument = "hp" if block.name in hooks.hp_blocks else ""
             if block.name in built_at:
                 building.setdefault(built_at[block.name], []).append(block.name)
             else:
-                statements.append(Statement(f"{name} = build_{name}({argument})"))
+                statements.append(build_call(block.name, None))
     # Each input just before the first node that reads it: a later chain's own input
     # starts that chain, as the program wrote it.
     pending = sorted(inputs, key=lambda source: first_read.get(source.id, -1))
@@ -661,12 +725,8 @@ def write_model(
             code = f"{variables[source.id]} = {input_code(source)}"
             statements.append(Statement(code, 0, source.id))
         for block_name in building.get(index, ()):
-            name, shape = (
-                block_names[block_name],
-                f"{writer.variables[nodes[index].inputs[0]]}.shape[1:]",
-            )
-            argument = "hp, " if block_name in hooks.hp_blocks else ""
-            statements.append(Statement(f"{name} = build_{name}({argument}{shape})"))
+            shape = f"{writer.variables[nodes[index].inputs[0]]}.shape[1:]"
+            statements.append(build_call(block_name, shape))
         writer.write_node(index, statements)
     input_list = [variables[source.id] for source in inputs]
     output_list = [writer.variables[output] for output in outputs]

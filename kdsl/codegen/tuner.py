@@ -279,14 +279,19 @@ def _depth_values(depth: ir.Hyperparameter) -> list[int]:
 
 def _hp_blocks(blocks: dict[str, ir.Block], searched: set[ir.NodeId]) -> frozenset[str]:
     """The blocks whose functions take `hp`: a searched value in their body, or a call of
-    a block that takes it (a repeated group's body is its writer's)."""
+    a `def` block that takes it (a repeated group's body is its writer's; a shared block
+    comes built, as a model)."""
     needs: dict[str, bool] = {}
 
     def need(block: ir.Block) -> bool:
         if block.name not in needs:
             needs[block.name] = any(
                 node.id in searched
-                or (node.call.module == "blocks" and need(blocks[node.call.class_name]))
+                or (
+                    node.call.module == "blocks"
+                    and not blocks[node.call.class_name].shared
+                    and need(blocks[node.call.class_name])
+                )
                 for node in block.nodes
             )
         return needs[block.name]
