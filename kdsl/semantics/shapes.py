@@ -1484,6 +1484,7 @@ def infer(model: ir.Model, catalog: Catalog | None = None, rows: bool = True) ->
         paths[source.id] = _Path(tuple(source.shape))
     names: dict[str, int] = {}  # automatic names given so far, per class
     owners = {node.shares for node in model.nodes if node.shares is not None}
+    shared_blocks = {block.name for block in model.blocks if block.shared}
     row_names: dict[ir.NodeId, str] = {}  # a shared layer's first use's name
     # One tuple per distinct shape: a long chain's layers mostly output a few.
     distinct_shapes: dict[Shape, Shape] = {}
@@ -1505,9 +1506,12 @@ def infer(model: ir.Model, catalog: Catalog | None = None, rows: bool = True) ->
             first_input = model.node(owner).inputs[0]
             here, there = shapes.get(node.inputs[0]), shapes.get(first_input)
             if here is not None and there is not None and here != there:
+                # The innermost shared block the node is in (the outer scopes may be
+                # `def` blocks' instances: `b_2` for the second call of `b`).
+                shared = next((s for s in reversed(node.scope) if s in shared_blocks), None)
                 summary.diagnostics.append(
                     Diagnostic(
-                        f"the shared `{node.scope[0] if node.scope else layer.name}` is applied "
+                        f"the shared `{shared or layer.name}` is applied "
                         f"to {show_shape(here)} here, but was built for {show_shape(there)}",
                         call.span,
                         "a shared block applies the same weights: give every use the same shape",
