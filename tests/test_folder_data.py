@@ -327,7 +327,10 @@ def test_a_pass_over_a_folder_keeps_memory_bounded(
     grown = rss_kib("VmHWM") - before
     assert total == rows
     assert peak < size_kib // 3, f"Python allocations peaked at {peak} KiB"
-    assert grown < size_kib // 3, f"resident memory grew by {grown} KiB for {size_kib} KiB"
+    # Resident memory also holds what malloc keeps for the reader's threads (an arena
+    # each), which varies by a few MiB with what the worker ran before: half the file is
+    # the bound (holding it all would grow it by the whole 25 MB).
+    assert grown < size_kib // 2, f"resident memory grew by {grown} KiB for {size_kib} KiB"
 
 
 # -- the .npz path copies no more than it must ---------------------------------------------
