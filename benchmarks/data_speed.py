@@ -264,7 +264,8 @@ STEPS_LINE = '        steps_per_epoch=math.ceil(len(data["x_train"]) / batch_siz
 def steps_section(program: Path, repeat: int) -> None:
     """Before and after issue 17 in one process, alternating: the script's own
     `train_and_evaluate`, without the `steps_per_epoch` line, as written, and as
-    `kdsl run` runs it (its steps per call for a small model); seconds and CPU seconds."""
+    `kdsl run` runs it (its steps per call for a small model, and an epoch's batches
+    replayed: `kdsl.train.replay`); seconds and CPU seconds."""
     import contextlib
     import io
 
@@ -286,14 +287,19 @@ def steps_section(program: Path, repeat: int) -> None:
             script = load_script(code, program.name)
             keras.utils.set_random_seed(0)
             model = script["build_model"]()
+            replaying: contextlib.AbstractContextManager = contextlib.nullcontext()
             if name == "kdsl run":
+                if keras.backend.backend() == "tensorflow":
+                    from kdsl.train.replay import epochs_replayed
+
+                    replaying = epochs_replayed(model)
                 model.steps_per_execution = small_model_steps_per_execution(
                     model_ir, model, training_rows(data), script["BATCH_SIZE"],
                     backend=keras.backend.backend(), in_memory=True,
                 )  # fmt: skip
             calls[name] = model.steps_per_execution
             start, start_cpu = time.perf_counter(), time.process_time()
-            with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.redirect_stdout(io.StringIO()), replaying:
                 history, _, _ = script["train_and_evaluate"](model, data)
             seconds[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)

@@ -1,6 +1,7 @@
-"""`kdsl run` on TensorFlow leaves small graphs unoptimized and runs a small model's
-steps several per call (issue 17: small models were slow on TensorFlow), and trains
-exactly what the generated script trains on its own, with the same per-epoch output.
+"""`kdsl run` on TensorFlow leaves small graphs unoptimized, runs a small model's steps
+several per call and replays an epoch's batches (issue 17: small models were slow on
+TensorFlow), and trains exactly what the generated script trains on its own, with the
+same per-epoch output.
 
 Grappler, TensorFlow's graph optimizer, ran on the functions of tf.data's pipeline with
 every iterator, one per epoch: most of a small model's time. TensorFlow reads the setting
@@ -18,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ROOT
 
@@ -60,8 +62,8 @@ def test_kdsl_starts_tensorflow_skipping_small_graphs() -> None:
     assert out.split()[-1] == str(TF_MIN_GRAPH_NODES)
 
 
-PROGRAMS = {  # (program, data, epochs): dense layers; and convolution, batchnorm, dropout
-    "iris": ((ROOT / "examples" / "iris.k").read_text(), "iris.npz", 20),
+PROGRAMS = {  # (program, data, epochs): convolution, batchnorm, dropout (iris, dense
+    # layers: test_kdsl_run_shows_what_the_script_shows_each_epoch)
     "cnn": (
         "input 8x8x1 -> conv2d 8 3x3 -> batchnorm -> relu -> maxpool2d 2 -> flatten"
         " -> dropout 0.3 -> dense 10 softmax; adam; sparse_categorical_crossentropy;"
@@ -143,8 +145,9 @@ def test_one_step_per_call_where_more_would_show(program: str, kwargs: dict) -> 
     assert steps_per_execution(program, **kwargs) == 1
 
 
-# The per-epoch lines of Keras's progress bar: the last update of each epoch's bar.
-PROGRESS = re.compile(r"(\d+/\d+) \S+ \S+ \d+m?s/step - (.*)")
+# The per-epoch lines of Keras's progress bar: the last update of each epoch's bar (its
+# time a step in s, ms or us).
+PROGRESS = re.compile(r"(\d+/\d+) \S+ \S+ \d+[mu]?s/step - (.*)")
 
 
 def epoch_lines(out: str) -> list[str]:
@@ -157,25 +160,39 @@ def epoch_lines(out: str) -> list[str]:
     return lines
 
 
-RUNS = {  # (program, epochs): an epoch of 6 steps; the same stopped early by a callback
-    "iris": (IRIS, 6),
-    "early-stopping": (IRIS_LAYERS + "; callbacks early_stopping monitor=loss min_delta=0.2\n", 30),
-    "validation": (IRIS_LAYERS + "; fit validation_split=0.2\n", 4),
+RUNS = {  # (program, epochs, validation arrays in the data): an epoch of 6 steps, its
+    # validation batches replayed too; the same stopped early by a callback; validation
+    # rows split off by `fit` (the arrays given to `fit`, as written)
+    "iris": (IRIS, 6, True),
+    "early-stopping": (
+        IRIS_LAYERS + "; callbacks early_stopping monitor=loss min_delta=0.2\n",
+        30,
+        False,
+    ),
+    "validation-split": (IRIS_LAYERS + "; fit validation_split=0.2\n", 4, False),
 }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("program", "epochs"), RUNS.values(), ids=RUNS.keys())
+@pytest.mark.parametrize(("program", "epochs", "validation"), RUNS.values(), ids=RUNS.keys())
 def test_kdsl_run_shows_what_the_script_shows_each_epoch(
-    tmp_path: Path, program: str, epochs: int
+    tmp_path: Path, program: str, epochs: int, validation: bool
 ) -> None:
-    """Several steps per call, yet the same epochs (an early stop included), the same
-    history and the same line per epoch as the script alone prints (timings aside)."""
+    """Several steps per call and an epoch's batches replayed, yet the same epochs (an
+    early stop included), the same history and the same line per epoch as the script
+    alone prints (timings aside)."""
     source = tmp_path / "model.k"
     source.write_text(program)
     script = tmp_path / "model.py"
     script.write_text(compile_source(program))
-    common = ["--data", str(ROOT / "examples" / "iris.npz"), "--epochs", str(epochs), "--seed", "2"]
+    data = ROOT / "examples" / "iris.npz"
+    if validation:
+        with np.load(data) as iris:
+            arrays = {key: iris[key] for key in iris.files}
+        arrays["x_val"], arrays["y_val"] = arrays["x_test"], arrays["y_test"]
+        data = tmp_path / "iris_val.npz"
+        np.savez(data, **arrays)
+    common = ["--data", str(data), "--epochs", str(epochs), "--seed", "2"]
     alone = python(str(script), *common, cwd=tmp_path)
     report = tmp_path / "run.json"
     run = python("-m", "kdsl", "run", str(source), *common, "--json", str(report))
@@ -187,3 +204,65 @@ def test_kdsl_run_shows_what_the_script_shows_each_epoch(
         assert got[name] == pytest.approx(values, abs=1e-6), name
     assert epoch_lines(run) == epoch_lines(alone)
     assert len(epoch_lines(run)) == len(expected["loss"])
+
+
+def iris_training() -> tuple[np.ndarray, np.ndarray]:
+    with np.load(ROOT / "examples" / "iris.npz") as iris:
+        return iris["x_train"], iris["y_train"]
+
+
+def keras_epoch(x: np.ndarray, y: np.ndarray, batch: int, shuffle: bool) -> list:
+    """The batches Keras's own pipeline gives one epoch of `fit(x, y)`."""
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+    return list(ArrayDataAdapter(x, y, batch_size=batch, shuffle=shuffle).get_tf_dataset())
+
+
+def same(first: list, second: list) -> bool:
+    return len(first) == len(second) and all(
+        a.dtype == b.dtype and np.array_equal(a.numpy(), b.numpy())
+        for one, other in zip(first, second, strict=True)
+        for a, b in zip(one, other, strict=True)
+    )
+
+
+def test_a_seeded_epoch_of_keras_batches_is_replayed() -> None:
+    """Under a seed every epoch of Keras's pipeline gives the same batches: `kdsl run`
+    gives `fit` those, as a dataset (float64 rows cast to float32 as Keras casts them)."""
+    keras = import_keras("tensorflow")
+    from kdsl.train.replay import replayable
+
+    x, y = iris_training()
+    keras.utils.set_random_seed(3)
+    replayed = replayable(x.astype("float64"), y, 20, True)
+    assert replayed is not None
+    batches = list(replayed)
+    assert [len(batch[0]) for batch in batches] == [20] * 5 + [5]
+    assert same(batches, keras_epoch(x.astype("float64"), y, 20, True))
+    assert batches[0][0].dtype == "float32"
+    assert not np.array_equal(batches[0][0].numpy(), x[:20])  # shuffled
+    in_order = replayable(x, y, 16, False)
+    assert in_order is not None and same(list(in_order), keras_epoch(x, y, 16, False))
+
+
+def test_batches_are_not_replayed_where_epochs_differ_or_fit_needs_the_arrays() -> None:
+    keras = import_keras("tensorflow")
+    import tensorflow as tf
+
+    from kdsl.train.replay import REPLAY_BYTES, epochs_replayed, replayable
+
+    x, y = iris_training()
+    tf.random.set_seed(None)  # no seed: Keras shuffles every epoch anew
+    try:
+        assert replayable(x, y, 20, True) is None
+    finally:
+        keras.utils.set_random_seed(0)
+    assert replayable(x, y, 20, "batch") is None  # shuffled within batches
+    assert replayable(x, None, 20, True) is None
+    wide = np.zeros((2, REPLAY_BYTES // 8 + 1))
+    assert replayable(wide, np.zeros(2), 1, True) is None  # too large to hold twice
+    built = load_script(compile_source(IRIS), "model.py")["build_model"]()
+    with epochs_replayed(built):  # class weights: the arrays, as written
+        history = built.fit(x, y, batch_size=20, epochs=1, verbose=0, class_weight={0: 2.0})
+    assert len(history.history["loss"]) == 1
+    assert "fit" not in vars(built)  # the model's own `fit` again

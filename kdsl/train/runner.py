@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -352,6 +352,7 @@ def run(
         model, built, namespace, arrays, data, origin, epochs, batch_size, checked.scaling,
         chief=task is None or task.chief, backend=keras.backend.backend(),
         grouped=group_named(arrays) if named else None, steps_per_execution=steps,
+        replay=steps > 1 and not named,
     )  # fmt: skip
 
 
@@ -637,10 +638,12 @@ def _train(
     backend: str,
     grouped: dict | None = None,
     steps_per_execution: int = 1,
+    replay: bool = False,
 ) -> RunResult:
     """The script's `train_and_evaluate` on the checked arrays (`grouped` into dicts by
     input and output name for a model with several), with Ctrl-C stopping it cleanly,
-    `steps_per_execution` training steps per call."""
+    `steps_per_execution` training steps per call, and with `replay`, Keras's batches of
+    an epoch given to every epoch where they are the same (`kdsl.train.replay`)."""
     from kdsl.train.interrupt import StopOnInterrupt
 
     if steps_per_execution > 1:  # what `compile(steps_per_execution=...)` sets; the
@@ -650,12 +653,18 @@ def _train(
     kwargs: dict = {"epochs": epochs or namespace["EPOCHS"]}
     if batch_size is not None:
         kwargs["batch_size"] = batch_size
+    replaying: AbstractContextManager = nullcontext()
+    if replay:  # TensorFlow only: imports it
+        from kdsl.train.replay import epochs_replayed
+
+        replaying = epochs_replayed(built)
     stop = StopOnInterrupt()
     start = time.perf_counter()
     try:
-        history, _, predictions = namespace["train_and_evaluate"](
-            built, grouped if grouped is not None else arrays, callbacks=[stop], **kwargs
-        )
+        with replaying:
+            history, _, predictions = namespace["train_and_evaluate"](
+                built, grouped if grouped is not None else arrays, callbacks=[stop], **kwargs
+            )
     except Exception as error:
         broken = short_file(arrays)  # a data file cut short while training read it
         if broken:
