@@ -318,8 +318,11 @@ def _one_column_each(code: str) -> bool:
 
 
 # A line longer than the template's length (what `str.splitlines` ends a line at, in
-# ASCII text): found without splitting the script.
-_LONG_LINE = re.compile(rf"[^\n\r\x0b\x0c\x1c\x1d\x1e]{{{TEMPLATE_LINE_LENGTH + 1},}}")
+# ASCII text): found without splitting the script. Only from a line's start: tried at
+# every character, the match scanned to each line's end again (a line's length squared;
+# 0.7 s for 100,000 layers, 0.16 s so).
+_LINE_ENDS = r"\n\r\x0b\x0c\x1c\x1d\x1e"
+_LONG_LINE = re.compile(rf"(?:\A|(?<=[{_LINE_ENDS}]))[^{_LINE_ENDS}]{{{TEMPLATE_LINE_LENGTH + 1}}}")
 
 
 def _metrics_list(items: list[str], indent: int, mode: Mode) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import inspect
 import json
 import math
@@ -336,17 +337,24 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 def _module_strings(modules: Iterable[Any]) -> set[str]:
     """Word-like string constants in the source of `modules`: the values Keras compares
     arguments with (`"channels_last"`, `"bilinear"`)."""
-    found: set[str] = set()
-    for module in modules:
-        try:
-            tree = ast.parse(inspect.getsource(module))
-        except (OSError, TypeError, SyntaxError):
-            continue
-        for node in ast.walk(tree):
-            text = node.value if isinstance(node, ast.Constant) else None
-            if isinstance(text, str) and _WORD.fullmatch(text):
-                found.add(text)
-    return found
+    return set().union(*(_strings_in(module.__name__) for module in modules))
+
+
+@functools.cache
+def _strings_in(module_name: str) -> frozenset[str]:
+    """One module's word-like string constants, parsed once: most layers share their
+    bases' modules (a few seconds of parsing the same files again per layer)."""
+    try:
+        tree = ast.parse(inspect.getsource(sys.modules[module_name]))
+    except (OSError, TypeError, SyntaxError):
+        return frozenset()
+    return frozenset(
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and _WORD.fullmatch(node.value)
+    )
 
 
 def _candidate_words(cls: type[Any]) -> set[str]:
