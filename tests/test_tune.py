@@ -772,3 +772,42 @@ def test_the_trials_weigh_the_rows_with_the_datas_sample_weight(
     assert code == 0, err[-3000:]
     report = json.loads((tmp_path / "t.json").read_text())
     assert len(report["trials"]) == 2 and report["best_score"] < 1e-3, report
+
+
+@pytest.mark.slow
+def test_small_trials_run_several_steps_per_call_and_score_the_same(
+    tmp_path: Path, plain_output, capsys, monkeypatch
+) -> None:
+    """On TensorFlow a small model's trial trains as `kdsl run` trains it (several steps
+    per call, an epoch's batches replayed): the same trials score as with one step a call."""
+    from conftest import kdsl_main
+
+    from kdsl.train import tune
+
+    program = SEARCH.replace("epochs=2", "epochs=3").replace("=val_accuracy", "=val_loss")
+    (tmp_path / "m.k").write_text(program)
+    _random_data(tmp_path / "d.npz", rows=120)
+
+    def scores(name: str) -> list:
+        report = tmp_path / f"{name}.json"
+        code, _, err = kdsl_main(
+            ["tune", tmp_path / "m.k", "--data", tmp_path / "d.npz",
+             "--dir", tmp_path / name, "--json", report],
+            capsys,
+        )  # fmt: skip
+        assert code == 0, err[-3000:]
+        return [trial["score"] for trial in json.loads(report.read_text())["trials"]]
+
+    picked: list[int] = []
+    steps = tune.small_model_steps_per_execution
+
+    def picking(*args, **kwargs) -> int:
+        picked.append(steps(*args, **kwargs))
+        return picked[-1]
+
+    monkeypatch.setattr(tune, "small_model_steps_per_execution", picking)
+    several = scores("several")
+    assert len(picked) == 2 and all(count > 1 for count in picked)  # 120 rows, batch 16 or 32
+    monkeypatch.setattr(tune, "small_model_steps_per_execution", lambda *args, **kwargs: 1)
+    one = scores("one")
+    assert len(several) == 2 and several == pytest.approx(one, abs=1e-6)

@@ -39,6 +39,8 @@ from kdsl.train.runner import (
     load_script,
     quiet_native_stderr,
     read_folder_data,
+    small_model_steps_per_execution,
+    training_rows,
 )
 
 # Where the per-trial times are kept beside KerasTuner's own files, for a resumed search.
@@ -228,6 +230,8 @@ def search(
     tuner = namespace["make_tuner"](directory, model.search.max_trials, model.search.seed)
     if folder_reader is not None:
         tuner.hypermodel.fit = _FolderTrial(tuner.hypermodel.fit, folder_reader, kind)
+    elif keras.backend.backend() == "tensorflow" and not named:  # arrays in memory
+        tuner.hypermodel.fit = _SmallModelTrial(tuner.hypermodel.fit, model, training_rows(arrays))
     options = namespace["search_options"](arrays)
     return _search(tuner, options, arrays, model.search, progress, role)
 
@@ -280,6 +284,47 @@ class _BatchingModel:
         # The datasets shuffle themselves (Keras's folder readers): fit cannot.
         return self.model.fit(batches["x_train"], shuffle=False, **options)
 
+
+class _SmallModelTrial:
+    """A trial on TensorFlow trains as `kdsl run` trains: a small model runs several steps
+    per call, on an epoch of Keras's batches replayed every epoch (`kdsl.train.replay`).
+    The same steps on the same batches: the same weights, the same score."""
+
+    def __init__(self, searched_fit: Callable, program: ir.Model, rows: int) -> None:
+        self.searched_fit, self.program, self.rows = searched_fit, program, rows
+
+    def __call__(self, hp, model, *args, **kwargs):
+        return self.searched_fit(
+            hp, _SmallStepsModel(model, self.program, self.rows), *args, **kwargs
+        )
+
+
+class _SmallStepsModel:
+    """A Keras model whose `fit` picks the steps per call for the trial's batch size
+    (searched or not), as `kdsl run` does for the script's."""
+
+    def __init__(self, model, program: ir.Model, rows: int) -> None:
+        self.model, self.program, self.rows = model, program, rows
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
+
+    def fit(self, *args, batch_size=None, **options):
+        steps = small_model_steps_per_execution(
+            self.program, self.model, self.rows, batch_size or KERAS_BATCH_SIZE,
+            backend="tensorflow", in_memory=True,
+        )  # fmt: skip
+        if steps == 1:
+            return self.model.fit(*args, batch_size=batch_size, **options)
+        from kdsl.train.replay import epochs_replayed  # imports TensorFlow
+
+        self.model.steps_per_execution = steps
+        with epochs_replayed(self.model):
+            return self.model.fit(*args, batch_size=batch_size, **options)
+
+
+# `fit`'s batch size when none is given.
+KERAS_BATCH_SIZE = 32
 
 # Seconds a worker waits for its chief to answer before saying it is missing.
 CHIEF_WAIT_SECONDS = 120.0
