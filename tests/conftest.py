@@ -22,30 +22,29 @@ HEAVY = ("tensorflow", "keras", "numpy", "matplotlib")
 
 
 # The modules that take longest, longest first (summed test seconds of a whole run on two
-# quiet cores, 2026-12-07, after the suite was cut from 16 to 8 minutes). pytest-xdist
-# hands out work units in collection order, so a long unit collected last would run
-# alone at the end while the other workers idle: starting the longest first keeps every
-# worker busy until the end. A module not listed that trains (has `slow` tests) comes
-# next, then the rest.
+# quiet cores, 2026-12-07). pytest-xdist hands out work units in collection order, so a
+# long unit collected last would run alone at the end while the other workers idle:
+# starting the longest first keeps every worker busy until the end. A module not listed
+# that trains (has `slow` tests) comes next, then the rest.
 LONGEST_FIRST = (
-    "test_tune.py",  # 115 (its trainings are units of their own: the digits proof 59)
-    "test_security.py",  # 85
-    "test_tf_small_graphs.py",  # 65
+    "test_tune.py",  # 131 (its trainings are units of their own: the digits proof 37)
     "test_import_graph.py",  # 63
-    "test_cli.py",  # 39
-    "test_tune_graph.py",  # 35
-    "test_catalog_drift.py",  # 35 (building the catalog from Keras: 30)
-    "test_saved.py",  # 34
-    "test_distribute.py",  # 27
-    "test_backends.py",  # 26
-    "test_functional.py",  # 26
-    "test_run.py",  # 25
-    "test_graph_keras.py",  # 24
-    "test_tune_data.py",  # 23
-    "test_images.py",  # 22
-    "test_golden.py",  # 19
+    "test_security.py",  # 49
+    "test_cli.py",  # 43
+    "test_tune_graph.py",  # 41
+    "test_saved.py",  # 39
+    "test_tf_small_graphs.py",  # 35 (every script alone in one process: 20)
+    "test_distribute.py",  # 30
+    "test_backends.py",  # 28
+    "test_catalog_drift.py",  # 27 (building the catalog from Keras: 21)
+    "test_tune_data.py",  # 27
+    "test_run.py",  # 27
+    "test_functional.py",  # 27
+    "test_graph_keras.py",  # 27
+    "test_images.py",  # 24
+    "test_golden.py",  # 17
+    "test_execute.py",  # 17
     "test_lsp.py",  # 16
-    "test_execute.py",  # 16
 )
 WIDER_THAN_A_TEST = ("class", "module", "package", "session")
 

@@ -62,41 +62,6 @@ def test_kdsl_starts_tensorflow_skipping_small_graphs() -> None:
     assert out.split()[-1] == str(TF_MIN_GRAPH_NODES)
 
 
-PROGRAMS = {  # (program, data, epochs): convolution, batchnorm, dropout (iris, dense
-    # layers: test_kdsl_run_shows_what_the_script_shows_each_epoch)
-    "cnn": (
-        "input 8x8x1 -> conv2d 8 3x3 -> batchnorm -> relu -> maxpool2d 2 -> flatten"
-        " -> dropout 0.3 -> dense 10 softmax; adam; sparse_categorical_crossentropy;"
-        " fit batch_size=64\n",
-        "digits_cnn.npz",
-        2,
-    ),
-}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("program", "data", "epochs"), PROGRAMS.values(), ids=PROGRAMS.keys())
-def test_kdsl_run_trains_as_the_script_alone(
-    tmp_path: Path, program: str, data: str, epochs: int
-) -> None:
-    """Same seed, same losses, epoch by epoch (to 1e-6; in practice bit for bit)."""
-    source = tmp_path / "model.k"
-    source.write_text(program)
-    script = tmp_path / "model.py"
-    script.write_text(compile_source(program))
-    path = str(ROOT / "examples" / data)
-    common = ["--data", path, "--epochs", str(epochs), "--seed", "5"]
-    out = python(str(script), *common, cwd=tmp_path)
-    history = next(line for line in out.splitlines() if line.startswith("History: "))
-    alone = ast.literal_eval(history.removeprefix("History: "))
-    report = tmp_path / "run.json"
-    python("-m", "kdsl", "run", str(source), *common, "--json", str(report))
-    run = json.loads(report.read_text())["history"]
-    assert len(run["loss"]) == epochs
-    for name, values in alone.items():
-        assert run[name] == pytest.approx(values, abs=1e-6), name
-
-
 IRIS = (ROOT / "examples" / "iris.k").read_text()
 IRIS_LAYERS = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
 
@@ -152,7 +117,8 @@ PROGRESS = re.compile(r"(\d+/\d+) \S+ \S+ \d+[mu]?s/step - (.*)")
 
 def epoch_lines(out: str) -> list[str]:
     """Each epoch's final progress line, without its timings, colours or earlier updates."""
-    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    # Each update of the bar rewrites its line: backspaces and a carriage return.
+    plain = re.sub(r"\x1b\[[0-9;]*m|\x08", "", out).replace("\r", "\n")
     lines = []
     for epoch in re.split(r"^Epoch \d+/\d+$", plain, flags=re.M)[1:]:
         last = [m for m in PROGRESS.finditer(epoch)][-1]
@@ -160,48 +126,92 @@ def epoch_lines(out: str) -> list[str]:
     return lines
 
 
-RUNS = {  # (program, epochs, validation arrays in the data): an epoch of 6 steps, its
-    # validation batches replayed too; the same stopped early by a callback; validation
-    # rows split off by `fit` (the arrays given to `fit`, as written)
-    "iris": (IRIS, 6, True),
+CNN = (
+    "input 8x8x1 -> conv2d 8 3x3 -> batchnorm -> relu -> maxpool2d 2 -> flatten"
+    " -> dropout 0.3 -> dense 10 softmax; adam; sparse_categorical_crossentropy;"
+    " fit batch_size=64\n"
+)
+RUNS = {  # (program, data, epochs, seed): an epoch of 6 steps, its validation batches
+    # replayed too; the same stopped early by a callback; validation rows split off by
+    # `fit` (the arrays given to `fit`, as written); convolution, batchnorm, dropout
+    "iris": (IRIS, "iris_val.npz", 6, 2),
     "early-stopping": (
         IRIS_LAYERS + "; callbacks early_stopping monitor=loss min_delta=0.2\n",
+        "iris.npz",
         30,
-        False,
+        2,
     ),
-    "validation-split": (IRIS_LAYERS + "; fit validation_split=0.2\n", 4, False),
+    "validation-split": (IRIS_LAYERS + "; fit validation_split=0.2\n", "iris.npz", 4, 2),
+    "cnn": (CNN, "digits_cnn.npz", 2, 5),
 }
+
+# Runs `python SCRIPT ARGS...` for each [script, args] in argv[1] (JSON), one after the
+# other in this one process (kdsl is not imported), and prints their outputs as JSON.
+SCRIPTS_ALONE = """
+import contextlib, io, json, runpy, sys
+outputs = []
+for script, args in json.loads(sys.argv[1]):
+    sys.argv = [script, *args]
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        runpy.run_path(script, run_name="__main__")
+    outputs.append(out.getvalue())
+print(json.dumps(outputs))
+"""
+# The same for `kdsl ARGS...`, each args in argv[1].
+KDSL_RUNS = """
+import contextlib, io, json, sys
+from kdsl.tools.cli import main
+outputs = []
+for args in json.loads(sys.argv[1]):
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(args) == 0, args
+    outputs.append(out.getvalue())
+print(json.dumps(outputs))
+"""
+
+
+@pytest.fixture(scope="module")
+def both_sides(tmp_path_factory) -> dict[str, tuple[str, str, dict]]:
+    """Each of RUNS trained by its script alone and by `kdsl run`, same data and seed:
+    {name: (the script's output, kdsl run's output, kdsl run's JSON report)}. The scripts
+    run one after the other in a fresh process, the `kdsl run`s in another (TensorFlow
+    reads kdsl's setting as it starts): two start-ups, not eight."""
+    folder = tmp_path_factory.mktemp("runs")
+    with np.load(ROOT / "examples" / "iris.npz") as iris:
+        arrays = {key: iris[key] for key in iris.files}
+    arrays["x_val"], arrays["y_val"] = arrays["x_test"], arrays["y_test"]
+    np.savez(folder / "iris_val.npz", **arrays)
+    scripts, runs = [], []
+    for name, (program, data, epochs, seed) in RUNS.items():
+        (folder / f"{name}.k").write_text(program)
+        (folder / f"{name}.py").write_text(compile_source(program))
+        path = folder / data if data == "iris_val.npz" else ROOT / "examples" / data
+        common = ["--data", str(path), "--epochs", str(epochs), "--seed", str(seed)]
+        scripts.append([str(folder / f"{name}.py"), common])
+        runs.append(["run", str(folder / f"{name}.k"), *common, "--json", str(folder / name)])
+    alone = json.loads(python("-c", SCRIPTS_ALONE, json.dumps(scripts), cwd=folder))
+    ran = json.loads(python("-c", KDSL_RUNS, json.dumps(runs), cwd=folder))
+    return {
+        name: (alone[i], ran[i], json.loads((folder / name).read_text()))
+        for i, name in enumerate(RUNS)
+    }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("program", "epochs", "validation"), RUNS.values(), ids=RUNS.keys())
+@pytest.mark.parametrize("name", RUNS)
 def test_kdsl_run_shows_what_the_script_shows_each_epoch(
-    tmp_path: Path, program: str, epochs: int, validation: bool
+    both_sides: dict[str, tuple[str, str, dict]], name: str
 ) -> None:
     """Several steps per call and an epoch's batches replayed, yet the same epochs (an
-    early stop included), the same history and the same line per epoch as the script
-    alone prints (timings aside)."""
-    source = tmp_path / "model.k"
-    source.write_text(program)
-    script = tmp_path / "model.py"
-    script.write_text(compile_source(program))
-    data = ROOT / "examples" / "iris.npz"
-    if validation:
-        with np.load(data) as iris:
-            arrays = {key: iris[key] for key in iris.files}
-        arrays["x_val"], arrays["y_val"] = arrays["x_test"], arrays["y_test"]
-        data = tmp_path / "iris_val.npz"
-        np.savez(data, **arrays)
-    common = ["--data", str(data), "--epochs", str(epochs), "--seed", "2"]
-    alone = python(str(script), *common, cwd=tmp_path)
-    report = tmp_path / "run.json"
-    run = python("-m", "kdsl", "run", str(source), *common, "--json", str(report))
+    early stop included), the same history (to 1e-6; in practice bit for bit) and the
+    same line per epoch as the script alone prints (timings aside)."""
+    alone, run, report = both_sides[name]
     history = next(line for line in alone.splitlines() if line.startswith("History: "))
     expected = ast.literal_eval(history.removeprefix("History: "))
-    got = json.loads(report.read_text())["history"]
+    got = report["history"]
     assert got.keys() == expected.keys()
-    for name, values in expected.items():
-        assert got[name] == pytest.approx(values, abs=1e-6), name
+    for key, values in expected.items():
+        assert got[key] == pytest.approx(values, abs=1e-6), key
     assert epoch_lines(run) == epoch_lines(alone)
     assert len(epoch_lines(run)) == len(expected["loss"])
 
