@@ -586,7 +586,7 @@ def test_the_search_keeps_the_heap_out_of_the_collectors_passes_and_gives_it_bac
     search (TensorFlow's modules) are set aside from those passes, not leaked after."""
     import gc
 
-    from kdsl.train.tune import heap_set_aside
+    from kdsl.train.runner import heap_set_aside
 
     callers = gc.get_freeze_count()  # the test process's own (conftest freezes once)
     gc.unfreeze()

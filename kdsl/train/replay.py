@@ -94,7 +94,21 @@ def replayable(x: Any, y: Any, batch_size: Any, shuffle: Any) -> tf.data.Dataset
     if shuffle and not _same_batches(epoch, list(pipeline)):
         return None
     xs, ys = (tf.concat([batch[part] for batch in epoch], axis=0) for part in (0, 1))
-    return tf.data.Dataset.from_tensor_slices((xs, ys)).batch(batch_size)
+    return tf.data.Dataset.from_tensor_slices((xs, ys)).batch(batch_size).with_options(_AT_ONCE)
+
+
+def _options():
+    """A pipeline that hands each batch over in the caller's thread: tf.data otherwise
+    adds a prefetching thread (and tunes it), and each step waited for the hand-over
+    between threads (iris: 2.2 s of training, 1.8 s of CPU; so 1.4 s, 1.5 s)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.experimental_optimization.inject_prefetch = False
+    options.experimental_optimization.apply_default_optimizations = False
+    return options
+
+
+_AT_ONCE = _options()
 
 
 def _same_batches(first: list, second: list) -> bool:

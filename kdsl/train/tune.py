@@ -12,7 +12,6 @@ KerasTuner and Keras are imported only when a search runs.
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import json
 import math
@@ -35,6 +34,7 @@ from kdsl.train.runner import (
     check_data,
     check_folder,
     check_npy_folder_options,
+    heap_set_aside,
     import_keras,
     load_script,
     quiet_native_stderr,
@@ -478,25 +478,6 @@ def _search(
         best=best,
         role=role,
     )
-
-
-@contextlib.contextmanager
-def heap_set_aside():
-    """Keep the objects that exist now (TensorFlow's and KerasTuner's modules: some
-    450,000) out of the garbage collector's full passes while the search runs. Before
-    each trial KerasTuner calls `gc.collect()` and Keras's `clear_session()` another:
-    each pass walked all of them, 1 to 2 seconds a pass measured on two busy cores (two
-    trials: 3.9 s of collecting, 0.1 s set aside). The trials' own objects are collected
-    as before; the heap is as it was afterwards. Where the caller has set objects aside
-    already, it is left to do so (`gc.unfreeze` would give back the caller's too)."""
-    if gc.get_freeze_count() > 0:
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _epoch_counter():
