@@ -438,7 +438,10 @@ def _search(
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         with heap_set_aside():
-            tuner.search(arrays["x_train"], arrays["y_train"], verbose=0, **options)
+            if role == "chief":
+                serve_trials(tuner)
+            else:
+                tuner.search(arrays["x_train"], arrays["y_train"], verbose=0, **options)
     except _StopSearch:
         tuner.on_search_end()
     except (ValueError, TypeError) as error:
@@ -478,6 +481,41 @@ def _search(
         best=best,
         role=role,
     )
+
+
+# How often the chief looks whether the search is over: KerasTuner's own loop looks every
+# second, then, once a worker has been told to stop, every 20 s until the others are
+# done (a chief lingered up to 20 s after its last worker).
+CHIEF_POLL_SECONDS = 0.2
+
+
+def serve_trials(tuner) -> None:
+    """What KerasTuner's chief does in `tuner.search` (`oracle_chief.start_server`):
+    serve the oracle to the workers until every trial has ended and every worker has
+    been told to stop, looking every CHIEF_POLL_SECONDS. With a KerasTuner laid out
+    otherwise, its own `search`."""
+    try:
+        import grpc  # type: ignore[import-untyped]
+        from keras_tuner.src import protos
+        from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
+    except ImportError:
+        tuner.search(verbose=0)
+        return
+    from concurrent import futures
+
+    tuner.oracle.verbose = 0  # as `search(verbose=0)` sets it
+    tuner.save()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = OracleServicer(tuner.oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    server.add_insecure_port(address)
+    server.start()
+    try:
+        while not (servicer.stop_triggered and exit_chief(tuner.oracle)):
+            time.sleep(CHIEF_POLL_SECONDS)
+    finally:
+        server.stop(0)
 
 
 def _epoch_counter():
