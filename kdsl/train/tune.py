@@ -359,7 +359,7 @@ def wait_for_chief(host: str, port: int, progress, seconds: float | None = None)
             if not said:
                 progress(f"kdsl: waiting for the chief at {host}:{port}")
                 said = True
-            time.sleep(1)
+            time.sleep(0.2)
 
 
 class _StopSearch(Exception):
