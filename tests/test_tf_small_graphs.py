@@ -272,7 +272,8 @@ def test_batches_are_not_replayed_where_epochs_differ_or_fit_needs_the_arrays() 
     wide = np.zeros((2, REPLAY_BYTES // 8 + 1))
     assert replayable(wide, np.zeros(2), 1, True) is None  # too large to hold twice
     built = load_script(compile_source(IRIS), "model.py")["build_model"]()
-    with epochs_replayed(built):  # class weights: the arrays, as written
+    with epochs_replayed(built):  # class weights, or more than (x, y) by position: as written
         history = built.fit(x, y, batch_size=20, epochs=1, verbose=0, class_weight={0: 2.0})
-    assert len(history.history["loss"]) == 1
+        again = built.fit(x, y, 20, 1, verbose=0)
+    assert len(history.history["loss"]) == len(again.history["loss"]) == 1
     assert "fit" not in vars(built)  # the model's own `fit` again

@@ -37,6 +37,8 @@ _SAME_WITH_BATCHES = {
     "initial_epoch",
     "validation_freq",
 }
+# What the batches replace: their size, the shuffling, the validation arrays.
+_REPLACED = {"batch_size", "shuffle", "validation_data"}
 
 
 @contextmanager
@@ -45,29 +47,35 @@ def epochs_replayed(built) -> Iterator[None]:
     batches of one epoch, replayed every epoch, where they are the same every epoch."""
     fit = built.fit
 
-    def fit_replaying(
-        x=None, y=None, *, batch_size=None, validation_data=None, shuffle=True, **kwargs
-    ):
-        train = replayable(x, y, batch_size, shuffle) if set(kwargs) <= _SAME_WITH_BATCHES else None
-        validation = validation_data
-        if train is not None and validation_data is not None:
-            validation = (
-                replayable(*validation_data, batch_size, False)
-                if isinstance(validation_data, tuple) and len(validation_data) == 2
-                else None
-            )
-        if train is None or (validation_data is not None and validation is None):
-            return fit(
-                x, y, batch_size=batch_size, validation_data=validation_data, shuffle=shuffle,
-                **kwargs,
-            )  # fmt: skip
-        return fit(train, validation_data=validation, shuffle=False, **kwargs)
+    def fit_replaying(*args, **kwargs):
+        batches = _batches(args, kwargs)
+        if batches is None:  # the arrays, as the script gives them
+            return fit(*args, **kwargs)
+        train, validation = batches
+        options = {key: value for key, value in kwargs.items() if key in _SAME_WITH_BATCHES}
+        return fit(train, validation_data=validation, shuffle=False, **options)
 
     built.fit = fit_replaying
     try:
         yield
     finally:
         del built.fit
+
+
+def _batches(args: tuple, kwargs: dict) -> tuple[Any, Any] | None:
+    """(training batches, validation batches or None) for `fit(*args, **kwargs)` where
+    they mean the same as its arrays; else None."""
+    if len(args) != 2 or not set(kwargs) <= _SAME_WITH_BATCHES | _REPLACED:
+        return None
+    batch_size, shuffle = kwargs.get("batch_size"), kwargs.get("shuffle", True)
+    train = replayable(*args, batch_size, shuffle)
+    validation_data = kwargs.get("validation_data")
+    if train is None or validation_data is None:
+        return None if train is None else (train, None)
+    if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
+        return None
+    validation = replayable(*validation_data, batch_size, False)
+    return None if validation is None else (train, validation)
 
 
 def replayable(x: Any, y: Any, batch_size: Any, shuffle: Any) -> tf.data.Dataset | None:
