@@ -516,7 +516,7 @@ def _shared_model(
     literal: ValueWriter,
     blocks: dict[str, ir.Block],
     block_names: dict[str, str],
-    input_code: Callable[[ir.Input], str],
+    input_code: Callable[[ir.Input, str | None], str],
     hooks: Hooks = Hooks(),
     shape_given: bool = False,
     shared_models: dict[str, tuple[str, ...]] | None = None,
@@ -536,12 +536,8 @@ def _shared_model(
         block.nodes, [block.output], variables, taken, literal, write_call, blocks,
         block_names, hooks, shared_models,
     )  # fmt: skip
-    start_code = input_code(start)
-    if shape_given:  # `keras.Input(shape=input_shape, dtype=...)`
-        written_shape = f"shape={literal(start.shape)}"
-        if written_shape not in start_code:
-            raise ValueError(f"an input written without {written_shape}: {start_code}")
-        start_code = start_code.replace(written_shape, "shape=input_shape", 1)
+    # `keras.Input(shape=input_shape, dtype=...)` where the caller gives the shape
+    start_code = input_code(start, "input_shape" if shape_given else None)
     body = [Statement(f"inputs = {start_code}"), *writer.write()]
     output = writer.variables[block.output]
     body.append(Statement(f"return keras.Model(inputs, {output}, name={literal(block.name)})"))
@@ -649,7 +645,7 @@ def write_model(
     model: ir.Model,
     write_call: Callable[[ir.KerasCall, ValueWriter], str],
     literal: ValueWriter,
-    input_code: Callable[[ir.Input], str],
+    input_code: Callable[[ir.Input, str | None], str],
     hooks: Hooks = Hooks(),
 ) -> tuple[list[Function], list[Statement]]:
     """The block functions (in dependency order) and build_model()'s statements up to
@@ -722,7 +718,7 @@ def write_model(
         while next_input < len(pending) and first_read.get(pending[next_input].id, -1) <= index:
             source = pending[next_input]
             next_input += 1
-            code = f"{variables[source.id]} = {input_code(source)}"
+            code = f"{variables[source.id]} = {input_code(source, None)}"
             statements.append(Statement(code, 0, source.id))
         for block_name in building.get(index, ()):
             shape = f"{writer.variables[nodes[index].inputs[0]]}.shape[1:]"

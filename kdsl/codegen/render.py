@@ -148,11 +148,17 @@ def _expressions() -> Callable[[ir.KerasCall], str]:
     return once
 
 
-def input_expression(source: ir.Input) -> str:
-    """`Input(shape=(4,))`, with the input's other arguments (`dtype=...`)."""
-    args = [f"shape={literal(source.shape)}"]
+def input_expression(source: ir.Input, shape: str | None = None) -> str:
+    """`Input(shape=(4,))`, with the input's other arguments (`dtype=...`); `shape`: an
+    expression for the shape instead of the input's own (`shape=input_shape`)."""
+    args = [f"shape={literal(source.shape) if shape is None else shape}"]
     args += [f"{name}={literal(value)}" for name, value in source.kwargs]
     return f"Input({', '.join(args)})"
+
+
+def keras_input(source: ir.Input, shape: str | None = None) -> str:
+    """`keras.Input(...)`, as the functional style writes an input."""
+    return f"keras.{input_expression(source, shape)}"
 
 
 def _compile_arg(arg: ir.CompileArg) -> str:
@@ -466,9 +472,6 @@ def _functional_lines(
 
     def layer_call(call: ir.KerasCall, value: Callable[[Any], str]) -> str:
         return expression(call, "layers.", value)
-
-    def keras_input(source: ir.Input) -> str:
-        return f"keras.{input_expression(source)}"
 
     functions, statements = functional.write_model(model, layer_call, literal, keras_input)
     if mode.explain:

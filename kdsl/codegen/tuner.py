@@ -24,6 +24,7 @@ from kdsl.codegen.render import (
     expression,
     format_code,
     input_expression,
+    keras_input,
     literal,
 )
 from kdsl.options import Mode
@@ -320,9 +321,6 @@ def _functional(
 
     def layer_call(call: ir.KerasCall, value) -> str:
         return expression(call, "layers.", value)
-
-    def keras_input(source: ir.Input) -> str:
-        return f"keras.{input_expression(source)}"
 
     functions, statements = functional.write_model(graph, layer_call, _value, keras_input, hooks)
     defined = []
