@@ -786,6 +786,12 @@ def _show_number(value) -> str:
 # -- several inputs and outputs (v2) -----------------------------------------------------
 
 
+def array_part(key: str) -> str:
+    """The part of the data an array holds: `x_train.title` → `x_train` (an input or
+    output of a model with several is named after the dot), `x_train` → itself."""
+    return key.partition(".")[0]
+
+
 def named_keys(data: dict[str, np.ndarray], part: str) -> dict[str, str]:
     """The arrays of a model with named inputs and outputs: `x_train.title` and
     `y_train.priority` in an .npz (or `x_train.title.npy` in a folder) → {"title": key}."""

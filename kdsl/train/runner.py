@@ -32,7 +32,15 @@ from kdsl import ir
 from kdsl.errors import BackendError, DataError, InputError, ModelError, first_line
 from kdsl.files import check_regular_file
 from kdsl.options import DataKind
-from kdsl.train.data import Dataset, group_named, load, short_file, validate, validate_named
+from kdsl.train.data import (
+    Dataset,
+    array_part,
+    group_named,
+    load,
+    short_file,
+    validate,
+    validate_named,
+)
 from kdsl.train.data import _check_classes as check_classes
 from kdsl.train.data import standardize as standardize_features
 from kdsl.train.folders import FolderData, data_kind, scan
@@ -681,7 +689,7 @@ def _train(
         evaluation={k: float(v) for k, v in built.get_metrics_result().items()},
         predictions=predictions,
         seconds=seconds,
-        evaluated_on="test" if any(k.partition(".")[0] == "x_test" for k in arrays) else "training",
+        evaluated_on="test" if any(array_part(k) == "x_test" for k in arrays) else "training",
         epochs=kwargs["epochs"] - _whole_option(model, "initial_epoch", 0),
         interrupted=stop.interrupted,
         model=built,
@@ -716,7 +724,7 @@ def heap_set_aside():
 
 def training_rows(arrays: Mapping[str, Any]) -> int:
     """The rows `fit` trains on: x_train's (the first input's, with several)."""
-    return next(len(array) for key, array in arrays.items() if key.partition(".")[0] == "x_train")
+    return next(len(array) for key, array in arrays.items() if array_part(key) == "x_train")
 
 
 def small_model_steps_per_execution(

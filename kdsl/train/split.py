@@ -11,6 +11,7 @@ import numpy as np
 
 from kdsl.errors import DataError
 from kdsl.ir import CROSSENTROPY_LOSSES
+from kdsl.train.data import array_part
 
 
 def classes_of(y: np.ndarray, loss_key: str) -> np.ndarray | None:
@@ -45,11 +46,11 @@ def split(
     if not asked:
         return None
     # A model with several inputs and outputs has an array for each: `x_train.title`.
-    train_keys = [k for k in data if k.partition(".")[0] in ("x_train", "y_train")]
+    train_keys = [k for k in data if array_part(k) in ("x_train", "y_train")]
     x_key = "x_train" if "x_train" in data else next(k for k in train_keys if k[0] == "x")
     y_key = "y_train" if "y_train" in data else next(k for k in train_keys if k[0] == "y")
     for option, key, _ in asked:
-        if any(k.partition(".")[0] == f"x_{key}" for k in data):
+        if any(array_part(k) == f"x_{key}" for k in data):
             raise DataError(
                 path,
                 f"already has `x_{key}` and `y_{key}`, and {option} would replace them",

@@ -12,6 +12,7 @@ KerasTuner and Keras are imported only when a search runs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import math
@@ -184,7 +185,7 @@ def search(
             validation_split=validation_split, seed=seed, batch_size=None, origin=origin,
             say=progress,
         )  # fmt: skip
-        # Unbatched: each trial batches them with its own batch size (`_FolderTrial`).
+        # Unbatched: each trial batches them with its own batch size (`_BatchingModel`).
         arrays: dict = {
             f"{x}_{part}": datasets[f"x_{part}"] if x == "x" else None
             for part in ("train", "val")
@@ -228,25 +229,27 @@ def search(
         if role == "chief":
             progress(f"kdsl: the chief serves trials at {host}:{port} until the workers finish")
     tuner = namespace["make_tuner"](directory, model.search.max_trials, model.search.seed)
+    wrap: Callable | None = None  # each trial's model, fed as `kdsl run` feeds it
     if folder_reader is not None:
-        tuner.hypermodel.fit = _FolderTrial(tuner.hypermodel.fit, folder_reader, kind)
+        wrap = functools.partial(_BatchingModel, reader=folder_reader, kind=kind)
     elif keras.backend.backend() == "tensorflow" and not named:  # arrays in memory
-        tuner.hypermodel.fit = _SmallModelTrial(tuner.hypermodel.fit, model, training_rows(arrays))
+        wrap = functools.partial(_SmallStepsModel, program=model, rows=training_rows(arrays))
+    if wrap is not None:
+        tuner.hypermodel.fit = _Trial(tuner.hypermodel.fit, wrap)
     options = namespace["search_options"](arrays)
     return _search(tuner, options, arrays, model.search, progress, role)
 
 
-class _FolderTrial:
-    """A folder's trial: the script's `fit(hp, model, x, ...)` gets a model whose `fit`
-    reads the folder in batches of the trial's batch size (searched or not), with the run
-    script's own readers (`_BatchingModel`)."""
+class _Trial:
+    """A trial whose script's `fit(hp, model, x, ...)` gets the trial's model wrapped by
+    `wrap`: a model whose own `fit` feeds the data as `kdsl run` would (a folder read in
+    batches, `_BatchingModel`; a small model's steps, `_SmallStepsModel`)."""
 
-    def __init__(self, searched_fit: Callable, reader: dict, kind: str | None) -> None:
-        self.searched_fit, self.reader, self.kind = searched_fit, reader, kind
+    def __init__(self, searched_fit: Callable, wrap: Callable) -> None:
+        self.searched_fit, self.wrap = searched_fit, wrap
 
     def __call__(self, hp, model, *args, **kwargs):
-        batching = _BatchingModel(model, self.reader, self.kind)
-        return self.searched_fit(hp, batching, *args, **kwargs)
+        return self.searched_fit(hp, self.wrap(model), *args, **kwargs)
 
 
 class _BatchingModel:
@@ -285,23 +288,11 @@ class _BatchingModel:
         return self.model.fit(batches["x_train"], shuffle=False, **options)
 
 
-class _SmallModelTrial:
-    """A trial on TensorFlow trains as `kdsl run` trains: a small model runs several steps
-    per call, on an epoch of Keras's batches replayed every epoch (`kdsl.train.replay`).
-    The same steps on the same batches: the same weights, the same score."""
-
-    def __init__(self, searched_fit: Callable, program: ir.Model, rows: int) -> None:
-        self.searched_fit, self.program, self.rows = searched_fit, program, rows
-
-    def __call__(self, hp, model, *args, **kwargs):
-        return self.searched_fit(
-            hp, _SmallStepsModel(model, self.program, self.rows), *args, **kwargs
-        )
-
-
 class _SmallStepsModel:
-    """A Keras model whose `fit` picks the steps per call for the trial's batch size
-    (searched or not), as `kdsl run` does for the script's."""
+    """A Keras model whose `fit` trains as `kdsl run` trains: a small model runs several
+    steps per call, for the trial's batch size (searched or not), on an epoch of Keras's
+    batches replayed every epoch (`kdsl.train.replay`). The same steps on the same
+    batches: the same weights, the same score."""
 
     def __init__(self, model, program: ir.Model, rows: int) -> None:
         self.model, self.program, self.rows = model, program, rows
