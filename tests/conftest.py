@@ -5,10 +5,12 @@ from __future__ import annotations
 import ast
 import functools
 import gc
+import json
 import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,23 +29,23 @@ HEAVY = ("tensorflow", "keras", "numpy", "matplotlib")
 # starting the longest first keeps every worker busy until the end. A module not listed
 # that trains (has `slow` tests) comes next, then the rest.
 LONGEST_FIRST = (
-    "test_tune.py",  # 131 (its trainings are units of their own: the digits proof 37)
-    "test_import_graph.py",  # 63
-    "test_security.py",  # 49
-    "test_cli.py",  # 43
-    "test_tune_graph.py",  # 41
-    "test_saved.py",  # 39
-    "test_tf_small_graphs.py",  # 35 (every script alone in one process: 20)
-    "test_distribute.py",  # 30
-    "test_backends.py",  # 28
-    "test_catalog_drift.py",  # 27 (building the catalog from Keras: 21)
-    "test_tune_data.py",  # 27
-    "test_run.py",  # 27
-    "test_functional.py",  # 27
-    "test_graph_keras.py",  # 27
-    "test_images.py",  # 24
-    "test_golden.py",  # 17
-    "test_execute.py",  # 17
+    "test_tune.py",  # 99 (its trainings are units of their own: the digits proof 37)
+    "test_import_graph.py",  # 62
+    "test_saved.py",  # 61
+    "test_security.py",  # 44
+    "test_backends.py",  # 44
+    "test_scripts_alone.py",  # 40 (ten scripts alone in one process)
+    "test_catalog_drift.py",  # 28 (building the catalog from Keras: 21)
+    "test_graph_keras.py",  # 26
+    "test_cli.py",  # 26
+    "test_tf_small_graphs.py",  # 25 (four scripts alone, four kdsl runs: two processes)
+    "test_run.py",  # 25
+    "test_functional.py",  # 23
+    "test_distribute.py",  # 22
+    "test_execute.py",  # 19
+    "test_tune_data.py",  # 18
+    "test_golden.py",  # 18
+    "test_tune_graph.py",  # 16
     "test_lsp.py",  # 16
 )
 WIDER_THAN_A_TEST = ("class", "module", "package", "session")
@@ -227,3 +229,57 @@ NATIVE_LOG_LINE = re.compile(r"^[IWE]\d{4} |oneDNN|cuda drivers|cuInit|absl::")
 def native_log_lines(stderr: str) -> list[str]:
     """The lines of `stderr` that TensorFlow's native code wrote, not kdsl or Keras."""
     return [line for line in stderr.splitlines() if NATIVE_LOG_LINE.search(line)]
+
+
+@dataclass(frozen=True)
+class Alone:
+    """A script to run alone: `python [-W error] SCRIPT ARGS` in `folder`."""
+
+    script: Path
+    args: tuple[str, ...]
+    folder: Path
+    warnings_as_errors: bool = False
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a script run alone did: its exit status, its output, its folder."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    folder: Path
+
+
+def run_alone(scripts: dict[str, Alone], env: dict[str, str]) -> dict[str, Ran]:
+    """Run each script as `python SCRIPT ARGS` would, kdsl unimportable, one after the
+    other in one fresh Python (tests/alone_driver.py: one TensorFlow start-up for all),
+    in the order given; the output files are written into each script's folder."""
+    jobs = [
+        {
+            "name": name,
+            "script": str(job.script),
+            "args": list(job.args),
+            "cwd": str(job.folder),
+            "warnings_as_errors": job.warnings_as_errors,
+            "out": str(job.folder / f"{name}.out"),
+            "err": str(job.folder / f"{name}.err"),
+        }
+        for name, job in scripts.items()
+    ]
+    listing = next(iter(scripts.values())).folder / "alone.json"
+    listing.write_text(json.dumps(jobs))
+    driver = subprocess.run(
+        [sys.executable, "-I", str(ROOT / "tests" / "alone_driver.py"), str(listing)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
+    )
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    results = {}
+    for job in jobs:
+        stderr, _, code = Path(job["err"]).read_text(errors="replace").rpartition("\nEXIT ")
+        out = Path(job["out"]).read_text(errors="replace")
+        results[job["name"]] = Ran(int(code), out, stderr, Path(job["cwd"]))
+    return results

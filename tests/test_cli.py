@@ -24,8 +24,6 @@ import numpy as np
 import pytest
 from conftest import ROOT, heavy_imports, kdsl_main, native_log_lines, run_kdsl
 
-from kdsl.tools.cli import main
-
 IRIS = "examples/iris.k"
 TUTORIAL = "dense 5 in 4 -> dense 3 relu -> dense 3 softmax; adam; categorical_crossentropy"
 GOLDEN_IRIS = ROOT / "tests/golden/expected/example_iris.add.py"
@@ -225,10 +223,16 @@ def test_run_rejects_bad_data_before_training(tmp_path: Path, plain_output, caps
     assert "Epoch" not in out
 
 
+@pytest.fixture(scope="module")
+def fresh_iris_run() -> subprocess.CompletedProcess:
+    """The README's main job, `kdsl run examples/iris.k`, in a fresh process."""
+    return run_kdsl("run", IRIS)
+
+
 @pytest.mark.slow
-def test_run_iris_reaches_good_accuracy() -> None:
-    """The README's main job: `kdsl run examples/iris.k` learns Iris with the default seed."""
-    result = run_kdsl("run", IRIS)
+def test_run_iris_reaches_good_accuracy(fresh_iris_run) -> None:
+    """The README's main job learns Iris with the default seed."""
+    result = fresh_iris_run
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Epoch 200/200" in out
@@ -243,59 +247,15 @@ def test_run_iris_reaches_good_accuracy() -> None:
 
 
 @pytest.mark.slow
-def test_run_is_reproducible_with_a_seed(plain_output, capsys) -> None:
+def test_run_is_reproducible_with_a_seed(fresh_iris_run, plain_output, capsys) -> None:
     """A fresh process and this test's process (other tests' TensorFlow) train alike."""
-    args = ["run", "examples/breast_cancer.k", "--epochs", "3", "--seed", "7"]
-    first = run_kdsl(*args)
-    code, out, err = kdsl_main([*args[:1], ROOT / args[1], *args[2:]], capsys)
-    assert first.returncode == code == 0, first.stderr + err
     history = lambda out: re.search(r"History: (\{.*\})", out).group(1)  # noqa: E731
-    assert history(first.stdout) == history(out)
+    code, out, err = kdsl_main(["run", ROOT / IRIS], capsys)
+    assert fresh_iris_run.returncode == code == 0, fresh_iris_run.stderr + err
+    assert history(fresh_iris_run.stdout) == history(out)
 
 
-@pytest.mark.slow
-def test_generated_script_runs_standalone(tmp_path: Path) -> None:
-    """`python model.py --data d.npz` works with kdsl unimportable: the script is standalone,
-    callbacks from the `fit` section included."""
-    program = tmp_path / "breast_cancer.k"
-    source = (ROOT / "examples/breast_cancer.k").read_text().rstrip()
-    program.write_text(source + " early_stopping=5 reduce_lr_on_plateau=2\n")
-    script = tmp_path / "breast_cancer.py"
-    assert main(["compile", str(program), "-o", str(script)]) == 0
-    assert "keras.callbacks.EarlyStopping(" in script.read_text()
-    blocker = tmp_path / "kdsl.py"  # shadows the real kdsl for the script
-    blocker.write_text("raise ImportError('kdsl must not be needed by generated scripts')\n")
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            "--data",
-            str(ROOT / "examples/breast_cancer.npz"),
-            "--epochs",
-            "2",
-            "--batch-size",
-            "64",
-            "--seed",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert "Epoch 2/2" in out
-    # The tutorial's steps, in order: fit -> History, evaluate, predict.
-    steps = [
-        out.index("History: {"),
-        out.index("Evaluation [loss, metrics...]: ["),
-        out.index("Predictions for the first rows:"),
-    ]
-    assert steps == sorted(steps)
-    assert "Warning" not in result.stderr
+# The generated script alone, callbacks included: tests/test_scripts_alone.py.
 
 
 @pytest.mark.slow

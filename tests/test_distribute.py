@@ -37,13 +37,18 @@ PROGRAM = (
 TIMEOUT = 240  # seconds per process: generous, for a loaded two-core machine
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("distribute")
+def write_data(folder: Path) -> None:
+    """`model.npz`: 96 rows PROGRAM learns (also used by tests/test_scripts_alone.py)."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(96, 4)).astype("float32")
     labels = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5).astype(int)
     np.savez(folder / "model.npz", x_train=x, y_train=np.eye(3, dtype="float32")[labels])
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("distribute")
+    write_data(folder)
     (folder / "model.k").write_text(PROGRAM + "\n")
     return folder
 
@@ -196,22 +201,7 @@ def test_mirrored_over_two_logical_cpus(workdir: Path) -> None:
     assert report["history"]["loss"][1] < report["history"]["loss"][0]
 
 
-@pytest.mark.slow
-def test_mirrored_script_alone_on_one_device(workdir: Path) -> None:
-    """The generated script runs without kdsl; on one device it trains one replica."""
-    script = workdir / "mirrored.py"
-    script.write_text(kdsl.compile(PROGRAM, strategy="mirrored"))
-    result = subprocess.run(
-        [sys.executable, "-I", str(script), "--data", "model.npz", "--epochs", "1"],
-        cwd=workdir,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Replicas in sync: 1" in result.stdout
-    assert len(_history(result.stdout)["loss"]) == 1
+# The script alone on one device: tests/test_scripts_alone.py.
 
 
 # --- multi-worker: two worker processes on 127.0.0.1 ---------------------------------------

@@ -1,16 +1,13 @@
 """Data larger than memory: a folder of .npy files, memory-mapped and read in batches.
 
-One TensorFlow process for the module; `kdsl run` runs in-process through `main()`, the
-generated script once as a real subprocess.
+One TensorFlow process for the module; `kdsl run` runs in-process through `main()` (the
+generated script alone: tests/test_scripts_alone.py).
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import os
-import subprocess
-import sys
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -82,36 +79,7 @@ def test_folder_trains_as_the_same_npz_does(tmp_path: Path, capsys) -> None:
     np.testing.assert_allclose(from_folder["predictions"], from_npz["predictions"], atol=1e-5)
 
 
-@pytest.mark.slow
-def test_the_generated_script_takes_a_folder(tmp_path: Path) -> None:
-    code = compile_source(IRIS.read_text(), folder_data=True)
-    body = code.split('"""', 2)[2]
-    assert "import kdsl" not in body and "from kdsl" not in body, "it must run without kdsl"
-    script = tmp_path / "iris.py"
-    script.write_text(code)
-    arrays = iris()
-    npy = folder(
-        tmp_path / "iris",
-        x=arrays["x_train"][:80],
-        y=arrays["y_train"][:80],
-        x_val=arrays["x_train"][80:],
-        y_val=arrays["y_train"][80:],
-        x_test=arrays["x_test"],
-        y_test=arrays["y_test"],
-    )
-    command = [sys.executable, "-W", "error", str(script), "--data", str(npy), "--epochs", "2"]
-    result = subprocess.run(
-        [*command, "--seed", "0"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "'val_loss'" in result.stdout
-    assert "Evaluation [loss, metrics...]:" in result.stdout
-    assert "evaluating on the training data" not in result.stdout
+# The generated script on a folder, alone: tests/test_scripts_alone.py.
 
 
 def test_train_and_evaluate_on_memory_maps_is_warning_free(script: dict, tmp_path: Path) -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import ast
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -472,24 +470,7 @@ FOLDER_KINDS = {
 }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(("kind", "files"), [("images", 4), ("text", 6)])
-def test_the_standalone_script_reads_the_same_folder(kind, files, tmp_path, capsys):
-    spec = FOLDER_KINDS[kind]
-    folder = spec.make(tmp_path / kind, per_class=files)
-    model, script = tmp_path / "model.k", tmp_path / "model.py"
-    model.write_text(spec.program + "\n")
-    code, _, err = kdsl(["compile", model, spec.option, "-o", script], capsys)
-    assert code == 0, err
-    run = subprocess.run(
-        [sys.executable, script, "--data", folder, *spec.script_args, "--seed", "0"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr
-    for line in spec.script_prints:
-        assert line in run.stdout
+# The standalone script on each kind of folder: tests/test_scripts_alone.py.
 
 
 @pytest.mark.slow

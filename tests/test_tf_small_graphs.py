@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, Alone, run_alone
 
 from kdsl import check_source, compile_source
 from kdsl.train.runner import (
@@ -50,16 +50,6 @@ def python(*args: str, cwd: Path = ROOT) -> str:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
-
-
-def test_kdsl_starts_tensorflow_skipping_small_graphs() -> None:
-    out = python(
-        "-c",
-        "from kdsl.train.runner import import_keras; import_keras()\n"
-        "import tensorflow as tf\n"
-        "print(tf.config.optimizer.get_experimental_options().get('min_graph_nodes'))",
-    )
-    assert out.split()[-1] == str(TF_MIN_GRAPH_NODES)
 
 
 IRIS = (ROOT / "examples" / "iris.k").read_text()
@@ -145,19 +135,9 @@ RUNS = {  # (program, data, epochs, seed): an epoch of 6 steps, its validation b
     "cnn": (CNN, "digits_cnn.npz", 2, 5),
 }
 
-# Runs `python SCRIPT ARGS...` for each [script, args] in argv[1] (JSON), one after the
-# other in this one process (kdsl is not imported), and prints their outputs as JSON.
-SCRIPTS_ALONE = """
-import contextlib, io, json, runpy, sys
-outputs = []
-for script, args in json.loads(sys.argv[1]):
-    sys.argv = [script, *args]
-    with contextlib.redirect_stdout(io.StringIO()) as out:
-        runpy.run_path(script, run_name="__main__")
-    outputs.append(out.getvalue())
-print(json.dumps(outputs))
-"""
-# The same for `kdsl ARGS...`, each args in argv[1].
+# Runs `kdsl ARGS...` for each args in argv[1] (JSON), one after the other in this one
+# process, and prints their outputs as JSON, then the graph size TensorFlow was told to
+# start optimizing at.
 KDSL_RUNS = """
 import contextlib, io, json, sys
 from kdsl.tools.cli import main
@@ -167,45 +147,57 @@ for args in json.loads(sys.argv[1]):
         assert main(args) == 0, args
     outputs.append(out.getvalue())
 print(json.dumps(outputs))
+import tensorflow as tf
+print(tf.config.optimizer.get_experimental_options().get("min_graph_nodes"))
 """
 
 
 @pytest.fixture(scope="module")
-def both_sides(tmp_path_factory) -> dict[str, tuple[str, str, dict]]:
+def both_sides(tmp_path_factory) -> tuple[dict[str, tuple[str, str, dict]], str]:
     """Each of RUNS trained by its script alone and by `kdsl run`, same data and seed:
-    {name: (the script's output, kdsl run's output, kdsl run's JSON report)}. The scripts
-    run one after the other in a fresh process, the `kdsl run`s in another (TensorFlow
-    reads kdsl's setting as it starts): two start-ups, not eight."""
+    {name: (the script's output, kdsl run's output, kdsl run's JSON report)}, and the
+    `min_graph_nodes` TensorFlow ran `kdsl run` with. The scripts run one after the other
+    in a fresh process, the `kdsl run`s in another (TensorFlow reads kdsl's setting as it
+    starts): two start-ups, not eight."""
     folder = tmp_path_factory.mktemp("runs")
     with np.load(ROOT / "examples" / "iris.npz") as iris:
         arrays = {key: iris[key] for key in iris.files}
     arrays["x_val"], arrays["y_val"] = arrays["x_test"], arrays["y_test"]
     np.savez(folder / "iris_val.npz", **arrays)
-    scripts, runs = [], []
+    scripts, runs = {}, []
     for name, (program, data, epochs, seed) in RUNS.items():
         (folder / f"{name}.k").write_text(program)
         (folder / f"{name}.py").write_text(compile_source(program))
         path = folder / data if data == "iris_val.npz" else ROOT / "examples" / data
         common = ["--data", str(path), "--epochs", str(epochs), "--seed", str(seed)]
-        scripts.append([str(folder / f"{name}.py"), common])
+        scripts[name] = Alone(folder / f"{name}.py", tuple(common), folder)
         runs.append(["run", str(folder / f"{name}.k"), *common, "--json", str(folder / name)])
-    alone = json.loads(python("-c", SCRIPTS_ALONE, json.dumps(scripts), cwd=folder))
-    ran = json.loads(python("-c", KDSL_RUNS, json.dumps(runs), cwd=folder))
-    return {
-        name: (alone[i], ran[i], json.loads((folder / name).read_text()))
+    alone = run_alone(scripts, ENV)
+    for script in alone.values():
+        assert script.returncode == 0, script.stderr[-3000:]
+    *_, printed, graph_nodes = python("-c", KDSL_RUNS, json.dumps(runs), cwd=folder).splitlines()
+    outputs = json.loads(printed)
+    report = {
+        name: (alone[name].stdout, outputs[i], json.loads((folder / name).read_text()))
         for i, name in enumerate(RUNS)
     }
+    return report, graph_nodes
+
+
+@pytest.mark.slow
+def test_kdsl_starts_tensorflow_skipping_small_graphs(both_sides) -> None:
+    assert both_sides[1] == str(TF_MIN_GRAPH_NODES)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", RUNS)
 def test_kdsl_run_shows_what_the_script_shows_each_epoch(
-    both_sides: dict[str, tuple[str, str, dict]], name: str
+    both_sides: tuple[dict[str, tuple[str, str, dict]], str], name: str
 ) -> None:
     """Several steps per call and an epoch's batches replayed, yet the same epochs (an
     early stop included), the same history (to 1e-6; in practice bit for bit) and the
     same line per epoch as the script alone prints (timings aside)."""
-    alone, run, report = both_sides[name]
+    alone, run, report = both_sides[0][name]
     history = next(line for line in alone.splitlines() if line.startswith("History: "))
     expected = ast.literal_eval(history.removeprefix("History: "))
     got = report["history"]

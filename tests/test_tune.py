@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, heavy_imports, native_log_lines
+from conftest import ROOT, heavy_imports
 
 from kdsl import check_source
 from kdsl import compile as compile_source
@@ -140,39 +140,8 @@ def test_the_compile_path_stays_light() -> None:
     assert heavy_imports(code) == []
 
 
-def search_with_the_script(tmp_path: Path, program: str) -> None:
-    """The program's tuner script searches two trials on random data, without a warning,
-    and shows the best model (also used by test_tune_graph)."""
-    _random_data(tmp_path / "d.npz")
-    (tmp_path / "tune.py").write_text(compile_source(program))
-    result = subprocess.run(
-        [sys.executable, "tune.py", "--data", "d.npz", "--directory", "search"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    shown = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    assert result.stdout.count("Trial 2 Complete") == 1, shown
-    assert "Results summary" in result.stdout, shown
-    assert "Total params" in result.stdout, shown
-    others = [
-        line for line in result.stderr.splitlines() if line not in native_log_lines(result.stderr)
-    ]
-    assert not [line for line in others if "Warning" in line], others
-    assert (tmp_path / "search" / "search" / "trial_1").is_dir()
-    # KerasTuner goes on past a trial whose model fails to build: none may have.
-    statuses = [
-        json.loads(trial.read_text())["status"]
-        for trial in (tmp_path / "search" / "search").glob("trial_*/trial.json")
-    ]
-    assert statuses == ["COMPLETED"] * 2, shown
-
-
-@pytest.mark.slow
-def test_the_generated_script_searches_two_trials_on_random_data(tmp_path: Path) -> None:
-    search_with_the_script(tmp_path, SEARCH)
+# The tuner script alone (chains, graphs, sample weights, named arrays):
+# tests/test_scripts_alone.py.
 
 
 def test_the_root_is_the_repository() -> None:
@@ -738,33 +707,33 @@ def test_the_objectives_accepted_are_the_names_keras_logs() -> None:
 
 # -- fit sample_weight=true in the trials -----------------------------------------------------
 
+# Every weight 1e-6, scored by the training loss (about 1 on these random labels).
+WEIGHTED_SEARCH = SEARCH.replace("epochs=2", "epochs=2 sample_weight=true").replace(
+    "objective=val_accuracy", "objective=loss"
+)
+
+
+def _weighted_data(path: Path) -> None:
+    import numpy as np
+
+    _random_data(path)
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    np.savez(path, **arrays, sample_weight=np.full(48, 1e-6, dtype="float32"))
+
 
 @pytest.mark.slow
 def test_the_trials_weigh_the_rows_with_the_datas_sample_weight(
     tmp_path: Path, plain_output, capsys
 ) -> None:
-    """Both the standalone script and `kdsl tune` pass the data's `sample_weight` to each
-    trial's fit: with every weight 1e-6, the training loss each trial scores is about a
-    millionth of the unweighted one (about 1 on these random labels)."""
-    import numpy as np
+    """`kdsl tune` passes the data's `sample_weight` to each trial's fit: with every
+    weight 1e-6, the training loss each trial scores is about a millionth of the
+    unweighted one (about 1 on these random labels). The tuner script's side:
+    tests/test_scripts_alone.py."""
     from conftest import kdsl_main
 
-    program = SEARCH.replace("epochs=2", "epochs=2 sample_weight=true").replace(
-        "objective=val_accuracy", "objective=loss"
-    )
-    _random_data(tmp_path / "d.npz")
-    with np.load(tmp_path / "d.npz") as npz:
-        arrays = dict(npz)
-    np.savez(tmp_path / "d.npz", **arrays, sample_weight=np.full(48, 1e-6, dtype="float32"))
-    (tmp_path / "tune.py").write_text(compile_source(program))
-    script = subprocess.run(
-        [sys.executable, "tune.py", "--data", "d.npz", "--directory", "search"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600,
-    )  # fmt: skip
-    assert script.returncode == 0, script.stderr[-3000:]
-    scores = [float(line.split()[-1]) for line in script.stdout.splitlines() if "Score:" in line]
-    assert len(scores) == 2 and max(scores) < 1e-3, script.stdout[-3000:]
-    (tmp_path / "m.k").write_text(program)
+    _weighted_data(tmp_path / "d.npz")
+    (tmp_path / "m.k").write_text(WEIGHTED_SEARCH)
     code, _, err = kdsl_main(
         ["tune", tmp_path / "m.k", "--data", tmp_path / "d.npz", "--json", tmp_path / "t.json"],
         capsys,

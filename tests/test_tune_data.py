@@ -4,8 +4,6 @@ inputs and outputs read by name, and folders of images or texts, with real Keras
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,6 @@ import pytest
 from conftest import kdsl_main
 
 from kdsl import check_source
-from kdsl import compile as compile_source
 from kdsl.errors import SourceError
 
 pytestmark = pytest.mark.usefixtures("plain_output")
@@ -294,20 +291,4 @@ def test_an_objective_keras_never_logs_is_an_error_not_an_empty_search(
     assert not (tmp_path / "m.best.k").exists()
 
 
-@pytest.mark.slow
-def test_the_standalone_script_reads_an_array_for_each_input_and_output(tmp_path: Path) -> None:
-    """`python tune.py --data d.npz` of a program with two inputs and two outputs reads
-    `x_train.title`, `y_train.priority`, ... into the dicts `fit` takes, as the plain
-    script does (the same `load_data`), and searches its two trials."""
-    arrays = _named_arrays()
-    validation = {key.replace("_train.", "_val."): value[:16] for key, value in arrays.items()}
-    np.savez(tmp_path / "d.npz", **arrays, **validation)
-    (tmp_path / "tune.py").write_text(compile_source(TWO_BY_TWO))
-    result = subprocess.run(
-        [sys.executable, "tune.py", "--data", "d.npz", "--directory", "search"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600,
-    )  # fmt: skip
-    shown = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    assert result.returncode == 0, shown
-    assert result.stdout.count("Trial 2 Complete") == 1, shown
-    assert "Best val_department_accuracy So Far" in result.stdout, shown
+# The tuner script alone on such data: tests/test_scripts_alone.py.

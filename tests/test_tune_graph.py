@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from test_tune import search_with_the_script
 
 from kdsl import check_source
 from kdsl import compile as compile_source
@@ -276,10 +275,7 @@ def test_a_shared_block_after_a_searched_width_builds_at_each_value(name: str) -
 # -- the scripts searched on random data ----------------------------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(PROGRAMS))
-def test_the_script_searches_two_trials_on_random_data(name: str, tmp_path: Path) -> None:
-    search_with_the_script(tmp_path, PROGRAMS[name])
+# Each program's tuner script searching alone: tests/test_scripts_alone.py.
 
 
 @pytest.mark.slow
