@@ -9,11 +9,14 @@ exit 1 now, before any training.
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_kdsl
+from conftest import ROOT
 from conftest import kdsl_main as kdsl
 
 from kdsl.train import data
@@ -290,17 +293,46 @@ def test_the_script_given_a_csv_says_what_it_reads(folder_data: bool, tmp_path: 
         assert "folders of .npy files when compiled with --folder-data" in message
 
 
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
-def test_a_lookup_on_another_backend_is_refused(tmp_path: Path) -> None:
-    """IntegerLookup runs TensorFlow code: on JAX, fit failed with exit 70 after adapting."""
-    path = tmp_path / "d.npz"
-    np.savez(path, x_train=np.arange(8).reshape(8, 1).astype("int32"), y_train=np.zeros(8))
-    text = "input 1 dtype=int32 -> integerlookup -> embedding 10 2 -> flatten -> dense 1; adam; mse"
-    model = program(tmp_path, text + "\n")
-    result = run_kdsl("run", str(model), "--data", str(path), "--backend", "jax", timeout=300)
-    assert result.returncode == 1, result.stderr
-    assert result.stderr.splitlines()[-2:] == [
-        f"{model}: error: `integerlookup` (layer 1) runs TensorFlow code, which Keras cannot "
+LOOKUP = "input 1 dtype=int32 -> integerlookup -> embedding 10 2 -> flatten -> dense 1; adam; mse"
+
+
+def runs_tensorflow_code(origin: object, layer: str = "`integerlookup` (layer 1)") -> list[str]:
+    return [
+        f"{origin}: error: {layer} runs TensorFlow code, which Keras cannot "
         "compile into a model on jax",
         "  hint: train it with --backend tensorflow",
     ]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+def test_a_lookup_on_another_backend_is_refused(tmp_path: Path) -> None:
+    """IntegerLookup runs TensorFlow code: on JAX, fit failed with exit 70 after adapting.
+    Refused before Keras starts: the command never imports it."""
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=np.arange(8).reshape(8, 1).astype("int32"), y_train=np.zeros(8))
+    model = program(tmp_path, LOOKUP + "\n")
+    probe = (
+        "import sys\nfrom kdsl.tools.cli import main\ncode = main(sys.argv[1:])\n"
+        "assert 'keras' not in sys.modules and 'jax' not in sys.modules\nsys.exit(code)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "run", str(model), "--data", str(path), "--backend", "jax"],
+        capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"}, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[-2:] == runs_tensorflow_code(model)
+
+
+def test_the_built_model_is_checked_where_keras_chose_the_backend() -> None:
+    """Keras's default backend (none asked for) is known once Keras is imported: the
+    built model's layers are checked then, with the same message."""
+    from kdsl import check_source, compile_source
+    from kdsl.errors import ModelError
+    from kdsl.train.preprocessing import check_adaptable, check_backend_runs_layers
+
+    checked = check_source(LOOKUP)
+    check_backend_runs_layers("m.k", checked, None)  # not known yet: left to the next
+    built = runner_module.build_model(compile_source(LOOKUP))
+    with pytest.raises(ModelError) as refused:
+        check_adaptable("m.k", built, ["lookup"], "jax")
+    assert refused.value.render().splitlines() == runs_tensorflow_code("m.k", "`lookup` (layer 1)")

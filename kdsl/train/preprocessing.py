@@ -8,7 +8,8 @@ does nothing. `kdsl run` adapts such a layer on the training rows when it comes 
 the model, where it sees them as they are (as a Keras user would, before `fit`); deeper
 in the model it would need the output of untrained layers, so it is refused.
 
-These functions take the built Keras model and read its layers' public attributes.
+These functions take the built Keras model and read its layers' public attributes, but
+`check_backend_runs_layers`, which reads the program before Keras is imported.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from kdsl import ir
 from kdsl.errors import DataError, ModelError
 from kdsl.train.data import TokenIds, row_blocks
 
@@ -62,6 +64,27 @@ def needs_adapt(layer: Any) -> bool:
     return False
 
 
+def _runs_tensorflow_code(origin: str, name: str, index: int, backend: str) -> ModelError:
+    return ModelError(
+        origin,
+        f"`{name}` (layer {index + 1}) runs TensorFlow code, which Keras cannot "
+        f"compile into a model on {backend}",
+        "train it with --backend tensorflow",
+    )
+
+
+def check_backend_runs_layers(origin: str, model: ir.Model, backend: str | None) -> None:
+    """Refuse a layer that runs TensorFlow code on the backend asked for (`--backend` or
+    KERAS_BACKEND; None: Keras's default, known once Keras is imported), before paying
+    for Keras's start-up: `check_adaptable` refuses it on the built model too."""
+    if backend in (None, "tensorflow"):
+        return
+    for index, call in enumerate(model.calls):
+        if call.class_name in _TENSORFLOW_ONLY:
+            name = call.written or call.class_name.lower()
+            raise _runs_tensorflow_code(origin, name, index, backend)
+
+
 def check_adaptable(origin: str, model: Any, written: list[str], backend: str) -> None:
     """Refuse a layer that needs adapt() where kdsl cannot adapt it: anywhere but first,
     or text lookups (kdsl's data is numeric); and lookups on a backend they cannot run
@@ -71,12 +94,7 @@ def check_adaptable(origin: str, model: Any, written: list[str], backend: str) -
     for index, layer in enumerate(layers):
         name, kind = _name(written, index, layer), type(layer).__name__
         if kind in _TENSORFLOW_ONLY and backend != "tensorflow":
-            raise ModelError(
-                origin,
-                f"`{name}` (layer {index + 1}) runs TensorFlow code, which Keras cannot "
-                f"compile into a model on {backend}",
-                "train it with --backend tensorflow",
-            )
+            raise _runs_tensorflow_code(origin, name, index, backend)
         if not needs_adapt(layer):
             continue
         if kind in _TEXT:

@@ -47,7 +47,12 @@ from kdsl.train.folders import FolderData, data_kind, scan
 from kdsl.train.folders import check_model as check_folder_model
 from kdsl.train.folders import check_options as check_folder_options
 from kdsl.train.preprocessing import _check_ids_fit as check_ids_fit
-from kdsl.train.preprocessing import adapt_first_layer, check_adaptable, token_ids
+from kdsl.train.preprocessing import (
+    adapt_first_layer,
+    check_adaptable,
+    check_backend_runs_layers,
+    token_ids,
+)
 from kdsl.train.split import split
 
 DEFAULT_SEED = 0
@@ -338,6 +343,7 @@ def run(
             standardize=standardize,
             fit_validation_split=bool(model.fit_option("validation_split")),
         )
+    check_backend_runs_layers(origin, model, chosen_backend(backend))
     keras, namespace, built = _start(code, origin, seed, backend, strategy, task)
     arrays = data.arrays
     written = [call.written or call.class_name.lower() for call in model.calls]
