@@ -378,10 +378,10 @@ def test_check_errors_exit_1(kdsl_in) -> None:
     assert f"exit: 1\n{err}" == expected
 
 
+# examples/digits_cnn.k learns too (test accuracy at least 0.9): tests/test_tune.py's
+# digits proof runs it, as here, before its search.
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("program", "floor"), [("examples/digits_cnn.k", 0.9), ("examples/sequence.k", 0.95)]
-)
+@pytest.mark.parametrize(("program", "floor"), [("examples/sequence.k", 0.95)])
 def test_run_examples_learn(program: str, floor: float, plain_output, capsys) -> None:
     code, out, err = kdsl_main(["run", ROOT / program], capsys)
     assert code == 0, err
