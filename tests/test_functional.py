@@ -429,19 +429,14 @@ def _residual_stack(blocks: int) -> ir.Model:
 @pytest.mark.parametrize("make", [_wide_fork, _residual_stack])
 def test_writing_a_graph_takes_time_linear_in_its_size(make) -> None:
     """Four times the graph, about four times the time (a quadratic cost would be 16):
-    the best of three timings of the variable assignment and the code, black aside."""
-    import time
+    the best of five timings of the variable assignment and the code, black aside."""
+    from conftest import best_seconds
 
     from kdsl.codegen.render import render_unformatted
 
     def best(size: int) -> float:
         spec = make(size)
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            render_unformatted(spec, Mode(style="functional"))
-            times.append(time.perf_counter() - start)
-        return min(times)
+        return best_seconds(lambda: render_unformatted(spec, Mode(style="functional")))
 
     small, large = best(1500), best(6000)
     assert large < 9 * small, (small, large)
