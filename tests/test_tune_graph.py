@@ -248,6 +248,12 @@ SHARED_AFTER_A_SEARCH = {
         "dense choice(8, 16) relu in 4 -> pair -> dense 3 softmax;\n" + TAIL + TUNE,
         [{"dense_1/units": units, "enc/dense_1/units": 8} for units in (8, 16)],
     ),
+    "after layers that keep the shape": (  # `b` applies it past its input's dropout
+        "shared enc {\n  dense 8 relu\n}\n"
+        "def b {\n  dropout 0.1 -> batchnorm -> enc\n}\n"
+        "dense choice(8, 16) relu in 4 -> b -> dense 3 softmax;\n" + TAIL + TUNE,
+        [{"dense_1/units": units} for units in (8, 16)],
+    ),
 }
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kdsl import ir
+from kdsl.semantics.shapes import KEEPS_SHAPE
 
 # Merge and dot-product attention layers take their tensors as one list: `Add()([a, b])`.
 LIST_CALLS = frozenset(
@@ -577,7 +578,8 @@ def _shared_first_uses(
     shared_models: dict[str, tuple[str, ...]],
 ) -> dict[str, int]:
     """The shared blocks first applied to the tensor a node of `nodes` itself reads (the
-    node, or a block's body applying it to its input first: `def b { enc -> dense 8 }`),
+    node, or a block's body applying it to its input first: `def b { enc -> dense 8 }`,
+    or to that input passed on by layers that keep its shape: `dropout 0.1 -> enc`),
     each with that node's index: where build() can build it from the shape reaching it.
     Others keep check's shape. Linear in the blocks' nodes times the shared blocks."""
     reach: dict[str, frozenset[str]] = {}  # a block → every shared block it applies
@@ -601,11 +603,15 @@ def _shared_first_uses(
         None, each with the index of the node of `body` applying it."""
         seen: set[str] = set()
         found: list[tuple[str, int]] = []
+        shaped_as_start = {start}  # `start` and what layers that keep its shape made of it
         for index, node in enumerate(body):
             called = blocks.get(node.call.class_name) if node.call.module == "blocks" else None
             if called is None:
+                keeps = node.call.class_name in KEEPS_SHAPE and len(node.reads) == 1
+                if keeps and node.reads[0] in shaped_as_start:
+                    shaped_as_start.add(node.id)
                 continue
-            if start is None or node.inputs[0] == start:
+            if start is None or node.inputs[0] in shaped_as_start:
                 applied = [called.name] if called.shared else first_at_input(called)
                 found += [(name, index) for name in applied if name not in seen]
             seen |= {called.name, *reached(called.name)}

@@ -367,6 +367,9 @@ _SAME_SHAPE = (
     "Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise", "ActivityRegularization",
     "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Masking", "Rescaling",
 )  # fmt: skip
+# Layers whose output has their input's shape whatever their arguments: a tensor after
+# them is shaped as the one before (the tuner builds a shared block there from either).
+KEEPS_SHAPE = frozenset({*_SAME_SHAPE, "BatchNormalization", "LayerNormalization"})
 # Keras's image layers that take a batch of images or, unbatched, one image (a model's
 # input of height x width: Keras reads it as one image of that many rows).
 _IMAGES_OR_ONE = (
