@@ -350,7 +350,7 @@ def test_trainable_false_on_a_wrapper_is_a_warning(body: str) -> None:
     )
     wrapped = [w.numpy().copy() for w in model.layers[0].trainable_variables or []]
     before = [w.numpy().copy() for w in model.layers[0].weights]
-    model.compile("sgd", "mse")
+    model.compile("sgd", "mse", run_eagerly=True)  # one step: no graph to trace
     rng = np.random.default_rng(0)
     x = rng.normal(size=(8, *model.input_shape[1:])).astype("float32")
     model.fit(x, rng.normal(size=(8, 1)).astype("float32"), epochs=1, verbose=0)
