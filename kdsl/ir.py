@@ -88,6 +88,11 @@ class KerasCall:
     value_spans: tuple[Span, ...] = field(default=(), compare=False)
 
     @property
+    def written_name(self) -> str:
+        """The layer kind as the user wrote it (`groupnorm`, not `groupnormalization`)."""
+        return self.written or self.class_name.lower()
+
+    @property
     def arg_spans(self) -> tuple[tuple[str, Span], ...]:
         """Each argument's name and the span of its value, as written."""
         return tuple(zip(self.arg_names, self.value_spans, strict=True))

@@ -155,7 +155,7 @@ class _Layer:
     def __init__(self, call: ir.KerasCall, catalog: Catalog, path: _Path | None = None):
         self.call = call
         self.values = arguments(call, catalog)
-        self.name = written_name(call)
+        self.name = call.written_name
         self.path = path
 
     def __getitem__(self, name: str) -> Any:
@@ -200,11 +200,6 @@ class _Layer:
                 arg=name,
             )
         return value
-
-
-def written_name(call: ir.KerasCall) -> str:
-    """The layer kind as the user wrote it (`groupnorm`, not `groupnormalization`)."""
-    return call.written or call.class_name.lower()
 
 
 def wrapped(call: ir.KerasCall) -> ir.KerasCall:
@@ -257,7 +252,7 @@ def _rank_hint(layer: _Layer, shape: Shape, ranks: tuple[int, ...]) -> str:
         return "check the input shape and the layers before it"
     before = path.reshaped_by
     if before is not None:
-        where = f"the `{written_name(before)}`"
+        where = f"the `{before.written_name}`"
         if before.span is not None:
             where += f" at {before.span.line}:{before.span.column}"
     if before is not None and path.fewer:
@@ -1806,7 +1801,7 @@ def _wrapper_not_frozen(layer: _Layer) -> Diagnostic | None:
         return None
     if call.class_name in WRAPPER_CLASSES:
         inner = wrapped(call)
-        what = f"the wrapped `{inner.written or inner.class_name.lower()}`"
+        what = f"the wrapped `{inner.written_name}`"
     else:
         what = "its projections (layers Keras makes inside it)"
     return Diagnostic(
@@ -1889,7 +1884,7 @@ def _check_output(
     """The output layer's (`last`'s) activation and units against its loss (`loss`)."""
     output = model.output_nodes[0].call if len(model.outputs) == 1 else last
     if (why := NOT_LAST_LAYERS.get(output.class_name)) is not None:
-        name = written_name(output)
+        name = output.written_name
         return [
             Diagnostic(
                 f"`{name}` cannot end the model: {why}",

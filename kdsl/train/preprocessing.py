@@ -81,8 +81,7 @@ def check_backend_runs_layers(origin: str, model: ir.Model, backend: str | None)
         return
     for index, call in enumerate(model.calls):
         if call.class_name in _TENSORFLOW_ONLY:
-            name = call.written or call.class_name.lower()
-            raise _runs_tensorflow_code(origin, name, index, backend)
+            raise _runs_tensorflow_code(origin, call.written_name, index, backend)
 
 
 def check_adaptable(origin: str, model: Any, written: list[str], backend: str) -> None:

@@ -346,7 +346,7 @@ def run(
     check_backend_runs_layers(origin, model, chosen_backend(backend))
     keras, namespace, built = _start(code, origin, seed, backend, strategy, task)
     arrays = data.arrays
-    written = [call.written or call.class_name.lower() for call in model.calls]
+    written = [call.written_name for call in model.calls]
     check_adaptable(origin, built, written, keras.backend.backend())  # a model problem
     checked = check_data(
         data_path, data, model, built, written,
@@ -566,7 +566,7 @@ def read_folder_data(
     the embedding after it. The datasets, unbatched, with `class_names`."""
     import keras
 
-    written = [call.written or call.class_name.lower() for call in model.calls]
+    written = [call.written_name for call in model.calls]
     first = next((layer for layer in built.layers if type(layer).__name__ != "InputLayer"), None)
     if kind == "images" or type(first).__name__ != "TextVectorization":
         check_adaptable(origin, built, written, keras.backend.backend())

@@ -194,7 +194,7 @@ def search(
         }
     else:
         assert data is not None
-        written = [call.written or call.class_name.lower() for call in model.calls]
+        written = [call.written_name for call in model.calls]
         checked = check_data(
             data_path, data, model, built, written,
             test_split=test_split, validation_split=validation_split, standardize=standardize,
