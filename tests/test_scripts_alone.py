@@ -96,12 +96,11 @@ def tuner_script(
     return prepare
 
 
-def named_tuner_script(work: Path) -> Alone:
+def named_data(path: Path) -> None:
+    """An array for each input and output (`x_train.title`), validation rows too."""
     arrays = _named_arrays()
     validation = {key.replace("_train.", "_val."): value[:16] for key, value in arrays.items()}
-    np.savez(work / "d.npz", **arrays, **validation)
-    (work / "tune.py").write_text(compile_source(TWO_BY_TWO))
-    return Alone(work / "tune.py", ("--data", "d.npz", "--directory", "search"), work)
+    np.savez(path, **arrays, **validation)
 
 
 # The first runs first: its imports too see warnings as errors, as `python -W error` would.
@@ -115,7 +114,7 @@ SCRIPTS: dict[str, Callable[[Path], Alone]] = {
     "search_chain": tuner_script(GRAPH_SEARCHES["chain"]),
     "search_graph": tuner_script(GRAPH_SEARCHES["graph"]),
     "search_weighted": tuner_script(WEIGHTED_SEARCH, _weighted_data),
-    "search_named": named_tuner_script,
+    "search_named": tuner_script(TWO_BY_TWO, named_data),
 }
 
 
