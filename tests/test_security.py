@@ -24,6 +24,8 @@ import jinja2
 import pytest
 from conftest import ROOT, kdsl_main, run_kdsl
 from golden_cases import all_programs, case_id, kind_programs
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kdsl import check_source, compile_source
 from kdsl.codegen import explain
@@ -137,11 +139,52 @@ def _layer_classes() -> frozenset[str]:
     return frozenset(e.class_name for e in load().layers.values())
 
 
+@functools.cache
+def _template_helpers() -> tuple[str, ...]:
+    """The text of each template helper, as a script holds it (its whole lines)."""
+    code = compile_source("dense 1 in 2; sgd; mse", folder_data=True, strategy="multi-worker")
+    lines = code.split("\n")
+    helpers = tuple(
+        "\n".join(lines[node.lineno - 1 : node.end_lineno])
+        for node in ast.parse(code).body
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name in TEMPLATE_DEFS
+    )
+    assert len(helpers) == len(TEMPLATE_DEFS) and "\n@" not in code
+    return helpers
+
+
+def parse_without_template_defs(code: str) -> ast.Module:
+    """`_without_template_defs(ast.parse(code))`, for a third of the time: a script with
+    --folder-data is two thirds helpers, which the whitelist skips.
+
+    Each helper found whole, on lines of its own, is cut out, and the pieces left are
+    parsed one by one. Where each one parses alone, it ends with no string, bracket,
+    block header, decorator or line continuation left open, and the next piece or helper
+    starts at column 0 (else that piece would not parse): Python reads the script as the
+    pieces and helpers one after another, so its tree is the pieces' trees in a row. Else
+    the whole script is parsed. (Line numbers are each piece's own.)"""
+    pieces = [code]
+    for helper in _template_helpers():
+        pieces = [part for piece in pieces for part in piece.split(f"\n{helper}\n")]
+    if len(pieces) == 1:
+        return _without_template_defs(ast.parse(code))
+    body = []
+    try:
+        for piece in pieces:
+            body += ast.parse(piece).body
+    except SyntaxError:
+        return _without_template_defs(ast.parse(code))
+    return _without_template_defs(ast.Module(body=body, type_ignores=[]))
+
+
 def check_script(code: str | ast.Module, graph: bool = False) -> None:
     """Raise AssertionError if the script (its text, or its parsed tree, left unchanged)
     steps outside what kdsl generates (`graph`: a functional-style script, whose own names
     `_bound_names` checks in every case)."""
-    tree = _without_template_defs(ast.parse(code) if isinstance(code, str) else code)
+    if isinstance(code, str):
+        tree = parse_without_template_defs(code)
+    else:
+        tree = _without_template_defs(code)
     nodes = list(ast.walk(tree))
     bound = _bound_names(nodes)
     layer_classes = _layer_classes()
@@ -191,6 +234,23 @@ def test_every_kind_script_is_whitelisted(program: Path) -> None:
     for style in STYLES:
         code = compile_source(program.read_text(), str(program), style=style)
         check_script(code, graph=style == "functional")
+
+
+def test_the_quick_parse_is_the_parse_but_the_helpers() -> None:
+    """`parse_without_template_defs` gives the tree `ast.parse` gives, but the helpers:
+    in every mode, for a program full of hostile text too, and where a helper's text
+    sits inside a string, it is a string (a decorator before one makes no piece parse)."""
+    hostile = 'randomflip mode="x\\"); import os #" in 4x4x3 -> flatten -> dense 1; adam; mse'
+    for text in (hostile, (ROOT / "examples" / "iris.k").read_text()):
+        model = check_source(text)
+        for mode in MODES:
+            code = render(model, mode)
+            quick = parse_without_template_defs(code)
+            assert ast.dump(quick) == ast.dump(_without_template_defs(ast.parse(code)))
+    helper = _template_helpers()[0]
+    for code in (f"x = '''\n{helper}\n'''\n", f"@print\n{helper}\n"):
+        full = _without_template_defs(ast.parse(code))
+        assert ast.dump(parse_without_template_defs(code)) == ast.dump(full)
 
 
 def test_template_helpers_are_the_same_for_every_program() -> None:
@@ -274,6 +334,62 @@ def code_tokens(code: str) -> list[tuple[int, str]]:
     return [(token.type, token.string) for token in tokens if token.type not in ignored]
 
 
+def _is_layout(line: str) -> bool:
+    """A line Python reads as a comment or a blank line where no string is open."""
+    rest = line.lstrip(" \t\f")
+    return not rest or rest.startswith("#")
+
+
+def _lines_and_layout(code: str) -> tuple[list[str], list[int], list[list[str]]]:
+    """The lines that are not layout, their numbers, and the layout lines before each of
+    them (and, last, after them all)."""
+    kept: list[str] = []
+    numbers: list[int] = []
+    gaps: list[list[str]] = [[]]
+    for number, line in enumerate(code.split("\n"), 1):
+        if _is_layout(line):
+            gaps[-1].append(line)
+        else:
+            kept.append(line)
+            numbers.append(number)
+            gaps.append([])
+    return kept, numbers, gaps
+
+
+def only_layout_added(explained: str, plain: str, plain_tree: ast.Module) -> bool:
+    """A quick proof that `explained` is `plain` but comments and blank lines, which is
+    what comparing their `code_tokens` checks (tokenizing both costs 5 ms a script).
+
+    True when, the comment and blank lines set aside, both hold the same lines, and where
+    they differ in what was set aside, `plain`'s line before is closed: not open in a
+    string (`plain_tree`'s literals spanning lines) nor ended by a backslash. Line by
+    line, Python then reads both alike: the same line in the same state, and in the
+    same state, a closed one, a line that starts with `#` or is blank is a comment or a
+    blank line, which adds only COMMENT and NL tokens. False when it cannot tell.
+    """
+    if "\r" in explained or "\r" in plain:  # other line ends than `split` sees
+        return False
+    kept, _, gaps = _lines_and_layout(explained)
+    plain_kept, numbers, plain_gaps = _lines_and_layout(plain)
+    if kept != plain_kept:
+        return False
+    continued = zip(numbers, plain_kept, strict=True)
+    open_ends = {number for number, line in continued if line.endswith("\\")}
+    for node in ast.walk(plain_tree):
+        if isinstance(node, ast.Constant | ast.JoinedStr) and node.end_lineno != node.lineno:
+            open_ends.update(range(node.lineno, node.end_lineno or node.lineno))
+    return all(
+        gap == plain_gap or index == 0 or numbers[index - 1] not in open_ends
+        for index, (gap, plain_gap) in enumerate(zip(gaps, plain_gaps, strict=True))
+    )
+
+
+def assert_only_comments_added(explained: str, plain: str, plain_tree: ast.Module) -> None:
+    """`explained` is `plain` but comments and blank lines: the same tokens."""
+    if not only_layout_added(explained, plain, plain_tree):
+        assert code_tokens(explained) == code_tokens(plain)
+
+
 @pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
 @pytest.mark.parametrize("template", STRING_POSITIONS.values(), ids=STRING_POSITIONS)
 def test_hostile_strings_are_inert_or_rejected(template: str, text: str) -> None:
@@ -286,18 +402,21 @@ def test_hostile_strings_are_inert_or_rejected(template: str, text: str) -> None
         return  # rejected, with a message
     decoded = ast.literal_eval(f'"{text}"')
     scripts = {mode: render(model, mode) for mode in MODES}
+    trees = {}
     for mode, code in scripts.items():
         code.encode("utf-8")
         if mode.explain:
-            # The same tokens but comments and blank lines: the same program as the
-            # plain mode's, so the same tree, whose checks follow.
-            plain = replace(mode, explain=False)
-            assert code_tokens(code) == code_tokens(scripts[plain]), mode
             continue
-        tree = ast.parse(code)
+        tree = trees[mode] = ast.parse(code)
         check_script(tree, graph=mode.style == "functional")
         strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)]
         assert decoded in strings, "the text must reach the script as one string literal"
+    for mode, code in scripts.items():
+        if mode.explain:
+            # The same tokens but comments and blank lines: the same program as the
+            # plain mode's, so the same tree, checked above.
+            plain = replace(mode, explain=False)
+            assert_only_comments_added(code, scripts[plain], trees[plain])
 
 
 @pytest.mark.parametrize("char", [*LINE_BREAKS, "\ud800"], ids=lambda c: hex(ord(c)))
@@ -320,6 +439,67 @@ def build_model_calls(code: str) -> set[str]:
     build = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build_model")
     calls = (n for n in ast.walk(build) if isinstance(n, ast.Call))
     return {call.func.id for call in calls if isinstance(call.func, ast.Name)}
+
+
+PLAIN = '''"""A docstring.
+
+Its second paragraph.
+"""
+
+x = (
+    1,  # one
+)
+y = "a" + \\
+    "b"
+'''
+# (explained, whether the tokens are the same, whether the quick proof sees it)
+EXPLAINED = {
+    "a comment line": (PLAIN.replace("x = (", "# made of\nx = ("), True, True),
+    "a blank line": (PLAIN.replace("x = (", "\nx = ("), True, True),
+    "a comment in brackets": (PLAIN.replace("    1,", "    # the first\n    1,"), True, True),
+    "a comment gone": (PLAIN.replace("  # one", ""), True, False),
+    "a comment at a line end": (PLAIN.replace("x = (", "x = (  # a tuple"), True, False),
+    "a comment line in the docstring": (PLAIN.replace("\nIts", "\n# not\nIts"), False, False),
+    "a blank line in the docstring": (PLAIN.replace("\nIts", "\n\nIts"), False, False),
+    "a comment after a backslash": (PLAIN.replace("\\\n", "\\\n# x\n"), False, False),
+    "a line of code": (PLAIN.replace("x = (", "z = 1\nx = ("), False, False),
+    "a carriage return": (PLAIN.replace("x = (", "# c\rx = ("), False, False),
+}
+
+
+def _same_tokens(explained: str, plain: str) -> bool:
+    try:
+        return code_tokens(explained) == code_tokens(plain)
+    except (tokenize.TokenError, SyntaxError):  # (a backslash before a comment line)
+        return False
+
+
+@pytest.mark.parametrize("case", EXPLAINED)
+def test_the_quick_proof_proves_only_what_the_tokens_show(case: str) -> None:
+    explained, same, proved = EXPLAINED[case]
+    assert _same_tokens(explained, PLAIN) is same
+    assert only_layout_added(explained, PLAIN, ast.parse(PLAIN)) is proved
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 10**6), st.sampled_from(["", "# c", "  # c", "#", '# """'])),
+        max_size=6,
+    )
+)
+def test_lines_that_look_like_comments_anywhere_are_proved_only_where_they_are(
+    inserted: list[tuple[int, str]],
+) -> None:
+    """Comment-like lines put anywhere in a real script (docstrings included): the quick
+    proof never says the tokens are the same when they are not."""
+    plain = compile_source((ROOT / "examples" / "iris.k").read_text(), folder_data=True)
+    lines = plain.split("\n")
+    for where, line in inserted:
+        lines.insert(where % (len(lines) + 1), line)
+    explained = "\n".join(lines)
+    if only_layout_added(explained, plain, ast.parse(plain)):
+        assert _same_tokens(explained, plain)
 
 
 # Python strings (not .k text): issue 11's injection, with each line break, and a surrogate.
