@@ -193,16 +193,17 @@ def test_short_one_column_non_ascii_text_needs_no_black(monkeypatch) -> None:
 @pytest.mark.parametrize("seed", range(20))
 def test_a_long_line_is_found_where_splitlines_ends_lines(seed: int) -> None:
     """`render` sends a script to black when one of its lines (as `str.splitlines` ends
-    them, in ASCII text) is longer than the template's 88 columns."""
-    from kdsl.codegen.render import _LONG_LINE
+    them, in ASCII text) is longer than the template's 88 columns: lines ended by `\\n`
+    alone (the quick walk) or by any of the others (the regex)."""
+    from kdsl.codegen.render import has_long_line
 
     rng = random.Random(seed)
-    ends = "\n\r\x0b\x0c\x1c\x1d\x1e"
-    for _ in range(200):
-        lines = [
-            "x" * rng.choice((0, 1, 40, 87, 88, 89, 90, 200)) for _ in range(rng.randint(0, 6))
-        ]
-        text = "".join(line + rng.choice(ends) for line in lines)
-        text += "y" * rng.choice((0, 88, 89))
-        expected = any(len(line) > 88 for line in text.splitlines())
-        assert (_LONG_LINE.search(text) is not None) == expected, repr(text)
+    for ends in ("\n", "\n\r\x0b\x0c\x1c\x1d\x1e"):
+        for _ in range(200):
+            lines = [
+                "x" * rng.choice((0, 1, 40, 87, 88, 89, 90, 200)) for _ in range(rng.randint(0, 6))
+            ]
+            text = "".join(line + rng.choice(ends) for line in lines)
+            text += "y" * rng.choice((0, 88, 89))
+            expected = any(len(line) > 88 for line in text.splitlines())
+            assert has_long_line(text) == expected, repr(text)

