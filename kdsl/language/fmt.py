@@ -95,7 +95,7 @@ def check_same_program(before: nodes.Program, after: nodes.Program, name: str) -
 def without_positions(node):
     """A syntax tree as a comparable key with every `Span` left out, to compare programs
     laid out differently: nested tuples of a node's class and the fields its `==`
-    compares (no node is rebuilt: a dataclass `replace` per node cost ~40% of an import)."""
+    compares, no node rebuilt (`dataclasses.replace` on each was 5 times as slow)."""
     if isinstance(node, nodes.Span):
         return None
     if isinstance(node, tuple):
