@@ -5,11 +5,13 @@ for what it is and removed by the next write."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -110,16 +112,24 @@ def _hang(signum, frame):
 def kdsl_at_once(args: list[str], capsys) -> tuple[int, str]:
     """`kdsl ARGS` in this process, as `kdsl_main` runs it: (exit code, stderr). SIGALRM
     interrupts an `open` or a `read` that waits (Python retries neither once the handler
-    raises), so a command that would wait forever fails the test instead."""
+    raises), so a command that would wait forever fails the test instead. Where nothing
+    interrupts the wait (native code retrying it, a handler that swallows `Hang`), the
+    process itself is ended with every thread's traceback after twice as long, as the
+    old fresh process's timeout did; and the command may leave no thread behind (one
+    waiting on the FIFO would hang this process's exit)."""
+    threads = threading.active_count()
     previous = signal.signal(signal.SIGALRM, _hang)
     signal.alarm(HANG)
+    faulthandler.dump_traceback_later(2 * HANG, exit=True, file=sys.__stderr__)
     try:
         code, _, err = kdsl_main(args, capsys)
     except Hang:
         pytest.fail(f"kdsl {' '.join(args)} still waits after {HANG} s")
     finally:
+        faulthandler.cancel_dump_traceback_later()
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+    assert threading.active_count() == threads, "the command left a thread running"
     return code, err
 
 

@@ -356,6 +356,12 @@ def _lines_and_layout(code: str) -> tuple[list[str], list[int], list[list[str]]]
     return kept, numbers, gaps
 
 
+# Literals that may span lines (and Python 3.14's template strings).
+STRING_NODES: tuple[type, ...] = (ast.Constant, ast.JoinedStr) + (
+    (ast.TemplateStr,) if hasattr(ast, "TemplateStr") else ()
+)
+
+
 def only_layout_added(explained: str, plain: str, plain_tree: ast.Module) -> bool:
     """A quick proof that `explained` is `plain` but comments and blank lines, which is
     what comparing their `code_tokens` checks (tokenizing both costs 5 ms a script).
@@ -367,16 +373,18 @@ def only_layout_added(explained: str, plain: str, plain_tree: ast.Module) -> boo
     same state, a closed one, a line that starts with `#` or is blank is a comment or a
     blank line, which adds only COMMENT and NL tokens. False when it cannot tell.
     """
-    if "\r" in explained or "\r" in plain:  # other line ends than `split` sees
-        return False
+    if any(char in text for char in "\r\x00" for text in (explained, plain)):
+        return False  # another line end than `split` sees; what a tokenizer may refuse
     kept, _, gaps = _lines_and_layout(explained)
     plain_kept, numbers, plain_gaps = _lines_and_layout(plain)
-    if kept != plain_kept:
+    # ... and after the last code line, a line end in both or in neither (its NEWLINE
+    # token is "\n" or "").
+    if kept != plain_kept or bool(gaps[-1]) != bool(plain_gaps[-1]):
         return False
     continued = zip(numbers, plain_kept, strict=True)
     open_ends = {number for number, line in continued if line.endswith("\\")}
     for node in ast.walk(plain_tree):
-        if isinstance(node, ast.Constant | ast.JoinedStr) and node.end_lineno != node.lineno:
+        if isinstance(node, STRING_NODES) and node.end_lineno != node.lineno:
             open_ends.update(range(node.lineno, node.end_lineno or node.lineno))
     return all(
         gap == plain_gap or index == 0 or numbers[index - 1] not in open_ends
@@ -464,6 +472,8 @@ EXPLAINED = {
     "a comment after a backslash": (PLAIN.replace("\\\n", "\\\n# x\n"), False, False),
     "a line of code": (PLAIN.replace("x = (", "z = 1\nx = ("), False, False),
     "a carriage return": (PLAIN.replace("x = (", "# c\rx = ("), False, False),
+    "no line end after the last line": (PLAIN.removesuffix("\n"), False, False),
+    "a comment after the last line": (PLAIN.removesuffix("\n") + "\n# c", True, True),
 }
 
 
