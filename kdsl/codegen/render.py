@@ -329,7 +329,7 @@ def _one_column_each(code: str) -> bool:
 # 0.7 s for 100,000 layers, 0.16 s so).
 _LINE_ENDS = r"\n\r\x0b\x0c\x1c\x1d\x1e"
 _LONG_LINE = re.compile(rf"(?:\A|(?<=[{_LINE_ENDS}]))[^{_LINE_ENDS}]{{{TEMPLATE_LINE_LENGTH + 1}}}")
-_OTHER_LINE_ENDS = re.compile(r"[\r\x0b\x0c\x1c\x1d\x1e]")
+_OTHER_LINE_ENDS = re.compile("[" + _LINE_ENDS.removeprefix(r"\n") + "]")  # all but `\n`
 
 
 def has_long_line(code: str) -> bool:
