@@ -21,6 +21,8 @@ from typing import Any, BinaryIO
 import pytest
 from conftest import ROOT, heavy_imports
 from grammar_strategies import design_programs
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kdsl.tools import lsp
 from kdsl.tools.lsp import complete, create_server, hover_text
@@ -764,6 +766,44 @@ def test_a_long_analysis_holds_up_no_other_request(client: Client) -> None:
     assert long_uri not in published  # still being checked
     assert client.hover(1, 6, uri=long_uri) is not None  # waits for the long one's analysis
     assert len(client.diagnostics(long_uri)["diagnostics"]) == 3000
+
+
+# Pieces of text where a scan restarted at a line's start could go wrong: line ends
+# (`\r\n` too), strings and comments that a line end stops, escapes, numbers whose kind
+# a later character decides (`1e5`), operators read by the characters around them.
+_PIECES = [
+    "\n", "\r\n", " ", "\t", "dense", "3", "1e", "5", ".", "x", "4", "*", "**", "-", "+",
+    "/", "(", ")", "@", "'", '"', "\\", "#", ";", "=", "{", "}", "def", "shared", "->",
+    "in", "é", "\x0b",
+]  # fmt: skip
+_TEXTS = st.lists(st.sampled_from(_PIECES), max_size=30).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=_TEXTS, at=st.integers(0, 200), cut=st.integers(0, 8), typed=_TEXTS)
+def test_a_scan_after_an_edit_reads_what_a_fresh_scan_reads(
+    before: str, at: int, cut: int, typed: str
+) -> None:
+    """Completion scans again only from the line where the text changed: whatever the
+    edit, the tokens are those of a scan from the start."""
+    from kdsl.language import syntax
+
+    at = min(at, len(before))
+    after = before[:at] + typed + before[at + cut :]
+    syntax._scan_reusing(before)
+    assert syntax._scan_reusing(after) == tuple(syntax._scan(after)), (before, after)
+
+
+def test_typing_a_program_scans_as_reading_it_whole() -> None:
+    """Each prefix of a program, typed one character after another, and then each
+    line deleted from its end: the tokens of a scan from the start every time."""
+    from kdsl.language import syntax
+
+    for path in sorted((ROOT / "examples" / "graphs").glob("*.k"))[:3]:
+        text = path.read_text()
+        prefixes = [text[:end] for end in range(len(text) + 1)]
+        for prefix in (*prefixes, *reversed(prefixes[::7])):
+            assert syntax._scan_reusing(prefix) == tuple(syntax._scan(prefix)), prefix
 
 
 def test_scan_reads_v2s_tokens() -> None:

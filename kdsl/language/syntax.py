@@ -11,6 +11,7 @@ highlighter and the language server agree on them.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from copy import copy
 from dataclasses import dataclass
@@ -154,12 +155,63 @@ def scan(text: str) -> Iterator[Token]:
     `def` and `shared` are `DEF` and `SHARED` where a block may start (the first code, or
     after `}`), and a `NAME` elsewhere, as the parser reads them."""
     block_may_start = True
-    for token in _scan(text):
+    for token in _scan_reusing(text):
         if token.type in (DEF, SHARED) and not block_may_start:
             token = Token(NAME, token.text, token.start, token.end)
         if token.type != COMMENT:
             block_may_start = token.type == RBRACE
         yield token
+
+
+# The text `_scan_reusing` read last, and its tokens.
+_last_scan: tuple[str, tuple[Token, ...]] = ("", ())
+
+
+@cache
+def _skipped() -> re.Pattern[str]:
+    """A character of the white space the grammar skips."""
+    return re.compile(whitespace_pattern())
+
+
+def _scan_reusing(text: str) -> tuple[Token, ...]:
+    """`tuple(_scan(text))`, reading again only from the last token before `text` first
+    differs from the text read last that white space follows: the editor asks for
+    completions as the user types, each keystroke changing the text near the cursor, so
+    a keystroke costs the word being typed, not the document.
+
+    The tokens up to that one are the same in both texts, and a scan from that white
+    space reads what a scan from the start reads from there: no pattern reads past a
+    white space character (only a string or a comment holds one, and it stops at its
+    closing quote or the line's end; the look-aheads read one character), the lexer
+    keeps no state but its position, and a look-behind sees the whole text."""
+    global _last_scan
+    before, tokens = _last_scan
+    same = _common_prefix(before, text)
+    kept = bisect_left(tokens, same, key=lambda token: token.start)
+    skipped = _skipped()
+    while kept and not (
+        tokens[kept - 1].end < same and skipped.match(text, tokens[kept - 1].end) is not None
+    ):
+        kept -= 1
+    start = tokens[kept - 1].end if kept else 0
+    scanned = (*tokens[:kept], *_scan(text, start))
+    _last_scan = (text, scanned)
+    return scanned
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix of `a` and `b` (comparisons of halves in
+    C, not a Python loop over characters)."""
+    if b.startswith(a):
+        return len(a)
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 @cache
@@ -172,9 +224,9 @@ def _lexer_keeping_all() -> BasicLexer:
     return BasicLexer(conf)
 
 
-def _scan(text: str) -> Iterator[Token]:
+def _scan(text: str, position: int = 0) -> Iterator[Token]:
+    """The tokens of `text` from `position` on: 0, or white space (see `_scan_reusing`)."""
     lexer = _lexer_keeping_all()
-    position = 0
     while position < len(text):
         try:
             rest = TextSlice(text, position, len(text))
