@@ -224,6 +224,57 @@ def run_kdsl(
     )
 
 
+# Runs `kdsl ARGS` for each ARGS of argv[1] (JSON), in order, in this one process; each
+# command's file descriptors 1 and 2 (Python's and native code's lines alike) go to
+# argv[2]/N.out and N.err, and its exit status to N.code.
+_COMMANDS_DRIVER = """
+import json, os, sys
+from pathlib import Path
+from kdsl.tools.cli import main
+folder = Path(sys.argv[2])
+for number, args in enumerate(json.loads(sys.argv[1])):
+    saved = os.dup(1), os.dup(2)
+    with open(folder / f"{number}.out", "wb") as out, open(folder / f"{number}.err", "wb") as err:
+        sys.stdout.flush(); sys.stderr.flush()
+        os.dup2(out.fileno(), 1); os.dup2(err.fileno(), 2)
+        try:
+            code = main(args)
+        finally:
+            sys.stdout.flush(); sys.stderr.flush()
+            os.dup2(saved[0], 1); os.dup2(saved[1], 2)
+    (folder / f"{number}.code").write_text(str(code))
+"""
+
+
+def run_kdsl_commands(
+    commands: list[list[str]], folder: Path, timeout: float = 600
+) -> list[subprocess.CompletedProcess]:
+    """`run_kdsl` for each command, one after the other in one fresh Python (one Keras
+    start-up, as `tests/backend_driver.py` runs `kdsl run` then `kdsl predict`): the
+    first command starts the process as `python -m kdsl` would, the others find Keras
+    imported. Each result holds its own command's output, native lines included."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    env.pop("KDSL_DEBUG", None)
+    driver = subprocess.run(
+        [sys.executable, "-c", _COMMANDS_DRIVER, json.dumps(commands), str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout,
+    )
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    return [
+        subprocess.CompletedProcess(
+            command,
+            int((folder / f"{number}.code").read_text()),
+            (folder / f"{number}.out").read_text(errors="replace"),
+            (folder / f"{number}.err").read_text(errors="replace"),
+        )
+        for number, command in enumerate(commands)
+    ]
+
+
 # TensorFlow's C++ start-up lines (absl log lines, oneDNN, CUDA probing), which kdsl hides.
 NATIVE_LOG_LINE = re.compile(r"^[IWE]\d{4} |oneDNN|cuda drivers|cuInit|absl::")
 

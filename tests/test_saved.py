@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, native_log_lines, run_kdsl
+from conftest import ROOT, native_log_lines, run_kdsl_commands
 from conftest import kdsl_main as kdsl
 
 import kdsl as api
@@ -132,8 +132,9 @@ def plain_keras_predictions(model: Path, rows: Path, backend: str) -> np.ndarray
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_run_json_predict_and_plain_keras_agree(backend: str, tmp_path: Path) -> None:
-    """`kdsl run --standardize --save --json`, `kdsl predict` and plain Keras in a fresh
-    process give the same predictions on raw rows; kdsl's stderr has no native log lines."""
+    """`kdsl run --standardize --save --json`, then `kdsl predict` (one fresh process, as
+    tests/backend_driver.py runs them), and plain Keras in a fresh process of its own give
+    the same predictions on raw rows; kdsl's stderr has no native log lines."""
     package, name, _ = BACKENDS[backend]
     if importlib.util.find_spec(package) is None:
         pytest.skip(f"{name} is not installed")
@@ -141,12 +142,15 @@ def test_run_json_predict_and_plain_keras_agree(backend: str, tmp_path: Path) ->
     arrays = raw_iris()
     np.savez(data, **arrays)
     np.save(tmp_path / "rows.npy", arrays["x_test"])
-    run = run_kdsl(
-        "run", str(IRIS), "--data", str(data), "--epochs", "3", "--standardize",
-        "--backend", backend, "--save", str(saved), "--json", str(report),
+    run, predict = run_kdsl_commands(
+        [
+            ["run", str(IRIS), "--data", str(data), "--epochs", "3", "--standardize",
+             "--backend", backend, "--save", str(saved), "--json", str(report)],
+            ["predict", str(saved), str(data), "--backend", backend, "-o", str(predicted)],
+        ],
+        tmp_path,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    predict = run_kdsl("predict", str(saved), str(data), "--backend", backend, "-o", str(predicted))
     assert predict.returncode == 0, predict.stderr
     assert not native_log_lines(run.stderr) and not native_log_lines(predict.stderr)
 
