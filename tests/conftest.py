@@ -26,29 +26,31 @@ HEAVY = ("tensorflow", "keras", "numpy", "matplotlib")
 
 
 # The modules that take longest, longest first (summed test seconds of a whole run on two
-# quiet cores, 2026-12-07). pytest-xdist hands out work units in collection order, so a
-# long unit collected last would run alone at the end while the other workers idle:
-# starting the longest first keeps every worker busy until the end. A module not listed
-# that trains (has `slow` tests) comes next, then the rest.
+# cores, 2026-12-07, after the eager kernels were kept). pytest-xdist hands out work
+# units in collection order, so a long unit collected last would run alone at the end
+# while the other workers idle: starting the longest first keeps every worker busy until
+# the end. A module not listed that trains (has `slow` tests) comes next, then the rest.
 LONGEST_FIRST = (
-    "test_tune.py",  # 99 (its trainings are units of their own: the digits proof 37)
-    "test_import_graph.py",  # 62
-    "test_saved.py",  # 61
-    "test_security.py",  # 44
-    "test_backends.py",  # 44
-    "test_scripts_alone.py",  # 40 (ten scripts alone in one process)
-    "test_catalog_drift.py",  # 28 (building the catalog from Keras: 21)
+    "test_tune.py",  # 98 (its trainings are units of their own: the digits proof 46)
+    "test_import_graph.py",  # 56
+    "test_scripts_alone.py",  # 49 (ten scripts alone in one process)
+    "test_saved.py",  # 44
+    "test_backends.py",  # 41
+    "test_security.py",  # 29
+    "test_catalog_drift.py",  # 29 (building the catalog from Keras: 22)
+    "test_run.py",  # 28
+    "test_functional.py",  # 27
     "test_graph_keras.py",  # 26
+    "test_tf_small_graphs.py",  # 26 (four scripts alone, four kdsl runs: two processes)
     "test_cli.py",  # 26
-    "test_tf_small_graphs.py",  # 25 (four scripts alone, four kdsl runs: two processes)
-    "test_run.py",  # 25
-    "test_functional.py",  # 23
-    "test_distribute.py",  # 22
-    "test_execute.py",  # 19
-    "test_tune_data.py",  # 18
-    "test_golden.py",  # 18
-    "test_tune_graph.py",  # 16
-    "test_lsp.py",  # 16
+    "test_distribute.py",  # 24
+    "test_tune_data.py",  # 22
+    "test_execute.py",  # 20
+    "test_golden.py",  # 20
+    "test_tune_graph.py",  # 19
+    "test_images.py",  # 14
+    "test_render.py",  # 14
+    "test_lsp.py",  # 13
 )
 WIDER_THAN_A_TEST = ("class", "module", "package", "session")
 
