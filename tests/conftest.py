@@ -263,6 +263,7 @@ for number, args in enumerate(json.loads(sys.argv[1])):
         finally:
             sys.stdout.flush(); sys.stderr.flush()
             os.dup2(saved[0], 1); os.dup2(saved[1], 2)
+            os.close(saved[0]); os.close(saved[1])
     (folder / f"{number}.code").write_text(str(code))
 """
 
