@@ -232,17 +232,22 @@ def run_kdsl(
     *args: str, stdin: str | None = None, cwd: Path | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess:
     """Run `python -m kdsl ARGS` as a user would, plain output (no colors)."""
-    env = {**os.environ, "NO_COLOR": "1"}
-    env.pop("KDSL_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "kdsl", *args],
         input=stdin,
         capture_output=True,
         text=True,
         cwd=cwd or ROOT,
-        env=env,
+        env=_plain_output_env(),
         timeout=timeout,
     )
+
+
+def _plain_output_env() -> dict[str, str]:
+    """This environment as `plain_output` makes it: no colors, no KDSL_DEBUG tracebacks."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    env.pop("KDSL_DEBUG", None)
+    return env
 
 
 # Runs `kdsl ARGS` for each ARGS of argv[1] (JSON), in order, in this one process; each
@@ -275,14 +280,12 @@ def run_kdsl_commands(
     start-up, as `tests/backend_driver.py` runs `kdsl run` then `kdsl predict`): the
     first command starts the process as `python -m kdsl` would, the others find Keras
     imported. Each result holds its own command's output, native lines included."""
-    env = {**os.environ, "NO_COLOR": "1"}
-    env.pop("KDSL_DEBUG", None)
     driver = subprocess.run(
         [sys.executable, "-c", _COMMANDS_DRIVER, json.dumps(commands), str(folder)],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env=env,
+        env=_plain_output_env(),
         timeout=timeout,
     )
     assert driver.returncode == 0, driver.stderr[-3000:]
