@@ -768,9 +768,10 @@ def test_a_long_analysis_holds_up_no_other_request(client: Client) -> None:
     assert len(client.diagnostics(long_uri)["diagnostics"]) == 3000
 
 
-# Pieces of text where a scan restarted at a line's start could go wrong: line ends
-# (`\r\n` too), strings and comments that a line end stops, escapes, numbers whose kind
-# a later character decides (`1e5`), operators read by the characters around them.
+# Pieces of text where a scan restarted after white space could go wrong: line ends
+# (`\r\n` too), strings and comments that hold spaces and stop at a line end, escapes,
+# numbers whose kind a later character decides (`1e5`), operators read by the characters
+# around them, a character the grammar does not skip (`\v`).
 _PIECES = [
     "\n", "\r\n", " ", "\t", "dense", "3", "1e", "5", ".", "x", "4", "*", "**", "-", "+",
     "/", "(", ")", "@", "'", '"', "\\", "#", ";", "=", "{", "}", "def", "shared", "->",
@@ -784,8 +785,8 @@ _TEXTS = st.lists(st.sampled_from(_PIECES), max_size=30).map("".join)
 def test_a_scan_after_an_edit_reads_what_a_fresh_scan_reads(
     before: str, at: int, cut: int, typed: str
 ) -> None:
-    """Completion scans again only from the line where the text changed: whatever the
-    edit, the tokens are those of a scan from the start."""
+    """Completion scans again only from the last token before the change that white
+    space follows: whatever the edit, the tokens are those of a scan from the start."""
     from kdsl.language import syntax
 
     at = min(at, len(before))
@@ -795,8 +796,8 @@ def test_a_scan_after_an_edit_reads_what_a_fresh_scan_reads(
 
 
 def test_typing_a_program_scans_as_reading_it_whole() -> None:
-    """Each prefix of a program, typed one character after another, and then each
-    line deleted from its end: the tokens of a scan from the start every time."""
+    """Each prefix of a program, typed one character after another, then deleted seven
+    characters at a time from its end: the tokens of a scan from the start every time."""
     from kdsl.language import syntax
 
     for path in sorted((ROOT / "examples" / "graphs").glob("*.k"))[:3]:
